@@ -1,0 +1,96 @@
+//! One file per command: each turns its flags into settings, runs the pipeline and prints.
+//! This module holds what they share: where the repository is and which releases to work on.
+
+mod lint;
+mod plan;
+mod render;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::cli::{Cli, Command};
+use crate::overlay;
+use crate::plan::{Recorded, State};
+use crate::spec::{self, Canary};
+
+/// Settings every command shares, resolved once from the global flags.
+pub struct Workspace {
+    /// The repository root: specs and outputs are relative to it.
+    pub root: PathBuf,
+    pub specs: PathBuf,
+    pub templates: Option<PathBuf>,
+    pub quiet: bool,
+}
+
+impl Workspace {
+    fn from_cli(cli: &Cli) -> Result<Self> {
+        let root = match &cli.repo {
+            Some(dir) => dir.clone(),
+            None => {
+                let cwd = std::env::current_dir().context("failed to read the current folder")?;
+                cwd.ancestors().find(|d| d.join(".git").exists()).map(Path::to_path_buf).unwrap_or(cwd)
+            }
+        };
+        if !root.is_dir() {
+            bail!("the repository `{}` is not a folder", root.display());
+        }
+        let templates = match &cli.templates {
+            Some(dir) => Some(dir.clone()),
+            None => Some(root.join(".kanari/templates")).filter(|d| d.is_dir()),
+        };
+        Ok(Workspace { root, specs: cli.specs.clone(), templates, quiet: cli.quiet })
+    }
+
+    /// Loads every release, then keeps those `selectors` name (all when there are none).
+    pub fn releases(&self, selectors: &[String]) -> Result<Vec<Canary>> {
+        let all = spec::load(&self.root, &self.specs)??;
+        select(all, selectors)
+    }
+
+    /// The overlay folder of a release, on disk.
+    pub fn output_dir(&self, canary: &Canary) -> PathBuf {
+        self.root.join(&canary.output)
+    }
+
+    /// What the release's overlay in the work tree records, if anything.
+    pub fn recorded(&self, canary: &Canary) -> Result<Option<Recorded>> {
+        Ok(overlay::read(&self.output_dir(canary))?.and_then(|e| e.recorded))
+    }
+
+    /// The state the release is in now, from its overlay and its spec.
+    pub fn current_state(&self, canary: &Canary) -> Result<State> {
+        let recorded = self.recorded(canary)?;
+        crate::plan::resolve(canary, recorded.as_ref()).map_err(anyhow::Error::msg)
+    }
+}
+
+fn select(all: Vec<Canary>, selectors: &[String]) -> Result<Vec<Canary>> {
+    if selectors.is_empty() {
+        return Ok(all);
+    }
+    for s in selectors {
+        if !all.iter().any(|c| c.is_named(s)) {
+            let known: Vec<String> = all.iter().map(Canary::id).collect();
+            bail!(
+                "no release is named `{s}` (known: {})",
+                if known.is_empty() { "none".into() } else { known.join(", ") }
+            );
+        }
+        let matching = all.iter().filter(|c| c.is_named(s)).count();
+        if matching > 1 {
+            bail!("`{s}` names {matching} releases in different namespaces; write it as `namespace/{s}`");
+        }
+    }
+    Ok(all.into_iter().filter(|c| selectors.iter().any(|s| c.is_named(s))).collect())
+}
+
+/// Runs the command the command line names; returns the exit code.
+pub fn run(cli: Cli) -> Result<u8> {
+    let ws = Workspace::from_cli(&cli)?;
+    match &cli.command {
+        Command::Lint(args) => lint::run(&ws, args),
+        Command::Plan(args) => plan::run(&ws, args),
+        Command::Render(args) => render::run(&ws, args),
+    }
+}

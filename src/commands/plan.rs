@@ -1,0 +1,167 @@
+//! `kanari plan`: each release as a table of its states (traffic, matches, pods, gates), with
+//! the current one marked. Formats: text for terminals, JSON for scripts, Markdown for comments.
+//!
+//! JSON: an array with one object per release: `name` (`namespace/name`), `file`, `output`,
+//! `stable`, `canary` (or null), `current` (the state the overlay records, resolved against the
+//! spec), and `states`: objects with `state`, `current` (bool), `traffic` (version → percent),
+//! `matches` (strings), `pods` (version → `10`, `hpa 1-10` or `0`) and `gate` (strings).
+
+use anyhow::Result;
+use serde_json::{Map, Value, json};
+
+use crate::cli::{PlanArgs, PlanFormat};
+use crate::commands::Workspace;
+use crate::exit;
+use crate::plan::{self, State, Step, Summary};
+use crate::spec::Canary;
+
+struct Release<'a> {
+    canary: &'a Canary,
+    current: String,
+    states: Vec<Summary>,
+}
+
+pub fn run(ws: &Workspace, args: &PlanArgs) -> Result<u8> {
+    let canaries = ws.releases(&args.selection.releases)?;
+    let mut releases = Vec::new();
+    for canary in &canaries {
+        let current = ws.current_state(canary)?;
+        let states = Step::all(canary)
+            .into_iter()
+            .map(|step| {
+                let state = if step == current.step { current.clone() } else { State::new(step) };
+                plan::summarize(canary, step, &plan::plan(canary, &state))
+            })
+            .collect();
+        releases.push(Release { canary, current: current.step.name(canary).to_string(), states });
+    }
+    let text = match args.format {
+        PlanFormat::Text => releases.iter().map(text).collect::<Vec<_>>().join("\n"),
+        PlanFormat::Markdown => releases.iter().map(markdown).collect::<Vec<_>>().join("\n"),
+        PlanFormat::Json => {
+            let list: Vec<Value> = releases.iter().map(to_json).collect();
+            serde_json::to_string_pretty(&list)? + "\n"
+        }
+    };
+    print!("{text}");
+    Ok(exit::OK)
+}
+
+fn heading(r: &Release) -> String {
+    let c = r.canary;
+    let versions = match &c.canary {
+        Some(v) => format!("{} -> {}", c.stable.version, v.version),
+        None => format!("{} (no canary)", c.stable.version),
+    };
+    format!("{}  {versions}  ({}, output {})", c.id(), c.file.display(), c.output.display())
+}
+
+/// Rows of cells, one per state, with the header first.
+fn rows(r: &Release) -> Vec<Vec<String>> {
+    let versions: Vec<String> =
+        r.states.iter().flat_map(|s| s.traffic.iter().map(|(v, _)| v.clone())).fold(Vec::new(), |mut acc, v| {
+            if !acc.contains(&v) {
+                acc.push(v);
+            }
+            acc
+        });
+    let per_version = |pairs: &[(String, String)]| {
+        versions
+            .iter()
+            .map(|v| pairs.iter().find(|(name, _)| name == v).map_or("-".to_string(), |(_, x)| x.clone()))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
+    let label = versions.join(" / ");
+    let mut out = vec![vec![
+        "".to_string(),
+        "STATE".to_string(),
+        format!("TRAFFIC {label}"),
+        "MATCH".to_string(),
+        format!("PODS {label}"),
+        "GATE".to_string(),
+    ]];
+    for s in &r.states {
+        let traffic: Vec<(String, String)> = s.traffic.iter().map(|(v, w)| (v.clone(), w.to_string())).collect();
+        out.push(vec![
+            if s.state == r.current { "*".into() } else { "".into() },
+            s.state.clone(),
+            per_version(&traffic),
+            if s.matches.is_empty() { "-".into() } else { s.matches.join(" | ") },
+            per_version(&s.pods),
+            if s.gate.is_empty() { "-".into() } else { s.gate.join(" + ") },
+        ]);
+    }
+    out
+}
+
+fn text(r: &Release) -> String {
+    let rows = rows(r);
+    let widths: Vec<usize> =
+        (0..rows[0].len()).map(|i| rows.iter().map(|row| row[i].chars().count()).max().unwrap_or(0)).collect();
+    let mut out = heading(r) + "\n";
+    for row in &rows {
+        let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:w$}")).collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn markdown(r: &Release) -> String {
+    let escape = |s: &str| s.replace('|', "\\|");
+    let rows = rows(r);
+    let mut out = format!("### `{}`\n\n", r.canary.id());
+    let c = r.canary;
+    let canary = c.canary.as_ref().map_or("none".to_string(), |v| format!("`{}`", v.version));
+    out.push_str(&format!(
+        "Stable `{}`, canary {canary}; spec `{}`, output `{}`; current state **{}**.\n\n",
+        c.stable.version,
+        c.file.display(),
+        c.output.display(),
+        r.current
+    ));
+    for (i, row) in rows.iter().enumerate() {
+        let cells: Vec<String> = row[1..]
+            .iter()
+            .map(|cell| {
+                let cell = escape(cell);
+                if i > 0 && row[0] == "*" { format!("**{cell}**") } else { cell }
+            })
+            .collect();
+        out.push_str(&format!("| {} |\n", cells.join(" | ")));
+        if i == 0 {
+            out.push_str(&format!("|{}\n", "---|".repeat(cells.len())));
+        }
+    }
+    out
+}
+
+fn to_json(r: &Release) -> Value {
+    let c = r.canary;
+    let states: Vec<Value> = r
+        .states
+        .iter()
+        .map(|s| {
+            let traffic: Map<String, Value> = s.traffic.iter().map(|(v, w)| (v.clone(), json!(w))).collect();
+            let pods: Map<String, Value> = s.pods.iter().map(|(v, p)| (v.clone(), json!(p))).collect();
+            json!({
+                "state": s.state,
+                "current": s.state == r.current,
+                "traffic": traffic,
+                "matches": s.matches,
+                "pods": pods,
+                "gate": s.gate,
+            })
+        })
+        .collect();
+    json!({
+        "name": c.id(),
+        "file": c.file,
+        "output": c.output,
+        "stable": c.stable.version,
+        "canary": c.canary.as_ref().map(|v| &v.version),
+        "current": r.current,
+        "states": states,
+    })
+}

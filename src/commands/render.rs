@@ -1,0 +1,122 @@
+//! `kanari render`: a state of each release into its overlay folder, another folder, or stdout.
+//!
+//! Without `--stage` the state is the one each overlay records (steady when there is none), so
+//! a re-render after a template or spec edit keeps the release where it is. Every overlay is
+//! rendered and checked before the first file is written.
+//!
+//! `--out DIR` takes one release and writes its overlay into DIR; `--all-stages --out DIR`
+//! writes one overlay per state into `DIR/<state>/`. Those overlays record no `since` time: they
+//! are previews, not committed states.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::cli::RenderArgs;
+use crate::commands::Workspace;
+use crate::exit;
+use crate::overlay::{self, Target};
+use crate::plan::{self, State, Step};
+use crate::render::{Rendered, Renderer};
+use crate::spec::Canary;
+
+pub fn run(ws: &Workspace, args: &RenderArgs) -> Result<u8> {
+    let releases = ws.releases(&args.selection.releases)?;
+    let renderer = Renderer::new(ws.templates.as_deref())?;
+
+    if args.all_stages {
+        let out = args.out.as_deref().expect("clap requires --out with --all-stages");
+        let canary = only_one(&releases, "--all-stages")?;
+        let mut writes = Vec::new();
+        for step in Step::all(canary) {
+            let rendered = renderer.render(&plan::plan(canary, &State::new(step)), &canary.file)?;
+            let dir = PathBuf::from(step.name(canary));
+            writes.push((
+                overlay::plan_write(&Target { base: &checked_out_dir(out)?, dir: &dir }, &rendered)?,
+                step.name(canary).to_string(),
+            ));
+        }
+        let (writes, names): (Vec<_>, Vec<_>) = writes.into_iter().unzip();
+        overlay::apply(&writes)?;
+        if !ws.quiet {
+            println!("wrote {} states of {} into `{}`: {}", names.len(), canary.id(), out.display(), names.join(", "));
+        }
+        return Ok(exit::OK);
+    }
+
+    let mut rendered = Vec::new();
+    for canary in &releases {
+        let state = state_to_render(ws, canary, args.stage.as_deref())?;
+        let r = renderer.render(&plan::plan(canary, &state), &canary.file)?;
+        rendered.push((canary, state, r));
+    }
+
+    if args.stdout {
+        let text: String = rendered.iter().map(|(_, _, r)| r.to_stream()).collect();
+        print!("{text}");
+        return Ok(exit::OK);
+    }
+
+    let mut writes = Vec::new();
+    if let Some(out) = &args.out {
+        let canary = only_one(&releases, "--out")?;
+        let (_, _, r) = &rendered[0];
+        writes.push(overlay::plan_write(&Target { base: &checked_out_dir(out)?, dir: Path::new("") }, r)?);
+        let _ = canary;
+    } else {
+        for (_, _, r) in &rendered {
+            writes.push(overlay::plan_write(&Target { base: &ws.root, dir: &r.output }, r)?);
+        }
+    }
+    overlay::apply(&writes)?;
+    if !ws.quiet {
+        for ((canary, state, r), w) in rendered.iter().zip(&writes) {
+            report(canary, state, r, &w.dir, w.changed);
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// The state `--stage` names, or the one the overlay records. Naming the recorded state keeps
+/// its annotations, so `render --stage <current>` changes nothing.
+fn state_to_render(ws: &Workspace, canary: &Canary, stage: Option<&str>) -> Result<State> {
+    let current = ws.current_state(canary).with_context(|| format!("release `{}`", canary.id()))?;
+    let Some(name) = stage else { return Ok(current) };
+    let Some(step) = Step::parse(canary, name) else {
+        let known: Vec<&str> = Step::all(canary).iter().map(|s| s.name(canary)).collect();
+        bail!("release `{}` has no state `{name}` (it has: {})", canary.id(), known.join(", "));
+    };
+    Ok(if step == current.step { current } else { State::new(step) })
+}
+
+fn only_one<'a>(releases: &'a [Canary], flag: &str) -> Result<&'a Canary> {
+    match releases {
+        [one] => Ok(one),
+        _ => {
+            let names: Vec<String> = releases.iter().map(Canary::id).collect();
+            bail!("{flag} writes one release; name one of: {}", names.join(", "))
+        }
+    }
+}
+
+/// `--out` may be a new folder or an existing real one; a symlink is refused like in the repo.
+fn checked_out_dir(out: &Path) -> Result<PathBuf> {
+    if let Ok(meta) = std::fs::symlink_metadata(out) {
+        if meta.file_type().is_symlink() {
+            bail!("`{}` is a symlink: kanari writes overlays only into real folders", out.display());
+        }
+        if !meta.is_dir() {
+            bail!("`{}` exists and is not a folder", out.display());
+        }
+    }
+    Ok(out.to_path_buf())
+}
+
+fn report(canary: &Canary, state: &State, r: &Rendered, dir: &Path, changed: bool) {
+    let stage = state.step.name(canary);
+    if changed {
+        println!("wrote `{}`: {} at {stage} ({} files)", dir.display(), canary.id(), r.files.len());
+    } else {
+        println!("`{}` is up to date: {} at {stage}", dir.display(), canary.id());
+    }
+}

@@ -1,0 +1,585 @@
+//! From a validated [`Canary`] and a release state to a [`Plan`]: the routes, subsets,
+//! Deployments, Service and HPAs that state needs. Pure: no I/O, no clock.
+//!
+//! The states are `steady`, `prepare`, each stage, and `aborted`. The rules, from the design:
+//! - the canary runs `ceil(replicas × weight / 100)` pods, at least 1 whenever it takes traffic,
+//!   and `prepare` already runs the first stage's count; the stable version keeps `replicas`;
+//! - with autoscaling each version gets an HPA, the canary's `minReplicas` scaled the same way
+//!   (at least 1), and Deployments carry no `replicas`;
+//! - a stage's override replaces the computed count (with autoscaling: the HPA minimum), and a
+//!   version held at 0 is a Deployment with `replicas: 0` and no HPA;
+//! - `prepare` creates the canary's Deployment and subset but routes nothing to it, so no route
+//!   ever names a subset in the same commit that creates it;
+//! - `aborted` sends everything to stable at its full size and holds the canary at 0.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::spec::{self, Canary, Stage, StringMatch};
+
+/// Where a release stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Step {
+    Steady,
+    Prepare,
+    /// Index into the spec's stages.
+    Stage(usize),
+    Aborted,
+}
+
+impl Step {
+    /// The name the state goes by in annotations and on the command line.
+    pub fn name<'a>(&self, canary: &'a Canary) -> &'a str {
+        match self {
+            Step::Steady => "steady",
+            Step::Prepare => "prepare",
+            Step::Stage(i) => &canary.stages[*i].name,
+            Step::Aborted => "aborted",
+        }
+    }
+
+    /// Finds a state by name: a stage, or one of kanari's own.
+    pub fn parse(canary: &Canary, name: &str) -> Option<Step> {
+        match name {
+            "steady" => Some(Step::Steady),
+            "prepare" if canary.canary.is_some() => Some(Step::Prepare),
+            "aborted" if canary.canary.is_some() => Some(Step::Aborted),
+            _ if canary.canary.is_some() => canary.stage(name).map(|(i, _)| Step::Stage(i)),
+            _ => None,
+        }
+    }
+
+    /// Every state the release can be in, in the order of the release.
+    pub fn all(canary: &Canary) -> Vec<Step> {
+        let mut steps = vec![Step::Steady];
+        if canary.canary.is_some() {
+            steps.push(Step::Prepare);
+            steps.extend((0..canary.stages.len()).map(Step::Stage));
+            steps.push(Step::Aborted);
+        }
+        steps
+    }
+}
+
+/// The state of a release as it is recorded in its overlay's annotations.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recorded {
+    /// The canary version the release is for (`kanari.dev/canary`).
+    pub canary: Option<String>,
+    /// `kanari.dev/stage`.
+    pub stage: String,
+    /// `kanari.dev/since`, RFC 3339.
+    pub since: Option<String>,
+    /// `kanari.dev/approved`: the stage whose gate was approved.
+    pub approved: Option<String>,
+    /// `kanari.dev/reason`: why the release was aborted.
+    pub reason: Option<String>,
+}
+
+/// The state to plan: a step plus the annotations that travel with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct State {
+    pub step: Step,
+    pub since: Option<String>,
+    pub approved: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl State {
+    pub fn new(step: Step) -> Self {
+        State { step, since: None, approved: None, reason: None }
+    }
+}
+
+/// The state the spec puts a release in, given what its overlay records.
+///
+/// - nothing recorded, or no canary in the spec: `steady` (a finished release is a spec change);
+/// - a recorded canary version other than the spec's: the release starts again at `prepare`;
+/// - otherwise the recorded state, with its annotations kept so a re-render changes nothing.
+pub fn resolve(canary: &Canary, recorded: Option<&Recorded>) -> Result<State, String> {
+    let Some(recorded) = recorded else { return Ok(State::new(Step::Steady)) };
+    let Some(version) = &canary.canary else { return Ok(State::new(Step::Steady)) };
+    if recorded.stage == "steady" {
+        return Ok(State { since: recorded.since.clone(), ..State::new(Step::Steady) });
+    }
+    if recorded.canary.as_deref() != Some(version.version.as_str()) {
+        return Ok(State::new(Step::Prepare));
+    }
+    let step = Step::parse(canary, &recorded.stage).ok_or_else(|| {
+        format!(
+            "the overlay `{}` records stage `{}`, which release `{}` no longer has; name one with --stage",
+            canary.output.display(),
+            recorded.stage,
+            canary.id()
+        )
+    })?;
+    Ok(State {
+        step,
+        since: recorded.since.clone(),
+        approved: recorded.approved.clone(),
+        reason: recorded.reason.clone(),
+    })
+}
+
+/// Everything one state of one release needs in the cluster.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Plan {
+    pub name: String,
+    pub namespace: String,
+    #[serde(skip)]
+    pub output: PathBuf,
+    /// The state's name: `steady`, `prepare`, a stage or `aborted`.
+    pub stage: String,
+    /// The `kanari.dev/*` annotations of the overlay.
+    pub annotations: BTreeMap<String, String>,
+    pub service: Option<ServicePlan>,
+    /// Stable first, then the canary when the state has one.
+    pub versions: Vec<VersionPlan>,
+    pub destination_rule: DestinationRulePlan,
+    pub virtual_service: VirtualServicePlan,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ServicePlan {
+    pub name: String,
+    pub port: u16,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct VersionPlan {
+    /// `stable` or `canary`.
+    pub role: &'static str,
+    pub version: String,
+    pub image: String,
+    pub deployment: String,
+    /// `None` when an HPA owns the count.
+    pub replicas: Option<u32>,
+    pub hpa: Option<HpaPlan>,
+    /// The full pod template: the spec's, with labels and image set. The same in every state.
+    pub pod_template: Value,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HpaPlan {
+    pub name: String,
+    pub min_replicas: u32,
+    pub max_replicas: u32,
+    pub target_cpu_utilization_percentage: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DestinationRulePlan {
+    pub name: String,
+    pub host: String,
+    /// Subset names, which are the version labels.
+    pub subsets: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct VirtualServicePlan {
+    pub name: String,
+    pub hosts: Vec<String>,
+    pub gateways: Vec<String>,
+    /// The destination host of every route: the release's Service.
+    pub host: String,
+    /// The first rule: requests matching any entry go to `subset`.
+    pub match_route: Option<MatchRoute>,
+    /// The catch-all rule's destinations, weights summing to 100.
+    pub weights: Vec<WeightedSubset>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MatchRoute {
+    pub subset: String,
+    /// Istio `HTTPMatchRequest`s, one per match entry.
+    pub matches: Vec<Value>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WeightedSubset {
+    pub subset: String,
+    pub weight: u32,
+}
+
+/// Plans one state of one release.
+pub fn plan(canary: &Canary, state: &State) -> Plan {
+    let step = state.step;
+    let stage_name = step.name(canary).to_string();
+    let mut annotations = BTreeMap::new();
+    let mut annotate = |key: &str, value: Option<&String>| {
+        if let Some(v) = value {
+            annotations.insert(format!("kanari.dev/{key}"), v.clone());
+        }
+    };
+    let canary_version = canary.canary.as_ref().filter(|_| step != Step::Steady);
+    annotate("canary", canary_version.map(|c| &c.version));
+    annotate("stage", Some(&stage_name));
+    annotate("since", state.since.as_ref());
+    annotate("approved", state.approved.as_ref());
+    annotate("reason", state.reason.as_ref().filter(|_| step == Step::Aborted));
+
+    let (stable_pods, canary_pods) = pods(canary, step);
+    let mut versions = vec![version_plan(canary, &canary.stable, "stable", stable_pods)];
+    if let (Some(c), Some(pods)) = (canary_version, canary_pods) {
+        versions.push(version_plan(canary, c, "canary", pods));
+    }
+
+    let stable = canary.stable.version.clone();
+    let (weights, match_route) = match (step, canary_version) {
+        (Step::Stage(i), Some(c)) => {
+            let stage = &canary.stages[i];
+            let weights = vec![
+                WeightedSubset { subset: stable, weight: 100 - stage.weight },
+                WeightedSubset { subset: c.version.clone(), weight: stage.weight },
+            ];
+            let route = (!stage.matches.is_empty()).then(|| MatchRoute {
+                subset: c.version.clone(),
+                matches: stage.matches.iter().map(istio_match).collect(),
+            });
+            (weights, route)
+        }
+        _ => (vec![WeightedSubset { subset: stable, weight: 100 }], None),
+    };
+
+    Plan {
+        name: canary.name.clone(),
+        namespace: canary.namespace.clone(),
+        output: canary.output.clone(),
+        stage: stage_name,
+        annotations,
+        service: canary.service.create.then(|| ServicePlan { name: canary.name.clone(), port: canary.service.port }),
+        destination_rule: DestinationRulePlan {
+            name: canary.name.clone(),
+            host: canary.name.clone(),
+            subsets: versions.iter().map(|v| v.version.clone()).collect(),
+        },
+        versions,
+        virtual_service: VirtualServicePlan {
+            name: canary.name.clone(),
+            hosts: canary.hosts.clone(),
+            gateways: canary.gateways.clone(),
+            host: canary.name.clone(),
+            match_route,
+            weights,
+        },
+    }
+}
+
+/// A version's pod count in a state: `Some(n)` is the count (or HPA minimum), and the canary is
+/// `None` when the state has no canary Deployment at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pods(pub u32);
+
+/// The pods of stable and canary in `step`, before autoscaling turns them into HPA minimums.
+pub fn pods(canary: &Canary, step: Step) -> (Pods, Option<Pods>) {
+    let full = canary.autoscaling.as_ref().map_or(canary.replicas, |a| a.min_replicas);
+    let share = |stage: &Stage| {
+        let computed = (full * stage.weight).div_ceil(100);
+        let takes_traffic = stage.weight > 0 || !stage.matches.is_empty();
+        // An HPA minimum is never 0: a version at 0 is said by an override, not by arithmetic.
+        let floor = u32::from(takes_traffic || canary.autoscaling.is_some());
+        computed.max(floor)
+    };
+    match step {
+        Step::Steady => (Pods(full), None),
+        Step::Prepare => (Pods(full), Some(Pods(canary.stages.first().map_or(1, share)))),
+        Step::Stage(i) => {
+            let stage = &canary.stages[i];
+            let stable = stage.replicas.stable.unwrap_or(full);
+            let canary_pods = stage.replicas.canary.unwrap_or_else(|| share(stage));
+            (Pods(stable), Some(Pods(canary_pods)))
+        }
+        Step::Aborted => (Pods(full), Some(Pods(0))),
+    }
+}
+
+fn version_plan(canary: &Canary, version: &spec::Version, role: &'static str, pods: Pods) -> VersionPlan {
+    let deployment = format!("{}-{}", canary.name, version.version);
+    let (replicas, hpa) = match (&canary.autoscaling, pods.0) {
+        (Some(_), 0) | (None, _) => (Some(pods.0), None),
+        (Some(a), min) => (
+            None,
+            Some(HpaPlan {
+                name: deployment.clone(),
+                min_replicas: min,
+                max_replicas: a.max_replicas.max(min),
+                target_cpu_utilization_percentage: a.target_cpu_utilization_percentage,
+            }),
+        ),
+    };
+    VersionPlan {
+        role,
+        version: version.version.clone(),
+        image: version.image.clone(),
+        deployment,
+        replicas,
+        hpa,
+        pod_template: pod_template(canary, version),
+    }
+}
+
+/// The spec's pod template with the `app` and `version` labels and the main container's image
+/// set; without a template, one container named after the release that serves the port.
+pub fn pod_template(canary: &Canary, version: &spec::Version) -> Value {
+    let mut template = canary.template.clone();
+    let root = template.as_object_mut().expect("validated: the template is a mapping");
+    let metadata = root.entry("metadata").or_insert_with(|| json!({}));
+    let labels = metadata
+        .as_object_mut()
+        .expect("validated: metadata is a mapping")
+        .entry("labels")
+        .or_insert_with(|| json!({}));
+    let labels = labels.as_object_mut().expect("validated: labels are a mapping");
+    labels.insert("app".into(), json!(canary.name));
+    labels.insert("version".into(), json!(version.version));
+
+    let spec = root.entry("spec").or_insert_with(|| json!({}));
+    let spec = spec.as_object_mut().expect("validated: spec is a mapping");
+    let containers = spec
+        .entry("containers")
+        .or_insert_with(|| json!([{ "name": canary.name, "ports": [{ "containerPort": canary.service.port }] }]));
+    let containers = containers.as_array_mut().expect("validated: containers are a list");
+    let main = spec::main_container(containers, &canary.name).expect("validated: a main container");
+    containers[main]
+        .as_object_mut()
+        .expect("validated: containers are mappings")
+        .insert("image".into(), json!(version.image));
+    template
+}
+
+/// One match entry as an Istio `HTTPMatchRequest`; a cookie becomes a regex on the `cookie` header.
+fn istio_match(m: &spec::Match) -> Value {
+    let string_match = |sm: &StringMatch| json!({ sm.kind(): sm.value() });
+    let mut headers: BTreeMap<String, Value> =
+        m.headers.iter().map(|(name, sm)| (name.clone(), string_match(sm))).collect();
+    if let Some(cookie) = &m.cookie {
+        headers.insert("cookie".into(), json!({ "regex": cookie.header_regex() }));
+    }
+    let mut out = serde_json::Map::new();
+    if !headers.is_empty() {
+        out.insert("headers".into(), json!(headers));
+    }
+    if let Some(uri) = &m.uri {
+        out.insert("uri".into(), string_match(uri));
+    }
+    Value::Object(out)
+}
+
+/// One state of a release as people read it: traffic, matches, pods and the gate out of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub state: String,
+    /// Percent of the catch-all traffic per version, stable first.
+    pub traffic: Vec<(String, u32)>,
+    /// The stage's match entries, in a short form (`end-user=jason`, `uri^=/api`).
+    pub matches: Vec<String>,
+    /// Pods per version: `10`, `hpa 3-10`, or `0`.
+    pub pods: Vec<(String, String)>,
+    /// What holds the release in this state: `approval`, a bake time such as `30m`, both or none.
+    pub gate: Vec<String>,
+}
+
+/// Summarizes a plan of `step`.
+pub fn summarize(canary: &Canary, step: Step, plan: &Plan) -> Summary {
+    let traffic = plan.virtual_service.weights.iter().map(|w| (w.subset.clone(), w.weight)).collect();
+    let stage = match step {
+        Step::Stage(i) => Some(&canary.stages[i]),
+        _ => None,
+    };
+    let matches = stage.map(|s| s.matches.iter().map(match_text).collect()).unwrap_or_default();
+    let pods = plan
+        .versions
+        .iter()
+        .map(|v| {
+            let text = match (&v.hpa, v.replicas) {
+                (Some(h), _) => format!("hpa {}-{}", h.min_replicas, h.max_replicas),
+                (None, Some(n)) => n.to_string(),
+                (None, None) => "-".into(),
+            };
+            (v.version.clone(), text)
+        })
+        .collect();
+    let mut gate = Vec::new();
+    if let Some(s) = stage {
+        if s.pause.approval {
+            gate.push("approval".to_string());
+        }
+        if let Some(d) = s.pause.duration {
+            gate.push(spec::format_duration(d));
+        }
+    }
+    Summary { state: plan.stage.clone(), traffic, matches, pods, gate }
+}
+
+/// A match entry in one line: its conditions joined by ` & `.
+pub fn match_text(m: &spec::Match) -> String {
+    let op = |sm: &StringMatch| match sm {
+        StringMatch::Exact(v) => format!("={v}"),
+        StringMatch::Prefix(v) => format!("^={v}"),
+        StringMatch::Regex(v) => format!("~={v}"),
+    };
+    let mut parts: Vec<String> = m.headers.iter().map(|(name, sm)| format!("{name}{}", op(sm))).collect();
+    if let Some(c) = &m.cookie {
+        parts.push(format!("cookie {}={}", c.name, c.value));
+    }
+    if let Some(u) = &m.uri {
+        parts.push(format!("uri{}", op(u)));
+    }
+    parts.join(" & ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{Autoscaling, Match, Pause, ReplicaOverride, Service, Version};
+
+    fn stage(name: &str, weight: u32, matched: bool, stable: Option<u32>, canary: Option<u32>) -> Stage {
+        let mut matches = Vec::new();
+        if matched {
+            let mut m = Match::default();
+            m.headers.insert("end-user".into(), StringMatch::Exact("jason".into()));
+            matches.push(m);
+        }
+        Stage {
+            name: name.into(),
+            weight,
+            matches,
+            replicas: ReplicaOverride { stable, canary },
+            pause: Pause::default(),
+        }
+    }
+
+    fn release(replicas: u32, autoscaling: Option<Autoscaling>, stages: Vec<Stage>) -> Canary {
+        Canary {
+            name: "web".into(),
+            namespace: "shop".into(),
+            file: "c.yaml".into(),
+            output: "out".into(),
+            service: Service { port: 80, create: true },
+            hosts: vec!["web".into()],
+            gateways: vec![],
+            stable: Version { version: "v1".into(), image: "web:1".into() },
+            canary: Some(Version { version: "v2".into(), image: "web:2".into() }),
+            replicas,
+            autoscaling,
+            template: json!({}),
+            stages,
+        }
+    }
+
+    #[test]
+    fn replica_rules() {
+        let stages = vec![
+            stage("m", 0, true, None, None),
+            stage("a", 10, false, None, None),
+            stage("b", 33, false, None, None),
+            stage("none", 0, false, None, None),
+            stage("c", 100, false, Some(0), None),
+            stage("d", 50, false, Some(3), Some(7)),
+        ];
+        let c = release(10, None, stages);
+        // (state, stable pods, canary pods)
+        let table = [
+            (Step::Steady, 10, None),
+            (Step::Prepare, 10, Some(1)),
+            (Step::Stage(0), 10, Some(1)), // a match is traffic: at least 1
+            (Step::Stage(1), 10, Some(1)),
+            (Step::Stage(2), 10, Some(4)), // ceil(3.3)
+            (Step::Stage(3), 10, Some(0)), // no traffic, no pods
+            (Step::Stage(4), 0, Some(10)),
+            (Step::Stage(5), 3, Some(7)),
+            (Step::Aborted, 10, Some(0)),
+        ];
+        for (step, stable, canary) in table {
+            assert_eq!(pods(&c, step), (Pods(stable), canary.map(Pods)), "{step:?}");
+        }
+    }
+
+    #[test]
+    fn autoscaling_rules() {
+        let a = Autoscaling { min_replicas: 3, max_replicas: 10, target_cpu_utilization_percentage: 80 };
+        let c = release(
+            1,
+            Some(a),
+            vec![
+                stage("a", 10, false, None, None),
+                stage("b", 100, false, Some(0), None),
+                stage("c", 50, false, Some(4), None),
+            ],
+        );
+        // (state, stable (replicas, hpa min), canary (replicas, hpa min))
+        type Row = (Step, (Option<u32>, Option<u32>), Option<(Option<u32>, Option<u32>)>);
+        let table: [Row; 6] = [
+            (Step::Steady, (None, Some(3)), None),
+            (Step::Prepare, (None, Some(3)), Some((None, Some(1)))),
+            (Step::Stage(0), (None, Some(3)), Some((None, Some(1)))),
+            (Step::Stage(1), (Some(0), None), Some((None, Some(3)))),
+            (Step::Stage(2), (None, Some(4)), Some((None, Some(2)))),
+            (Step::Aborted, (None, Some(3)), Some((Some(0), None))),
+        ];
+        for (step, stable, canary) in table {
+            let p = plan(&c, &State::new(step));
+            let got = |v: &VersionPlan| (v.replicas, v.hpa.as_ref().map(|h| h.min_replicas));
+            assert_eq!(got(&p.versions[0]), stable, "{step:?} stable");
+            assert_eq!(p.versions.get(1).map(got), canary, "{step:?} canary");
+            for v in &p.versions {
+                if let Some(h) = &v.hpa {
+                    assert_eq!(h.max_replicas, 10);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn routes_never_name_a_subset_the_same_state_creates() {
+        let c = release(4, None, vec![stage("m", 0, true, None, None), stage("a", 50, false, None, None)]);
+        let p = plan(&c, &State::new(Step::Prepare));
+        assert_eq!(p.destination_rule.subsets, ["v1", "v2"]);
+        assert_eq!(p.virtual_service.weights, [WeightedSubset { subset: "v1".into(), weight: 100 }]);
+        assert!(p.virtual_service.match_route.is_none());
+
+        let p = plan(&c, &State::new(Step::Stage(0)));
+        let route = p.virtual_service.match_route.unwrap();
+        assert_eq!(route.subset, "v2");
+        assert_eq!(route.matches, [json!({"headers": {"end-user": {"exact": "jason"}}})]);
+
+        let p = plan(&c, &State::new(Step::Stage(1)));
+        let w: Vec<u32> = p.virtual_service.weights.iter().map(|w| w.weight).collect();
+        assert_eq!(w, [50, 50]);
+
+        let p = plan(&c, &State::new(Step::Steady));
+        assert_eq!(p.destination_rule.subsets, ["v1"]);
+        assert_eq!(p.versions.len(), 1);
+    }
+
+    #[test]
+    fn pod_template_does_not_depend_on_the_state() {
+        let c = release(4, None, vec![stage("a", 50, false, Some(2), None)]);
+        let templates: Vec<Value> =
+            Step::all(&c).into_iter().map(|s| plan(&c, &State::new(s)).versions[0].pod_template.clone()).collect();
+        assert!(templates.windows(2).all(|w| w[0] == w[1]));
+        assert_eq!(templates[0]["metadata"]["labels"], json!({"app": "web", "version": "v1"}));
+        assert_eq!(templates[0]["spec"]["containers"][0]["image"], json!("web:1"));
+    }
+
+    #[test]
+    fn resolve_states() {
+        let c = release(4, None, vec![stage("a", 50, false, None, None)]);
+        let rec = |canary: &str, stage: &str| Recorded {
+            canary: Some(canary.into()),
+            stage: stage.into(),
+            ..Default::default()
+        };
+        assert_eq!(resolve(&c, None).unwrap().step, Step::Steady);
+        assert_eq!(resolve(&c, Some(&rec("v2", "a"))).unwrap().step, Step::Stage(0));
+        assert_eq!(resolve(&c, Some(&rec("v3", "a"))).unwrap().step, Step::Prepare);
+        assert_eq!(resolve(&c, Some(&rec("v2", "aborted"))).unwrap().step, Step::Aborted);
+        assert!(resolve(&c, Some(&rec("v2", "gone"))).is_err());
+        let finished = Canary { canary: None, ..c };
+        assert_eq!(resolve(&finished, Some(&rec("v2", "a"))).unwrap().step, Step::Steady);
+    }
+}

@@ -1,0 +1,92 @@
+//! Problems found in input files, each with its `file:line:column` and the source line, so a
+//! person can act on them. Loading and validation collect every problem before giving up.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A place in an input file. Lines and columns start at 1.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Location {
+    pub file: PathBuf,
+    pub line: u64,
+    pub column: u64,
+}
+
+/// One thing wrong with an input, where it is, and the text found there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub location: Location,
+    pub message: String,
+    /// The source line the problem points into (empty when there is none).
+    pub source_line: String,
+}
+
+impl Problem {
+    /// A problem at `line:column` of `file`, whose text is `source`.
+    pub fn at(file: &Path, source: &str, line: u64, column: u64, message: impl Into<String>) -> Self {
+        let source_line = source.lines().nth(line.saturating_sub(1) as usize).unwrap_or("").to_string();
+        Self {
+            location: Location { file: file.to_path_buf(), line: line.max(1), column: column.max(1) },
+            message: message.into(),
+            source_line,
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Location { file, line, column } = &self.location;
+        write!(f, "{}:{line}:{column}: {}", file.display(), self.message)?;
+        if !self.source_line.is_empty() {
+            // Long lines (minified YAML, a huge scalar) are cut around the column.
+            let text: String = self.source_line.chars().take(200).collect();
+            let gutter = line.to_string().len();
+            let caret = (*column as usize).saturating_sub(1).min(text.chars().count());
+            let pad: String = text.chars().take(caret).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+            write!(f, "\n {line} | {text}\n {:gutter$} | {pad}^", "")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every problem found in one run; the error behind exit code 2 for bad specs.
+#[derive(Debug, Default)]
+pub struct Problems(pub Vec<Problem>);
+
+impl Problems {
+    pub fn push(&mut self, problem: Problem) {
+        self.0.push(problem);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Sorted by file, then place, so the report reads top to bottom.
+    pub fn sort(&mut self) {
+        self.0.sort_by(|a, b| {
+            let (a, b) = (&a.location, &b.location);
+            (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column))
+        });
+        self.0.dedup();
+    }
+}
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, problem) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            writeln!(f, "error: {problem}")?;
+        }
+        let n = self.0.len();
+        write!(f, "{n} problem{} found in specs", if n == 1 { "" } else { "s" })
+    }
+}
+
+impl std::error::Error for Problems {}

@@ -1,0 +1,190 @@
+//! Plan → [`Rendered`]: the overlay's files as bytes in memory, one per resource plus the
+//! `kustomization.yaml` that lists them and records the state. The only user of minijinja.
+//!
+//! Templates are one per resource kind, embedded from `templates/`. A repository may override
+//! any of them with a file of the same name in its own template folder (`--templates`, default
+//! `.kanari/templates/` when it exists). Rendering is pure: the same plan gives the same bytes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value as JinjaValue, context};
+use serde::Serialize;
+
+use crate::plan::Plan;
+use crate::yaml;
+
+/// The built-in templates, by the names a repository overrides them with.
+pub const BUILTIN: [(&str, &str); 6] = [
+    ("kustomization.yaml.j2", include_str!("../templates/kustomization.yaml.j2")),
+    ("service.yaml.j2", include_str!("../templates/service.yaml.j2")),
+    ("deployment.yaml.j2", include_str!("../templates/deployment.yaml.j2")),
+    ("horizontalpodautoscaler.yaml.j2", include_str!("../templates/horizontalpodautoscaler.yaml.j2")),
+    ("destinationrule.yaml.j2", include_str!("../templates/destinationrule.yaml.j2")),
+    ("virtualservice.yaml.j2", include_str!("../templates/virtualservice.yaml.j2")),
+];
+
+/// The file that indexes an overlay and records its state.
+pub const KUSTOMIZATION: &str = "kustomization.yaml";
+
+/// One release's overlay, in memory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rendered {
+    /// The overlay directory, relative to the repository root.
+    pub output: PathBuf,
+    /// File name → contents, `kustomization.yaml` included.
+    pub files: BTreeMap<String, Vec<u8>>,
+    /// The resource files in the order `kustomization.yaml` lists them.
+    pub resources: Vec<String>,
+}
+
+impl Rendered {
+    /// The resources as one multi-document YAML stream, in kustomization order.
+    pub fn to_stream(&self) -> String {
+        let mut out = String::new();
+        for name in &self.resources {
+            out.push_str("---\n");
+            out.push_str(&String::from_utf8_lossy(&self.files[name]));
+        }
+        out
+    }
+}
+
+/// The compiled templates, built once per run and shared by every release.
+pub struct Renderer {
+    env: Environment<'static>,
+}
+
+impl Renderer {
+    /// The built-in templates, overridden by the `*.yaml.j2` files in `overrides` if given.
+    pub fn new(overrides: Option<&Path>) -> Result<Self> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_auto_escape_callback(|_| AutoEscape::None);
+        env.set_debug(true);
+        let mut syntax = minijinja::syntax::SyntaxConfig::builder();
+        syntax.keep_trailing_newline(true);
+        env.set_syntax(syntax.build().expect("the default syntax is valid"));
+        env.add_filter("yaml", |v: JinjaValue| -> Result<String, minijinja::Error> { Ok(yaml::scalar(&to_json(&v)?)) });
+        env.add_filter("yaml_block", |v: JinjaValue, indent: usize| -> Result<String, minijinja::Error> {
+            let text = yaml::block(&to_json(&v)?, indent);
+            Ok(text.trim_end_matches('\n').to_string())
+        });
+        for (name, source) in BUILTIN {
+            let source = match overrides {
+                Some(dir) => read_override(dir, name)?.unwrap_or_else(|| source.to_string()),
+                None => source.to_string(),
+            };
+            env.add_template_owned(name, source).with_context(|| format!("failed to compile template `{name}`"))?;
+        }
+        if let Some(dir) = overrides {
+            check_no_strangers(dir)?;
+        }
+        Ok(Renderer { env })
+    }
+
+    /// The overlay of `plan`. `spec_file` is named in the overlay's header comment.
+    pub fn render(&self, plan: &Plan, spec_file: &Path) -> Result<Rendered> {
+        let mut files = BTreeMap::new();
+        let mut resources = Vec::new();
+        let mut add = |name: String, template: &str, ctx: JinjaValue| -> Result<()> {
+            let text = self.run(template, ctx)?;
+            files.insert(name.clone(), text.into_bytes());
+            resources.push(name);
+            Ok(())
+        };
+        if let Some(service) = &plan.service {
+            add(
+                format!("service-{}.yaml", service.name),
+                "service.yaml.j2",
+                context! { plan => ser(plan), service => ser(service) },
+            )?;
+        }
+        for version in &plan.versions {
+            add(
+                format!("deployment-{}.yaml", version.deployment),
+                "deployment.yaml.j2",
+                context! { plan => ser(plan), version => ser(version) },
+            )?;
+        }
+        for version in &plan.versions {
+            if let Some(hpa) = &version.hpa {
+                let name = format!("horizontalpodautoscaler-{}.yaml", hpa.name);
+                add(
+                    name,
+                    "horizontalpodautoscaler.yaml.j2",
+                    context! { plan => ser(plan), version => ser(version), hpa => ser(hpa) },
+                )?;
+            }
+        }
+        let rule = &plan.destination_rule;
+        add(
+            format!("destinationrule-{}.yaml", rule.name),
+            "destinationrule.yaml.j2",
+            context! { plan => ser(plan), rule => ser(rule) },
+        )?;
+        let vs = &plan.virtual_service;
+        add(
+            format!("virtualservice-{}.yaml", vs.name),
+            "virtualservice.yaml.j2",
+            context! { plan => ser(plan), vs => ser(vs) },
+        )?;
+
+        let spec_file: String =
+            spec_file.display().to_string().chars().map(|c| if c.is_control() { '?' } else { c }).collect();
+        let kustomization =
+            self.run("kustomization.yaml.j2", context! { plan => ser(plan), resources => ser(&resources), spec_file })?;
+        files.insert(KUSTOMIZATION.to_string(), kustomization.into_bytes());
+        Ok(Rendered { output: plan.output.clone(), files, resources })
+    }
+
+    fn run(&self, name: &str, ctx: JinjaValue) -> Result<String> {
+        let template = self.env.get_template(name).expect("every template is added in new()");
+        let mut text = template
+            .render(ctx)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))
+            .with_context(|| format!("failed to render template `{name}`"))?;
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        Ok(text)
+    }
+}
+
+fn to_json(v: &JinjaValue) -> Result<serde_json::Value, minijinja::Error> {
+    serde_json::to_value(v).map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string()))
+}
+
+fn read_override(dir: &Path, name: &str) -> Result<Option<String>> {
+    let path = dir.join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("failed to read template `{}`", path.display())),
+    }
+}
+
+/// A misspelt override would silently do nothing; refuse it instead.
+fn check_no_strangers(dir: &Path) -> Result<()> {
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("failed to read the template folder `{}`", dir.display()))?;
+    let mut names: Vec<String> =
+        entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    for name in names {
+        if !BUILTIN.iter().any(|(known, _)| *known == name) {
+            let known: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
+            bail!(
+                "the template folder `{}` holds `{name}`, which is not a template kanari uses (expected one of {})",
+                dir.display(),
+                known.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+fn ser<T: Serialize>(value: &T) -> JinjaValue {
+    JinjaValue::from(minijinja::value::Serde(value))
+}

@@ -1,0 +1,1106 @@
+//! The first step of the pipeline: `Canary` specs read from YAML files, strictly, with the place
+//! of every value kept, then validated into a [`Canary`] that the planner can trust.
+//!
+//! Reading is strict on purpose: unknown fields, duplicate keys, `yes`/`no` booleans, anchors and
+//! aliases beyond a small budget, nesting deeper than 64, files over 1 MiB and more than
+//! [`MAX_RELEASES`] releases are errors. Validation collects every problem of every file.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use serde_json::Value;
+use serde_saphyr::Spanned;
+
+use crate::problem::{Problem, Problems};
+
+/// The only `apiVersion` this version of kanari reads.
+pub const API_VERSION: &str = "kanari.dev/v1alpha1";
+/// A spec file larger than this is refused before it is parsed.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+/// At most this many releases in one repository.
+pub const MAX_RELEASES: usize = 10_000;
+/// At most this many stages in one release.
+pub const MAX_STAGES: usize = 64;
+/// Regexes in matches are at most this long, as Istio's admission webhook requires.
+pub const MAX_REGEX_LEN: usize = 1024;
+/// Replica counts above this are taken for typos.
+pub const MAX_REPLICAS: i64 = 10_000;
+/// State names kanari uses itself; no stage may take one.
+pub const RESERVED_STAGE_NAMES: [&str; 3] = ["steady", "prepare", "aborted"];
+
+/// A release target: one validated `Canary` document.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Canary {
+    pub name: String,
+    pub namespace: String,
+    /// The spec file, relative to the repository root.
+    pub file: PathBuf,
+    /// The overlay directory, relative to the repository root.
+    pub output: PathBuf,
+    pub service: Service,
+    pub hosts: Vec<String>,
+    pub gateways: Vec<String>,
+    pub stable: Version,
+    pub canary: Option<Version>,
+    /// Pods a version runs at 100% of traffic (without autoscaling).
+    pub replicas: u32,
+    pub autoscaling: Option<Autoscaling>,
+    /// The pod template every version shares, as written (a mapping, possibly empty).
+    pub template: Value,
+    pub stages: Vec<Stage>,
+}
+
+impl Canary {
+    /// `namespace/name`, the name people and CI use for a release.
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+
+    /// True when `selector` (`name` or `namespace/name`) names this release.
+    pub fn is_named(&self, selector: &str) -> bool {
+        match selector.split_once('/') {
+            Some((namespace, name)) => namespace == self.namespace && name == self.name,
+            None => selector == self.name,
+        }
+    }
+
+    pub fn stage(&self, name: &str) -> Option<(usize, &Stage)> {
+        self.stages.iter().enumerate().find(|(_, s)| s.name == name)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Service {
+    pub port: u16,
+    /// Render the Kubernetes Service too.
+    pub create: bool,
+}
+
+/// One version of the workload: the `version` label, subset name and Deployment suffix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Version {
+    pub version: String,
+    pub image: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Autoscaling {
+    pub min_replicas: u32,
+    pub max_replicas: u32,
+    pub target_cpu_utilization_percentage: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stage {
+    pub name: String,
+    /// Percent of the traffic that no match took which goes to the canary.
+    pub weight: u32,
+    /// Requests matching any of these go to the canary.
+    pub matches: Vec<Match>,
+    pub replicas: ReplicaOverride,
+    pub pause: Pause,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReplicaOverride {
+    pub stable: Option<u32>,
+    pub canary: Option<u32>,
+}
+
+/// What guards the way out of a stage.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pause {
+    pub approval: bool,
+    pub duration: Option<Duration>,
+}
+
+/// One match entry: every field must hold (AND); entries of a stage are ORed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Match {
+    pub headers: BTreeMap<String, StringMatch>,
+    pub cookie: Option<Cookie>,
+    pub uri: Option<StringMatch>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StringMatch {
+    Exact(String),
+    Prefix(String),
+    Regex(String),
+}
+
+impl StringMatch {
+    /// Istio's field name for this kind of match.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StringMatch::Exact(_) => "exact",
+            StringMatch::Prefix(_) => "prefix",
+            StringMatch::Regex(_) => "regex",
+        }
+    }
+
+    pub fn value(&self) -> &str {
+        match self {
+            StringMatch::Exact(v) | StringMatch::Prefix(v) | StringMatch::Regex(v) => v,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cookie {
+    pub name: String,
+    pub value: String,
+}
+
+impl Cookie {
+    /// The usual regex on the `cookie` header that finds `name=value` among the cookies.
+    pub fn header_regex(&self) -> String {
+        format!("^(.*?;\\s*)?({}={})(;.*)?$", regex::escape(&self.name), regex::escape(&self.value))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The YAML model, with places. Numbers are read as i64 so a wrong one gets a message about its
+// range rather than serde's "invalid u32".
+
+type S<T> = Spanned<T>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawDoc {
+    api_version: S<String>,
+    kind: S<String>,
+    metadata: RawMetadata,
+    spec: RawSpec,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetadata {
+    name: S<String>,
+    namespace: Option<S<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawSpec {
+    output: Option<S<String>>,
+    service: RawService,
+    hosts: Option<Vec<S<String>>>,
+    gateways: Option<Vec<S<String>>>,
+    stable: RawVersion,
+    canary: Option<RawVersion>,
+    replicas: Option<S<i64>>,
+    autoscaling: Option<S<RawAutoscaling>>,
+    template: Option<S<Value>>,
+    #[serde(default)]
+    stages: Vec<S<RawStage>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    port: S<i64>,
+    create: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVersion {
+    version: S<String>,
+    image: S<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawAutoscaling {
+    min_replicas: S<i64>,
+    max_replicas: S<i64>,
+    #[serde(rename = "targetCPUUtilizationPercentage")]
+    target_cpu_utilization_percentage: S<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStage {
+    name: S<String>,
+    weight: Option<S<i64>>,
+    #[serde(rename = "match", default)]
+    matches: Vec<S<RawMatch>>,
+    replicas: Option<RawReplicaOverride>,
+    pause: Option<RawPause>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReplicaOverride {
+    stable: Option<S<i64>>,
+    canary: Option<S<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPause {
+    approval: Option<bool>,
+    duration: Option<S<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMatch {
+    headers: Option<BTreeMap<String, S<RawStringMatch>>>,
+    cookie: Option<RawCookie>,
+    uri: Option<S<RawStringMatch>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStringMatch {
+    exact: Option<S<String>>,
+    prefix: Option<S<String>>,
+    regex: Option<S<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCookie {
+    name: S<String>,
+    value: S<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading.
+
+/// Every release found under `specs` (relative to `root`), validated, in the order of their files.
+///
+/// Problems of every file are collected; any problem makes the whole load fail, so nothing
+/// downstream ever sees half a repository.
+pub fn load(root: &Path, specs: &Path) -> Result<std::result::Result<Vec<Canary>, Problems>> {
+    let dir = root.join(specs);
+    let meta = std::fs::symlink_metadata(&dir)
+        .with_context(|| format!("failed to read the specs folder `{}`", dir.display()))?;
+    if !meta.is_dir() {
+        anyhow::bail!("the specs folder `{}` is not a directory", dir.display());
+    }
+    let mut problems = Problems::default();
+    let mut canaries = Vec::new();
+    let walk = walkdir::WalkDir::new(&dir).sort_by_file_name().follow_links(false);
+    for entry in walk {
+        let entry = entry.with_context(|| format!("failed to walk `{}`", dir.display()))?;
+        let path = entry.path();
+        let is_yaml = matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
+        if !is_yaml || entry.file_type().is_dir() {
+            continue;
+        }
+        let shown = path.strip_prefix(root).unwrap_or(path).to_path_buf();
+        if entry.path_is_symlink() {
+            problems.push(Problem::at(
+                &shown,
+                "",
+                1,
+                1,
+                "a spec file may not be a symlink: specs are read from the repository alone",
+            ));
+            continue;
+        }
+        let source = match read_limited(path, &shown) {
+            Ok(source) => source,
+            Err(problem) => {
+                problems.push(problem);
+                continue;
+            }
+        };
+        let (found, file_problems) = parse_file(&shown, &source);
+        canaries.extend(found);
+        problems.0.extend(file_problems.0);
+        if canaries.len() > MAX_RELEASES {
+            problems.push(Problem::at(
+                &shown,
+                "",
+                1,
+                1,
+                format!("more than {MAX_RELEASES} releases; split the repository"),
+            ));
+            break;
+        }
+    }
+    cross_check(&canaries, &mut problems);
+    if problems.is_empty() {
+        Ok(Ok(canaries))
+    } else {
+        problems.sort();
+        Ok(Err(problems))
+    }
+}
+
+fn read_limited(path: &Path, shown: &Path) -> std::result::Result<String, Problem> {
+    use std::io::Read;
+    let fail = |message: String| Problem::at(shown, "", 1, 1, message);
+    let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot read the file: {e}")))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| fail(format!("cannot read the file: {e}")))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(fail(format!("the file is larger than {} KiB, the limit for a spec file", MAX_FILE_BYTES / 1024)));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = upto.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+        Problem::at(shown, "", line, 1, "the file is not UTF-8 text")
+    })
+}
+
+fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        strict_booleans: true,
+        with_snippet: false,
+        budget: serde_saphyr::budget! {
+            max_aliases: 64,
+            max_anchors: 64,
+            max_depth: 64,
+            max_documents: 256,
+            max_nodes: 200_000,
+        },
+        alias_limits: serde_saphyr::alias_limits! {
+            max_total_replayed_events: 10_000,
+            max_replay_stack_depth: 8,
+            max_alias_expansions_per_anchor: 64,
+        },
+    }
+}
+
+/// Parses and validates one file's documents. `file` is the path shown in problems.
+pub fn parse_file(file: &Path, source: &str) -> (Vec<Canary>, Problems) {
+    let mut problems = Problems::default();
+    let docs: Vec<RawDoc> = match serde_saphyr::from_multiple_with_options(source, yaml_options()) {
+        Ok(docs) => docs,
+        Err(e) => {
+            let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
+            problems.push(Problem::at(file, source, line, column, yaml_message(&e)));
+            return (Vec::new(), problems);
+        }
+    };
+    let mut canaries = Vec::new();
+    for doc in docs {
+        let mut v = Validator { file, source, problems: &mut problems };
+        if let Some(canary) = v.canary(doc) {
+            canaries.push(canary);
+        }
+    }
+    (canaries, problems)
+}
+
+/// serde-saphyr's message without its own `at line L, column C`, which we print in front, and
+/// with the names Rust gives numbers turned into words.
+fn yaml_message(e: &serde_saphyr::Error) -> String {
+    let text = e.to_string();
+    let text = text.lines().next().unwrap_or("").to_string();
+    let text = match text.rfind(" at line ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    };
+    let text = text.trim_start_matches("error: ").to_string();
+    if text.starts_with("invalid i64") {
+        return "expected a whole number".to_string();
+    }
+    if text.contains("budget breached") || text.contains("alias") {
+        return format!("{text}: specs may use at most 64 anchors and aliases and nest at most 64 levels deep");
+    }
+    if text.contains("recursion limit") {
+        return format!("{text}: specs may nest at most 64 levels deep");
+    }
+    text
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation.
+
+struct Validator<'a> {
+    file: &'a Path,
+    source: &'a str,
+    problems: &'a mut Problems,
+}
+
+impl Validator<'_> {
+    fn problem<T>(&mut self, at: &S<T>, message: impl Into<String>) {
+        let loc = &at.referenced;
+        self.problems.push(Problem::at(self.file, self.source, loc.line(), loc.column(), message));
+    }
+
+    /// Checks `value` against a predicate; on failure records `message` at its place.
+    fn check<T>(&mut self, at: &S<T>, ok: bool, message: impl FnOnce() -> String) -> bool {
+        if !ok {
+            self.problem(at, message());
+        }
+        ok
+    }
+
+    fn number(&mut self, at: &S<i64>, what: &str, min: i64, max: i64) -> Option<u32> {
+        let v = at.value;
+        if self.check(at, (min..=max).contains(&v), || format!("{what} must be from {min} to {max}, got {v}")) {
+            Some(v as u32)
+        } else {
+            None
+        }
+    }
+
+    fn canary(&mut self, doc: RawDoc) -> Option<Canary> {
+        let before = self.problems.len();
+        self.check(&doc.api_version, doc.api_version.value == API_VERSION, || {
+            format!("apiVersion must be `{API_VERSION}`, got `{}`", doc.api_version.value)
+        });
+        self.check(&doc.kind, doc.kind.value == "Canary", || {
+            format!("kind must be `Canary`, got `{}`", doc.kind.value)
+        });
+
+        let name = doc.metadata.name;
+        self.check(&name, is_dns1035_label(&name.value), || {
+            format!("metadata.name `{}` must be a DNS-1035 label: at most 63 characters of a-z, 0-9 and `-`, starting with a letter and ending with a letter or digit", name.value)
+        });
+        let namespace = match &doc.metadata.namespace {
+            Some(ns) => {
+                self.check(ns, is_dns1123_label(&ns.value), || {
+                    format!("metadata.namespace `{}` must be a DNS-1123 label: at most 63 characters of a-z, 0-9 and `-`, starting and ending with a letter or digit", ns.value)
+                });
+                ns.value.clone()
+            }
+            None => "default".to_string(),
+        };
+
+        let spec = doc.spec;
+        let output = match &spec.output {
+            Some(out) => self.output(out),
+            None => Some(PathBuf::from("overlays").join(&namespace).join(&name.value)),
+        };
+        let port = self.number(&spec.service.port, "service.port", 1, 65535).unwrap_or(1) as u16;
+        let hosts = match &spec.hosts {
+            Some(hosts) => {
+                if hosts.is_empty() {
+                    self.problem(&name, "spec.hosts is empty: leave it out to use the release name");
+                }
+                for h in hosts {
+                    self.check(h, is_host(&h.value), || {
+                        format!("host `{}` must be a lowercase DNS name, optionally starting with `*.`", h.value)
+                    });
+                }
+                hosts.iter().map(|h| h.value.clone()).collect()
+            }
+            None => vec![name.value.clone()],
+        };
+        let gateways = spec.gateways.as_deref().unwrap_or_default();
+        for g in gateways {
+            self.check(g, is_gateway(&g.value), || {
+                format!("gateway `{}` must be `mesh`, `NAME` or `NAMESPACE/NAME` with DNS-1123 names", g.value)
+            });
+        }
+        let mut seen = BTreeSet::new();
+        for g in gateways {
+            self.check(g, seen.insert(&g.value), || format!("gateway `{}` is listed twice", g.value));
+        }
+
+        let stable = self.version(&spec.stable, &name.value);
+        let canary = spec.canary.as_ref().and_then(|c| self.version(c, &name.value));
+        if let (Some(s), Some(c)) = (&stable, &canary) {
+            if s.version == c.version {
+                let at = &spec.canary.as_ref().unwrap().version;
+                self.problem(
+                    at,
+                    format!(
+                        "canary version `{}` is the stable version: a canary needs a version of its own",
+                        c.version
+                    ),
+                );
+            }
+        }
+
+        let autoscaling = spec.autoscaling.as_ref().and_then(|a| self.autoscaling(a));
+        let replicas = match (&spec.replicas, &spec.autoscaling) {
+            (Some(r), Some(_)) => {
+                self.problem(
+                    r,
+                    "`replicas` and `autoscaling` exclude each other: with autoscaling the HPAs own the pod count",
+                );
+                1
+            }
+            (Some(r), None) => self.number(r, "replicas", 1, MAX_REPLICAS).unwrap_or(1),
+            (None, _) => 1,
+        };
+
+        let template = match &spec.template {
+            Some(t) => self.template(t, &name.value),
+            None => Value::Object(Default::default()),
+        };
+
+        if spec.stages.len() > MAX_STAGES {
+            self.problem(&spec.stages[MAX_STAGES], format!("a release has at most {MAX_STAGES} stages"));
+        }
+        let mut names = BTreeSet::new();
+        let mut stages = Vec::new();
+        for stage in &spec.stages {
+            if !names.insert(stage.value.name.value.clone()) {
+                self.problem(&stage.value.name, format!("stage name `{}` is used twice", stage.value.name.value));
+            }
+            if let Some(s) = self.stage(stage, replicas, autoscaling.as_ref()) {
+                stages.push(s);
+            }
+        }
+        if let (Some(raw), true) = (&spec.canary, spec.stages.is_empty()) {
+            self.problem(&raw.version, "a canary needs at least one stage under spec.stages");
+        }
+
+        if self.problems.len() > before {
+            return None;
+        }
+        Some(Canary {
+            name: name.value,
+            namespace,
+            file: self.file.to_path_buf(),
+            output: output?,
+            service: Service { port, create: spec.service.create.unwrap_or(true) },
+            hosts,
+            gateways: gateways.iter().map(|g| g.value.clone()).collect(),
+            stable: stable?,
+            canary,
+            replicas,
+            autoscaling,
+            template,
+            stages,
+        })
+    }
+
+    fn output(&mut self, out: &S<String>) -> Option<PathBuf> {
+        match check_output_path(&out.value) {
+            Ok(path) => Some(path),
+            Err(why) => {
+                self.problem(out, format!("spec.output `{}` {why}", out.value));
+                None
+            }
+        }
+    }
+
+    fn version(&mut self, raw: &RawVersion, release: &str) -> Option<Version> {
+        let v = &raw.version;
+        let mut ok = self.check(v, is_dns1123_label(&v.value), || {
+            format!("version `{}` must be a DNS-1123 label: at most 63 characters of a-z, 0-9 and `-`, starting and ending with a letter or digit", v.value)
+        });
+        let deployment = format!("{release}-{}", v.value);
+        ok &= self.check(v, deployment.len() <= 63, || {
+            format!("the Deployment name `{deployment}` would be longer than 63 characters; shorten the release name or the version")
+        });
+        let image = &raw.image;
+        ok &= self.check(image, is_image(&image.value), || {
+            format!("image `{}` must be a non-empty image reference without spaces", image.value)
+        });
+        ok.then(|| Version { version: v.value.clone(), image: image.value.clone() })
+    }
+
+    fn autoscaling(&mut self, raw: &S<RawAutoscaling>) -> Option<Autoscaling> {
+        let a = &raw.value;
+        let min = self.number(&a.min_replicas, "autoscaling.minReplicas", 1, MAX_REPLICAS);
+        let max = self.number(&a.max_replicas, "autoscaling.maxReplicas", 1, MAX_REPLICAS);
+        let target =
+            self.number(&a.target_cpu_utilization_percentage, "autoscaling.targetCPUUtilizationPercentage", 1, 100);
+        let (min, max, target) = (min?, max?, target?);
+        if min > max {
+            self.problem(&a.max_replicas, format!("autoscaling.maxReplicas ({max}) is below minReplicas ({min})"));
+            return None;
+        }
+        Some(Autoscaling { min_replicas: min, max_replicas: max, target_cpu_utilization_percentage: target })
+    }
+
+    fn stage(&mut self, raw: &S<RawStage>, replicas: u32, autoscaling: Option<&Autoscaling>) -> Option<Stage> {
+        let before = self.problems.len();
+        let s = &raw.value;
+        let name = &s.name;
+        self.check(name, is_stage_name(&name.value), || {
+            format!("stage name `{}` must be 1 to 63 characters of letters, digits, `.`, `_` and `-`, starting with a letter or digit", name.value)
+        });
+        self.check(name, !RESERVED_STAGE_NAMES.contains(&name.value.as_str()), || {
+            format!("stage name `{}` is reserved for kanari's own states (steady, prepare, aborted)", name.value)
+        });
+        let weight = match &s.weight {
+            Some(w) => self.number(w, "weight", 0, 100).unwrap_or(0),
+            None => 0,
+        };
+        let matches: Vec<Match> = s.matches.iter().filter_map(|m| self.match_entry(m)).collect();
+        let mut over = ReplicaOverride::default();
+        if let Some(r) = &s.replicas {
+            let cap = autoscaling.map_or(MAX_REPLICAS, |a| a.max_replicas as i64);
+            let what = if autoscaling.is_some() { "(at most autoscaling.maxReplicas)" } else { "" };
+            over.stable = r.stable.as_ref().and_then(|n| self.number(n, &format!("replicas.stable {what}"), 0, cap));
+            over.canary = r.canary.as_ref().and_then(|n| self.number(n, &format!("replicas.canary {what}"), 0, cap));
+            if let (Some(0), Some(at)) = (over.stable, &r.stable) {
+                self.check(at, weight == 100 && matches.is_empty(), || {
+                    format!("replicas.stable is 0 but the stable version still takes {}% of the traffic", 100 - weight)
+                });
+            }
+            if let (Some(0), Some(at)) = (over.canary, &r.canary) {
+                self.check(at, weight == 0 && matches.is_empty(), || {
+                    "replicas.canary is 0 but the canary takes traffic in this stage".to_string()
+                });
+            }
+        }
+        let _ = replicas;
+        let mut pause = Pause::default();
+        if let Some(p) = &s.pause {
+            pause.approval = p.approval.unwrap_or(false);
+            if let Some(d) = &p.duration {
+                match parse_duration(&d.value) {
+                    Ok(duration) => pause.duration = Some(duration),
+                    Err(why) => self.problem(d, format!("pause.duration `{}` {why}", d.value)),
+                }
+            }
+        }
+        (self.problems.len() == before).then(|| Stage {
+            name: name.value.clone(),
+            weight,
+            matches,
+            replicas: over,
+            pause,
+        })
+    }
+
+    fn match_entry(&mut self, raw: &S<RawMatch>) -> Option<Match> {
+        let before = self.problems.len();
+        let m = &raw.value;
+        if m.headers.as_ref().is_none_or(|h| h.is_empty()) && m.cookie.is_none() && m.uri.is_none() {
+            self.problem(
+                raw,
+                "an empty match would take every request; give `headers`, `cookie` or `uri`, or use `weight: 100`",
+            );
+            return None;
+        }
+        let mut out = Match::default();
+        for (header, value) in m.headers.iter().flatten() {
+            self.check(value, is_header_name(header), || {
+                format!("header name `{header}` must be a lowercase HTTP token (a-z, 0-9 and !#$%&'*+-.^_`|~)")
+            });
+            if m.cookie.is_some() && header == "cookie" {
+                self.problem(value, "a match cannot have both `cookie` and a `cookie` header");
+            }
+            if let Some(sm) = self.string_match(value, &format!("header `{header}`")) {
+                out.headers.insert(header.clone(), sm);
+            }
+        }
+        if let Some(c) = &m.cookie {
+            self.check(&c.name, is_http_token(&c.name.value), || {
+                format!("cookie name `{}` must be a non-empty HTTP token", c.name.value)
+            });
+            self.check(&c.value, is_cookie_value(&c.value.value), || {
+                format!(
+                    "cookie value `{}` must be non-empty and hold no spaces, quotes, commas, semicolons or backslashes",
+                    c.value.value
+                )
+            });
+            out.cookie = Some(Cookie { name: c.name.value.clone(), value: c.value.value.clone() });
+        }
+        if let Some(u) = &m.uri {
+            out.uri = self.string_match(u, "uri");
+        }
+        (self.problems.len() == before).then_some(out)
+    }
+
+    fn string_match(&mut self, raw: &S<RawStringMatch>, what: &str) -> Option<StringMatch> {
+        let m = &raw.value;
+        let given: Vec<(&str, &S<String>)> = [("exact", &m.exact), ("prefix", &m.prefix), ("regex", &m.regex)]
+            .into_iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+            .collect();
+        let [(kind, value)] = given[..] else {
+            self.problem(raw, format!("{what} needs exactly one of `exact`, `prefix` or `regex`, got {}", given.len()));
+            return None;
+        };
+        let text = &value.value;
+        match kind {
+            "exact" => Some(StringMatch::Exact(text.clone())),
+            "prefix" => self
+                .check(value, !text.is_empty(), || format!("{what}: an empty prefix matches everything"))
+                .then(|| StringMatch::Prefix(text.clone())),
+            _ => {
+                if text.len() > MAX_REGEX_LEN {
+                    self.problem(
+                        value,
+                        format!(
+                            "{what}: the regex is {} characters long; Istio allows at most {MAX_REGEX_LEN}",
+                            text.len()
+                        ),
+                    );
+                    return None;
+                }
+                match regex::Regex::new(text) {
+                    Ok(_) => Some(StringMatch::Regex(text.clone())),
+                    Err(e) => {
+                        let why = e.to_string().lines().last().unwrap_or("").trim().to_string();
+                        self.problem(value, format!("{what}: the regex does not compile: {why}"));
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    /// The pod template: a mapping with `metadata` and `spec`, whose `app`/`version` labels and
+    /// main container image kanari sets itself.
+    fn template(&mut self, raw: &S<Value>, release: &str) -> Value {
+        let empty = Value::Object(Default::default());
+        let Some(t) = raw.value.as_object() else {
+            self.problem(
+                raw,
+                "template must be a mapping with `metadata` and `spec`, as in a Deployment's pod template",
+            );
+            return empty;
+        };
+        for key in t.keys() {
+            if key != "metadata" && key != "spec" {
+                self.problem(raw, format!("template has an unknown field `{key}`: expected `metadata` or `spec`"));
+            }
+        }
+        if let Some(labels) = t.get("metadata").and_then(|m| m.get("labels")) {
+            match labels.as_object() {
+                Some(labels) => {
+                    for key in ["app", "version"] {
+                        if labels.contains_key(key) {
+                            self.problem(raw, format!("template.metadata.labels.{key} is set by kanari; leave it out"));
+                        }
+                    }
+                    for (k, v) in labels {
+                        if !v.is_string() {
+                            self.problem(raw, format!("template label `{k}` must be a string; quote it"));
+                        }
+                    }
+                }
+                None => self.problem(raw, "template.metadata.labels must be a mapping"),
+            }
+        }
+        if let Some(spec) = t.get("spec") {
+            if !spec.is_object() {
+                self.problem(raw, "template.spec must be a mapping");
+            } else if let Some(containers) = spec.get("containers") {
+                match containers.as_array() {
+                    Some(list) if !list.is_empty() => {
+                        if list.iter().any(|c| c.get("name").and_then(Value::as_str).is_none()) {
+                            self.problem(raw, "every container in template.spec.containers needs a `name`");
+                        } else if main_container(list, release).is_none() {
+                            self.problem(raw, format!("template.spec.containers has several containers and none is named `{release}`: name the one whose image the versions set"));
+                        } else if let Some(c) = main_container(list, release) {
+                            if list[c].get("image").is_some() {
+                                self.problem(raw, format!("the image of container `{release}` comes from spec.stable and spec.canary; leave it out of the template"));
+                            }
+                        }
+                    }
+                    _ => self.problem(raw, "template.spec.containers must be a non-empty list"),
+                }
+            }
+        }
+        raw.value.clone()
+    }
+}
+
+/// The index of the container whose image the versions set: the one named after the release,
+/// or the only one.
+pub fn main_container(containers: &[Value], release: &str) -> Option<usize> {
+    containers
+        .iter()
+        .position(|c| c.get("name").and_then(Value::as_str) == Some(release))
+        .or_else(|| (containers.len() == 1).then_some(0))
+}
+
+/// Checks across releases: unique ids, outputs that neither coincide nor nest.
+fn cross_check(canaries: &[Canary], problems: &mut Problems) {
+    let mut ids: BTreeMap<String, &Canary> = BTreeMap::new();
+    for c in canaries {
+        if let Some(first) = ids.insert(c.id(), c) {
+            problems.push(Problem::at(
+                &c.file,
+                "",
+                1,
+                1,
+                format!("release `{}` is defined twice (also in `{}`)", c.id(), first.file.display()),
+            ));
+        }
+    }
+    let mut outputs: Vec<&Canary> = canaries.iter().collect();
+    outputs.sort_by(|a, b| a.output.cmp(&b.output));
+    for pair in outputs.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        if b.output.starts_with(&a.output) {
+            problems.push(Problem::at(&b.file, "", 1, 1, format!(
+                "release `{}` writes to `{}`, inside the output `{}` of release `{}`: each release needs a folder of its own",
+                b.id(), b.output.display(), a.output.display(), a.id()
+            )));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rules on names and values.
+
+/// A DNS-1035 label: lowercase alphanumerics and `-`, starting with a letter, at most 63.
+pub fn is_dns1035_label(s: &str) -> bool {
+    s.len() <= 63 && s.starts_with(|c: char| c.is_ascii_lowercase()) && is_label_body(s)
+}
+
+/// A DNS-1123 label: lowercase alphanumerics and `-`, starting with one of them, at most 63.
+pub fn is_dns1123_label(s: &str) -> bool {
+    s.len() <= 63 && s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()) && is_label_body(s)
+}
+
+fn is_label_body(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') && !s.ends_with('-')
+}
+
+/// A DNS-1123 subdomain: dot-separated labels, at most 253 characters.
+pub fn is_dns1123_subdomain(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns1123_label)
+}
+
+fn is_host(s: &str) -> bool {
+    let rest = s.strip_prefix("*.").unwrap_or(s);
+    s == "*" || is_dns1123_subdomain(rest)
+}
+
+fn is_gateway(s: &str) -> bool {
+    match s.split_once('/') {
+        Some((ns, name)) => is_dns1123_label(ns) && is_dns1123_subdomain(name),
+        None => is_dns1123_subdomain(s),
+    }
+}
+
+fn is_image(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 1024 && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+fn is_stage_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+fn is_http_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+fn is_header_name(s: &str) -> bool {
+    is_http_token(s) && !s.bytes().any(|b| b.is_ascii_uppercase())
+}
+
+fn is_cookie_value(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| (0x21..=0x7e).contains(&b) && !matches!(b, b'"' | b',' | b';' | b'\\'))
+}
+
+/// Checks a repository-relative output path and returns it normalized.
+pub fn check_output_path(text: &str) -> std::result::Result<PathBuf, &'static str> {
+    if text.is_empty() {
+        return Err("is empty");
+    }
+    if text.contains('\\') || text.contains('\0') {
+        return Err("must use `/` between folders and hold no backslash or NUL");
+    }
+    let path = Path::new(text);
+    let mut normal = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(part) => {
+                if part.eq_ignore_ascii_case(".git") {
+                    return Err("may not be inside `.git`");
+                }
+                normal.push(part);
+            }
+            Component::CurDir => {}
+            Component::ParentDir => return Err("may not contain `..`: the output stays inside the repository"),
+            Component::RootDir | Component::Prefix(_) => return Err("must be relative to the repository root"),
+        }
+    }
+    if normal.as_os_str().is_empty() {
+        return Err("names the repository root itself; give a folder inside it");
+    }
+    Ok(normal)
+}
+
+/// Parses a duration such as `30m`, `1h30m`, `45s` or `2d`.
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, &'static str> {
+    const WHY: &str = "must be a duration such as `30m`, `1h30m`, `45s` or `2d`";
+    if text.is_empty() {
+        return Err(WHY);
+    }
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(WHY),
+        };
+        let n: u64 = digits.parse().map_err(|_| WHY)?;
+        total = n.checked_mul(unit).and_then(|v| total.checked_add(v)).ok_or("is too long")?;
+        digits.clear();
+    }
+    if !digits.is_empty() {
+        return Err(WHY);
+    }
+    if total > 366 * 86_400 {
+        return Err("is longer than a year");
+    }
+    Ok(Duration::from_secs(total))
+}
+
+/// Formats a duration the way specs write it: `1h30m`, `45s`, `0s`.
+pub fn format_duration(d: Duration) -> String {
+    let mut s = d.as_secs();
+    if s == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
+        if s >= size {
+            out.push_str(&format!("{}{unit}", s / size));
+            s %= size;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems_of(yaml: &str) -> Vec<String> {
+        let (_, problems) = parse_file(Path::new("c.yaml"), yaml);
+        problems.0.iter().map(|p| format!("{}:{} {}", p.location.line, p.location.column, p.message)).collect()
+    }
+
+    const BASE: &str = "apiVersion: kanari.dev/v1alpha1
+kind: Canary
+metadata: {name: web, namespace: shop}
+spec:
+  service: {port: 8080}
+  stable: {version: v1, image: web:1}
+  canary: {version: v2, image: web:2}
+  stages:
+    - name: one
+      weight: 10
+";
+
+    #[test]
+    fn base_spec_is_valid() {
+        let (found, problems) = parse_file(Path::new("c.yaml"), BASE);
+        assert!(problems.is_empty(), "{problems}");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].output, PathBuf::from("overlays/shop/web"));
+        assert_eq!(found[0].hosts, vec!["web"]);
+        assert_eq!(found[0].stages[0].weight, 10);
+    }
+
+    #[test]
+    fn rules_each_report_their_place() {
+        // (replace this text of BASE, with this, expect a problem containing, at line:column)
+        let table: &[(&str, &str, &str, &str)] = &[
+            ("weight: 10", "weight: 101", "weight must be from 0 to 100", "10:15"),
+            ("weight: 10", "weight: -1", "weight must be from 0 to 100", "10:15"),
+            ("name: web,", "name: Web,", "DNS-1035", "3:18"),
+            ("name: web,", "name: 9web,", "DNS-1035", "3:18"),
+            ("namespace: shop", "namespace: Shop", "DNS-1123", "3:34"),
+            ("version: v2", "version: v1", "is the stable version", "7:21"),
+            ("version: v2", "version: V2", "DNS-1123", "7:21"),
+            ("name: one", "name: prepare", "reserved", "9:13"),
+            ("name: one", "name: ../x", "stage name", "9:13"),
+            ("port: 8080", "port: 0", "service.port must be from 1 to 65535", "5:19"),
+            ("image: web:2", "image: ''", "image", "7:32"),
+            ("      weight: 10\n", "      weight: 10\n    - name: one\n", "used twice", "11:13"),
+            ("weight: 10", "weight: 10\n      match: [{}]", "empty match", "11:15"),
+            (
+                "weight: 10",
+                "weight: 10\n      match: [{headers: {End-User: {exact: j}}}]",
+                "lowercase HTTP token",
+                "11:36",
+            ),
+            (
+                "weight: 10",
+                "weight: 10\n      match: [{headers: {a: {exact: j, prefix: k}}}]",
+                "exactly one of",
+                "11:29",
+            ),
+            ("weight: 10", "weight: 10\n      match: [{uri: {prefix: ''}}]", "empty prefix", "11:30"),
+            ("weight: 10", "weight: 10\n      match: [{uri: {regex: '(('}}]", "does not compile", "11:29"),
+            ("weight: 10", "weight: 10\n      pause: {duration: 5x}", "duration", "11:25"),
+            ("weight: 10", "weight: 10\n      pause: {approval: yes}", "strict", "11:25"),
+            ("weight: 10", "weight: 10\n      replicas: {stable: 0}", "replicas.stable is 0", "11:26"),
+            ("weight: 10", "weight: 10\n      wieght: 3", "unknown field `wieght`", "11:7"),
+            ("  service: {port: 8080}", "  service: {port: 8080}\n  output: ../up", "may not contain `..`", "6:11"),
+            ("  service: {port: 8080}", "  service: {port: 8080}\n  output: .GIT/x", "`.git`", "6:11"),
+            ("  service: {port: 8080}", "  service: {port: 8080}\n  output: /etc", "relative", "6:11"),
+            (
+                "  service: {port: 8080}",
+                "  service: {port: 8080}\n  replicas: 2\n  autoscaling: {minReplicas: 1, maxReplicas: 3, targetCPUUtilizationPercentage: 50}",
+                "exclude each other",
+                "6:13",
+            ),
+            (
+                "  service: {port: 8080}",
+                "  service: {port: 8080}\n  autoscaling: {minReplicas: 4, maxReplicas: 3, targetCPUUtilizationPercentage: 50}",
+                "below minReplicas",
+                "6:46",
+            ),
+            ("kind: Canary", "kind: Rollout", "kind must be `Canary`", "2:7"),
+            (
+                "  service: {port: 8080}",
+                "  service: {port: 8080}\n  service: {port: 1}",
+                "duplicate mapping key",
+                "6:3",
+            ),
+        ];
+        let mut wrong = Vec::new();
+        for (from, to, expect, at) in table {
+            assert!(BASE.contains(from), "{from}");
+            let yaml = BASE.replacen(from, to, 1);
+            let found = problems_of(&yaml);
+            if !found.iter().any(|p| p.contains(expect) && p.starts_with(&format!("{at} "))) {
+                wrong.push(format!("{to:?}: expected `{expect}` at {at}, got {found:?}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    #[test]
+    fn durations_round_trip() {
+        for (text, secs) in [("30m", 1800), ("1h30m", 5400), ("45s", 45), ("2d", 172_800), ("0s", 0)] {
+            assert_eq!(parse_duration(text), Ok(Duration::from_secs(secs)), "{text}");
+            assert_eq!(format_duration(Duration::from_secs(secs)), text);
+        }
+        for bad in ["", "30", "m", "1.5h", "-1m", "1y", "99999999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert!(is_dns1035_label("reviews"));
+        assert!(!is_dns1035_label("1reviews"));
+        assert!(!is_dns1035_label("reviews-"));
+        assert!(is_dns1123_label("1a"));
+        assert!(!is_dns1123_label(&"a".repeat(64)));
+        assert!(is_host("*.example.com"));
+        assert!(!is_host("Example.com"));
+        assert!(is_gateway("istio-system/ingress"));
+        assert!(!is_gateway("a/b/c"));
+    }
+
+    #[test]
+    fn cookie_regex_escapes_and_matches() {
+        let c = Cookie { name: "user".into(), value: "a.b".into() };
+        let re = regex::Regex::new(&c.header_regex()).unwrap();
+        assert!(re.is_match("user=a.b"));
+        assert!(re.is_match("x=1; user=a.b; y=2"));
+        assert!(!re.is_match("user=axb"));
+        assert!(!re.is_match("xuser=a.b"));
+    }
+}
