@@ -502,17 +502,12 @@ impl Validator<'_> {
 
         let stable = self.version(&spec.stable, &name.value);
         let canary = spec.canary.as_ref().and_then(|c| self.version(c, &name.value));
-        if let (Some(s), Some(c)) = (&stable, &canary) {
-            if s.version == c.version {
-                let at = &spec.canary.as_ref().unwrap().version;
-                self.problem(
-                    at,
-                    format!(
-                        "canary version `{}` is the stable version: a canary needs a version of its own",
-                        c.version
-                    ),
-                );
-            }
+        if let (Some(s), Some(c), Some(raw)) = (&stable, &canary, &spec.canary)
+            && s.version == c.version
+        {
+            let message =
+                format!("canary version `{}` is the stable version: a canary needs a version of its own", c.version);
+            self.problem(&raw.version, message);
         }
 
         let autoscaling = spec.autoscaling.as_ref().and_then(|a| self.autoscaling(a));
@@ -784,10 +779,10 @@ impl Validator<'_> {
                             self.problem(raw, "every container in template.spec.containers needs a `name`");
                         } else if main_container(list, release).is_none() {
                             self.problem(raw, format!("template.spec.containers has several containers and none is named `{release}`: name the one whose image the versions set"));
-                        } else if let Some(c) = main_container(list, release) {
-                            if list[c].get("image").is_some() {
-                                self.problem(raw, format!("the image of container `{release}` comes from spec.stable and spec.canary; leave it out of the template"));
-                            }
+                        } else if let Some(c) = main_container(list, release)
+                            && list[c].get("image").is_some()
+                        {
+                            self.problem(raw, format!("the image of container `{release}` comes from spec.stable and spec.canary; leave it out of the template"));
                         }
                     }
                     _ => self.problem(raw, "template.spec.containers must be a non-empty list"),

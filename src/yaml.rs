@@ -81,7 +81,7 @@ fn is_plain_safe(s: &str) -> bool {
     const RESERVED: [&str; 16] =
         ["true", "false", "yes", "no", "on", "off", "y", "n", "null", "~", ".inf", "-.inf", "+.inf", ".nan", "<<", "="];
     let Some(first) = s.chars().next() else { return false };
-    if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(s)) || looks_numeric(s) {
+    if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(s)) || looks_numeric(s) || looks_like_a_date(s) {
         return false;
     }
     if "-?:,[]{}#&*!|>'\"%@` ".contains(first) {
@@ -92,6 +92,12 @@ fn is_plain_safe(s: &str) -> bool {
         return false;
     }
     s.chars().all(|c| !c.is_control() && c != '\u{feff}' && (c.is_ascii() || c.is_alphanumeric()))
+}
+
+/// Whether a YAML 1.1 reader could take `s` for a timestamp: `2026-01-02`, `2026-01-02T03:04:05Z`.
+fn looks_like_a_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 8 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' && b[5].is_ascii_digit()
 }
 
 /// Whether a YAML 1.1 or 1.2 reader could take `s` for a number: decimal, float, hex, octal,
@@ -119,8 +125,28 @@ mod tests {
     #[test]
     fn strings_that_would_change_meaning_are_quoted() {
         for s in [
-            "", "true", "No", "null", "~", "9080", "1.0", "1e3", "0x1F", "1:30", "- x", "a: b", "a #b", "#x", "*x",
-            "x:", " x", "a\nb", "@x", "'x",
+            "",
+            "true",
+            "No",
+            "null",
+            "~",
+            "9080",
+            "1.0",
+            "1e3",
+            "0x1F",
+            "1:30",
+            "2026-01-02",
+            "2026-01-02T03:04:05Z",
+            "- x",
+            "a: b",
+            "a #b",
+            "#x",
+            "*x",
+            "x:",
+            " x",
+            "a\nb",
+            "@x",
+            "'x",
         ] {
             assert!(string(s).starts_with('"'), "{s:?} should be quoted");
         }

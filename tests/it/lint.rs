@@ -1,0 +1,156 @@
+//! Bad specs: every one exits 2, names the file, line and column, and writes nothing.
+
+use crate::{kanari, kanari_ok, repo_with, tree};
+
+const GOOD: &str = "apiVersion: kanari.dev/v1alpha1
+kind: Canary
+metadata:
+  name: web
+  namespace: shop
+spec:
+  service: {port: 8080}
+  stable: {version: v1, image: web:1}
+  canary: {version: v2, image: web:2}
+  stages:
+    - name: half
+      weight: 50
+";
+
+fn alias_bomb() -> String {
+    let mut s = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..10 {
+        let p = i - 1;
+        s.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+    }
+    GOOD.replace("  stages:", &format!("  template:\n    spec:\n      bomb:\n{}  stages:", indent(&s, 8)))
+}
+
+fn indent(text: &str, n: usize) -> String {
+    text.lines().map(|l| format!("{}{l}\n", " ".repeat(n))).collect()
+}
+
+fn deep_nesting() -> String {
+    GOOD.replace("  stages:", &format!("  template: {}{}\n  stages:", "[".repeat(100_000), "]".repeat(100_000)))
+}
+
+fn huge() -> String {
+    let filler = format!("# {}\n", "x".repeat(1000));
+    format!("{GOOD}{}", filler.repeat(1100))
+}
+
+#[test]
+fn bad_specs_exit_2_with_a_location_and_write_nothing() {
+    // (name, the spec file's text, what the message says, file:line:column)
+    let cases: Vec<(&str, String, &str, &str)> = vec![
+        ("weight over 100", GOOD.replace("weight: 50", "weight: 150"), "weight must be from 0 to 100", "x.yaml:12:15"),
+        ("unknown field", GOOD.replace("weight: 50", "weigth: 50"), "unknown field `weigth`", "x.yaml:12:7"),
+        (
+            "duplicate key",
+            GOOD.replace("  service:", "  output: a\n  output: b\n  service:"),
+            "duplicate mapping key",
+            "x.yaml:8:3",
+        ),
+        (
+            "yes as a boolean",
+            GOOD.replace("weight: 50", "weight: 50\n      pause: {approval: yes}"),
+            "true/false",
+            "x.yaml:13:25",
+        ),
+        ("alias bomb", alias_bomb(), "alias", "x.yaml:"),
+        ("deep nesting", deep_nesting(), "nest", "x.yaml:10:"),
+        ("a file over 1 MiB", huge(), "larger than 1024 KiB", "x.yaml:1:1"),
+        ("bad YAML", GOOD.replace("  stages:", "  stages: [oops\n"), "", "x.yaml:"),
+        (
+            "output outside",
+            GOOD.replace("  service:", "  output: ../../etc\n  service:"),
+            "may not contain `..`",
+            "x.yaml:7:11",
+        ),
+        ("output into .git", GOOD.replace("  service:", "  output: .git/hooks\n  service:"), "`.git`", "x.yaml:7:11"),
+        (
+            "a regex that does not compile",
+            GOOD.replace("weight: 50", "weight: 50\n      match: [{uri: {regex: 'a(b'}}]"),
+            "does not compile",
+            "x.yaml:13:29",
+        ),
+        (
+            "a duplicate stage",
+            GOOD.replace("      weight: 50\n", "      weight: 50\n    - name: half\n"),
+            "used twice",
+            "x.yaml:13:13",
+        ),
+        ("canary is stable", GOOD.replace("version: v2", "version: v1"), "is the stable version", "x.yaml:9:21"),
+        (
+            "the main image in the template",
+            GOOD.replace(
+                "  stages:",
+                "  template:\n    spec:\n      containers: [{name: web, image: evil}]\n  stages:",
+            ),
+            "leave it out of the template",
+            "x.yaml:11:5",
+        ),
+        (
+            "second document",
+            format!("{GOOD}---\n{}", GOOD.replace("name: web", "name: api").replace("port: 8080", "port: 99999")),
+            "service.port must be from 1 to 65535",
+            "x.yaml:20:19",
+        ),
+        (
+            "a name too long for its Deployment",
+            GOOD.replace("name: web\n", &format!("name: {}\n", "w".repeat(61))),
+            "longer than 63",
+            "x.yaml:8:21",
+        ),
+    ];
+    for (name, text, message, location) in cases {
+        let repo =
+            repo_with(&[("canaries/x.yaml", &text), ("canaries/y.yaml", &GOOD.replace("name: web", "name: ok"))]);
+        let before = tree(repo.path());
+        for args in [&["lint"][..], &["render"], &["render", "--stage", "half"], &["plan"]] {
+            let mut all = vec!["-C", repo.path().to_str().unwrap()];
+            all.extend_from_slice(args);
+            let run = kanari(repo.path(), &all);
+            assert_eq!(run.code, 2, "{name}: kanari {args:?} exited {}:\n{}", run.code, run.stderr);
+            assert!(
+                run.stderr.contains(&format!("canaries/{location}")),
+                "{name}: no `{location}` in:\n{}",
+                run.stderr
+            );
+            assert!(run.stderr.contains(message), "{name}: no `{message}` in:\n{}", run.stderr);
+            assert!(run.stdout.is_empty(), "{name}: printed {}", run.stdout);
+            assert_eq!(tree(repo.path()), before, "{name}: kanari {args:?} changed the repository");
+        }
+    }
+}
+
+#[test]
+fn every_problem_is_reported_at_once_with_its_source_line() {
+    let text = GOOD
+        .replace("weight: 50", "weight: 150")
+        .replace("name: half", "name: prepare")
+        .replace("image: web:2", "image: 'a b'");
+    let repo = repo_with(&[("canaries/x.yaml", &text)]);
+    let run = kanari(repo.path(), &["-C", repo.path().to_str().unwrap(), "lint"]);
+    assert_eq!(run.code, 2);
+    for expected in ["x.yaml:9:32", "x.yaml:11:13", "x.yaml:12:15", "3 problems found"] {
+        assert!(run.stderr.contains(expected), "no `{expected}` in:\n{}", run.stderr);
+    }
+    // The offending line is shown under its problem, with a caret under the column.
+    assert!(run.stderr.contains(" 12 |       weight: 150\n    |               ^"), "{}", run.stderr);
+}
+
+#[test]
+fn a_symlinked_spec_is_refused() {
+    let repo = repo_with(&[("elsewhere/x.yaml", GOOD), ("canaries/.keep", "")]);
+    std::os::unix::fs::symlink(repo.path().join("elsewhere/x.yaml"), repo.path().join("canaries/x.yaml")).unwrap();
+    let run = kanari(repo.path(), &["-C", repo.path().to_str().unwrap(), "lint"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("canaries/x.yaml:1:1: a spec file may not be a symlink"), "{}", run.stderr);
+}
+
+#[test]
+fn a_good_repository_lints_clean() {
+    let repo = repo_with(&[("canaries/x.yaml", GOOD)]);
+    let run = kanari_ok(repo.path(), &["-C", repo.path().to_str().unwrap(), "lint"]);
+    assert_eq!(run.stdout, "ok: 1 release, 4 states rendered\n");
+}

@@ -1,0 +1,159 @@
+//! kanari's integration tests: one binary that runs the real `kanari` program against copies of
+//! the fixtures in temporary folders, and checks what it writes with the real `kubectl kustomize`.
+//! The environment is hermetic: no `KANARI_*` or `NO_COLOR` from outside, a fixed clock.
+
+mod bundled;
+mod lint;
+mod render;
+mod semantics;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// The project's own folder.
+pub fn project() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// What one run of the binary did.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// `kanari` with a clean environment, run in `cwd`.
+pub fn kanari(cwd: &Path, args: &[&str]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kanari"));
+    cmd.args(args).current_dir(cwd);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("KANARI_") || key.starts_with("GIT_") || key == "NO_COLOR" {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("KANARI_NOW", "2026-01-02T03:04:05Z");
+    let out = cmd.output().expect("failed to run kanari");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+    }
+}
+
+/// Like [`kanari`], but the run must succeed.
+pub fn kanari_ok(cwd: &Path, args: &[&str]) -> Run {
+    let run = kanari(cwd, args);
+    assert_eq!(run.code, 0, "kanari {args:?} failed:\n{}\n{}", run.stdout, run.stderr);
+    run
+}
+
+/// A copy of `fixtures/<name>` in a temporary folder.
+pub fn fixture(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    copy_tree(&project().join("fixtures").join(name), dir.path());
+    dir
+}
+
+/// A temporary repository holding `files` (path → contents).
+pub fn repo_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (path, text) in files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
+}
+
+pub fn copy_tree(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from).sort_by_file_name() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.path().strip_prefix(from).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Every file below `dir` (symlinks as their targets' text), for "nothing changed" checks.
+pub fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let entry = entry.unwrap();
+        let rel = entry.path().strip_prefix(dir).unwrap().to_path_buf();
+        if entry.path_is_symlink() {
+            let target = std::fs::read_link(entry.path()).unwrap();
+            out.insert(rel, format!("symlink -> {}", target.display()).into_bytes());
+        } else if entry.file_type().is_file() {
+            out.insert(rel, std::fs::read(entry.path()).unwrap());
+        } else {
+            out.insert(rel, b"<dir>".to_vec());
+        }
+    }
+    out
+}
+
+/// `kubectl kustomize dir`: the real program; the test fails when it cannot build the overlay.
+pub fn kustomize(dir: &Path) -> String {
+    let out = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(dir)
+        .output()
+        .expect("kubectl must be installed (.ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "kubectl kustomize {} failed:\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The documents of a YAML stream, as JSON values.
+pub fn documents(yaml: &str) -> Vec<Value> {
+    serde_saphyr::from_multiple::<Value>(yaml).expect("valid YAML").into_iter().filter(|v| !v.is_null()).collect()
+}
+
+/// The one document of `kind` in `docs`.
+pub fn one<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
+    let found: Vec<&Value> = docs.iter().filter(|d| d["kind"] == kind).collect();
+    assert_eq!(found.len(), 1, "expected one {kind}, found {}", found.len());
+    found[0]
+}
+
+/// The documents of `kind` in `docs`.
+pub fn all<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    docs.iter().filter(|d| d["kind"] == kind).collect()
+}
+
+/// The catch-all route's weights by subset: `[("v1", 90), ("v2", 10)]`.
+pub fn weights(vs: &Value) -> Vec<(String, u64)> {
+    let http = vs["spec"]["http"].as_array().expect("http routes");
+    let last = http.last().expect("a catch-all route");
+    assert!(last.get("match").is_none(), "the last route must be the catch-all: {last}");
+    last["route"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["destination"]["subset"].as_str().unwrap().to_string(), r["weight"].as_u64().unwrap_or(100)))
+        .collect()
+}
+
+/// Deployment name → `spec.replicas` (None when an HPA owns the count).
+pub fn replicas(docs: &[Value]) -> BTreeMap<String, Option<u64>> {
+    all(docs, "Deployment")
+        .into_iter()
+        .map(|d| (d["metadata"]["name"].as_str().unwrap().to_string(), d["spec"]["replicas"].as_u64()))
+        .collect()
+}
+
+/// A state name as kanari's YAML writes it: quoted when it would read as a number.
+pub fn quoted_if_numeric(s: &str) -> String {
+    if s.parse::<f64>().is_ok() { format!("\"{s}\"") } else { s.to_string() }
+}
