@@ -74,6 +74,145 @@ Examples:
   kanari render reviews --stage 50-50 --out /tmp/reviews
   kanari render reviews --all-stages --out /tmp/reviews-stages")]
     Render(RenderArgs),
+
+    /// Compare what the specs render with what is committed
+    #[command(after_help = "\
+Exit code 1 when anything differs, 0 when nothing does.
+
+Examples:
+  kanari diff
+  kanari diff --next
+  kanari diff --base origin/main --next --format json")]
+    Diff(DiffArgs),
+
+    /// Show the committed state of each release: stage, since when, what is next, what holds it
+    #[command(after_help = "Examples:\n  kanari status\n  kanari status --format json")]
+    Status(StatusArgs),
+
+    /// Check the current stage's gates, render the next state and commit it
+    #[command(after_help = "\
+One commit per release moved, touching its overlay folder alone. Exit code 3 when a gate holds a
+release (approval missing, bake time not over, aborted).
+
+Examples:
+  kanari promote
+  kanari promote reviews --dry-run
+  kanari promote reviews --to 90-10
+  kanari promote reviews --restart")]
+    Promote(PromoteArgs),
+
+    /// Commit the approval of the current stage's gate
+    #[command(after_help = "Examples:\n  kanari approve reviews")]
+    Approve(ApproveArgs),
+
+    /// Commit the aborted state: 100% to stable, the canary at 0 pods
+    #[command(after_help = "Examples:\n  kanari abort reviews --reason \"5xx rate above 1%\"")]
+    Abort(AbortArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+
+    /// Compare with what is committed at REV instead of HEAD
+    #[arg(long, value_name = "REV")]
+    pub base: Option<String>,
+
+    /// Render this state instead of the committed one
+    #[arg(long, value_name = "NAME", conflicts_with = "next")]
+    pub stage: Option<String>,
+
+    /// Render the state `promote` would commit next
+    #[arg(long)]
+    pub next: bool,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
+    pub format: StatusFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StatusFormat {
+    Text,
+    Json,
+}
+
+/// Where and as whom commits are made.
+#[derive(Debug, Args)]
+pub struct CommitArgs {
+    /// The branch to commit to [default: the current branch; with a detached HEAD, the one the
+    /// remote's HEAD names]
+    #[arg(long, value_name = "NAME")]
+    pub branch: Option<String>,
+
+    /// The remote whose HEAD names the branch when HEAD is detached
+    #[arg(long, value_name = "NAME", default_value = "origin")]
+    pub remote: String,
+
+    /// Commit as this author, `Name <email>` [default: GIT_AUTHOR_NAME/GIT_AUTHOR_EMAIL, then
+    /// user.name/user.email]
+    #[arg(long, value_name = "IDENTITY")]
+    pub author: Option<String>,
+
+    /// Print what would be committed, and commit nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+
+    /// Move to this state (prepare or a stage) instead of the next one; going back needs no gate
+    #[arg(long, value_name = "STAGE")]
+    pub to: Option<String>,
+
+    /// Start an aborted release again, at prepare
+    #[arg(long)]
+    pub restart: bool,
+
+    #[command(flatten)]
+    pub commit: CommitArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+
+    #[command(flatten)]
+    pub commit: CommitArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AbortArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+
+    /// Why the release is aborted; recorded in the overlay and the commit
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+
+    #[command(flatten)]
+    pub commit: CommitArgs,
 }
 
 /// The releases a command works on.

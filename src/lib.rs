@@ -6,10 +6,13 @@
 
 pub mod cli;
 pub mod commands;
+pub mod diff;
 pub mod overlay;
 pub mod plan;
 pub mod problem;
+pub mod release;
 pub mod render;
+pub mod repo;
 pub mod spec;
 pub mod yaml;
 

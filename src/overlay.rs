@@ -182,7 +182,7 @@ pub fn apply(writes: &[OverlayWrite]) -> Result<()> {
         let order =
             w.files.keys().filter(|n| *n != KUSTOMIZATION).chain(w.files.keys().filter(|n| *n == KUSTOMIZATION));
         for name in order {
-            write_atomically(&w.dir, name, &w.files[name])?;
+            write_file(&w.dir, name, &w.files[name])?;
         }
         for name in &w.remove {
             let path = w.dir.join(name);
@@ -204,7 +204,9 @@ fn clear_temporaries(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+/// Writes `dir/name` through a temporary file in `dir` and a rename: readers see the old file or
+/// the new one, never half of one.
+pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     let tmp = dir.join(format!("{TMP_PREFIX}{}-{name}{TMP_SUFFIX}", std::process::id()));
     let path = dir.join(name);
     let result = (|| -> std::io::Result<()> {

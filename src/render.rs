@@ -57,8 +57,8 @@ pub struct Renderer {
 }
 
 impl Renderer {
-    /// The built-in templates, overridden by the `*.yaml.j2` files in `overrides` if given.
-    pub fn new(overrides: Option<&Path>) -> Result<Self> {
+    /// The built-in templates, each replaced by the one of the same name in `overrides`.
+    pub fn new(overrides: &Overrides) -> Result<Self> {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_auto_escape_callback(|_| AutoEscape::None);
@@ -71,15 +71,22 @@ impl Renderer {
             let text = yaml::block(&to_json(&v)?, indent);
             Ok(text.trim_end_matches('\n').to_string())
         });
-        for (name, source) in BUILTIN {
-            let source = match overrides {
-                Some(dir) => read_override(dir, name)?.unwrap_or_else(|| source.to_string()),
-                None => source.to_string(),
-            };
-            env.add_template_owned(name, source).with_context(|| format!("failed to compile template `{name}`"))?;
+        for name in overrides.templates.keys() {
+            if !BUILTIN.iter().any(|(known, _)| known == name) {
+                let known: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
+                bail!(
+                    "the template folder `{}` holds `{name}`, which is not a template kanari uses (expected one of {})",
+                    overrides.dir.display(),
+                    known.join(", ")
+                );
+            }
         }
-        if let Some(dir) = overrides {
-            check_no_strangers(dir)?;
+        for (name, builtin) in BUILTIN {
+            let source = overrides.templates.get(name).cloned().unwrap_or_else(|| builtin.to_string());
+            env.add_template_owned(name, source).with_context(|| match overrides.templates.contains_key(name) {
+                true => format!("failed to compile template `{}`", overrides.dir.join(name).display()),
+                false => format!("failed to compile the built-in template `{name}`"),
+            })?;
         }
         Ok(Renderer { env })
     }
@@ -156,33 +163,42 @@ fn to_json(v: &JinjaValue) -> Result<serde_json::Value, minijinja::Error> {
     serde_json::to_value(v).map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string()))
 }
 
-fn read_override(dir: &Path, name: &str) -> Result<Option<String>> {
-    let path = dir.join(name);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Ok(Some(text)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("failed to read template `{}`", path.display())),
-    }
+/// Templates a repository puts in place of the built-in ones: file name → source.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// Where they came from, for messages.
+    pub dir: PathBuf,
+    pub templates: BTreeMap<String, String>,
 }
 
-/// A misspelt override would silently do nothing; refuse it instead.
-fn check_no_strangers(dir: &Path) -> Result<()> {
-    let entries =
-        std::fs::read_dir(dir).with_context(|| format!("failed to read the template folder `{}`", dir.display()))?;
-    let mut names: Vec<String> =
-        entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-    names.sort();
-    for name in names {
-        if !BUILTIN.iter().any(|(known, _)| *known == name) {
-            let known: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
-            bail!(
-                "the template folder `{}` holds `{name}`, which is not a template kanari uses (expected one of {})",
-                dir.display(),
-                known.join(", ")
-            );
+impl Overrides {
+    /// Every file of `dir` in the work tree (none when it does not exist).
+    pub fn read(dir: &Path) -> Result<Overrides> {
+        let mut templates = BTreeMap::new();
+        if dir.is_dir() {
+            for entry in std::fs::read_dir(dir)
+                .with_context(|| format!("failed to read the template folder `{}`", dir.display()))?
+            {
+                let entry = entry?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let text = std::fs::read_to_string(entry.path())
+                    .with_context(|| format!("failed to read template `{}`", entry.path().display()))?;
+                templates.insert(name, text);
+            }
         }
+        Ok(Overrides { dir: dir.to_path_buf(), templates })
     }
-    Ok(())
+
+    /// Templates from a commit's files (file name → bytes).
+    pub fn from_files(dir: &Path, files: BTreeMap<PathBuf, Vec<u8>>) -> Result<Overrides> {
+        let mut templates = BTreeMap::new();
+        for (path, bytes) in files {
+            let text = String::from_utf8(bytes)
+                .map_err(|_| anyhow::anyhow!("template `{}` is not UTF-8", dir.join(&path).display()))?;
+            templates.insert(path.to_string_lossy().into_owned(), text);
+        }
+        Ok(Overrides { dir: dir.to_path_buf(), templates })
+    }
 }
 
 fn ser<T: Serialize>(value: &T) -> JinjaValue {

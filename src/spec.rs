@@ -274,7 +274,8 @@ struct RawCookie {
 // ---------------------------------------------------------------------------------------------
 // Loading.
 
-/// Every release found under `specs` (relative to `root`), validated, in the order of their files.
+/// Every release found under `specs` (relative to `root`) in the work tree, validated, in the
+/// order of their files.
 ///
 /// Problems of every file are collected; any problem makes the whole load fail, so nothing
 /// downstream ever sees half a repository.
@@ -285,28 +286,56 @@ pub fn load(root: &Path, specs: &Path) -> Result<std::result::Result<Vec<Canary>
     if !meta.is_dir() {
         anyhow::bail!("the specs folder `{}` is not a directory", dir.display());
     }
-    let mut problems = Problems::default();
-    let mut canaries = Vec::new();
+    let mut sources = Vec::new();
     let walk = walkdir::WalkDir::new(&dir).sort_by_file_name().follow_links(false);
     for entry in walk {
         let entry = entry.with_context(|| format!("failed to walk `{}`", dir.display()))?;
         let path = entry.path();
-        let is_yaml = matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
-        if !is_yaml || entry.file_type().is_dir() {
+        if !is_spec_file(path) || entry.file_type().is_dir() {
             continue;
         }
         let shown = path.strip_prefix(root).unwrap_or(path).to_path_buf();
-        if entry.path_is_symlink() {
-            problems.push(Problem::at(
+        let source = if entry.path_is_symlink() {
+            Err(Problem::at(
                 &shown,
                 "",
                 1,
                 1,
                 "a spec file may not be a symlink: specs are read from the repository alone",
-            ));
-            continue;
-        }
-        let source = match read_limited(path, &shown) {
+            ))
+        } else {
+            read_limited(path, &shown)
+        };
+        sources.push((shown, source));
+    }
+    Ok(parse_sources(sources))
+}
+
+/// Whether a file is read as specs: `*.yaml` or `*.yml`.
+pub fn is_spec_file(path: &Path) -> bool {
+    matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+}
+
+/// Every release in `files` (path shown in problems → contents), as read from a commit.
+pub fn load_files(files: BTreeMap<PathBuf, Vec<u8>>) -> std::result::Result<Vec<Canary>, Problems> {
+    let sources = files
+        .into_iter()
+        .filter(|(path, _)| is_spec_file(path))
+        .map(|(path, bytes)| {
+            let source = check_size(&path, bytes);
+            (path, source)
+        })
+        .collect();
+    parse_sources(sources)
+}
+
+fn parse_sources(
+    sources: Vec<(PathBuf, std::result::Result<String, Problem>)>,
+) -> std::result::Result<Vec<Canary>, Problems> {
+    let mut problems = Problems::default();
+    let mut canaries = Vec::new();
+    for (shown, source) in sources {
+        let source = match source {
             Ok(source) => source,
             Err(problem) => {
                 problems.push(problem);
@@ -329,10 +358,10 @@ pub fn load(root: &Path, specs: &Path) -> Result<std::result::Result<Vec<Canary>
     }
     cross_check(&canaries, &mut problems);
     if problems.is_empty() {
-        Ok(Ok(canaries))
+        Ok(canaries)
     } else {
         problems.sort();
-        Ok(Err(problems))
+        Err(problems)
     }
 }
 
@@ -342,8 +371,14 @@ fn read_limited(path: &Path, shown: &Path) -> std::result::Result<String, Proble
     let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot read the file: {e}")))?;
     let mut bytes = Vec::new();
     file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| fail(format!("cannot read the file: {e}")))?;
+    check_size(shown, bytes)
+}
+
+/// The text of a spec file, if it is within the size limit and UTF-8.
+fn check_size(shown: &Path, bytes: Vec<u8>) -> std::result::Result<String, Problem> {
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(fail(format!("the file is larger than {} KiB, the limit for a spec file", MAX_FILE_BYTES / 1024)));
+        let message = format!("the file is larger than {} KiB, the limit for a spec file", MAX_FILE_BYTES / 1024);
+        return Err(Problem::at(shown, "", 1, 1, message));
     }
     String::from_utf8(bytes).map_err(|e| {
         let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];

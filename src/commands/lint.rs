@@ -7,11 +7,10 @@ use crate::cli::Selection;
 use crate::commands::Workspace;
 use crate::exit;
 use crate::plan::{self, State, Step};
-use crate::render::Renderer;
 
 pub fn run(ws: &Workspace, args: &Selection) -> Result<u8> {
     let releases = ws.releases(&args.releases)?;
-    let renderer = Renderer::new(ws.templates.as_deref())?;
+    let renderer = ws.renderer()?;
     let mut states = 0;
     for canary in &releases {
         ws.current_state(canary).with_context(|| format!("release `{}`", canary.id()))?;

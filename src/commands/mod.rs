@@ -1,9 +1,16 @@
 //! One file per command: each turns its flags into settings, runs the pipeline and prints.
 //! This module holds what they share: where the repository is and which releases to work on.
 
+mod abort;
+mod approve;
+mod diff;
+pub mod git;
 mod lint;
+mod moves;
 mod plan;
+mod promote;
 mod render;
+mod status;
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +18,10 @@ use anyhow::{Context, Result, bail};
 
 use crate::cli::{Cli, Command};
 use crate::overlay;
+use crate::render::{Overrides, Renderer};
+
+/// Where a repository keeps its template overrides, relative to its root.
+pub const DEFAULT_TEMPLATES: &str = ".kanari/templates";
 use crate::plan::{Recorded, State};
 use crate::spec::{self, Canary};
 
@@ -19,7 +30,8 @@ pub struct Workspace {
     /// The repository root: specs and outputs are relative to it.
     pub root: PathBuf,
     pub specs: PathBuf,
-    pub templates: Option<PathBuf>,
+    /// The folder of template overrides (it need not exist).
+    pub templates: PathBuf,
     pub quiet: bool,
 }
 
@@ -35,10 +47,7 @@ impl Workspace {
         if !root.is_dir() {
             bail!("the repository `{}` is not a folder", root.display());
         }
-        let templates = match &cli.templates {
-            Some(dir) => Some(dir.clone()),
-            None => Some(root.join(".kanari/templates")).filter(|d| d.is_dir()),
-        };
+        let templates = cli.templates.clone().unwrap_or_else(|| root.join(DEFAULT_TEMPLATES));
         Ok(Workspace { root, specs: cli.specs.clone(), templates, quiet: cli.quiet })
     }
 
@@ -46,6 +55,11 @@ impl Workspace {
     pub fn releases(&self, selectors: &[String]) -> Result<Vec<Canary>> {
         let all = spec::load(&self.root, &self.specs)??;
         select(all, selectors)
+    }
+
+    /// The renderer, with the work tree's template overrides.
+    pub fn renderer(&self) -> Result<Renderer> {
+        Renderer::new(&Overrides::read(&self.templates)?)
     }
 
     /// The overlay folder of a release, on disk.
@@ -65,7 +79,7 @@ impl Workspace {
     }
 }
 
-fn select(all: Vec<Canary>, selectors: &[String]) -> Result<Vec<Canary>> {
+pub(crate) fn select(all: Vec<Canary>, selectors: &[String]) -> Result<Vec<Canary>> {
     if selectors.is_empty() {
         return Ok(all);
     }
@@ -92,5 +106,10 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Lint(args) => lint::run(&ws, args),
         Command::Plan(args) => plan::run(&ws, args),
         Command::Render(args) => render::run(&ws, args),
+        Command::Diff(args) => diff::run(&ws, args),
+        Command::Status(args) => status::run(&ws, args),
+        Command::Promote(args) => promote::run(&ws, args),
+        Command::Approve(args) => approve::run(&ws, args),
+        Command::Abort(args) => abort::run(&ws, args),
     }
 }

@@ -17,12 +17,12 @@ use crate::commands::Workspace;
 use crate::exit;
 use crate::overlay::{self, Target};
 use crate::plan::{self, State, Step};
-use crate::render::{Rendered, Renderer};
+use crate::render::Rendered;
 use crate::spec::Canary;
 
 pub fn run(ws: &Workspace, args: &RenderArgs) -> Result<u8> {
     let releases = ws.releases(&args.selection.releases)?;
-    let renderer = Renderer::new(ws.templates.as_deref())?;
+    let renderer = ws.renderer()?;
 
     if args.all_stages {
         let out = args.out.as_deref().expect("clap requires --out with --all-stages");

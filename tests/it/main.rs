@@ -3,6 +3,7 @@
 //! The environment is hermetic: no `KANARI_*` or `NO_COLOR` from outside, a fixed clock.
 
 mod bundled;
+mod git;
 mod lint;
 mod render;
 mod semantics;
@@ -28,20 +29,68 @@ pub struct Run {
 
 /// `kanari` with a clean environment, run in `cwd`.
 pub fn kanari(cwd: &Path, args: &[&str]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kanari"));
-    cmd.args(args).current_dir(cwd);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("KANARI_") || key.starts_with("GIT_") || key == "NO_COLOR" {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("KANARI_NOW", "2026-01-02T03:04:05Z");
-    let out = cmd.output().expect("failed to run kanari");
+    kanari_env(cwd, args, &[])
+}
+
+/// `kanari` with a clean environment plus `env`: no user or system Git configuration, no
+/// `KANARI_*`, `GIT_*` or `NO_COLOR` from outside, and a fixed clock unless `env` sets one.
+pub fn kanari_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let out = kanari_command(cwd, args, env).output().expect("failed to run kanari");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
         stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
     }
+}
+
+/// The command [`kanari_env`] runs, for tests that start it themselves.
+pub fn kanari_command(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kanari"));
+    cmd.args(args).current_dir(cwd);
+    hermetic(&mut cmd);
+    cmd.env("KANARI_NOW", "2026-01-02T03:04:05Z");
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    cmd
+}
+
+fn hermetic(cmd: &mut Command) {
+    for (key, _) in std::env::vars() {
+        if key.starts_with("KANARI_") || key.starts_with("GIT_") || key == "NO_COLOR" {
+            cmd.env_remove(key);
+        }
+    }
+    // libgit2 reads the global configuration from HOME, whatever GIT_CONFIG_GLOBAL says.
+    cmd.env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", "/nonexistent/kanari-test-home")
+        .env_remove("XDG_CONFIG_HOME");
+}
+
+/// The real `git` in `dir`, hermetic, with a fixed identity and time; panics when it fails.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let mut cmd = Command::new("git");
+    cmd.args(args).current_dir(dir);
+    hermetic(&mut cmd);
+    cmd.env("GIT_AUTHOR_NAME", "Dev")
+        .env("GIT_AUTHOR_EMAIL", "dev@example.com")
+        .env("GIT_COMMITTER_NAME", "Dev")
+        .env("GIT_COMMITTER_EMAIL", "dev@example.com")
+        .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z");
+    let out = cmd.output().expect("git must be installed");
+    assert!(out.status.success(), "git {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A copy of a fixture as a Git repository with one commit on `main`.
+pub fn fixture_repo(name: &str) -> tempfile::TempDir {
+    let dir = fixture(name);
+    git(dir.path(), &["init", "-q", "-b", "main"]);
+    git(dir.path(), &["add", "-A"]);
+    git(dir.path(), &["commit", "-q", "-m", "the release's spec"]);
+    dir
 }
 
 /// Like [`kanari`], but the run must succeed.

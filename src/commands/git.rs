@@ -1,0 +1,116 @@
+//! What the commands that read commits share: specs, templates and overlays as a commit has
+//! them, and the clock.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use git2::Oid;
+use jiff::Timestamp;
+
+use crate::commands::{Workspace, select};
+use crate::overlay;
+use crate::plan::Recorded;
+use crate::render::{KUSTOMIZATION, Overrides, Renderer};
+use crate::repo::{Repo, short};
+use crate::spec::{self, Canary};
+
+/// The time: `KANARI_NOW` (RFC 3339) when set, so tests and replays are exact; else the clock.
+pub fn now() -> Result<Timestamp> {
+    match std::env::var("KANARI_NOW") {
+        Ok(text) => text.parse().with_context(|| format!("KANARI_NOW `{text}` is not an RFC 3339 time")),
+        // Whole seconds: the time goes into annotations and commits.
+        Err(_) => Ok(Timestamp::from_second(Timestamp::now().as_second()).expect("now is a valid time")),
+    }
+}
+
+/// A committed overlay: its files and the state its `kustomization.yaml` records.
+pub struct Committed {
+    pub files: BTreeMap<PathBuf, Vec<u8>>,
+    pub recorded: Option<Recorded>,
+}
+
+/// The repository, seen through the workspace's settings.
+pub struct Git<'a> {
+    pub ws: &'a Workspace,
+    pub repo: Repo,
+}
+
+impl<'a> Git<'a> {
+    pub fn open(ws: &'a Workspace) -> Result<Self> {
+        Ok(Git { ws, repo: Repo::open(&ws.root)? })
+    }
+
+    /// The selected releases as the specs in `commit` define them.
+    pub fn releases_at(&self, commit: Oid, selectors: &[String]) -> Result<Vec<Canary>> {
+        let files = self.repo.files(commit, &self.ws.specs)?.ok_or_else(|| {
+            anyhow::anyhow!("commit {} has no specs folder `{}`", short(commit), self.ws.specs.display())
+        })?;
+        let files = files.into_iter().map(|(rel, bytes)| (self.ws.specs.join(rel), bytes)).collect();
+        select(spec::load_files(files)?, selectors)
+    }
+
+    /// The renderer with the template overrides `commit` has (or the work tree's, when the
+    /// template folder is outside the project).
+    pub fn renderer_at(&self, commit: Oid) -> Result<Renderer> {
+        let overrides = match self.ws.templates.strip_prefix(&self.ws.root) {
+            Ok(rel) => {
+                let files = self.repo.files(commit, rel)?.unwrap_or_default();
+                Overrides::from_files(&self.ws.templates, files)?
+            }
+            Err(_) => Overrides::read(&self.ws.templates)?,
+        };
+        Renderer::new(&overrides)
+    }
+
+    /// The release's overlay as `commit` has it (`commit` None: an empty repository).
+    pub fn committed(&self, commit: Option<Oid>, canary: &Canary) -> Result<Committed> {
+        let Some(commit) = commit else { return Ok(Committed { files: BTreeMap::new(), recorded: None }) };
+        let Some(files) = self.repo.files(commit, &canary.output)? else {
+            return Ok(Committed { files: BTreeMap::new(), recorded: None });
+        };
+        let Some(text) = files.get(Path::new(KUSTOMIZATION)) else {
+            bail!(
+                "`{}` in commit {} has no {KUSTOMIZATION}: kanari did not write that folder",
+                canary.output.display(),
+                short(commit)
+            );
+        };
+        let existing = overlay::parse(&String::from_utf8_lossy(text)).with_context(|| {
+            format!(
+                "failed to read the state in `{}` at commit {}",
+                canary.output.join(KUSTOMIZATION).display(),
+                short(commit)
+            )
+        })?;
+        let strangers: Vec<String> = files
+            .keys()
+            .filter(|p| !existing.owned.contains(p.to_string_lossy().as_ref()))
+            .map(|p| format!("`{}`", canary.output.join(p).display()))
+            .collect();
+        if !strangers.is_empty() {
+            bail!(
+                "the overlay folder `{}` holds files kanari did not write: {}; move them elsewhere",
+                canary.output.display(),
+                strangers.join(", ")
+            );
+        }
+        Ok(Committed { files, recorded: existing.recorded })
+    }
+
+    /// Refuses (exit 2) when a release's spec file or overlay folder has uncommitted changes.
+    pub fn refuse_uncommitted(&self, canaries: &[Canary]) -> Result<()> {
+        for canary in canaries {
+            let dirty = self.repo.uncommitted(&[&canary.file, &canary.output])?;
+            if !dirty.is_empty() {
+                let list: Vec<String> = dirty.iter().map(|p| format!("`{}`", p.display())).collect();
+                bail!(
+                    "release `{}` has uncommitted changes in {}; commit or stash them first, so that what kanari commits is what was reviewed",
+                    canary.id(),
+                    list.join(", ")
+                );
+            }
+        }
+        Ok(())
+    }
+}

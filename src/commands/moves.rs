@@ -1,0 +1,224 @@
+//! Committing new states: what `promote`, `approve` and `abort` share.
+//!
+//! The intent of a run is fixed when it starts: "move release R from state S to state T", read
+//! from the branch tip. Then the repository lock is taken, and the tip is read again: if R is no
+//! longer at S, someone else moved it, and that is success with nothing to do. Otherwise the
+//! states are rendered from the tip's specs, one commit per release is built on the tip in the
+//! object database, and the branch is moved by compare-and-swap on the tip; if it moved in
+//! between, everything starts again from the new tip, a bounded number of times.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use git2::Oid;
+use jiff::Timestamp;
+
+use crate::cli::{CommitArgs, Selection};
+use crate::commands::Workspace;
+use crate::commands::git::{Git, now};
+use crate::exit;
+use crate::plan::{self, Recorded, State, Step, Summary};
+use crate::release::{self, Gate, Position};
+use crate::repo::short;
+use crate::spec::Canary;
+
+/// How many times the branch may move under a run before it gives up (exit 4).
+const ATTEMPTS: u32 = 5;
+/// How long to wait for another kanari holding the repository lock.
+const LOCK_WAIT: Duration = Duration::from_secs(60);
+
+/// What a command decides for one release.
+pub enum Decision {
+    /// Commit `target`; `verb` and `note` shape the commit message.
+    Move { target: State, verb: String, note: Option<String> },
+    /// Nothing to do, and why.
+    Stay(String),
+    /// A gate holds the release.
+    Held(Gate),
+}
+
+/// Decides, for a release and what its overlay records, at time `now`.
+pub type Decide<'a> = dyn Fn(&Canary, Option<&Recorded>, Timestamp) -> Result<Decision> + 'a;
+
+/// Runs a committing command over the selected releases.
+pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, decide: &Decide) -> Result<u8> {
+    let git = Git::open(ws)?;
+    let now = now()?;
+    let branch = git.repo.branch(args.branch.as_deref(), &args.remote)?;
+    let base = match branch.tip {
+        Some(tip) => tip,
+        None => git.repo.head_commit()?.ok_or_else(|| anyhow::anyhow!("the repository has no commit yet"))?,
+    };
+    let canaries = git.releases_at(base, &selection.releases)?;
+    git.refuse_uncommitted(&canaries)?;
+
+    // The intents, fixed now.
+    let mut intents = Vec::new();
+    let mut held = false;
+    for canary in &canaries {
+        let committed = git.committed(Some(base), canary)?;
+        match decide(canary, committed.recorded.as_ref(), now)? {
+            Decision::Move { .. } => intents.push((canary.id(), key(committed.recorded.as_ref()))),
+            Decision::Stay(why) => say(ws, format!("{}: nothing to do: {why}", canary.id())),
+            Decision::Held(gate) => {
+                held = true;
+                eprintln!("{}: held: {gate}", canary.id());
+            }
+        }
+    }
+    let held_code = if held { exit::GATE } else { exit::OK };
+    if intents.is_empty() {
+        return Ok(held_code);
+    }
+
+    let _lock = if args.dry_run { None } else { Some(git.repo.lock(LOCK_WAIT, ws.quiet)?) };
+    for attempt in 1..=ATTEMPTS {
+        // A branch that does not exist yet (a detached CI checkout) starts at the base commit.
+        let tip = git.repo.branch(Some(&branch.name), &args.remote)?.tip;
+        let tip_commit = tip.unwrap_or(base);
+        let canaries = git.releases_at(tip_commit, &selection.releases)?;
+        let renderer = git.renderer_at(tip_commit)?;
+        let mut parent = tip_commit;
+        let mut made: Vec<(Oid, String, &Canary)> = Vec::new();
+        for (id, from) in &intents {
+            let Some(canary) = canaries.iter().find(|c| &c.id() == id) else {
+                say(ws, format!("{id}: nothing to do: the release is gone from the specs at {}", short(tip_commit)));
+                continue;
+            };
+            let committed = git.committed(Some(parent), canary)?;
+            if &key(committed.recorded.as_ref()) != from {
+                say(
+                    ws,
+                    format!(
+                        "{id}: nothing to do: someone else moved it first (now at {})",
+                        describe(committed.recorded.as_ref())
+                    ),
+                );
+                continue;
+            }
+            let Decision::Move { target, verb, note } = decide(canary, committed.recorded.as_ref(), now)? else {
+                continue;
+            };
+            let plan = plan::plan(canary, &target);
+            let rendered = renderer.render(&plan, &canary.file)?;
+            let message = message(canary, committed.recorded.as_ref(), &target, &verb, note.as_deref());
+            let (author, committer) = git.repo.signatures(args.author.as_deref(), now)?;
+            match git.repo.build_commit(Some(parent), &canary.output, &rendered.files, &message, &author, &committer)? {
+                Some(oid) => {
+                    parent = oid;
+                    made.push((oid, message.lines().next().unwrap_or_default().to_string(), canary));
+                }
+                None => say(ws, format!("{id}: nothing to do: the committed overlay is already that state")),
+            }
+        }
+        if made.is_empty() {
+            return Ok(held_code);
+        }
+        if args.dry_run {
+            for (_, subject, _) in &made {
+                println!("would commit: {subject}");
+            }
+            return Ok(held_code);
+        }
+        let log = format!("kanari: {}", made[0].1);
+        if !git.repo.move_branch(&branch.name, tip, parent, &log)? {
+            eprintln!("`{}` moved while kanari worked (attempt {attempt} of {ATTEMPTS}); starting again", branch.name);
+            std::thread::sleep(Duration::from_millis(20 * u64::from(attempt)));
+            continue;
+        }
+        let dirs: Vec<&Path> = made.iter().map(|(_, _, c)| c.output.as_path()).collect();
+        git.repo
+            .sync_worktree(&branch.name, Some(tip_commit), parent, &dirs)
+            .context("the commit is made, but the work tree could not be brought up to date")?;
+        for (oid, subject, _) in &made {
+            say(ws, format!("[{} {}] {subject}", branch.name, short(*oid)));
+        }
+        return Ok(held_code);
+    }
+    Err(crate::Exit {
+        code: exit::CONFLICT,
+        message: format!("`{}` kept moving under kanari: gave up after {ATTEMPTS} attempts", branch.name),
+    }
+    .into())
+}
+
+fn say(ws: &Workspace, line: String) {
+    if !ws.quiet {
+        println!("{line}");
+    }
+}
+
+/// What identifies a recorded state for "has someone else moved it": canary, stage, approval.
+fn key(recorded: Option<&Recorded>) -> Option<(Option<String>, String, Option<String>)> {
+    recorded.map(|r| (r.canary.clone(), r.stage.clone(), r.approved.clone()))
+}
+
+fn describe(recorded: Option<&Recorded>) -> String {
+    match recorded {
+        Some(r) => r.stage.clone(),
+        None => "nothing committed".into(),
+    }
+}
+
+/// `reviews: promote 90-10 -> 50-50 (stage 3 of 4)`, a body with the traffic and pod changes,
+/// and the `Kanari-Canary` and `Kanari-Stage` trailers.
+fn message(canary: &Canary, from: Option<&Recorded>, to: &State, verb: &str, note: Option<&str>) -> String {
+    let to_name = to.step.name(canary);
+    let from_name = from.map_or("(new)", |r| r.stage.as_str());
+    let mut subject = match verb {
+        "promote" => format!("{}: promote {from_name} -> {to_name}", canary.name),
+        _ => format!("{}: {verb} {from_name}", canary.name),
+    };
+    if let Step::Stage(i) = to.step
+        && verb == "promote"
+    {
+        subject.push_str(&format!(" (stage {} of {})", i + 1, canary.stages.len()));
+    }
+    let mut body = Vec::new();
+    if let Some(note) = note {
+        body.push(note.to_string());
+    }
+    let after = plan::summarize(canary, to.step, &plan::plan(canary, to));
+    let before = match release::position(canary, from) {
+        Ok(Position::At(step)) => Some(plan::summarize(canary, step, &plan::plan(canary, &State::new(step)))),
+        _ => None,
+    };
+    let traffic_before = before.as_ref().map(Summary::traffic_text);
+    body.push(format!("traffic: {}", changes(traffic_before.as_ref(), &after.traffic_text())));
+    body.push(format!("pods: {}", changes(before.as_ref().map(|b| &b.pods), &after.pods)));
+    format!("{subject}\n\n{}\n\nKanari-Canary: {}\nKanari-Stage: {to_name}\n", body.join("\n"), canary.id())
+}
+
+/// `v1 90% -> 50%, v2 10% -> 50%`: each version's value before and after.
+fn changes(before: Option<&Vec<(String, String)>>, after: &[(String, String)]) -> String {
+    let mut versions: Vec<&String> = after.iter().map(|(v, _)| v).collect();
+    for (v, _) in before.into_iter().flatten() {
+        if !versions.contains(&v) {
+            versions.push(v);
+        }
+    }
+    let get = |list: Option<&Vec<(String, String)>>, v: &str| {
+        list.and_then(|l| l.iter().find(|(name, _)| name == v).map(|(_, x)| x.clone()))
+    };
+    let after = after.to_vec();
+    versions
+        .iter()
+        .map(|v| {
+            let new = get(Some(&after), v).unwrap_or_else(|| "-".into());
+            match (before, get(before, v)) {
+                (None, _) => format!("{v} {new}"),
+                (Some(_), Some(old)) if old == new => format!("{v} {new}"),
+                (Some(_), old) => format!("{v} {} -> {new}", old.unwrap_or_else(|| "-".into())),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Summary {
+    /// The traffic as `(version, "90%")`.
+    pub fn traffic_text(&self) -> Vec<(String, String)> {
+        self.traffic.iter().map(|(v, w)| (v.clone(), format!("{w}%"))).collect()
+    }
+}

@@ -1,0 +1,113 @@
+//! `kanari status`: the committed state of each release at HEAD: its stage, its status, since
+//! when, the state `promote` would commit next, and the gate that holds it.
+//!
+//! Statuses: `new` (nothing committed), `steady` (no canary), `ready` (promote moves it now),
+//! `waiting` (a gate holds it), `complete` (at the last stage: finish it in the spec),
+//! `restart` (the spec names another canary: promote starts again at prepare), `finish` (the
+//! spec has no canary any more: promote commits steady), `aborted`.
+//!
+//! JSON (`--format json`): an array of objects with `name` (`namespace/name`), `stage` (or null),
+//! `status`, `since` (or null), `next` (or null), `gate` (or null), and `canary` (the committed
+//! canary version, or null).
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::cli::{StatusArgs, StatusFormat};
+use crate::commands::Workspace;
+use crate::commands::git::{Git, now};
+use crate::exit;
+use crate::plan::Step;
+use crate::release::{self, Next, Position};
+
+#[derive(Serialize)]
+struct Row {
+    name: String,
+    stage: Option<String>,
+    status: &'static str,
+    since: Option<String>,
+    next: Option<String>,
+    gate: Option<String>,
+    canary: Option<String>,
+    #[serde(skip)]
+    of: Option<(usize, usize)>,
+}
+
+pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<u8> {
+    let git = Git::open(ws)?;
+    let head = git.repo.head_commit()?;
+    let canaries = match head {
+        Some(head) => git.releases_at(head, &args.selection.releases)?,
+        None => ws.releases(&args.selection.releases)?,
+    };
+    let now = now()?;
+    let mut rows = Vec::new();
+    for canary in &canaries {
+        let committed = git.committed(head, canary)?;
+        let recorded = committed.recorded.as_ref();
+        let position = release::position(canary, recorded).map_err(anyhow::Error::msg)?;
+        let next = release::next(canary, recorded, now, &release::Options::default()).map_err(anyhow::Error::msg)?;
+        let (next_name, gate) = match &next {
+            Next::Move { to } => (Some(to.name(canary).to_string()), None),
+            Next::Stay { .. } => (None, None),
+            Next::Held(gate) => (None, Some(gate.short())),
+        };
+        let status = match (position, &next) {
+            (Position::New, _) => "new",
+            (Position::Outdated, _) if canary.canary.is_some() => "restart",
+            (Position::Outdated, _) => "finish",
+            (Position::At(Step::Aborted), _) => "aborted",
+            (_, Next::Held(_)) => "waiting",
+            (Position::At(Step::Steady), Next::Stay { .. }) => "steady",
+            (_, Next::Stay { .. }) => "complete",
+            (_, Next::Move { .. }) => "ready",
+        };
+        let of = match position {
+            Position::At(Step::Stage(i)) => Some((i + 1, canary.stages.len())),
+            _ => None,
+        };
+        rows.push(Row {
+            name: canary.id(),
+            stage: recorded.map(|r| r.stage.clone()),
+            status,
+            since: recorded.and_then(|r| r.since.clone()),
+            next: next_name,
+            gate,
+            canary: recorded.and_then(|r| r.canary.clone()),
+            of,
+        });
+    }
+    match args.format {
+        StatusFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        StatusFormat::Text => print!("{}", text(&rows)),
+    }
+    Ok(exit::OK)
+}
+
+fn text(rows: &[Row]) -> String {
+    let cells: Vec<[String; 5]> = rows
+        .iter()
+        .map(|r| {
+            let stage = match (&r.stage, r.of) {
+                (Some(s), Some((k, n))) => format!("{s} ({k} of {n})"),
+                (Some(s), None) => s.clone(),
+                (None, _) => "-".into(),
+            };
+            let since = r.since.as_ref().map_or(String::new(), |s| format!("since {s}"));
+            let next = match (&r.next, &r.gate) {
+                (_, Some(gate)) => format!("held: {gate}"),
+                (Some(next), None) => format!("next: {next}"),
+                (None, None) => String::new(),
+            };
+            [r.name.clone(), stage, r.status.to_string(), since, next]
+        })
+        .collect();
+    let widths: Vec<usize> = (0..5).map(|i| cells.iter().map(|c| c[i].chars().count()).max().unwrap_or(0)).collect();
+    cells
+        .iter()
+        .map(|c| {
+            let line: Vec<String> = c.iter().zip(&widths).map(|(cell, w)| format!("{cell:w$}")).collect();
+            line.join("  ").trim_end().to_string() + "\n"
+        })
+        .collect()
+}

@@ -1,0 +1,295 @@
+//! The release's life: from the state an overlay records and the spec to the next state, and the
+//! gates between them. Pure: the clock comes in as a value.
+//!
+//! What `promote` does from each recorded state:
+//! - nothing recorded yet: commit `steady` first. A new release is brought under kanari with what
+//!   runs today (the stable version alone), and the canary starts with the next promote. Adopting
+//!   a service and starting a canary are two reviews, not one.
+//! - `steady`, or a recorded canary other than the spec's: `prepare` (a changed canary restarts).
+//! - `prepare`: the first stage. Stage k: stage k+1, once stage k's gates hold: its approval is
+//!   recorded and its bake time has passed since `kanari.dev/since`.
+//! - the last stage: nothing; the release finishes by a spec change (the canary becomes stable),
+//!   after which `steady` is next.
+//! - `aborted`: nothing until the spec's canary version changes or `--restart` is given.
+
+use std::fmt;
+
+use jiff::Timestamp;
+
+use crate::plan::{Recorded, Step};
+use crate::spec::{Canary, format_duration};
+
+/// What holds a release in its stage.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Gate {
+    /// The stage waits for `kanari approve`.
+    Approval { stage: String },
+    /// The stage bakes until this time.
+    Bake { stage: String, until: Timestamp, duration: String },
+    /// The release was aborted.
+    Aborted { reason: Option<String> },
+}
+
+impl fmt::Display for Gate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Gate::Approval { stage } => write!(f, "stage `{stage}` waits for approval (`kanari approve`)"),
+            Gate::Bake { stage, until, duration } => write!(f, "stage `{stage}` bakes for {duration}, until {until}"),
+            Gate::Aborted { reason: Some(reason) } => {
+                write!(f, "the release was aborted ({reason}); change the canary or promote --restart")
+            }
+            Gate::Aborted { reason: None } => {
+                write!(f, "the release was aborted; change the canary or promote --restart")
+            }
+        }
+    }
+}
+
+impl Gate {
+    /// A short form for tables and JSON: `approval`, `bake until T`, `aborted`.
+    pub fn short(&self) -> String {
+        match self {
+            Gate::Approval { .. } => "approval".into(),
+            Gate::Bake { until, .. } => format!("bake until {until}"),
+            Gate::Aborted { .. } => "aborted".into(),
+        }
+    }
+}
+
+/// What `promote` would do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Move to `to`.
+    Move { to: Step },
+    /// Nothing to do, and why.
+    Stay { why: String },
+    /// A gate holds the release where it is.
+    Held(Gate),
+}
+
+/// How far the recorded state is from what the spec describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Position {
+    /// Nothing recorded yet.
+    New,
+    /// The recorded step of the spec's canary (or steady).
+    At(Step),
+    /// The recorded canary is no longer the spec's: the next step restarts at `prepare`, or
+    /// finishes at `steady` when the spec has no canary.
+    Outdated,
+}
+
+/// Where the recorded state stands relative to the spec.
+pub fn position(canary: &Canary, recorded: Option<&Recorded>) -> Result<Position, String> {
+    let Some(r) = recorded else { return Ok(Position::New) };
+    let spec_canary = canary.canary.as_ref().map(|c| c.version.as_str());
+    if r.stage == "steady" {
+        return Ok(Position::At(Step::Steady));
+    }
+    if r.canary.as_deref() != spec_canary {
+        return Ok(Position::Outdated);
+    }
+    Step::parse(canary, &r.stage).map(Position::At).ok_or_else(|| {
+        format!("the committed overlay records stage `{}`, which release `{}` no longer has", r.stage, canary.id())
+    })
+}
+
+/// Options of a promote.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// `--to`: the state to move to instead of the next one.
+    pub to: Option<Step>,
+    /// `--restart`: leave `aborted` for `prepare`.
+    pub restart: bool,
+}
+
+/// The gates that hold a release at `step` now, if any.
+pub fn gates(canary: &Canary, step: Step, recorded: Option<&Recorded>, now: Timestamp) -> Result<Vec<Gate>, String> {
+    let Step::Stage(i) = step else {
+        if step == Step::Aborted {
+            return Ok(vec![Gate::Aborted { reason: recorded.and_then(|r| r.reason.clone()) }]);
+        }
+        return Ok(vec![]);
+    };
+    let stage = &canary.stages[i];
+    let mut held = Vec::new();
+    if stage.pause.approval && recorded.and_then(|r| r.approved.as_deref()) != Some(stage.name.as_str()) {
+        held.push(Gate::Approval { stage: stage.name.clone() });
+    }
+    if let Some(d) = stage.pause.duration {
+        let since = recorded.and_then(|r| r.since.as_deref()).ok_or_else(|| {
+            format!(
+                "stage `{}` has a bake time, but its overlay records no `kanari.dev/since`; commit stages with `kanari promote`",
+                stage.name
+            )
+        })?;
+        let since: Timestamp =
+            since.parse().map_err(|e| format!("`kanari.dev/since: {since}` is not an RFC 3339 time: {e}"))?;
+        let until = since + jiff::SignedDuration::from_secs(d.as_secs() as i64);
+        if now < until {
+            held.push(Gate::Bake { stage: stage.name.clone(), until, duration: format_duration(d) });
+        }
+    }
+    Ok(held)
+}
+
+/// What promote does for a release whose overlay records `recorded`, at time `now`.
+pub fn next(canary: &Canary, recorded: Option<&Recorded>, now: Timestamp, opts: &Options) -> Result<Next, String> {
+    let position = position(canary, recorded)?;
+    let has_canary = canary.canary.is_some();
+    if let Some(to) = opts.to {
+        if matches!(to, Step::Steady | Step::Aborted) {
+            return Err("--to takes `prepare` or a stage; abort with `kanari abort`".into());
+        }
+        let Position::At(from) = position else {
+            return Err("--to moves a release that is under way; promote without --to first".into());
+        };
+        if from == Step::Aborted && !opts.restart {
+            return Ok(Next::Held(gates(canary, from, recorded, now)?.remove(0)));
+        }
+        if to == from {
+            return Ok(Next::Stay { why: format!("already at `{}`", to.name(canary)) });
+        }
+        // Going back (a partial rollback) needs no gate; going forward passes the current one.
+        if to > from
+            && from != Step::Aborted
+            && let Some(gate) = gates(canary, from, recorded, now)?.into_iter().next()
+        {
+            return Ok(Next::Held(gate));
+        }
+        return Ok(Next::Move { to });
+    }
+    Ok(match position {
+        Position::New => Next::Move { to: Step::Steady },
+        Position::Outdated if has_canary => Next::Move { to: Step::Prepare },
+        Position::Outdated => Next::Move { to: Step::Steady },
+        Position::At(Step::Steady) if has_canary => Next::Move { to: Step::Prepare },
+        Position::At(Step::Steady) => Next::Stay { why: "steady, and the spec has no canary".into() },
+        Position::At(Step::Aborted) if opts.restart => Next::Move { to: Step::Prepare },
+        Position::At(Step::Aborted) => Next::Held(gates(canary, Step::Aborted, recorded, now)?.remove(0)),
+        Position::At(Step::Prepare) => Next::Move { to: Step::Stage(0) },
+        Position::At(Step::Stage(i)) => {
+            if let Some(gate) = gates(canary, Step::Stage(i), recorded, now)?.into_iter().next() {
+                Next::Held(gate)
+            } else if i + 1 < canary.stages.len() {
+                Next::Move { to: Step::Stage(i + 1) }
+            } else {
+                let c = canary.canary.as_ref().expect("a stage implies a canary");
+                Next::Stay {
+                    why: format!(
+                        "at the last stage; finish by making `{}` the stable version in `{}` and removing the canary",
+                        c.version,
+                        canary.file.display()
+                    ),
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::parse_file;
+    use std::path::Path;
+
+    const SPEC: &str = "apiVersion: kanari.dev/v1alpha1
+kind: Canary
+metadata: {name: web, namespace: shop}
+spec:
+  service: {port: 80}
+  stable: {version: v1, image: web:1}
+  canary: {version: v2, image: web:2}
+  stages:
+    - {name: a, weight: 10}
+    - {name: b, weight: 50, pause: {approval: true}}
+    - {name: c, weight: 100, pause: {duration: 30m}}
+";
+
+    fn canary() -> Canary {
+        parse_file(Path::new("c.yaml"), SPEC).0.remove(0)
+    }
+
+    fn at(canary: &str, stage: &str, since: &str, approved: Option<&str>) -> Recorded {
+        Recorded {
+            canary: Some(canary.into()),
+            stage: stage.into(),
+            since: Some(since.into()),
+            approved: approved.map(Into::into),
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn promote_walks_the_release_and_stops_at_gates() {
+        let c = canary();
+        let now: Timestamp = "2026-01-01T01:00:00Z".parse().unwrap();
+        let t0 = "2026-01-01T00:00:00Z";
+        let opts = Options::default();
+        let step = |s: Step| Ok(Next::Move { to: s });
+        assert_eq!(next(&c, None, now, &opts), step(Step::Steady));
+        let steady = Recorded { stage: "steady".into(), ..Default::default() };
+        assert_eq!(next(&c, Some(&steady), now, &opts), step(Step::Prepare));
+        assert_eq!(next(&c, Some(&at("v2", "prepare", t0, None)), now, &opts), step(Step::Stage(0)));
+        assert_eq!(next(&c, Some(&at("v2", "a", t0, None)), now, &opts), step(Step::Stage(1)));
+        assert_eq!(
+            next(&c, Some(&at("v2", "b", t0, None)), now, &opts),
+            Ok(Next::Held(Gate::Approval { stage: "b".into() }))
+        );
+        assert_eq!(
+            next(&c, Some(&at("v2", "b", t0, Some("a"))), now, &opts).unwrap(),
+            Next::Held(Gate::Approval { stage: "b".into() })
+        );
+        assert_eq!(next(&c, Some(&at("v2", "b", t0, Some("b"))), now, &opts), step(Step::Stage(2)));
+        // Bake: 30m from since; held just before, free at the minute.
+        let entered = "2026-01-01T00:40:00Z";
+        let held = next(&c, Some(&at("v2", "c", entered, None)), now, &opts).unwrap();
+        assert_eq!(
+            held,
+            Next::Held(Gate::Bake {
+                stage: "c".into(),
+                until: "2026-01-01T01:10:00Z".parse().unwrap(),
+                duration: "30m".into()
+            })
+        );
+        let later: Timestamp = "2026-01-01T01:10:00Z".parse().unwrap();
+        assert!(matches!(next(&c, Some(&at("v2", "c", entered, None)), later, &opts), Ok(Next::Stay { .. })));
+    }
+
+    #[test]
+    fn changed_canaries_restart_and_aborted_releases_stay() {
+        let c = canary();
+        let now: Timestamp = "2026-01-01T01:00:00Z".parse().unwrap();
+        let t0 = "2026-01-01T00:00:00Z";
+        let opts = Options::default();
+        assert_eq!(next(&c, Some(&at("v0", "b", t0, None)), now, &opts), Ok(Next::Move { to: Step::Prepare }));
+        let aborted = Recorded { reason: Some("errors".into()), ..at("v2", "aborted", t0, None) };
+        assert_eq!(
+            next(&c, Some(&aborted), now, &opts),
+            Ok(Next::Held(Gate::Aborted { reason: Some("errors".into()) }))
+        );
+        let restart = Options { restart: true, ..Options::default() };
+        assert_eq!(next(&c, Some(&aborted), now, &restart), Ok(Next::Move { to: Step::Prepare }));
+        let finished = Canary { canary: None, ..c.clone() };
+        assert_eq!(next(&finished, Some(&at("v2", "c", t0, None)), now, &opts), Ok(Next::Move { to: Step::Steady }));
+    }
+
+    #[test]
+    fn to_goes_back_freely_and_forward_through_gates() {
+        let c = canary();
+        let now: Timestamp = "2026-01-01T01:00:00Z".parse().unwrap();
+        let t0 = "2026-01-01T00:00:00Z";
+        let to = |s: Step| Options { to: Some(s), restart: false };
+        assert_eq!(
+            next(&c, Some(&at("v2", "b", t0, None)), now, &to(Step::Stage(0))),
+            Ok(Next::Move { to: Step::Stage(0) })
+        );
+        assert!(matches!(next(&c, Some(&at("v2", "b", t0, None)), now, &to(Step::Stage(2))), Ok(Next::Held(_))));
+        assert_eq!(
+            next(&c, Some(&at("v2", "a", t0, None)), now, &to(Step::Stage(2))),
+            Ok(Next::Move { to: Step::Stage(2) })
+        );
+        assert!(next(&c, Some(&at("v2", "a", t0, None)), now, &to(Step::Aborted)).is_err());
+        assert!(next(&c, None, now, &to(Step::Stage(0))).is_err());
+    }
+}

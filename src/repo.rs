@@ -1,0 +1,452 @@
+//! The Git repository: reading specs and committed overlays from a commit's tree, building a
+//! commit whose tree is its parent's with one overlay folder replaced, moving a branch by
+//! compare-and-swap, and bringing the work tree and index up to date for that folder alone.
+//! The only user of git2.
+//!
+//! Commits are built in the object database, never through the index, so unrelated staged or
+//! unstaged work never enters them. New objects are invisible until a branch points at them, so
+//! a run that stops before moving the branch leaves nothing behind that anyone sees.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use git2::{ErrorCode, ObjectType, Oid, Repository, Signature, Status, StatusOptions};
+
+const MODE_TREE: i32 = 0o040000;
+const MODE_BLOB: i32 = 0o100644;
+
+/// A repository and where kanari's project root sits in its work tree.
+pub struct Repo {
+    git: Repository,
+    workdir: PathBuf,
+    /// The project root relative to the work tree's top (empty when they are the same).
+    prefix: PathBuf,
+}
+
+/// Who a commit is by, and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub name: String,
+    pub email: String,
+}
+
+/// Where commits go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Branch {
+    /// Short name: `main`.
+    pub name: String,
+    /// The commit the branch points at, if it exists.
+    pub tip: Option<Oid>,
+}
+
+impl Repo {
+    /// Opens the repository around `root` (the project root).
+    pub fn open(root: &Path) -> Result<Repo> {
+        let git = Repository::discover(root)
+            .with_context(|| format!("`{}` is not inside a Git repository", root.display()))?;
+        let workdir = git.workdir().ok_or_else(|| anyhow!("the repository at `{}` is bare", root.display()))?;
+        let workdir = workdir.canonicalize().with_context(|| format!("failed to resolve `{}`", workdir.display()))?;
+        let root = root.canonicalize().with_context(|| format!("failed to resolve `{}`", root.display()))?;
+        let prefix = root.strip_prefix(&workdir).map(Path::to_path_buf).unwrap_or_default();
+        Ok(Repo { git, workdir, prefix })
+    }
+
+    /// The `.git` folder.
+    pub fn git_dir(&self) -> &Path {
+        self.git.path()
+    }
+
+    /// A project-relative path as a path in the repository's trees.
+    pub fn in_tree(&self, path: &Path) -> PathBuf {
+        self.prefix.join(path)
+    }
+
+    /// The commit a revision names.
+    pub fn resolve(&self, rev: &str) -> Result<Oid> {
+        let object = self.git.revparse_single(rev).with_context(|| format!("no revision `{rev}` in the repository"))?;
+        let commit = object.peel_to_commit().with_context(|| format!("`{rev}` does not name a commit"))?;
+        Ok(commit.id())
+    }
+
+    /// The commit HEAD points at, if any.
+    pub fn head_commit(&self) -> Result<Option<Oid>> {
+        match self.git.head() {
+            Ok(head) => Ok(Some(head.peel_to_commit().context("HEAD does not point at a commit")?.id())),
+            Err(e) if matches!(e.code(), ErrorCode::UnbornBranch | ErrorCode::NotFound) => Ok(None),
+            Err(e) => Err(e).context("failed to read HEAD"),
+        }
+    }
+
+    /// The branch commits go to: `wanted`, else the branch HEAD is on, else (detached HEAD, as
+    /// in CI) the branch the remote's HEAD names.
+    pub fn branch(&self, wanted: Option<&str>, remote: &str) -> Result<Branch> {
+        let name = match wanted {
+            Some(name) => name.to_string(),
+            None => self.current_branch(remote)?,
+        };
+        let refname = format!("refs/heads/{name}");
+        git2::Reference::is_valid_name(&refname)
+            .then_some(())
+            .ok_or_else(|| anyhow!("`{name}` is not a valid branch name"))?;
+        let tip = match self.git.find_reference(&refname) {
+            Ok(r) => Some(r.peel_to_commit().with_context(|| format!("`{refname}` does not point at a commit"))?.id()),
+            Err(e) if e.code() == ErrorCode::NotFound => None,
+            Err(e) => return Err(e).with_context(|| format!("failed to read `{refname}`")),
+        };
+        Ok(Branch { name, tip })
+    }
+
+    fn current_branch(&self, remote: &str) -> Result<String> {
+        match self.git.head() {
+            Ok(head) if head.is_branch() => Ok(head.shorthand().unwrap_or_default().to_string()),
+            Err(e) if e.code() == ErrorCode::UnbornBranch => {
+                let head = self.git.find_reference("HEAD").context("failed to read HEAD")?;
+                let target = head.symbolic_target().ok().flatten().unwrap_or("refs/heads/main");
+                Ok(target.trim_start_matches("refs/heads/").to_string())
+            }
+            _ => {
+                let symref = format!("refs/remotes/{remote}/HEAD");
+                let target = self
+                    .git
+                    .find_reference(&symref)
+                    .ok()
+                    .and_then(|r| r.symbolic_target().ok().flatten().map(str::to_string))
+                    .ok_or_else(|| {
+                        anyhow!("HEAD is detached and `{symref}` names no branch; say which branch to commit to with --branch")
+                    })?;
+                Ok(target.trim_start_matches(&format!("refs/remotes/{remote}/")).to_string())
+            }
+        }
+    }
+
+    /// The files below `dir` (project-relative) in `commit`, by path relative to `dir`;
+    /// `None` when there is no such folder. Symlinks and submodules are refused.
+    pub fn files(&self, commit: Oid, dir: &Path) -> Result<Option<BTreeMap<PathBuf, Vec<u8>>>> {
+        let tree = self.git.find_commit(commit)?.tree()?;
+        let path = self.in_tree(dir);
+        let sub = match tree.get_path(&path) {
+            Ok(entry) if entry.kind() == Some(ObjectType::Tree) => self.git.find_tree(entry.id())?,
+            Ok(_) => bail!("`{}` in commit {} is not a folder", path.display(), short(commit)),
+            Err(e) if e.code() == ErrorCode::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("failed to read `{}`", path.display())),
+        };
+        let mut files = BTreeMap::new();
+        let mut failure = None;
+        sub.walk(git2::TreeWalkMode::PreOrder, |parent, entry| {
+            let name = entry.name().unwrap_or("?");
+            let rel = PathBuf::from(parent).join(name);
+            match (entry.kind(), entry.filemode()) {
+                (Some(ObjectType::Tree), _) => git2::TreeWalkResult::Ok,
+                (Some(ObjectType::Blob), 0o120000) => {
+                    failure = Some(anyhow!("`{}` is a symlink in commit {}", path.join(&rel).display(), short(commit)));
+                    git2::TreeWalkResult::Abort
+                }
+                (Some(ObjectType::Blob), _) => match self.git.find_blob(entry.id()) {
+                    Ok(blob) => {
+                        files.insert(rel, blob.content().to_vec());
+                        git2::TreeWalkResult::Ok
+                    }
+                    Err(e) => {
+                        failure = Some(e.into());
+                        git2::TreeWalkResult::Abort
+                    }
+                },
+                _ => {
+                    failure =
+                        Some(anyhow!("`{}` is a submodule in commit {}", path.join(&rel).display(), short(commit)));
+                    git2::TreeWalkResult::Abort
+                }
+            }
+        })?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(Some(files)),
+        }
+    }
+
+    /// Paths below `paths` (project-relative) whose work tree or index differs from HEAD,
+    /// untracked files included.
+    pub fn uncommitted(&self, paths: &[&Path]) -> Result<Vec<PathBuf>> {
+        let mut opts = StatusOptions::new();
+        opts.include_untracked(true).recurse_untracked_dirs(true).include_ignored(false);
+        for p in paths {
+            opts.pathspec(self.in_tree(p));
+        }
+        opts.disable_pathspec_match(false);
+        let statuses = self.git.statuses(Some(&mut opts)).context("failed to read the work tree's status")?;
+        let mut out: Vec<PathBuf> = statuses
+            .iter()
+            .filter(|s| s.status() != Status::CURRENT && !s.status().contains(Status::IGNORED))
+            .filter_map(|s| s.path().ok().map(PathBuf::from))
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// Writes a commit whose tree is `parent`'s with the folder `dir` (project-relative) holding
+    /// exactly `files`. Returns `None` when that tree is `parent`'s own: there is nothing to commit.
+    pub fn build_commit(
+        &self,
+        parent: Option<Oid>,
+        dir: &Path,
+        files: &BTreeMap<String, Vec<u8>>,
+        message: &str,
+        author: &Signature,
+        committer: &Signature,
+    ) -> Result<Option<Oid>> {
+        let parent_commit = parent.map(|p| self.git.find_commit(p)).transpose()?;
+        let base = parent_commit.as_ref().map(|c| c.tree()).transpose()?;
+        let mut leaf = self.git.treebuilder(None)?;
+        for (name, bytes) in files {
+            let blob = self.git.blob(bytes)?;
+            leaf.insert(name, blob, MODE_BLOB)?;
+        }
+        let leaf = leaf.write()?;
+        let path = self.in_tree(dir);
+        let parts: Vec<&OsStr> = path
+            .components()
+            .map(|c| match c {
+                Component::Normal(part) => Ok(part),
+                _ => Err(anyhow!("`{}` is not a plain relative path", path.display())),
+            })
+            .collect::<Result<_>>()?;
+        let tree = self.replace_subtree(base.as_ref(), &parts, leaf)?;
+        if base.as_ref().map(|t| t.id()) == Some(tree) {
+            return Ok(None);
+        }
+        let tree = self.git.find_tree(tree)?;
+        let parents: Vec<&git2::Commit> = parent_commit.iter().collect();
+        let oid =
+            self.git.commit(None, author, committer, message, &tree, &parents).context("failed to write the commit")?;
+        Ok(Some(oid))
+    }
+
+    fn replace_subtree(&self, base: Option<&git2::Tree>, parts: &[&OsStr], leaf: Oid) -> Result<Oid> {
+        let (first, rest) = parts.split_first().ok_or_else(|| anyhow!("the output folder is the repository root"))?;
+        let name = first.to_str().ok_or_else(|| anyhow!("the output path is not UTF-8"))?;
+        let mut builder = self.git.treebuilder(base)?;
+        let id = if rest.is_empty() {
+            leaf
+        } else {
+            let child = match base.and_then(|t| t.get_name(name)) {
+                Some(entry) if entry.kind() == Some(ObjectType::Tree) => Some(self.git.find_tree(entry.id())?),
+                Some(_) => bail!("`{name}` is a file in the committed tree, where the output folder goes"),
+                None => None,
+            };
+            self.replace_subtree(child.as_ref(), rest, leaf)?
+        };
+        builder.insert(name, id, MODE_TREE)?;
+        Ok(builder.write()?)
+    }
+
+    /// Moves `refs/heads/<branch>` from `old` (None: the branch must not exist) to `new`.
+    /// Returns false when the branch was no longer at `old`: someone else moved it first.
+    pub fn move_branch(&self, branch: &str, old: Option<Oid>, new: Oid, log: &str) -> Result<bool> {
+        let refname = format!("refs/heads/{branch}");
+        let result = match old {
+            Some(old) => self.git.reference_matching(&refname, new, true, old, log).map(|_| ()),
+            None => self.git.reference(&refname, new, false, log).map(|_| ()),
+        };
+        match result {
+            Ok(()) => Ok(true),
+            Err(e) if matches!(e.code(), ErrorCode::Modified | ErrorCode::Exists | ErrorCode::Locked) => Ok(false),
+            Err(e) => Err(e).with_context(|| format!("failed to move `{refname}`")),
+        }
+    }
+
+    /// After `branch` moved from `old` to `new`: if HEAD is on that branch (or detached at `old`,
+    /// as in CI), brings HEAD, the index and the work tree up to date for `dirs` alone. Returns
+    /// false when HEAD is elsewhere and the work tree was left alone.
+    pub fn sync_worktree(&self, branch: &str, old: Option<Oid>, new: Oid, dirs: &[&Path]) -> Result<bool> {
+        let head = self.git.find_reference("HEAD").context("failed to read HEAD")?;
+        let on_branch = head.symbolic_target().ok().flatten() == Some(format!("refs/heads/{branch}").as_str());
+        if !on_branch {
+            let detached_at_old = head.target().is_some() && head.target() == old;
+            if !detached_at_old {
+                return Ok(false);
+            }
+            self.git.set_head_detached(new).context("failed to move the detached HEAD")?;
+        }
+        for dir in dirs {
+            self.sync_dir(old, new, dir)?;
+        }
+        Ok(true)
+    }
+
+    fn sync_dir(&self, old: Option<Oid>, new: Oid, dir: &Path) -> Result<()> {
+        let old_files = match old {
+            Some(old) => self.files(old, dir)?.unwrap_or_default(),
+            None => BTreeMap::new(),
+        };
+        let new_files = self.files(new, dir)?.unwrap_or_default();
+        let folder = self.workdir.join(self.in_tree(dir));
+        std::fs::create_dir_all(&folder).with_context(|| format!("failed to create `{}`", folder.display()))?;
+        for (rel, bytes) in &new_files {
+            if old_files.get(rel) != Some(bytes) || !folder.join(rel).exists() {
+                crate::overlay::write_file(&folder, &rel.to_string_lossy(), bytes)?;
+            }
+        }
+        for rel in old_files.keys().filter(|rel| !new_files.contains_key(*rel)) {
+            let path = folder.join(rel);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).with_context(|| format!("failed to remove `{}`", path.display())),
+            }
+        }
+        self.update_index(dir, &old_files, &new_files)
+    }
+
+    /// Takes kanari's lock on the repository, `.git/kanari.lock`, so that two kanari processes
+    /// on one clone take turns. A lock left by a process that no longer runs is taken over; a live
+    /// holder is waited for up to `wait`, and then the error names the file.
+    pub fn lock(&self, wait: Duration, quiet: bool) -> Result<Lock> {
+        let path = self.git.path().join("kanari.lock");
+        let start = std::time::Instant::now();
+        let mut told = false;
+        loop {
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut file) => {
+                    use std::io::Write;
+                    let _ = writeln!(file, "{}", std::process::id());
+                    return Ok(Lock { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder = std::fs::read_to_string(&path).ok().and_then(|t| t.trim().parse::<u32>().ok());
+                    if let Some(pid) = holder
+                        && !Path::new(&format!("/proc/{pid}")).exists()
+                        && Path::new("/proc/self").exists()
+                    {
+                        // The holder is gone (killed): its lock protects nothing.
+                        let _ = std::fs::remove_file(&path);
+                        continue;
+                    }
+                    if start.elapsed() >= wait {
+                        return Err(crate::Exit {
+                            code: crate::exit::CONFLICT,
+                            message: format!(
+                                "`{}` is still held{} after {}s; if no kanari runs on this clone, remove the file",
+                                path.display(),
+                                holder.map(|p| format!(" by process {p}")).unwrap_or_default(),
+                                wait.as_secs()
+                            ),
+                        }
+                        .into());
+                    }
+                    if !told && !quiet {
+                        eprintln!("waiting for `{}`, held by another kanari", path.display());
+                        told = true;
+                    }
+                    std::thread::sleep(Duration::from_millis(25));
+                }
+                Err(e) => return Err(e).with_context(|| format!("failed to create `{}`", path.display())),
+            }
+        }
+    }
+
+    fn update_index(
+        &self,
+        dir: &Path,
+        old: &BTreeMap<PathBuf, Vec<u8>>,
+        new: &BTreeMap<PathBuf, Vec<u8>>,
+    ) -> Result<()> {
+        // git's own index.lock may be held for a moment by another git process; wait a little.
+        for attempt in 0..50 {
+            let mut index = self.git.index().context("failed to open the index")?;
+            index.read(true).context("failed to read the index")?;
+            let base = self.in_tree(dir);
+            for rel in old.keys().filter(|rel| !new.contains_key(*rel)) {
+                index.remove_path(&base.join(rel))?;
+            }
+            for rel in new.keys() {
+                index
+                    .add_path(&base.join(rel))
+                    .with_context(|| format!("failed to stage `{}`", base.join(rel).display()))?;
+            }
+            match index.write() {
+                Ok(()) => return Ok(()),
+                Err(e) if e.code() == ErrorCode::Locked && attempt < 49 => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| {
+                        format!("failed to write the index `{}`", self.git.path().join("index").display())
+                    });
+                }
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// The commit's subject line.
+    pub fn subject(&self, commit: Oid) -> Result<String> {
+        Ok(self.git.find_commit(commit)?.summary()?.unwrap_or_default().to_string())
+    }
+
+    /// Author and committer: `--author`, else `GIT_AUTHOR_*`/`GIT_COMMITTER_*`, else `user.name`
+    /// and `user.email` from Git's configuration. `when` is the commit time.
+    pub fn signatures(
+        &self,
+        author: Option<&str>,
+        when: jiff::Timestamp,
+    ) -> Result<(Signature<'static>, Signature<'static>)> {
+        let time = git2::Time::new(when.as_second(), 0);
+        let env = |key: &str| std::env::var(key).ok().filter(|v| !v.trim().is_empty());
+        let config = self.git.config().ok();
+        let from_config =
+            |key: &str| config.as_ref().and_then(|c| c.get_string(key).ok()).filter(|v| !v.trim().is_empty());
+        let given = author.map(parse_identity).transpose()?;
+        let pick = |role: &str| -> Option<Identity> {
+            if let Some(id) = &given {
+                return Some(id.clone());
+            }
+            let upper = role.to_uppercase();
+            match (env(&format!("GIT_{upper}_NAME")), env(&format!("GIT_{upper}_EMAIL"))) {
+                (Some(name), Some(email)) => Some(Identity { name, email }),
+                _ => match (from_config("user.name"), from_config("user.email")) {
+                    (Some(name), Some(email)) => Some(Identity { name, email }),
+                    _ => None,
+                },
+            }
+        };
+        let author = pick("author").or_else(|| pick("committer")).ok_or_else(|| {
+            anyhow!(
+                "no identity to commit as: pass --author \"Name <email>\", set GIT_AUTHOR_NAME and GIT_AUTHOR_EMAIL, or run `git config user.name NAME` and `git config user.email EMAIL`"
+            )
+        })?;
+        let committer = pick("committer").unwrap_or_else(|| author.clone());
+        let sign = |id: &Identity| Signature::new(&id.name, &id.email, &time).context("invalid identity for a commit");
+        Ok((sign(&author)?, sign(&committer)?))
+    }
+}
+
+/// kanari's lock on a repository; released when dropped.
+pub struct Lock {
+    path: PathBuf,
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// `Name <email>`.
+pub fn parse_identity(text: &str) -> Result<Identity> {
+    let text = text.trim();
+    let (name, rest) = text.split_once('<').ok_or_else(|| anyhow!("--author `{text}` is not `Name <email>`"))?;
+    let email = rest.strip_suffix('>').ok_or_else(|| anyhow!("--author `{text}` is not `Name <email>`"))?;
+    let (name, email) = (name.trim(), email.trim());
+    if name.is_empty() || email.is_empty() || email.contains(['<', '>']) {
+        bail!("--author `{text}` is not `Name <email>`");
+    }
+    Ok(Identity { name: name.to_string(), email: email.to_string() })
+}
+
+/// The first 12 hex digits of a commit id.
+pub fn short(oid: Oid) -> String {
+    oid.to_string()[..12].to_string()
+}

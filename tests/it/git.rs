@@ -1,0 +1,401 @@
+//! Committing states to real repositories: the bookinfo release walked from nothing to its end,
+//! gates, abort, races, shallow clones, detached HEADs, missing identities and `diff --base`.
+//! Every result is checked with the real `git` and `kubectl kustomize`.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::{documents, fixture_repo, git, kanari_command, kanari_env, kustomize, one, replicas, weights};
+
+const AUTHOR: (&str, &str) = ("KANARI_TEST_UNUSED", "");
+
+fn at(time: &str) -> Vec<(&str, &str)> {
+    vec![("KANARI_NOW", time), AUTHOR]
+}
+
+fn run(repo: &Path, args: &[&str], time: &str) -> crate::Run {
+    let mut all = vec!["-C", repo.to_str().unwrap()];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--author", "CI <ci@example.com>"]);
+    kanari_env(repo, &all, &at(time))
+}
+
+fn commits(repo: &Path) -> Vec<String> {
+    git(repo, &["log", "--format=%H"]).lines().map(str::to_string).collect()
+}
+
+/// The one new commit since `before`: its files all inside the overlay, fsck clean, the work
+/// tree in step with it. Returns its subject.
+fn one_new_commit(repo: &Path, before: &[String]) -> String {
+    let now = commits(repo);
+    assert_eq!(now.len(), before.len() + 1, "expected exactly one new commit");
+    assert_eq!(&now[1..], before, "history was rewritten");
+    let files = git(repo, &["show", "--name-only", "--format=", "HEAD"]);
+    assert!(
+        files.lines().all(|f| f.starts_with("overlays/reviews/")),
+        "the commit touched more than the overlay:\n{files}"
+    );
+    git(repo, &["fsck", "--strict", "--no-progress"]);
+    assert_eq!(git(repo, &["status", "--porcelain", "--", "overlays"]), "", "the work tree lags the commit");
+    git(repo, &["log", "-1", "--format=%s"]).trim().to_string()
+}
+
+fn built(repo: &Path) -> Vec<serde_json::Value> {
+    documents(&kustomize(&repo.join("overlays/reviews")))
+}
+
+fn w(pairs: &[(&str, u64)]) -> Vec<(String, u64)> {
+    pairs.iter().map(|(s, w)| (s.to_string(), *w)).collect()
+}
+
+#[test]
+fn the_bookinfo_release_walks_from_nothing_to_its_end() {
+    let repo = fixture_repo("bookinfo");
+    let r = repo.path();
+    // Unrelated work in progress: a staged new file and an unstaged edit.
+    std::fs::write(r.join("notes.txt"), "draft").unwrap();
+    git(r, &["add", "notes.txt"]);
+    std::fs::write(r.join("README.md"), "edited, not staged\n").unwrap();
+
+    let t0 = "2026-03-01T10:00:00Z";
+    // (args, time, expected subject, weights after, v1 pods, v2 pods)
+    type Step<'a> = (&'a [&'a str], &'a str, &'a str, &'a [(&'a str, u64)], Option<u64>, Option<Option<u64>>);
+    let steps: &[Step] = &[
+        (&["promote"], t0, "reviews: promote (new) -> steady", &[("v1", 100)], Some(10), None),
+        (&["promote"], t0, "reviews: promote steady -> prepare", &[("v1", 100)], Some(10), Some(Some(1))),
+        (
+            &["promote"],
+            t0,
+            "reviews: promote prepare -> jason (stage 1 of 4)",
+            &[("v1", 100), ("v2", 0)],
+            Some(10),
+            Some(Some(1)),
+        ),
+        (
+            &["promote"],
+            t0,
+            "reviews: promote jason -> 90-10 (stage 2 of 4)",
+            &[("v1", 90), ("v2", 10)],
+            Some(10),
+            Some(Some(1)),
+        ),
+        (
+            &["promote"],
+            t0,
+            "reviews: promote 90-10 -> 50-50 (stage 3 of 4)",
+            &[("v1", 50), ("v2", 50)],
+            Some(10),
+            Some(Some(5)),
+        ),
+    ];
+    for (args, time, subject, expected, v1, v2) in steps {
+        let before = commits(r);
+        let out = run(r, args, time);
+        assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
+        assert_eq!(one_new_commit(r, &before), *subject);
+        let docs = built(r);
+        assert_eq!(weights(one(&docs, "VirtualService")), w(expected), "{subject}");
+        let pods = replicas(&docs);
+        assert_eq!(pods["reviews-v1"], *v1, "{subject}");
+        assert_eq!(pods.get("reviews-v2").copied(), *v2, "{subject}");
+    }
+    let message = git(r, &["log", "-1", "--format=%B"]);
+    assert!(message.contains("traffic: v1 90% -> 50%, v2 10% -> 50%"), "{message}");
+    assert!(message.contains("pods: v1 10, v2 1 -> 5"), "{message}");
+    assert!(
+        message.ends_with("Kanari-Canary: bookinfo/reviews\nKanari-Stage: 50-50\n\n")
+            || message.contains("Kanari-Stage: 50-50")
+    );
+    let trailers = git(r, &["log", "-1", "--format=%(trailers:key=Kanari-Stage,valueonly)"]);
+    assert_eq!(trailers.trim(), "50-50");
+
+    // The approval gate holds until an approval is committed.
+    let before = commits(r);
+    let held = run(r, &["promote"], "2026-03-02T10:00:00Z");
+    assert_eq!(held.code, 3, "{}", held.stderr);
+    assert!(held.stderr.contains("stage `50-50` waits for approval"), "{}", held.stderr);
+    assert_eq!(commits(r), before);
+    assert_eq!(run(r, &["approve"], "2026-03-02T10:00:00Z").code, 0);
+    assert_eq!(one_new_commit(r, &before), "reviews: approve 50-50");
+    let before = commits(r);
+    assert_eq!(run(r, &["approve"], "2026-03-02T10:00:00Z").code, 0);
+    assert_eq!(commits(r), before, "a second approve committed again");
+
+    let entered = "2026-03-02T10:05:00Z";
+    assert_eq!(run(r, &["promote"], entered).code, 0);
+    assert_eq!(one_new_commit(r, &before), "reviews: promote 50-50 -> 0-100 (stage 4 of 4)");
+    let docs = built(r);
+    assert_eq!(weights(one(&docs, "VirtualService")), w(&[("v1", 0), ("v2", 100)]));
+    assert_eq!(replicas(&docs)["reviews-v1"], Some(0));
+
+    // The bake time holds for 30 minutes from the stage's start, then there is nothing to do.
+    let before = commits(r);
+    let held = run(r, &["promote"], "2026-03-02T10:34:59Z");
+    assert_eq!(held.code, 3);
+    assert!(held.stderr.contains("bakes for 30m, until 2026-03-02T10:35:00Z"), "{}", held.stderr);
+    let done = run(r, &["promote"], "2026-03-02T10:35:00Z");
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert!(done.stdout.contains("at the last stage"), "{}", done.stdout);
+    assert_eq!(commits(r), before, "promote with nothing to do committed");
+
+    // Abort: everything back to stable at full size, the canary at 0 pods; promote then stays.
+    assert_eq!(run(r, &["abort", "--reason", "p99 latency doubled"], "2026-03-02T11:00:00Z").code, 0);
+    assert_eq!(one_new_commit(r, &before), "reviews: abort 0-100");
+    let docs = built(r);
+    assert_eq!(weights(one(&docs, "VirtualService")), w(&[("v1", 100)]));
+    assert_eq!(replicas(&docs)["reviews-v1"], Some(10));
+    assert_eq!(replicas(&docs)["reviews-v2"], Some(0));
+    let k = std::fs::read_to_string(r.join("overlays/reviews/kustomization.yaml")).unwrap();
+    assert!(k.contains("kanari.dev/reason: p99 latency doubled"), "{k}");
+    let before = commits(r);
+    let held = run(r, &["promote"], "2026-03-02T12:00:00Z");
+    assert_eq!(held.code, 3);
+    assert!(held.stderr.contains("aborted (p99 latency doubled)"), "{}", held.stderr);
+    assert_eq!(commits(r), before);
+    assert_eq!(run(r, &["promote", "--restart"], "2026-03-02T12:00:00Z").code, 0);
+    assert_eq!(one_new_commit(r, &before), "reviews: promote aborted -> prepare");
+
+    // Finishing is a spec change: v2 becomes stable; the next promote commits steady without v1.
+    let spec = r.join("canaries/reviews.yaml");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    let stable_at = text.find("  stable:").unwrap();
+    let canary_at = text.find("  canary:").unwrap();
+    let replicas_at = text.find("  replicas:").unwrap();
+    let finished = format!(
+        "{}  stable:{}{}",
+        &text[..stable_at],
+        &text[canary_at + "  canary:".len()..replicas_at],
+        &text[replicas_at..]
+    );
+    std::fs::write(&spec, finished).unwrap();
+    git(r, &["commit", "-q", "-m", "reviews: v2 is stable", "--", "canaries/reviews.yaml"]);
+    let before = commits(r);
+    assert_eq!(run(r, &["promote"], "2026-03-03T00:00:00Z").code, 0);
+    assert_eq!(one_new_commit(r, &before), "reviews: promote prepare -> steady");
+    let docs = built(r);
+    assert_eq!(weights(one(&docs, "VirtualService")), w(&[("v2", 100)]));
+    assert_eq!(replicas(&docs).keys().collect::<Vec<_>>(), ["reviews-v2"]);
+    assert!(!r.join("overlays/reviews/deployment-reviews-v1.yaml").exists());
+
+    // The unrelated work is as it was: still staged, still unstaged, never committed.
+    assert_eq!(git(r, &["diff", "--cached", "--name-only"]), "notes.txt\n");
+    assert_eq!(git(r, &["diff", "--name-only"]), "README.md\n");
+    assert_eq!(git(r, &["log", "--format=", "--name-only", "--", "notes.txt", "README.md"]).trim(), "README.md");
+}
+
+#[test]
+fn promote_refuses_uncommitted_work_in_its_release() {
+    let repo = fixture_repo("bookinfo");
+    let r = repo.path();
+    assert_eq!(run(r, &["promote"], "2026-03-01T00:00:00Z").code, 0);
+    let before = commits(r);
+    let cases: [(&str, &str); 2] = [
+        ("canaries/reviews.yaml", "canaries/reviews.yaml"),
+        ("overlays/reviews/stray.yaml", "overlays/reviews/stray.yaml"),
+    ];
+    for (path, named) in cases {
+        let file = r.join(path);
+        let original = std::fs::read(&file).ok();
+        std::fs::write(
+            &file,
+            format!(
+                "{}\n# edited\n",
+                original.as_ref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default()
+            ),
+        )
+        .unwrap();
+        let out = run(r, &["promote"], "2026-03-01T00:00:00Z");
+        assert_eq!(out.code, 2, "{path}");
+        assert!(out.stderr.contains("uncommitted changes") && out.stderr.contains(named), "{path}: {}", out.stderr);
+        assert_eq!(commits(r), before);
+        match original {
+            Some(bytes) => std::fs::write(&file, bytes).unwrap(),
+            None => std::fs::remove_file(&file).unwrap(),
+        }
+    }
+}
+
+#[test]
+fn no_identity_is_a_clear_error_and_the_environment_or_author_supplies_one() {
+    let repo = fixture_repo("bookinfo");
+    let r = repo.path();
+    let c = r.to_str().unwrap();
+    let out = kanari_env(r, &["-C", c, "promote"], &[]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("no identity to commit as: pass --author"), "{}", out.stderr);
+    assert_eq!(commits(r).len(), 1);
+
+    let env = [("GIT_AUTHOR_NAME", "Env Bot"), ("GIT_AUTHOR_EMAIL", "env@example.com")];
+    assert_eq!(kanari_env(r, &["-C", c, "promote"], &env).code, 0);
+    assert_eq!(
+        git(r, &["log", "-1", "--format=%an <%ae> / %cn <%ce>"]).trim(),
+        "Env Bot <env@example.com> / Env Bot <env@example.com>"
+    );
+    assert_eq!(kanari_env(r, &["-C", c, "promote", "--author", "Flag <flag@example.com>"], &env).code, 0);
+    assert_eq!(git(r, &["log", "-1", "--format=%an <%ae>"]).trim(), "Flag <flag@example.com>");
+    let bad = kanari_env(r, &["-C", c, "promote", "--author", "no email"], &[]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("is not `Name <email>`"), "{}", bad.stderr);
+}
+
+#[test]
+fn a_depth_1_clone_with_a_detached_head_commits_onto_its_branch() {
+    let origin = fixture_repo("bookinfo");
+    assert_eq!(run(origin.path(), &["promote"], "2026-03-01T00:00:00Z").code, 0);
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", origin.path().display());
+    git(tmp.path(), &["clone", "-q", "--depth", "1", &url, "clone"]);
+    let clone = tmp.path().join("clone");
+    assert_eq!(git(&clone, &["rev-parse", "--is-shallow-repository"]).trim(), "true");
+    git(&clone, &["checkout", "-q", "--detach"]);
+
+    let out = run(&clone, &["promote"], "2026-03-01T00:00:00Z");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("[main "), "{}", out.stdout);
+    assert_eq!(git(&clone, &["log", "-1", "--format=%s", "main"]).trim(), "reviews: promote steady -> prepare");
+    assert_eq!(
+        git(&clone, &["rev-parse", "HEAD"]),
+        git(&clone, &["rev-parse", "main"]),
+        "the detached HEAD did not follow"
+    );
+    assert_eq!(git(&clone, &["rev-list", "--count", "main"]).trim(), "2");
+    assert_eq!(git(&clone, &["status", "--porcelain"]), "");
+    git(&clone, &["fsck", "--no-progress"]);
+
+    // No local branch at all (a CI checkout of a commit): --branch creates it on HEAD.
+    git(&clone, &["branch", "-q", "-D", "main"]);
+    let out = run(&clone, &["promote", "--branch", "release"], "2026-03-01T00:00:00Z");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        git(&clone, &["log", "-1", "--format=%s", "release"]).trim(),
+        "reviews: promote prepare -> jason (stage 1 of 4)"
+    );
+    kustomize(&clone.join("overlays/reviews"));
+}
+
+#[test]
+fn two_promotes_racing_on_one_repository_make_one_commit() {
+    let repo = fixture_repo("bookinfo");
+    let r = repo.path();
+    assert_eq!(run(r, &["promote"], "2026-03-01T00:00:00Z").code, 0);
+    let before = commits(r);
+    // Hold kanari's lock, as a running kanari would, so both contenders read the state first.
+    let lock = r.join(".git/kanari.lock");
+    std::fs::write(&lock, format!("{}\n", std::process::id())).unwrap();
+    let args = ["-C", r.to_str().unwrap(), "promote", "--author", "CI <ci@example.com>"];
+    let mut children: Vec<std::process::Child> = (0..2)
+        .map(|_| {
+            kanari_command(r, &args, &at("2026-03-01T00:00:00Z"))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    // Both are waiting for the lock once each has said so.
+    let mut stderr_readers: Vec<BufReader<std::process::ChildStderr>> =
+        children.iter_mut().map(|c| BufReader::new(c.stderr.take().unwrap())).collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for reader in &mut stderr_readers {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        assert!(line.contains("waiting for"), "{line}");
+        assert!(Instant::now() < deadline, "the contenders never waited");
+    }
+    std::fs::remove_file(&lock).unwrap();
+    let mut outputs = Vec::new();
+    for (child, mut reader) in children.into_iter().zip(stderr_readers) {
+        let out = child.wait_with_output().unwrap();
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+        outputs.push((out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), rest));
+    }
+    for (code, stdout, stderr) in &outputs {
+        assert_eq!(*code, Some(0), "{stdout}{stderr}");
+    }
+    assert_eq!(one_new_commit(r, &before), "reviews: promote steady -> prepare");
+    let loser =
+        outputs.iter().filter(|(_, out, _)| out.contains("someone else moved it first (now at prepare)")).count();
+    assert_eq!(loser, 1, "{outputs:?}");
+    assert!(!lock.exists());
+}
+
+#[test]
+fn a_stale_lock_of_a_dead_process_is_taken_over() {
+    let repo = fixture_repo("bookinfo");
+    let r = repo.path();
+    // A pid that cannot be running: above the kernel's pid_max.
+    std::fs::write(r.join(".git/kanari.lock"), "99999999\n").unwrap();
+    let out = run(r, &["promote"], "2026-03-01T00:00:00Z");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!r.join(".git/kanari.lock").exists());
+}
+
+#[test]
+fn diff_compares_the_specs_with_a_commit() {
+    let repo = fixture_repo("bookinfo");
+    let r = repo.path();
+    let c = r.to_str().unwrap();
+    for _ in 0..4 {
+        assert_eq!(run(r, &["promote"], "2026-03-01T00:00:00Z").code, 0);
+    }
+    // Nothing changed: exit 0.
+    let same = kanari_env(r, &["-C", c, "diff"], &[]);
+    assert_eq!(same.code, 0, "{}{}", same.stdout, same.stderr);
+    assert_eq!(same.stdout, "bookinfo/reviews: 90-10: no changes\n");
+
+    // A branch that changes the canary's image mid-release.
+    git(r, &["checkout", "-q", "-b", "new-image"]);
+    let spec = r.join("canaries/reviews.yaml");
+    let text = std::fs::read_to_string(&spec).unwrap().replace("reviews-v2:1.16.2", "reviews-v2:1.16.3");
+    std::fs::write(&spec, text).unwrap();
+    git(r, &["commit", "-q", "-am", "reviews: v2 1.16.3"]);
+    let out = kanari_env(r, &["-C", c, "diff", "--base", "main"], &[]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stdout.starts_with("bookinfo/reviews: 90-10: 1 file changed, +1 -1\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("-          image: docker.io/istio/examples-bookinfo-reviews-v2:1.16.2\n+          image: docker.io/istio/examples-bookinfo-reviews-v2:1.16.3\n"), "{}", out.stdout);
+    assert!(out.stdout.contains(
+        "--- a/overlays/reviews/deployment-reviews-v2.yaml\n+++ b/overlays/reviews/deployment-reviews-v2.yaml\n"
+    ));
+
+    // --next shows what promote would commit; JSON carries the same.
+    let next =
+        kanari_env(r, &["-C", c, "diff", "--next", "--format", "json"], &[("KANARI_NOW", "2026-03-01T00:00:00Z")]);
+    assert_eq!(next.code, 1);
+    let json: serde_json::Value = serde_json::from_str(&next.stdout).unwrap();
+    assert_eq!(json[0]["from"], "90-10");
+    assert_eq!(json[0]["to"], "50-50");
+    let paths: Vec<&str> = json[0]["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    assert!(paths.contains(&"overlays/reviews/virtualservice-reviews.yaml"), "{paths:?}");
+    assert!(paths.contains(&"overlays/reviews/deployment-reviews-v2.yaml"), "{paths:?}");
+}
+
+#[test]
+fn status_reports_stage_gate_and_next() {
+    let repo = fixture_repo("bookinfo");
+    let r = repo.path();
+    let c = r.to_str().unwrap();
+    let status = |time: &str| {
+        let out = kanari_env(r, &["-C", c, "status", "--format", "json"], &[("KANARI_NOW", time)]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()[0].clone()
+    };
+    let s = status("2026-03-01T00:00:00Z");
+    assert_eq!(
+        (s["name"].as_str(), s["status"].as_str(), s["next"].as_str()),
+        (Some("bookinfo/reviews"), Some("new"), Some("steady"))
+    );
+    for _ in 0..5 {
+        assert_eq!(run(r, &["promote"], "2026-03-01T00:00:00Z").code, 0);
+    }
+    let s = status("2026-03-01T01:00:00Z");
+    assert_eq!(s["stage"], "50-50");
+    assert_eq!(s["status"], "waiting");
+    assert_eq!(s["gate"], "approval");
+    assert_eq!(s["since"], "2026-03-01T00:00:00Z");
+    assert!(s["next"].is_null());
+    let text = kanari_env(r, &["-C", c, "status"], &[]).stdout;
+    assert_eq!(text, "bookinfo/reviews  50-50 (3 of 4)  waiting  since 2026-03-01T00:00:00Z  held: approval\n");
+}
