@@ -135,7 +135,7 @@ impl Repo {
         };
         let mut files = BTreeMap::new();
         let mut failure = None;
-        sub.walk(git2::TreeWalkMode::PreOrder, |parent, entry| {
+        let walked = sub.walk(git2::TreeWalkMode::PreOrder, |parent, entry| {
             let name = entry.name().unwrap_or("?");
             let rel = PathBuf::from(parent).join(name);
             match (entry.kind(), entry.filemode()) {
@@ -160,10 +160,11 @@ impl Repo {
                     git2::TreeWalkResult::Abort
                 }
             }
-        })?;
+        });
+        // An aborted walk is an error from git2 too; the reason is ours.
         match failure {
             Some(e) => Err(e),
-            None => Ok(Some(files)),
+            None => walked.map(|()| Some(files)).map_err(Into::into),
         }
     }
 

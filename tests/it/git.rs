@@ -399,3 +399,29 @@ fn status_reports_stage_gate_and_next() {
     let text = kanari_env(r, &["-C", c, "status"], &[]).stdout;
     assert_eq!(text, "bookinfo/reviews  50-50 (3 of 4)  waiting  since 2026-03-01T00:00:00Z  held: approval\n");
 }
+
+#[test]
+fn a_committed_symlink_or_foreign_file_in_the_overlay_is_refused() {
+    for (name, make) in [
+        (
+            "symlink",
+            (|r: &Path| std::os::unix::fs::symlink("/etc/passwd", r.join("overlays/reviews/evil.yaml")).unwrap())
+                as fn(&Path),
+        ),
+        ("foreign file", |r: &Path| std::fs::write(r.join("overlays/reviews/notes.md"), "mine").unwrap()),
+    ] {
+        let repo = fixture_repo("bookinfo");
+        let r = repo.path();
+        assert_eq!(run(r, &["promote"], "2026-03-01T00:00:00Z").code, 0);
+        make(r);
+        git(r, &["add", "-A"]);
+        git(r, &["commit", "-q", "-m", name]);
+        let before = commits(r);
+        let out = run(r, &["promote"], "2026-03-01T00:00:00Z");
+        assert_eq!(out.code, 2, "{name}: {}", out.stderr);
+        let named =
+            if name == "symlink" { "overlays/reviews/evil.yaml` is a symlink" } else { "`overlays/reviews/notes.md`" };
+        assert!(out.stderr.contains(named), "{name}: {}", out.stderr);
+        assert_eq!(commits(r), before);
+    }
+}
