@@ -136,6 +136,7 @@ pub struct DiffArgs {
 pub enum DiffFormat {
     Text,
     Json,
+    Markdown,
 }
 
 #[derive(Debug, Args)]
@@ -162,7 +163,7 @@ pub struct CommitArgs {
     #[arg(long, value_name = "NAME")]
     pub branch: Option<String>,
 
-    /// The remote whose HEAD names the branch when HEAD is detached
+    /// The remote to push to, and whose HEAD names the branch when HEAD is detached
     #[arg(long, value_name = "NAME", default_value = "origin")]
     pub remote: String,
 
@@ -172,8 +173,14 @@ pub struct CommitArgs {
     pub author: Option<String>,
 
     /// Print what would be committed, and commit nothing
-    #[arg(long)]
+    #[arg(long, conflicts_with = "push")]
     pub dry_run: bool,
+
+    /// Push the branch to the remote; when the remote moved first, fetch and start again from
+    /// its tip (HTTPS tokens from KANARI_GIT_TOKEN, GITHUB_TOKEN or GITLAB_TOKEN; SSH through the
+    /// agent)
+    #[arg(long)]
+    pub push: bool,
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,7 @@ pub mod problem;
 pub mod release;
 pub mod render;
 pub mod repo;
+pub mod review;
 pub mod spec;
 pub mod yaml;
 

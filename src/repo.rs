@@ -17,6 +17,9 @@ use git2::{ErrorCode, ObjectType, Oid, Repository, Signature, Status, StatusOpti
 
 const MODE_TREE: i32 = 0o040000;
 const MODE_BLOB: i32 = 0o100644;
+/// How often, and how far apart, a Git lock file is tried again before it is taken for stale.
+const LOCK_RETRIES: u32 = 20;
+const LOCK_PAUSE: Duration = Duration::from_millis(50);
 
 /// A repository and where kanari's project root sits in its work tree.
 pub struct Repo {
@@ -247,13 +250,25 @@ impl Repo {
     /// Returns false when the branch was no longer at `old`: someone else moved it first.
     pub fn move_branch(&self, branch: &str, old: Option<Oid>, new: Oid, log: &str) -> Result<bool> {
         let refname = format!("refs/heads/{branch}");
-        let result = match old {
+        let attempt = || match old {
             Some(old) => self.git.reference_matching(&refname, new, true, old, log).map(|_| ()),
             None => self.git.reference(&refname, new, false, log).map(|_| ()),
         };
+        // A ref lock held by a running git goes away in a moment; one left by a crash does not.
+        let mut result = attempt();
+        for _ in 0..LOCK_RETRIES {
+            match &result {
+                Err(e) if e.code() == ErrorCode::Locked => {
+                    std::thread::sleep(LOCK_PAUSE);
+                    result = attempt();
+                }
+                _ => break,
+            }
+        }
         match result {
             Ok(()) => Ok(true),
-            Err(e) if matches!(e.code(), ErrorCode::Modified | ErrorCode::Exists | ErrorCode::Locked) => Ok(false),
+            Err(e) if matches!(e.code(), ErrorCode::Modified | ErrorCode::Exists) => Ok(false),
+            Err(e) if e.code() == ErrorCode::Locked => Err(self.stale_lock(&format!("{refname}.lock"))),
             Err(e) => Err(e).with_context(|| format!("failed to move `{refname}`")),
         }
     }
@@ -355,7 +370,7 @@ impl Repo {
         new: &BTreeMap<PathBuf, Vec<u8>>,
     ) -> Result<()> {
         // git's own index.lock may be held for a moment by another git process; wait a little.
-        for attempt in 0..50 {
+        for attempt in 0..=LOCK_RETRIES {
             let mut index = self.git.index().context("failed to open the index")?;
             index.read(true).context("failed to read the index")?;
             let base = self.in_tree(dir);
@@ -369,9 +384,8 @@ impl Repo {
             }
             match index.write() {
                 Ok(()) => return Ok(()),
-                Err(e) if e.code() == ErrorCode::Locked && attempt < 49 => {
-                    std::thread::sleep(Duration::from_millis(100))
-                }
+                Err(e) if e.code() == ErrorCode::Locked && attempt < LOCK_RETRIES => std::thread::sleep(LOCK_PAUSE),
+                Err(e) if e.code() == ErrorCode::Locked => return Err(self.stale_lock("index.lock")),
                 Err(e) => {
                     return Err(e).with_context(|| {
                         format!("failed to write the index `{}`", self.git.path().join("index").display())
@@ -380,6 +394,15 @@ impl Repo {
             }
         }
         unreachable!("the loop returns")
+    }
+
+    /// The error for a Git lock file that stayed: it names the file and what to do.
+    fn stale_lock(&self, name: &str) -> anyhow::Error {
+        let path = self.git.path().join(name);
+        anyhow!(
+            "`{}` exists: another git process is writing, or one was killed; if no git runs on this clone, remove the file",
+            path.display()
+        )
     }
 
     /// The commit's subject line.
@@ -421,6 +444,178 @@ impl Repo {
         let committer = pick("committer").unwrap_or_else(|| author.clone());
         let sign = |id: &Identity| Signature::new(&id.name, &id.email, &time).context("invalid identity for a commit");
         Ok((sign(&author)?, sign(&committer)?))
+    }
+}
+
+/// What a push came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Pushed {
+    /// The remote branch now points at the commit.
+    Accepted,
+    /// The remote moved first (non-fast-forward, a lost ref lock): fetch and start again.
+    Moved(String),
+    /// The server refused the commit (a hook, branch protection): not retried.
+    Refused(String),
+}
+
+/// Rejection messages that mean "the branch moved under you", as git and libgit2 word them.
+const RETRYABLE: [&str; 6] = [
+    "non-fast-forward",
+    "fetch first",
+    "cannot lock ref",
+    "incorrect old value provided",
+    "failed to lock",
+    "not present locally",
+];
+
+/// Credentials for remotes, from the environment. The token never appears in any output: every
+/// message from the transport passes through [`Credentials::redact`].
+#[derive(Clone, Default)]
+pub struct Credentials {
+    token: Option<String>,
+    user: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credentials { .. }")
+    }
+}
+
+impl Credentials {
+    /// `KANARI_GIT_TOKEN`, else `GITHUB_TOKEN`, else `GITLAB_TOKEN`; `KANARI_GIT_USER` names the
+    /// user (default `x-access-token`, or `oauth2` with a GitLab token).
+    pub fn from_env() -> Self {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let (token, default_user) = match (var("KANARI_GIT_TOKEN"), var("GITHUB_TOKEN"), var("GITLAB_TOKEN")) {
+            (Some(t), _, _) | (None, Some(t), _) => (Some(t), "x-access-token"),
+            (None, None, Some(t)) => (Some(t), "oauth2"),
+            _ => (None, "x-access-token"),
+        };
+        Credentials { token, user: var("KANARI_GIT_USER").unwrap_or_else(|| default_user.to_string()) }
+    }
+
+    /// `text` with the token replaced by `***`.
+    pub fn redact(&self, text: &str) -> String {
+        match &self.token {
+            Some(token) => text.replace(token.as_str(), "***"),
+            None => text.to_string(),
+        }
+    }
+
+    fn callbacks(&self) -> git2::RemoteCallbacks<'static> {
+        let mut callbacks = git2::RemoteCallbacks::new();
+        let creds = self.clone();
+        let mut calls = 0;
+        callbacks.credentials(move |_url, username, allowed| {
+            // libgit2 asks again after every refusal; a bad token must fail fast, not loop.
+            calls += 1;
+            if calls > 2 {
+                return Err(git2::Error::from_str("the remote refused the credentials"));
+            }
+            if allowed.contains(git2::CredentialType::SSH_KEY) {
+                return git2::Cred::ssh_key_from_agent(username.unwrap_or("git"));
+            }
+            if allowed.contains(git2::CredentialType::USER_PASS_PLAINTEXT)
+                && let Some(token) = &creds.token
+            {
+                return git2::Cred::userpass_plaintext(username.unwrap_or(&creds.user), token);
+            }
+            if allowed.contains(git2::CredentialType::DEFAULT) {
+                return git2::Cred::default();
+            }
+            Err(git2::Error::from_str("the remote wants credentials: set KANARI_GIT_TOKEN (or use an SSH agent)"))
+        });
+        callbacks
+    }
+}
+
+impl Repo {
+    /// Fetches `branch` from `remote` into `refs/remotes/<remote>/<branch>` and returns its tip
+    /// (None when the remote has no such branch).
+    pub fn fetch(&self, remote: &str, branch: &str, creds: &Credentials) -> Result<Option<Oid>> {
+        let mut handle =
+            self.git.find_remote(remote).with_context(|| format!("no remote `{remote}` in the repository"))?;
+        let tracking = format!("refs/remotes/{remote}/{branch}");
+        let refspec = format!("+refs/heads/{branch}:{tracking}");
+        let mut options = git2::FetchOptions::new();
+        options.remote_callbacks(creds.callbacks());
+        handle
+            .fetch(&[&refspec], Some(&mut options), Some("kanari: fetch"))
+            .map_err(|e| anyhow!("failed to fetch `{branch}` from `{remote}`: {}", creds.redact(e.message())))?;
+        match self.git.find_reference(&tracking) {
+            Ok(r) => Ok(Some(r.peel_to_commit()?.id())),
+            Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Pushes `commit` to `refs/heads/<branch>` on `remote`, without force: the server takes it
+    /// only as a fast-forward, which makes the push a compare-and-swap on the remote branch.
+    /// A rejection is read from the per-reference status, since libgit2's push call returns Ok
+    /// when the server refuses a reference.
+    pub fn push(&self, remote: &str, branch: &str, commit: Oid, creds: &Credentials) -> Result<Pushed> {
+        let mut handle =
+            self.git.find_remote(remote).with_context(|| format!("no remote `{remote}` in the repository"))?;
+        // A push names a reference as its source; a private one points at the commit meanwhile.
+        let source = format!("refs/kanari/push-{}", std::process::id());
+        self.git.reference(&source, commit, true, "kanari: push")?;
+        let refspec = format!("{source}:refs/heads/{branch}");
+        let rejection = std::rc::Rc::new(std::cell::RefCell::new(None::<String>));
+        let mut callbacks = creds.callbacks();
+        let seen = rejection.clone();
+        callbacks.push_update_reference(move |_name, status| {
+            if let Some(message) = status {
+                *seen.borrow_mut() = Some(message.to_string());
+            }
+            Ok(())
+        });
+        // What the server's hooks print arrives on the sideband: it says why a push was refused.
+        let said = std::rc::Rc::new(std::cell::RefCell::new(String::new()));
+        let heard = said.clone();
+        callbacks.sideband_progress(move |bytes| {
+            let mut text = heard.borrow_mut();
+            if text.len() < 4096 {
+                text.push_str(&String::from_utf8_lossy(bytes));
+            }
+            true
+        });
+        let mut options = git2::PushOptions::new();
+        options.remote_callbacks(callbacks);
+        let result = handle.push(&[&refspec], Some(&mut options));
+        if let Ok(mut r) = self.git.find_reference(&source) {
+            let _ = r.delete();
+        }
+        let refused = rejection.borrow_mut().take();
+        let message = match (result, refused) {
+            (Ok(()), None) => return Ok(Pushed::Accepted),
+            (_, Some(message)) => message,
+            (Err(e), None) => {
+                let text = creds.redact(e.message());
+                if !RETRYABLE.iter().any(|r| text.contains(r)) {
+                    bail!("failed to push to `{remote}`: {text}");
+                }
+                text
+            }
+        };
+        let remote_said: Vec<String> =
+            said.borrow().lines().map(str::trim).filter(|l| !l.is_empty()).map(|l| creds.redact(l)).collect();
+        let message = match remote_said.is_empty() {
+            true => creds.redact(&message),
+            false => format!("{}; the remote said: {}", creds.redact(&message), remote_said.join(" / ")),
+        };
+        // git's receive-pack reports a lost ref race as "failed to update ref" with the reason
+        // ("cannot lock ref ... expected ...") on the sideband, so both are read.
+        Ok(if RETRYABLE.iter().any(|r| message.contains(r)) {
+            Pushed::Moved(message)
+        } else {
+            Pushed::Refused(message)
+        })
+    }
+
+    /// Whether `ancestor` is `descendant` or one of its ancestors.
+    pub fn is_ancestor(&self, ancestor: Oid, descendant: Oid) -> Result<bool> {
+        Ok(ancestor == descendant || self.git.graph_descendant_of(descendant, ancestor)?)
     }
 }
 

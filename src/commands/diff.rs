@@ -17,7 +17,11 @@ use crate::diff::{self, Change};
 use crate::exit;
 use crate::plan::{self, State, Step};
 use crate::release::{self, Next};
+use crate::review::{self, Facts};
 use crate::spec::Canary;
+
+/// A pull-request comment is cut at 65,536 characters by GitHub; stay well below.
+pub const MARKDOWN_LIMIT: usize = 60_000;
 
 /// One release's diff.
 struct ReleaseDiff<'a> {
@@ -25,6 +29,8 @@ struct ReleaseDiff<'a> {
     from: Option<String>,
     to: String,
     changes: Vec<Change>,
+    before: Facts,
+    after: Facts,
 }
 
 pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<u8> {
@@ -59,16 +65,20 @@ pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<u8> {
             .render(&plan::plan(canary, &state), &canary.file)
             .with_context(|| format!("release `{}`", canary.id()))?;
         let changes = diff::changes(&canary.output, &committed.files, &rendered.files);
+        let after = review::facts(&rendered.files.iter().map(|(k, v)| (k.into(), v.clone())).collect());
         diffs.push(ReleaseDiff {
             canary,
             from: recorded.map(|r| r.stage.clone()),
             to: state.step.name(canary).to_string(),
             changes,
+            before: review::facts(&committed.files),
+            after,
         });
     }
     let out = match args.format {
         DiffFormat::Text => diffs.iter().map(text).collect::<String>(),
         DiffFormat::Json => serde_json::to_string_pretty(&diffs.iter().map(to_json).collect::<Vec<_>>())? + "\n",
+        DiffFormat::Markdown => markdown(&diffs, MARKDOWN_LIMIT),
     };
     print!("{out}");
     let differs = diffs.iter().any(|d| !d.changes.is_empty());
@@ -109,6 +119,150 @@ fn to_json(d: &ReleaseDiff) -> serde_json::Value {
         "from": d.from,
         "to": d.to,
         "changed": !d.changes.is_empty(),
+        "before": d.before,
+        "after": d.after,
         "files": files,
     })
+}
+
+/// The diff as a pull-request comment: per release a heading, a table of what moves (stage,
+/// traffic and pods per version, match rules added or removed), and each file's diff in a
+/// collapsible block. Past `limit` characters the largest file diffs are folded into a note.
+fn markdown(diffs: &[ReleaseDiff], limit: usize) -> String {
+    let changed = diffs.iter().filter(|d| !d.changes.is_empty()).count();
+    let mut head = String::from("## kanari diff\n\n");
+    head.push_str(&match changed {
+        0 => "No changes.\n".to_string(),
+        n => {
+            format!("{n} of {} release{} change{}.\n", diffs.len(), plural(diffs.len()), if n == 1 { "s" } else { "" })
+        }
+    });
+    // Sections are text around the file diffs, which may be folded.
+    let mut sections: Vec<Section> = Vec::new();
+    for d in diffs {
+        let mut text = format!("\n### `{}`", d.canary.id());
+        if d.changes.is_empty() {
+            text.push_str(&format!(": no changes (at `{}`)\n", d.to));
+            sections.push((text, Vec::new()));
+            continue;
+        }
+        match d.from.as_deref() {
+            Some(from) if from == d.to => text.push_str(&format!(": at `{from}`\n\n")),
+            Some(from) => text.push_str(&format!(": `{from}` → `{}`\n\n", d.to)),
+            None => text.push_str(&format!(": nothing committed → `{}`\n\n", d.to)),
+        }
+        text.push_str(&table(&d.before, &d.after, d.from.as_deref(), &d.to));
+        let files = d
+            .changes
+            .iter()
+            .map(|c| {
+                let (added, removed) = c.stat();
+                let summary = format!(
+                    "<details>\n<summary><code>{}</code>: {}, +{added} −{removed}</summary>\n\n",
+                    html_escape(&c.path.display().to_string()),
+                    kind_word(c.kind)
+                );
+                let body = c.unified();
+                let fence = fence_for(&body);
+                (summary, format!("{fence}diff\n{body}{fence}\n"), "\n</details>\n".to_string())
+            })
+            .collect();
+        sections.push((text, files));
+    }
+    let total = |sections: &[Section]| {
+        head.len()
+            + sections
+                .iter()
+                .map(|(t, f)| t.len() + f.iter().map(|(a, b, c)| a.len() + b.len() + c.len() + 1).sum::<usize>())
+                .sum::<usize>()
+    };
+    // Fold the largest diffs first until the comment fits.
+    let mut order: Vec<(usize, usize)> =
+        sections.iter().enumerate().flat_map(|(i, (_, f))| (0..f.len()).map(move |j| (i, j))).collect();
+    order.sort_by_key(|&(i, j)| std::cmp::Reverse(sections[i].1[j].1.len()));
+    for (i, j) in order {
+        if total(&sections) <= limit {
+            break;
+        }
+        let lines = sections[i].1[j].1.lines().count();
+        sections[i].1[j].1 =
+            format!("_A diff of {lines} lines, folded to keep this comment short: run `kanari diff` to see it._\n");
+    }
+    let mut out = head;
+    for (text, files) in sections {
+        out.push_str(&text);
+        for (summary, body, end) in files {
+            out.push('\n');
+            out.push_str(&summary);
+            out.push_str(&body);
+            out.push_str(&end);
+        }
+    }
+    out
+}
+
+/// A release's text, and its files' diffs as (summary, body, end), the body foldable.
+type Section = (String, Vec<(String, String, String)>);
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn kind_word(kind: diff::Kind) -> &'static str {
+    match kind {
+        diff::Kind::Added => "added",
+        diff::Kind::Removed => "removed",
+        diff::Kind::Modified => "modified",
+    }
+}
+
+/// A code fence longer than any run of backticks in `body`.
+fn fence_for(body: &str) -> String {
+    let longest = body.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    "`".repeat(longest.max(2) + 1)
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// Escapes what would break a table cell.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|")
+}
+
+/// The before/after table; changed values in bold.
+fn table(before: &Facts, after: &Facts, from: Option<&str>, to: &str) -> String {
+    let mut rows: Vec<(String, String, String)> =
+        vec![("stage".into(), from.map_or("–".into(), |f| format!("`{f}`")), format!("`{to}`"))];
+    let pairs =
+        |label: &str, a: &[(String, String)], b: &[(String, String)], rows: &mut Vec<(String, String, String)>| {
+            let mut versions: Vec<&String> = a.iter().map(|(v, _)| v).collect();
+            for (v, _) in b {
+                if !versions.contains(&v) {
+                    versions.push(v);
+                }
+            }
+            for v in versions {
+                let get = |list: &[(String, String)]| {
+                    list.iter().find(|(x, _)| x == v).map_or("–".to_string(), |(_, t)| t.clone())
+                };
+                rows.push((format!("{label} `{v}`"), get(a), get(b)));
+            }
+        };
+    let pct = |f: &Facts| f.traffic.iter().map(|(v, w)| (v.clone(), format!("{w}%"))).collect::<Vec<_>>();
+    pairs("traffic", &pct(before), &pct(after), &mut rows);
+    pairs("pods", &before.pods, &after.pods, &mut rows);
+    for m in after.matches.iter().filter(|m| !before.matches.contains(m)) {
+        rows.push(("match added".into(), String::new(), format!("`{}`", cell(m))));
+    }
+    for m in before.matches.iter().filter(|m| !after.matches.contains(m)) {
+        rows.push(("match removed".into(), format!("`{}`", cell(m)), String::new()));
+    }
+    let mut out = String::from("| | before | after |\n|---|---|---|\n");
+    for (label, a, b) in rows {
+        let b = if a != b && !b.is_empty() { format!("**{b}**") } else { b };
+        out.push_str(&format!("| {label} | {a} | {b} |\n"));
+    }
+    out
 }

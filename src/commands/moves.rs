@@ -20,11 +20,11 @@ use crate::commands::git::{Git, now};
 use crate::exit;
 use crate::plan::{self, Recorded, State, Step, Summary};
 use crate::release::{self, Gate, Position};
-use crate::repo::short;
+use crate::repo::{Credentials, Pushed, short};
 use crate::spec::Canary;
 
 /// How many times the branch may move under a run before it gives up (exit 4).
-const ATTEMPTS: u32 = 5;
+const ATTEMPTS: u32 = 8;
 /// How long to wait for another kanari holding the repository lock.
 const LOCK_WAIT: Duration = Duration::from_secs(60);
 
@@ -72,10 +72,15 @@ pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, decide: &De
         return Ok(held_code);
     }
 
+    let creds = Credentials::from_env();
     let _lock = if args.dry_run { None } else { Some(git.repo.lock(LOCK_WAIT, ws.quiet)?) };
     for attempt in 1..=ATTEMPTS {
-        // A branch that does not exist yet (a detached CI checkout) starts at the base commit.
-        let tip = git.repo.branch(Some(&branch.name), &args.remote)?.tip;
+        // The tip to build on: the remote's, freshly fetched, when pushing; else the branch's.
+        // A branch that does not exist yet starts at the base commit.
+        let tip = match args.push {
+            true => git.repo.fetch(&args.remote, &branch.name, &creds)?,
+            false => git.repo.branch(Some(&branch.name), &args.remote)?.tip,
+        };
         let tip_commit = tip.unwrap_or(base);
         let canaries = git.releases_at(tip_commit, &selection.releases)?;
         let renderer = git.renderer_at(tip_commit)?;
@@ -88,13 +93,8 @@ pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, decide: &De
             };
             let committed = git.committed(Some(parent), canary)?;
             if &key(committed.recorded.as_ref()) != from {
-                say(
-                    ws,
-                    format!(
-                        "{id}: nothing to do: someone else moved it first (now at {})",
-                        describe(committed.recorded.as_ref())
-                    ),
-                );
+                let now_at = describe(committed.recorded.as_ref());
+                say(ws, format!("{id}: nothing to do: someone else moved it first (now at {now_at})"));
                 continue;
             }
             let Decision::Move { target, verb, note } = decide(canary, committed.recorded.as_ref(), now)? else {
@@ -121,18 +121,46 @@ pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, decide: &De
             }
             return Ok(held_code);
         }
-        let log = format!("kanari: {}", made[0].1);
-        if !git.repo.move_branch(&branch.name, tip, parent, &log)? {
-            eprintln!("`{}` moved while kanari worked (attempt {attempt} of {ATTEMPTS}); starting again", branch.name);
-            std::thread::sleep(Duration::from_millis(20 * u64::from(attempt)));
-            continue;
-        }
         let dirs: Vec<&Path> = made.iter().map(|(_, _, c)| c.output.as_path()).collect();
-        git.repo
-            .sync_worktree(&branch.name, Some(tip_commit), parent, &dirs)
-            .context("the commit is made, but the work tree could not be brought up to date")?;
+        if args.push {
+            match git.repo.push(&args.remote, &branch.name, parent, &creds)? {
+                Pushed::Accepted => follow_locally(&git, &branch.name, tip_commit, parent, &dirs)?,
+                Pushed::Moved(why) => {
+                    eprintln!(
+                        "`{}` on `{}` moved first ({why}); attempt {attempt} of {ATTEMPTS}, starting again",
+                        branch.name, args.remote
+                    );
+                    backoff(attempt);
+                    continue;
+                }
+                Pushed::Refused(why) => {
+                    return Err(crate::Exit {
+                        code: exit::CONFLICT,
+                        message: format!(
+                            "the server refused the push to `{}` on `{}`: {why}",
+                            branch.name, args.remote
+                        ),
+                    }
+                    .into());
+                }
+            }
+        } else {
+            let log = format!("kanari: {}", made[0].1);
+            if !git.repo.move_branch(&branch.name, tip, parent, &log)? {
+                eprintln!(
+                    "`{}` moved while kanari worked (attempt {attempt} of {ATTEMPTS}); starting again",
+                    branch.name
+                );
+                backoff(attempt);
+                continue;
+            }
+            git.repo
+                .sync_worktree(&branch.name, Some(tip_commit), parent, &dirs)
+                .context("the commit is made, but the work tree could not be brought up to date")?;
+        }
         for (oid, subject, _) in &made {
-            say(ws, format!("[{} {}] {subject}", branch.name, short(*oid)));
+            let pushed = if args.push { format!(" -> {}", args.remote) } else { String::new() };
+            say(ws, format!("[{} {}{pushed}] {subject}", branch.name, short(*oid)));
         }
         return Ok(held_code);
     }
@@ -141,6 +169,32 @@ pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, decide: &De
         message: format!("`{}` kept moving under kanari: gave up after {ATTEMPTS} attempts", branch.name),
     }
     .into())
+}
+
+/// After a push: the local branch (and HEAD, the index and the work tree for `dirs`) follow,
+/// when they were at the commit the push built on. A clone that had other commits is left alone.
+fn follow_locally(git: &Git, branch: &str, built_on: Oid, pushed: Oid, dirs: &[&Path]) -> Result<()> {
+    let local = git.repo.branch(Some(branch), "origin")?.tip;
+    if local.is_some_and(|l| l != built_on) {
+        eprintln!("note: the local `{branch}` is not at the remote's tip; update it with `git pull`");
+        return Ok(());
+    }
+    if local.is_some() {
+        git.repo.move_branch(branch, local, pushed, "kanari: follow the push")?;
+    }
+    git.repo
+        .sync_worktree(branch, Some(built_on), pushed, dirs)
+        .context("the push is made, but the work tree could not be brought up to date")?;
+    Ok(())
+}
+
+/// Sleeps 50 ms doubled per attempt (at most 1.6 s), plus up to as much again at random, so that
+/// jobs that collided once do not collide again in step.
+fn backoff(attempt: u32) {
+    let base = 50u64 << attempt.min(5);
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let jitter = u64::from(seed ^ std::process::id().wrapping_mul(2_654_435_761)) % base;
+    std::thread::sleep(Duration::from_millis(base + jitter));
 }
 
 fn say(ws: &Workspace, line: String) {

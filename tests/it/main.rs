@@ -3,8 +3,10 @@
 //! The environment is hermetic: no `KANARI_*` or `NO_COLOR` from outside, a fixed clock.
 
 mod bundled;
+mod examples;
 mod git;
 mod lint;
+mod push;
 mod render;
 mod semantics;
 
