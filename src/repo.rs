@@ -459,12 +459,13 @@ pub enum Pushed {
 }
 
 /// Rejection messages that mean "the branch moved under you", as git and libgit2 word them.
-const RETRYABLE: [&str; 6] = [
+const RETRYABLE: [&str; 7] = [
     "non-fast-forward",
     "fetch first",
     "cannot lock ref",
     "incorrect old value provided",
     "failed to lock",
+    "failed to create locked file",
     "not present locally",
 ];
 

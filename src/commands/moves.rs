@@ -74,6 +74,7 @@ pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, decide: &De
 
     let creds = Credentials::from_env();
     let _lock = if args.dry_run { None } else { Some(git.repo.lock(LOCK_WAIT, ws.quiet)?) };
+    let mut last_reason = String::new();
     for attempt in 1..=ATTEMPTS {
         // The tip to build on: the remote's, freshly fetched, when pushing; else the branch's.
         // A branch that does not exist yet starts at the base commit.
@@ -126,6 +127,7 @@ pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, decide: &De
             match git.repo.push(&args.remote, &branch.name, parent, &creds)? {
                 Pushed::Accepted => follow_locally(&git, &branch.name, tip_commit, parent, &dirs)?,
                 Pushed::Moved(why) => {
+                    last_reason = format!(" (last: {why})");
                     eprintln!(
                         "`{}` on `{}` moved first ({why}); attempt {attempt} of {ATTEMPTS}, starting again",
                         branch.name, args.remote
@@ -166,7 +168,7 @@ pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, decide: &De
     }
     Err(crate::Exit {
         code: exit::CONFLICT,
-        message: format!("`{}` kept moving under kanari: gave up after {ATTEMPTS} attempts", branch.name),
+        message: format!("`{}` kept moving under kanari: gave up after {ATTEMPTS} attempts{last_reason}", branch.name),
     }
     .into())
 }
