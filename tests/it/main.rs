@@ -4,9 +4,12 @@
 
 mod bundled;
 mod examples;
+mod hostile;
 mod git;
 mod lint;
+mod props;
 mod push;
+mod schema;
 mod render;
 mod semantics;
 
