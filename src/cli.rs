@@ -35,6 +35,10 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 
+    /// Treat warnings as errors (exit 2)
+    #[arg(long, global = true)]
+    pub deny_warnings: bool,
+
     /// Print only errors and the requested output
     #[arg(short, long, global = true)]
     pub quiet: bool,

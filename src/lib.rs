@@ -4,6 +4,7 @@
 //! turns a spec and a state into a [`plan::Plan`], [`render`] turns a plan into the overlay's
 //! bytes, and [`overlay`] reads and writes overlays on disk. [`commands`] glue them per command.
 
+pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod diff;

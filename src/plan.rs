@@ -432,6 +432,68 @@ pub fn match_text(m: &spec::Match) -> String {
     parts.join(" & ")
 }
 
+/// What is legal but probably not meant, as problems to print as warnings: a version whose pods
+/// are fewer than its share of the traffic needs, a weight that goes down between stages, and a
+/// stage that changes nothing from the state before it.
+pub fn warnings(canary: &Canary) -> Vec<crate::problem::Problem> {
+    let mut out = Vec::new();
+    if canary.canary.is_none() {
+        return out;
+    }
+    let full = canary.autoscaling.as_ref().map_or(canary.replicas, |a| a.min_replicas);
+    let unit = if canary.autoscaling.is_some() { "HPA minimum" } else { "pods" };
+    let mut before = plan(canary, &State::new(Step::Prepare));
+    for (i, stage) in canary.stages.iter().enumerate() {
+        let (stable, canary_pods) = pods(canary, Step::Stage(i));
+        let canary_pods = canary_pods.map_or(0, |p| p.0);
+        let need = |share: u32| (full * share).div_ceil(100);
+        if canary_pods < need(stage.weight) {
+            out.push(stage.at.problem(format!(
+                "stage `{}` gives the canary {}% of the traffic but {canary_pods} {unit} (its share of {full} is {})",
+                stage.name,
+                stage.weight,
+                need(stage.weight)
+            )));
+        }
+        if stable.0 < need(100 - stage.weight) {
+            out.push(stage.at.problem(format!(
+                "stage `{}` gives stable {}% of the traffic but {} {unit} (its share of {full} is {})",
+                stage.name,
+                100 - stage.weight,
+                stable.0,
+                need(100 - stage.weight)
+            )));
+        }
+        if i > 0 && stage.weight < canary.stages[i - 1].weight {
+            out.push(stage.at.problem(format!(
+                "stage `{}` lowers the canary's weight from {}% to {}%: stages usually only move forward",
+                stage.name,
+                canary.stages[i - 1].weight,
+                stage.weight
+            )));
+        }
+        let now = plan(canary, &State::new(Step::Stage(i)));
+        let same = |a: &Plan, b: &Plan| {
+            let routes = |p: &Plan| {
+                let active: Vec<&WeightedSubset> = p.virtual_service.weights.iter().filter(|w| w.weight > 0).collect();
+                (format!("{active:?}"), p.virtual_service.match_route.clone())
+            };
+            let counts = |p: &Plan| p.versions.iter().map(|v| (v.replicas, v.hpa.clone())).collect::<Vec<_>>();
+            routes(a) == routes(b) && counts(a) == counts(b)
+        };
+        if same(&before, &now) {
+            let previous =
+                if i == 0 { "prepare".to_string() } else { format!("stage `{}`", canary.stages[i - 1].name) };
+            out.push(stage.at.problem(format!(
+                "stage `{}` changes nothing from {previous}: same traffic, matches and pods",
+                stage.name
+            )));
+        }
+        before = now;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -450,6 +512,7 @@ mod tests {
             matches,
             replicas: ReplicaOverride { stable, canary },
             pause: Pause::default(),
+            at: Default::default(),
         }
     }
 
@@ -564,6 +627,31 @@ mod tests {
         assert!(templates.windows(2).all(|w| w[0] == w[1]));
         assert_eq!(templates[0]["metadata"]["labels"], json!({"app": "web", "version": "v1"}));
         assert_eq!(templates[0]["spec"]["containers"][0]["image"], json!("web:1"));
+    }
+
+    #[test]
+    fn warnings_name_their_stage() {
+        let c = release(
+            10,
+            None,
+            vec![
+                stage("a", 50, false, None, Some(2)),
+                stage("b", 30, false, None, None),
+                stage("c", 30, false, None, None),
+                stage("d", 60, false, Some(1), None),
+            ],
+        );
+        let found: Vec<String> = warnings(&c).into_iter().map(|p| p.message).collect();
+        let expect = [
+            "stage `a` gives the canary 50% of the traffic but 2 pods (its share of 10 is 5)",
+            "stage `b` lowers the canary's weight from 50% to 30%",
+            "stage `c` changes nothing from stage `b`",
+            "stage `d` gives stable 40% of the traffic but 1 pods (its share of 10 is 4)",
+        ];
+        for e in expect {
+            assert!(found.iter().any(|f| f.starts_with(e)), "{e}: {found:#?}");
+        }
+        assert_eq!(found.len(), 4, "{found:#?}");
     }
 
     #[test]

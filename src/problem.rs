@@ -12,6 +12,27 @@ pub struct Location {
     pub column: u64,
 }
 
+/// A place in a spec file, with its source line, kept on validated values so that later
+/// checks (warnings) can point at them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Place {
+    pub file: PathBuf,
+    pub line: u64,
+    pub column: u64,
+    pub source_line: String,
+}
+
+impl Place {
+    /// A problem (or warning) at this place.
+    pub fn problem(&self, message: impl Into<String>) -> Problem {
+        Problem {
+            location: Location { file: self.file.clone(), line: self.line, column: self.column },
+            message: message.into(),
+            source_line: self.source_line.clone(),
+        }
+    }
+}
+
 /// One thing wrong with an input, where it is, and the text found there.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
@@ -85,7 +106,7 @@ impl fmt::Display for Problems {
             writeln!(f, "error: {problem}")?;
         }
         let n = self.0.len();
-        write!(f, "{n} problem{} found in specs", if n == 1 { "" } else { "s" })
+        write!(f, "{n} problem{} found", if n == 1 { "" } else { "s" })
     }
 }
 

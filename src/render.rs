@@ -143,7 +143,10 @@ impl Renderer {
         let kustomization =
             self.run("kustomization.yaml.j2", context! { plan => ser(plan), resources => ser(&resources), spec_file })?;
         files.insert(KUSTOMIZATION.to_string(), kustomization.into_bytes());
-        Ok(Rendered { output: plan.output.clone(), files, resources })
+        let rendered = Rendered { output: plan.output.clone(), files, resources };
+        // Nothing leaves the renderer that Istio or Kubernetes would reject or break on.
+        crate::check::check(&rendered)?;
+        Ok(rendered)
     }
 
     fn run(&self, name: &str, ctx: JinjaValue) -> Result<String> {

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_saphyr::Spanned;
 
-use crate::problem::{Problem, Problems};
+use crate::problem::{Place, Problem, Problems};
 
 /// The only `apiVersion` this version of kanari reads.
 pub const API_VERSION: &str = "kanari.dev/v1alpha1";
@@ -102,6 +102,8 @@ pub struct Stage {
     pub matches: Vec<Match>,
     pub replicas: ReplicaOverride,
     pub pause: Pause,
+    /// Where the stage's name is written.
+    pub at: Place,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -459,6 +461,12 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
+    fn place<T>(&self, at: &S<T>) -> Place {
+        let loc = &at.referenced;
+        let p = Problem::at(self.file, self.source, loc.line(), loc.column(), "");
+        Place { file: p.location.file, line: p.location.line, column: p.location.column, source_line: p.source_line }
+    }
+
     fn problem<T>(&mut self, at: &S<T>, message: impl Into<String>) {
         let loc = &at.referenced;
         self.problems.push(Problem::at(self.file, self.source, loc.line(), loc.column(), message));
@@ -683,12 +691,14 @@ impl Validator<'_> {
                 }
             }
         }
+        let at = self.place(name);
         (self.problems.len() == before).then(|| Stage {
             name: name.value.clone(),
             weight,
             matches,
             replicas: over,
             pause,
+            at,
         })
     }
 

@@ -1,12 +1,13 @@
 //! `kanari lint`: load and validate every spec, then plan and render every state of every
 //! release in memory, so that a template or state problem shows before anything is written.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 use crate::cli::Selection;
 use crate::commands::Workspace;
 use crate::exit;
 use crate::plan::{self, State, Step};
+use crate::problem::Problem;
 
 pub fn run(ws: &Workspace, args: &Selection) -> Result<u8> {
     let releases = ws.releases(&args.releases)?;
@@ -22,9 +23,20 @@ pub fn run(ws: &Workspace, args: &Selection) -> Result<u8> {
             states += 1;
         }
     }
+    let warnings: Vec<Problem> = releases.iter().flat_map(plan::warnings).collect();
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
+    }
+    if ws.deny_warnings && !warnings.is_empty() {
+        bail!("{} warning{} and --deny-warnings", warnings.len(), if warnings.len() == 1 { "" } else { "s" });
+    }
     if !ws.quiet {
         let n = releases.len();
-        println!("ok: {n} release{}, {states} states rendered", if n == 1 { "" } else { "s" });
+        let w = match warnings.len() {
+            0 => String::new(),
+            n => format!(", {n} warning{}", if n == 1 { "" } else { "s" }),
+        };
+        println!("ok: {n} release{}, {states} states rendered{w}", if n == 1 { "" } else { "s" });
     }
     Ok(exit::OK)
 }

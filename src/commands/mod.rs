@@ -33,6 +33,7 @@ pub struct Workspace {
     /// The folder of template overrides (it need not exist).
     pub templates: PathBuf,
     pub quiet: bool,
+    pub deny_warnings: bool,
 }
 
 impl Workspace {
@@ -48,7 +49,7 @@ impl Workspace {
             bail!("the repository `{}` is not a folder", root.display());
         }
         let templates = cli.templates.clone().unwrap_or_else(|| root.join(DEFAULT_TEMPLATES));
-        Ok(Workspace { root, specs: cli.specs.clone(), templates, quiet: cli.quiet })
+        Ok(Workspace { root, specs: cli.specs.clone(), templates, quiet: cli.quiet, deny_warnings: cli.deny_warnings })
     }
 
     /// Loads every release, then keeps those `selectors` name (all when there are none).

@@ -154,3 +154,43 @@ fn a_good_repository_lints_clean() {
     let run = kanari_ok(repo.path(), &["-C", repo.path().to_str().unwrap(), "lint"]);
     assert_eq!(run.stdout, "ok: 1 release, 4 states rendered\n");
 }
+
+#[test]
+fn warnings_are_printed_and_fatal_with_deny_warnings() {
+    let text = GOOD.replace("      weight: 50\n", "      weight: 50\n    - name: back\n      weight: 20\n");
+    let repo = repo_with(&[("canaries/x.yaml", &text)]);
+    let c = repo.path().to_str().unwrap();
+    let run = kanari_ok(repo.path(), &["-C", c, "lint"]);
+    assert!(
+        run.stderr.contains("warning: canaries/x.yaml:13:13: stage `back` lowers the canary's weight from 50% to 20%"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.contains("1 warning"), "{}", run.stdout);
+    let denied = kanari(repo.path(), &["-C", c, "--deny-warnings", "lint"]);
+    assert_eq!(denied.code, 2);
+    assert!(denied.stderr.contains("1 warning and --deny-warnings"), "{}", denied.stderr);
+}
+
+#[test]
+fn a_template_that_routes_to_a_missing_subset_is_refused_before_writing() {
+    let repo = repo_with(&[("canaries/x.yaml", GOOD)]);
+    let builtin = std::fs::read_to_string(crate::project().join("templates/virtualservice.yaml.j2")).unwrap();
+    let broken = builtin.replace("subset: {{ dest.subset | yaml }}", "subset: v9");
+    std::fs::create_dir_all(repo.path().join(".kanari/templates")).unwrap();
+    std::fs::write(repo.path().join(".kanari/templates/virtualservice.yaml.j2"), broken).unwrap();
+    let before = tree(repo.path());
+    for args in [&["render"][..], &["lint"]] {
+        let mut all = vec!["-C", repo.path().to_str().unwrap()];
+        all.extend_from_slice(args);
+        let run = kanari(repo.path(), &all);
+        assert_eq!(run.code, 2, "{args:?}");
+        assert!(run.stderr.contains("overlays/shop/web/virtualservice-web.yaml:"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("routes to subset `v9` of `web`, which no DestinationRule in the overlay defines"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(tree(repo.path()), before);
+    }
+}

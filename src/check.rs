@@ -1,0 +1,365 @@
+//! The last gate before anything is written or committed: the rendered overlay checked the way
+//! Istio's admission webhook and `istioctl analyze` would check it, plus Kubernetes' name rules.
+//! Templates can be overridden, so the check reads the rendered YAML, not the plan.
+//!
+//! Rules, for the fields kanari emits:
+//! - every object: a kind, a name that is a DNS-1123 subdomain (a DNS-1035 label for a Service),
+//!   a DNS-1123 label namespace, label keys and values Kubernetes accepts;
+//! - DestinationRule: unique subset names that are DNS-1123 labels, with valid labels;
+//! - VirtualService: hosts and gateways well formed; per rule, weights not negative, not all zero
+//!   and summing to 100 when there are several destinations; every routed subset defined by a
+//!   DestinationRule of the overlay for that host (Istio accepts a missing one and answers 503);
+//!   header names lowercase HTTP tokens; string matches with exactly one of exact, prefix or
+//!   regex, regexes that compile (RE2 syntax) within 1,024 characters; a catch-all rule (one
+//!   without `match`) only last;
+//! - Deployment: a selector that selects its own pod template; HPA: 1 ≤ minReplicas ≤ maxReplicas.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::problem::{Problem, Problems};
+use crate::render::{KUSTOMIZATION, Rendered};
+use crate::spec::{MAX_REGEX_LEN, is_dns1035_label, is_dns1123_label, is_dns1123_subdomain};
+
+/// Checks a rendered overlay; every problem names the rendered file and the line it is on.
+pub fn check(rendered: &Rendered) -> Result<(), Problems> {
+    let mut problems = Problems::default();
+    let mut docs = Vec::new();
+    for (name, bytes) in &rendered.files {
+        let file = rendered.output.join(name);
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        match serde_saphyr::from_str::<Value>(&text) {
+            Ok(doc) if name != KUSTOMIZATION => docs.push((file, text, doc)),
+            Ok(_) => {}
+            Err(e) => {
+                let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+                problems.push(Problem::at(&file, &text, line, column, format!("the rendered file is not YAML: {e}")));
+            }
+        }
+    }
+    let subsets = subsets_by_host(&docs);
+    for (file, text, doc) in &docs {
+        let mut at = At { file, text, problems: &mut problems };
+        object(&mut at, doc);
+        match doc["kind"].as_str() {
+            Some("DestinationRule") => destination_rule(&mut at, doc),
+            Some("VirtualService") => virtual_service(&mut at, doc, &subsets),
+            Some("Deployment") => deployment(&mut at, doc),
+            Some("HorizontalPodAutoscaler") => hpa(&mut at, doc),
+            _ => {}
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        problems.sort();
+        Err(problems)
+    }
+}
+
+/// Where problems of one rendered file go; the line is found from the offending text.
+struct At<'a> {
+    file: &'a Path,
+    text: &'a str,
+    problems: &'a mut Problems,
+}
+
+impl At<'_> {
+    /// A problem on the first line that holds `needle` (the file's first line if none does).
+    fn problem(&mut self, needle: &str, message: String) {
+        let (line, column) = self
+            .text
+            .lines()
+            .enumerate()
+            .find_map(|(i, l)| l.find(needle).map(|c| (i as u64 + 1, c as u64 + 1)))
+            .unwrap_or((1, 1));
+        self.problems.push(Problem::at(self.file, self.text, line, column, message));
+    }
+}
+
+fn subsets_by_host(docs: &[(std::path::PathBuf, String, Value)]) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (_, _, doc) in docs.iter().filter(|(_, _, d)| d["kind"] == "DestinationRule") {
+        let host = doc["spec"]["host"].as_str().unwrap_or_default().to_string();
+        let names = doc["spec"]["subsets"].as_array().into_iter().flatten().filter_map(|s| s["name"].as_str());
+        out.entry(host).or_default().extend(names.map(str::to_string));
+    }
+    out
+}
+
+fn object(at: &mut At, doc: &Value) {
+    let kind = doc["kind"].as_str().unwrap_or_default();
+    if kind.is_empty() || doc["apiVersion"].as_str().is_none_or(str::is_empty) {
+        at.problem("kind", "every object needs `apiVersion` and `kind`".into());
+    }
+    let name = doc["metadata"]["name"].as_str().unwrap_or_default();
+    let ok = if kind == "Service" { is_dns1035_label(name) } else { is_dns1123_subdomain(name) };
+    if !ok {
+        at.problem("name:", format!("{kind} name `{name}` is not a valid Kubernetes name"));
+    }
+    if let Some(ns) = doc["metadata"]["namespace"].as_str()
+        && !is_dns1123_label(ns)
+    {
+        at.problem("namespace:", format!("namespace `{ns}` is not a DNS-1123 label"));
+    }
+    labels(at, &doc["metadata"]["labels"]);
+    labels(at, &doc["spec"]["template"]["metadata"]["labels"]);
+}
+
+fn labels(at: &mut At, labels: &Value) {
+    for (key, value) in labels.as_object().into_iter().flatten() {
+        if !is_label_key(key) {
+            at.problem(key, format!("label key `{key}` is not valid: a DNS-1123 prefix and `/`, then at most 63 characters of alphanumerics, `-`, `_` and `.`"));
+        }
+        match value.as_str() {
+            Some(v) if is_label_value(v) => {}
+            _ => at.problem(key, format!("label `{key}` has the value {value}, which is not a valid label value")),
+        }
+    }
+}
+
+fn is_label_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+fn is_label_key(key: &str) -> bool {
+    match key.split_once('/') {
+        Some((prefix, name)) => is_dns1123_subdomain(prefix) && is_label_name(name),
+        None => is_label_name(key),
+    }
+}
+
+fn is_label_value(v: &str) -> bool {
+    v.is_empty() || is_label_name(v)
+}
+
+fn destination_rule(at: &mut At, doc: &Value) {
+    if doc["spec"]["host"].as_str().is_none_or(str::is_empty) {
+        at.problem("host", "a DestinationRule needs a host".into());
+    }
+    let mut seen = BTreeSet::new();
+    for subset in doc["spec"]["subsets"].as_array().into_iter().flatten() {
+        let name = subset["name"].as_str().unwrap_or_default();
+        if !is_dns1123_label(name) {
+            at.problem(&format!("name: {name}"), format!("subset name `{name}` is not a DNS-1123 label"));
+        }
+        if !seen.insert(name) {
+            at.problem(&format!("name: {name}"), format!("subset `{name}` is defined twice"));
+        }
+        labels(at, &subset["labels"]);
+    }
+}
+
+fn virtual_service(at: &mut At, doc: &Value, subsets: &BTreeMap<String, BTreeSet<String>>) {
+    let spec = &doc["spec"];
+    let hosts = spec["hosts"].as_array().cloned().unwrap_or_default();
+    if hosts.is_empty() {
+        at.problem("hosts", "a VirtualService needs at least one host".into());
+    }
+    for host in &hosts {
+        let h = host.as_str().unwrap_or_default();
+        let bare = h.strip_prefix("*.").unwrap_or(h);
+        if !(h == "*" || is_dns1123_subdomain(bare)) {
+            at.problem(h, format!("host `{h}` is not a DNS name"));
+        }
+    }
+    for gateway in spec["gateways"].as_array().into_iter().flatten() {
+        let g = gateway.as_str().unwrap_or_default();
+        let ok = match g.split_once('/') {
+            Some((ns, name)) => is_dns1123_label(ns) && is_dns1123_subdomain(name),
+            None => is_dns1123_subdomain(g),
+        };
+        if !ok {
+            at.problem(g, format!("gateway `{g}` is not `name` or `namespace/name`"));
+        }
+    }
+    let rules = spec["http"].as_array().cloned().unwrap_or_default();
+    if rules.is_empty() {
+        at.problem("http", "a VirtualService needs at least one HTTP route".into());
+    }
+    for (i, rule) in rules.iter().enumerate() {
+        let label = rule["name"].as_str().map_or(format!("route {}", i + 1), |n| format!("route `{n}`"));
+        let needle = rule["name"].as_str().map_or("http".to_string(), |n| format!("name: {n}"));
+        let catch_all = rule.get("match").is_none_or(|m| m.as_array().is_none_or(Vec::is_empty));
+        if catch_all && i + 1 < rules.len() {
+            at.problem(
+                &needle,
+                format!("{label} matches every request but is not the last: the routes after it never run"),
+            );
+        }
+        for m in rule["match"].as_array().into_iter().flatten() {
+            for (name, sm) in m["headers"].as_object().into_iter().flatten() {
+                let token = !name.is_empty()
+                    && name.bytes().all(|b| {
+                        (b.is_ascii_alphanumeric() && !b.is_ascii_uppercase()) || b"!#$%&'*+-.^_`|~".contains(&b)
+                    });
+                if !token {
+                    at.problem(name, format!("header name `{name}` is not a lowercase HTTP token"));
+                }
+                string_match(at, sm, &format!("header `{name}`"));
+            }
+            if let Some(uri) = m.get("uri") {
+                string_match(at, uri, "uri");
+            }
+        }
+        let routes = rule["route"].as_array().cloned().unwrap_or_default();
+        if routes.is_empty() {
+            at.problem(&needle, format!("{label} has no destination"));
+        }
+        let weights: Vec<i64> = routes.iter().map(|r| r["weight"].as_i64().unwrap_or(0)).collect();
+        if weights.iter().any(|w| *w < 0) {
+            at.problem("weight: -", format!("{label} has a negative weight"));
+        }
+        if routes.len() > 1 {
+            let total: i64 = weights.iter().sum();
+            if total != 100 {
+                at.problem(&needle, format!("{label}'s weights add up to {total}, not 100"));
+            }
+        }
+        if routes.len() > 1 && weights.iter().all(|w| *w == 0) {
+            at.problem(&needle, format!("{label}'s weights are all zero"));
+        }
+        for r in &routes {
+            let host = r["destination"]["host"].as_str().unwrap_or_default();
+            if let Some(subset) = r["destination"]["subset"].as_str()
+                && !subsets.get(host).is_some_and(|s| s.contains(subset))
+            {
+                at.problem(
+                    &format!("subset: {subset}"),
+                    format!("{label} routes to subset `{subset}` of `{host}`, which no DestinationRule in the overlay defines: Istio would answer 503"),
+                );
+            }
+        }
+    }
+}
+
+fn string_match(at: &mut At, sm: &Value, what: &str) {
+    let Some(map) = sm.as_object() else {
+        at.problem(what, format!("{what}: expected one of exact, prefix or regex"));
+        return;
+    };
+    if map.len() != 1 || !["exact", "prefix", "regex"].contains(&map.keys().next().map_or("", String::as_str)) {
+        at.problem(what, format!("{what}: expected exactly one of exact, prefix or regex"));
+        return;
+    }
+    if let Some(re) = map.get("regex").and_then(Value::as_str) {
+        if re.len() > MAX_REGEX_LEN {
+            at.problem(what, format!("{what}: the regex is longer than {MAX_REGEX_LEN} characters"));
+        } else if let Err(e) = regex::Regex::new(re) {
+            let why = e.to_string().lines().last().unwrap_or_default().trim().to_string();
+            at.problem(re, format!("{what}: the regex does not compile: {why}"));
+        }
+    }
+}
+
+fn deployment(at: &mut At, doc: &Value) {
+    let selector = doc["spec"]["selector"]["matchLabels"].as_object().cloned().unwrap_or_default();
+    let labels = &doc["spec"]["template"]["metadata"]["labels"];
+    if selector.is_empty() || selector.iter().any(|(k, v)| &labels[k] != v) {
+        at.problem("selector", "the Deployment's selector does not select its own pod template".into());
+    }
+}
+
+fn hpa(at: &mut At, doc: &Value) {
+    let min = doc["spec"]["minReplicas"].as_i64().unwrap_or(1);
+    let max = doc["spec"]["maxReplicas"].as_i64().unwrap_or(0);
+    if min < 1 || max < min {
+        at.problem("minReplicas", format!("the HPA needs 1 ≤ minReplicas ({min}) ≤ maxReplicas ({max})"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn overlay(files: &[(&str, &str)]) -> Rendered {
+        Rendered {
+            output: PathBuf::from("o"),
+            files: files.iter().map(|(n, t)| (n.to_string(), t.as_bytes().to_vec())).collect(),
+            resources: files.iter().map(|(n, _)| n.to_string()).collect(),
+        }
+    }
+
+    const DR: &str = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: web, namespace: shop}\nspec:\n  host: web\n  subsets:\n    - {name: v1, labels: {version: v1}}\n    - {name: v2, labels: {version: v2}}\n";
+
+    fn vs(http: &str) -> String {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: web, namespace: shop}}\nspec:\n  hosts: [web]\n  http:\n{http}"
+        )
+    }
+
+    fn messages(files: &[(&str, &str)]) -> Vec<String> {
+        match check(&overlay(files)) {
+            Ok(()) => vec![],
+            Err(p) => p.0.iter().map(|p| format!("{}:{} {}", p.location.line, p.location.column, p.message)).collect(),
+        }
+    }
+
+    #[test]
+    fn istio_rules() {
+        let good = vs(
+            "    - name: primary\n      route:\n        - {destination: {host: web, subset: v1}, weight: 90}\n        - {destination: {host: web, subset: v2}, weight: 10}\n",
+        );
+        assert_eq!(messages(&[("dr.yaml", DR), ("vs.yaml", &good)]), Vec::<String>::new());
+        // (a broken VirtualService http section, what the problem says)
+        let table = [
+            ("    - route:\n        - {destination: {host: web, subset: v9}}\n", "subset `v9`"),
+            (
+                "    - route:\n        - {destination: {host: web, subset: v1}, weight: 90}\n        - {destination: {host: web, subset: v2}, weight: 20}\n",
+                "add up to 110",
+            ),
+            (
+                "    - route:\n        - {destination: {host: web, subset: v1}, weight: 0}\n        - {destination: {host: web, subset: v2}, weight: 0}\n",
+                "all zero",
+            ),
+            (
+                "    - route:\n        - {destination: {host: web, subset: v1}, weight: 110}\n        - {destination: {host: web, subset: v2}, weight: -10}\n",
+                "negative",
+            ),
+            (
+                "    - name: all\n      route: [{destination: {host: web, subset: v1}}]\n    - name: late\n      match: [{uri: {prefix: /a}}]\n      route: [{destination: {host: web, subset: v2}}]\n",
+                "is not the last",
+            ),
+            (
+                "    - match: [{headers: {End-User: {exact: a}}}]\n      route: [{destination: {host: web, subset: v2}}]\n    - route: [{destination: {host: web, subset: v1}}]\n",
+                "lowercase HTTP token",
+            ),
+            (
+                "    - match: [{uri: {regex: 'a(('}}]\n      route: [{destination: {host: web, subset: v2}}]\n    - route: [{destination: {host: web, subset: v1}}]\n",
+                "does not compile",
+            ),
+            (
+                "    - match: [{uri: {exact: a, prefix: b}}]\n      route: [{destination: {host: web, subset: v2}}]\n    - route: [{destination: {host: web, subset: v1}}]\n",
+                "exactly one of",
+            ),
+        ];
+        for (http, expected) in table {
+            let found = messages(&[("dr.yaml", DR), ("vs.yaml", &vs(http))]);
+            assert!(found.iter().any(|m| m.contains(expected)), "{expected}: {found:?}");
+        }
+        let missing = messages(&[
+            ("dr.yaml", DR),
+            ("vs.yaml", &vs("    - route:\n        - {destination: {host: web, subset: v9}}\n")),
+        ]);
+        assert!(missing[0].starts_with("8:"), "the line of `subset: v9`: {missing:?}");
+    }
+
+    #[test]
+    fn kubernetes_rules() {
+        let dup = DR.replace("{name: v2, labels: {version: v2}}", "{name: v1, labels: {version: v1}}");
+        assert!(messages(&[("dr.yaml", &dup)]).iter().any(|m| m.contains("defined twice")));
+        let label = DR.replace("{version: v2}", "{version: \"-bad\"}");
+        assert!(messages(&[("dr.yaml", &label)]).iter().any(|m| m.contains("not a valid label value")));
+        let deploy = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web-v1}\nspec:\n  selector: {matchLabels: {app: web}}\n  template: {metadata: {labels: {app: other}}}\n";
+        assert!(messages(&[("d.yaml", deploy)]).iter().any(|m| m.contains("does not select")));
+        let hpa = "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: web}\nspec: {minReplicas: 5, maxReplicas: 2}\n";
+        assert!(messages(&[("h.yaml", hpa)]).iter().any(|m| m.contains("minReplicas (5)")));
+    }
+}
