@@ -4,16 +4,24 @@
 //! kanari owns its output directory: the files its `kustomization.yaml` lists, that file itself,
 //! and its own temporary files. Anything else there is an error that names the file; nothing is
 //! deleted that kanari did not write. Every write is planned and checked first ([`plan_write`]),
-//! for every release, before the first byte is written ([`apply`]); each file is written to a
-//! temporary file in the same folder and renamed over the old one, so a reader (or a crash) sees
-//! the old file or the new one, never half of one.
+//! for every release, before the first byte is written ([`apply`]).
+//!
+//! The output folder is reached component by component from the repository root through opened
+//! folders ([`SafeDir`]): a symlink, a `.git` folder (in any case) or a nested repository or
+//! submodule on the way is refused, and every file is then read, written, renamed and removed
+//! through the opened folder, never through a path that is resolved again. Each file is written to
+//! a temporary file in the same folder and renamed over the old one, so a reader (or a crash)
+//! sees the old file or the new one, never half of one.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::io::Errno;
 use serde::Deserialize;
 
 use crate::plan::Recorded;
@@ -22,6 +30,10 @@ use crate::render::{KUSTOMIZATION, Rendered};
 /// Prefix and suffix of kanari's temporary files; a leftover one (a killed run) is kanari's own.
 const TMP_PREFIX: &str = ".kanari-";
 const TMP_SUFFIX: &str = ".tmp";
+
+fn is_temporary(name: &str) -> bool {
+    name.starts_with(TMP_PREFIX) && name.ends_with(TMP_SUFFIX)
+}
 
 /// What an existing overlay says about itself.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -45,22 +57,187 @@ struct KustomizationMetadata {
     annotations: BTreeMap<String, String>,
 }
 
-/// Reads the overlay at `dir`: `None` when there is no overlay yet.
-pub fn read(dir: &Path) -> Result<Option<Existing>> {
-    let path = dir.join(KUSTOMIZATION);
-    let meta = match fs::symlink_metadata(&path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("failed to read `{}`", path.display())),
-    };
-    if !meta.is_file() {
-        bail!("`{}` is not a regular file (a symlink or a folder): kanari will not follow it", path.display());
+/// What kind of entry a folder holds, without following symlinks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Folder,
+    Symlink,
+    Other,
+}
+
+/// A folder opened from a base folder one component at a time, never through a symlink; files
+/// are handled through it.
+pub struct SafeDir {
+    fd: OwnedFd,
+    /// The folder's path, for messages only.
+    pub path: PathBuf,
+}
+
+impl SafeDir {
+    /// Opens `base/rel`, creating missing folders when `create` is set; `None` when a folder on
+    /// the way does not exist and `create` is not set. `base` itself is opened as given.
+    pub fn open(base: &Path, rel: &Path, create: bool) -> Result<Option<SafeDir>> {
+        let open_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(rustix::fs::CWD, base, open_flags, Mode::empty())
+            .with_context(|| format!("failed to open the folder `{}`", base.display()))?;
+        let mut dir = SafeDir { fd, path: base.to_path_buf() };
+        for component in rel.components() {
+            let name = match component {
+                Component::Normal(name) => name,
+                Component::CurDir => continue,
+                _ => bail!("`{}` must be a plain relative path", rel.display()),
+            };
+            let path = dir.path.join(name);
+            if name.to_str().is_some_and(|n| n.eq_ignore_ascii_case(".git")) {
+                bail!("`{}` is inside `.git`: kanari never writes there", path.display());
+            }
+            let child = match rustix::fs::openat(&dir.fd, name, open_flags | OFlags::NOFOLLOW, Mode::empty()) {
+                Ok(fd) => fd,
+                Err(Errno::NOENT) if create => {
+                    match rustix::fs::mkdirat(&dir.fd, name, Mode::from_raw_mode(0o755)) {
+                        Ok(()) | Err(Errno::EXIST) => {}
+                        Err(e) => return Err(e).with_context(|| format!("failed to create `{}`", path.display())),
+                    }
+                    rustix::fs::openat(&dir.fd, name, open_flags | OFlags::NOFOLLOW, Mode::empty())
+                        .map_err(|e| dir.explain(name, &path, e))?
+                }
+                Err(Errno::NOENT) => return Ok(None),
+                Err(e) => return Err(dir.explain(name, &path, e)),
+            };
+            let child = SafeDir { fd: child, path };
+            // A folder with its own `.git` is another repository (a submodule): not ours.
+            if rustix::fs::statat(&child.fd, ".git", AtFlags::SYMLINK_NOFOLLOW).is_ok() {
+                bail!(
+                    "`{}` is a submodule or another repository: kanari writes overlays only into its own",
+                    child.path.display()
+                );
+            }
+            dir = child;
+        }
+        Ok(Some(dir))
     }
-    if meta.len() > crate::spec::MAX_FILE_BYTES {
-        bail!("`{}` is larger than 1 MiB: it is not an overlay kanari wrote", path.display());
+
+    fn explain(&self, name: &std::ffi::OsStr, path: &Path, e: Errno) -> anyhow::Error {
+        match self.kind(name) {
+            Ok(Some(Kind::Symlink)) => {
+                anyhow::anyhow!("`{}` is a symlink: kanari writes overlays only into real folders", path.display())
+            }
+            Ok(Some(Kind::File | Kind::Other)) => {
+                anyhow::anyhow!("`{}` is in the way of the overlay: it is not a folder", path.display())
+            }
+            _ => anyhow::Error::from(e).context(format!("failed to open `{}`", path.display())),
+        }
     }
-    let text = fs::read_to_string(&path).with_context(|| format!("failed to read `{}`", path.display()))?;
-    parse(&text).with_context(|| format!("failed to read the overlay state in `{}`", path.display())).map(Some)
+
+    /// The kind of `name` in this folder, without following symlinks; `None` if it is missing.
+    pub fn kind(&self, name: impl AsRef<std::ffi::OsStr>) -> Result<Option<Kind>> {
+        let name = name.as_ref();
+        match rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(stat) => Ok(Some(match FileType::from_raw_mode(stat.st_mode) {
+                FileType::RegularFile => Kind::File,
+                FileType::Directory => Kind::Folder,
+                FileType::Symlink => Kind::Symlink,
+                _ => Kind::Other,
+            })),
+            Err(Errno::NOENT) => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("failed to inspect `{}`", self.path.join(name).display())),
+        }
+    }
+
+    /// The names in this folder, sorted.
+    pub fn names(&self) -> Result<Vec<String>> {
+        let mut dir = rustix::fs::Dir::read_from(&self.fd)
+            .with_context(|| format!("failed to read `{}`", self.path.display()))?;
+        let mut names = Vec::new();
+        while let Some(entry) = dir.read() {
+            let entry = entry.with_context(|| format!("failed to read `{}`", self.path.display()))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name != "." && name != ".." {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// The bytes of the regular file `name` (a symlink is refused), at most `limit` of them.
+    pub fn read(&self, name: &str, limit: u64) -> Result<Vec<u8>> {
+        let path = self.path.join(name);
+        let fd = rustix::fs::openat(&self.fd, name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| match e {
+                Errno::LOOP => anyhow::anyhow!("`{}` is a symlink: kanari will not follow it", path.display()),
+                e => anyhow::Error::from(e).context(format!("failed to read `{}`", path.display())),
+            })?;
+        if !File::from(fd.try_clone()?).metadata()?.is_file() {
+            bail!("`{}` is not a regular file", path.display());
+        }
+        let mut bytes = Vec::new();
+        File::from(fd)
+            .take(limit + 1)
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("failed to read `{}`", path.display()))?;
+        if bytes.len() as u64 > limit {
+            bail!("`{}` is larger than {} KiB: it is not a file kanari wrote", path.display(), limit / 1024);
+        }
+        Ok(bytes)
+    }
+
+    /// Writes `name` through a temporary file in this folder and a rename: readers see the old
+    /// file or the new one, never half of one.
+    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.path.join(name);
+        let tmp = format!("{TMP_PREFIX}{}-{name}{TMP_SUFFIX}", std::process::id());
+        let result = (|| -> std::io::Result<()> {
+            let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            let fd = rustix::fs::openat(&self.fd, tmp.as_str(), flags, Mode::from_raw_mode(0o644))?;
+            let mut file = File::from(fd);
+            file.write_all(bytes)?;
+            file.sync_all()?;
+            rustix::fs::renameat(&self.fd, tmp.as_str(), &self.fd, name)?;
+            Ok(())
+        })();
+        if let Err(e) = result {
+            let _ = rustix::fs::unlinkat(&self.fd, tmp.as_str(), AtFlags::empty());
+            return Err(e).with_context(|| format!("failed to write `{}`", path.display()));
+        }
+        Ok(())
+    }
+
+    /// Removes the file `name`; a missing one is fine.
+    pub fn remove(&self, name: &str) -> Result<()> {
+        match rustix::fs::unlinkat(&self.fd, name, AtFlags::empty()) {
+            Ok(()) | Err(Errno::NOENT) => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("failed to remove `{}`", self.path.join(name).display())),
+        }
+    }
+
+    /// Makes the folder's renames and removals durable.
+    pub fn sync(&self) {
+        let _ = rustix::fs::fsync(&self.fd);
+    }
+}
+
+/// Reads the overlay at `base/rel`: `None` when there is no overlay yet.
+pub fn read(base: &Path, rel: &Path) -> Result<Option<Existing>> {
+    let Some(dir) = SafeDir::open(base, rel, false)? else { return Ok(None) };
+    read_in(&dir)
+}
+
+fn read_in(dir: &SafeDir) -> Result<Option<Existing>> {
+    match dir.kind(KUSTOMIZATION)? {
+        None => return Ok(None),
+        Some(Kind::File) => {}
+        Some(_) => bail!(
+            "`{}` is not a regular file (a symlink or a folder): kanari will not follow it",
+            dir.path.join(KUSTOMIZATION).display()
+        ),
+    }
+    let bytes = dir.read(KUSTOMIZATION, crate::spec::MAX_FILE_BYTES)?;
+    let path = dir.path.join(KUSTOMIZATION);
+    parse(&String::from_utf8_lossy(&bytes))
+        .with_context(|| format!("failed to read the overlay state in `{}`", path.display()))
+        .map(Some)
 }
 
 /// Parses a `kustomization.yaml` kanari wrote.
@@ -98,7 +275,10 @@ fn is_plain_file_name(name: &str) -> bool {
 /// A checked plan to replace one overlay's files.
 #[derive(Debug)]
 pub struct OverlayWrite {
+    /// The overlay folder, for messages.
     pub dir: PathBuf,
+    base: PathBuf,
+    rel: PathBuf,
     /// File name → new contents, `kustomization.yaml` last when applied.
     files: BTreeMap<String, Vec<u8>>,
     /// kanari's files that the new overlay no longer has.
@@ -107,125 +287,81 @@ pub struct OverlayWrite {
     pub changed: bool,
 }
 
-/// Where an overlay goes and how far up its path must be checked for symlinks.
+/// Where an overlay goes: the folder checks start from (the repository root, or `--out`), and
+/// the overlay folder relative to it.
 pub struct Target<'a> {
-    /// The folder the checks start from (the repository root, or the parent of `--out`).
     pub base: &'a Path,
-    /// The overlay folder relative to `base`.
     pub dir: &'a Path,
 }
 
 /// Checks that `rendered` can replace what is at `target`, and plans how.
 ///
-/// Refuses: a symlink or non-folder on the way down from `base`; anything in the overlay that is
-/// not a regular file kanari wrote.
+/// Refuses: a symlink, `.git` or submodule on the way down from `base`; anything in the overlay
+/// that is not a regular file kanari wrote.
 pub fn plan_write(target: &Target, rendered: &Rendered) -> Result<OverlayWrite> {
-    let dir = target.base.join(target.dir);
-    let mut at = target.base.to_path_buf();
-    for part in target.dir.components() {
-        at.push(part);
-        match fs::symlink_metadata(&at) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                bail!("`{}` is a symlink: kanari writes overlays only into real folders", at.display())
-            }
-            Ok(meta) if !meta.is_dir() => bail!("`{}` is in the way of the overlay: it is not a folder", at.display()),
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
-            Err(e) => return Err(e).with_context(|| format!("failed to inspect `{}`", at.display())),
-        }
-    }
-    let existing = read(&dir)?.unwrap_or_default();
+    let dir_path = target.base.join(target.dir);
     let mut current: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    if dir.is_dir() {
+    if let Some(dir) = SafeDir::open(target.base, target.dir, false)? {
+        let existing = read_in(&dir)?.unwrap_or_default();
         let mut strangers = Vec::new();
-        for entry in fs::read_dir(&dir).with_context(|| format!("failed to read `{}`", dir.display()))? {
-            let entry = entry.with_context(|| format!("failed to read `{}`", dir.display()))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let kind = entry.file_type().with_context(|| format!("failed to inspect `{}`", entry.path().display()))?;
-            if name.starts_with(TMP_PREFIX) && name.ends_with(TMP_SUFFIX) && kind.is_file() {
-                continue; // left by a killed run; replaced below
+        for name in dir.names()? {
+            let kind = dir.kind(&name)?;
+            if is_temporary(&name) && kind == Some(Kind::File) {
+                continue; // left by a killed run; cleared when writing
             }
             if !existing.owned.contains(&name) {
                 strangers.push(name);
                 continue;
             }
-            if !kind.is_file() {
+            if kind != Some(Kind::File) {
                 bail!(
                     "`{}` is not a regular file (a symlink or a folder): kanari will not write through it",
-                    entry.path().display()
+                    dir.path.join(&name).display()
                 );
             }
-            let bytes =
-                fs::read(entry.path()).with_context(|| format!("failed to read `{}`", entry.path().display()))?;
-            current.insert(name, bytes);
+            current.insert(name.clone(), dir.read(&name, 64 * 1024 * 1024)?);
         }
         if !strangers.is_empty() {
-            strangers.sort();
-            let list: Vec<String> = strangers.iter().map(|s| format!("`{}`", dir.join(s).display())).collect();
+            let list: Vec<String> = strangers.iter().map(|s| format!("`{}`", dir.path.join(s).display())).collect();
             bail!(
                 "the overlay folder `{}` holds files kanari did not write: {}. kanari owns this folder; move them elsewhere or choose another output",
-                dir.display(),
+                dir.path.display(),
                 list.join(", ")
             );
         }
     }
     let remove: Vec<String> = current.keys().filter(|name| !rendered.files.contains_key(*name)).cloned().collect();
     let changed = !remove.is_empty() || rendered.files.iter().any(|(name, bytes)| current.get(name) != Some(bytes));
-    Ok(OverlayWrite { dir, files: rendered.files.clone(), remove, changed })
+    Ok(OverlayWrite {
+        dir: dir_path,
+        base: target.base.to_path_buf(),
+        rel: target.dir.to_path_buf(),
+        files: rendered.files.clone(),
+        remove,
+        changed,
+    })
 }
 
-/// Carries out checked writes: new files first, `kustomization.yaml` last, then removals.
+/// Carries out checked writes: new files first, `kustomization.yaml` last, then removals. The
+/// folders are opened again, component by component, so a symlink swapped in since the check is
+/// still refused.
 pub fn apply(writes: &[OverlayWrite]) -> Result<()> {
     for w in writes.iter().filter(|w| w.changed) {
-        fs::create_dir_all(&w.dir).with_context(|| format!("failed to create `{}`", w.dir.display()))?;
-        clear_temporaries(&w.dir)?;
+        let dir = SafeDir::open(&w.base, &w.rel, true)?.expect("created when missing");
+        for name in dir.names()? {
+            if is_temporary(&name) && dir.kind(&name)? == Some(Kind::File) {
+                dir.remove(&name)?;
+            }
+        }
         let order =
             w.files.keys().filter(|n| *n != KUSTOMIZATION).chain(w.files.keys().filter(|n| *n == KUSTOMIZATION));
         for name in order {
-            write_file(&w.dir, name, &w.files[name])?;
+            dir.write(name, &w.files[name])?;
         }
         for name in &w.remove {
-            let path = w.dir.join(name);
-            fs::remove_file(&path).with_context(|| format!("failed to remove `{}`", path.display()))?;
+            dir.remove(name)?;
         }
-        sync_dir(&w.dir)?;
-    }
-    Ok(())
-}
-
-fn clear_temporaries(dir: &Path) -> Result<()> {
-    for entry in fs::read_dir(dir).with_context(|| format!("failed to read `{}`", dir.display()))? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with(TMP_PREFIX) && name.ends_with(TMP_SUFFIX) && entry.file_type()?.is_file() {
-            fs::remove_file(entry.path()).with_context(|| format!("failed to remove `{}`", entry.path().display()))?;
-        }
-    }
-    Ok(())
-}
-
-/// Writes `dir/name` through a temporary file in `dir` and a rename: readers see the old file or
-/// the new one, never half of one.
-pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
-    let tmp = dir.join(format!("{TMP_PREFIX}{}-{name}{TMP_SUFFIX}", std::process::id()));
-    let path = dir.join(name);
-    let result = (|| -> std::io::Result<()> {
-        let mut file = fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, &path)
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("failed to write `{}`", path.display()));
-    }
-    Ok(())
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    // Makes the renames durable; a folder opens read-only for this on Unix.
-    if let Ok(handle) = fs::File::open(dir) {
-        let _ = handle.sync_all();
+        dir.sync();
     }
     Ok(())
 }

@@ -298,21 +298,18 @@ impl Repo {
             None => BTreeMap::new(),
         };
         let new_files = self.files(new, dir)?.unwrap_or_default();
-        let folder = self.workdir.join(self.in_tree(dir));
-        std::fs::create_dir_all(&folder).with_context(|| format!("failed to create `{}`", folder.display()))?;
+        let folder =
+            crate::overlay::SafeDir::open(&self.workdir, &self.in_tree(dir), true)?.expect("created when missing");
         for (rel, bytes) in &new_files {
-            if old_files.get(rel) != Some(bytes) || !folder.join(rel).exists() {
-                crate::overlay::write_file(&folder, &rel.to_string_lossy(), bytes)?;
+            let name = rel.to_string_lossy();
+            if old_files.get(rel) != Some(bytes) || folder.kind(name.as_ref())?.is_none() {
+                folder.write(&name, bytes)?;
             }
         }
         for rel in old_files.keys().filter(|rel| !new_files.contains_key(*rel)) {
-            let path = folder.join(rel);
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e).with_context(|| format!("failed to remove `{}`", path.display())),
-            }
+            folder.remove(&rel.to_string_lossy())?;
         }
+        folder.sync();
         self.update_index(dir, &old_files, &new_files)
     }
 

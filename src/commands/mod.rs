@@ -70,7 +70,7 @@ impl Workspace {
 
     /// What the release's overlay in the work tree records, if anything.
     pub fn recorded(&self, canary: &Canary) -> Result<Option<Recorded>> {
-        Ok(overlay::read(&self.output_dir(canary))?.and_then(|e| e.recorded))
+        Ok(overlay::read(&self.root, &canary.output)?.and_then(|e| e.recorded))
     }
 
     /// The state the release is in now, from its overlay and its spec.

@@ -30,9 +30,10 @@ pub fn run(ws: &Workspace, args: &RenderArgs) -> Result<u8> {
         let mut writes = Vec::new();
         for step in Step::all(canary) {
             let rendered = renderer.render(&plan::plan(canary, &State::new(step)), &canary.file)?;
-            let dir = PathBuf::from(step.name(canary));
+            let (base, rel) = out_target(out)?;
+            let dir = rel.join(step.name(canary));
             writes.push((
-                overlay::plan_write(&Target { base: &checked_out_dir(out)?, dir: &dir }, &rendered)?,
+                overlay::plan_write(&Target { base: &base, dir: &dir }, &rendered)?,
                 step.name(canary).to_string(),
             ));
         }
@@ -59,10 +60,10 @@ pub fn run(ws: &Workspace, args: &RenderArgs) -> Result<u8> {
 
     let mut writes = Vec::new();
     if let Some(out) = &args.out {
-        let canary = only_one(&releases, "--out")?;
+        only_one(&releases, "--out")?;
         let (_, _, r) = &rendered[0];
-        writes.push(overlay::plan_write(&Target { base: &checked_out_dir(out)?, dir: Path::new("") }, r)?);
-        let _ = canary;
+        let (base, rel) = out_target(out)?;
+        writes.push(overlay::plan_write(&Target { base: &base, dir: &rel }, r)?);
     } else {
         for (_, _, r) in &rendered {
             writes.push(overlay::plan_write(&Target { base: &ws.root, dir: &r.output }, r)?);
@@ -99,17 +100,18 @@ fn only_one<'a>(releases: &'a [Canary], flag: &str) -> Result<&'a Canary> {
     }
 }
 
-/// `--out` may be a new folder or an existing real one; a symlink is refused like in the repo.
-fn checked_out_dir(out: &Path) -> Result<PathBuf> {
-    if let Ok(meta) = std::fs::symlink_metadata(out) {
-        if meta.file_type().is_symlink() {
-            bail!("`{}` is a symlink: kanari writes overlays only into real folders", out.display());
+/// `--out DIR` as a base folder that exists (created if need be: it is the user's) and the
+/// overlay folder inside it, which is opened without following symlinks like in a repository.
+fn out_target(out: &Path) -> Result<(PathBuf, PathBuf)> {
+    let (base, rel) = match (out.parent(), out.file_name()) {
+        (Some(parent), Some(name)) => {
+            let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+            (parent.to_path_buf(), PathBuf::from(name))
         }
-        if !meta.is_dir() {
-            bail!("`{}` exists and is not a folder", out.display());
-        }
-    }
-    Ok(out.to_path_buf())
+        _ => (out.to_path_buf(), PathBuf::new()),
+    };
+    std::fs::create_dir_all(&base).with_context(|| format!("failed to create `{}`", base.display()))?;
+    Ok((base, rel))
 }
 
 fn report(canary: &Canary, state: &State, r: &Rendered, dir: &Path, changed: bool) {

@@ -194,3 +194,15 @@ fn templates_can_be_overridden_file_by_file() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("`virtualservce.yaml.j2`, which is not a template kanari uses"), "{}", run.stderr);
 }
+
+#[test]
+fn an_output_inside_another_repository_is_refused() {
+    let repo = fixture("bookinfo");
+    // `overlays` is a nested repository (a submodule's work tree looks the same).
+    std::fs::create_dir_all(repo.path().join("overlays/.git")).unwrap();
+    let before = tree(repo.path());
+    let run = render(repo.path(), &[]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("overlays` is a submodule or another repository"), "{}", run.stderr);
+    assert_eq!(tree(repo.path()), before);
+}
