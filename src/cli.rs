@@ -109,9 +109,22 @@ Examples:
     #[command(after_help = "Examples:\n  kanari approve reviews")]
     Approve(ApproveArgs),
 
+    /// Print shell completions for kanari
+    #[command(
+        after_help = "Examples:\n  kanari completions bash > /etc/bash_completion.d/kanari\n  kanari completions zsh > \"${fpath[1]}/_kanari\""
+    )]
+    Completions(CompletionsArgs),
+
     /// Commit the aborted state: 100% to stable, the canary at 0 pods
     #[command(after_help = "Examples:\n  kanari abort reviews --reason \"5xx rate above 1%\"")]
     Abort(AbortArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -249,6 +262,7 @@ pub enum PlanFormat {
     Text,
     Json,
     Markdown,
+    Mermaid,
 }
 
 #[derive(Debug, Args)]

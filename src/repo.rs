@@ -17,6 +17,9 @@ use git2::{ErrorCode, ObjectType, Oid, Repository, Signature, Status, StatusOpti
 
 const MODE_TREE: i32 = 0o040000;
 const MODE_BLOB: i32 = 0o100644;
+/// Files kanari reads from commits (specs, overlays, templates) are small; a larger blob is refused
+/// before it is loaded.
+const MAX_BLOB_BYTES: usize = 8 << 20;
 /// How often, and how far apart, a Git lock file is tried again before it is taken for stale.
 const LOCK_RETRIES: u32 = 20;
 const LOCK_PAUSE: Duration = Duration::from_millis(50);
@@ -147,6 +150,15 @@ impl Repo {
                     failure = Some(anyhow!("`{}` is a symlink in commit {}", path.join(&rel).display(), short(commit)));
                     git2::TreeWalkResult::Abort
                 }
+                (Some(ObjectType::Blob), _) if self.blob_size(entry.id()) > MAX_BLOB_BYTES => {
+                    failure = Some(anyhow!(
+                        "`{}` in commit {} is larger than {} MiB: kanari reads no such file",
+                        path.join(&rel).display(),
+                        short(commit),
+                        MAX_BLOB_BYTES >> 20
+                    ));
+                    git2::TreeWalkResult::Abort
+                }
                 (Some(ObjectType::Blob), _) => match self.git.find_blob(entry.id()) {
                     Ok(blob) => {
                         files.insert(rel, blob.content().to_vec());
@@ -169,6 +181,10 @@ impl Repo {
             Some(e) => Err(e),
             None => walked.map(|()| Some(files)).map_err(Into::into),
         }
+    }
+
+    fn blob_size(&self, id: Oid) -> usize {
+        self.git.odb().and_then(|odb| odb.read_header(id)).map_or(0, |(size, _)| size)
     }
 
     /// Paths below `paths` (project-relative) whose work tree or index differs from HEAD,

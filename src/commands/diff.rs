@@ -43,7 +43,9 @@ pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<u8> {
     };
     let now = now()?;
     let mut diffs = Vec::new();
-    for canary in &canaries {
+    let progress = crate::commands::Progress::new(ws, "diffing", canaries.len());
+    for (done, canary) in canaries.iter().enumerate() {
+        progress.tick(done + 1);
         let committed = git.committed(base, canary)?;
         let recorded = committed.recorded.as_ref();
         let current = plan::resolve(canary, recorded).map_err(anyhow::Error::msg)?;
@@ -76,7 +78,7 @@ pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<u8> {
         });
     }
     let out = match args.format {
-        DiffFormat::Text => diffs.iter().map(text).collect::<String>(),
+        DiffFormat::Text => diffs.iter().map(|d| text(d, ws.color)).collect::<String>(),
         DiffFormat::Json => serde_json::to_string_pretty(&diffs.iter().map(to_json).collect::<Vec<_>>())? + "\n",
         DiffFormat::Markdown => markdown(&diffs, MARKDOWN_LIMIT),
     };
@@ -96,12 +98,35 @@ fn headline(d: &ReleaseDiff) -> String {
     format!("{}: {moves}: {n} file{} changed, +{added} -{removed}\n", d.canary.id(), if n == 1 { "" } else { "s" })
 }
 
-fn text(d: &ReleaseDiff) -> String {
-    let mut out = headline(d);
+fn text(d: &ReleaseDiff, color: bool) -> String {
+    let mut out = paint(&headline(d), BOLD, color);
     for change in &d.changes {
-        out.push_str(&change.unified());
+        for line in change.unified().split_inclusive('\n') {
+            let style = match line.as_bytes().first() {
+                _ if line.starts_with("+++") || line.starts_with("---") => BOLD,
+                Some(b'+') => GREEN,
+                Some(b'-') => RED,
+                Some(b'@') => CYAN,
+                _ => "",
+            };
+            out.push_str(&paint(line, style, color));
+        }
     }
     out
+}
+
+const BOLD: &str = "\x1b[1m";
+const GREEN: &str = "\x1b[32m";
+const RED: &str = "\x1b[31m";
+const CYAN: &str = "\x1b[36m";
+
+/// `line` in `style` (its newline outside the color), or as it is.
+fn paint(line: &str, style: &str, color: bool) -> String {
+    if !color || style.is_empty() {
+        return line.to_string();
+    }
+    let (body, newline) = line.strip_suffix('\n').map_or((line, ""), |b| (b, "\n"));
+    format!("{style}{body}\x1b[0m{newline}")
 }
 
 fn to_json(d: &ReleaseDiff) -> serde_json::Value {

@@ -13,7 +13,9 @@ pub fn run(ws: &Workspace, args: &Selection) -> Result<u8> {
     let releases = ws.releases(&args.releases)?;
     let renderer = ws.renderer()?;
     let mut states = 0;
-    for canary in &releases {
+    let progress = crate::commands::Progress::new(ws, "checking", releases.len());
+    for (done, canary) in releases.iter().enumerate() {
+        progress.tick(done + 1);
         ws.current_state(canary).with_context(|| format!("release `{}`", canary.id()))?;
         for step in Step::all(canary) {
             let plan = plan::plan(canary, &State::new(step));

@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::cli::{Cli, Command};
+use std::io::IsTerminal;
+
+use crate::cli::{Cli, ColorChoice, Command};
 use crate::overlay;
 use crate::render::{Overrides, Renderer};
 
@@ -34,6 +36,8 @@ pub struct Workspace {
     pub templates: PathBuf,
     pub quiet: bool,
     pub deny_warnings: bool,
+    /// Whether to color terminal output.
+    pub color: bool,
 }
 
 impl Workspace {
@@ -49,7 +53,22 @@ impl Workspace {
             bail!("the repository `{}` is not a folder", root.display());
         }
         let templates = cli.templates.clone().unwrap_or_else(|| root.join(DEFAULT_TEMPLATES));
-        Ok(Workspace { root, specs: cli.specs.clone(), templates, quiet: cli.quiet, deny_warnings: cli.deny_warnings })
+        let color = match cli.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            // NO_COLOR: any non-empty value means no color (no-color.org).
+            ColorChoice::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+            }
+        };
+        Ok(Workspace {
+            root,
+            specs: cli.specs.clone(),
+            templates,
+            quiet: cli.quiet,
+            deny_warnings: cli.deny_warnings,
+            color,
+        })
     }
 
     /// Loads every release, then keeps those `selectors` name (all when there are none).
@@ -80,6 +99,38 @@ impl Workspace {
     }
 }
 
+/// A one-line progress counter on a terminal's stderr for long runs; nothing at all when stderr
+/// is not a terminal (CI logs) or the run is short or quiet.
+pub struct Progress {
+    verb: &'static str,
+    total: usize,
+    shown: bool,
+}
+
+impl Progress {
+    /// Releases below this count finish before a counter would be read.
+    const MIN: usize = 50;
+
+    pub fn new(ws: &Workspace, verb: &'static str, total: usize) -> Self {
+        let shown = !ws.quiet && total >= Self::MIN && std::io::stderr().is_terminal();
+        Progress { verb, total, shown }
+    }
+
+    pub fn tick(&self, done: usize) {
+        if self.shown && (done.is_multiple_of(25) || done == self.total) {
+            eprint!("\r{} {done}/{} releases", self.verb, self.total);
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if self.shown {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}
+
 pub(crate) fn select(all: Vec<Canary>, selectors: &[String]) -> Result<Vec<Canary>> {
     if selectors.is_empty() {
         return Ok(all);
@@ -102,6 +153,11 @@ pub(crate) fn select(all: Vec<Canary>, selectors: &[String]) -> Result<Vec<Canar
 
 /// Runs the command the command line names; returns the exit code.
 pub fn run(cli: Cli) -> Result<u8> {
+    if let Command::Completions(args) = &cli.command {
+        let mut command = <Cli as clap::CommandFactory>::command();
+        clap_complete::generate(args.shell, &mut command, "kanari", &mut std::io::stdout());
+        return Ok(crate::exit::OK);
+    }
     let ws = Workspace::from_cli(&cli)?;
     match &cli.command {
         Command::Lint(args) => lint::run(&ws, args),
@@ -112,5 +168,6 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Promote(args) => promote::run(&ws, args),
         Command::Approve(args) => approve::run(&ws, args),
         Command::Abort(args) => abort::run(&ws, args),
+        Command::Completions(_) => unreachable!("handled before the workspace is resolved"),
     }
 }

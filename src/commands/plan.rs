@@ -38,6 +38,7 @@ pub fn run(ws: &Workspace, args: &PlanArgs) -> Result<u8> {
     let text = match args.format {
         PlanFormat::Text => releases.iter().map(text).collect::<Vec<_>>().join("\n"),
         PlanFormat::Markdown => releases.iter().map(markdown).collect::<Vec<_>>().join("\n"),
+        PlanFormat::Mermaid => releases.iter().map(mermaid).collect::<Vec<_>>().join("\n"),
         PlanFormat::Json => {
             let list: Vec<Value> = releases.iter().map(to_json).collect();
             serde_json::to_string_pretty(&list)? + "\n"
@@ -134,7 +135,45 @@ fn markdown(r: &Release) -> String {
             out.push_str(&format!("|{}\n", "---|".repeat(cells.len())));
         }
     }
+    if r.canary.canary.is_some() {
+        out.push('\n');
+        out.push_str(&mermaid(r));
+    }
     out
+}
+
+/// A Mermaid chart of the canary's share of the traffic per stage, gates marked in the labels
+/// (`50-50 (approval)`), as GitHub renders it in a comment. Steady and aborted are left out: the
+/// chart is the way through the release.
+fn mermaid(r: &Release) -> String {
+    let Some(canary) = &r.canary.canary else {
+        return format!("%% {}: no canary, 100% to {}\n", r.canary.id(), r.canary.stable.version);
+    };
+    let through: Vec<&Summary> = r.states.iter().filter(|s| s.state != "steady" && s.state != "aborted").collect();
+    let labels: Vec<String> = through
+        .iter()
+        .map(|s| {
+            let mut label = s.state.clone();
+            if !s.matches.is_empty() {
+                label.push_str(" +match");
+            }
+            if !s.gate.is_empty() {
+                label.push_str(&format!(" ({})", s.gate.join(" + ")));
+            }
+            format!("\"{}\"", label.replace('"', "'"))
+        })
+        .collect();
+    let shares: Vec<String> = through
+        .iter()
+        .map(|s| s.traffic.iter().find(|(v, _)| v == &canary.version).map_or(0, |(_, w)| *w).to_string())
+        .collect();
+    format!(
+        "```mermaid\nxychart-beta\n    title \"{}: {} share of traffic per stage\"\n    x-axis [{}]\n    y-axis \"percent\" 0 --> 100\n    bar [{}]\n```\n",
+        r.canary.id(),
+        canary.version,
+        labels.join(", "),
+        shares.join(", ")
+    )
 }
 
 fn to_json(r: &Release) -> Value {

@@ -46,7 +46,9 @@ pub fn run(ws: &Workspace, args: &RenderArgs) -> Result<u8> {
     }
 
     let mut rendered = Vec::new();
-    for canary in &releases {
+    let progress = crate::commands::Progress::new(ws, "rendering", releases.len());
+    for (done, canary) in releases.iter().enumerate() {
+        progress.tick(done + 1);
         let state = state_to_render(ws, canary, args.stage.as_deref())?;
         let r = renderer.render(&plan::plan(canary, &state), &canary.file)?;
         rendered.push((canary, state, r));

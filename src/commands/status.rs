@@ -1,5 +1,6 @@
 //! `kanari status`: the committed state of each release at HEAD: its stage, its status, since
-//! when, the state `promote` would commit next, and the gate that holds it.
+//! when, the state `promote` would commit next (once the gate opens, when one holds it), and the
+//! gate that holds it.
 //!
 //! Statuses: `new` (nothing committed), `steady` (no canary), `ready` (promote moves it now),
 //! `waiting` (a gate holds it), `complete` (at the last stage: finish it in the spec),
@@ -47,10 +48,14 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<u8> {
         let recorded = committed.recorded.as_ref();
         let position = release::position(canary, recorded).map_err(anyhow::Error::msg)?;
         let next = release::next(canary, recorded, now, &release::Options::default()).map_err(anyhow::Error::msg)?;
-        let (next_name, gate) = match &next {
-            Next::Move { to } => (Some(to.name(canary).to_string()), None),
-            Next::Stay { .. } => (None, None),
-            Next::Held(gate) => (None, Some(gate.short())),
+        // Held in a stage, `next` is where the release goes once the gate opens.
+        let (next_name, gate) = match (&next, position) {
+            (Next::Move { to }, _) => (Some(to.name(canary).to_string()), None),
+            (Next::Stay { .. }, _) => (None, None),
+            (Next::Held(gate), Position::At(Step::Stage(i))) => {
+                (canary.stages.get(i + 1).map(|s| s.name.clone()), Some(gate.short()))
+            }
+            (Next::Held(gate), _) => (None, Some(gate.short())),
         };
         let status = match (position, &next) {
             (Position::New, _) => "new",
@@ -95,7 +100,8 @@ fn text(rows: &[Row]) -> String {
             };
             let since = r.since.as_ref().map_or(String::new(), |s| format!("since {s}"));
             let next = match (&r.next, &r.gate) {
-                (_, Some(gate)) => format!("held: {gate}"),
+                (Some(next), Some(gate)) => format!("next: {next}, held: {gate}"),
+                (None, Some(gate)) => format!("held: {gate}"),
                 (Some(next), None) => format!("next: {next}"),
                 (None, None) => String::new(),
             };

@@ -395,9 +395,12 @@ fn status_reports_stage_gate_and_next() {
     assert_eq!(s["status"], "waiting");
     assert_eq!(s["gate"], "approval");
     assert_eq!(s["since"], "2026-03-01T00:00:00Z");
-    assert!(s["next"].is_null());
+    assert_eq!(s["next"], "0-100");
     let text = kanari_env(r, &["-C", c, "status"], &[]).stdout;
-    assert_eq!(text, "bookinfo/reviews  50-50 (3 of 4)  waiting  since 2026-03-01T00:00:00Z  held: approval\n");
+    assert_eq!(
+        text,
+        "bookinfo/reviews  50-50 (3 of 4)  waiting  since 2026-03-01T00:00:00Z  next: 0-100, held: approval\n"
+    );
 }
 
 #[test]

@@ -4,13 +4,14 @@
 
 mod bundled;
 mod examples;
-mod hostile;
 mod git;
+mod hostile;
 mod lint;
 mod props;
 mod push;
-mod schema;
 mod render;
+mod review;
+mod schema;
 mod semantics;
 
 use std::collections::BTreeMap;

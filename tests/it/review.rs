@@ -1,0 +1,182 @@
+//! What people read: plans, statuses and diffs of the bookinfo release at several states, as text,
+//! JSON, Markdown and Mermaid (insta snapshots), the Markdown parsed by a real CommonMark parser,
+//! and the README's example comment kept true.
+
+use std::path::Path;
+
+use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag};
+
+use crate::{fixture_repo, git, kanari_env, project};
+
+const NOW: &str = "2026-05-01T12:00:00Z";
+
+fn kanari_at(repo: &Path, args: &[&str]) -> crate::Run {
+    let mut all = vec!["-C", repo.to_str().unwrap()];
+    all.extend_from_slice(args);
+    kanari_env(repo, &all, &[("KANARI_NOW", NOW)])
+}
+
+fn promote(repo: &Path, times: usize) {
+    for _ in 0..times {
+        let run = kanari_at(repo, &["promote", "--author", "CI <ci@example.com>"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+}
+
+/// A bookinfo repository promoted to `90-10`.
+fn at_90_10() -> tempfile::TempDir {
+    let repo = fixture_repo("bookinfo");
+    promote(repo.path(), 4);
+    repo
+}
+
+/// Counts of what a CommonMark parser finds: tables, fenced blocks by language, HTML blocks.
+#[derive(Debug, Default)]
+struct Shape {
+    tables: usize,
+    table_rows: usize,
+    fences: Vec<String>,
+    details_open: usize,
+    details_close: usize,
+    headings: usize,
+}
+
+fn shape(markdown: &str) -> Shape {
+    let mut s = Shape::default();
+    let mut in_html = false;
+    for event in Parser::new_ext(markdown, pulldown_cmark::Options::ENABLE_TABLES) {
+        match event {
+            Event::Start(Tag::Table(_)) => s.tables += 1,
+            Event::Start(Tag::TableRow) => s.table_rows += 1,
+            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(lang))) => s.fences.push(lang.to_string()),
+            Event::Start(Tag::Heading { .. }) => s.headings += 1,
+            Event::Start(Tag::HtmlBlock) => in_html = true,
+            Event::End(pulldown_cmark::TagEnd::HtmlBlock) => in_html = false,
+            Event::Html(html) if in_html => {
+                s.details_open += html.matches("<details>").count();
+                s.details_close += html.matches("</details>").count();
+            }
+            _ => {}
+        }
+    }
+    s
+}
+
+#[test]
+fn plan_in_every_format() {
+    let repo = at_90_10();
+    for format in ["text", "json", "markdown", "mermaid"] {
+        let run = kanari_at(repo.path(), &["plan", "--format", format]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        insta::assert_snapshot!(format!("plan-{format}"), run.stdout);
+    }
+    let markdown = kanari_at(repo.path(), &["plan", "--format", "markdown"]).stdout;
+    let s = shape(&markdown);
+    assert_eq!((s.tables, s.table_rows), (1, 7), "{s:?}");
+    assert_eq!(s.fences, ["mermaid"]);
+}
+
+#[test]
+fn status_in_text_and_json_at_several_states() {
+    let repo = fixture_repo("bookinfo");
+    let r = repo.path();
+    for (promotes, name) in [(0, "new"), (2, "prepare"), (3, "50-50"), (0, "0-100")] {
+        promote(r, promotes);
+        if name == "0-100" {
+            // The 50-50 gate needs an approval before the last promote.
+            assert_eq!(kanari_at(r, &["approve", "--author", "CI <ci@example.com>"]).code, 0);
+            promote(r, 1);
+        }
+        for format in ["text", "json"] {
+            let run = kanari_at(r, &["status", "--format", format]);
+            assert_eq!(run.code, 0, "{}", run.stderr);
+            insta::assert_snapshot!(format!("status-{name}-{format}"), run.stdout);
+        }
+    }
+}
+
+#[test]
+fn diff_of_the_next_stage_in_every_format() {
+    let repo = at_90_10();
+    for format in ["text", "json", "markdown"] {
+        let run = kanari_at(repo.path(), &["diff", "--next", "--format", format]);
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        insta::assert_snapshot!(format!("diff-next-{format}"), run.stdout);
+    }
+    let same = kanari_at(repo.path(), &["diff", "--format", "markdown"]);
+    assert_eq!(same.code, 0);
+    assert!(same.stdout.contains("### `bookinfo/reviews`: no changes (at `90-10`)"), "{}", same.stdout);
+}
+
+#[test]
+fn diff_of_a_canary_image_changed_mid_release() {
+    let repo = at_90_10();
+    let r = repo.path();
+    git(r, &["checkout", "-q", "-b", "reviews-v2-1.17"]);
+    let spec = r.join("canaries/reviews.yaml");
+    std::fs::write(&spec, std::fs::read_to_string(&spec).unwrap().replace("reviews-v2:1.16.2", "reviews-v2:1.17.0"))
+        .unwrap();
+    git(r, &["commit", "-q", "-am", "reviews: v2 1.17.0"]);
+    for format in ["text", "json", "markdown"] {
+        let run = kanari_at(r, &["diff", "--base", "main", "--format", format]);
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        insta::assert_snapshot!(format!("diff-image-{format}"), run.stdout);
+    }
+    let markdown = kanari_at(r, &["diff", "--base", "main", "--next", "--format", "markdown"]).stdout;
+    let s = shape(&markdown);
+    assert_eq!(s.tables, 1, "{s:?}");
+    assert_eq!(s.fences.iter().filter(|f| *f == "diff").count(), 3, "{s:?}");
+    assert_eq!((s.details_open, s.details_close), (3, 3), "{s:?}");
+}
+
+#[test]
+fn a_huge_diff_is_folded_to_fit_a_comment() {
+    let repo = fixture_repo("bookinfo");
+    let r = repo.path();
+    // 2,000 environment variables whose values all change: a diff far over the limit.
+    let spec = r.join("canaries/reviews.yaml");
+    let env: String =
+        (0..2000).map(|i| format!("            - name: VAR_{i}\n              value: \"old-{i}\"\n")).collect();
+    let text = std::fs::read_to_string(&spec).unwrap().replace("          env:\n", &format!("          env:\n{env}"));
+    std::fs::write(&spec, &text).unwrap();
+    git(r, &["commit", "-q", "-am", "many variables"]);
+    promote(r, 2);
+    std::fs::write(&spec, text.replace("value: \"old-", "value: \"new-")).unwrap();
+    let run = kanari_at(r, &["diff", "--format", "markdown"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stdout.len() <= 60_000, "{} characters", run.stdout.len());
+    assert!(run.stdout.contains("folded to keep this comment short"), "{}", &run.stdout[..2000]);
+    let s = shape(&run.stdout);
+    assert_eq!(s.tables, 1);
+    assert_eq!(s.details_open, s.details_close);
+    // Folding never cuts a line: every fence opened is closed.
+    assert!(run.stdout.matches("```").count() % 2 == 0);
+}
+
+#[test]
+fn the_readme_shows_a_real_comment() {
+    let repo = at_90_10();
+    let comment = kanari_at(repo.path(), &["diff", "--next", "--format", "markdown"]).stdout;
+    let readme = std::fs::read_to_string(project().join("README.md")).unwrap();
+    let start = readme.find("<!-- diff-example:start -->\n").expect("the README's example markers") + 28;
+    let end = readme.find("<!-- diff-example:end -->").unwrap();
+    assert_eq!(
+        &readme[start..end],
+        comment,
+        "the README's example comment is stale; paste the output of `kanari diff --next --format markdown` at 90-10"
+    );
+}
+
+#[test]
+fn help_lists_exit_codes_and_every_command_has_examples() {
+    let help = kanari_env(&project(), &["--help"], &[]).stdout;
+    insta::assert_snapshot!("help", help);
+    assert!(help.contains("3  a gate holds the release"));
+    for command in ["lint", "plan", "render", "diff", "status", "promote", "approve", "abort", "completions"] {
+        let run = kanari_env(&project(), &[command, "--help"], &[]);
+        assert_eq!(run.code, 0);
+        assert!(run.stdout.contains("Examples:"), "{command} --help has no examples");
+    }
+    let bash = kanari_env(&project(), &["completions", "bash"], &[]);
+    assert!(bash.stdout.contains("promote") && bash.stdout.contains("--deny-warnings"));
+}
