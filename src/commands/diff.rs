@@ -7,15 +7,15 @@
 //! and `files`: objects with `path`, `kind` (`added`, `removed`, `modified`), `added` and
 //! `removed` (line counts) and `diff` (the unified diff).
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde_json::json;
 
 use crate::cli::{DiffArgs, DiffFormat};
-use crate::commands::Workspace;
 use crate::commands::git::{Git, now};
+use crate::commands::{Workspace, named_state};
 use crate::diff::{self, Change};
 use crate::exit;
-use crate::plan::{self, State, Step};
+use crate::plan::{self, State};
 use crate::release::{self, Next};
 use crate::review::{self, Facts};
 use crate::spec::Canary;
@@ -50,11 +50,7 @@ pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<u8> {
         let recorded = committed.recorded.as_ref();
         let current = plan::resolve(canary, recorded).map_err(anyhow::Error::msg)?;
         let state = if let Some(name) = &args.stage {
-            let Some(step) = Step::parse(canary, name) else {
-                let known: Vec<&str> = Step::all(canary).iter().map(|s| s.name(canary)).collect();
-                bail!("release `{}` has no state `{name}` (it has: {})", canary.id(), known.join(", "));
-            };
-            if step == current.step { current } else { State::new(step) }
+            named_state(canary, name, current)?
         } else if args.next {
             match release::next(canary, recorded, now, &release::Options::default()).map_err(anyhow::Error::msg)? {
                 Next::Move { to } => State { step: to, since: Some(now.to_string()), approved: None, reason: None },

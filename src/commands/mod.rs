@@ -131,6 +131,22 @@ impl Drop for Progress {
     }
 }
 
+/// The state `name` names in a release, or an error that lists the ones it has.
+pub(crate) fn parse_step(canary: &Canary, name: &str) -> Result<crate::plan::Step> {
+    use crate::plan::Step;
+    Step::parse(canary, name).ok_or_else(|| {
+        let known: Vec<&str> = Step::all(canary).iter().map(|s| s.name(canary)).collect();
+        anyhow::anyhow!("release `{}` has no state `{name}` (it has: {})", canary.id(), known.join(", "))
+    })
+}
+
+/// The state `name` names, keeping the annotations of `current` when it is that state, so that
+/// naming the recorded state changes nothing.
+pub(crate) fn named_state(canary: &Canary, name: &str, current: State) -> Result<State> {
+    let step = parse_step(canary, name)?;
+    Ok(if step == current.step { current } else { State::new(step) })
+}
+
 pub(crate) fn select(all: Vec<Canary>, selectors: &[String]) -> Result<Vec<Canary>> {
     if selectors.is_empty() {
         return Ok(all);

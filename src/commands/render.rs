@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use crate::cli::RenderArgs;
-use crate::commands::Workspace;
+use crate::commands::{Workspace, named_state};
 use crate::exit;
 use crate::overlay::{self, Target};
 use crate::plan::{self, State, Step};
@@ -84,12 +84,10 @@ pub fn run(ws: &Workspace, args: &RenderArgs) -> Result<u8> {
 /// its annotations, so `render --stage <current>` changes nothing.
 fn state_to_render(ws: &Workspace, canary: &Canary, stage: Option<&str>) -> Result<State> {
     let current = ws.current_state(canary).with_context(|| format!("release `{}`", canary.id()))?;
-    let Some(name) = stage else { return Ok(current) };
-    let Some(step) = Step::parse(canary, name) else {
-        let known: Vec<&str> = Step::all(canary).iter().map(|s| s.name(canary)).collect();
-        bail!("release `{}` has no state `{name}` (it has: {})", canary.id(), known.join(", "));
-    };
-    Ok(if step == current.step { current } else { State::new(step) })
+    match stage {
+        Some(name) => named_state(canary, name, current),
+        None => Ok(current),
+    }
 }
 
 fn only_one<'a>(releases: &'a [Canary], flag: &str) -> Result<&'a Canary> {
