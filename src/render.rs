@@ -95,6 +95,8 @@ impl Renderer {
     pub fn render(&self, plan: &Plan, spec_file: &Path) -> Result<Rendered> {
         let mut files = BTreeMap::new();
         let mut resources = Vec::new();
+        // Serialized once; minijinja values are shared, not copied.
+        let plan_value = ser(plan);
         let mut add = |name: String, template: &str, ctx: JinjaValue| -> Result<()> {
             let text = self.run(template, ctx)?;
             files.insert(name.clone(), text.into_bytes());
@@ -105,14 +107,14 @@ impl Renderer {
             add(
                 format!("service-{}.yaml", service.name),
                 "service.yaml.j2",
-                context! { plan => ser(plan), service => ser(service) },
+                context! { plan => plan_value.clone(), service => ser(service) },
             )?;
         }
         for version in &plan.versions {
             add(
                 format!("deployment-{}.yaml", version.deployment),
                 "deployment.yaml.j2",
-                context! { plan => ser(plan), version => ser(version) },
+                context! { plan => plan_value.clone(), version => ser(version) },
             )?;
         }
         for version in &plan.versions {
@@ -121,7 +123,7 @@ impl Renderer {
                 add(
                     name,
                     "horizontalpodautoscaler.yaml.j2",
-                    context! { plan => ser(plan), version => ser(version), hpa => ser(hpa) },
+                    context! { plan => plan_value.clone(), version => ser(version), hpa => ser(hpa) },
                 )?;
             }
         }
@@ -129,19 +131,19 @@ impl Renderer {
         add(
             format!("destinationrule-{}.yaml", rule.name),
             "destinationrule.yaml.j2",
-            context! { plan => ser(plan), rule => ser(rule) },
+            context! { plan => plan_value.clone(), rule => ser(rule) },
         )?;
         let vs = &plan.virtual_service;
         add(
             format!("virtualservice-{}.yaml", vs.name),
             "virtualservice.yaml.j2",
-            context! { plan => ser(plan), vs => ser(vs) },
+            context! { plan => plan_value.clone(), vs => ser(vs) },
         )?;
 
         let spec_file: String =
             spec_file.display().to_string().chars().map(|c| if c.is_control() { '?' } else { c }).collect();
         let kustomization =
-            self.run("kustomization.yaml.j2", context! { plan => ser(plan), resources => ser(&resources), spec_file })?;
+            self.run("kustomization.yaml.j2", context! { plan => plan_value.clone(), resources => ser(&resources), spec_file })?;
         files.insert(KUSTOMIZATION.to_string(), kustomization.into_bytes());
         let rendered = Rendered { output: plan.output.clone(), files, resources };
         // Nothing leaves the renderer that Istio or Kubernetes would reject or break on.

@@ -334,29 +334,29 @@ pub fn load_files(files: BTreeMap<PathBuf, Vec<u8>>) -> std::result::Result<Vec<
 fn parse_sources(
     sources: Vec<(PathBuf, std::result::Result<String, Problem>)>,
 ) -> std::result::Result<Vec<Canary>, Problems> {
+    use rayon::prelude::*;
     let mut problems = Problems::default();
+    if sources.len() > MAX_RELEASES {
+        let shown = &sources[MAX_RELEASES].0;
+        problems.push(Problem::at(shown, "", 1, 1, format!("more than {MAX_RELEASES} spec files; split the repository")));
+        return Err(problems);
+    }
+    // Files parse independently, on every core; the results are put back in file order.
+    let parsed: Vec<(Vec<Canary>, Problems)> = sources
+        .into_par_iter()
+        .map(|(shown, source)| match source {
+            Ok(source) => parse_file(&shown, &source),
+            Err(problem) => (Vec::new(), Problems(vec![problem])),
+        })
+        .collect();
     let mut canaries = Vec::new();
-    for (shown, source) in sources {
-        let source = match source {
-            Ok(source) => source,
-            Err(problem) => {
-                problems.push(problem);
-                continue;
-            }
-        };
-        let (found, file_problems) = parse_file(&shown, &source);
+    for (found, file_problems) in parsed {
         canaries.extend(found);
         problems.0.extend(file_problems.0);
-        if canaries.len() > MAX_RELEASES {
-            problems.push(Problem::at(
-                &shown,
-                "",
-                1,
-                1,
-                format!("more than {MAX_RELEASES} releases; split the repository"),
-            ));
-            break;
-        }
+    }
+    if canaries.len() > MAX_RELEASES {
+        let shown = canaries[MAX_RELEASES].file.clone();
+        problems.push(Problem::at(&shown, "", 1, 1, format!("more than {MAX_RELEASES} releases; split the repository")));
     }
     cross_check(&canaries, &mut problems);
     if problems.is_empty() {

@@ -8,10 +8,11 @@
 //! `removed` (line counts) and `diff` (the unified diff).
 
 use anyhow::{Context, Result};
+use rayon::prelude::*;
 use serde_json::json;
 
 use crate::cli::{DiffArgs, DiffFormat};
-use crate::commands::git::{Git, now};
+use crate::commands::git::{Committed, Git, now};
 use crate::commands::{Workspace, named_state};
 use crate::diff::{self, Change};
 use crate::exit;
@@ -42,37 +43,18 @@ pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<u8> {
         None => git.repo.head_commit()?,
     };
     let now = now()?;
-    let mut diffs = Vec::new();
+    // Git objects are read on this thread (a repository handle is not shared across threads);
+    // rendering and diffing then run on every core.
+    let committed: Vec<Committed> = canaries.iter().map(|c| git.committed(base, c)).collect::<Result<_>>()?;
     let progress = crate::commands::Progress::new(ws, "diffing", canaries.len());
-    for (done, canary) in canaries.iter().enumerate() {
-        progress.tick(done + 1);
-        let committed = git.committed(base, canary)?;
-        let recorded = committed.recorded.as_ref();
-        let current = plan::resolve(canary, recorded).map_err(anyhow::Error::msg)?;
-        let state = if let Some(name) = &args.stage {
-            named_state(canary, name, current)?
-        } else if args.next {
-            match release::next(canary, recorded, now, &release::Options::default()).map_err(anyhow::Error::msg)? {
-                Next::Move { to } => State { step: to, since: Some(now.to_string()), approved: None, reason: None },
-                Next::Stay { .. } | Next::Held(_) => current,
-            }
-        } else {
-            current
-        };
-        let rendered = renderer
-            .render(&plan::plan(canary, &state), &canary.file)
-            .with_context(|| format!("release `{}`", canary.id()))?;
-        let changes = diff::changes(&canary.output, &committed.files, &rendered.files);
-        let after = review::facts(&rendered.files.iter().map(|(k, v)| (k.into(), v.clone())).collect());
-        diffs.push(ReleaseDiff {
-            canary,
-            from: recorded.map(|r| r.stage.clone()),
-            to: state.step.name(canary).to_string(),
-            changes,
-            before: review::facts(&committed.files),
-            after,
-        });
-    }
+    let diffs: Vec<ReleaseDiff> = canaries
+        .par_iter()
+        .zip(committed.par_iter())
+        .map(|(canary, committed)| {
+            progress.tick();
+            release_diff(canary, committed, args, now, &renderer)
+        })
+        .collect::<Result<_>>()?;
     let out = match args.format {
         DiffFormat::Text => diffs.iter().map(|d| text(d, ws.color)).collect::<String>(),
         DiffFormat::Json => serde_json::to_string_pretty(&diffs.iter().map(to_json).collect::<Vec<_>>())? + "\n",
@@ -81,6 +63,39 @@ pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<u8> {
     print!("{out}");
     let differs = diffs.iter().any(|d| !d.changes.is_empty());
     Ok(if differs { exit::DIFFERENCES } else { exit::OK })
+}
+
+fn release_diff<'a>(
+    canary: &'a Canary,
+    committed: &Committed,
+    args: &DiffArgs,
+    now: jiff::Timestamp,
+    renderer: &crate::render::Renderer,
+) -> Result<ReleaseDiff<'a>> {
+    let recorded = committed.recorded.as_ref();
+    let current = plan::resolve(canary, recorded).map_err(anyhow::Error::msg)?;
+    let state = if let Some(name) = &args.stage {
+        named_state(canary, name, current)?
+    } else if args.next {
+        match release::next(canary, recorded, now, &release::Options::default()).map_err(anyhow::Error::msg)? {
+            Next::Move { to } => State { step: to, since: Some(now.to_string()), approved: None, reason: None },
+            Next::Stay { .. } | Next::Held(_) => current,
+        }
+    } else {
+        current
+    };
+    let rendered =
+        renderer.render(&plan::plan(canary, &state), &canary.file).with_context(|| format!("release `{}`", canary.id()))?;
+    let changes = diff::changes(&canary.output, &committed.files, &rendered.files);
+    let after = review::facts(&rendered.files.iter().map(|(k, v)| (k.into(), v.clone())).collect());
+    Ok(ReleaseDiff {
+        canary,
+        from: recorded.map(|r| r.stage.clone()),
+        to: state.step.name(canary).to_string(),
+        changes,
+        before: review::facts(&committed.files),
+        after,
+    })
 }
 
 fn headline(d: &ReleaseDiff) -> String {

@@ -2,6 +2,7 @@
 //! release in memory, so that a template or state problem shows before anything is written.
 
 use anyhow::{Context, Result, bail};
+use rayon::prelude::*;
 
 use crate::cli::Selection;
 use crate::commands::Workspace;
@@ -12,19 +13,23 @@ use crate::problem::Problem;
 pub fn run(ws: &Workspace, args: &Selection) -> Result<u8> {
     let releases = ws.releases(&args.releases)?;
     let renderer = ws.renderer()?;
-    let mut states = 0;
     let progress = crate::commands::Progress::new(ws, "checking", releases.len());
-    for (done, canary) in releases.iter().enumerate() {
-        progress.tick(done + 1);
-        ws.current_state(canary).with_context(|| format!("release `{}`", canary.id()))?;
-        for step in Step::all(canary) {
-            let plan = plan::plan(canary, &State::new(step));
-            renderer
-                .render(&plan, &canary.file)
-                .with_context(|| format!("release `{}` at `{}`", canary.id(), step.name(canary)))?;
-            states += 1;
-        }
-    }
+    // Every state of every release, rendered in memory, on every core.
+    let counts: Vec<usize> = releases
+        .par_iter()
+        .map(|canary| {
+            progress.tick();
+            ws.current_state(canary).with_context(|| format!("release `{}`", canary.id()))?;
+            for step in Step::all(canary) {
+                let plan = plan::plan(canary, &State::new(step));
+                renderer
+                    .render(&plan, &canary.file)
+                    .with_context(|| format!("release `{}` at `{}`", canary.id(), step.name(canary)))?;
+            }
+            Ok(Step::all(canary).len())
+        })
+        .collect::<Result<_>>()?;
+    let states: usize = counts.iter().sum();
     let warnings: Vec<Problem> = releases.iter().flat_map(plan::warnings).collect();
     for warning in &warnings {
         eprintln!("warning: {warning}");

@@ -100,10 +100,11 @@ impl Workspace {
 }
 
 /// A one-line progress counter on a terminal's stderr for long runs; nothing at all when stderr
-/// is not a terminal (CI logs) or the run is short or quiet.
+/// is not a terminal (CI logs) or the run is short or quiet. Safe to tick from several threads.
 pub struct Progress {
     verb: &'static str,
     total: usize,
+    done: std::sync::atomic::AtomicUsize,
     shown: bool,
 }
 
@@ -113,10 +114,12 @@ impl Progress {
 
     pub fn new(ws: &Workspace, verb: &'static str, total: usize) -> Self {
         let shown = !ws.quiet && total >= Self::MIN && std::io::stderr().is_terminal();
-        Progress { verb, total, shown }
+        Progress { verb, total, done: Default::default(), shown }
     }
 
-    pub fn tick(&self, done: usize) {
+    /// One more release done.
+    pub fn tick(&self) {
+        let done = self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         if self.shown && (done.is_multiple_of(25) || done == self.total) {
             eprint!("\r{} {done}/{} releases", self.verb, self.total);
         }

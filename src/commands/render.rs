@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use rayon::prelude::*;
 
 use crate::cli::RenderArgs;
 use crate::commands::{Workspace, named_state};
@@ -45,14 +46,16 @@ pub fn run(ws: &Workspace, args: &RenderArgs) -> Result<u8> {
         return Ok(exit::OK);
     }
 
-    let mut rendered = Vec::new();
     let progress = crate::commands::Progress::new(ws, "rendering", releases.len());
-    for (done, canary) in releases.iter().enumerate() {
-        progress.tick(done + 1);
-        let state = state_to_render(ws, canary, args.stage.as_deref())?;
-        let r = renderer.render(&plan::plan(canary, &state), &canary.file)?;
-        rendered.push((canary, state, r));
-    }
+    let rendered: Vec<(&Canary, State, Rendered)> = releases
+        .par_iter()
+        .map(|canary| {
+            progress.tick();
+            let state = state_to_render(ws, canary, args.stage.as_deref())?;
+            let r = renderer.render(&plan::plan(canary, &state), &canary.file)?;
+            Ok((canary, state, r))
+        })
+        .collect::<Result<_>>()?;
 
     if args.stdout {
         let text: String = rendered.iter().map(|(_, _, r)| r.to_stream()).collect();
