@@ -162,11 +162,19 @@ fn virtual_service(at: &mut At, doc: &Value, subsets: &BTreeMap<String, BTreeSet
     if hosts.is_empty() {
         at.problem("hosts", "a VirtualService needs at least one host".into());
     }
-    for host in &hosts {
+    let gateways: Vec<&str> = spec["gateways"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    let mesh = gateways.is_empty() || gateways.contains(&"mesh");
+    for (i, host) in hosts.iter().enumerate() {
         let h = host.as_str().unwrap_or_default();
         let bare = h.strip_prefix("*.").unwrap_or(h);
         if !(h == "*" || is_dns1123_subdomain(bare)) {
             at.problem(h, format!("host `{h}` is not a DNS name"));
+        }
+        if h == "*" && mesh {
+            at.problem("hosts", "host `*` is not allowed on the mesh".into());
+        }
+        if let Some(other) = hosts[..i].iter().filter_map(Value::as_str).find(|o| crate::spec::hosts_overlap(o, h)) {
+            at.problem(h, format!("host `{h}` overlaps `{other}` in the same VirtualService"));
         }
     }
     for gateway in spec["gateways"].as_array().into_iter().flatten() {

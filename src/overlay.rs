@@ -164,11 +164,11 @@ impl SafeDir {
     /// The bytes of the regular file `name` (a symlink is refused), at most `limit` of them.
     pub fn read(&self, name: &str, limit: u64) -> Result<Vec<u8>> {
         let path = self.path.join(name);
-        let fd = rustix::fs::openat(&self.fd, name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|e| match e {
-                Errno::LOOP => anyhow::anyhow!("`{}` is a symlink: kanari will not follow it", path.display()),
-                e => anyhow::Error::from(e).context(format!("failed to read `{}`", path.display())),
-            })?;
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
+        let fd = rustix::fs::openat(&self.fd, name, flags, Mode::empty()).map_err(|e| match e {
+            Errno::LOOP => anyhow::anyhow!("`{}` is a symlink: kanari will not follow it", path.display()),
+            e => anyhow::Error::from(e).context(format!("failed to read `{}`", path.display())),
+        })?;
         if !File::from(fd.try_clone()?).metadata()?.is_file() {
             bail!("`{}` is not a regular file", path.display());
         }
@@ -301,15 +301,27 @@ pub struct Target<'a> {
 pub fn plan_write(target: &Target, rendered: &Rendered) -> Result<OverlayWrite> {
     let dir_path = target.base.join(target.dir);
     let mut current: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut leftovers = false;
+    // The line every file of this release starts with (see render::header).
+    let marker =
+        rendered.files.get(KUSTOMIZATION).and_then(|k| k.split_inclusive(|b| *b == b'\n').next()).unwrap_or(b"");
     if let Some(dir) = SafeDir::open(target.base, target.dir, false)? {
         let existing = read_in(&dir)?.unwrap_or_default();
         let mut strangers = Vec::new();
         for name in dir.names()? {
             let kind = dir.kind(&name)?;
             if is_temporary(&name) && kind == Some(Kind::File) {
-                continue; // left by a killed run; cleared when writing
+                leftovers = true; // left by a killed run; cleared when writing
+                continue;
             }
-            if !existing.owned.contains(&name) {
+            let listed = existing.owned.contains(&name);
+            // Written by a run killed before kustomization.yaml listed it (or after it stopped
+            // listing it): kanari's own, by its first line.
+            let marked = !listed
+                && !marker.is_empty()
+                && kind == Some(Kind::File)
+                && dir.read(&name, 64 * 1024 * 1024)?.starts_with(marker);
+            if !listed && !marked {
                 strangers.push(name);
                 continue;
             }
@@ -331,7 +343,8 @@ pub fn plan_write(target: &Target, rendered: &Rendered) -> Result<OverlayWrite> 
         }
     }
     let remove: Vec<String> = current.keys().filter(|name| !rendered.files.contains_key(*name)).cloned().collect();
-    let changed = !remove.is_empty() || rendered.files.iter().any(|(name, bytes)| current.get(name) != Some(bytes));
+    let changed =
+        leftovers || !remove.is_empty() || rendered.files.iter().any(|(name, bytes)| current.get(name) != Some(bytes));
     Ok(OverlayWrite {
         dir: dir_path,
         base: target.base.to_path_buf(),

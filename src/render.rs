@@ -140,11 +140,15 @@ impl Renderer {
             context! { plan => plan_value.clone(), vs => ser(vs) },
         )?;
 
-        let spec_file: String =
-            spec_file.display().to_string().chars().map(|c| if c.is_control() { '?' } else { c }).collect();
         let kustomization =
-            self.run("kustomization.yaml.j2", context! { plan => plan_value.clone(), resources => ser(&resources), spec_file })?;
+            self.run("kustomization.yaml.j2", context! { plan => plan_value.clone(), resources => ser(&resources) })?;
         files.insert(KUSTOMIZATION.to_string(), kustomization.into_bytes());
+        // Every file says whose it is: an unlisted file with this line is a leftover of a run
+        // killed between two renames, and kanari's to replace or remove.
+        let header = header(&format!("{}/{}", plan.namespace, plan.name), spec_file);
+        for bytes in files.values_mut() {
+            bytes.splice(0..0, header.bytes());
+        }
         let rendered = Rendered { output: plan.output.clone(), files, resources };
         // Nothing leaves the renderer that Istio or Kubernetes would reject or break on.
         crate::check::check(&rendered)?;
@@ -164,6 +168,13 @@ impl Renderer {
     }
 }
 
+/// The first line of every file kanari writes for a release.
+pub fn header(release: &str, spec_file: &Path) -> String {
+    let spec_file: String =
+        spec_file.display().to_string().chars().map(|c| if c.is_control() { '?' } else { c }).collect();
+    format!("# Written by kanari for {release} from {spec_file}; edit the spec, not this file.\n")
+}
+
 fn to_json(v: &JinjaValue) -> Result<serde_json::Value, minijinja::Error> {
     serde_json::to_value(v).map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string()))
 }
@@ -181,13 +192,15 @@ impl Overrides {
     pub fn read(dir: &Path) -> Result<Overrides> {
         let mut templates = BTreeMap::new();
         if dir.is_dir() {
-            for entry in std::fs::read_dir(dir)
-                .with_context(|| format!("failed to read the template folder `{}`", dir.display()))?
-            {
-                let entry = entry?;
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let text = std::fs::read_to_string(entry.path())
-                    .with_context(|| format!("failed to read template `{}`", entry.path().display()))?;
+            let folder = crate::overlay::SafeDir::open(dir, Path::new(""), false)?.expect("the folder exists");
+            for name in folder.names()? {
+                // Regular files only: a symlink could read outside the repository, a FIFO would hang.
+                if folder.kind(&name)? != Some(crate::overlay::Kind::File) {
+                    bail!("template `{}` is not a regular file", dir.join(&name).display());
+                }
+                let bytes = folder.read(&name, crate::spec::MAX_FILE_BYTES)?;
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| anyhow::anyhow!("template `{}` is not UTF-8", dir.join(&name).display()))?;
                 templates.insert(name, text);
             }
         }

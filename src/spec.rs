@@ -305,6 +305,9 @@ pub fn load(root: &Path, specs: &Path) -> Result<std::result::Result<Vec<Canary>
                 1,
                 "a spec file may not be a symlink: specs are read from the repository alone",
             ))
+        } else if !entry.file_type().is_file() {
+            // A FIFO or a device would block or never end.
+            Err(Problem::at(&shown, "", 1, 1, "a spec file must be a regular file"))
         } else {
             read_limited(path, &shown)
         };
@@ -338,7 +341,13 @@ fn parse_sources(
     let mut problems = Problems::default();
     if sources.len() > MAX_RELEASES {
         let shown = &sources[MAX_RELEASES].0;
-        problems.push(Problem::at(shown, "", 1, 1, format!("more than {MAX_RELEASES} spec files; split the repository")));
+        problems.push(Problem::at(
+            shown,
+            "",
+            1,
+            1,
+            format!("more than {MAX_RELEASES} spec files; split the repository"),
+        ));
         return Err(problems);
     }
     // Files parse independently, on every core; the results are put back in file order.
@@ -356,7 +365,13 @@ fn parse_sources(
     }
     if canaries.len() > MAX_RELEASES {
         let shown = canaries[MAX_RELEASES].file.clone();
-        problems.push(Problem::at(&shown, "", 1, 1, format!("more than {MAX_RELEASES} releases; split the repository")));
+        problems.push(Problem::at(
+            &shown,
+            "",
+            1,
+            1,
+            format!("more than {MAX_RELEASES} releases; split the repository"),
+        ));
     }
     cross_check(&canaries, &mut problems);
     if problems.is_empty() {
@@ -370,7 +385,16 @@ fn parse_sources(
 fn read_limited(path: &Path, shown: &Path) -> std::result::Result<String, Problem> {
     use std::io::Read;
     let fail = |message: String| Problem::at(shown, "", 1, 1, message);
-    let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot read the file: {e}")))?;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Non-blocking, so that a FIFO swapped in after the walk cannot hang the run.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .map_err(|e| fail(format!("cannot read the file: {e}")))?;
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Err(fail("a spec file must be a regular file".into()));
+    }
     let mut bytes = Vec::new();
     file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| fail(format!("cannot read the file: {e}")))?;
     check_size(shown, bytes)
@@ -439,6 +463,10 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
         None => text,
     };
     let text = text.trim_start_matches("error: ").to_string();
+    if let Some(rest) = text.strip_prefix("duplicate mapping key: ") {
+        let key = rest.split(',').next().unwrap_or(rest).trim();
+        return format!("duplicate key `{key}`: a key may appear once in a mapping");
+    }
     if text.starts_with("invalid i64") {
         return "expected a whole number".to_string();
     }
@@ -541,6 +569,26 @@ impl Validator<'_> {
         let mut seen = BTreeSet::new();
         for g in gateways {
             self.check(g, seen.insert(&g.value), || format!("gateway `{}` is listed twice", g.value));
+        }
+        if let Some(list) = &spec.hosts {
+            // Istio's admission rules: a host once per VirtualService, none covered by a
+            // wildcard beside it, and `*` only for routes bound to gateways other than the mesh.
+            let mesh = gateways.is_empty() || gateways.iter().any(|g| g.value == "mesh");
+            for (i, h) in list.iter().enumerate() {
+                if h.value == "*" && mesh {
+                    self.problem(h, "host `*` is not allowed on the mesh: Istio rejects a wildcard host for sidecar routes; name the hosts, or bind the route to gateways");
+                }
+                if let Some(other) = list[..i].iter().find(|o| hosts_overlap(&o.value, &h.value)) {
+                    let why = match other.value == h.value {
+                        true => "is listed twice".to_string(),
+                        false => format!("overlaps `{}`", other.value),
+                    };
+                    self.problem(
+                        h,
+                        format!("host `{}` {why}: Istio rejects overlapping hosts in one VirtualService", h.value),
+                    );
+                }
+            }
         }
 
         let stable = self.version(&spec.stable, &name.value);
@@ -901,6 +949,16 @@ fn is_host(s: &str) -> bool {
     s == "*" || is_dns1123_subdomain(rest)
 }
 
+/// Whether two VirtualService hosts match a common name: equal, or one a wildcard over the other.
+pub fn hosts_overlap(a: &str, b: &str) -> bool {
+    let covers = |wild: &str, host: &str| match wild.strip_prefix('*') {
+        Some("") => true,
+        Some(suffix) => host.ends_with(suffix) || host == &suffix[1..],
+        None => false,
+    };
+    a == b || covers(a, b) || covers(b, a)
+}
+
 fn is_gateway(s: &str) -> bool {
     match s.split_once('/') {
         Some((ns, name)) => is_dns1123_label(ns) && is_dns1123_subdomain(name),
@@ -1091,10 +1149,13 @@ spec:
                 "6:46",
             ),
             ("kind: Canary", "kind: Rollout", "kind must be `Canary`", "2:7"),
+            ("  service: {port: 8080}", "  service: {port: 8080}\n  hosts: [\"*\"]", "not allowed on the mesh", "6:11"),
+            ("  service: {port: 8080}", "  service: {port: 8080}\n  hosts: [web, web]", "is listed twice", "6:16"),
+            ("  service: {port: 8080}", "  service: {port: 8080}\n  hosts: [\"*.a.com\", b.a.com]", "overlaps", "6:22"),
             (
                 "  service: {port: 8080}",
                 "  service: {port: 8080}\n  service: {port: 1}",
-                "duplicate mapping key",
+                "duplicate key `service`",
                 "6:3",
             ),
         ];

@@ -84,8 +84,9 @@ fn release_diff<'a>(
     } else {
         current
     };
-    let rendered =
-        renderer.render(&plan::plan(canary, &state), &canary.file).with_context(|| format!("release `{}`", canary.id()))?;
+    let rendered = renderer
+        .render(&plan::plan(canary, &state), &canary.file)
+        .with_context(|| format!("release `{}`", canary.id()))?;
     let changes = diff::changes(&canary.output, &committed.files, &rendered.files);
     let after = review::facts(&rendered.files.iter().map(|(k, v)| (k.into(), v.clone())).collect());
     Ok(ReleaseDiff {

@@ -47,7 +47,7 @@ fn bad_specs_exit_2_with_a_location_and_write_nothing() {
         (
             "duplicate key",
             GOOD.replace("  service:", "  output: a\n  output: b\n  service:"),
-            "duplicate mapping key",
+            "duplicate key `",
             "x.yaml:8:3",
         ),
         (

@@ -150,7 +150,7 @@ fn a_huge_diff_is_folded_to_fit_a_comment() {
     assert_eq!(s.tables, 1);
     assert_eq!(s.details_open, s.details_close);
     // Folding never cuts a line: every fence opened is closed.
-    assert!(run.stdout.matches("```").count() % 2 == 0);
+    assert!(run.stdout.matches("```").count().is_multiple_of(2));
 }
 
 #[test]
