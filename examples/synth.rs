@@ -1,0 +1,671 @@
+//! A synthetic GitOps repository for benchmarks: N `Canary` releases, rendered and committed by
+//! the real `kanari` binary, optionally padded with unrelated files and commits like a monorepo.
+//!
+//! ```text
+//! cargo build --release
+//! cargo run --release --example synth -- --releases 1000 --out /tmp/repo-1000 \
+//!     [--padding-files 100000] [--padding-commits 3000] [--seed 7] [--kanari target/release/kanari]
+//! ```
+//!
+//! Deterministic: the same arguments give the same commits (the same object ids), on any
+//! machine: every random choice comes from the seed, every commit time is fixed, and Git's global
+//! and system configuration are ignored.
+//!
+//! What it makes, in the order of the history:
+//! 1. N specs under `canaries/<namespace>/`: most one release per file, some files with 2-4
+//!    documents. They vary: 1-6 stages, header matches of every form (exact, prefix, regex),
+//!    cookie and URI matches, autoscaling, pod templates, approval and bake pauses, replica
+//!    overrides, a few explicit `output` folders and extra hosts and gateways; about one in seven
+//!    has no canary (steady).
+//! 2. Each release's state (steady, prepare, a stage, approved or not, aborted) is written as a
+//!    bare `kustomization.yaml`; one `kanari render` call renders every overlay at that state
+//!    (keeping its `since` and `approved` annotations), and one `git commit` records it all.
+//! 3. A few rounds of `kanari approve` and `kanari promote` on a sample of releases, so the
+//!    history holds kanari's own commits, as a live repository does.
+//! 4. With `--padding-files`, one commit adds that many small unrelated files under `src/`
+//!    (100 per folder, two levels deep), then `--padding-commits` commits each edit 1-3 of them;
+//!    written with `git fast-import` (seconds, not minutes), then checked out.
+//! 5. `git gc` packs every object, as a clone has them.
+//!
+//! Release 0 (`team-00/svc-00000`) is always at `prepare` with no gate: `kanari promote
+//! team-00/svc-00000` moves it to its first stage, which is what `bench/run.sh` times.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+/// 2026-01-01T00:00:00Z: the time of the first commit; the rest follow from it.
+const EPOCH: i64 = 1_767_225_600;
+const NAMESPACES: usize = 40;
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("synth: {e}");
+        std::process::exit(2);
+    }
+}
+
+struct Args {
+    releases: usize,
+    out: PathBuf,
+    padding_files: usize,
+    padding_commits: usize,
+    seed: u64,
+    kanari: PathBuf,
+}
+
+fn usage() -> String {
+    "usage: synth --releases N --out DIR [--padding-files N] [--padding-commits N] [--seed N] [--kanari PATH]".into()
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut releases = None;
+    let mut out = None;
+    let mut padding_files = 0;
+    let mut padding_commits = 0;
+    let mut seed = 7;
+    let mut kanari = std::env::var_os("KANARI").map(PathBuf::from);
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        if flag == "-h" || flag == "--help" {
+            println!("{}", usage());
+            std::process::exit(0);
+        }
+        let value = it.next().ok_or_else(|| format!("{flag} needs a value\n{}", usage()))?;
+        let num =
+            |v: &str| v.replace(['_', ','], "").parse::<usize>().map_err(|_| format!("{flag}: `{v}` is not a number"));
+        match flag.as_str() {
+            "--releases" => releases = Some(num(&value)?),
+            "--out" => out = Some(PathBuf::from(value)),
+            "--padding-files" => padding_files = num(&value)?,
+            "--padding-commits" => padding_commits = num(&value)?,
+            "--seed" => seed = num(&value)? as u64,
+            "--kanari" => kanari = Some(PathBuf::from(value)),
+            _ => return Err(format!("unknown option `{flag}`\n{}", usage())),
+        }
+    }
+    let releases = releases.ok_or_else(usage)?;
+    if releases == 0 || releases > 10_000 {
+        return Err("--releases must be from 1 to 10000 (kanari's limit)".into());
+    }
+    if padding_commits > 0 && padding_files == 0 {
+        return Err("--padding-commits needs --padding-files (the commits edit those files)".into());
+    }
+    let kanari = kanari.unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/kanari"));
+    if !kanari.is_file() {
+        return Err(format!(
+            "no kanari binary at `{}`: run `cargo build --release`, or pass --kanari",
+            kanari.display()
+        ));
+    }
+    let kanari = kanari.canonicalize().map_err(|e| e.to_string())?;
+    Ok(Args { releases, out: out.ok_or_else(usage)?, padding_files, padding_commits, seed, kanari })
+}
+
+/// splitmix64: small, fast, and the same everywhere.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64, stream: u64) -> Rng {
+        let mut r = Rng(seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        r.next();
+        r
+    }
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// 0..n
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    /// true with probability `percent`/100.
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+}
+
+fn run() -> Result<(), String> {
+    let args = parse_args()?;
+    let started = Instant::now();
+    if args.out.exists() {
+        let empty = std::fs::read_dir(&args.out).map_err(|e| e.to_string())?.next().is_none();
+        if !empty {
+            return Err(format!("`{}` exists and is not empty; remove it first", args.out.display()));
+        }
+    }
+    std::fs::create_dir_all(&args.out).map_err(|e| e.to_string())?;
+    let repo = args.out.canonicalize().map_err(|e| e.to_string())?;
+    let env = Env { repo: repo.clone(), kanari: args.kanari.clone() };
+
+    env.git(&["init", "-q", "-b", "main"], 0)?;
+    std::fs::write(
+        repo.join("README.md"),
+        "# platform-gitops\n\nSynthetic GitOps repository made by kanari's `synth` example.\n",
+    )
+    .map_err(|e| e.to_string())?;
+
+    // 1 and 2: specs and their states, rendered in one call and committed in one commit.
+    let releases: Vec<Release> = (0..args.releases).map(|i| Release::new(args.seed, i)).collect();
+    write_specs(&repo, &releases, args.seed)?;
+    for r in &releases {
+        r.write_state(&repo)?;
+    }
+    env.kanari(&["-q", "render"], 0, &[0])?;
+    env.git(&["add", "-A"], 0)?;
+    env.git(&["commit", "-q", "-m", &format!("Add {} releases, each at its current state", args.releases)], 0)?;
+    let t1 = started.elapsed();
+
+    // 3: kanari's own commits, on a sample of releases (release 0 is kept for the benchmark).
+    let mut rng = Rng::new(args.seed, u64::MAX);
+    let sample = |rng: &mut Rng, n: usize| -> Vec<String> {
+        let mut ids: Vec<usize> = (0..n.min(args.releases.saturating_sub(1)))
+            .map(|_| 1 + rng.below(args.releases as u64 - 1) as usize)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.into_iter().filter(|&i| releases[i].canary).map(|i| releases[i].id()).collect()
+    };
+    let rounds = 3;
+    let per_round = (args.releases / 20).clamp(2, 40);
+    for round in 0..rounds {
+        let now = 86_400 * (round as i64 + 1);
+        let approve = sample(&mut rng, per_round / 2);
+        if !approve.is_empty() {
+            let mut argv = vec!["-q", "approve"];
+            argv.extend(approve.iter().map(String::as_str));
+            // 0 done, 3 some release had no approval gate to approve (fine here).
+            env.kanari(&argv, now, &[0, 2, 3])?;
+        }
+        let promote = sample(&mut rng, per_round);
+        if !promote.is_empty() {
+            let mut argv = vec!["-q", "promote"];
+            argv.extend(promote.iter().map(String::as_str));
+            // 0 moved, 3 a gate holds one of them.
+            env.kanari(&argv, now + 60, &[0, 3])?;
+        }
+    }
+    let t2 = started.elapsed();
+
+    // 4: padding.
+    if args.padding_files > 0 {
+        pad(&env, args.padding_files, args.padding_commits, args.seed)?;
+    }
+    // Pack every object, as a clone has them (kanari reads committed blobs from the packs).
+    env.git(&["gc", "-q", "--prune=now"], 0)?;
+    let t3 = started.elapsed();
+
+    let head = env.git_out(&["rev-parse", "HEAD"])?;
+    let commits = env.git_out(&["rev-list", "--count", "HEAD"])?;
+    let files = env.git_out(&["ls-files"])?.lines().count();
+    println!(
+        "synth: {} releases in `{}`: {} commits, {} files, HEAD {} ({:.1}s: specs+render {:.1}s, kanari commits {:.1}s, padding {:.1}s)",
+        args.releases,
+        repo.display(),
+        commits.trim(),
+        files,
+        &head.trim()[..12],
+        t3.as_secs_f64(),
+        t1.as_secs_f64(),
+        (t2 - t1).as_secs_f64(),
+        (t3 - t2).as_secs_f64(),
+    );
+    Ok(())
+}
+
+/// How child processes run: in the repository, with a fixed identity and clock, and without the
+/// machine's Git configuration.
+struct Env {
+    repo: PathBuf,
+    kanari: PathBuf,
+}
+
+impl Env {
+    fn cmd(&self, program: &Path, time: i64) -> Command {
+        let mut c = Command::new(program);
+        let date = format!("{} +0000", EPOCH + time);
+        c.current_dir(&self.repo)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "Synth")
+            .env("GIT_AUTHOR_EMAIL", "synth@example.com")
+            .env("GIT_COMMITTER_NAME", "Synth")
+            .env("GIT_COMMITTER_EMAIL", "synth@example.com")
+            .env("GIT_AUTHOR_DATE", &date)
+            .env("GIT_COMMITTER_DATE", &date)
+            .env("KANARI_NOW", rfc3339(EPOCH + time))
+            .env_remove("NO_COLOR");
+        c
+    }
+
+    fn git(&self, argv: &[&str], time: i64) -> Result<(), String> {
+        let status = self.cmd(Path::new("git"), time).args(argv).status().map_err(|e| format!("git: {e}"))?;
+        status.success().then_some(()).ok_or_else(|| format!("`git {}` failed: {status}", argv.join(" ")))
+    }
+
+    fn git_out(&self, argv: &[&str]) -> Result<String, String> {
+        let out = self.cmd(Path::new("git"), 0).args(argv).output().map_err(|e| format!("git: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("`git {}` failed: {}", argv.join(" "), String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Runs kanari at `EPOCH + time`; any exit code in `ok` is success.
+    fn kanari(&self, argv: &[&str], time: i64, ok: &[i32]) -> Result<(), String> {
+        let out = self.cmd(&self.kanari, time).args(argv).output().map_err(|e| format!("kanari: {e}"))?;
+        match out.status.code() {
+            Some(code) if ok.contains(&code) => Ok(()),
+            _ => Err(format!(
+                "`kanari {}` failed ({}): {}",
+                argv.iter().take(4).copied().collect::<Vec<_>>().join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            )),
+        }
+    }
+}
+
+/// Seconds since 1970 as `2026-01-01T00:00:00Z` (UTC), without a date crate.
+fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Releases.
+
+struct Release {
+    index: usize,
+    name: String,
+    namespace: String,
+    /// The explicit `spec.output`, if any.
+    output: Option<String>,
+    canary: bool,
+    /// The spec document, without the leading `---`.
+    doc: String,
+    stages: Vec<StageInfo>,
+    /// The state to record: (stage, canary version, since, approved, reason).
+    state: State,
+}
+
+struct StageInfo {
+    name: String,
+    approval: bool,
+}
+
+enum State {
+    Steady,
+    Prepare,
+    Stage { index: usize, approved: bool },
+    Aborted,
+}
+
+const IMAGES: [&str; 6] = [
+    "registry.example.com",
+    "ghcr.io/acme",
+    "docker.io/acme",
+    "eu.gcr.io/acme-prod",
+    "quay.io/acme",
+    "acme.azurecr.io",
+];
+const PORTS: [u16; 6] = [80, 8080, 9080, 5000, 3000, 8443];
+const HEADERS: [&str; 6] = ["end-user", "x-canary", "x-tenant", "x-region", "user-agent", "x-beta"];
+const STAGE_WEIGHTS: [&[u32]; 6] =
+    [&[100], &[20, 100], &[10, 50, 100], &[5, 25, 50, 100], &[1, 10, 25, 50, 100], &[0, 5, 20, 40, 70, 100]];
+
+impl Release {
+    fn new(seed: u64, index: usize) -> Release {
+        let mut rng = Rng::new(seed, index as u64);
+        let name = format!("svc-{index:05}");
+        let namespace = format!("team-{:02}", index % NAMESPACES);
+        // Release 0 is the benchmark's promote target: a canary, gate-free, at prepare.
+        let first = index == 0;
+        let canary = first || rng.chance(85);
+        let autoscaling = !first && rng.chance(30);
+        let with_template = rng.chance(50);
+        let mut d = String::new();
+        let w = &mut d;
+        let _ = writeln!(
+            w,
+            "apiVersion: kanari.dev/v1alpha1\nkind: Canary\nmetadata:\n  name: {name}\n  namespace: {namespace}\nspec:"
+        );
+        let output = (!first && rng.chance(10)).then(|| format!("apps/{namespace}/{name}/deploy"));
+        if let Some(o) = &output {
+            let _ = writeln!(w, "  output: {o}");
+        }
+        let port = *rng.pick(&PORTS);
+        let _ = writeln!(w, "  service:\n    port: {port}");
+        if rng.chance(10) {
+            let _ = writeln!(w, "    create: false");
+        }
+        if rng.chance(25) {
+            let _ = writeln!(w, "  hosts: [{name}, {name}.{namespace}.example.com]");
+            let _ = writeln!(w, "  gateways: [istio-system/public-gateway]");
+        }
+        let registry = rng.pick(&IMAGES);
+        let major = 1 + rng.below(4);
+        let minor = rng.below(30);
+        let _ = writeln!(
+            w,
+            "  stable:\n    version: v{major}-{minor}\n    image: {registry}/{namespace}/{name}:{major}.{minor}.0"
+        );
+        if canary {
+            let _ = writeln!(
+                w,
+                "  canary:\n    version: v{major}-{}\n    image: {registry}/{namespace}/{name}:{major}.{}.0",
+                minor + 1,
+                minor + 1
+            );
+        }
+        // The most pods a stage override may ask for: maxReplicas with autoscaling.
+        let mut cap = 10_000;
+        if autoscaling {
+            let min = 1 + rng.below(4);
+            cap = min + 2 + rng.below(20);
+            let _ = writeln!(
+                w,
+                "  autoscaling:\n    minReplicas: {min}\n    maxReplicas: {cap}\n    targetCPUUtilizationPercentage: {}",
+                *rng.pick(&[50, 60, 70, 80])
+            );
+        } else {
+            let _ = writeln!(w, "  replicas: {}", 1 + rng.below(20));
+        }
+        if with_template {
+            let _ = writeln!(w, "  template:");
+            if rng.chance(40) {
+                let _ = writeln!(
+                    w,
+                    "    metadata:\n      annotations:\n        prometheus.io/scrape: \"true\"\n        prometheus.io/port: \"{port}\""
+                );
+            }
+            let _ = writeln!(
+                w,
+                "    spec:\n      containers:\n        - name: {name}\n          imagePullPolicy: IfNotPresent"
+            );
+            let _ = writeln!(w, "          ports:\n            - containerPort: {port}");
+            let _ = writeln!(
+                w,
+                "          env:\n            - name: LOG_LEVEL\n              value: {}\n            - name: SERVICE_NAME\n              value: {name}",
+                rng.pick(&["info", "debug", "warn"])
+            );
+            let _ = writeln!(
+                w,
+                "          resources:\n            requests:\n              cpu: {}m\n              memory: {}Mi",
+                50 * (1 + rng.below(8)),
+                64 * (1 + rng.below(8))
+            );
+            if rng.chance(50) {
+                let _ = writeln!(
+                    w,
+                    "          readinessProbe:\n            httpGet:\n              path: /healthz\n              port: {port}\n            periodSeconds: 5"
+                );
+            }
+            if rng.chance(30) {
+                let _ = writeln!(
+                    w,
+                    "          volumeMounts:\n            - name: tmp\n              mountPath: /tmp\n      volumes:\n        - name: tmp\n          emptyDir: {{}}"
+                );
+            }
+        }
+        // Stages: 1-6 of them (release 0: 3), weights rising to 100.
+        let count = if first { 3 } else { 1 + rng.below(6) as usize };
+        let weights = STAGE_WEIGHTS[count - 1];
+        let mut stages = Vec::new();
+        let _ = writeln!(w, "  stages:");
+        for (k, &weight) in weights.iter().enumerate() {
+            let last = k + 1 == count;
+            // A match stage first, for some: everything else stays at the weight.
+            let with_match = !first && (weight == 0 || (k == 0 && rng.chance(35)) || (!last && rng.chance(10)));
+            let stage_name = match (with_match, weight) {
+                (true, _) => format!("match-{k}"),
+                (false, 100) => "full".to_string(),
+                (false, w) => format!("{}-{w}", 100 - w),
+            };
+            let _ = writeln!(w, "    - name: {stage_name}");
+            if weight > 0 {
+                let _ = writeln!(w, "      weight: {weight}");
+            }
+            if with_match {
+                let _ = writeln!(w, "      match:");
+                for m in 0..1 + rng.below(3) {
+                    match (m + rng.below(5)) % 5 {
+                        0 => {
+                            let _ = writeln!(
+                                w,
+                                "        - headers:\n            {}:\n              exact: {}",
+                                rng.pick(&HEADERS),
+                                rng.pick(&["jason", "qa-team", "\"true\"", "canary"])
+                            );
+                        }
+                        1 => {
+                            let _ = writeln!(
+                                w,
+                                "        - headers:\n            {}:\n              prefix: {}",
+                                rng.pick(&HEADERS),
+                                rng.pick(&["internal-", "eu-", "Mozilla/5.0 (X11"])
+                            );
+                        }
+                        2 => {
+                            let _ = writeln!(
+                                w,
+                                "        - headers:\n            {}:\n              regex: \"{}\"",
+                                rng.pick(&HEADERS),
+                                rng.pick(&["^(alice|bob)$", ".*Chrome/1[0-9]{2}.*", "^tenant-[0-9]+$"])
+                            );
+                        }
+                        3 => {
+                            let _ = writeln!(
+                                w,
+                                "        - cookie:\n            name: {}\n            value: {}",
+                                rng.pick(&["canary", "beta_user", "session-group"]),
+                                rng.pick(&["always", "1", "b"])
+                            );
+                        }
+                        _ => {
+                            let (kind, value) = *rng.pick(&[
+                                ("prefix", "/api/v2/"),
+                                ("exact", "/healthz/canary"),
+                                ("regex", "^/(beta|preview)/.*"),
+                            ]);
+                            let _ = writeln!(w, "        - uri:\n            {kind}: \"{value}\"");
+                            if rng.chance(40) {
+                                let _ = writeln!(
+                                    w,
+                                    "          headers:\n            x-canary:\n              exact: \"yes\""
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            // kanari refuses stable: 0 on a stage with matches, even at weight 100.
+            if last && weight == 100 && !with_match && !autoscaling && rng.chance(40) {
+                let _ = writeln!(w, "      replicas:\n        stable: 0");
+            } else if !last && weight >= 50 && rng.chance(20) {
+                let _ = writeln!(w, "      replicas:\n        canary: {}", (2 + rng.below(5)).min(cap));
+            }
+            let approval = !first && rng.chance(25);
+            let duration = !first && rng.chance(25);
+            if approval || duration {
+                let _ = writeln!(w, "      pause:");
+                if approval {
+                    let _ = writeln!(w, "        approval: true");
+                }
+                if duration {
+                    let _ = writeln!(w, "        duration: {}", rng.pick(&["10m", "30m", "1h", "1h30m", "2d"]));
+                }
+            }
+            stages.push(StageInfo { name: stage_name, approval });
+        }
+        let state = if first {
+            State::Prepare
+        } else if !canary {
+            State::Steady
+        } else {
+            match rng.below(100) {
+                0..=9 => State::Steady,
+                10..=24 => State::Prepare,
+                25..=29 => State::Aborted,
+                _ => {
+                    let index = rng.below(count as u64) as usize;
+                    State::Stage { index, approved: stages[index].approval && rng.chance(50) }
+                }
+            }
+        };
+        Release { index, name, namespace, output, canary, doc: d, stages, state }
+    }
+
+    fn id(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+
+    fn output(&self) -> String {
+        self.output.clone().unwrap_or_else(|| format!("overlays/{}/{}", self.namespace, self.name))
+    }
+
+    /// A bare `kustomization.yaml` recording the release's state; `kanari render` replaces it.
+    fn write_state(&self, repo: &Path) -> Result<(), String> {
+        let dir = repo.join(self.output());
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let canary_version = self.doc.split("  canary:\n    version: ").nth(1).and_then(|s| s.lines().next());
+        let since = rfc3339(EPOCH - 3600 * (1 + self.index as i64 % 200));
+        let mut a = String::new();
+        if let Some(v) = canary_version
+            && !matches!(self.state, State::Steady)
+        {
+            let _ = writeln!(a, "    kanari.dev/canary: {v}");
+        }
+        let stage = match &self.state {
+            State::Steady => "steady".to_string(),
+            State::Prepare => "prepare".to_string(),
+            State::Stage { index, .. } => self.stages[*index].name.clone(),
+            State::Aborted => "aborted".to_string(),
+        };
+        let _ = writeln!(a, "    kanari.dev/stage: {stage}");
+        let _ = writeln!(a, "    kanari.dev/since: \"{since}\"");
+        if let State::Stage { index, approved: true } = &self.state {
+            let _ = writeln!(a, "    kanari.dev/approved: {}", self.stages[*index].name);
+        }
+        if let State::Aborted = self.state {
+            let _ = writeln!(a, "    kanari.dev/reason: error rate above 1% on the canary");
+        }
+        let text = format!(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nmetadata:\n  name: {}\n  annotations:\n{a}resources: []\n",
+            self.name
+        );
+        std::fs::write(dir.join("kustomization.yaml"), text).map_err(|e| e.to_string())
+    }
+}
+
+/// Most releases get a file of their own; about a quarter share a file with the 1-3 releases
+/// after them (in other namespaces: a file may hold any release).
+fn write_specs(repo: &Path, releases: &[Release], seed: u64) -> Result<(), String> {
+    let mut rng = Rng::new(seed, u64::MAX - 1);
+    let mut i = 0;
+    while i < releases.len() {
+        let r = &releases[i];
+        let size = if i > 0 && rng.chance(25) { 2 + rng.below(3) as usize } else { 1 };
+        let group = &releases[i..(i + size).min(releases.len())];
+        let dir = repo.join("canaries").join(&r.namespace);
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let (file, body) = match group {
+            [one] => (format!("{}.yaml", one.name), one.doc.clone()),
+            _ => {
+                let docs: Vec<String> = group.iter().map(|g| format!("# {}\n{}", g.id(), g.doc)).collect();
+                (format!("bundle-{:05}.yml", r.index), docs.join("---\n"))
+            }
+        };
+        std::fs::write(dir.join(file), body).map_err(|e| e.to_string())?;
+        i += group.len();
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Padding.
+
+/// One commit adding `files` small files, then `commits - 1` commits editing 1-3 of them, with
+/// `git fast-import`; then the work tree is checked out.
+fn pad(env: &Env, files: usize, commits: usize, seed: u64) -> Result<(), String> {
+    let mut rng = Rng::new(seed, u64::MAX - 2);
+    let path = |i: usize| format!("src/mod-{:03}/pkg-{:02}/file-{:05}.txt", i / 1000, i / 100 % 10, i);
+    let content = |i: usize, rev: usize| {
+        format!(
+            "// module {} package {} file {i}, revision {rev}\nfn item_{i}() -> u32 {{ {} }}\n",
+            i / 1000,
+            i / 100 % 10,
+            i * 31 + rev
+        )
+    };
+    let head = env.git_out(&["rev-parse", "HEAD"])?;
+    let mut child = env
+        .cmd(Path::new("git"), 0)
+        .args(["fast-import", "--quiet", "--force"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("git fast-import: {e}"))?;
+    {
+        let stdin = child.stdin.as_mut().expect("piped");
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, stdin);
+        let commit = |out: &mut std::io::BufWriter<_>,
+                      n: usize,
+                      message: &str,
+                      from: Option<&str>,
+                      edits: &[(usize, usize)]|
+         -> std::io::Result<()> {
+            let when = EPOCH + 10 * 86_400 + 600 * n as i64;
+            writeln!(out, "commit refs/heads/main")?;
+            writeln!(out, "committer Dev {} <dev{}@example.com> {when} +0000", n % 17, n % 17)?;
+            writeln!(out, "data {}\n{message}", message.len())?;
+            if let Some(from) = from {
+                writeln!(out, "from {from}")?;
+            }
+            for &(i, rev) in edits {
+                let text = content(i, rev);
+                writeln!(out, "M 100644 inline {}\ndata {}\n{text}", path(i), text.len())?;
+            }
+            writeln!(out)
+        };
+        let all: Vec<(usize, usize)> = (0..files).map(|i| (i, 0)).collect();
+        commit(&mut out, 0, &format!("Import {files} files of the monorepo"), Some(head.trim()), &all)
+            .map_err(|e| e.to_string())?;
+        let mut revs = vec![0usize; files];
+        for n in 1..commits {
+            let edits: Vec<(usize, usize)> = (0..1 + rng.below(3))
+                .map(|_| {
+                    let i = rng.below(files as u64) as usize;
+                    revs[i] += 1;
+                    (i, revs[i])
+                })
+                .collect();
+            commit(&mut out, n, &format!("Update module {} (change {n})", edits[0].0 / 1000), None, &edits)
+                .map_err(|e| e.to_string())?;
+        }
+        out.flush().map_err(|e| e.to_string())?;
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err(format!("git fast-import failed: {status}"));
+    }
+    env.git(&["reset", "-q", "--hard", "main"], 0)
+}
