@@ -718,7 +718,8 @@ impl Validator<'_> {
             over.stable = r.stable.as_ref().and_then(|n| self.number(n, &format!("replicas.stable {what}"), 0, cap));
             over.canary = r.canary.as_ref().and_then(|n| self.number(n, &format!("replicas.canary {what}"), 0, cap));
             if let (Some(0), Some(at)) = (over.stable, &r.stable) {
-                self.check(at, weight == 100 && matches.is_empty(), || {
+                // At weight 100 every request goes to the canary, matched or not: stable takes none.
+                self.check(at, weight == 100, || {
                     format!("replicas.stable is 0 but the stable version still takes {}% of the traffic", 100 - weight)
                 });
             }
