@@ -172,6 +172,18 @@ pub enum StatusFormat {
     Json,
 }
 
+impl Cli {
+    /// Whether this run talks to a remote (`--push`); every other run stays on this machine.
+    pub fn uses_network(&self) -> bool {
+        match &self.command {
+            Command::Promote(args) => args.commit.push,
+            Command::Approve(args) => args.commit.push,
+            Command::Abort(args) => args.commit.push,
+            _ => false,
+        }
+    }
+}
+
 /// Where and as whom commits are made.
 #[derive(Debug, Args)]
 pub struct CommitArgs {

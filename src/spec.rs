@@ -276,12 +276,26 @@ struct RawCookie {
 // ---------------------------------------------------------------------------------------------
 // Loading.
 
+/// Which spec files a load parses.
+#[derive(Clone, Copy, Debug)]
+pub enum Scope<'a> {
+    /// Every file: `lint`, and any command run without release names.
+    All,
+    /// The files that can define the releases these selectors (`name` or `namespace/name`)
+    /// name: those whose text holds the name as a word. A command run for one release in a
+    /// repository of thousands parses one file, not thousands, and a broken spec of another
+    /// team does not hold it up (`lint` in CI is what finds that). When some selector's name is
+    /// in no file (it is misspelt, or written with YAML escapes), every file is parsed, so the
+    /// answer is the same as without the filter.
+    Named(&'a [String]),
+}
+
 /// Every release found under `specs` (relative to `root`) in the work tree, validated, in the
-/// order of their files.
+/// order of their files; with [`Scope::Named`], those of the files that can define them.
 ///
-/// Problems of every file are collected; any problem makes the whole load fail, so nothing
-/// downstream ever sees half a repository.
-pub fn load(root: &Path, specs: &Path) -> Result<std::result::Result<Vec<Canary>, Problems>> {
+/// Problems of every file parsed are collected; any problem makes the whole load fail, so
+/// nothing downstream ever sees half a repository.
+pub fn load(root: &Path, specs: &Path, scope: Scope) -> Result<std::result::Result<Vec<Canary>, Problems>> {
     let dir = root.join(specs);
     let meta = std::fs::symlink_metadata(&dir)
         .with_context(|| format!("failed to read the specs folder `{}`", dir.display()))?;
@@ -313,7 +327,7 @@ pub fn load(root: &Path, specs: &Path) -> Result<std::result::Result<Vec<Canary>
         };
         sources.push((shown, source));
     }
-    Ok(parse_sources(sources))
+    Ok(parse_sources(sources, scope))
 }
 
 /// Whether a file is read as specs: `*.yaml` or `*.yml`.
@@ -322,7 +336,7 @@ pub fn is_spec_file(path: &Path) -> bool {
 }
 
 /// Every release in `files` (path shown in problems → contents), as read from a commit.
-pub fn load_files(files: BTreeMap<PathBuf, Vec<u8>>) -> std::result::Result<Vec<Canary>, Problems> {
+pub fn load_files(files: BTreeMap<PathBuf, Vec<u8>>, scope: Scope) -> std::result::Result<Vec<Canary>, Problems> {
     let sources = files
         .into_iter()
         .filter(|(path, _)| is_spec_file(path))
@@ -331,13 +345,39 @@ pub fn load_files(files: BTreeMap<PathBuf, Vec<u8>>) -> std::result::Result<Vec<
             (path, source)
         })
         .collect();
-    parse_sources(sources)
+    parse_sources(sources, scope)
 }
 
-fn parse_sources(
-    sources: Vec<(PathBuf, std::result::Result<String, Problem>)>,
-) -> std::result::Result<Vec<Canary>, Problems> {
+type Source = (PathBuf, std::result::Result<String, Problem>);
+
+/// The sources `scope` asks for (see [`Scope::Named`]). Files that could not be read are kept:
+/// their problem is reported either way.
+fn in_scope(sources: Vec<Source>, scope: Scope) -> Vec<Source> {
+    let Scope::Named(selectors) = scope else { return sources };
+    if selectors.is_empty() {
+        return sources;
+    }
+    let names: Vec<&str> = selectors.iter().map(|s| s.rsplit_once('/').map_or(s.as_str(), |(_, name)| name)).collect();
+    let holds = |source: &Source, name: &str| source.1.as_ref().map_or(true, |text| holds_word(text, name));
+    if !names.iter().all(|name| sources.iter().any(|source| holds(source, name))) {
+        return sources;
+    }
+    sources.into_iter().filter(|source| names.iter().any(|name| holds(source, name))).collect()
+}
+
+/// Whether `word` occurs in `text` with no name character (alphanumeric, `-`, `_`, `.`) on
+/// either side.
+fn holds_word(text: &str, word: &str) -> bool {
+    let is_name = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    !word.is_empty()
+        && text
+            .match_indices(word)
+            .any(|(at, _)| !is_name(text[..at].chars().next_back()) && !is_name(text[at + word.len()..].chars().next()))
+}
+
+fn parse_sources(sources: Vec<Source>, scope: Scope) -> std::result::Result<Vec<Canary>, Problems> {
     use rayon::prelude::*;
+    let sources = in_scope(sources, scope);
     let mut problems = Problems::default();
     if sources.len() > MAX_RELEASES {
         let shown = &sources[MAX_RELEASES].0;
@@ -1071,6 +1111,18 @@ pub fn format_duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_is_found_as_a_word() {
+        assert!(holds_word("  name: web\n", "web"));
+        assert!(holds_word("{name: \"web\", namespace: shop}", "web"));
+        assert!(holds_word("image: web:1", "web"));
+        assert!(!holds_word("name: webshop", "web"));
+        assert!(!holds_word("name: my-web", "web"));
+        assert!(!holds_word("host: web.shop.svc", "web"));
+        assert!(!holds_word("anything", ""));
+        assert!(holds_word("name: web-2\nname: web", "web"));
+    }
 
     fn problems_of(yaml: &str) -> Vec<String> {
         let (_, problems) = parse_file(Path::new("c.yaml"), yaml);

@@ -43,17 +43,19 @@ pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<u8> {
         None => git.repo.head_commit()?,
     };
     let now = now()?;
-    // Git objects are read on this thread (a repository handle is not shared across threads);
-    // rendering and diffing then run on every core.
-    let committed: Vec<Committed> = canaries.iter().map(|c| git.committed(base, c)).collect::<Result<_>>()?;
+    let place = git.repo.place();
     let progress = crate::commands::Progress::new(ws, "diffing", canaries.len());
+    // Each worker thread reads Git objects through a handle of its own, then renders and diffs.
     let diffs: Vec<ReleaseDiff> = canaries
         .par_iter()
-        .zip(committed.par_iter())
-        .map(|(canary, committed)| {
-            progress.tick();
-            release_diff(canary, committed, args, now, &renderer)
-        })
+        .map_init(
+            || place.open().map(|repo| Git { ws, repo }),
+            |git, canary| {
+                progress.tick();
+                let git = git.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+                release_diff(canary, &git.committed(base, canary)?, args, now, &renderer)
+            },
+        )
         .collect::<Result<_>>()?;
     let out = match args.format {
         DiffFormat::Text => diffs.iter().map(|d| text(d, ws.color)).collect::<String>(),
@@ -88,13 +90,25 @@ fn release_diff<'a>(
         .render(&plan::plan(canary, &state), &canary.file)
         .with_context(|| format!("release `{}`", canary.id()))?;
     let changes = diff::changes(&canary.output, &committed.files, &rendered.files);
-    let after = review::facts(&rendered.files.iter().map(|(k, v)| (k.into(), v.clone())).collect());
+    // The facts cost a YAML parse of both sides: only the formats that show them pay for it
+    // (JSON always has them; Markdown's table is shown for a release that changed).
+    let shows_facts = match args.format {
+        DiffFormat::Text => false,
+        DiffFormat::Json => true,
+        DiffFormat::Markdown => !changes.is_empty(),
+    };
+    let (before, after) = if shows_facts {
+        let rendered_files = rendered.files.into_iter().map(|(k, v)| (k.into(), v)).collect();
+        (review::facts(&committed.files), review::facts(&rendered_files))
+    } else {
+        (Facts::default(), Facts::default())
+    };
     Ok(ReleaseDiff {
         canary,
         from: recorded.map(|r| r.stage.clone()),
         to: state.step.name(canary).to_string(),
         changes,
-        before: review::facts(&committed.files),
+        before,
         after,
     })
 }

@@ -47,7 +47,7 @@ impl<'a> Git<'a> {
             anyhow::anyhow!("commit {} has no specs folder `{}`", short(commit), self.ws.specs.display())
         })?;
         let files = files.into_iter().map(|(rel, bytes)| (self.ws.specs.join(rel), bytes)).collect();
-        select(spec::load_files(files)?, selectors)
+        select(spec::load_files(files, spec::Scope::Named(selectors))?, selectors)
     }
 
     /// The renderer with the template overrides `commit` has (or the work tree's, when the

@@ -71,9 +71,16 @@ impl Workspace {
         })
     }
 
-    /// Loads every release, then keeps those `selectors` name (all when there are none).
+    /// The releases `selectors` name (all when there are none), from the spec files that can
+    /// define them ([`spec::Scope::Named`]).
     pub fn releases(&self, selectors: &[String]) -> Result<Vec<Canary>> {
-        let all = spec::load(&self.root, &self.specs)??;
+        let found = spec::load(&self.root, &self.specs, spec::Scope::Named(selectors))??;
+        select(found, selectors)
+    }
+
+    /// Loads every release, whatever `selectors` name, then keeps those they name.
+    pub fn all_releases(&self, selectors: &[String]) -> Result<Vec<Canary>> {
+        let all = spec::load(&self.root, &self.specs, spec::Scope::All)??;
         select(all, selectors)
     }
 

@@ -194,3 +194,33 @@ fn a_template_that_routes_to_a_missing_subset_is_refused_before_writing() {
         assert_eq!(tree(repo.path()), before);
     }
 }
+
+#[test]
+fn a_named_release_is_read_from_its_own_files_and_lint_reads_them_all() {
+    // Another team's spec is broken; the named release renders and promotes anyway, lint still
+    // fails, and a name no file holds falls back to reading every file.
+    // (A file is read when the name is a word of it anywhere, as `web` in `image: web:1`.)
+    let other = GOOD.replace("web", "cart").replace("weight: 50", "weight: 150");
+    let repo = repo_with(&[("canaries/web.yaml", GOOD), ("canaries/cart.yaml", &other)]);
+    let c = repo.path().to_str().unwrap();
+    crate::git(repo.path(), &["init", "-q", "-b", "main"]);
+    crate::git(repo.path(), &["add", "-A"]);
+    crate::git(repo.path(), &["commit", "-q", "-m", "specs"]);
+
+    let rendered = kanari_ok(repo.path(), &["-C", c, "render", "web", "--stdout"]);
+    assert!(rendered.stdout.contains("kind: VirtualService"), "{}", rendered.stdout);
+    kanari_ok(repo.path(), &["-C", c, "-q", "promote", "shop/web", "--author", "CI <ci@example.com>"]);
+    assert_eq!(crate::git(repo.path(), &["log", "--format=%s", "-1"]).trim(), "web: promote (new) -> steady");
+
+    for args in [&["lint"][..], &["lint", "web"], &["render", "--stdout"], &["render", "cart", "--stdout"]] {
+        let mut all = vec!["-C", c];
+        all.extend_from_slice(args);
+        let run = kanari(repo.path(), &all);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains("canaries/cart.yaml:12:15"), "{args:?}: {}", run.stderr);
+    }
+    // `webb` is in no file: every file is read, and the broken one is reported.
+    let misspelt = kanari(repo.path(), &["-C", c, "render", "webb", "--stdout"]);
+    assert_eq!(misspelt.code, 2);
+    assert!(misspelt.stderr.contains("canaries/cart.yaml:12:15"), "{}", misspelt.stderr);
+}
