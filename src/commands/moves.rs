@@ -83,7 +83,15 @@ pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, decide: &De
             false => git.repo.branch(Some(&branch.name), &args.remote)?.tip,
         };
         let tip_commit = tip.unwrap_or(base);
-        let canaries = git.releases_at(tip_commit, &selection.releases)?;
+        // Specs are read again only when the tip is not the commit they were read from.
+        let tip_canaries;
+        let canaries = match tip_commit == base {
+            true => &canaries,
+            false => {
+                tip_canaries = git.releases_at(tip_commit, &selection.releases)?;
+                &tip_canaries
+            }
+        };
         let renderer = git.renderer_at(tip_commit)?;
         let mut parent = tip_commit;
         let mut made: Vec<(Oid, String, &Canary)> = Vec::new();
