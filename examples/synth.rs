@@ -147,6 +147,8 @@ fn run() -> Result<(), String> {
     let env = Env { repo: repo.clone(), kanari: args.kanari.clone() };
 
     env.git(&["init", "-q", "-b", "main"], 0)?;
+    // No automatic gc in the background: it would race the `git gc` at the end.
+    env.git(&["config", "gc.auto", "0"], 0)?;
     std::fs::write(
         repo.join("README.md"),
         "# platform-gitops\n\nSynthetic GitOps repository made by kanari's `synth` example.\n",

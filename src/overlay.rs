@@ -279,7 +279,8 @@ pub struct OverlayWrite {
     pub dir: PathBuf,
     base: PathBuf,
     rel: PathBuf,
-    /// File name → new contents, `kustomization.yaml` last when applied.
+    /// The files whose contents change or that are new (name → new contents),
+    /// `kustomization.yaml` last when applied. Unchanged files are not touched.
     files: BTreeMap<String, Vec<u8>>,
     /// kanari's files that the new overlay no longer has.
     remove: Vec<String>,
@@ -343,23 +344,30 @@ pub fn plan_write(target: &Target, rendered: &Rendered) -> Result<OverlayWrite> 
         }
     }
     let remove: Vec<String> = current.keys().filter(|name| !rendered.files.contains_key(*name)).cloned().collect();
-    let changed =
-        leftovers || !remove.is_empty() || rendered.files.iter().any(|(name, bytes)| current.get(name) != Some(bytes));
+    let files: BTreeMap<String, Vec<u8>> = rendered
+        .files
+        .iter()
+        .filter(|(name, bytes)| current.get(*name) != Some(*bytes))
+        .map(|(name, bytes)| (name.clone(), bytes.clone()))
+        .collect();
+    let changed = leftovers || !remove.is_empty() || !files.is_empty();
     Ok(OverlayWrite {
         dir: dir_path,
         base: target.base.to_path_buf(),
         rel: target.dir.to_path_buf(),
-        files: rendered.files.clone(),
+        files,
         remove,
         changed,
     })
 }
 
-/// Carries out checked writes: new files first, `kustomization.yaml` last, then removals. The
-/// folders are opened again, component by component, so a symlink swapped in since the check is
-/// still refused.
+/// Carries out checked writes: new and changed files first, `kustomization.yaml` last, then
+/// removals. The folders are opened again, component by component, so a symlink swapped in since
+/// the check is still refused. Overlays are written on every core: each file is made durable
+/// (fsync) before its rename, and the disk takes several such waits at once.
 pub fn apply(writes: &[OverlayWrite]) -> Result<()> {
-    for w in writes.iter().filter(|w| w.changed) {
+    use rayon::prelude::*;
+    writes.par_iter().filter(|w| w.changed).try_for_each(|w| -> Result<()> {
         let dir = SafeDir::open(&w.base, &w.rel, true)?.expect("created when missing");
         for name in dir.names()? {
             if is_temporary(&name) && dir.kind(&name)? == Some(Kind::File) {
@@ -375,8 +383,8 @@ pub fn apply(writes: &[OverlayWrite]) -> Result<()> {
             dir.remove(name)?;
         }
         dir.sync();
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -56,6 +56,39 @@ fn render_writes_the_recorded_state_and_keeps_it() {
 }
 
 #[test]
+fn a_render_rewrites_only_the_files_that_change() {
+    use std::os::unix::fs::MetadataExt;
+    let repo = fixture("bookinfo");
+    let out = repo.path().join("overlays/reviews");
+    let inodes = || -> std::collections::BTreeMap<String, (u64, Vec<u8>)> {
+        files(&out)
+            .into_iter()
+            .map(|name| {
+                let path = out.join(&name);
+                (name, (std::fs::metadata(&path).unwrap().ino(), std::fs::read(&path).unwrap()))
+            })
+            .collect()
+    };
+    assert_eq!(render(repo.path(), &["--stage", "90-10"]).code, 0);
+    let before = inodes();
+    assert_eq!(render(repo.path(), &["--stage", "50-50"]).code, 0);
+    let after = inodes();
+    // A file is replaced by a rename, so a new inode means written again.
+    let (mut kept, mut rewritten) = (0, 0);
+    for (name, (inode, bytes)) in &after {
+        let (old_inode, old_bytes) = &before[name];
+        if old_bytes == bytes {
+            assert_eq!(inode, old_inode, "`{name}` did not change but was written again");
+            kept += 1;
+        } else {
+            assert_ne!(inode, old_inode, "`{name}` changed in place");
+            rewritten += 1;
+        }
+    }
+    assert!(kept >= 3 && rewritten >= 2, "kept {kept}, rewrote {rewritten}");
+}
+
+#[test]
 fn annotations_of_the_recorded_state_survive_a_re_render() {
     let repo = fixture("bookinfo");
     let out = repo.path().join("overlays/reviews");
