@@ -23,7 +23,9 @@ use serde_json::Value;
 
 use crate::problem::{Problem, Problems};
 use crate::render::{KUSTOMIZATION, Rendered};
-use crate::spec::{MAX_REGEX_LEN, is_dns1035_label, is_dns1123_label, is_dns1123_subdomain};
+use crate::spec::{
+    MAX_REGEX_LEN, is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, is_label_key, is_label_value,
+};
 
 /// Checks a rendered overlay; every problem names the rendered file and the line it is on.
 pub fn check(rendered: &Rendered) -> Result<(), Problems> {
@@ -120,25 +122,6 @@ fn labels(at: &mut At, labels: &Value) {
             _ => at.problem(key, format!("label `{key}` has the value {value}, which is not a valid label value")),
         }
     }
-}
-
-fn is_label_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && s.ends_with(|c: char| c.is_ascii_alphanumeric())
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
-
-fn is_label_key(key: &str) -> bool {
-    match key.split_once('/') {
-        Some((prefix, name)) => is_dns1123_subdomain(prefix) && is_label_name(name),
-        None => is_label_name(key),
-    }
-}
-
-fn is_label_value(v: &str) -> bool {
-    v.is_empty() || is_label_name(v)
 }
 
 fn destination_rule(at: &mut At, doc: &Value) {

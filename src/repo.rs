@@ -351,11 +351,20 @@ impl Repo {
             self.git.set_head_detached(new).context("failed to move the detached HEAD")?;
         }
         let mut changes = Vec::new();
+        let mut failure = None;
         for dir in dirs {
-            changes.push(self.sync_dir(old, new, dir)?);
+            match self.sync_dir(old, new, dir) {
+                Ok(change) => changes.push(change),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
         }
+        // The folders written so far are staged even when a later one failed, so that the index
+        // never says the opposite of what HEAD and the work tree hold.
         self.update_index(&changes)?;
-        Ok(true)
+        failure.map_or(Ok(true), Err)
     }
 
     /// Writes the files of `dir` that differ between `old` and `new` into the work tree and

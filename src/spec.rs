@@ -282,11 +282,12 @@ pub enum Scope<'a> {
     /// Every file: `lint`, and any command run without release names.
     All,
     /// The files that can define the releases these selectors (`name` or `namespace/name`)
-    /// name: those whose text holds the name as a word. A command run for one release in a
-    /// repository of thousands parses one file, not thousands, and a broken spec of another
-    /// team does not hold it up (`lint` in CI is what finds that). When some selector's name is
-    /// in no file (it is misspelt, or written with YAML escapes), every file is parsed, so the
-    /// answer is the same as without the filter.
+    /// name: those whose text holds the name as a word (validation refuses a name written with
+    /// YAML escapes, so every file that defines a release is among them), and those that set an
+    /// `output`, so that no other release's folder can nest with theirs unseen. A command run for
+    /// one release in a repository of thousands parses a few files, not thousands, and a broken
+    /// spec of another team does not hold it up (`lint` in CI is what finds that). When some
+    /// selector's name is in no file, every file is parsed, so that the error lists every release.
     Named(&'a [String]),
 }
 
@@ -362,7 +363,10 @@ fn in_scope(sources: Vec<Source>, scope: Scope) -> Vec<Source> {
     if !names.iter().all(|name| sources.iter().any(|source| holds(source, name))) {
         return sources;
     }
-    sources.into_iter().filter(|source| names.iter().any(|name| holds(source, name))).collect()
+    sources
+        .into_iter()
+        .filter(|source| holds(source, "output") || names.iter().any(|name| holds(source, name)))
+        .collect()
 }
 
 /// Whether `word` occurs in `text` with no name character (alphanumeric, `-`, `_`, `.`) on
@@ -567,9 +571,14 @@ impl Validator<'_> {
         });
 
         let name = doc.metadata.name;
-        self.check(&name, is_dns1035_label(&name.value), || {
+        if self.check(&name, is_dns1035_label(&name.value), || {
             format!("metadata.name `{}` must be a DNS-1035 label: at most 63 characters of a-z, 0-9 and `-`, starting with a letter and ending with a letter or digit", name.value)
-        });
+        }) {
+            // What makes `Scope::Named` exact: a file that defines a release holds its name.
+            self.check(&name, holds_word(self.source, &name.value), || {
+                format!("write metadata.name `{}` as plain text, without YAML escapes: kanari finds a release's file by its name", name.value)
+            });
+        }
         let namespace = match &doc.metadata.namespace {
             Some(ns) => {
                 self.check(ns, is_dns1123_label(&ns.value), || {
@@ -582,7 +591,13 @@ impl Validator<'_> {
 
         let spec = doc.spec;
         let output = match &spec.output {
-            Some(out) => self.output(out),
+            Some(out) => {
+                // Files that set an output are always in scope (see `in_scope`): they must say so.
+                self.check(out, holds_word(self.source, "output"), || {
+                    "write the key `output` as plain text, without YAML escapes".to_string()
+                });
+                self.output(out)
+            }
             None => Some(PathBuf::from("overlays").join(&namespace).join(&name.value)),
         };
         let port = self.number(&spec.service.port, "service.port", 1, 65535).unwrap_or(1) as u16;
@@ -895,8 +910,13 @@ impl Validator<'_> {
                         }
                     }
                     for (k, v) in labels {
-                        if !v.is_string() {
-                            self.problem(raw, format!("template label `{k}` must be a string; quote it"));
+                        if !is_label_key(k) {
+                            self.problem(raw, format!("template label key `{k}` is not valid: a DNS-1123 prefix and `/`, then at most 63 characters of alphanumerics, `-`, `_` and `.`"));
+                        }
+                        match v.as_str() {
+                            None => self.problem(raw, format!("template label `{k}` must be a string; quote it")),
+                            Some(v) if !is_label_value(v) => self.problem(raw, format!("template label `{k}` has the value `{v}`, which is not a valid label value: at most 63 characters of alphanumerics, `-`, `_` and `.`, starting and ending with an alphanumeric")),
+                            Some(_) => {}
                         }
                     }
                 }
@@ -978,6 +998,29 @@ pub fn is_dns1123_label(s: &str) -> bool {
 
 fn is_label_body(s: &str) -> bool {
     s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') && !s.ends_with('-')
+}
+
+/// A label name, or the name part of a label key: at most 63 alphanumerics, `-`, `_` and `.`,
+/// starting and ending with an alphanumeric.
+pub fn is_label_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// A Kubernetes label key: an optional DNS-1123 subdomain prefix and `/`, then a label name.
+pub fn is_label_key(key: &str) -> bool {
+    match key.split_once('/') {
+        Some((prefix, name)) => is_dns1123_subdomain(prefix) && is_label_name(name),
+        None => is_label_name(key),
+    }
+}
+
+/// A Kubernetes label value: empty, or a label name.
+pub fn is_label_value(v: &str) -> bool {
+    v.is_empty() || is_label_name(v)
 }
 
 /// A DNS-1123 subdomain: dot-separated labels, at most 253 characters.

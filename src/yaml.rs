@@ -101,8 +101,12 @@ fn looks_like_a_date(s: &str) -> bool {
 }
 
 /// Whether a YAML 1.1 or 1.2 reader could take `s` for a number: decimal, float, hex, octal,
-/// binary (underscores allowed) or base 60 (`1:30`).
+/// binary (underscores allowed) or base 60 (`1:30`), including the loosest float forms readers
+/// accept, with no digit before the exponent or after the point (`e-83`, `.`, `1.e5`).
 fn looks_numeric(s: &str) -> bool {
+    if looks_like_a_loose_float(s) {
+        return true;
+    }
     let t = s.replace('_', "");
     let t = t.trim_start_matches(['+', '-']);
     if t.is_empty() || !t.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
@@ -115,6 +119,30 @@ fn looks_numeric(s: &str) -> bool {
         || radix("0b", |c| c.is_digit(2))
         || t.contains(':')
             && t.split(':').all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit() || c == '.'))
+}
+
+/// YAML 1.1 floats as the `yaml` package reads them: `[-+]?([0-9][0-9_]*)?(\.[0-9_]*)?[eE][-+]?[0-9]+`
+/// and `[-+]?([0-9][0-9_]*)?\.[0-9_]*`.
+fn looks_like_a_loose_float(s: &str) -> bool {
+    let s = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let (mantissa, exponent) = match s.find(['e', 'E']) {
+        Some(at) => (&s[..at], Some(&s[at + 1..])),
+        None => (s, None),
+    };
+    let (whole, fraction) = match mantissa.split_once('.') {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (mantissa, None),
+    };
+    let digits_ = |t: &str| t.bytes().all(|b| b.is_ascii_digit() || b == b'_');
+    let whole_ok = whole.is_empty() || (whole.starts_with(|c: char| c.is_ascii_digit()) && digits_(whole));
+    let fraction_ok = fraction.is_none_or(digits_);
+    match exponent {
+        Some(e) => {
+            let e = e.strip_prefix(['+', '-']).unwrap_or(e);
+            whole_ok && fraction_ok && !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit())
+        }
+        None => whole_ok && fraction.is_some() && fraction_ok,
+    }
 }
 
 #[cfg(test)]
@@ -133,6 +161,12 @@ mod tests {
             "9080",
             "1.0",
             "1e3",
+            "e-83",
+            "E5",
+            ".",
+            "-.",
+            "1_0.e+3",
+            "._",
             "0x1F",
             "1:30",
             "2026-01-02",

@@ -46,8 +46,11 @@ impl<'a> Git<'a> {
         let files = self.repo.files(commit, &self.ws.specs)?.ok_or_else(|| {
             anyhow::anyhow!("commit {} has no specs folder `{}`", short(commit), self.ws.specs.display())
         })?;
-        let files = files.into_iter().map(|(rel, bytes)| (self.ws.specs.join(rel), bytes)).collect();
-        select(spec::load_files(files, spec::Scope::Named(selectors))?, selectors)
+        let files: BTreeMap<PathBuf, Vec<u8>> =
+            files.into_iter().map(|(rel, bytes)| (self.ws.specs.join(rel), bytes)).collect();
+        // As `Workspace::releases`: every file again when a name is no release of those read.
+        select(spec::load_files(files.clone(), spec::Scope::Named(selectors))?, selectors)
+            .or_else(|_| select(spec::load_files(files, spec::Scope::All)?, selectors))
     }
 
     /// The renderer with the template overrides `commit` has (or the work tree's, when the

@@ -75,7 +75,9 @@ impl Workspace {
     /// define them ([`spec::Scope::Named`]).
     pub fn releases(&self, selectors: &[String]) -> Result<Vec<Canary>> {
         let found = spec::load(&self.root, &self.specs, spec::Scope::Named(selectors))??;
-        select(found, selectors)
+        // A name that is a word of some file but no release: read every file, so that the
+        // error lists every release there is.
+        select(found, selectors).or_else(|_| self.all_releases(selectors))
     }
 
     /// Loads every release, whatever `selectors` name, then keeps those they name.

@@ -90,6 +90,18 @@ fn bad_specs_exit_2_with_a_location_and_write_nothing() {
             "x.yaml:11:5",
         ),
         (
+            "a template label key Kubernetes refuses",
+            GOOD.replace("  stages:", "  template:\n    metadata:\n      labels: {\"team owner!\": web}\n  stages:"),
+            "template label key `team owner!` is not valid",
+            "x.yaml:11:5",
+        ),
+        (
+            "a template label value Kubernetes refuses",
+            GOOD.replace("  stages:", "  template:\n    metadata:\n      labels: {team: \"-web team\"}\n  stages:"),
+            "template label `team` has the value `-web team`, which is not a valid label value",
+            "x.yaml:11:5",
+        ),
+        (
             "second document",
             format!("{GOOD}---\n{}", GOOD.replace("name: web", "name: api").replace("port: 8080", "port: 99999")),
             "service.port must be from 1 to 65535",
@@ -223,4 +235,25 @@ fn a_named_release_is_read_from_its_own_files_and_lint_reads_them_all() {
     let misspelt = kanari(repo.path(), &["-C", c, "render", "webb", "--stdout"]);
     assert_eq!(misspelt.code, 2);
     assert!(misspelt.stderr.contains("canaries/cart.yaml:12:15"), "{}", misspelt.stderr);
+}
+
+#[test]
+fn a_named_release_still_sees_the_files_that_could_clash_with_it() {
+    // A release whose output would hold web's: its file never names `web`, but it sets an output.
+    let outer = GOOD.replace("web", "api").replace("  service:", "  output: overlays/shop\n  service:");
+    let repo = repo_with(&[("canaries/web.yaml", GOOD), ("canaries/api.yaml", &outer)]);
+    let c = repo.path().to_str().unwrap();
+    let before = tree(repo.path());
+    let run = kanari(repo.path(), &["-C", c, "render", "web"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("inside the output `overlays/shop` of release `shop/api`"), "{}", run.stderr);
+    assert_eq!(tree(repo.path()), before);
+
+    // A name written with a YAML escape would hide its file from the search: it is refused.
+    let escaped = GOOD.replace("name: web\n", "name: \"w\\x65b\"\n").replace("web:", "x:");
+    let repo = repo_with(&[("canaries/x.yaml", &escaped)]);
+    let run = kanari(repo.path(), &["-C", repo.path().to_str().unwrap(), "lint"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("x.yaml:4:9"), "{}", run.stderr);
+    assert!(run.stderr.contains("write metadata.name `web` as plain text"), "{}", run.stderr);
 }
