@@ -43,19 +43,15 @@ pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<u8> {
         None => git.repo.head_commit()?,
     };
     let now = now()?;
-    let place = git.repo.place();
+    let committed = git.committed_each(base, &canaries)?;
     let progress = crate::commands::Progress::new(ws, "diffing", canaries.len());
-    // Each worker thread reads Git objects through a handle of its own, then renders and diffs.
     let diffs: Vec<ReleaseDiff> = canaries
         .par_iter()
-        .map_init(
-            || place.open().map(|repo| Git { ws, repo }),
-            |git, canary| {
-                progress.tick();
-                let git = git.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
-                release_diff(canary, &git.committed(base, canary)?, args, now, &renderer)
-            },
-        )
+        .zip(committed.par_iter())
+        .map(|(canary, committed)| {
+            progress.tick();
+            release_diff(canary, committed, args, now, &renderer)
+        })
         .collect::<Result<_>>()?;
     let out = match args.format {
         DiffFormat::Text => diffs.iter().map(|d| text(d, ws.color)).collect::<String>(),

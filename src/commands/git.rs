@@ -101,6 +101,20 @@ impl<'a> Git<'a> {
         Ok(Committed { files, recorded: existing.recorded })
     }
 
+    /// [`Git::committed`] for each release, on every core: each worker thread reads Git objects
+    /// through a repository handle of its own (a handle is not shared across threads).
+    pub fn committed_each(&self, commit: Option<Oid>, canaries: &[Canary]) -> Result<Vec<Committed>> {
+        use rayon::prelude::*;
+        let (place, ws) = (self.repo.place(), self.ws);
+        canaries
+            .par_iter()
+            .map_init(
+                || place.open().map(|repo| Git { ws, repo }),
+                |git, canary| git.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?.committed(commit, canary),
+            )
+            .collect()
+    }
+
     /// Refuses (exit 2) when a release's spec file or overlay folder has uncommitted changes.
     pub fn refuse_uncommitted(&self, canaries: &[Canary]) -> Result<()> {
         for canary in canaries {

@@ -43,8 +43,7 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<u8> {
     };
     let now = now()?;
     let mut rows = Vec::new();
-    for canary in &canaries {
-        let committed = git.committed(head, canary)?;
+    for (canary, committed) in canaries.iter().zip(git.committed_each(head, &canaries)?) {
         let recorded = committed.recorded.as_ref();
         let position = release::position(canary, recorded).map_err(anyhow::Error::msg)?;
         let next = release::next(canary, recorded, now, &release::Options::default()).map_err(anyhow::Error::msg)?;
