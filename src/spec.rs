@@ -680,8 +680,13 @@ impl Validator<'_> {
         let mut names = BTreeSet::new();
         let mut stages = Vec::new();
         for stage in &spec.stages {
-            if !names.insert(stage.value.name.value.clone()) {
-                self.problem(&stage.value.name, format!("stage name `{}` is used twice", stage.value.name.value));
+            // Compared without case: each state is a folder under `render --all-stages --out`, and
+            // `Half` and `half` would be one folder on a case-insensitive filesystem.
+            if !names.insert(stage.value.name.value.to_ascii_lowercase()) {
+                self.problem(
+                    &stage.value.name,
+                    format!("stage name `{}` is used twice (names are compared without case)", stage.value.name.value),
+                );
             }
             if let Some(s) = self.stage(stage, replicas, autoscaling.as_ref()) {
                 stages.push(s);
@@ -758,7 +763,7 @@ impl Validator<'_> {
         self.check(name, is_stage_name(&name.value), || {
             format!("stage name `{}` must be 1 to 63 characters of letters, digits, `.`, `_` and `-`, starting with a letter or digit", name.value)
         });
-        self.check(name, !RESERVED_STAGE_NAMES.contains(&name.value.as_str()), || {
+        self.check(name, !RESERVED_STAGE_NAMES.iter().any(|r| r.eq_ignore_ascii_case(&name.value)), || {
             format!("stage name `{}` is reserved for kanari's own states (steady, prepare, aborted)", name.value)
         });
         let weight = match &s.weight {
@@ -1206,10 +1211,12 @@ spec:
             ("version: v2", "version: v1", "is the stable version", "7:21"),
             ("version: v2", "version: V2", "DNS-1123", "7:21"),
             ("name: one", "name: prepare", "reserved", "9:13"),
+            ("name: one", "name: Aborted", "reserved", "9:13"),
             ("name: one", "name: ../x", "stage name", "9:13"),
             ("port: 8080", "port: 0", "service.port must be from 1 to 65535", "5:19"),
             ("image: web:2", "image: ''", "image", "7:32"),
             ("      weight: 10\n", "      weight: 10\n    - name: one\n", "used twice", "11:13"),
+            ("      weight: 10\n", "      weight: 10\n    - name: ONE\n", "used twice", "11:13"),
             ("weight: 10", "weight: 10\n      match: [{}]", "empty match", "11:15"),
             (
                 "weight: 10",
