@@ -13,7 +13,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use git2::{ErrorCode, ObjectType, Oid, Repository, Signature, Status, StatusOptions};
+use git2::{ErrorCode, IndexEntry, IndexTime, ObjectType, Oid, Repository, Signature, Status, StatusOptions};
 
 const MODE_TREE: i32 = 0o040000;
 const MODE_BLOB: i32 = 0o100644;
@@ -45,10 +45,17 @@ pub unsafe fn skip_tls_setup() {
     unsafe { std::env::set_var("SSL_CERT_FILE", "/dev/null") };
 }
 
-/// What one folder's sync changes in the index: paths in the tree.
+/// One folder's sync: what the work tree and the index get.
 struct IndexChange {
-    stage: Vec<PathBuf>,
-    unstage: Vec<PathBuf>,
+    /// The folder, project-relative.
+    dir: PathBuf,
+    /// Its files in the old and the new commit, by path relative to it.
+    old: BTreeMap<PathBuf, Vec<u8>>,
+    new: BTreeMap<PathBuf, Vec<u8>>,
+    /// Files of the old commit that the new one no longer has.
+    gone: Vec<PathBuf>,
+    /// Whether the work tree now holds the new files.
+    written: bool,
 }
 
 /// Where a [`Repo`] is: what another thread needs to open its own handle on it.
@@ -350,49 +357,54 @@ impl Repo {
             }
             self.git.set_head_detached(new).context("failed to move the detached HEAD")?;
         }
-        let mut changes = Vec::new();
+        // What the index must say for each folder is read from the commits first, so that the
+        // index matches HEAD for all of them even when writing one folder fails.
+        let mut changes = dirs.iter().map(|dir| self.dir_change(old, new, dir)).collect::<Result<Vec<_>>>()?;
         let mut failure = None;
-        for dir in dirs {
-            match self.sync_dir(old, new, dir) {
-                Ok(change) => changes.push(change),
+        for change in &mut changes {
+            match self.write_dir(change) {
+                Ok(()) => change.written = true,
                 Err(e) => {
                     failure = Some(e);
                     break;
                 }
             }
         }
-        // The folders written so far are staged even when a later one failed, so that the index
-        // never says the opposite of what HEAD and the work tree hold.
-        self.update_index(&changes)?;
-        failure.map_or(Ok(true), Err)
+        let staged = self.update_index(&changes);
+        match (failure, staged) {
+            (None, staged) => staged.map(|()| true),
+            (Some(e), Ok(())) => Err(e),
+            (Some(e), Err(also)) => Err(e.context(format!("and the index could not be updated: {also:#}"))),
+        }
     }
 
-    /// Writes the files of `dir` that differ between `old` and `new` into the work tree and
-    /// removes those `new` no longer has; returns the paths (in the tree) to stage and to unstage.
-    fn sync_dir(&self, old: Option<Oid>, new: Oid, dir: &Path) -> Result<IndexChange> {
+    /// What syncing `dir` from `old` to `new` writes, removes and stages.
+    fn dir_change(&self, old: Option<Oid>, new: Oid, dir: &Path) -> Result<IndexChange> {
         let old_files = match old {
             Some(old) => self.files(old, dir)?.unwrap_or_default(),
             None => BTreeMap::new(),
         };
         let new_files = self.files(new, dir)?.unwrap_or_default();
-        let folder =
-            crate::overlay::SafeDir::open(&self.workdir, &self.in_tree(dir), true)?.expect("created when missing");
-        for (rel, bytes) in &new_files {
+        let gone = old_files.keys().filter(|rel| !new_files.contains_key(*rel)).cloned().collect();
+        Ok(IndexChange { dir: dir.to_path_buf(), old: old_files, new: new_files, gone, written: false })
+    }
+
+    /// Writes the files of the folder that differ between the two commits into the work tree
+    /// and removes those the new one no longer has.
+    fn write_dir(&self, change: &IndexChange) -> Result<()> {
+        let folder = crate::overlay::SafeDir::open(&self.workdir, &self.in_tree(&change.dir), true)?
+            .expect("created when missing");
+        for (rel, bytes) in &change.new {
             let name = rel.to_string_lossy();
-            if old_files.get(rel) != Some(bytes) || folder.kind(name.as_ref())?.is_none() {
+            if change.old.get(rel) != Some(bytes) || folder.kind(name.as_ref())?.is_none() {
                 folder.write(&name, bytes)?;
             }
         }
-        let gone: Vec<&PathBuf> = old_files.keys().filter(|rel| !new_files.contains_key(*rel)).collect();
-        for rel in &gone {
+        for rel in &change.gone {
             folder.remove(&rel.to_string_lossy())?;
         }
         folder.sync();
-        let base = self.in_tree(dir);
-        Ok(IndexChange {
-            stage: new_files.keys().map(|rel| base.join(rel)).collect(),
-            unstage: gone.iter().map(|rel| base.join(rel)).collect(),
-        })
+        Ok(())
     }
 
     /// Takes kanari's lock on the repository, `.git/kanari.lock`, so that two kanari processes
@@ -451,11 +463,33 @@ impl Repo {
             // Read again only when the file changed since this handle read it.
             index.read(false).context("failed to read the index")?;
             for change in changes {
-                for path in &change.unstage {
-                    index.remove_path(path)?;
+                let base = self.in_tree(&change.dir);
+                for rel in &change.gone {
+                    index.remove_path(&base.join(rel))?;
                 }
-                for path in &change.stage {
-                    index.add_path(path).with_context(|| format!("failed to stage `{}`", path.display()))?;
+                for (rel, bytes) in &change.new {
+                    let path = base.join(rel);
+                    if change.written {
+                        // The work tree holds the commit's bytes: stage them with their stat data.
+                        index.add_path(&path).with_context(|| format!("failed to stage `{}`", path.display()))?;
+                    } else {
+                        // Not written: the index still says what the commit holds, and the work
+                        // tree's difference shows as an unstaged change, never as a staged revert.
+                        index.add(&IndexEntry {
+                            ctime: IndexTime::new(0, 0),
+                            mtime: IndexTime::new(0, 0),
+                            dev: 0,
+                            ino: 0,
+                            mode: MODE_BLOB as u32,
+                            uid: 0,
+                            gid: 0,
+                            file_size: bytes.len() as u32,
+                            id: Oid::hash_object(ObjectType::Blob, bytes)?,
+                            flags: 0,
+                            flags_extended: 0,
+                            path: path.to_string_lossy().into_owned().into_bytes(),
+                        })?;
+                    }
                 }
             }
             match index.write() {

@@ -380,8 +380,30 @@ fn holds_word(text: &str, word: &str) -> bool {
 }
 
 fn parse_sources(sources: Vec<Source>, scope: Scope) -> std::result::Result<Vec<Canary>, Problems> {
+    if let Scope::Named(selectors) = scope {
+        let narrowed = in_scope(sources.clone(), scope);
+        if narrowed.len() < sources.len() {
+            let found = parse_every(narrowed);
+            // A named release with an output of its own could hold another release's default
+            // folder, which only the other release's file can tell: then every file is read.
+            let own_output = |c: &Canary| c.output != default_output(&c.namespace, &c.name);
+            match &found {
+                Ok(canaries) if canaries.iter().any(|c| selectors.iter().any(|s| c.is_named(s)) && own_output(c)) => {}
+                _ => return found,
+            }
+        }
+    }
+    parse_every(sources)
+}
+
+/// The folder a release writes to when its spec names none.
+fn default_output(namespace: &str, name: &str) -> PathBuf {
+    PathBuf::from("overlays").join(namespace).join(name)
+}
+
+/// Every release of `sources`, validated, with the checks across releases.
+fn parse_every(sources: Vec<Source>) -> std::result::Result<Vec<Canary>, Problems> {
     use rayon::prelude::*;
-    let sources = in_scope(sources, scope);
     let mut problems = Problems::default();
     if sources.len() > MAX_RELEASES {
         let shown = &sources[MAX_RELEASES].0;
@@ -598,7 +620,7 @@ impl Validator<'_> {
                 });
                 self.output(out)
             }
-            None => Some(PathBuf::from("overlays").join(&namespace).join(&name.value)),
+            None => Some(default_output(&namespace, &name.value)),
         };
         let port = self.number(&spec.service.port, "service.port", 1, 65535).unwrap_or(1) as u16;
         let hosts = match &spec.hosts {
@@ -975,11 +997,13 @@ fn cross_check(canaries: &[Canary], problems: &mut Problems) {
             ));
         }
     }
-    let mut outputs: Vec<&Canary> = canaries.iter().collect();
-    outputs.sort_by(|a, b| a.output.cmp(&b.output));
+    // Compared without case: on a case-insensitive filesystem `Overlays/a` holds `overlays/a/b`.
+    let folded = |c: &Canary| PathBuf::from(c.output.to_string_lossy().to_lowercase());
+    let mut outputs: Vec<(PathBuf, &Canary)> = canaries.iter().map(|c| (folded(c), c)).collect();
+    outputs.sort_by(|a, b| a.0.cmp(&b.0));
     for pair in outputs.windows(2) {
-        let (a, b) = (pair[0], pair[1]);
-        if b.output.starts_with(&a.output) {
+        let ((fa, a), (fb, b)) = (&pair[0], &pair[1]);
+        if fb.starts_with(fa) {
             problems.push(Problem::at(&b.file, "", 1, 1, format!(
                 "release `{}` writes to `{}`, inside the output `{}` of release `{}`: each release needs a folder of its own",
                 b.id(), b.output.display(), a.output.display(), a.id()

@@ -107,7 +107,8 @@ fn looks_numeric(s: &str) -> bool {
     if looks_like_a_loose_float(s) {
         return true;
     }
-    let t = s.replace('_', "");
+    // Lowercase: go-yaml reads `0X1F` and `0B101` as numbers too.
+    let t = s.replace('_', "").to_ascii_lowercase();
     let t = t.trim_start_matches(['+', '-']);
     if t.is_empty() || !t.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
         return false;
@@ -168,6 +169,9 @@ mod tests {
             "1_0.e+3",
             "._",
             "0x1F",
+            "0X1F",
+            "0B101",
+            "0O17",
             "1:30",
             "2026-01-02",
             "2026-01-02T03:04:05Z",

@@ -428,3 +428,24 @@ fn a_committed_symlink_or_foreign_file_in_the_overlay_is_refused() {
         assert_eq!(commits(r), before);
     }
 }
+
+#[test]
+fn a_work_tree_write_that_fails_after_the_commit_leaves_the_index_at_the_commit() {
+    let repo = fixture_repo("bookinfo");
+    let r = repo.path();
+    assert_eq!(run(r, &["promote"], "2026-03-01T00:00:00Z").code, 0);
+    // A folder (ignored, so not an uncommitted change) where the next state writes a file.
+    std::fs::write(r.join(".git/info/exclude"), "deployment-reviews-v2.yaml/\n").unwrap();
+    std::fs::create_dir_all(r.join("overlays/reviews/deployment-reviews-v2.yaml")).unwrap();
+    std::fs::write(r.join("overlays/reviews/deployment-reviews-v2.yaml/x"), "x").unwrap();
+    let out = run(r, &["promote"], "2026-03-01T01:00:00Z");
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("the work tree could not be brought up to date"), "{}", out.stderr);
+    assert!(git(r, &["log", "-1", "--format=%s"]).starts_with("reviews: promote steady -> prepare"));
+    // The index says what HEAD says: nothing staged, so a plain `git commit` cannot undo the
+    // promotion; what the work tree lacks shows as unstaged.
+    assert_eq!(git(r, &["diff", "--cached", "--name-only"]), "");
+    let status = git(r, &["status", "--porcelain"]);
+    assert!(status.lines().all(|l| l.starts_with(' ')), "{status}");
+    git(r, &["fsck", "--strict", "--no-progress"]);
+}

@@ -248,6 +248,17 @@ fn a_named_release_still_sees_the_files_that_could_clash_with_it() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("inside the output `overlays/shop` of release `shop/api`"), "{}", run.stderr);
     assert_eq!(tree(repo.path()), before);
+    // The other way round: the named release's own output would hold web's default folder.
+    let run = kanari(repo.path(), &["-C", c, "render", "api"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("inside the output `overlays/shop` of release `shop/api`"), "{}", run.stderr);
+    assert_eq!(tree(repo.path()), before);
+    // And without regard to case, for case-insensitive filesystems.
+    let upper = outer.replace("output: overlays/shop", "output: Overlays/Shop");
+    std::fs::write(repo.path().join("canaries/api.yaml"), upper).unwrap();
+    let run = kanari(repo.path(), &["-C", c, "lint"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("inside the output `Overlays/Shop`"), "{}", run.stderr);
 
     // A name written with a YAML escape would hide its file from the search: it is refused.
     let escaped = GOOD.replace("name: web\n", "name: \"w\\x65b\"\n").replace("web:", "x:");
