@@ -286,8 +286,9 @@ pub enum Scope<'a> {
     /// YAML escapes, so every file that defines a release is among them), and those that set an
     /// `output`, so that no other release's folder can nest with theirs unseen. A command run for
     /// one release in a repository of thousands parses a few files, not thousands, and a broken
-    /// spec of another team does not hold it up (`lint` in CI is what finds that). When some
-    /// selector's name is in no file, every file is parsed, so that the error lists every release.
+    /// spec of another team does not hold it up (`lint` in CI is what finds that). Every file is
+    /// parsed when some selector's name is in no file (so that the error lists every release) or
+    /// when a named release sets an output of its own (it could hold another's default folder).
     Named(&'a [String]),
 }
 
