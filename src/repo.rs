@@ -46,7 +46,7 @@ pub unsafe fn skip_tls_setup() {
 }
 
 /// One folder's sync: what the work tree and the index get.
-struct IndexChange {
+struct FolderSync {
     /// The folder, project-relative.
     dir: PathBuf,
     /// Its files in the old and the new commit, by path relative to it.
@@ -379,19 +379,19 @@ impl Repo {
     }
 
     /// What syncing `dir` from `old` to `new` writes, removes and stages.
-    fn dir_change(&self, old: Option<Oid>, new: Oid, dir: &Path) -> Result<IndexChange> {
+    fn dir_change(&self, old: Option<Oid>, new: Oid, dir: &Path) -> Result<FolderSync> {
         let old_files = match old {
             Some(old) => self.files(old, dir)?.unwrap_or_default(),
             None => BTreeMap::new(),
         };
         let new_files = self.files(new, dir)?.unwrap_or_default();
         let gone = old_files.keys().filter(|rel| !new_files.contains_key(*rel)).cloned().collect();
-        Ok(IndexChange { dir: dir.to_path_buf(), old: old_files, new: new_files, gone, written: false })
+        Ok(FolderSync { dir: dir.to_path_buf(), old: old_files, new: new_files, gone, written: false })
     }
 
     /// Writes the files of the folder that differ between the two commits into the work tree
     /// and removes those the new one no longer has.
-    fn write_dir(&self, change: &IndexChange) -> Result<()> {
+    fn write_dir(&self, change: &FolderSync) -> Result<()> {
         let folder = crate::overlay::SafeDir::open(&self.workdir, &self.in_tree(&change.dir), true)?
             .expect("created when missing");
         for (rel, bytes) in &change.new {
@@ -456,7 +456,7 @@ impl Repo {
 
     /// Stages and unstages `changes` with one read and one write of the index (a monorepo's
     /// index holds every file of the repository: reading and writing it is most of a commit).
-    fn update_index(&self, changes: &[IndexChange]) -> Result<()> {
+    fn update_index(&self, changes: &[FolderSync]) -> Result<()> {
         // git's own index.lock may be held for a moment by another git process; wait a little.
         for attempt in 0..=LOCK_RETRIES {
             let mut index = self.git.index().context("failed to open the index")?;
