@@ -381,7 +381,9 @@ fn holds_word(text: &str, word: &str) -> bool {
 }
 
 fn parse_sources(sources: Vec<Source>, scope: Scope) -> std::result::Result<Vec<Canary>, Problems> {
-    if let Scope::Named(selectors) = scope {
+    if let Scope::Named(selectors) = scope
+        && !selectors.is_empty()
+    {
         let narrowed = in_scope(sources.clone(), scope);
         if narrowed.len() < sources.len() {
             let found = parse_every(narrowed);
