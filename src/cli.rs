@@ -10,7 +10,10 @@ Exit codes:
   1  differences found (diff)
   2  bad input or usage; nothing was written or committed
   3  a gate holds the release (promote)
-  4  a conflict that retries could not resolve";
+  4  an outside system failed or stayed busy after bounded retries (a push race, a remote that
+     cannot be reached, a lock held by another process); nothing was committed
+  6  the commit was made (and pushed, with --push), but the local branch, index or work tree
+     could not follow it";
 
 /// Canary releases on Istio, the GitOps way: every stage of a release is a reviewed,
 /// revertible commit that Argo CD or Flux syncs.
@@ -102,7 +105,8 @@ Examples:
   kanari promote
   kanari promote reviews --dry-run
   kanari promote reviews --to 90-10
-  kanari promote reviews --restart")]
+  kanari promote reviews --restart
+  kanari promote reviews --to 0-100 --skip-gates --reason \"INC-42: v1 leaks memory\"")]
     Promote(PromoteArgs),
 
     /// Commit the approval of the current stage's gate
@@ -172,18 +176,6 @@ pub enum StatusFormat {
     Json,
 }
 
-impl Cli {
-    /// Whether this run talks to a remote (`--push`); every other run stays on this machine.
-    pub fn uses_network(&self) -> bool {
-        match &self.command {
-            Command::Promote(args) => args.commit.push,
-            Command::Approve(args) => args.commit.push,
-            Command::Abort(args) => args.commit.push,
-            _ => false,
-        }
-    }
-}
-
 /// Where and as whom commits are made.
 #[derive(Debug, Args)]
 pub struct CommitArgs {
@@ -224,6 +216,15 @@ pub struct PromoteArgs {
     /// Start an aborted release again, at prepare
     #[arg(long)]
     pub restart: bool,
+
+    /// Move forward even though approvals are missing or bake times have not run, on the
+    /// current stage and on every stage --to passes; needs --reason, recorded in the commit
+    #[arg(long, requires = "reason")]
+    pub skip_gates: bool,
+
+    /// Why the gates are skipped (with --skip-gates); recorded in a `Kanari-Skip-Gates` trailer
+    #[arg(long, value_name = "TEXT", requires = "skip_gates")]
+    pub reason: Option<String>,
 
     #[command(flatten)]
     pub commit: CommitArgs,

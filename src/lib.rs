@@ -16,6 +16,7 @@ pub mod render;
 pub mod repo;
 pub mod review;
 pub mod spec;
+pub mod transport;
 pub mod yaml;
 
 use std::fmt;
@@ -31,8 +32,14 @@ pub mod exit {
     pub const BAD_INPUT: u8 = 2;
     /// A gate holds the release (`promote`).
     pub const GATE: u8 = 3;
-    /// A conflict that retries could not resolve.
+    /// An outside system failed, or stayed busy, after bounded retries: a push race, a moved
+    /// branch, a remote that cannot be reached or refuses the credentials, a lock that another
+    /// process holds. Nothing was committed.
     pub const CONFLICT: u8 = 4;
+    // 5 is kept for the analysis: it failed and the release was aborted (a commit was made).
+    /// The commit was made (and pushed, with `--push`), but the local branch, index or work tree
+    /// could not follow it. The release moved; the clone needs a `git pull` or a look.
+    pub const PARTIAL: u8 = 6;
 }
 
 /// An error that ends the run with a particular exit code.
@@ -50,14 +57,38 @@ impl fmt::Display for Exit {
 
 impl std::error::Error for Exit {}
 
+/// A lock that another process holds, still held after a bounded wait: nothing was written or
+/// committed (exit 4).
+#[derive(Debug)]
+pub struct Busy(pub String);
+
+impl fmt::Display for Busy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Busy {}
+
 /// Runs a parsed command line.
 pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     commands::run(cli).map(ExitCode::from)
 }
 
-/// The exit code an error ends the run with: its own if it carries one, else 2.
+/// The exit code an error ends the run with: its own if it carries one; 4 for an outside system
+/// that failed (a remote) or a lock another process holds; else 2.
 pub fn exit_code_of(err: &anyhow::Error) -> u8 {
-    err.chain().find_map(|e| e.downcast_ref::<Exit>().map(|e| e.code)).unwrap_or(exit::BAD_INPUT)
+    err.chain()
+        .find_map(|e| {
+            if let Some(exit) = e.downcast_ref::<Exit>() {
+                Some(exit.code)
+            } else if e.is::<transport::RemoteFailed>() || e.is::<Busy>() {
+                Some(exit::CONFLICT)
+            } else {
+                None
+            }
+        })
+        .unwrap_or(exit::BAD_INPUT)
 }
 
 /// The error as printed: spec problems as their own report, anything else as one lowercase

@@ -4,10 +4,6 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = kanari::cli::Cli::parse();
-    if !cli.uses_network() {
-        // SAFETY: no other thread has started yet.
-        unsafe { kanari::repo::skip_tls_setup() };
-    }
     match kanari::run(cli) {
         Ok(code) => code,
         Err(err) => {

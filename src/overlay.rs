@@ -31,7 +31,8 @@ use crate::render::{KUSTOMIZATION, Rendered};
 const TMP_PREFIX: &str = ".kanari-";
 const TMP_SUFFIX: &str = ".tmp";
 
-fn is_temporary(name: &str) -> bool {
+/// Whether a file name is one of kanari's temporary files (written, then renamed into place).
+pub fn is_temporary(name: &str) -> bool {
     name.starts_with(TMP_PREFIX) && name.ends_with(TMP_SUFFIX)
 }
 
@@ -359,6 +360,48 @@ pub fn plan_write(target: &Target, rendered: &Rendered) -> Result<OverlayWrite> 
         remove,
         changed,
     })
+}
+
+/// How long a run waits for another one writing overlays under the same folder.
+const WRITE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Writers of overlays under one folder take turns: an OS file lock (`flock`) on the folder
+/// itself, held until dropped. Two renders into one output, or a render and a promote's work
+/// tree update, would otherwise interleave their files (a kustomization of one state listing the
+/// files of another) or remove each other's temporary files.
+pub struct WriteLock {
+    _dir: OwnedFd,
+}
+
+/// Takes the write lock of `base` (the repository root, or `--out`'s folder), waiting at most a
+/// minute for another kanari; then [`crate::Busy`]. A file system without locks (some network
+/// file systems) is written without one.
+pub fn lock_writes(base: &Path, quiet: bool) -> Result<WriteLock> {
+    let fd =
+        rustix::fs::openat(rustix::fs::CWD, base, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .with_context(|| format!("failed to open the folder `{}`", base.display()))?;
+    let start = std::time::Instant::now();
+    let mut told = false;
+    loop {
+        match rustix::fs::flock(&fd, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Err(Errno::WOULDBLOCK | Errno::INTR) => {}
+            // Locked, or nothing to lock with here.
+            Ok(()) | Err(_) => return Ok(WriteLock { _dir: fd }),
+        }
+        if start.elapsed() >= WRITE_WAIT {
+            return Err(crate::Busy(format!(
+                "another kanari is still writing under `{}` after {}s; nothing was written",
+                base.display(),
+                WRITE_WAIT.as_secs()
+            ))
+            .into());
+        }
+        if !told && !quiet {
+            eprintln!("waiting for another kanari writing under `{}`", base.display());
+            told = true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
 }
 
 /// Carries out checked writes: new and changed files first, `kustomization.yaml` last, then

@@ -28,6 +28,9 @@ pub enum Gate {
     Bake { stage: String, until: Timestamp, duration: String },
     /// The release was aborted.
     Aborted { reason: Option<String> },
+    /// `--to` would pass through a stage whose pause a stage entered and left in one commit can
+    /// never meet (an approval, a bake time).
+    OnTheWay { stage: String, pause: String },
 }
 
 impl fmt::Display for Gate {
@@ -41,6 +44,10 @@ impl fmt::Display for Gate {
             Gate::Aborted { reason: None } => {
                 write!(f, "the release was aborted; change the canary or promote --restart")
             }
+            Gate::OnTheWay { stage, pause } => write!(
+                f,
+                "--to passes stage `{stage}`, which {pause}; promote one stage at a time, or skip its gates on purpose with --skip-gates --reason TEXT"
+            ),
         }
     }
 }
@@ -52,6 +59,7 @@ impl Gate {
             Gate::Approval { .. } => "approval".into(),
             Gate::Bake { until, .. } => format!("bake until {until}"),
             Gate::Aborted { .. } => "aborted".into(),
+            Gate::OnTheWay { stage, .. } => format!("on the way: {stage}"),
         }
     }
 }
@@ -101,6 +109,9 @@ pub struct Options {
     pub to: Option<Step>,
     /// `--restart`: leave `aborted` for `prepare`.
     pub restart: bool,
+    /// `--skip-gates`: move forward whatever the approvals and bake times say (not out of
+    /// `aborted`: that is `--restart`).
+    pub skip_gates: bool,
 }
 
 /// The gates that hold a release at `step` now, if any.
@@ -133,6 +144,46 @@ pub fn gates(canary: &Canary, step: Step, recorded: Option<&Recorded>, now: Time
     Ok(held)
 }
 
+/// The gates of the stages a move from `from` to `to` enters and leaves in the same commit:
+/// their approval cannot have been given and their bake time cannot have run.
+pub fn gates_on_the_way(canary: &Canary, from: Step, to: Step) -> Vec<Gate> {
+    let first = match from {
+        Step::Prepare => 0,
+        Step::Stage(i) => i + 1,
+        Step::Steady | Step::Aborted => return vec![],
+    };
+    let Step::Stage(last) = to else { return vec![] };
+    canary.stages[first.min(last)..last]
+        .iter()
+        .filter_map(|stage| {
+            let pause = match (stage.pause.approval, stage.pause.duration) {
+                (true, Some(d)) => format!("waits for approval and bakes for {}", format_duration(d)),
+                (true, None) => "waits for approval".to_string(),
+                (false, Some(d)) => format!("bakes for {}", format_duration(d)),
+                (false, None) => return None,
+            };
+            Some(Gate::OnTheWay { stage: stage.name.clone(), pause })
+        })
+        .collect()
+}
+
+/// Every gate a forward move from `from` to `to` passes: those of the stage it leaves, then
+/// those of each stage it passes through. What `--skip-gates` skips, and the commit records.
+pub fn gates_passed(
+    canary: &Canary,
+    from: Step,
+    to: Step,
+    recorded: Option<&Recorded>,
+    now: Timestamp,
+) -> Result<Vec<Gate>, String> {
+    if to <= from || from == Step::Aborted {
+        return Ok(vec![]);
+    }
+    let mut all = gates(canary, from, recorded, now)?;
+    all.extend(gates_on_the_way(canary, from, to));
+    Ok(all)
+}
+
 /// What promote does for a release whose overlay records `recorded`, at time `now`.
 pub fn next(canary: &Canary, recorded: Option<&Recorded>, now: Timestamp, opts: &Options) -> Result<Next, String> {
     let position = position(canary, recorded)?;
@@ -150,10 +201,10 @@ pub fn next(canary: &Canary, recorded: Option<&Recorded>, now: Timestamp, opts: 
         if to == from {
             return Ok(Next::Stay { why: format!("already at `{}`", to.name(canary)) });
         }
-        // Going back (a partial rollback) needs no gate; going forward passes the current one.
-        if to > from
-            && from != Step::Aborted
-            && let Some(gate) = gates(canary, from, recorded, now)?.into_iter().next()
+        // Going back (a partial rollback) needs no gate; going forward passes the gates of every
+        // stage it leaves, the current one and each one it passes through.
+        if !opts.skip_gates
+            && let Some(gate) = gates_passed(canary, from, to, recorded, now)?.into_iter().next()
         {
             return Ok(Next::Held(gate));
         }
@@ -169,7 +220,9 @@ pub fn next(canary: &Canary, recorded: Option<&Recorded>, now: Timestamp, opts: 
         Position::At(Step::Aborted) => Next::Held(gates(canary, Step::Aborted, recorded, now)?.remove(0)),
         Position::At(Step::Prepare) => Next::Move { to: Step::Stage(0) },
         Position::At(Step::Stage(i)) => {
-            if let Some(gate) = gates(canary, Step::Stage(i), recorded, now)?.into_iter().next() {
+            let held =
+                if opts.skip_gates { None } else { gates(canary, Step::Stage(i), recorded, now)?.into_iter().next() };
+            if let Some(gate) = held {
                 Next::Held(gate)
             } else if i + 1 < canary.stages.len() {
                 Next::Move { to: Step::Stage(i + 1) }
@@ -279,17 +332,64 @@ spec:
         let c = canary();
         let now: Timestamp = "2026-01-01T01:00:00Z".parse().unwrap();
         let t0 = "2026-01-01T00:00:00Z";
-        let to = |s: Step| Options { to: Some(s), restart: false };
+        let to = |s: Step| Options { to: Some(s), ..Options::default() };
         assert_eq!(
             next(&c, Some(&at("v2", "b", t0, None)), now, &to(Step::Stage(0))),
             Ok(Next::Move { to: Step::Stage(0) })
         );
         assert!(matches!(next(&c, Some(&at("v2", "b", t0, None)), now, &to(Step::Stage(2))), Ok(Next::Held(_))));
         assert_eq!(
-            next(&c, Some(&at("v2", "a", t0, None)), now, &to(Step::Stage(2))),
-            Ok(Next::Move { to: Step::Stage(2) })
+            next(&c, Some(&at("v2", "a", t0, None)), now, &to(Step::Stage(1))),
+            Ok(Next::Move { to: Step::Stage(1) })
         );
         assert!(next(&c, Some(&at("v2", "a", t0, None)), now, &to(Step::Aborted)).is_err());
         assert!(next(&c, None, now, &to(Step::Stage(0))).is_err());
+    }
+
+    /// `--to` once jumped over the approval of `b` and the bake time of `c` (issue: "promote --to
+    /// STAGE passes every gate on the way").
+    #[test]
+    fn to_forward_meets_the_gates_of_every_stage_it_passes() {
+        let spec = SPEC.replace(
+            "    - {name: c, weight: 100, pause: {duration: 30m}}\n",
+            "    - {name: c, weight: 90, pause: {duration: 30m}}\n    - {name: d, weight: 100}\n",
+        );
+        let c = parse_file(Path::new("c.yaml"), &spec).0.remove(0);
+        let now: Timestamp = "2026-01-01T01:00:00Z".parse().unwrap();
+        let t0 = "2026-01-01T00:00:00Z";
+        let to = |s: Step| Options { to: Some(s), ..Options::default() };
+        let on_the_way =
+            |stage: &str, pause: &str| Next::Held(Gate::OnTheWay { stage: stage.into(), pause: pause.into() });
+        // From a stage without a gate to the last: b's approval holds it.
+        assert_eq!(
+            next(&c, Some(&at("v2", "a", t0, None)), now, &to(Step::Stage(3))),
+            Ok(on_the_way("b", "waits for approval"))
+        );
+        // From prepare: the same.
+        assert_eq!(
+            next(&c, Some(&at("v2", "prepare", t0, None)), now, &to(Step::Stage(2))),
+            Ok(on_the_way("b", "waits for approval"))
+        );
+        // b approved: c's bake is on the way to d.
+        assert_eq!(
+            next(&c, Some(&at("v2", "b", t0, Some("b"))), now, &to(Step::Stage(3))),
+            Ok(on_the_way("c", "bakes for 30m"))
+        );
+        // Into the gated stage itself: its gate guards the way out, not in.
+        assert_eq!(
+            next(&c, Some(&at("v2", "b", t0, Some("b"))), now, &to(Step::Stage(2))),
+            Ok(Next::Move { to: Step::Stage(2) })
+        );
+        // --skip-gates says it on purpose.
+        let skip = Options { to: Some(Step::Stage(3)), skip_gates: true, ..Options::default() };
+        assert_eq!(next(&c, Some(&at("v2", "a", t0, None)), now, &skip), Ok(Next::Move { to: Step::Stage(3) }));
+        let gates = gates_passed(&c, Step::Stage(0), Step::Stage(3), Some(&at("v2", "a", t0, None)), now).unwrap();
+        assert_eq!(gates.iter().map(Gate::short).collect::<Vec<_>>(), ["on the way: b", "on the way: c"]);
+        // Without --to, --skip-gates leaves a stage whose gates hold.
+        let skip_here = Options { skip_gates: true, ..Options::default() };
+        assert_eq!(next(&c, Some(&at("v2", "b", t0, None)), now, &skip_here), Ok(Next::Move { to: Step::Stage(2) }));
+        // It never leaves `aborted`: that is --restart.
+        let aborted = at("v2", "aborted", t0, None);
+        assert!(matches!(next(&c, Some(&aborted), now, &skip_here), Ok(Next::Held(Gate::Aborted { .. }))));
     }
 }

@@ -12,6 +12,8 @@ use std::ffi::OsStr;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
+use crate::Busy;
+use crate::transport::{Credentials, GitProgram, Pushed};
 use anyhow::{Context, Result, anyhow, bail};
 use git2::{ErrorCode, IndexEntry, IndexTime, ObjectType, Oid, Repository, Signature, Status, StatusOptions};
 
@@ -23,6 +25,8 @@ const MAX_BLOB_BYTES: usize = 8 << 20;
 /// How often, and how far apart, a Git lock file is tried again before it is taken for stale.
 const LOCK_RETRIES: u32 = 20;
 const LOCK_PAUSE: Duration = Duration::from_millis(50);
+/// The index's lock is waited for longer: a `git status` in an editor holds it for a moment.
+const INDEX_LOCK_RETRIES: u32 = 60;
 
 /// A repository and where kanari's project root sits in its work tree.
 pub struct Repo {
@@ -30,19 +34,6 @@ pub struct Repo {
     workdir: PathBuf,
     /// The project root relative to the work tree's top (empty when they are the same).
     prefix: PathBuf,
-}
-
-/// Spares a run that never talks to a remote libgit2's TLS set-up: libgit2 sets up OpenSSL
-/// when it starts, whether a remote is used or not, and OpenSSL then parses every certificate
-/// of the system's CA bundle (`SSL_CERT_FILE`): 30-40 ms, a third of a promote. An empty bundle
-/// makes that set-up free; no connection is made by such a run, so no certificate is missed.
-///
-/// # Safety
-///
-/// It sets an environment variable: call it before any other thread starts.
-pub unsafe fn skip_tls_setup() {
-    // SAFETY: the caller guarantees that this process has one thread.
-    unsafe { std::env::set_var("SSL_CERT_FILE", "/dev/null") };
 }
 
 /// One folder's sync: what the work tree and the index get.
@@ -253,7 +244,9 @@ impl Repo {
                 statuses
                     .iter()
                     .filter(|s| s.status() != Status::CURRENT && !s.status().contains(Status::IGNORED))
-                    .filter_map(|s| s.path().ok().map(PathBuf::from)),
+                    .filter_map(|s| s.path().ok().map(PathBuf::from))
+                    // Another kanari's file in flight, renamed into place in a moment.
+                    .filter(|p| !p.file_name().is_some_and(|n| crate::overlay::is_temporary(&n.to_string_lossy()))),
             );
         }
         out.sort();
@@ -317,6 +310,66 @@ impl Repo {
         Ok(builder.write()?)
     }
 
+    /// Refuses to move `branch` when another work tree of this repository has it checked out,
+    /// as `git branch -f` does: that work tree's index and files would be left behind, and its
+    /// next commit would revert the move.
+    pub fn refuse_checked_out_elsewhere(&self, branch: &str) -> Result<()> {
+        let want = format!("ref: refs/heads/{branch}");
+        let common = self.git.commondir().to_path_buf();
+        let own = self.git.path().canonicalize().unwrap_or_else(|_| self.git.path().to_path_buf());
+        // (that work tree's git folder, its files' folder)
+        let mut others: Vec<(PathBuf, PathBuf)> = Vec::new();
+        if let Ok(main) = Repository::open(&common)
+            && let Some(workdir) = main.workdir()
+        {
+            others.push((common.clone(), workdir.to_path_buf()));
+        }
+        if let Ok(entries) = std::fs::read_dir(common.join("worktrees")) {
+            for entry in entries.flatten() {
+                let gitdir = entry.path();
+                let files = std::fs::read_to_string(gitdir.join("gitdir"))
+                    .map(|t| PathBuf::from(t.trim()))
+                    .map(|p| p.parent().map(Path::to_path_buf).unwrap_or(p))
+                    .unwrap_or_else(|_| gitdir.clone());
+                others.push((gitdir, files));
+            }
+        }
+        for (gitdir, files) in others {
+            if gitdir.canonicalize().is_ok_and(|g| g == own) {
+                continue;
+            }
+            let head = std::fs::read_to_string(gitdir.join("HEAD")).unwrap_or_default();
+            if head.trim() == want {
+                bail!(
+                    "`{branch}` is checked out in the work tree `{}`; kanari does not move a branch from under another work tree (nor does `git branch -f`): run it there, or name another branch with --branch",
+                    files.display()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Decides, before `branch` moves from `old`, what the local clone will follow, and takes
+    /// the index's lock when HEAD follows: every lock is held before the branch moves, so a
+    /// moved branch never meets an index that cannot be written (which the next `git commit`
+    /// would turn into a revert). A lock another process keeps is [`Busy`], and nothing moved.
+    pub fn prepare_move(&self, branch: &str, old: Option<Oid>) -> Result<LocalMove> {
+        self.refuse_checked_out_elsewhere(branch)?;
+        let head = self.git.find_reference("HEAD").context("failed to read HEAD")?;
+        let follows = if head.symbolic_target().ok().flatten() == Some(format!("refs/heads/{branch}").as_str()) {
+            Follows::Branch
+        } else if head.target().is_some() && head.target() == old {
+            Follows::Detached
+        } else {
+            Follows::Nothing
+        };
+        let index = match follows {
+            Follows::Nothing => None,
+            _ => Some(IndexLock::take(self.git.path())?),
+        };
+        Ok(LocalMove { follows, index })
+    }
+
     /// Moves `refs/heads/<branch>` from `old` (None: the branch must not exist) to `new`.
     /// Returns false when the branch was no longer at `old`: someone else moved it first.
     pub fn move_branch(&self, branch: &str, old: Option<Oid>, new: Oid, log: &str) -> Result<bool> {
@@ -339,27 +392,29 @@ impl Repo {
         match result {
             Ok(()) => Ok(true),
             Err(e) if matches!(e.code(), ErrorCode::Modified | ErrorCode::Exists) => Ok(false),
-            Err(e) if e.code() == ErrorCode::Locked => Err(self.stale_lock(&format!("{refname}.lock"))),
+            Err(e) if e.code() == ErrorCode::Locked => {
+                Err(busy_git_lock(&self.git.commondir().join(format!("{refname}.lock"))))
+            }
             Err(e) => Err(e).with_context(|| format!("failed to move `{refname}`")),
         }
     }
 
-    /// After `branch` moved from `old` to `new`: if HEAD is on that branch (or detached at `old`,
-    /// as in CI), brings HEAD, the index and the work tree up to date for `dirs` alone. Returns
-    /// false when HEAD is elsewhere and the work tree was left alone.
-    pub fn sync_worktree(&self, branch: &str, old: Option<Oid>, new: Oid, dirs: &[&Path]) -> Result<bool> {
-        let head = self.git.find_reference("HEAD").context("failed to read HEAD")?;
-        let on_branch = head.symbolic_target().ok().flatten() == Some(format!("refs/heads/{branch}").as_str());
-        if !on_branch {
-            let detached_at_old = head.target().is_some() && head.target() == old;
-            if !detached_at_old {
-                return Ok(false);
-            }
+    /// After the branch of `local` moved from `old` to `new`: brings HEAD, the index and the
+    /// work tree up to date for `dirs` alone, when HEAD follows the branch. Returns false when
+    /// HEAD is elsewhere and the work tree was left alone.
+    pub fn sync_worktree(&self, local: LocalMove, old: Option<Oid>, new: Oid, dirs: &[&Path]) -> Result<bool> {
+        let index_lock = match (local.follows, &local.index) {
+            (Follows::Nothing, _) | (_, None) => return Ok(false),
+            (_, Some(lock)) => lock,
+        };
+        if local.follows == Follows::Detached {
             self.git.set_head_detached(new).context("failed to move the detached HEAD")?;
         }
         // What the index must say for each folder is read from the commits first, so that the
         // index matches HEAD for all of them even when writing one folder fails.
         let mut changes = dirs.iter().map(|dir| self.dir_change(old, new, dir)).collect::<Result<Vec<_>>>()?;
+        // No render writes into the same folders meanwhile.
+        let _writing = crate::overlay::lock_writes(&self.workdir.join(&self.prefix), true)?;
         let mut failure = None;
         for change in &mut changes {
             match self.write_dir(change) {
@@ -370,7 +425,7 @@ impl Repo {
                 }
             }
         }
-        let staged = self.update_index(&changes);
+        let staged = self.update_index(&changes, index_lock);
         match (failure, staged) {
             (None, staged) => staged.map(|()| true),
             (Some(e), Ok(())) => Err(e),
@@ -407,61 +462,77 @@ impl Repo {
         Ok(())
     }
 
-    /// Takes kanari's lock on the repository, `.git/kanari.lock`, so that two kanari processes
-    /// on one clone take turns. A lock left by a process that no longer runs is taken over; a live
-    /// holder is waited for up to `wait`, and then the error names the file.
+    /// Takes kanari's lock on the repository, an OS file lock (`flock`) on `kanari.lock` in the
+    /// repository's common folder (shared by its linked work trees), held until the run ends.
+    /// The kernel releases it when the holder dies, whatever PID namespace either process is
+    /// in, so a live holder is never robbed and a dead one never blocks. A holder is waited for
+    /// up to `wait`; then the run stops with [`Busy`].
     pub fn lock(&self, wait: Duration, quiet: bool) -> Result<Lock> {
-        let path = self.git.path().join("kanari.lock");
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.git.commondir().join("kanari.lock");
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644)
+            .open(&path)
+            .with_context(|| format!("failed to open `{}`", path.display()))?;
         let start = std::time::Instant::now();
         let mut told = false;
         loop {
-            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(mut file) => {
-                    use std::io::Write;
-                    let _ = writeln!(file, "{}", std::process::id());
-                    return Ok(Lock { path });
+            match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => {
+                    // For a person who looks: who holds it. Never read to decide anything.
+                    let _ = file.set_len(0);
+                    let _ = (&file).write_all(format!("{}\n", std::process::id()).as_bytes());
+                    return Ok(Lock { _file: file });
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let holder = std::fs::read_to_string(&path).ok().and_then(|t| t.trim().parse::<u32>().ok());
-                    if let Some(pid) = holder
-                        && !Path::new(&format!("/proc/{pid}")).exists()
-                        && Path::new("/proc/self").exists()
-                    {
-                        // The holder is gone (killed): its lock protects nothing.
-                        let _ = std::fs::remove_file(&path);
-                        continue;
-                    }
-                    if start.elapsed() >= wait {
-                        return Err(crate::Exit {
-                            code: crate::exit::CONFLICT,
-                            message: format!(
-                                "`{}` is still held{} after {}s; if no kanari runs on this clone, remove the file",
-                                path.display(),
-                                holder.map(|p| format!(" by process {p}")).unwrap_or_default(),
-                                wait.as_secs()
-                            ),
-                        }
-                        .into());
-                    }
-                    if !told && !quiet {
-                        eprintln!("waiting for `{}`, held by another kanari", path.display());
-                        told = true;
-                    }
-                    std::thread::sleep(Duration::from_millis(25));
+                Err(e) if e == rustix::io::Errno::WOULDBLOCK || e == rustix::io::Errno::INTR => {}
+                Err(e) => {
+                    return Err(std::io::Error::from(e)).with_context(|| format!("failed to lock `{}`", path.display()));
                 }
-                Err(e) => return Err(e).with_context(|| format!("failed to create `{}`", path.display())),
             }
+            if start.elapsed() >= wait {
+                let holder = std::fs::read_to_string(&path).ok().and_then(|t| t.trim().parse::<u32>().ok());
+                return Err(Busy(format!(
+                    "`{}` is still locked by another kanari{} after {}s; nothing was committed",
+                    path.display(),
+                    holder.map(|p| format!(" (process {p})")).unwrap_or_default(),
+                    wait.as_secs()
+                ))
+                .into());
+            }
+            if !told && !quiet {
+                eprintln!("waiting for `{}`, held by another kanari", path.display());
+                told = true;
+            }
+            std::thread::sleep(Duration::from_millis(25));
         }
     }
 
     /// Stages and unstages `changes` with one read and one write of the index (a monorepo's
     /// index holds every file of the repository: reading and writing it is most of a commit).
-    fn update_index(&self, changes: &[FolderSync]) -> Result<()> {
-        // git's own index.lock may be held for a moment by another git process; wait a little.
-        for attempt in 0..=LOCK_RETRIES {
-            let mut index = self.git.index().context("failed to open the index")?;
-            // Read again only when the file changed since this handle read it.
-            index.read(false).context("failed to read the index")?;
+    ///
+    /// `.git/index.lock` is ours already ([`IndexLock`]), so libgit2 cannot take it to write:
+    /// the index is read from a copy, changed, written to that copy, and the copy renamed over
+    /// the index while the lock is still held, which is what git's own lock file protocol does.
+    fn update_index(&self, changes: &[FolderSync], _held: &IndexLock) -> Result<()> {
+        let index_path = self.git.path().join("index");
+        let copy = self.git.path().join(format!("index.kanari-{}", std::process::id()));
+        let result = (|| -> Result<()> {
+            match std::fs::copy(&index_path, &copy) {
+                Ok(_) => {}
+                // A repository that has never had an index starts from an empty one.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(e).with_context(|| format!("failed to read the index `{}`", index_path.display()));
+                }
+            }
+            let mut index = git2::Index::open(&copy).context("failed to read the index")?;
+            // Owned by the repository, so that paths are staged with the work tree's stat data.
+            self.git.set_index(&mut index)?;
             for change in changes {
                 let base = self.in_tree(&change.dir);
                 for rel in &change.gone {
@@ -492,27 +563,17 @@ impl Repo {
                     }
                 }
             }
-            match index.write() {
-                Ok(()) => return Ok(()),
-                Err(e) if e.code() == ErrorCode::Locked && attempt < LOCK_RETRIES => std::thread::sleep(LOCK_PAUSE),
-                Err(e) if e.code() == ErrorCode::Locked => return Err(self.stale_lock("index.lock")),
-                Err(e) => {
-                    return Err(e).with_context(|| {
-                        format!("failed to write the index `{}`", self.git.path().join("index").display())
-                    });
-                }
-            }
+            index.write().context("failed to write the index")?;
+            std::fs::rename(&copy, &index_path)
+                .with_context(|| format!("failed to replace the index `{}`", index_path.display()))?;
+            // The repository's index is the real one again for whatever this run reads next.
+            self.git.set_index(&mut git2::Index::open(&index_path)?)?;
+            Ok(())
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&copy);
         }
-        unreachable!("the loop returns")
-    }
-
-    /// The error for a Git lock file that stayed: it names the file and what to do.
-    fn stale_lock(&self, name: &str) -> anyhow::Error {
-        let path = self.git.path().join(name);
-        anyhow!(
-            "`{}` exists: another git process is writing, or one was killed; if no git runs on this clone, remove the file",
-            path.display()
-        )
+        result
     }
 
     /// The commit's subject line.
@@ -557,103 +618,21 @@ impl Repo {
     }
 }
 
-/// What a push came to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Pushed {
-    /// The remote branch now points at the commit.
-    Accepted,
-    /// The remote moved first (non-fast-forward, a lost ref lock): fetch and start again.
-    Moved(String),
-    /// The server refused the commit (a hook, branch protection): not retried.
-    Refused(String),
-}
-
-/// Rejection messages that mean "the branch moved under you", as git and libgit2 word them.
-const RETRYABLE: [&str; 7] = [
-    "non-fast-forward",
-    "fetch first",
-    "cannot lock ref",
-    "incorrect old value provided",
-    "failed to lock",
-    "failed to create locked file",
-    "not present locally",
-];
-
-/// Credentials for remotes, from the environment. The token never appears in any output: every
-/// message from the transport passes through [`Credentials::redact`].
-#[derive(Clone, Default)]
-pub struct Credentials {
-    token: Option<String>,
-    user: String,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Credentials { .. }")
-    }
-}
-
-impl Credentials {
-    /// `KANARI_GIT_TOKEN`, else `GITHUB_TOKEN`, else `GITLAB_TOKEN`; `KANARI_GIT_USER` names the
-    /// user (default `x-access-token`, or `oauth2` with a GitLab token).
-    pub fn from_env() -> Self {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let (token, default_user) = match (var("KANARI_GIT_TOKEN"), var("GITHUB_TOKEN"), var("GITLAB_TOKEN")) {
-            (Some(t), _, _) | (None, Some(t), _) => (Some(t), "x-access-token"),
-            (None, None, Some(t)) => (Some(t), "oauth2"),
-            _ => (None, "x-access-token"),
-        };
-        Credentials { token, user: var("KANARI_GIT_USER").unwrap_or_else(|| default_user.to_string()) }
-    }
-
-    /// `text` with the token replaced by `***`.
-    pub fn redact(&self, text: &str) -> String {
-        match &self.token {
-            Some(token) => text.replace(token.as_str(), "***"),
-            None => text.to_string(),
-        }
-    }
-
-    fn callbacks(&self) -> git2::RemoteCallbacks<'static> {
-        let mut callbacks = git2::RemoteCallbacks::new();
-        let creds = self.clone();
-        let mut calls = 0;
-        callbacks.credentials(move |_url, username, allowed| {
-            // libgit2 asks again after every refusal; a bad token must fail fast, not loop.
-            calls += 1;
-            if calls > 2 {
-                return Err(git2::Error::from_str("the remote refused the credentials"));
-            }
-            if allowed.contains(git2::CredentialType::SSH_KEY) {
-                return git2::Cred::ssh_key_from_agent(username.unwrap_or("git"));
-            }
-            if allowed.contains(git2::CredentialType::USER_PASS_PLAINTEXT)
-                && let Some(token) = &creds.token
-            {
-                return git2::Cred::userpass_plaintext(username.unwrap_or(&creds.user), token);
-            }
-            if allowed.contains(git2::CredentialType::DEFAULT) {
-                return git2::Cred::default();
-            }
-            Err(git2::Error::from_str("the remote wants credentials: set KANARI_GIT_TOKEN (or use an SSH agent)"))
-        });
-        callbacks
-    }
-}
-
 impl Repo {
+    /// The `git` program on this repository, for fetch and push ([`crate::transport`]).
+    fn program(&self, remote: &str, creds: &Credentials) -> Result<GitProgram> {
+        // git would say "does not appear to be a git repository"; name the remote instead.
+        self.git.find_remote(remote).with_context(|| format!("no remote `{remote}` in the repository"))?;
+        Ok(GitProgram::new(self.git.path(), creds.clone()))
+    }
+
     /// Fetches `branch` from `remote` into `refs/remotes/<remote>/<branch>` and returns its tip
     /// (None when the remote has no such branch).
     pub fn fetch(&self, remote: &str, branch: &str, creds: &Credentials) -> Result<Option<Oid>> {
-        let mut handle =
-            self.git.find_remote(remote).with_context(|| format!("no remote `{remote}` in the repository"))?;
+        if !self.program(remote, creds)?.fetch(remote, branch)? {
+            return Ok(None);
+        }
         let tracking = format!("refs/remotes/{remote}/{branch}");
-        let refspec = format!("+refs/heads/{branch}:{tracking}");
-        let mut options = git2::FetchOptions::new();
-        options.remote_callbacks(creds.callbacks());
-        handle
-            .fetch(&[&refspec], Some(&mut options), Some("kanari: fetch"))
-            .map_err(|e| anyhow!("failed to fetch `{branch}` from `{remote}`: {}", creds.redact(e.message())))?;
         match self.git.find_reference(&tracking) {
             Ok(r) => Ok(Some(r.peel_to_commit()?.id())),
             Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
@@ -661,67 +640,18 @@ impl Repo {
         }
     }
 
-    /// Pushes `commit` to `refs/heads/<branch>` on `remote`, without force: the server takes it
-    /// only as a fast-forward, which makes the push a compare-and-swap on the remote branch.
-    /// A rejection is read from the per-reference status, since libgit2's push call returns Ok
-    /// when the server refuses a reference.
-    pub fn push(&self, remote: &str, branch: &str, commit: Oid, creds: &Credentials) -> Result<Pushed> {
-        let mut handle =
-            self.git.find_remote(remote).with_context(|| format!("no remote `{remote}` in the repository"))?;
-        // A push names a reference as its source; a private one points at the commit meanwhile.
-        let source = format!("refs/kanari/push-{}", std::process::id());
-        self.git.reference(&source, commit, true, "kanari: push")?;
-        let refspec = format!("{source}:refs/heads/{branch}");
-        let rejection = std::rc::Rc::new(std::cell::RefCell::new(None::<String>));
-        let mut callbacks = creds.callbacks();
-        let seen = rejection.clone();
-        callbacks.push_update_reference(move |_name, status| {
-            if let Some(message) = status {
-                *seen.borrow_mut() = Some(message.to_string());
-            }
-            Ok(())
-        });
-        // What the server's hooks print arrives on the sideband: it says why a push was refused.
-        let said = std::rc::Rc::new(std::cell::RefCell::new(String::new()));
-        let heard = said.clone();
-        callbacks.sideband_progress(move |bytes| {
-            let mut text = heard.borrow_mut();
-            if text.len() < 4096 {
-                text.push_str(&String::from_utf8_lossy(bytes));
-            }
-            true
-        });
-        let mut options = git2::PushOptions::new();
-        options.remote_callbacks(callbacks);
-        let result = handle.push(&[&refspec], Some(&mut options));
-        if let Ok(mut r) = self.git.find_reference(&source) {
-            let _ = r.delete();
-        }
-        let refused = rejection.borrow_mut().take();
-        let message = match (result, refused) {
-            (Ok(()), None) => return Ok(Pushed::Accepted),
-            (_, Some(message)) => message,
-            (Err(e), None) => {
-                let text = creds.redact(e.message());
-                if !RETRYABLE.iter().any(|r| text.contains(r)) {
-                    bail!("failed to push to `{remote}`: {text}");
-                }
-                text
-            }
-        };
-        let remote_said: Vec<String> =
-            said.borrow().lines().map(str::trim).filter(|l| !l.is_empty()).map(|l| creds.redact(l)).collect();
-        let message = match remote_said.is_empty() {
-            true => creds.redact(&message),
-            false => format!("{}; the remote said: {}", creds.redact(&message), remote_said.join(" / ")),
-        };
-        // git's receive-pack reports a lost ref race as "failed to update ref" with the reason
-        // ("cannot lock ref ... expected ...") on the sideband, so both are read.
-        Ok(if RETRYABLE.iter().any(|r| message.contains(r)) {
-            Pushed::Moved(message)
-        } else {
-            Pushed::Refused(message)
-        })
+    /// Pushes `commit` to `refs/heads/<branch>` on `remote` if the remote branch is still at
+    /// `old` (None: it must not exist yet): a compare-and-swap on the remote ref.
+    pub fn push(
+        &self,
+        remote: &str,
+        branch: &str,
+        commit: Oid,
+        old: Option<Oid>,
+        creds: &Credentials,
+    ) -> Result<Pushed> {
+        let old = old.map(|o| o.to_string());
+        self.program(remote, creds)?.push(remote, branch, &commit.to_string(), old.as_deref())
     }
 
     /// Whether `ancestor` is `descendant` or one of its ancestors.
@@ -730,15 +660,66 @@ impl Repo {
     }
 }
 
-/// kanari's lock on a repository; released when dropped.
+/// kanari's lock on a repository: an OS file lock, released when dropped (or when the process
+/// dies). The file stays: removing it would let a third process lock a new file while a second
+/// still waits on the old one.
 pub struct Lock {
+    _file: std::fs::File,
+}
+
+/// The error for a Git lock file that stayed: it names the file and what to do.
+fn busy_git_lock(path: &Path) -> anyhow::Error {
+    Busy(format!(
+        "`{}` exists: another git process is writing, or one was killed; nothing was committed; if no git runs on this clone, remove the file",
+        path.display()
+    ))
+    .into()
+}
+
+/// Git's own lock on the index, `index.lock`, taken the way git takes it (create, exclusive)
+/// and removed when dropped.
+pub struct IndexLock {
     path: PathBuf,
 }
 
-impl Drop for Lock {
+impl IndexLock {
+    fn take(git_dir: &Path) -> Result<IndexLock> {
+        let path = git_dir.join("index.lock");
+        for attempt in 0..=INDEX_LOCK_RETRIES {
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(_) => return Ok(IndexLock { path }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < INDEX_LOCK_RETRIES => {
+                    std::thread::sleep(LOCK_PAUSE)
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => break,
+                Err(e) => return Err(e).with_context(|| format!("failed to create `{}`", path.display())),
+            }
+        }
+        Err(busy_git_lock(&path))
+    }
+}
+
+impl Drop for IndexLock {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// What the local clone follows when a branch moves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Follows {
+    /// HEAD is on the branch.
+    Branch,
+    /// HEAD is detached at the branch's old tip (as in CI).
+    Detached,
+    /// HEAD is elsewhere: the work tree is left alone.
+    Nothing,
+}
+
+/// A branch move, prepared: what follows it locally, with the index's lock held when needed.
+pub struct LocalMove {
+    follows: Follows,
+    index: Option<IndexLock>,
 }
 
 /// `Name <email>`.

@@ -15,7 +15,7 @@ pub fn run(ws: &Workspace, args: &AbortArgs) -> Result<u8> {
     if reason.is_empty() || reason.len() > 1000 || reason.contains(['\n', '\r']) {
         bail!("--reason must be one line of 1 to 1000 characters");
     }
-    moves::run(ws, &args.selection, &args.commit, &|canary, recorded, now| {
+    moves::run(ws, &args.selection, &args.commit, moves::Intent::Wherever, &|canary, recorded, now| {
         let position = release::position(canary, recorded).map_err(anyhow::Error::msg)?;
         Ok(match position {
             Position::New | Position::At(Step::Steady) => Decision::Stay("no canary is under way".into()),
@@ -30,6 +30,7 @@ pub fn run(ws: &Workspace, args: &AbortArgs) -> Result<u8> {
                 },
                 verb: "abort".into(),
                 note: Some(format!("reason: {reason}")),
+                trailers: vec![],
             },
         })
     })

@@ -10,7 +10,7 @@ use crate::plan::{State, Step};
 use crate::release::{self, Position};
 
 pub fn run(ws: &Workspace, args: &ApproveArgs) -> Result<u8> {
-    moves::run(ws, &args.selection, &args.commit, &|canary, recorded, _now| {
+    moves::run(ws, &args.selection, &args.commit, moves::Intent::FromHere, &|canary, recorded, _now| {
         let position = release::position(canary, recorded).map_err(anyhow::Error::msg)?;
         let (Position::At(Step::Stage(i)), Some(r)) = (position, recorded) else {
             return Ok(Decision::Stay("no stage is under way".into()));
@@ -31,6 +31,7 @@ pub fn run(ws: &Workspace, args: &ApproveArgs) -> Result<u8> {
             },
             verb: "approve".into(),
             note: None,
+            trailers: vec![],
         })
     })
 }

@@ -1,16 +1,20 @@
 //! Committing new states: what `promote`, `approve` and `abort` share.
 //!
-//! The intent of a run is fixed when it starts: "move release R from state S to state T", read
-//! from the branch tip. Then the repository lock is taken, and the tip is read again: if R is no
-//! longer at S, someone else moved it, and that is success with nothing to do. Otherwise the
-//! states are rendered from the tip's specs, one commit per release is built on the tip in the
-//! object database, and the branch is moved by compare-and-swap on the tip; if it moved in
-//! between, everything starts again from the new tip, a bounded number of times.
+//! The intent of a run is fixed when it starts, read from the branch tip: "move release R from
+//! state S" (promote, approve) or "abort R, wherever it stands" (abort). Then the repository
+//! lock is taken, and the tip is read again: if R is no longer at S, someone else moved it, and
+//! for promote and approve that is success with nothing to do; an abort is decided again on the
+//! new tip, and lands unless R is aborted already (a person's abort is never dropped because a
+//! scheduled promote moved the release first). Otherwise the states are rendered from the tip's
+//! specs, one commit per release is built on the tip in the object database, every lock the
+//! local clone needs is taken (the index's too), and the branch is moved by compare-and-swap on
+//! the tip; if it moved in between, everything starts again from the new tip, a bounded number
+//! of times.
 
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use git2::Oid;
 use jiff::Timestamp;
 
@@ -20,8 +24,9 @@ use crate::commands::git::{Git, now};
 use crate::exit;
 use crate::plan::{self, Recorded, State, Step, Summary};
 use crate::release::{self, Gate, Position};
-use crate::repo::{Credentials, Pushed, short};
+use crate::repo::short;
 use crate::spec::Canary;
+use crate::transport::{Credentials, Pushed};
 
 /// How many times the branch may move under a run before it gives up (exit 4).
 const ATTEMPTS: u32 = 8;
@@ -30,19 +35,28 @@ const LOCK_WAIT: Duration = Duration::from_secs(60);
 
 /// What a command decides for one release.
 pub enum Decision {
-    /// Commit `target`; `verb` and `note` shape the commit message.
-    Move { target: State, verb: String, note: Option<String> },
+    /// Commit `target`; `verb`, `note` and `trailers` (after kanari's own) shape the message.
+    Move { target: State, verb: String, note: Option<String>, trailers: Vec<(&'static str, String)> },
     /// Nothing to do, and why.
     Stay(String),
     /// A gate holds the release.
     Held(Gate),
 }
 
+/// How an intent meets a release that someone else moved after the run read it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Intent {
+    /// Only from the state it was read in (promote, approve): moved means nothing to do.
+    FromHere,
+    /// Wherever the release stands (abort): decided again on the new tip.
+    Wherever,
+}
+
 /// Decides, for a release and what its overlay records, at time `now`.
 pub type Decide<'a> = dyn Fn(&Canary, Option<&Recorded>, Timestamp) -> Result<Decision> + 'a;
 
 /// Runs a committing command over the selected releases.
-pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, decide: &Decide) -> Result<u8> {
+pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, intent: Intent, decide: &Decide) -> Result<u8> {
     let git = Git::open(ws)?;
     let now = now()?;
     let branch = git.repo.branch(args.branch.as_deref(), &args.remote)?;
@@ -51,7 +65,6 @@ pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, decide: &De
         None => git.repo.head_commit()?.ok_or_else(|| anyhow::anyhow!("the repository has no commit yet"))?,
     };
     let canaries = git.releases_at(base, &selection.releases)?;
-    git.refuse_uncommitted(&canaries)?;
 
     // The intents, fixed now.
     let mut intents = Vec::new();
@@ -67,13 +80,16 @@ pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, decide: &De
             }
         }
     }
-    let held_code = if held { exit::GATE } else { exit::OK };
+    let held_code = |held: bool| if held { exit::GATE } else { exit::OK };
     if intents.is_empty() {
-        return Ok(held_code);
+        git.refuse_uncommitted(&canaries)?;
+        return Ok(held_code(held));
     }
 
     let creds = Credentials::from_env();
     let _lock = if args.dry_run { None } else { Some(git.repo.lock(LOCK_WAIT, ws.quiet)?) };
+    // Under the lock: another kanari's files in flight are done by now, never blamed on the user.
+    git.refuse_uncommitted(&canaries)?;
     let mut last_reason = String::new();
     for attempt in 1..=ATTEMPTS {
         // The tip to build on: the remote's, freshly fetched, when pushing; else the branch's.
@@ -95,23 +111,38 @@ pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, decide: &De
         let renderer = git.renderer_at(tip_commit)?;
         let mut parent = tip_commit;
         let mut made: Vec<(Oid, String, &Canary)> = Vec::new();
+        let mut held = held;
         for (id, from) in &intents {
             let Some(canary) = canaries.iter().find(|c| &c.id() == id) else {
                 say(ws, format!("{id}: nothing to do: the release is gone from the specs at {}", short(tip_commit)));
                 continue;
             };
             let committed = git.committed(Some(parent), canary)?;
-            if &key(committed.recorded.as_ref()) != from {
-                let now_at = describe(committed.recorded.as_ref());
+            let moved = &key(committed.recorded.as_ref()) != from;
+            let now_at = describe(committed.recorded.as_ref());
+            if moved && intent == Intent::FromHere {
                 say(ws, format!("{id}: nothing to do: someone else moved it first (now at {now_at})"));
                 continue;
             }
-            let Decision::Move { target, verb, note } = decide(canary, committed.recorded.as_ref(), now)? else {
-                continue;
+            let (target, verb, note, trailers) = match decide(canary, committed.recorded.as_ref(), now)? {
+                Decision::Move { target, verb, note, trailers } => (target, verb, note, trailers),
+                Decision::Stay(why) if moved => {
+                    say(ws, format!("{id}: nothing to do: {why} (someone else moved it first: now at {now_at})"));
+                    continue;
+                }
+                Decision::Stay(why) => {
+                    say(ws, format!("{id}: nothing to do: {why}"));
+                    continue;
+                }
+                Decision::Held(gate) => {
+                    held = true;
+                    eprintln!("{id}: held: {gate}");
+                    continue;
+                }
             };
             let plan = plan::plan(canary, &target);
             let rendered = renderer.render(&plan, &canary.file)?;
-            let message = message(canary, committed.recorded.as_ref(), &target, &verb, note.as_deref());
+            let message = message(canary, committed.recorded.as_ref(), &target, &verb, note.as_deref(), &trailers);
             let (author, committer) = git.repo.signatures(args.author.as_deref(), now)?;
             match git.repo.build_commit(Some(parent), &canary.output, &rendered.files, &message, &author, &committer)? {
                 Some(oid) => {
@@ -122,18 +153,25 @@ pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, decide: &De
             }
         }
         if made.is_empty() {
-            return Ok(held_code);
+            return Ok(held_code(held));
         }
         if args.dry_run {
             for (_, subject, _) in &made {
                 println!("would commit: {subject}");
             }
-            return Ok(held_code);
+            return Ok(held_code(held));
         }
         let dirs: Vec<&Path> = made.iter().map(|(_, _, c)| c.output.as_path()).collect();
         if args.push {
-            match git.repo.push(&args.remote, &branch.name, parent, &creds)? {
-                Pushed::Accepted => follow_locally(&git, &branch.name, tip_commit, parent, &dirs)?,
+            match git.repo.push(&args.remote, &branch.name, parent, tip, &creds)? {
+                Pushed::Accepted => follow_locally(&git, &branch.name, tip_commit, parent, &dirs).map_err(|e| {
+                    partial(format!(
+                        "`{}` on `{}` is at {} (pushed), but the local clone could not follow: {e:#}; run `git pull`",
+                        branch.name,
+                        args.remote,
+                        short(parent)
+                    ))
+                })?,
                 Pushed::Moved(why) => {
                     last_reason = format!(" (last: {why})");
                     eprintln!(
@@ -156,7 +194,11 @@ pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, decide: &De
             }
         } else {
             let log = format!("kanari: {}", made[0].1);
+            // Every lock the local clone needs, before the branch moves: a lock that cannot be
+            // had stops the run here, with nothing committed.
+            let local = git.repo.prepare_move(&branch.name, tip)?;
             if !git.repo.move_branch(&branch.name, tip, parent, &log)? {
+                drop(local);
                 eprintln!(
                     "`{}` moved while kanari worked (attempt {attempt} of {ATTEMPTS}); starting again",
                     branch.name
@@ -164,15 +206,20 @@ pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, decide: &De
                 backoff(attempt);
                 continue;
             }
-            git.repo
-                .sync_worktree(&branch.name, Some(tip_commit), parent, &dirs)
-                .context("the commit is made, but the work tree could not be brought up to date")?;
+            git.repo.sync_worktree(local, Some(tip_commit), parent, &dirs).map_err(|e| {
+                partial(format!(
+                    "`{}` is at {} (committed), but the work tree could not follow: {e:#}; the index matches the commit, so `git checkout -- {}` brings the files back",
+                    branch.name,
+                    short(parent),
+                    dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(" ")
+                ))
+            })?;
         }
         for (oid, subject, _) in &made {
             let pushed = if args.push { format!(" -> {}", args.remote) } else { String::new() };
             say(ws, format!("[{} {}{pushed}] {subject}", branch.name, short(*oid)));
         }
-        return Ok(held_code);
+        return Ok(held_code(held));
     }
     Err(crate::Exit {
         code: exit::CONFLICT,
@@ -189,13 +236,18 @@ fn follow_locally(git: &Git, branch: &str, built_on: Oid, pushed: Oid, dirs: &[&
         eprintln!("note: the local `{branch}` is not at the remote's tip; update it with `git pull`");
         return Ok(());
     }
-    if local.is_some() {
-        git.repo.move_branch(branch, local, pushed, "kanari: follow the push")?;
+    let prepared = git.repo.prepare_move(branch, Some(built_on))?;
+    if local.is_some() && !git.repo.move_branch(branch, local, pushed, "kanari: follow the push")? {
+        eprintln!("note: the local `{branch}` moved meanwhile; update it with `git pull`");
+        return Ok(());
     }
-    git.repo
-        .sync_worktree(branch, Some(built_on), pushed, dirs)
-        .context("the push is made, but the work tree could not be brought up to date")?;
+    git.repo.sync_worktree(prepared, Some(built_on), pushed, dirs)?;
     Ok(())
+}
+
+/// The error for a run whose commit landed but whose local clone could not follow (exit 6).
+fn partial(message: String) -> anyhow::Error {
+    crate::Exit { code: exit::PARTIAL, message }.into()
 }
 
 /// Sleeps 50 ms doubled per attempt (at most 1.6 s), plus up to as much again at random, so that
@@ -227,7 +279,14 @@ fn describe(recorded: Option<&Recorded>) -> String {
 
 /// `reviews: promote 90-10 -> 50-50 (stage 3 of 4)`, a body with the traffic and pod changes,
 /// and the `Kanari-Canary` and `Kanari-Stage` trailers.
-fn message(canary: &Canary, from: Option<&Recorded>, to: &State, verb: &str, note: Option<&str>) -> String {
+fn message(
+    canary: &Canary,
+    from: Option<&Recorded>,
+    to: &State,
+    verb: &str,
+    note: Option<&str>,
+    trailers: &[(&str, String)],
+) -> String {
     let to_name = to.step.name(canary);
     let from_name = from.map_or("(new)", |r| r.stage.as_str());
     let mut subject = match verb {
@@ -251,7 +310,8 @@ fn message(canary: &Canary, from: Option<&Recorded>, to: &State, verb: &str, not
     let traffic_before = before.as_ref().map(Summary::traffic_text);
     body.push(format!("traffic: {}", changes(traffic_before.as_ref(), &after.traffic_text())));
     body.push(format!("pods: {}", changes(before.as_ref().map(|b| &b.pods), &after.pods)));
-    format!("{subject}\n\n{}\n\nKanari-Canary: {}\nKanari-Stage: {to_name}\n", body.join("\n"), canary.id())
+    let more: String = trailers.iter().map(|(key, value)| format!("{key}: {value}\n")).collect();
+    format!("{subject}\n\n{}\n\nKanari-Canary: {}\nKanari-Stage: {to_name}\n{more}", body.join("\n"), canary.id())
 }
 
 /// `v1 90% -> 50%, v2 10% -> 50%`: each version's value before and after.

@@ -1,24 +1,52 @@
 //! `kanari promote`: check the current stage's gates, render the next state, commit it.
 //! The life of a release, and why a new release commits `steady` first, is in [`crate::release`].
+//!
+//! `--skip-gates --reason TEXT` moves forward through approvals and bake times on purpose; the
+//! commit's body lists each gate it skipped and a `Kanari-Skip-Gates: TEXT` trailer records why,
+//! so that `git log --grep Kanari-Skip-Gates` finds every such move.
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 
 use crate::cli::PromoteArgs;
 use crate::commands::moves::{self, Decision};
 use crate::commands::{Workspace, parse_step};
 use crate::plan::State;
-use crate::release::{self, Next, Options};
+use crate::release::{self, Next, Options, Position};
 
 pub fn run(ws: &Workspace, args: &PromoteArgs) -> Result<u8> {
-    moves::run(ws, &args.selection, &args.commit, &|canary, recorded, now| {
+    let reason = args.reason.as_deref().map(str::trim);
+    if let Some(reason) = reason
+        && (reason.is_empty() || reason.len() > 1000 || reason.contains(['\n', '\r']))
+    {
+        bail!("--reason must be one line of 1 to 1000 characters");
+    }
+    moves::run(ws, &args.selection, &args.commit, moves::Intent::FromHere, &|canary, recorded, now| {
         let to = args.to.as_deref().map(|name| parse_step(canary, name)).transpose()?;
-        let opts = Options { to, restart: args.restart };
+        let opts = Options { to, restart: args.restart, skip_gates: args.skip_gates };
         Ok(match release::next(canary, recorded, now, &opts).map_err(anyhow::Error::msg)? {
-            Next::Move { to } => Decision::Move {
-                target: State { step: to, since: Some(now.to_string()), approved: None, reason: None },
-                verb: "promote".into(),
-                note: None,
-            },
+            Next::Move { to } => {
+                let (mut note, mut trailers) = (None, vec![]);
+                if let (true, Some(reason)) = (args.skip_gates, reason) {
+                    let skipped = match release::position(canary, recorded) {
+                        Ok(Position::At(from)) => {
+                            release::gates_passed(canary, from, to, recorded, now).map_err(anyhow::Error::msg)?
+                        }
+                        _ => vec![],
+                    };
+                    let list: Vec<String> = skipped.iter().map(|g| g.to_string()).collect();
+                    note = Some(match list.is_empty() {
+                        true => format!("gates skipped: none held (reason: {reason})"),
+                        false => format!("gates skipped: {} (reason: {reason})", list.join("; ")),
+                    });
+                    trailers.push(("Kanari-Skip-Gates", reason.to_string()));
+                }
+                Decision::Move {
+                    target: State { step: to, since: Some(now.to_string()), approved: None, reason: None },
+                    verb: "promote".into(),
+                    note,
+                    trailers,
+                }
+            }
             Next::Stay { why } => Decision::Stay(why),
             Next::Held(gate) => Decision::Held(gate),
         })

@@ -28,6 +28,8 @@ pub fn run(ws: &Workspace, args: &RenderArgs) -> Result<u8> {
     if args.all_stages {
         let out = args.out.as_deref().expect("clap requires --out with --all-stages");
         let canary = only_one(&releases, "--all-stages")?;
+        let (base, _) = out_target(out)?;
+        let writing = overlay::lock_writes(&base, ws.quiet)?;
         let mut writes = Vec::new();
         for step in Step::all(canary) {
             let rendered = renderer.render(&plan::plan(canary, &State::new(step)), &canary.file)?;
@@ -40,6 +42,7 @@ pub fn run(ws: &Workspace, args: &RenderArgs) -> Result<u8> {
         }
         let (writes, names): (Vec<_>, Vec<_>) = writes.into_iter().unzip();
         overlay::apply(&writes)?;
+        drop(writing);
         if !ws.quiet {
             println!("wrote {} states of {} into `{}`: {}", names.len(), canary.id(), out.display(), names.join(", "));
         }
@@ -63,13 +66,18 @@ pub fn run(ws: &Workspace, args: &RenderArgs) -> Result<u8> {
         return Ok(exit::OK);
     }
 
+    // What is on disk is read and replaced under the write lock, so two renders into one output
+    // leave it as the one or the other, whole.
     let mut writes = Vec::new();
+    let _writing;
     if let Some(out) = &args.out {
         only_one(&releases, "--out")?;
         let (_, _, r) = &rendered[0];
         let (base, rel) = out_target(out)?;
+        _writing = overlay::lock_writes(&base, ws.quiet)?;
         writes.push(overlay::plan_write(&Target { base: &base, dir: &rel }, r)?);
     } else {
+        _writing = overlay::lock_writes(&ws.root, ws.quiet)?;
         for (_, _, r) in &rendered {
             writes.push(overlay::plan_write(&Target { base: &ws.root, dir: &r.output }, r)?);
         }

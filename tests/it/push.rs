@@ -3,12 +3,13 @@
 //! loopback HTTP server that answers 401. Every loop is bounded in count and time.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::servers::{Daemon, SmartHttp};
 use crate::{fixture_repo, git, kanari_command, kanari_env, kustomize};
 
 /// A bare `origin.git` in a temporary folder, holding the bookinfo fixture on `main`.
@@ -45,44 +46,6 @@ impl Origin {
         git(tmp.path(), &args);
         let path = tmp.path().join("clone");
         (tmp, path)
-    }
-}
-
-/// `git daemon` serving a folder on 127.0.0.1, receive-pack enabled; killed when dropped.
-struct Daemon {
-    child: Child,
-    port: u16,
-}
-
-impl Daemon {
-    fn serve(base: &Path) -> Daemon {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new("git")
-            .args(["daemon", "--reuseaddr", "--export-all", "--enable=receive-pack", "--listen=127.0.0.1"])
-            .arg(format!("--port={port}"))
-            .arg(format!("--base-path={}", base.display()))
-            .arg(base)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("git daemon");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "git daemon did not listen on port {port}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Daemon { child, port }
-    }
-
-    fn url(&self, repo: &str) -> String {
-        format!("git://127.0.0.1:{}/{repo}", self.port)
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -133,26 +96,6 @@ fn six_clones_racing_over_file_urls_move_the_remote_once_per_race() {
 }
 
 #[test]
-fn a_push_the_server_refuses_is_a_failure_that_says_why() {
-    let origin = Origin::new();
-    let hook = origin.path().join("hooks/pre-receive");
-    std::fs::write(&hook, "#!/bin/sh\necho 'main is protected: promotions need a release ticket' >&2\nexit 1\n")
-        .unwrap();
-    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let daemon = Daemon::serve(origin.dir.path());
-    let (_tmp, clone) = origin.clone(&daemon.url("origin.git"), &[]);
-    let before = origin.log();
-    let out = promote_push(&clone, &[]).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(4), "{stderr}");
-    assert!(stderr.contains("the server refused the push"), "{stderr}");
-    assert!(stderr.contains("promotions need a release ticket"), "{stderr}");
-    assert_eq!(origin.log(), before, "the remote changed");
-    // The clone's own branch did not move either: nothing landed.
-    assert_eq!(git(&clone, &["log", "-1", "--format=%s", "main"]).trim(), "the release's spec");
-}
-
-#[test]
 fn a_remote_that_moved_with_an_unrelated_commit_gets_the_promote_on_top_once() {
     let origin = Origin::new();
     let url = origin.file_url();
@@ -194,7 +137,8 @@ fn a_stale_git_lock_file_is_a_clear_error_not_a_hang() {
     let (_tmp, clone) = origin.clone(&origin.file_url(), &[]);
     std::fs::write(clone.join(".git/refs/heads/main.lock"), "").unwrap();
     let out = kanari_env(&clone, &["-C", clone.to_str().unwrap(), "promote", "--author", "CI <ci@example.com>"], &[]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
+    // Busy, not bad input: nothing was committed, and a later run may find the lock gone.
+    assert_eq!(out.code, 4, "{}", out.stderr);
     assert!(out.stderr.contains(".git/refs/heads/main.lock` exists"), "{}", out.stderr);
     assert_eq!(git(&clone, &["log", "-1", "--format=%s", "main"]).trim(), "the release's spec");
 }
@@ -259,4 +203,215 @@ fn a_bad_token_fails_fast_and_never_shows() {
     assert!(offered >= 1, "the token was never offered: {requests:?}");
     assert!(requests.len() <= 6, "kept asking: {} requests", requests.len());
     assert_eq!(git(repo.path(), &["log", "--format=%s"]).trim(), "the release's spec");
+}
+
+/// The transports a remote is reached over, each a real remote on this machine.
+#[derive(Clone, Copy, Debug)]
+enum Transport {
+    /// A plain path: `/tmp/…/origin.git`.
+    Path,
+    /// `file:///tmp/…/origin.git`.
+    File,
+    /// `git://127.0.0.1:PORT/origin.git`, served by `git daemon`.
+    Daemon,
+    /// `http://127.0.0.1:PORT/origin.git`, git's smart HTTP with a token in `http.extraheader`.
+    Http,
+}
+
+const TRANSPORTS: [Transport; 4] = [Transport::Path, Transport::File, Transport::Daemon, Transport::Http];
+const HTTP_USER: &str = "x-access-token";
+const HTTP_TOKEN: &str = "kanari-http-token-93b1d0";
+
+/// An origin and the server that makes it reachable over one transport.
+struct Remote {
+    origin: Origin,
+    url: String,
+    transport: Transport,
+    _daemon: Option<Daemon>,
+    http: Option<SmartHttp>,
+}
+
+impl Remote {
+    fn new(transport: Transport) -> Remote {
+        let origin = Origin::new();
+        let (mut daemon, mut http) = (None, None);
+        let url = match transport {
+            Transport::Path => origin.path().display().to_string(),
+            Transport::File => origin.file_url(),
+            Transport::Daemon => {
+                let d = Daemon::serve(origin.dir.path());
+                let url = d.url("origin.git");
+                daemon = Some(d);
+                url
+            }
+            Transport::Http => {
+                let h = SmartHttp::serve(origin.dir.path(), HTTP_USER, HTTP_TOKEN);
+                let url = h.url("origin.git");
+                http = Some(h);
+                url
+            }
+        };
+        Remote { origin, url, transport, _daemon: daemon, http }
+    }
+
+    /// A fresh clone; over HTTP it carries the token in `http.extraheader`, as actions/checkout
+    /// leaves a clone.
+    fn clone(&self) -> (tempfile::TempDir, PathBuf) {
+        match self.transport {
+            Transport::Http => {
+                let header = SmartHttp::extraheader(HTTP_USER, HTTP_TOKEN);
+                let (tmp, path) = self.origin.clone(&self.url, &["-c", &format!("http.extraheader={header}")]);
+                git(&path, &["config", "http.extraheader", &header]);
+                (tmp, path)
+            }
+            _ => self.origin.clone(&self.url, &[]),
+        }
+    }
+
+    /// `kanari <args> --push` from a fresh clone, at `now`; it must succeed.
+    fn run_ok(&self, args: &[&str], now: &str) {
+        let (_tmp, clone) = self.clone();
+        let out = kanari_push(&clone, args, now).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// The stage the remote's tip records for the bookinfo release.
+    fn stage(&self) -> String {
+        let text = git(&self.origin.path(), &["show", "main:overlays/reviews/kustomization.yaml"]);
+        let line = text.lines().find(|l| l.contains("kanari.dev/stage:")).expect("a recorded stage");
+        line.split_once(':').unwrap().1.trim().trim_matches('"').to_string()
+    }
+}
+
+fn kanari_push(clone: &Path, args: &[&str], now: &str) -> Command {
+    let mut all = vec!["-C", clone.to_str().unwrap()];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--push", "--author", "CI <ci@example.com>"]);
+    kanari_command(clone, &all, &[("KANARI_NOW", now)])
+}
+
+/// Runs each of `jobs` from its own clone, all at once, and checks what a race must leave: every
+/// job exits 0, every commit a job reported pushed is an ancestor of the remote's tip, history
+/// is linear, the person's abort landed exactly once, and the release is aborted.
+fn race(remote: &Remote, jobs: &[&[&str]], now: &str) {
+    let clones: Vec<(tempfile::TempDir, PathBuf)> = jobs.iter().map(|_| remote.clone()).collect();
+    let before = remote.origin.log().len();
+    let children: Vec<Child> = jobs
+        .iter()
+        .zip(&clones)
+        .map(|(args, (_, clone))| {
+            kanari_push(clone, args, now).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+        })
+        .collect();
+    let mut reported = Vec::new();
+    for (args, child) in jobs.iter().zip(children) {
+        let out = child.wait_with_output().unwrap();
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(0), "{:?} {args:?}: {stdout}{stderr}", remote.transport);
+        // `[main 0123456789ab -> origin] reviews: abort 90-10`
+        for line in stdout.lines().filter(|l| l.starts_with("[main ")) {
+            reported.push((args.to_vec(), line.split_whitespace().nth(1).unwrap().to_string()));
+        }
+    }
+    let tip = git(&remote.origin.path(), &["rev-parse", "main"]).trim().to_string();
+    for (args, commit) in &reported {
+        let ancestor = Command::new("git")
+            .args(["merge-base", "--is-ancestor", commit, &tip])
+            .current_dir(remote.origin.path())
+            .status()
+            .unwrap();
+        assert!(
+            ancestor.success(),
+            "{:?}: {args:?} reported {commit} pushed, but the remote lost it",
+            remote.transport
+        );
+    }
+    let log = remote.origin.log();
+    assert!(log.len() > before, "{:?}: nothing landed", remote.transport);
+    let aborts = log[..log.len() - before].iter().filter(|s| s.starts_with("reviews: abort")).count();
+    assert_eq!(aborts, 1, "{:?}: the abort must land once: {log:?}", remote.transport);
+    assert_eq!(remote.stage(), "aborted", "{:?}: {log:?}", remote.transport);
+    assert_eq!(git(&remote.origin.path(), &["rev-list", "--merges", "main"]), "", "history is not linear");
+    git(&remote.origin.path(), &["fsck", "--strict", "--no-progress"]);
+}
+
+/// A person's abort racing scheduled promotes, and approvals, on every transport: libgit2's local
+/// transport once forced the remote ref, and `abort` once gave up when a promote moved the
+/// release first, so the abort was lost while both jobs said they were done.
+#[test]
+fn an_abort_racing_promotes_and_approvals_lands_on_every_transport() {
+    let now = "2026-04-01T00:00:00Z";
+    for transport in TRANSPORTS {
+        // At 90-10: two promotes (to 50-50) and an abort.
+        let remote = Remote::new(transport);
+        for _ in 0..4 {
+            remote.run_ok(&["promote"], now);
+        }
+        assert_eq!(remote.stage(), "90-10");
+        race(&remote, &[&["promote"], &["abort", "--reason", "5xx above 1%"], &["promote"]], now);
+        // Started again and at 50-50, which waits for approval: two approvals and an abort.
+        remote.run_ok(&["promote", "--restart"], now);
+        for _ in 0..3 {
+            remote.run_ok(&["promote"], now);
+        }
+        assert_eq!(remote.stage(), "50-50");
+        race(&remote, &[&["approve"], &["abort", "--reason", "latency"], &["approve"]], now);
+    }
+}
+
+#[test]
+fn a_push_the_server_refuses_is_a_failure_that_says_why_on_every_transport() {
+    for transport in TRANSPORTS {
+        let remote = Remote::new(transport);
+        let hook = remote.origin.path().join("hooks/pre-receive");
+        std::fs::write(&hook, "#!/bin/sh\necho 'main is protected: promotions need a release ticket' >&2\nexit 1\n")
+            .unwrap();
+        std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let (_tmp, clone) = remote.clone();
+        let before = remote.origin.log();
+        let out = kanari_push(&clone, &["promote"], "2026-04-01T00:00:00Z").output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(4), "{transport:?}: {stderr}");
+        assert!(stderr.contains("the server refused the push"), "{transport:?}: {stderr}");
+        assert!(stderr.contains("promotions need a release ticket"), "{transport:?}: {stderr}");
+        assert_eq!(remote.origin.log(), before, "{transport:?}: the remote changed");
+        assert_eq!(git(&clone, &["log", "-1", "--format=%s", "main"]).trim(), "the release's spec");
+    }
+}
+
+/// A token from the environment reaches git through its environment alone: never as an
+/// argument of any `git` that kanari runs (arguments are what `ps` shows everyone).
+#[test]
+fn a_token_from_the_environment_is_never_an_argument() {
+    let remote = Remote::new(Transport::Http);
+    let (_tmp, clone) = remote.clone();
+    // No header in the clone: the server answers 401, and git asks kanari's credential helper.
+    git(&clone, &["config", "--unset", "http.extraheader"]);
+    let bin = tempfile::tempdir().unwrap();
+    let log = bin.path().join("git-args.log");
+    let real = String::from_utf8(Command::new("sh").args(["-c", "command -v git"]).output().unwrap().stdout).unwrap();
+    let wrapper = bin.path().join("git");
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nexec '{}' \"$@\"\n", log.display(), real.trim()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap_or_default());
+    let c = clone.to_str().unwrap();
+    let out = kanari_command(
+        &clone,
+        &["-C", c, "promote", "--push", "--author", "CI <ci@example.com>"],
+        &[("KANARI_GIT_TOKEN", HTTP_TOKEN), ("PATH", &path)],
+    )
+    .output()
+    .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(remote.origin.log()[0], "reviews: promote (new) -> steady");
+    let args = std::fs::read_to_string(&log).unwrap();
+    assert!(args.contains("push") && args.contains("fetch"), "kanari did not run git: {args}");
+    assert!(!args.contains(HTTP_TOKEN), "the token was an argument: {args}");
+    assert!(!stdout.contains(HTTP_TOKEN) && !stderr.contains(HTTP_TOKEN));
+    assert!(remote.http.as_ref().unwrap().requests() >= 2, "the server never asked for credentials");
 }
