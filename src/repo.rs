@@ -449,6 +449,12 @@ impl Repo {
     fn write_dir(&self, change: &FolderSync) -> Result<()> {
         let folder = crate::overlay::SafeDir::open(&self.workdir, &self.in_tree(&change.dir), true)?
             .expect("created when missing");
+        // Under the write lock, a temporary file is a killed run's leftover.
+        for name in folder.names()? {
+            if crate::overlay::is_temporary(&name) && folder.kind(&name)? == Some(crate::overlay::Kind::File) {
+                folder.remove(&name)?;
+            }
+        }
         for (rel, bytes) in &change.new {
             let name = rel.to_string_lossy();
             if change.old.get(rel) != Some(bytes) || folder.kind(name.as_ref())?.is_none() {
@@ -491,7 +497,8 @@ impl Repo {
                 }
                 Err(e) if e == rustix::io::Errno::WOULDBLOCK || e == rustix::io::Errno::INTR => {}
                 Err(e) => {
-                    return Err(std::io::Error::from(e)).with_context(|| format!("failed to lock `{}`", path.display()));
+                    return Err(std::io::Error::from(e))
+                        .with_context(|| format!("failed to lock `{}`", path.display()));
                 }
             }
             if start.elapsed() >= wait {

@@ -4,6 +4,7 @@
 
 mod bundled;
 mod examples;
+mod fidelity;
 mod git;
 mod hostile;
 mod lint;

@@ -1,0 +1,230 @@
+//! kanari behaves like git in every repository state: locks held by other processes, linked
+//! work trees, an abort that meets a release someone else moved, `--to` across gates, renders
+//! racing into one output. Each test names the problem it guards against.
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+
+use crate::{fixture_repo, git, kanari_command, kanari_env, kustomize, tree};
+
+fn run(repo: &Path, args: &[&str], time: &str) -> crate::Run {
+    let mut all = vec!["-C", repo.to_str().unwrap()];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--author", "CI <ci@example.com>"]);
+    kanari_env(repo, &all, &[("KANARI_NOW", time)])
+}
+
+const T0: &str = "2026-03-01T00:00:00Z";
+
+/// The bookinfo release promoted `n` times from nothing (steady, prepare, jason, 90-10, 50-50).
+fn promoted(n: usize) -> tempfile::TempDir {
+    let repo = fixture_repo("bookinfo");
+    for _ in 0..n {
+        let out = run(repo.path(), &["promote"], T0);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+    repo
+}
+
+fn subject(repo: &Path) -> String {
+    git(repo, &["log", "-1", "--format=%s"]).trim().to_string()
+}
+
+fn head(repo: &Path) -> String {
+    git(repo, &["rev-parse", "HEAD"]).trim().to_string()
+}
+
+/// `promote --to 0-100` from `jason` once committed at once, jumping over 50-50's approval.
+#[test]
+fn promote_to_a_later_stage_meets_every_gate_on_the_way_unless_told_to_skip() {
+    let repo = promoted(3);
+    let r = repo.path();
+    assert_eq!(subject(r), "reviews: promote prepare -> jason (stage 1 of 4)");
+    let before = head(r);
+    let out = run(r, &["promote", "--to", "0-100"], T0);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains("--to passes stage `50-50`, which waits for approval"), "{}", out.stderr);
+    assert_eq!(head(r), before, "nothing may be committed");
+    // Up to the gated stage itself is fine: its gate guards the way out.
+    assert_eq!(run(r, &["promote", "--to", "50-50"], T0).code, 0);
+    assert_eq!(subject(r), "reviews: promote jason -> 50-50 (stage 3 of 4)");
+    // --skip-gates needs a reason, and the commit records both.
+    let bare = run(r, &["promote", "--skip-gates"], T0);
+    assert_eq!(bare.code, 2, "{}", bare.stderr);
+    assert!(bare.stderr.contains("--reason"), "{}", bare.stderr);
+    let out = run(r, &["promote", "--skip-gates", "--reason", "INC-42: v1 leaks memory"], T0);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let message = git(r, &["log", "-1", "--format=%B"]);
+    assert!(message.starts_with("reviews: promote 50-50 -> 0-100"), "{message}");
+    assert!(message.contains("gates skipped: stage `50-50` waits for approval"), "{message}");
+    let trailers = git(r, &["log", "-1", "--format=%(trailers:key=Kanari-Skip-Gates,valueonly)"]);
+    assert_eq!(trailers.trim(), "INC-42: v1 leaks memory");
+}
+
+/// With `.git/index.lock` held, promote once moved `main`, could not write the index, and the
+/// next plain `git commit` reverted the promotion.
+#[test]
+fn a_held_index_lock_moves_nothing_and_a_released_one_leaves_the_index_at_head() {
+    let repo = promoted(1);
+    let r = repo.path();
+    let lock = r.join(".git/index.lock");
+    std::fs::write(&lock, "").unwrap();
+    let before = head(r);
+    let out = run(r, &["promote"], T0);
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(".git/index.lock` exists") && out.stderr.contains("nothing was committed"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(head(r), before, "the branch moved without its index");
+    std::fs::remove_file(&lock).unwrap();
+
+    // A lock that goes away while kanari waits (a `git status` in an editor): it commits, and
+    // the index is the commit's.
+    std::fs::write(&lock, "").unwrap();
+    let args = ["-C", r.to_str().unwrap(), "promote", "--author", "CI <ci@example.com>"];
+    let child = kanari_command(r, &args, &[("KANARI_NOW", T0)]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    std::fs::remove_file(&lock).unwrap();
+    let out = child.unwrap().wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(subject(r), "reviews: promote steady -> prepare");
+    assert_eq!(git(r, &["diff", "--cached", "--name-only"]), "", "the index differs from HEAD");
+    assert_eq!(git(r, &["status", "--porcelain"]), "");
+    // The next plain commit reverts nothing.
+    std::fs::write(r.join("NOTES.md"), "notes\n").unwrap();
+    git(r, &["add", "NOTES.md"]);
+    git(r, &["commit", "-q", "-m", "notes"]);
+    assert_eq!(git(r, &["show", "--name-only", "--format=", "HEAD"]).trim(), "NOTES.md");
+}
+
+/// From a linked work tree, `promote --branch main` once moved `main` from under the main work
+/// tree, which was left with a staged revert.
+#[test]
+fn a_branch_checked_out_in_another_work_tree_is_not_moved() {
+    let repo = promoted(1);
+    let r = repo.path();
+    let linked_parent = tempfile::tempdir().unwrap();
+    let linked = linked_parent.path().join("linked");
+    git(r, &["worktree", "add", "-q", "-b", "feature", linked.to_str().unwrap()]);
+    let before = git(r, &["rev-parse", "main"]);
+    let out = run(&linked, &["promote", "--branch", "main"], T0);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("`main` is checked out in the work tree"), "{}", out.stderr);
+    assert!(out.stderr.contains(&r.canonicalize().unwrap().display().to_string()), "{}", out.stderr);
+    assert_eq!(git(r, &["rev-parse", "main"]), before);
+    // And the other way round, naming the linked one.
+    let out = run(r, &["promote", "--branch", "feature"], T0);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("`feature` is checked out in the work tree"), "{}", out.stderr);
+    // Its own branch, from the linked work tree: committed, and that work tree follows.
+    let out = run(&linked, &["promote"], T0);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(subject(&linked), "reviews: promote steady -> prepare");
+    assert_eq!(git(&linked, &["status", "--porcelain"]), "");
+    assert_eq!(git(r, &["status", "--porcelain"]), "", "the main work tree was touched");
+    assert_eq!(git(r, &["rev-parse", "main"]), before);
+    kustomize(&linked.join("overlays/reviews"));
+}
+
+/// A person's `abort`, started while a scheduled promote moved the release, once said "nothing
+/// to do: someone else moved it first" and left the release live at the new stage.
+#[test]
+fn an_abort_lands_on_a_release_that_someone_moved_meanwhile() {
+    let repo = promoted(4);
+    let r = repo.path();
+    assert_eq!(subject(r), "reviews: promote jason -> 90-10 (stage 2 of 4)");
+    // Hold kanari's lock as a running promote would, so that the abort reads 90-10 and waits.
+    let lock =
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(r.join(".git/kanari.lock")).unwrap();
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
+    let args = ["-C", r.to_str().unwrap(), "abort", "--reason", "5xx above 1%", "--author", "CI <ci@example.com>"];
+    let mut abort =
+        kanari_command(r, &args, &[("KANARI_NOW", T0)]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    wait_for_line(&mut abort, "waiting for");
+    // Meanwhile the release moves on to 50-50 (as the promote holding the lock would commit it).
+    assert_eq!(kanari_env(r, &["-C", r.to_str().unwrap(), "render", "--stage", "50-50", "-q"], &[]).code, 0);
+    git(r, &["add", "-A"]);
+    git(r, &["commit", "-q", "-m", "reviews: promote 90-10 -> 50-50 (stage 3 of 4)"]);
+    drop(lock);
+    let out = abort.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(subject(r), "reviews: abort 50-50");
+    let state = std::fs::read_to_string(r.join("overlays/reviews/kustomization.yaml")).unwrap();
+    assert!(state.contains("kanari.dev/stage: aborted"), "{state}");
+    // Aborted already: a second abort has nothing to do.
+    let again = run(r, &["abort", "--reason", "again"], T0);
+    assert_eq!(again.code, 0);
+    assert!(again.stdout.contains("nothing to do: aborted already"), "{}", again.stdout);
+}
+
+/// Reads the child's stderr up to a line holding `text` (bounded: the child's own wait is).
+fn wait_for_line(child: &mut Child, text: &str) {
+    use std::io::BufRead;
+    let stderr = child.stderr.take().unwrap();
+    let mut reader = std::io::BufReader::new(stderr);
+    for _ in 0..20 {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        if line.contains(text) {
+            // Keep draining in the background so the child never blocks on a full pipe.
+            std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+            return;
+        }
+    }
+    panic!("the child never said `{text}`");
+}
+
+/// A lost race once exited 2 blaming the user for "uncommitted changes in
+/// `.kanari-3191-….tmp`", the winner's file in flight (or a killed run's leftover).
+#[test]
+fn kanari_s_own_temporary_files_are_not_uncommitted_work() {
+    let repo = promoted(1);
+    let r = repo.path();
+    std::fs::write(r.join("overlays/reviews/.kanari-4242-virtualservice-reviews.yaml.tmp"), "half").unwrap();
+    let out = run(r, &["promote"], T0);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(subject(r), "reviews: promote steady -> prepare");
+    assert!(!r.join("overlays/reviews/.kanari-4242-virtualservice-reviews.yaml.tmp").exists(), "the leftover stayed");
+    assert_eq!(git(r, &["status", "--porcelain"]), "");
+}
+
+/// Two renders into one output at once once left a kustomization of one state with the files
+/// of the other, or failed because the other removed their temporary file.
+#[test]
+fn renders_racing_into_one_output_leave_one_whole_state() {
+    let repo = fixture_repo("bookinfo");
+    let r = repo.path();
+    let c = r.to_str().unwrap();
+    // The two states, each rendered alone, as references.
+    let refs = tempfile::tempdir().unwrap();
+    let states = ["50-50", "0-100"];
+    for s in states {
+        let out = refs.path().join(s);
+        assert_eq!(kanari_env(r, &["-C", c, "render", "--stage", s, "--out", out.to_str().unwrap()], &[]).code, 0);
+    }
+    let expected: Vec<_> = states.iter().map(|s| tree(&refs.path().join(s))).collect();
+    for round in 0..15 {
+        let children: Vec<Child> = states
+            .iter()
+            .map(|s| {
+                kanari_command(r, &["-C", c, "render", "--stage", s, "-q"], &[])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert_eq!(out.status.code(), Some(0), "round {round}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let now = tree(&r.join("overlays/reviews"));
+        assert!(expected.contains(&now), "round {round}: the overlay is neither state whole: {:?}", now.keys());
+    }
+    kustomize(&r.join("overlays/reviews"));
+}
