@@ -15,6 +15,7 @@ pub mod release;
 pub mod render;
 pub mod repo;
 pub mod review;
+pub mod sign;
 pub mod spec;
 pub mod transport;
 pub mod yaml;

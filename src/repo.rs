@@ -287,8 +287,21 @@ impl Repo {
         }
         let tree = self.git.find_tree(tree)?;
         let parents: Vec<&git2::Commit> = parent_commit.iter().collect();
-        let oid =
-            self.git.commit(None, author, committer, message, &tree, &parents).context("failed to write the commit")?;
+        let config = self.git.config().context("failed to read the Git configuration")?;
+        let Some(signing) = crate::sign::Signing::from_config(&config)? else {
+            let oid = self
+                .git
+                .commit(None, author, committer, message, &tree, &parents)
+                .context("failed to write the commit")?;
+            return Ok(Some(oid));
+        };
+        // As `git commit` with `commit.gpgsign`: the commit's bytes are signed, and the signature
+        // goes into its `gpgsig` header; a commit that cannot be signed is not written.
+        let buffer = self.git.commit_create_buffer(author, committer, message, &tree, &parents)?;
+        let buffer = buffer.as_str().map_err(|_| anyhow!("the commit to sign is not UTF-8"))?;
+        let who = format!("{} <{}>", committer.name().unwrap_or_default(), committer.email().unwrap_or_default());
+        let signature = signing.sign(buffer.as_bytes(), &who, &self.workdir)?;
+        let oid = self.git.commit_signed(buffer, &signature, Some("gpgsig")).context("failed to write the commit")?;
         Ok(Some(oid))
     }
 

@@ -15,6 +15,7 @@ mod review;
 mod schema;
 mod semantics;
 mod servers;
+mod signing;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
