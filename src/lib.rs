@@ -16,6 +16,7 @@ pub mod render;
 pub mod repo;
 pub mod review;
 pub mod sign;
+pub mod sparse;
 pub mod spec;
 pub mod transport;
 pub mod yaml;

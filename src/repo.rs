@@ -19,6 +19,8 @@ use git2::{ErrorCode, IndexEntry, IndexTime, ObjectType, Oid, Repository, Signat
 
 const MODE_TREE: i32 = 0o040000;
 const MODE_BLOB: i32 = 0o100644;
+/// The index entry's extended flag for a file a sparse checkout keeps out of the work tree.
+const SKIP_WORKTREE: u16 = 1 << 14;
 /// Files kanari reads from commits (specs, overlays, templates) are small; a larger blob is refused
 /// before it is loaded.
 const MAX_BLOB_BYTES: usize = 8 << 20;
@@ -47,6 +49,8 @@ struct FolderSync {
     gone: Vec<PathBuf>,
     /// Whether the work tree now holds the new files.
     written: bool,
+    /// Outside a sparse checkout's cone: never written, staged `skip-worktree`.
+    sparse: bool,
 }
 
 /// Where a [`Repo`] is: what another thread needs to open its own handle on it.
@@ -229,6 +233,11 @@ impl Repo {
     /// Paths below `paths` (project-relative) whose work tree or index differs from HEAD,
     /// untracked files included.
     pub fn uncommitted(&self, paths: &[&Path]) -> Result<Vec<PathBuf>> {
+        self.refuse_sparse_index()?;
+        // Files a sparse checkout keeps out of the work tree are not deleted, whatever
+        // libgit2's status says of them: git itself shows them clean.
+        let index = self.git.index().context("failed to read the index")?;
+        let skipped = |path: &Path| index.get_path(path, 0).is_some_and(|e| e.flags_extended & SKIP_WORKTREE != 0);
         let mut out = Vec::new();
         // One status per path, each a literal pathspec: libgit2 then walks that file or folder
         // alone, where several unrelated pathspecs would make it walk the whole work tree.
@@ -244,6 +253,7 @@ impl Repo {
                 statuses
                     .iter()
                     .filter(|s| s.status() != Status::CURRENT && !s.status().contains(Status::IGNORED))
+                    .filter(|s| !(s.status() == Status::WT_DELETED && s.path().is_ok_and(|p| skipped(Path::new(p)))))
                     .filter_map(|s| s.path().ok().map(PathBuf::from))
                     // Another kanari's file in flight, renamed into place in a moment.
                     .filter(|p| !p.file_name().is_some_and(|n| crate::overlay::is_temporary(&n.to_string_lossy()))),
@@ -252,6 +262,38 @@ impl Repo {
         out.sort();
         out.dedup();
         Ok(out)
+    }
+
+    /// Refuses a sparse index (`index.sparse`), which libgit2 cannot read, with what to do.
+    fn refuse_sparse_index(&self) -> Result<()> {
+        let sparse = self.git.config().ok().and_then(|c| c.get_bool("index.sparse").ok()).unwrap_or(false);
+        if sparse {
+            bail!(
+                "the index is a sparse index (`index.sparse` is true), which kanari cannot read; turn it off with `git sparse-checkout reapply --no-sparse-index` (the sparse checkout itself stays), then run kanari again"
+            );
+        }
+        Ok(())
+    }
+
+    /// Whether a sparse checkout keeps the files of `dir` (project-relative) out of the work
+    /// tree: the index marks its files `skip-worktree` already, or (for a folder the index does
+    /// not have yet) the cone-mode patterns leave it out ([`crate::sparse`]).
+    fn outside_sparse_cone(&self, index: &git2::Index, dir: &Path) -> bool {
+        let config = self.git.config().ok();
+        let flag = |key: &str| config.as_ref().and_then(|c| c.get_bool(key).ok()).unwrap_or(false);
+        if !flag("core.sparseCheckout") {
+            return false;
+        }
+        let in_tree = self.in_tree(dir);
+        let prefix = format!("{}/", in_tree.to_string_lossy());
+        let mut entries = index.iter().filter(|e| e.path.starts_with(prefix.as_bytes())).peekable();
+        if entries.peek().is_some() {
+            return entries.all(|e| e.flags_extended & SKIP_WORKTREE != 0);
+        }
+        // Cone mode is git's default for `git sparse-checkout`.
+        let cone = config.as_ref().and_then(|c| c.get_bool("core.sparseCheckoutCone").ok()).unwrap_or(true);
+        let patterns = std::fs::read_to_string(self.git.path().join("info/sparse-checkout")).unwrap_or_default();
+        cone && !crate::sparse::Cone::parse(&patterns).keeps_files_of(&in_tree.to_string_lossy())
     }
 
     /// Writes a commit whose tree is `parent`'s with the folder `dir` (project-relative) holding
@@ -368,6 +410,7 @@ impl Repo {
     /// would turn into a revert). A lock another process keeps is [`Busy`], and nothing moved.
     pub fn prepare_move(&self, branch: &str, old: Option<Oid>) -> Result<LocalMove> {
         self.refuse_checked_out_elsewhere(branch)?;
+        self.refuse_sparse_index()?;
         let head = self.git.find_reference("HEAD").context("failed to read HEAD")?;
         let follows = if head.symbolic_target().ok().flatten() == Some(format!("refs/heads/{branch}").as_str()) {
             Follows::Branch
@@ -426,10 +469,14 @@ impl Repo {
         // What the index must say for each folder is read from the commits first, so that the
         // index matches HEAD for all of them even when writing one folder fails.
         let mut changes = dirs.iter().map(|dir| self.dir_change(old, new, dir)).collect::<Result<Vec<_>>>()?;
+        let index = self.git.index().context("failed to read the index")?;
+        for change in &mut changes {
+            change.sparse = self.outside_sparse_cone(&index, &change.dir);
+        }
         // No render writes into the same folders meanwhile.
         let _writing = crate::overlay::lock_writes(&self.workdir.join(&self.prefix), true)?;
         let mut failure = None;
-        for change in &mut changes {
+        for change in changes.iter_mut().filter(|c| !c.sparse) {
             match self.write_dir(change) {
                 Ok(()) => change.written = true,
                 Err(e) => {
@@ -454,7 +501,7 @@ impl Repo {
         };
         let new_files = self.files(new, dir)?.unwrap_or_default();
         let gone = old_files.keys().filter(|rel| !new_files.contains_key(*rel)).cloned().collect();
-        Ok(FolderSync { dir: dir.to_path_buf(), old: old_files, new: new_files, gone, written: false })
+        Ok(FolderSync { dir: dir.to_path_buf(), old: old_files, new: new_files, gone, written: false, sparse: false })
     }
 
     /// Writes the files of the folder that differ between the two commits into the work tree
@@ -577,7 +624,7 @@ impl Repo {
                             file_size: bytes.len() as u32,
                             id: Oid::hash_object(ObjectType::Blob, bytes)?,
                             flags: 0,
-                            flags_extended: 0,
+                            flags_extended: if change.sparse { SKIP_WORKTREE } else { 0 },
                             path: path.to_string_lossy().into_owned().into_bytes(),
                         })?;
                     }

@@ -228,3 +228,42 @@ fn renders_racing_into_one_output_leave_one_whole_state() {
     }
     kustomize(&r.join("overlays/reviews"));
 }
+
+/// With the overlay outside a sparse checkout's cone, libgit2's status once called its files
+/// "uncommitted changes" (git shows them clean), and a sparse index failed with libgit2's
+/// "unsupported mandatory extension: 'sdir'".
+#[test]
+fn sparse_checkouts_commit_overlays_outside_the_cone_and_a_sparse_index_is_refused_clearly() {
+    let repo = promoted(1);
+    let r = repo.path();
+    git(r, &["sparse-checkout", "set", "canaries"]);
+    assert!(!r.join("overlays/reviews/kustomization.yaml").exists(), "the cone holds the overlay");
+    let out = run(r, &["promote"], T0);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(subject(r), "reviews: promote steady -> prepare");
+    let state = git(r, &["show", "HEAD:overlays/reviews/kustomization.yaml"]);
+    assert!(state.contains("kanari.dev/stage: prepare"), "{state}");
+    // Still outside the cone: not in the work tree, marked skip-worktree, and git sees no change.
+    assert!(!r.join("overlays/reviews").exists(), "the overlay was written outside the cone");
+    let flags = git(r, &["ls-files", "-t", "overlays/reviews"]);
+    assert!(!flags.is_empty() && flags.lines().all(|l| l.starts_with("S ")), "{flags}");
+    assert_eq!(git(r, &["status", "--porcelain"]), "");
+    assert_eq!(git(r, &["diff", "--cached", "--name-only"]), "");
+
+    // A sparse index: one sentence that says how to turn it off, and nothing committed.
+    git(r, &["sparse-checkout", "reapply", "--sparse-index"]);
+    let before = head(r);
+    let out = run(r, &["promote"], T0);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("git sparse-checkout reapply --no-sparse-index"), "{}", out.stderr);
+    assert_eq!(head(r), before);
+    git(r, &["sparse-checkout", "reapply", "--no-sparse-index"]);
+    let out = run(r, &["promote"], T0);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(subject(r), "reviews: promote prepare -> jason (stage 1 of 4)");
+    assert_eq!(git(r, &["status", "--porcelain"]), "");
+    // Back to a full checkout: the files are the commit's.
+    git(r, &["sparse-checkout", "disable"]);
+    assert_eq!(git(r, &["status", "--porcelain"]), "");
+    kustomize(&r.join("overlays/reviews"));
+}
