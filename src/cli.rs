@@ -197,9 +197,10 @@ pub struct CommitArgs {
     #[arg(long, conflicts_with = "push")]
     pub dry_run: bool,
 
-    /// Push the branch to the remote; when the remote moved first, fetch and start again from
-    /// its tip (HTTPS tokens from KANARI_GIT_TOKEN, GITHUB_TOKEN or GITLAB_TOKEN; SSH through the
-    /// agent)
+    /// Push the branch to the remote with the `git` program, as a compare-and-swap; when the
+    /// remote moved first, fetch and start again from its tip (git's credential helpers,
+    /// http.extraheader and SSH config apply; HTTPS tokens also from KANARI_GIT_TOKEN,
+    /// GITHUB_TOKEN or GITLAB_TOKEN)
     #[arg(long)]
     pub push: bool,
 }
