@@ -7,9 +7,10 @@
 //! unstaged work never enters them. New objects are invisible until a branch points at them, so
 //! a run that stops before moving the branch leaves nothing behind that anyone sees.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::Busy;
@@ -33,6 +34,8 @@ const INDEX_LOCK_RETRIES: u32 = 60;
 /// A repository and where kanari's project root sits in its work tree.
 pub struct Repo {
     git: Repository,
+    /// Folder listings, shared with every handle opened from this one's [`RepoPlace`].
+    folders: Arc<Folders>,
     workdir: PathBuf,
     /// The project root relative to the work tree's top (empty when they are the same).
     prefix: PathBuf,
@@ -57,6 +60,7 @@ struct FolderSync {
 #[derive(Clone, Debug)]
 pub struct RepoPlace {
     git_dir: PathBuf,
+    folders: Arc<Folders>,
     workdir: PathBuf,
     prefix: PathBuf,
 }
@@ -65,7 +69,48 @@ impl RepoPlace {
     pub fn open(&self) -> Result<Repo> {
         let git = Repository::open(&self.git_dir)
             .with_context(|| format!("failed to open the repository at `{}`", self.git_dir.display()))?;
-        Ok(Repo { git, workdir: self.workdir.clone(), prefix: self.prefix.clone() })
+        Ok(Repo { git, folders: self.folders.clone(), workdir: self.workdir.clone(), prefix: self.prefix.clone() })
+    }
+}
+
+/// A folder's entries: name → (object, kind).
+type Listing = Arc<HashMap<String, (Oid, Option<ObjectType>)>>;
+
+/// The folders (tree objects) read so far in this run, and each commit's root tree, shared by
+/// every repository handle of the run. libgit2 caches no tree larger than 4 KiB, and every
+/// handle has a cache of its own: without this, each release in a folder of thousands read
+/// (inflated and hashed) that folder's tree again.
+#[derive(Debug, Default)]
+struct Folders {
+    trees: Mutex<HashMap<Oid, Listing>>,
+    roots: Mutex<HashMap<Oid, Oid>>,
+    reads: std::sync::atomic::AtomicUsize,
+}
+
+impl Folders {
+    fn root(&self, git: &Repository, commit: Oid) -> Result<Oid> {
+        let mut roots = self.roots.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(tree) = roots.get(&commit) {
+            return Ok(*tree);
+        }
+        let tree = git.find_commit(commit)?.tree_id();
+        roots.insert(commit, tree);
+        Ok(tree)
+    }
+
+    /// The entries of `tree`, read at most once per run: the lock is held while reading, so
+    /// that threads asking for the same folder at once wait for one read.
+    fn list(&self, git: &Repository, tree: Oid) -> Result<Listing> {
+        let mut trees = self.trees.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(listing) = trees.get(&tree) {
+            return Ok(listing.clone());
+        }
+        let object = git.find_tree(tree)?;
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let listing: Listing =
+            Arc::new(object.iter().filter_map(|e| Some((e.name().ok()?.to_string(), (e.id(), e.kind())))).collect());
+        trees.insert(tree, listing.clone());
+        Ok(listing)
     }
 }
 
@@ -94,13 +139,18 @@ impl Repo {
         let workdir = workdir.canonicalize().with_context(|| format!("failed to resolve `{}`", workdir.display()))?;
         let root = root.canonicalize().with_context(|| format!("failed to resolve `{}`", root.display()))?;
         let prefix = root.strip_prefix(&workdir).map(Path::to_path_buf).unwrap_or_default();
-        Ok(Repo { git, workdir, prefix })
+        Ok(Repo { git, folders: Arc::default(), workdir, prefix })
     }
 
     /// Where this repository is, to open more handles on it from other threads (a handle is
     /// not shared across threads).
     pub fn place(&self) -> RepoPlace {
-        RepoPlace { git_dir: self.git.path().to_path_buf(), workdir: self.workdir.clone(), prefix: self.prefix.clone() }
+        RepoPlace {
+            git_dir: self.git.path().to_path_buf(),
+            folders: self.folders.clone(),
+            workdir: self.workdir.clone(),
+            prefix: self.prefix.clone(),
+        }
     }
 
     /// The `.git` folder.
@@ -174,13 +224,10 @@ impl Repo {
     /// The files below `dir` (project-relative) in `commit`, by path relative to `dir`;
     /// `None` when there is no such folder. Symlinks and submodules are refused.
     pub fn files(&self, commit: Oid, dir: &Path) -> Result<Option<BTreeMap<PathBuf, Vec<u8>>>> {
-        let tree = self.git.find_commit(commit)?.tree()?;
         let path = self.in_tree(dir);
-        let sub = match tree.get_path(&path) {
-            Ok(entry) if entry.kind() == Some(ObjectType::Tree) => self.git.find_tree(entry.id())?,
-            Ok(_) => bail!("`{}` in commit {} is not a folder", path.display(), short(commit)),
-            Err(e) if e.code() == ErrorCode::NotFound => return Ok(None),
-            Err(e) => return Err(e).with_context(|| format!("failed to read `{}`", path.display())),
+        let sub = match self.folder(commit, &path)? {
+            Some(tree) => self.git.find_tree(tree)?,
+            None => return Ok(None),
         };
         let mut files = BTreeMap::new();
         let mut failure = None;
@@ -224,6 +271,29 @@ impl Repo {
             Some(e) => Err(e),
             None => walked.map(|()| Some(files)).map_err(Into::into),
         }
+    }
+
+    /// The tree at `path` (repository-relative) in `commit`, if it is a folder there. The
+    /// folders on the way are read through the shared [`Folders`] listing, so a folder that
+    /// holds thousands of overlays is read once per run, not once per release.
+    fn folder(&self, commit: Oid, path: &Path) -> Result<Option<Oid>> {
+        let mut tree = self.folders.root(&self.git, commit)?;
+        for part in path.components() {
+            let Component::Normal(name) = part else { bail!("`{}` is not a plain relative path", path.display()) };
+            let listing = self.folders.list(&self.git, tree)?;
+            match listing.get(name.to_string_lossy().as_ref()) {
+                Some((id, Some(ObjectType::Tree))) => tree = *id,
+                Some(_) => bail!("`{}` in commit {} is not a folder", path.display(), short(commit)),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(tree))
+    }
+
+    /// How many tree objects this run has read to find folders, over every handle opened from
+    /// the same place: each tree once.
+    pub fn trees_read(&self) -> usize {
+        self.folders.reads.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn blob_size(&self, id: Oid) -> usize {
@@ -804,4 +874,60 @@ pub fn parse_identity(text: &str) -> Result<Identity> {
 /// The first 12 hex digits of a commit id.
 pub fn short(oid: Oid) -> String {
     oid.to_string()[..12].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A repository whose one commit holds `n` overlays side by side in `deploy/team/`, the
+    /// monorepo layout where looking each overlay up from the root once read the shared
+    /// folder's tree (thousands of entries) again for every release.
+    fn one_folder(n: usize) -> (tempfile::TempDir, Repo, Oid) {
+        let dir = tempfile::tempdir().unwrap();
+        let commit = write_one_folder(&Repository::init(dir.path()).unwrap(), n);
+        let repo = Repo::open(dir.path()).unwrap();
+        (dir, repo, commit)
+    }
+
+    fn write_one_folder(git: &Repository, n: usize) -> Oid {
+        let mut team = git.treebuilder(None).unwrap();
+        for i in 0..n {
+            let mut leaf = git.treebuilder(None).unwrap();
+            leaf.insert("kustomization.yaml", git.blob(format!("release {i}\n").as_bytes()).unwrap(), MODE_BLOB)
+                .unwrap();
+            team.insert(format!("r{i:04}"), leaf.write().unwrap(), MODE_TREE).unwrap();
+        }
+        let mut deploy = git.treebuilder(None).unwrap();
+        deploy.insert("team", team.write().unwrap(), MODE_TREE).unwrap();
+        let mut root = git.treebuilder(None).unwrap();
+        root.insert("deploy", deploy.write().unwrap(), MODE_TREE).unwrap();
+        let tree = git.find_tree(root.write().unwrap()).unwrap();
+        let sig = Signature::new("t", "t@example.com", &git2::Time::new(0, 0)).unwrap();
+        git.commit(None, &sig, &sig, "overlays", &tree, &[]).unwrap()
+    }
+
+    #[test]
+    fn each_folder_tree_is_read_once_per_run_whatever_the_releases_handles_or_threads() {
+        let n = 300;
+        let (_dir, repo, commit) = one_folder(n);
+        let place = repo.place();
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let place = place.clone();
+                s.spawn(move || {
+                    let handle = place.open().unwrap();
+                    for i in (t..n).step_by(4) {
+                        let files = handle.files(commit, Path::new(&format!("deploy/team/r{i:04}"))).unwrap().unwrap();
+                        assert_eq!(files[Path::new("kustomization.yaml")], format!("release {i}\n").into_bytes());
+                    }
+                });
+            }
+        });
+        // The root, `deploy` and `deploy/team`: three reads for 300 releases over five handles.
+        assert_eq!(repo.trees_read(), 3);
+        assert!(repo.files(commit, Path::new("deploy/team/missing")).unwrap().is_none());
+        assert_eq!(repo.trees_read(), 3);
+        assert!(repo.files(commit, Path::new("deploy/team/r0001/kustomization.yaml")).is_err(), "a file is no folder");
+    }
 }
