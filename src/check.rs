@@ -356,6 +356,21 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_header_name_is_shown_at_its_key() {
+        let http = "    - match:\n        - headers:\n            x: {exact: \":authority\"}\n            \":authority\":\n              exact: a\n      route: [{destination: {host: web, subset: v2}}]\n    - route: [{destination: {host: web, subset: v1}}]\n";
+        let found = messages(&[("dr.yaml", DR), ("vs.yaml", &vs(http))]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("10:13 header name `:authority`"), "{found:?}");
+    }
+
+    #[test]
+    fn regexes_are_checked_as_re2_reads_them() {
+        let http = "    - match: [{uri: {regex: '[a-z&&[^aeiou]]'}}]\n      route: [{destination: {host: web, subset: v2}}]\n    - route: [{destination: {host: web, subset: v1}}]\n";
+        let found = messages(&[("dr.yaml", DR), ("vs.yaml", &vs(http))]);
+        assert!(found.iter().any(|m| m.contains("RE2 reads as plain characters")), "{found:?}");
+    }
+
+    #[test]
     fn kubernetes_rules() {
         let dup = DR.replace("{name: v2, labels: {version: v2}}", "{name: v1, labels: {version: v1}}");
         assert!(messages(&[("dr.yaml", &dup)]).iter().any(|m| m.contains("defined twice")));
