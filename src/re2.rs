@@ -34,18 +34,28 @@ const CATEGORIES: &[&str] = &[
 pub enum Refusal {
     /// Longer than [`MAX_LEN`] characters.
     TooLong(usize),
-    /// Neither engine can read it.
-    Invalid(String),
-    /// Rust's syntax that RE2 refuses or reads differently.
-    NotRe2(String),
+    /// Neither engine can read it; the byte offset of the mistake in the regex.
+    Invalid(usize, String),
+    /// Rust's syntax that RE2 refuses or reads differently, at this byte offset.
+    NotRe2(usize, String),
+}
+
+impl Refusal {
+    /// Where in the regex the mistake is, as a byte offset (0 for a regex too long).
+    pub fn offset(&self) -> usize {
+        match self {
+            Refusal::TooLong(_) => 0,
+            Refusal::Invalid(at, _) | Refusal::NotRe2(at, _) => *at,
+        }
+    }
 }
 
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Refusal::TooLong(n) => write!(f, "the regex is {n} characters long; Istio allows at most {MAX_LEN}"),
-            Refusal::Invalid(why) => write!(f, "the regex does not compile: {why}"),
-            Refusal::NotRe2(why) => write!(f, "the regex is not one Envoy reads the same way (RE2 syntax): {why}"),
+            Refusal::Invalid(_, why) => write!(f, "the regex does not compile: {why}"),
+            Refusal::NotRe2(_, why) => write!(f, "the regex is not one Envoy reads the same way (RE2 syntax): {why}"),
         }
     }
 }
@@ -57,14 +67,21 @@ pub fn check(re: &str) -> Result<(), Refusal> {
     if chars > MAX_LEN {
         return Err(Refusal::TooLong(chars));
     }
-    let invalid = |e: &dyn std::fmt::Display| {
-        Refusal::Invalid(e.to_string().lines().last().unwrap_or_default().trim().to_string())
+    let invalid = |at: usize, e: &dyn std::fmt::Display| {
+        Refusal::Invalid(at, e.to_string().lines().last().unwrap_or_default().trim().to_string())
     };
-    let tree = ast::parse::Parser::new().parse(re).map_err(|e| invalid(&e))?;
-    walk(re, &tree, MAX_REPEAT).map_err(Refusal::NotRe2)?;
+    let tree = ast::parse::Parser::new().parse(re).map_err(|e| invalid(e.span().start.offset, &e))?;
+    walk(re, &tree, MAX_REPEAT).map_err(|(at, why)| Refusal::NotRe2(at, why))?;
     // What the tree cannot tell: unknown class names, bad ranges, and the like.
-    regex_syntax::hir::translate::Translator::new().translate(re, &tree).map_err(|e| invalid(&e))?;
+    regex_syntax::hir::translate::Translator::new()
+        .translate(re, &tree)
+        .map_err(|e| invalid(e.span().start.offset, &e))?;
     Ok(())
+}
+
+/// A refusal at the start of `span`.
+fn at<T>(span: &ast::Span, why: String) -> Result<T, (usize, String)> {
+    Err((span.start.offset, why))
 }
 
 fn text<'a>(re: &'a str, span: &ast::Span) -> &'a str {
@@ -73,7 +90,7 @@ fn text<'a>(re: &'a str, span: &ast::Span) -> &'a str {
 
 /// Walks `node`; `budget` is what RE2 still allows nested counted repetitions to multiply to
 /// (RE2 divides 1000 by each enclosing count and refuses the pattern when that reaches 0).
-fn walk(re: &str, node: &Ast, budget: u32) -> Result<(), String> {
+fn walk(re: &str, node: &Ast, budget: u32) -> Result<(), (usize, String)> {
     match node {
         Ast::Empty(_) | Ast::Dot(_) | Ast::ClassPerl(_) => Ok(()),
         Ast::Flags(set) => flags(re, &set.flags),
@@ -85,19 +102,25 @@ fn walk(re: &str, node: &Ast, budget: u32) -> Result<(), String> {
             | AssertionKind::EndText
             | AssertionKind::WordBoundary
             | AssertionKind::NotWordBoundary => Ok(()),
-            _ => Err(format!(
-                "`{}` is no word boundary in RE2, which reads it as other text; RE2 has `\\b` and `\\B`",
-                text(re, &a.span)
-            )),
+            _ => at(
+                &a.span,
+                format!(
+                    "`{}` is no word boundary in RE2, which reads it as other text; RE2 has `\\b` and `\\B`",
+                    text(re, &a.span)
+                ),
+            ),
         },
         Ast::ClassUnicode(class) => unicode(re, class),
         Ast::ClassBracketed(class) => class_set(re, &class.kind),
         Ast::Repetition(rep) => {
             if let Ast::Repetition(_) = *rep.ast {
-                return Err(format!(
-                    "`{}` repeats a repetition, which RE2 refuses; put the inner one in a group",
-                    text(re, &rep.span)
-                ));
+                return at(
+                    &rep.op.span,
+                    format!(
+                        "`{}` repeats a repetition, which RE2 refuses; put the inner one in a group",
+                        text(re, &rep.span)
+                    ),
+                );
             }
             let mut budget = budget;
             if let RepetitionKind::Range(range) = &rep.op.kind {
@@ -105,7 +128,10 @@ fn walk(re: &str, node: &Ast, budget: u32) -> Result<(), String> {
                 // RE2 reads `{,n}` and `{ 1 }` as plain text.
                 let digits = op.trim_start_matches('{').trim_end_matches(['}', '?']);
                 if digits.starts_with(',') || !digits.bytes().all(|b| b.is_ascii_digit() || b == b',') {
-                    return Err(format!("`{op}` is not a repetition in RE2, which reads it as text; write `{{0,n}}`"));
+                    return at(
+                        &rep.op.span,
+                        format!("`{op}` is not a repetition in RE2, which reads it as text; write `{{0,n}}`"),
+                    );
                 }
                 let (min, max) = match *range {
                     RepetitionRange::Exactly(n) => (n, Some(n)),
@@ -114,13 +140,17 @@ fn walk(re: &str, node: &Ast, budget: u32) -> Result<(), String> {
                 };
                 let most = max.unwrap_or(min);
                 if most > MAX_REPEAT {
-                    return Err(format!("`{}` repeats more than {MAX_REPEAT} times, RE2's limit", text(re, &rep.span)));
+                    return at(
+                        &rep.op.span,
+                        format!("`{}` repeats more than {MAX_REPEAT} times, RE2's limit", text(re, &rep.span)),
+                    );
                 }
                 budget = budget.checked_div(most).unwrap_or(budget);
                 if budget == 0 {
-                    return Err(format!(
-                        "nested repetitions ending in `{op}` make more than {MAX_REPEAT} copies, RE2's limit"
-                    ));
+                    return at(
+                        &rep.op.span,
+                        format!("nested repetitions ending in `{op}` make more than {MAX_REPEAT} copies, RE2's limit"),
+                    );
                 }
             }
             walk(re, &rep.ast, budget)
@@ -133,7 +163,7 @@ fn walk(re: &str, node: &Ast, budget: u32) -> Result<(), String> {
                     let ok = n.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
                         && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
                     if !ok {
-                        return Err(format!("group name `{n}` is not RE2's: letters, digits and `_`"));
+                        return at(&name.span, format!("group name `{n}` is not RE2's: letters, digits and `_`"));
                     }
                 }
                 GroupKind::NonCapturing(f) => flags(re, f)?,
@@ -145,28 +175,31 @@ fn walk(re: &str, node: &Ast, budget: u32) -> Result<(), String> {
     }
 }
 
-fn flags(re: &str, flags: &ast::Flags) -> Result<(), String> {
+fn flags(re: &str, flags: &ast::Flags) -> Result<(), (usize, String)> {
     for item in &flags.items {
         if let FlagsItemKind::Flag(flag) = item.kind
             && matches!(flag, Flag::Unicode | Flag::CRLF | Flag::IgnoreWhitespace)
         {
-            return Err(format!("flag `{}` is not RE2's, which has `i`, `m`, `s` and `U`", text(re, &item.span)));
+            return at(
+                &item.span,
+                format!("flag `{}` is not RE2's, which has `i`, `m`, `s` and `U`", text(re, &item.span)),
+            );
         }
     }
     Ok(())
 }
 
-fn literal(re: &str, lit: &ast::Literal) -> Result<(), String> {
+fn literal(re: &str, lit: &ast::Literal) -> Result<(), (usize, String)> {
     match lit.kind {
         LiteralKind::HexFixed(HexLiteralKind::X) | LiteralKind::HexBrace(HexLiteralKind::X) => Ok(()),
         LiteralKind::HexFixed(_) | LiteralKind::HexBrace(_) => {
-            Err(format!("`{}` is not RE2's; write a code point as `\\x{{...}}`", text(re, &lit.span)))
+            at(&lit.span, format!("`{}` is not RE2's; write a code point as `\\x{{...}}`", text(re, &lit.span)))
         }
         _ => Ok(()),
     }
 }
 
-fn unicode(re: &str, class: &ast::ClassUnicode) -> Result<(), String> {
+fn unicode(re: &str, class: &ast::ClassUnicode) -> Result<(), (usize, String)> {
     let known = match &class.kind {
         ClassUnicodeKind::OneLetter(c) => CATEGORIES.contains(&c.to_string().as_str()),
         ClassUnicodeKind::Named(name) => CATEGORIES.contains(&name.as_str()) || name == "Any",
@@ -175,32 +208,41 @@ fn unicode(re: &str, class: &ast::ClassUnicode) -> Result<(), String> {
     if known {
         return Ok(());
     }
-    Err(format!(
-        "`{}`: kanari takes only Unicode general categories spelt as RE2 spells them, such as `\\pL` or `\\p{{Lu}}`",
-        text(re, &class.span)
-    ))
+    at(
+        &class.span,
+        format!(
+            "`{}`: kanari takes only Unicode general categories spelt as RE2 spells them, such as `\\pL` or `\\p{{Lu}}`",
+            text(re, &class.span)
+        ),
+    )
 }
 
-fn class_set(re: &str, set: &ClassSet) -> Result<(), String> {
+fn class_set(re: &str, set: &ClassSet) -> Result<(), (usize, String)> {
     match set {
-        ClassSet::BinaryOp(op) => Err(format!(
-            "`{}` uses a class operation (`&&`, `--` or `~~`), which RE2 reads as plain characters",
-            text(re, &op.span)
+        ClassSet::BinaryOp(op) => Err((
+            op.lhs.span().end.offset,
+            format!(
+                "`{}` uses a class operation (`&&`, `--` or `~~`), which RE2 reads as plain characters",
+                text(re, &op.span)
+            ),
         )),
         ClassSet::Item(item) => class_item(re, item),
     }
 }
 
-fn class_item(re: &str, item: &ClassSetItem) -> Result<(), String> {
+fn class_item(re: &str, item: &ClassSetItem) -> Result<(), (usize, String)> {
     match item {
         ClassSetItem::Empty(_) | ClassSetItem::Ascii(_) | ClassSetItem::Perl(_) => Ok(()),
         ClassSetItem::Literal(lit) => literal(re, lit),
         ClassSetItem::Range(range) => literal(re, &range.start).and_then(|()| literal(re, &range.end)),
         ClassSetItem::Unicode(class) => unicode(re, class),
-        ClassSetItem::Bracketed(inner) => Err(format!(
-            "`{}` is a class inside a class, which RE2 reads as a `[` character and more; escape it as `\\[`",
-            text(re, &inner.span)
-        )),
+        ClassSetItem::Bracketed(inner) => at(
+            &inner.span,
+            format!(
+                "`{}` is a class inside a class, which RE2 reads as a `[` character and more; escape it as `\\[`",
+                text(re, &inner.span)
+            ),
+        ),
         ClassSetItem::Union(union) => union.items.iter().try_for_each(|i| class_item(re, i)),
     }
 }
@@ -237,7 +279,7 @@ mod tests {
             ("(?<a.b>x)", "group name"),
         ] {
             match check(re) {
-                Err(Refusal::NotRe2(why)) => assert!(why.contains(says), "{re}: {why}"),
+                Err(Refusal::NotRe2(_, why)) => assert!(why.contains(says), "{re}: {why}"),
                 other => panic!("{re}: {other:?}"),
             }
         }

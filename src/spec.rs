@@ -694,6 +694,25 @@ impl Validator<'_> {
         self.problems.push(Problem::at(self.file, self.source, loc.line(), loc.column(), message));
     }
 
+    /// The place of byte `offset` of a string scalar, when the source shows it as written (plain,
+    /// or quoted without escapes on one line); else the place of the scalar.
+    fn inside(&self, at: &S<String>, offset: usize) -> (u64, u64) {
+        let (line, column) = (at.referenced.line(), at.referenced.column());
+        let text = &at.value;
+        let written = self.source.lines().nth(line.saturating_sub(1) as usize).unwrap_or("");
+        let rest: String = written.chars().skip(column.saturating_sub(1) as usize).collect();
+        let quote = match rest.chars().next() {
+            Some('\'') if !text.contains('\'') => 1,
+            Some('"') if !text.contains(['"', '\\']) => 1,
+            _ => 0,
+        };
+        let shown = rest.get(quote..).is_some_and(|r| r.starts_with(text.as_str()));
+        match shown && text.is_char_boundary(offset) {
+            true => (line, column + quote as u64 + text[..offset].chars().count() as u64),
+            false => (line, column),
+        }
+    }
+
     /// Checks `value` against a predicate; on failure records `message` at its place.
     fn check<T>(&mut self, at: &S<T>, ok: bool, message: impl FnOnce() -> String) -> bool {
         if !ok {
@@ -1048,7 +1067,13 @@ impl Validator<'_> {
             _ => match crate::re2::check(text) {
                 Ok(()) => Some(StringMatch::Regex(text.clone())),
                 Err(why) => {
-                    self.problem(value, format!("{what}: {why}"));
+                    // A parse error's own place is sometimes past the mistake: those point at
+                    // the regex; what RE2 reads otherwise, at the construct itself.
+                    let (line, column) = match why {
+                        crate::re2::Refusal::NotRe2(..) => self.inside(value, why.offset()),
+                        _ => (value.referenced.line(), value.referenced.column()),
+                    };
+                    self.problems.push(Problem::at(self.file, self.source, line, column, format!("{what}: {why}")));
                     None
                 }
             },

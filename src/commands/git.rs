@@ -44,7 +44,16 @@ impl<'a> Git<'a> {
     /// The selected releases as the specs in `commit` define them.
     pub fn releases_at(&self, commit: Oid, selectors: &[String]) -> Result<Vec<Canary>> {
         let specs = &spec::relative_specs(&self.ws.root, &self.ws.specs);
-        let files = self.repo.files(commit, specs)?.ok_or_else(|| spec::no_specs(specs))?;
+        let files = match self.repo.files(commit, specs)? {
+            Some(files) => files,
+            // Said apart, or the sentence would deny a folder the user can see.
+            None if self.ws.root.join(specs).is_dir() => bail!(
+                "{}; the work tree has that folder but commit {} does not: commit the specs first",
+                spec::no_specs(specs),
+                short(commit)
+            ),
+            None => return Err(spec::no_specs(specs)),
+        };
         let files: BTreeMap<PathBuf, Vec<u8>> =
             files.into_iter().map(|(rel, bytes)| (specs.join(rel), bytes)).collect();
         // As `Workspace::releases`: every file again when a name is no release of those read.

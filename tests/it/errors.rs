@@ -77,6 +77,20 @@ fn no_specs_is_one_sentence_and_exit_2_for_every_command() {
     assert_eq!(diff.code, 1, "the first overlay is a difference: {}", diff.stderr);
     kanari_ok(moved.path(), &["-C", c, "--specs", "./specs/", "promote", "--author", AUTHOR]);
     assert_eq!(git(moved.path(), &["log", "--format=%s", "-1"]).trim(), "web: promote (new) -> steady");
+
+    // Specs in the work tree that are not committed yet: the commands that read the commit say so.
+    let fresh = committed(&[("README.md", "docs\n")]);
+    std::fs::create_dir_all(fresh.path().join("canaries")).unwrap();
+    std::fs::write(fresh.path().join("canaries/web.yaml"), GOOD).unwrap();
+    for args in [&["status"][..], &["promote", "--author", AUTHOR]] {
+        let r = run(fresh.path(), args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.starts_with("error: no Canary specs in `canaries/` (the specs folder; set another with --specs DIR); the work tree has that folder but commit "),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
 }
 
 #[test]
@@ -420,6 +434,18 @@ fn regexes_mean_what_re2_will_do() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("`a{1001}` repeats more than 1000 times, RE2's limit"), "{}", r.stderr);
     assert!(r.stderr.contains("RE2 reads as plain characters"), "{}", r.stderr);
+}
+
+#[test]
+fn a_regex_problem_is_shown_at_what_re2_reads_otherwise() {
+    let text = GOOD.replace("weight: 50", "weight: 50\n      match: [{uri: {regex: '^/x[a-z&&[^aeiou]]'}}]");
+    let repo = repo_with(&[("canaries/x.yaml", &text)]);
+    let r = run(repo.path(), &["lint"]);
+    assert!(
+        r.stderr.contains("canaries/x.yaml:13:37: uri: the regex is not one Envoy reads the same way"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
