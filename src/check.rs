@@ -12,8 +12,8 @@
 //!   and summing to 100 when there are several destinations; every routed subset defined by a
 //!   DestinationRule of the overlay for that host (Istio accepts a missing one and answers 503);
 //!   header names lowercase HTTP tokens; string matches with exactly one of exact, prefix or
-//!   regex, regexes that compile (RE2 syntax) within 1,024 characters; a catch-all rule (one
-//!   without `match`) only last;
+//!   regex, regexes that RE2 reads as written, within 1,024 characters ([`crate::re2::check`],
+//!   the same check as the spec's); a catch-all rule (one without `match`) only last;
 //! - Deployment: a selector that selects its own pod template; HPA: 1 ≤ minReplicas ≤ maxReplicas.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,9 +22,11 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::problem::{Problem, Problems};
+use crate::re2::Refusal;
 use crate::render::{KUSTOMIZATION, Rendered};
 use crate::spec::{
-    MAX_REGEX_LEN, is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, is_label_key, is_label_value,
+    header_name_problem, is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, is_header_name, is_label_key,
+    is_label_value,
 };
 
 /// Checks a rendered overlay; every problem names the rendered file and the line it is on.
@@ -80,6 +82,20 @@ impl At<'_> {
             .find_map(|(i, l)| l.find(needle).map(|c| (i as u64 + 1, c as u64 + 1)))
             .unwrap_or((1, 1));
         self.problems.push(Problem::at(self.file, self.text, line, column, message));
+    }
+
+    /// A problem at the first mapping key `key` (plain or quoted), else as [`At::problem`].
+    fn problem_at_key(&mut self, key: &str, message: String) {
+        let forms = [format!("{key}:"), format!("\"{key}\":"), format!("'{key}':")];
+        let found = self.text.lines().enumerate().find_map(|(i, l)| {
+            let rest = l.trim_start().trim_start_matches("- ").trim_start_matches('{').trim_start();
+            let column = l.len() - rest.len();
+            forms.iter().any(|f| rest.starts_with(f.as_str())).then(|| (i as u64 + 1, column as u64 + 1))
+        });
+        match found {
+            Some((line, column)) => self.problems.push(Problem::at(self.file, self.text, line, column, message)),
+            None => self.problem(key, message),
+        }
     }
 }
 
@@ -188,12 +204,8 @@ fn virtual_service(at: &mut At, doc: &Value, subsets: &BTreeMap<String, BTreeSet
         }
         for m in rule["match"].as_array().into_iter().flatten() {
             for (name, sm) in m["headers"].as_object().into_iter().flatten() {
-                let token = !name.is_empty()
-                    && name.bytes().all(|b| {
-                        (b.is_ascii_alphanumeric() && !b.is_ascii_uppercase()) || b"!#$%&'*+-.^_`|~".contains(&b)
-                    });
-                if !token {
-                    at.problem(name, format!("header name `{name}` is not a lowercase HTTP token"));
+                if !is_header_name(name) {
+                    at.problem_at_key(name, header_name_problem(name));
                 }
                 string_match(at, sm, &format!("header `{name}`"));
             }
@@ -242,11 +254,10 @@ fn string_match(at: &mut At, sm: &Value, what: &str) {
         return;
     }
     if let Some(re) = map.get("regex").and_then(Value::as_str) {
-        if re.len() > MAX_REGEX_LEN {
-            at.problem(what, format!("{what}: the regex is longer than {MAX_REGEX_LEN} characters"));
-        } else if let Err(e) = regex::Regex::new(re) {
-            let why = e.to_string().lines().last().unwrap_or_default().trim().to_string();
-            at.problem(re, format!("{what}: the regex does not compile: {why}"));
+        match crate::re2::check(re) {
+            Ok(()) => {}
+            Err(why @ Refusal::TooLong(_)) => at.problem(what, format!("{what}: {why}")),
+            Err(why) => at.problem(re, format!("{what}: {why}")),
         }
     }
 }
@@ -342,6 +353,21 @@ mod tests {
             ("vs.yaml", &vs("    - route:\n        - {destination: {host: web, subset: v9}}\n")),
         ]);
         assert!(missing[0].starts_with("8:"), "the line of `subset: v9`: {missing:?}");
+    }
+
+    #[test]
+    fn a_bad_header_name_is_shown_at_its_key() {
+        let http = "    - match:\n        - headers:\n            x: {exact: \":authority\"}\n            \":authority\":\n              exact: a\n      route: [{destination: {host: web, subset: v2}}]\n    - route: [{destination: {host: web, subset: v1}}]\n";
+        let found = messages(&[("dr.yaml", DR), ("vs.yaml", &vs(http))]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("10:13 header name `:authority`"), "{found:?}");
+    }
+
+    #[test]
+    fn regexes_are_checked_as_re2_reads_them() {
+        let http = "    - match: [{uri: {regex: '[a-z&&[^aeiou]]'}}]\n      route: [{destination: {host: web, subset: v2}}]\n    - route: [{destination: {host: web, subset: v1}}]\n";
+        let found = messages(&[("dr.yaml", DR), ("vs.yaml", &vs(http))]);
+        assert!(found.iter().any(|m| m.contains("RE2 reads as plain characters")), "{found:?}");
     }
 
     #[test]

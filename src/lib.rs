@@ -11,6 +11,7 @@ pub mod diff;
 pub mod overlay;
 pub mod plan;
 pub mod problem;
+pub mod re2;
 pub mod release;
 pub mod render;
 pub mod repo;

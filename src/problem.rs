@@ -29,6 +29,7 @@ impl Place {
             location: Location { file: self.file.clone(), line: self.line, column: self.column },
             message: message.into(),
             source_line: self.source_line.clone(),
+            note: None,
         }
     }
 }
@@ -40,6 +41,16 @@ pub struct Problem {
     pub message: String,
     /// The source line the problem points into (empty when there is none).
     pub source_line: String,
+    /// A second place the problem involves (the other definition of a release defined twice,
+    /// the other release writing to a folder), printed after it as a `note:`.
+    pub note: Option<Box<Note>>,
+}
+
+/// The other place of a problem that spans two places, and what is there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note {
+    pub place: Place,
+    pub message: String,
 }
 
 impl Problem {
@@ -50,21 +61,40 @@ impl Problem {
             location: Location { file: file.to_path_buf(), line: line.max(1), column: column.max(1) },
             message: message.into(),
             source_line,
+            note: None,
         }
     }
+
+    /// The same problem, with a note about a second place it involves.
+    pub fn with_note(mut self, place: &Place, message: impl Into<String>) -> Self {
+        self.note = Some(Box::new(Note { place: place.clone(), message: message.into() }));
+        self
+    }
+}
+
+/// `file:line:column: message`, then the source line with a caret under the column.
+fn write_at(f: &mut fmt::Formatter<'_>, location: &Location, message: &str, source_line: &str) -> fmt::Result {
+    let Location { file, line, column } = location;
+    write!(f, "{}:{line}:{column}: {message}", file.display())?;
+    if !source_line.is_empty() {
+        // Long lines (minified YAML, a huge scalar) are cut around the column.
+        let text: String = source_line.chars().take(200).collect();
+        let gutter = line.to_string().len();
+        let caret = (*column as usize).saturating_sub(1).min(text.chars().count());
+        let pad: String = text.chars().take(caret).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+        write!(f, "\n {line} | {text}\n {:gutter$} | {pad}^", "")?;
+    }
+    Ok(())
 }
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Location { file, line, column } = &self.location;
-        write!(f, "{}:{line}:{column}: {}", file.display(), self.message)?;
-        if !self.source_line.is_empty() {
-            // Long lines (minified YAML, a huge scalar) are cut around the column.
-            let text: String = self.source_line.chars().take(200).collect();
-            let gutter = line.to_string().len();
-            let caret = (*column as usize).saturating_sub(1).min(text.chars().count());
-            let pad: String = text.chars().take(caret).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
-            write!(f, "\n {line} | {text}\n {:gutter$} | {pad}^", "")?;
+        write_at(f, &self.location, &self.message, &self.source_line)?;
+        if let Some(note) = &self.note {
+            let Place { file, line, column, source_line } = &note.place;
+            let location = Location { file: file.clone(), line: *line, column: *column };
+            write!(f, "\n note: ")?;
+            write_at(f, &location, &note.message, source_line)?;
         }
         Ok(())
     }

@@ -24,8 +24,8 @@ pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 pub const MAX_RELEASES: usize = 10_000;
 /// At most this many stages in one release.
 pub const MAX_STAGES: usize = 64;
-/// Regexes in matches are at most this long, as Istio's admission webhook requires.
-pub const MAX_REGEX_LEN: usize = 1024;
+/// Regexes in matches are at most this many characters long, as Istio's admission requires.
+pub const MAX_REGEX_LEN: usize = crate::re2::MAX_LEN;
 /// Replica counts above this are taken for typos.
 pub const MAX_REPLICAS: i64 = 10_000;
 /// State names kanari uses itself; no stage may take one.
@@ -253,7 +253,8 @@ struct RawPause {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawMatch {
-    headers: Option<BTreeMap<String, S<RawStringMatch>>>,
+    // Keys with their places, so that a bad header name is shown where it is written.
+    headers: Option<std::collections::HashMap<S<String>, S<RawStringMatch>>>,
     cookie: Option<RawCookie>,
     uri: Option<S<RawStringMatch>>,
 }
@@ -296,13 +297,15 @@ pub enum Scope<'a> {
 /// order of their files; with [`Scope::Named`], those of the files that can define them.
 ///
 /// Problems of every file parsed are collected; any problem makes the whole load fail, so
-/// nothing downstream ever sees half a repository.
+/// nothing downstream ever sees half a repository. A specs folder that is missing, is no
+/// folder, or holds no Canary document is the error [`no_specs`].
 pub fn load(root: &Path, specs: &Path, scope: Scope) -> Result<std::result::Result<Vec<Canary>, Problems>> {
     let dir = root.join(specs);
-    let meta = std::fs::symlink_metadata(&dir)
-        .with_context(|| format!("failed to read the specs folder `{}`", dir.display()))?;
-    if !meta.is_dir() {
-        anyhow::bail!("the specs folder `{}` is not a directory", dir.display());
+    match std::fs::symlink_metadata(&dir) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => return Err(no_specs(specs)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(no_specs(specs)),
+        Err(e) => return Err(e).with_context(|| format!("failed to read the specs folder `{}`", dir.display())),
     }
     let mut sources = Vec::new();
     let walk = walkdir::WalkDir::new(&dir).sort_by_file_name().follow_links(false);
@@ -329,7 +332,28 @@ pub fn load(root: &Path, specs: &Path, scope: Scope) -> Result<std::result::Resu
         };
         sources.push((shown, source));
     }
-    Ok(parse_sources(sources, scope))
+    parse_sources(sources, scope, &relative_specs(root, specs))
+}
+
+/// The error for a repository whose specs folder is missing, is no folder, or holds no Canary
+/// document: the same sentence for the work tree and for a commit.
+pub fn no_specs(specs: &Path) -> anyhow::Error {
+    let shown = specs.to_string_lossy();
+    anyhow::anyhow!(
+        "no Canary specs in `{}/` (the specs folder; set another with --specs DIR)",
+        shown.trim_end_matches('/')
+    )
+}
+
+/// The specs folder relative to the repository root, normalized (`./a/` is `a`): how a commit's
+/// tree and the check that no output nests with it name it.
+pub fn relative_specs(root: &Path, specs: &Path) -> PathBuf {
+    let rel = specs.strip_prefix(root).unwrap_or(specs);
+    if rel.is_absolute() {
+        // Outside the repository: no output can nest with it.
+        return rel.to_path_buf();
+    }
+    rel.components().filter(|c| matches!(c, Component::Normal(_))).collect()
 }
 
 /// Whether a file is read as specs: `*.yaml` or `*.yml`.
@@ -337,8 +361,13 @@ pub fn is_spec_file(path: &Path) -> bool {
     matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
 }
 
-/// Every release in `files` (path shown in problems → contents), as read from a commit.
-pub fn load_files(files: BTreeMap<PathBuf, Vec<u8>>, scope: Scope) -> std::result::Result<Vec<Canary>, Problems> {
+/// Every release in `files` (path shown in problems → contents), as read from the specs folder
+/// `specs` of a commit; [`no_specs`] when none of them holds a Canary.
+pub fn load_files(
+    files: BTreeMap<PathBuf, Vec<u8>>,
+    specs: &Path,
+    scope: Scope,
+) -> Result<std::result::Result<Vec<Canary>, Problems>> {
     let sources = files
         .into_iter()
         .filter(|(path, _)| is_spec_file(path))
@@ -347,7 +376,7 @@ pub fn load_files(files: BTreeMap<PathBuf, Vec<u8>>, scope: Scope) -> std::resul
             (path, source)
         })
         .collect();
-    parse_sources(sources, scope)
+    parse_sources(sources, scope, &relative_specs(Path::new(""), specs))
 }
 
 type Source = (PathBuf, std::result::Result<String, Problem>);
@@ -380,23 +409,32 @@ fn holds_word(text: &str, word: &str) -> bool {
             .any(|(at, _)| !is_name(text[..at].chars().next_back()) && !is_name(text[at + word.len()..].chars().next()))
 }
 
-fn parse_sources(sources: Vec<Source>, scope: Scope) -> std::result::Result<Vec<Canary>, Problems> {
+/// The releases of `sources`, read as `scope` asks; [`no_specs`] when every file was read and
+/// none holds a Canary.
+fn parse_sources(
+    sources: Vec<Source>,
+    scope: Scope,
+    specs: &Path,
+) -> Result<std::result::Result<Vec<Canary>, Problems>> {
     if let Scope::Named(selectors) = scope
         && !selectors.is_empty()
     {
         let narrowed = in_scope(sources.clone(), scope);
         if narrowed.len() < sources.len() {
-            let found = parse_every(narrowed);
+            let found = parse_every(narrowed, specs);
             // A named release with an output of its own could hold another release's default
             // folder, which only the other release's file can tell: then every file is read.
             let own_output = |c: &Canary| c.output != default_output(&c.namespace, &c.name);
             match &found {
                 Ok(canaries) if canaries.iter().any(|c| selectors.iter().any(|s| c.is_named(s)) && own_output(c)) => {}
-                _ => return found,
+                _ => return Ok(found),
             }
         }
     }
-    parse_every(sources)
+    match parse_every(sources, specs) {
+        Ok(canaries) if canaries.is_empty() => Err(no_specs(specs)),
+        found => Ok(found),
+    }
 }
 
 /// The folder a release writes to when its spec names none.
@@ -405,7 +443,7 @@ fn default_output(namespace: &str, name: &str) -> PathBuf {
 }
 
 /// Every release of `sources`, validated, with the checks across releases.
-fn parse_every(sources: Vec<Source>) -> std::result::Result<Vec<Canary>, Problems> {
+fn parse_every(sources: Vec<Source>, specs: &Path) -> std::result::Result<Vec<Canary>, Problems> {
     use rayon::prelude::*;
     let mut problems = Problems::default();
     if sources.len() > MAX_RELEASES {
@@ -420,20 +458,20 @@ fn parse_every(sources: Vec<Source>) -> std::result::Result<Vec<Canary>, Problem
         return Err(problems);
     }
     // Files parse independently, on every core; the results are put back in file order.
-    let parsed: Vec<(Vec<Canary>, Problems)> = sources
+    let parsed: Vec<(Vec<Placed>, Problems)> = sources
         .into_par_iter()
         .map(|(shown, source)| match source {
-            Ok(source) => parse_file(&shown, &source),
+            Ok(source) => parse_placed(&shown, &source, Some(specs)),
             Err(problem) => (Vec::new(), Problems(vec![problem])),
         })
         .collect();
-    let mut canaries = Vec::new();
+    let mut placed = Vec::new();
     for (found, file_problems) in parsed {
-        canaries.extend(found);
+        placed.extend(found);
         problems.0.extend(file_problems.0);
     }
-    if canaries.len() > MAX_RELEASES {
-        let shown = canaries[MAX_RELEASES].file.clone();
+    if placed.len() > MAX_RELEASES {
+        let shown = placed[MAX_RELEASES].canary.file.clone();
         problems.push(Problem::at(
             &shown,
             "",
@@ -442,9 +480,9 @@ fn parse_every(sources: Vec<Source>) -> std::result::Result<Vec<Canary>, Problem
             format!("more than {MAX_RELEASES} releases; split the repository"),
         ));
     }
-    cross_check(&canaries, &mut problems);
+    cross_check(&placed, &mut problems);
     if problems.is_empty() {
-        Ok(canaries)
+        Ok(placed.into_iter().map(|p| p.canary).collect())
     } else {
         problems.sort();
         Err(problems)
@@ -503,23 +541,119 @@ fn yaml_options() -> serde_saphyr::Options {
 
 /// Parses and validates one file's documents. `file` is the path shown in problems.
 pub fn parse_file(file: &Path, source: &str) -> (Vec<Canary>, Problems) {
+    let (placed, problems) = parse_placed(file, source, None);
+    (placed.into_iter().map(|p| p.canary).collect(), problems)
+}
+
+/// A validated release and the places the checks across releases point at.
+struct Placed {
+    canary: Canary,
+    /// `metadata.name`.
+    name: Place,
+    /// `spec.output`, or `metadata.name` when the output is the default one.
+    output: Place,
+}
+
+/// [`parse_file`], keeping places; `specs` is the specs folder (relative to the repository
+/// root), which no output may nest with.
+fn parse_placed(file: &Path, source: &str, specs: Option<&Path>) -> (Vec<Placed>, Problems) {
     let mut problems = Problems::default();
+    // YAML ends a line at a lone CR too, where editors, `git diff` and our own `file:line`
+    // count only LF: one rule for both, by refusing the lone CR (CRLF is fine).
+    if let Some(at) = source.match_indices('\r').map(|(i, _)| i).find(|&i| !source[i + 1..].starts_with('\n')) {
+        let before = &source[..at];
+        let line = before.matches('\n').count() as u64 + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) as u64 + 1;
+        let message =
+            "a carriage return that does not end a line with a line feed: save the file with LF (or CRLF) line ends";
+        problems.push(Problem::at(file, source, line, column, message));
+        return (Vec::new(), problems);
+    }
     let docs: Vec<RawDoc> = match serde_saphyr::from_multiple_with_options(source, yaml_options()) {
         Ok(docs) => docs,
         Err(e) => {
             let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
-            problems.push(Problem::at(file, source, line, column, yaml_message(&e)));
+            let strangers = not_canaries(file, source);
+            // The error is explained by a document that is no Canary, when it is in one.
+            let in_stranger = strangers.iter().any(|(from, to, _)| (*from..*to).contains(&line));
+            problems.0.extend(strangers.into_iter().map(|(_, _, problem)| problem));
+            if !in_stranger {
+                let tab = yaml_message(&e).contains("tab");
+                problems.push(match tab_in_indentation(source, line).filter(|_| tab) {
+                    Some((line, column)) => {
+                        Problem::at(file, source, line, column, "a tab in indentation: YAML indents with spaces only")
+                    }
+                    None => Problem::at(file, source, line, column, yaml_message(&e)),
+                });
+            }
             return (Vec::new(), problems);
         }
     };
     let mut canaries = Vec::new();
     for doc in docs {
-        let mut v = Validator { file, source, problems: &mut problems };
+        let mut v = Validator { file, source, specs, problems: &mut problems };
         if let Some(canary) = v.canary(doc) {
             canaries.push(canary);
         }
     }
     (canaries, problems)
+}
+
+/// The first line at or after `from` whose indentation holds a tab, and the tab's column.
+/// The YAML parser reports such a tab at the start of the scalar it was reading, often on the
+/// line above; this finds the tab itself.
+fn tab_in_indentation(source: &str, from: u64) -> Option<(u64, u64)> {
+    source.lines().enumerate().skip(from.saturating_sub(1) as usize).find_map(|(i, line)| {
+        let indent = &line[..line.len() - line.trim_start_matches([' ', '\t']).len()];
+        let content = !line.trim().is_empty();
+        let tab = indent.find('\t')?;
+        content.then_some((i as u64 + 1, indent[..tab].chars().count() as u64 + 1))
+    })
+}
+
+/// The header of any YAML document: what it is.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawHead {
+    api_version: Option<S<String>>,
+    kind: Option<S<String>>,
+}
+
+/// What a document that is not a kanari `Canary` is, as a problem at its `kind`, or `None`.
+fn not_a_canary(kind: &S<String>, api_version: Option<&S<String>>) -> Option<String> {
+    let version = api_version.map_or("", |v| v.value.as_str());
+    if kind.value == "Canary" && version == API_VERSION {
+        return None;
+    }
+    let article = if kind.value.starts_with(['A', 'E', 'I', 'O', 'U']) { "an" } else { "a" };
+    let version = if version.is_empty() { "no apiVersion".to_string() } else { version.to_string() };
+    Some(format!(
+        "{article} {} ({version}), not a {API_VERSION} Canary: the specs folder holds Canary documents only",
+        kind.value
+    ))
+}
+
+/// The documents of `source` that are not Canaries, when it reads as YAML at all: for each,
+/// the lines it spans (from its first known line to the next document's) and its problem.
+fn not_canaries(file: &Path, source: &str) -> Vec<(u64, u64, Problem)> {
+    let Ok(heads) = serde_saphyr::from_multiple_with_options::<RawHead>(source, yaml_options()) else {
+        return Vec::new();
+    };
+    let first_line = |h: &RawHead| {
+        [h.api_version.as_ref(), h.kind.as_ref()].into_iter().flatten().map(|v| v.referenced.line()).min()
+    };
+    let starts: Vec<u64> = heads.iter().map(|h| first_line(h).unwrap_or(u64::MAX)).collect();
+    let mut found = Vec::new();
+    for (i, head) in heads.iter().enumerate() {
+        let Some(kind) = &head.kind else { continue };
+        if let Some(message) = not_a_canary(kind, head.api_version.as_ref()) {
+            let from = if i == 0 { 1 } else { starts[i] };
+            let to = starts[i + 1..].iter().copied().find(|&l| l != u64::MAX).unwrap_or(u64::MAX);
+            let at = &kind.referenced;
+            found.push((from, to, Problem::at(file, source, at.line(), at.column(), message)));
+        }
+    }
+    found
 }
 
 /// serde-saphyr's message without its own `at line L, column C`, which we print in front, and
@@ -554,6 +688,8 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
 struct Validator<'a> {
     file: &'a Path,
     source: &'a str,
+    /// The specs folder, relative to the repository root, when known.
+    specs: Option<&'a Path>,
     problems: &'a mut Problems,
 }
 
@@ -567,6 +703,25 @@ impl Validator<'_> {
     fn problem<T>(&mut self, at: &S<T>, message: impl Into<String>) {
         let loc = &at.referenced;
         self.problems.push(Problem::at(self.file, self.source, loc.line(), loc.column(), message));
+    }
+
+    /// The place of byte `offset` of a string scalar, when the source shows it as written (plain,
+    /// or quoted without escapes on one line); else the place of the scalar.
+    fn inside(&self, at: &S<String>, offset: usize) -> (u64, u64) {
+        let (line, column) = (at.referenced.line(), at.referenced.column());
+        let text = &at.value;
+        let written = self.source.lines().nth(line.saturating_sub(1) as usize).unwrap_or("");
+        let rest: String = written.chars().skip(column.saturating_sub(1) as usize).collect();
+        let quote = match rest.chars().next() {
+            Some('\'') if !text.contains('\'') => 1,
+            Some('"') if !text.contains(['"', '\\']) => 1,
+            _ => 0,
+        };
+        let shown = rest.get(quote..).is_some_and(|r| r.starts_with(text.as_str()));
+        match shown && text.is_char_boundary(offset) {
+            true => (line, column + quote as u64 + text[..offset].chars().count() as u64),
+            false => (line, column),
+        }
     }
 
     /// Checks `value` against a predicate; on failure records `message` at its place.
@@ -586,14 +741,12 @@ impl Validator<'_> {
         }
     }
 
-    fn canary(&mut self, doc: RawDoc) -> Option<Canary> {
+    fn canary(&mut self, doc: RawDoc) -> Option<Placed> {
         let before = self.problems.len();
-        self.check(&doc.api_version, doc.api_version.value == API_VERSION, || {
-            format!("apiVersion must be `{API_VERSION}`, got `{}`", doc.api_version.value)
-        });
-        self.check(&doc.kind, doc.kind.value == "Canary", || {
-            format!("kind must be `Canary`, got `{}`", doc.kind.value)
-        });
+        if let Some(message) = not_a_canary(&doc.kind, Some(&doc.api_version)) {
+            let at = if doc.kind.value == "Canary" { &doc.api_version } else { &doc.kind };
+            self.problem(at, message);
+        }
 
         let name = doc.metadata.name;
         if self.check(&name, is_dns1035_label(&name.value), || {
@@ -625,6 +778,33 @@ impl Validator<'_> {
             }
             None => Some(default_output(&namespace, &name.value)),
         };
+        let output_at = match &spec.output {
+            Some(out) => self.place(out),
+            None => self.place(&name),
+        };
+        if let (Some(out), Some(specs)) = (&output, self.specs) {
+            let (o, f) = (folded(out), folded(specs));
+            let what = match &spec.output {
+                Some(_) => format!("spec.output `{}`", out.display()),
+                None => format!("the default output `{}` (no spec.output)", out.display()),
+            };
+            let why = if o.starts_with(&f) {
+                Some(format!(
+                    "is inside the specs folder `{}`: kanari would read the files it writes as specs; choose a folder outside it",
+                    specs.display()
+                ))
+            } else if f.starts_with(&o) {
+                Some(format!(
+                    "holds the specs folder `{}`: kanari owns its output folder; choose one that does not hold the specs",
+                    specs.display()
+                ))
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                self.problems.push(output_at.problem(format!("{what} {why}")));
+            }
+        }
         let port = self.number(&spec.service.port, "service.port", 1, 65535).unwrap_or(1) as u16;
         let hosts = match &spec.hosts {
             Some(hosts) => {
@@ -724,7 +904,8 @@ impl Validator<'_> {
         if self.problems.len() > before {
             return None;
         }
-        Some(Canary {
+        let name_at = self.place(&name);
+        let canary = Canary {
             name: name.value,
             namespace,
             file: self.file.to_path_buf(),
@@ -738,7 +919,8 @@ impl Validator<'_> {
             autoscaling,
             template,
             stages,
-        })
+        };
+        Some(Placed { canary, name: name_at, output: output_at })
     }
 
     fn output(&mut self, out: &S<String>) -> Option<PathBuf> {
@@ -847,12 +1029,13 @@ impl Validator<'_> {
             return None;
         }
         let mut out = Match::default();
-        for (header, value) in m.headers.iter().flatten() {
-            self.check(value, is_header_name(header), || {
-                format!("header name `{header}` must be a lowercase HTTP token (a-z, 0-9 and !#$%&'*+-.^_`|~)")
-            });
+        let mut headers: Vec<_> = m.headers.iter().flatten().collect();
+        headers.sort_by(|a, b| a.0.value.cmp(&b.0.value));
+        for (key, value) in headers {
+            let header = &key.value;
+            self.check(key, is_header_name(header), || header_name_problem(header));
             if m.cookie.is_some() && header == "cookie" {
-                self.problem(value, "a match cannot have both `cookie` and a `cookie` header");
+                self.problem(key, "a match cannot have both `cookie` and a `cookie` header");
             }
             if let Some(sm) = self.string_match(value, &format!("header `{header}`")) {
                 out.headers.insert(header.clone(), sm);
@@ -892,26 +1075,19 @@ impl Validator<'_> {
             "prefix" => self
                 .check(value, !text.is_empty(), || format!("{what}: an empty prefix matches everything"))
                 .then(|| StringMatch::Prefix(text.clone())),
-            _ => {
-                if text.len() > MAX_REGEX_LEN {
-                    self.problem(
-                        value,
-                        format!(
-                            "{what}: the regex is {} characters long; Istio allows at most {MAX_REGEX_LEN}",
-                            text.len()
-                        ),
-                    );
-                    return None;
+            _ => match crate::re2::check(text) {
+                Ok(()) => Some(StringMatch::Regex(text.clone())),
+                Err(why) => {
+                    // A parse error's own place is sometimes past the mistake: those point at
+                    // the regex; what RE2 reads otherwise, at the construct itself.
+                    let (line, column) = match why {
+                        crate::re2::Refusal::NotRe2(..) => self.inside(value, why.offset()),
+                        _ => (value.referenced.line(), value.referenced.column()),
+                    };
+                    self.problems.push(Problem::at(self.file, self.source, line, column, format!("{what}: {why}")));
+                    None
                 }
-                match regex::Regex::new(text) {
-                    Ok(_) => Some(StringMatch::Regex(text.clone())),
-                    Err(e) => {
-                        let why = e.to_string().lines().last().unwrap_or("").trim().to_string();
-                        self.problem(value, format!("{what}: the regex does not compile: {why}"));
-                        None
-                    }
-                }
-            }
+            },
         }
     }
 
@@ -986,32 +1162,52 @@ pub fn main_container(containers: &[Value], release: &str) -> Option<usize> {
         .or_else(|| (containers.len() == 1).then_some(0))
 }
 
-/// Checks across releases: unique ids, outputs that neither coincide nor nest.
-fn cross_check(canaries: &[Canary], problems: &mut Problems) {
-    let mut ids: BTreeMap<String, &Canary> = BTreeMap::new();
-    for c in canaries {
-        if let Some(first) = ids.insert(c.id(), c) {
-            problems.push(Problem::at(
-                &c.file,
-                "",
-                1,
-                1,
-                format!("release `{}` is defined twice (also in `{}`)", c.id(), first.file.display()),
-            ));
+/// A path compared without case: on a case-insensitive filesystem `Overlays/a` holds
+/// `overlays/a/b`.
+fn folded(path: &Path) -> PathBuf {
+    PathBuf::from(path.to_string_lossy().to_lowercase())
+}
+
+/// Checks across releases: unique ids, outputs that neither coincide nor nest. Each problem
+/// points at both places.
+fn cross_check(placed: &[Placed], problems: &mut Problems) {
+    let mut ids: BTreeMap<String, &Placed> = BTreeMap::new();
+    for p in placed {
+        let id = p.canary.id();
+        if let Some(first) = ids.get(&id) {
+            let message = format!("release `{id}` is defined twice: a release is one Canary document");
+            problems.push(p.name.problem(message).with_note(&first.name, format!("`{id}` is first defined here")));
+        } else {
+            ids.insert(id, p);
         }
     }
-    // Compared without case: on a case-insensitive filesystem `Overlays/a` holds `overlays/a/b`.
-    let folded = |c: &Canary| PathBuf::from(c.output.to_string_lossy().to_lowercase());
-    let mut outputs: Vec<(PathBuf, &Canary)> = canaries.iter().map(|c| (folded(c), c)).collect();
+    let mut outputs: Vec<(PathBuf, &Placed)> = placed.iter().map(|p| (folded(&p.canary.output), p)).collect();
     outputs.sort_by(|a, b| a.0.cmp(&b.0));
     for pair in outputs.windows(2) {
         let ((fa, a), (fb, b)) = (&pair[0], &pair[1]);
-        if fb.starts_with(fa) {
-            problems.push(Problem::at(&b.file, "", 1, 1, format!(
-                "release `{}` writes to `{}`, inside the output `{}` of release `{}`: each release needs a folder of its own",
-                b.id(), b.output.display(), a.output.display(), a.id()
-            )));
+        let (ac, bc) = (&a.canary, &b.canary);
+        // A release defined twice is reported as that, not again as two writers of one folder.
+        if !fb.starts_with(fa) || ac.id() == bc.id() {
+            continue;
         }
+        let message = if fa == fb {
+            format!(
+                "release `{}` writes to `{}`, as release `{}` does: each release needs a folder of its own",
+                bc.id(),
+                bc.output.display(),
+                ac.id()
+            )
+        } else {
+            format!(
+                "release `{}` writes to `{}`, inside the output `{}` of release `{}`: each release needs a folder of its own",
+                bc.id(),
+                bc.output.display(),
+                ac.output.display(),
+                ac.id()
+            )
+        };
+        let note = format!("release `{}` writes to `{}`", ac.id(), ac.output.display());
+        problems.push(b.output.problem(message).with_note(&a.output, note));
     }
 }
 
@@ -1097,8 +1293,18 @@ fn is_http_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
-fn is_header_name(s: &str) -> bool {
+/// A header name Istio matches on: a lowercase HTTP token.
+pub fn is_header_name(s: &str) -> bool {
     is_http_token(s) && !s.bytes().any(|b| b.is_ascii_uppercase())
+}
+
+/// What is wrong with a header name [`is_header_name`] refuses.
+pub fn header_name_problem(name: &str) -> String {
+    let base = format!("header name `{name}` must be a lowercase HTTP token (a-z, 0-9 and !#$%&'*+-.^_`|~)");
+    match name.starts_with(':') {
+        true => format!("{base}; `{name}` is an HTTP/2 pseudo-header, which a header match does not take"),
+        false => base,
+    }
 }
 
 fn is_cookie_value(s: &str) -> bool {
@@ -1216,6 +1422,21 @@ spec:
       weight: 10
 ";
 
+    /// A lone CR once ended a line for the YAML parser but not for `file:line`, so a problem
+    /// could point past the end of the file (found by `props::loading_never_panics`).
+    #[test]
+    fn a_lone_carriage_return_is_refused_at_its_place_and_crlf_is_fine() {
+        assert_eq!(
+            problems_of("\r\r\0"),
+            [
+                "1:1 a carriage return that does not end a line with a line feed: save the file with LF (or CRLF) line ends"
+            ]
+        );
+        assert_eq!(problems_of("a: b\nkey: x\ry\n").len(), 1);
+        assert!(problems_of("a: b\nkey: x\ry\n")[0].starts_with("2:7 "));
+        assert_eq!(problems_of(&BASE.replace('\n', "\r\n")), Vec::<String>::new());
+    }
+
     #[test]
     fn base_spec_is_valid() {
         let (found, problems) = parse_file(Path::new("c.yaml"), BASE);
@@ -1249,7 +1470,7 @@ spec:
                 "weight: 10",
                 "weight: 10\n      match: [{headers: {End-User: {exact: j}}}]",
                 "lowercase HTTP token",
-                "11:36",
+                "11:26",
             ),
             (
                 "weight: 10",
@@ -1278,7 +1499,15 @@ spec:
                 "below minReplicas",
                 "6:46",
             ),
-            ("kind: Canary", "kind: Rollout", "kind must be `Canary`", "2:7"),
+            (
+                "kind: Canary",
+                "kind: Rollout",
+                "a Rollout (kanari.dev/v1alpha1), not a kanari.dev/v1alpha1 Canary",
+                "2:7",
+            ),
+            ("apiVersion: kanari.dev/v1alpha1", "apiVersion: v1", "a Canary (v1), not a kanari.dev/v1alpha1", "1:13"),
+            ("      weight: 10\n", "    \t  weight: 10\n", "a tab in indentation", "10:5"),
+            ("  service: {port: 8080}", "  service:\n\tport: 8080", "a tab in indentation", "6:1"),
             ("  service: {port: 8080}", "  service: {port: 8080}\n  hosts: [\"*\"]", "not allowed on the mesh", "6:11"),
             ("  service: {port: 8080}", "  service: {port: 8080}\n  hosts: [web, web]", "is listed twice", "6:16"),
             ("  service: {port: 8080}", "  service: {port: 8080}\n  hosts: [\"*.a.com\", b.a.com]", "overlaps", "6:22"),

@@ -43,14 +43,22 @@ impl<'a> Git<'a> {
 
     /// The selected releases as the specs in `commit` define them.
     pub fn releases_at(&self, commit: Oid, selectors: &[String]) -> Result<Vec<Canary>> {
-        let files = self.repo.files(commit, &self.ws.specs)?.ok_or_else(|| {
-            anyhow::anyhow!("commit {} has no specs folder `{}`", short(commit), self.ws.specs.display())
-        })?;
+        let specs = &spec::relative_specs(&self.ws.root, &self.ws.specs);
+        let files = match self.repo.files(commit, specs)? {
+            Some(files) => files,
+            // Said apart, or the sentence would deny a folder the user can see.
+            None if self.ws.root.join(specs).is_dir() => bail!(
+                "{}; the work tree has that folder but commit {} does not: commit the specs first",
+                spec::no_specs(specs),
+                short(commit)
+            ),
+            None => return Err(spec::no_specs(specs)),
+        };
         let files: BTreeMap<PathBuf, Vec<u8>> =
-            files.into_iter().map(|(rel, bytes)| (self.ws.specs.join(rel), bytes)).collect();
+            files.into_iter().map(|(rel, bytes)| (specs.join(rel), bytes)).collect();
         // As `Workspace::releases`: every file again when a name is no release of those read.
-        select(spec::load_files(files.clone(), spec::Scope::Named(selectors))?, selectors)
-            .or_else(|_| select(spec::load_files(files, spec::Scope::All)?, selectors))
+        select(spec::load_files(files.clone(), specs, spec::Scope::Named(selectors))??, selectors)
+            .or_else(|_| select(spec::load_files(files, specs, spec::Scope::All)??, selectors))
     }
 
     /// The renderer with the template overrides `commit` has (or the work tree's, when the

@@ -3,6 +3,7 @@
 //! The environment is hermetic: no `KANARI_*` or `NO_COLOR` from outside, a fixed clock.
 
 mod bundled;
+mod errors;
 mod examples;
 mod fidelity;
 mod git;
