@@ -13,6 +13,7 @@ mod render;
 mod review;
 mod schema;
 mod semantics;
+mod template;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
