@@ -10,6 +10,7 @@ pub mod commands;
 pub mod diff;
 pub mod overlay;
 pub mod plan;
+pub mod podschema;
 pub mod problem;
 pub mod re2;
 pub mod release;

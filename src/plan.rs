@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::spec::{self, Canary, Stage, StringMatch};
 
@@ -323,31 +323,36 @@ fn version_plan(canary: &Canary, version: &spec::Version, role: &'static str, po
 
 /// The spec's pod template with the `app` and `version` labels and the main container's image
 /// set; without a template, one container named after the release that serves the port.
+///
+/// Cannot panic: validation guarantees the shapes (`metadata`, `labels`, `spec` mappings, a
+/// non-empty list of containers with a main one), and where a shape were wrong anyway the part
+/// is replaced, not unwrapped.
 pub fn pod_template(canary: &Canary, version: &spec::Version) -> Value {
-    let mut template = canary.template.clone();
-    let root = template.as_object_mut().expect("validated: the template is a mapping");
-    let metadata = root.entry("metadata").or_insert_with(|| json!({}));
-    let labels = metadata
-        .as_object_mut()
-        .expect("validated: metadata is a mapping")
-        .entry("labels")
-        .or_insert_with(|| json!({}));
-    let labels = labels.as_object_mut().expect("validated: labels are a mapping");
+    let mapping = |value: Option<Value>| match value {
+        Some(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    let mut root = mapping(Some(canary.template.clone()));
+    let mut metadata = mapping(root.remove("metadata"));
+    let mut labels = mapping(metadata.remove("labels"));
     labels.insert("app".into(), json!(canary.name));
     labels.insert("version".into(), json!(version.version));
+    metadata.insert("labels".into(), Value::Object(labels));
+    root.insert("metadata".into(), Value::Object(metadata));
 
-    let spec = root.entry("spec").or_insert_with(|| json!({}));
-    let spec = spec.as_object_mut().expect("validated: spec is a mapping");
-    let containers = spec
-        .entry("containers")
-        .or_insert_with(|| json!([{ "name": canary.name, "ports": [{ "containerPort": canary.service.port }] }]));
-    let containers = containers.as_array_mut().expect("validated: containers are a list");
-    let main = spec::main_container(containers, &canary.name).expect("validated: a main container");
-    containers[main]
-        .as_object_mut()
-        .expect("validated: containers are mappings")
-        .insert("image".into(), json!(version.image));
-    template
+    let mut spec = mapping(root.remove("spec"));
+    let mut containers = match spec.remove("containers") {
+        Some(Value::Array(list)) if !list.is_empty() => list,
+        _ => vec![json!({ "name": canary.name, "ports": [{ "containerPort": canary.service.port }] })],
+    };
+    if let Some(main) = spec::main_container(&containers, &canary.name)
+        && let Some(Value::Object(container)) = containers.get_mut(main)
+    {
+        container.insert("image".into(), json!(version.image));
+    }
+    spec.insert("containers".into(), Value::Array(containers));
+    root.insert("spec".into(), Value::Object(spec));
+    Value::Object(root)
 }
 
 /// One match entry as an Istio `HTTPMatchRequest`; a cookie becomes a regex on the `cookie` header.
@@ -432,11 +437,12 @@ pub fn match_text(m: &spec::Match) -> String {
     parts.join(" & ")
 }
 
-/// What is legal but probably not meant, as problems to print as warnings: a version whose pods
-/// are fewer than its share of the traffic needs, a weight that goes down between stages, and a
-/// stage that changes nothing from the state before it.
+/// What is legal but probably not meant, as problems to print as warnings: a container that an
+/// autoscaler targeting CPU cannot measure, a version whose pods are fewer than its share of the
+/// traffic needs, a weight that goes down between stages, and a stage that changes nothing from
+/// the state before it.
 pub fn warnings(canary: &Canary) -> Vec<crate::problem::Problem> {
-    let mut out = Vec::new();
+    let mut out = cpu_request_warnings(canary);
     if canary.canary.is_none() {
         return out;
     }
@@ -494,6 +500,38 @@ pub fn warnings(canary: &Canary) -> Vec<crate::problem::Problem> {
     out
 }
 
+/// With `autoscaling`, each HPA targets CPU utilisation, which is usage over the CPU request
+/// of every container of the pod; a container without one makes the HPA report "missing request
+/// for cpu" and never scale. A CPU limit alone is enough: Kubernetes then defaults the request to
+/// it. Each container without either is a warning at its place; without a template, kanari's
+/// default container has no resources at all, which is a warning at `autoscaling`.
+fn cpu_request_warnings(canary: &Canary) -> Vec<crate::problem::Problem> {
+    let Some(autoscaling_at) = canary.autoscaling.as_ref().and(canary.places.autoscaling.as_ref()) else {
+        return Vec::new();
+    };
+    let why = "the HorizontalPodAutoscaler targets CPU utilisation, which it cannot compute without a CPU request (it reports \"missing request for cpu\" and never scales)";
+    let containers = canary.template.pointer("/spec/containers").and_then(Value::as_array);
+    let Some(containers) = containers.filter(|c| !c.is_empty()) else {
+        return vec![autoscaling_at.problem(format!(
+            "the default container `{}` has no CPU request and {why}; add a template with a container `{}` that sets resources.requests.cpu",
+            canary.name, canary.name
+        ))];
+    };
+    let has_cpu = |c: &Value| {
+        ["/resources/requests/cpu", "/resources/limits/cpu"].iter().any(|p| c.pointer(p).is_some_and(|v| !v.is_null()))
+    };
+    containers
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !has_cpu(c))
+        .map(|(i, c)| {
+            let name = c.get("name").and_then(Value::as_str).unwrap_or("");
+            let at = canary.places.containers.get(i).unwrap_or(autoscaling_at);
+            at.problem(format!("container `{name}` has no resources.requests.cpu and {why}"))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -531,6 +569,7 @@ mod tests {
             autoscaling,
             template: json!({}),
             stages,
+            places: Default::default(),
         }
     }
 

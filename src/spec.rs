@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_saphyr::Spanned;
 
+use crate::podschema::Node;
 use crate::problem::{Place, Problem, Problems};
 
 /// The only `apiVersion` this version of kanari reads.
@@ -51,6 +52,17 @@ pub struct Canary {
     /// The pod template every version shares, as written (a mapping, possibly empty).
     pub template: Value,
     pub stages: Vec<Stage>,
+    /// Where parts of the spec are written, for warnings that point at them.
+    pub places: Places,
+}
+
+/// Places in a spec that later checks (warnings) point at.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Places {
+    /// The `autoscaling` mapping, when the spec has one.
+    pub autoscaling: Option<Place>,
+    /// Each container of `template.spec.containers`, in order.
+    pub containers: Vec<Place>,
 }
 
 impl Canary {
@@ -197,7 +209,7 @@ struct RawSpec {
     canary: Option<RawVersion>,
     replicas: Option<S<i64>>,
     autoscaling: Option<S<RawAutoscaling>>,
-    template: Option<S<Value>>,
+    template: Option<Node>,
     #[serde(default)]
     stages: Vec<S<RawStage>>,
 }
@@ -874,10 +886,11 @@ impl Validator<'_> {
             (None, _) => 1,
         };
 
-        let template = match &spec.template {
+        let (template, containers) = match &spec.template {
             Some(t) => self.template(t, &name.value),
-            None => Value::Object(Default::default()),
+            None => (Value::Object(Default::default()), Vec::new()),
         };
+        let places = Places { autoscaling: spec.autoscaling.as_ref().map(|a| self.place(a)), containers };
 
         if spec.stages.len() > MAX_STAGES {
             self.problem(&spec.stages[MAX_STAGES], format!("a release has at most {MAX_STAGES} stages"));
@@ -919,6 +932,7 @@ impl Validator<'_> {
             autoscaling,
             template,
             stages,
+            places,
         };
         Some(Placed { canary, name: name_at, output: output_at })
     }
@@ -1091,65 +1105,71 @@ impl Validator<'_> {
         }
     }
 
-    /// The pod template: a mapping with `metadata` and `spec`, whose `app`/`version` labels and
-    /// main container image kanari sets itself.
-    fn template(&mut self, raw: &S<Value>, release: &str) -> Value {
-        let empty = Value::Object(Default::default());
-        let Some(t) = raw.value.as_object() else {
-            self.problem(
+    fn node_problem(&mut self, node: &Node, message: impl Into<String>) {
+        self.problems.push(Problem::at(self.file, self.source, node.line, node.column, message));
+    }
+
+    fn node_place(&self, node: &Node) -> Place {
+        let p = Problem::at(self.file, self.source, node.line, node.column, "");
+        Place { file: p.location.file, line: p.location.line, column: p.location.column, source_line: p.source_line }
+    }
+
+    /// The pod template: first checked against Kubernetes' own PodTemplateSpec schema
+    /// ([`crate::podschema`]), then against kanari's rules: the `app`/`version` labels and the
+    /// main container's image are kanari's to set, label keys and values follow Kubernetes'
+    /// rules, and the containers (kanari adds one when there are none) are a non-empty list with
+    /// one main container. Every problem points at its own key or value. Returns the template as
+    /// JSON and the place of each container.
+    fn template(&mut self, raw: &Node, release: &str) -> (Value, Vec<Place>) {
+        if !raw.is_map() {
+            self.node_problem(
                 raw,
                 "template must be a mapping with `metadata` and `spec`, as in a Deployment's pod template",
             );
-            return empty;
-        };
-        for key in t.keys() {
-            if key != "metadata" && key != "spec" {
-                self.problem(raw, format!("template has an unknown field `{key}`: expected `metadata` or `spec`"));
-            }
+            return (Value::Object(Default::default()), Vec::new());
         }
-        if let Some(labels) = t.get("metadata").and_then(|m| m.get("labels")) {
-            match labels.as_object() {
-                Some(labels) => {
-                    for key in ["app", "version"] {
-                        if labels.contains_key(key) {
-                            self.problem(raw, format!("template.metadata.labels.{key} is set by kanari; leave it out"));
-                        }
-                    }
-                    for (k, v) in labels {
-                        if !is_label_key(k) {
-                            self.problem(raw, format!("template label key `{k}` is not valid: a DNS-1123 prefix and `/`, then at most 63 characters of alphanumerics, `-`, `_` and `.`"));
-                        }
-                        match v.as_str() {
-                            None => self.problem(raw, format!("template label `{k}` must be a string; quote it")),
-                            Some(v) if !is_label_value(v) => self.problem(raw, format!("template label `{k}` has the value `{v}`, which is not a valid label value: at most 63 characters of alphanumerics, `-`, `_` and `.`, starting and ending with an alphanumeric")),
-                            Some(_) => {}
-                        }
-                    }
+        for found in crate::podschema::check(raw, "template", &["template.spec.containers"]) {
+            self.problems.push(Problem::at(self.file, self.source, found.line, found.column, found.message));
+        }
+        if let Some(labels) = raw.get("metadata").and_then(|m| m.get("labels")) {
+            for (key, value) in labels.entries() {
+                let Some(k) = key.as_str() else { continue };
+                if k == "app" || k == "version" {
+                    self.node_problem(key, format!("template.metadata.labels.{k} is set by kanari; leave it out"));
                 }
-                None => self.problem(raw, "template.metadata.labels must be a mapping"),
-            }
-        }
-        if let Some(spec) = t.get("spec") {
-            if !spec.is_object() {
-                self.problem(raw, "template.spec must be a mapping");
-            } else if let Some(containers) = spec.get("containers") {
-                match containers.as_array() {
-                    Some(list) if !list.is_empty() => {
-                        if list.iter().any(|c| c.get("name").and_then(Value::as_str).is_none()) {
-                            self.problem(raw, "every container in template.spec.containers needs a `name`");
-                        } else if main_container(list, release).is_none() {
-                            self.problem(raw, format!("template.spec.containers has several containers and none is named `{release}`: name the one whose image the versions set"));
-                        } else if let Some(c) = main_container(list, release)
-                            && list[c].get("image").is_some()
-                        {
-                            self.problem(raw, format!("the image of container `{release}` comes from spec.stable and spec.canary; leave it out of the template"));
-                        }
-                    }
-                    _ => self.problem(raw, "template.spec.containers must be a non-empty list"),
+                if !is_label_key(k) {
+                    self.node_problem(key, format!("template label key `{k}` is not valid: a DNS-1123 prefix and `/`, then at most 63 characters of alphanumerics, `-`, `_` and `.`"));
+                }
+                if let Some(v) = value.as_str()
+                    && !is_label_value(v)
+                {
+                    self.node_problem(value, format!("template label `{k}` has the value `{v}`, which is not a valid label value: at most 63 characters of alphanumerics, `-`, `_` and `.`, starting and ending with an alphanumeric"));
                 }
             }
         }
-        raw.value.clone()
+        let template = raw.to_json();
+        let mut places = Vec::new();
+        if let Some(list) = raw.get("spec").and_then(|s| s.get("containers"))
+            && let Some(containers) = template.pointer("/spec/containers").and_then(Value::as_array)
+        {
+            let items = list.items();
+            places = items.iter().map(|c| self.node_place(c)).collect();
+            let named = containers.iter().all(|c| c.get("name").and_then(Value::as_str).is_some());
+            // A missing or mistyped name is the schema's finding already.
+            if containers.is_empty() {
+                self.node_problem(list, "template.spec.containers must be a non-empty list");
+            } else if named {
+                match main_container(containers, release) {
+                    None => self.node_problem(list, format!("template.spec.containers has several containers and none is named `{release}`: name the one whose image the versions set")),
+                    Some(main) => {
+                        if let Some((key, _)) = items.get(main).and_then(|c| c.entries().find(|(k, _)| k.as_str() == Some("image"))) {
+                            self.node_problem(key, format!("the image of container `{release}` comes from spec.stable and spec.canary; leave it out of the template"));
+                        }
+                    }
+                }
+            }
+        }
+        (template, places)
     }
 }
 

@@ -87,19 +87,19 @@ fn bad_specs_exit_2_with_a_location_and_write_nothing() {
                 "  template:\n    spec:\n      containers: [{name: web, image: evil}]\n  stages:",
             ),
             "leave it out of the template",
-            "x.yaml:11:5",
+            "x.yaml:12:32",
         ),
         (
             "a template label key Kubernetes refuses",
             GOOD.replace("  stages:", "  template:\n    metadata:\n      labels: {\"team owner!\": web}\n  stages:"),
             "template label key `team owner!` is not valid",
-            "x.yaml:11:5",
+            "x.yaml:12:16",
         ),
         (
             "a template label value Kubernetes refuses",
             GOOD.replace("  stages:", "  template:\n    metadata:\n      labels: {team: \"-web team\"}\n  stages:"),
             "template label `team` has the value `-web team`, which is not a valid label value",
-            "x.yaml:11:5",
+            "x.yaml:12:22",
         ),
         (
             "second document",

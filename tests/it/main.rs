@@ -17,6 +17,7 @@ mod schema;
 mod semantics;
 mod servers;
 mod signing;
+mod template;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

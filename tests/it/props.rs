@@ -1,7 +1,8 @@
 //! Property tests (proptest) over generated Canary specs, bounded so the file runs in seconds:
 //!
 //! - [`loading_never_panics`]: arbitrary bytes and strings, random YAML trees, and valid specs
-//!   with random edits go through `spec::parse_file` (and, when accepted, through planning,
+//!   with random edits, and generated specs with deliberate mistakes (among them pod templates
+//!   of the wrong shape) go through `spec::parse_file` (and, when accepted, through planning,
 //!   rendering and warnings) without a panic;
 //! - [`accepted_specs_render_sound_overlays`]: generated specs that look valid (every match form,
 //!   replicas or autoscaling, overrides, pauses, templates, odd strings that YAML must quote) are
@@ -70,6 +71,9 @@ struct Gen {
     /// Write stages as one JSON-style flow sequence instead of block style.
     flow_stages: bool,
     mistake: Option<Mistake>,
+    /// Which part of the template [`Mistake::TemplateShape`] replaces, and with what (indices
+    /// into [`TEMPLATE_SLOTS`] and the wrong values for that slot).
+    shape: (usize, usize),
 }
 
 #[derive(Clone, Debug)]
@@ -138,9 +142,12 @@ enum Mistake {
     ImageWithSpace,
     DuplicateKey,
     EmptyPrefix,
+    /// A part of the pod template of the wrong shape (`metadata: oops`, `spec: null`,
+    /// `containers` as a mapping...), which must be refused, not planned.
+    TemplateShape,
 }
 
-const MISTAKES: [Mistake; 23] = [
+const MISTAKES: [Mistake; 24] = [
     Mistake::WeightOver100,
     Mistake::NegativeWeight,
     Mistake::UppercaseName,
@@ -164,7 +171,58 @@ const MISTAKES: [Mistake; 23] = [
     Mistake::ImageWithSpace,
     Mistake::DuplicateKey,
     Mistake::EmptyPrefix,
+    Mistake::TemplateShape,
 ];
+
+/// The kinds of YAML value a part of a template can hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Null,
+    Str,
+    Int,
+    Bool,
+    List,
+    Map,
+}
+
+/// Parts that every generated template has (see [`template`]), with the kind each must be.
+const TEMPLATE_SLOTS: [(&str, Kind); 11] = [
+    ("", Kind::Map),
+    ("/metadata", Kind::Map),
+    ("/metadata/labels", Kind::Map),
+    ("/spec", Kind::Map),
+    ("/spec/containers", Kind::List),
+    ("/spec/containers/0", Kind::Map),
+    ("/spec/containers/0/name", Kind::Str),
+    ("/spec/containers/0/ports", Kind::List),
+    ("/spec/containers/0/ports/0", Kind::Map),
+    ("/spec/containers/0/ports/0/containerPort", Kind::Int),
+    ("/spec/containers/0/env", Kind::List),
+];
+
+/// `template` with one part replaced by a value of another kind. (`template: null` itself is
+/// no template, as for every optional field of a spec, so the whole template is never null.)
+fn wrong_shape(template: &Value, (slot, pick): (usize, usize)) -> Value {
+    let values = [
+        (Kind::Null, Value::Null),
+        (Kind::Str, json!("oops")),
+        (Kind::Str, json!("80")),
+        (Kind::Int, json!(1)),
+        (Kind::Bool, json!(true)),
+        (Kind::List, json!(["a"])),
+        (Kind::Map, json!({ "a": "b" })),
+    ];
+    let (path, kind) = TEMPLATE_SLOTS[slot % TEMPLATE_SLOTS.len()];
+    let wrong: Vec<&Value> =
+        values.iter().filter(|(k, _)| *k != kind && !(path.is_empty() && *k == Kind::Null)).map(|(_, v)| v).collect();
+    let value = wrong[pick % wrong.len()].clone();
+    let mut out = template.clone();
+    match out.pointer_mut(path) {
+        Some(part) => *part = value,
+        None => panic!("every generated template has {path}: {template}"),
+    }
+    out
+}
 
 /// A YAML scalar for `s`: plain when it is a simple word, else a JSON string (valid YAML).
 fn q(s: &str) -> String {
@@ -234,6 +292,14 @@ impl Gen {
                         cookie: None,
                         uri: Some(Sm::Prefix(String::new())),
                     }),
+                    Mistake::TemplateShape => {
+                        let valid = g.template.clone().unwrap_or_else(|| {
+                            json!({ "metadata": { "labels": {} }, "spec": { "containers": [
+                                { "name": g.name, "ports": [{ "containerPort": 80 }], "env": [] }
+                            ] } })
+                        });
+                        g.template = Some(wrong_shape(&valid, g.shape));
+                    }
                 }
             }
         }
@@ -606,7 +672,9 @@ fn gen_spec(mistakes: bool) -> impl Strategy<Value = Gen> {
         "\\./deploy/[a-z]{1,5}/",
     ];
     let mistake = if mistakes {
-        prop::option::weighted(0.25, prop::sample::select(MISTAKES.to_vec())).boxed()
+        // Wrong-shaped templates come up more often than the rest: they have many forms.
+        let mistake = prop_oneof![3 => prop::sample::select(MISTAKES.to_vec()), 1 => Just(Mistake::TemplateShape)];
+        prop::option::weighted(0.25, mistake).boxed()
     } else {
         Just(None).boxed()
     };
@@ -626,7 +694,7 @@ fn gen_spec(mistakes: bool) -> impl Strategy<Value = Gen> {
         sizing(),
         prop::collection::vec(stage(), 0..5),
         any::<bool>(),
-        mistake,
+        (mistake, (0usize..1000, 0usize..1000)),
     )
         .prop_flat_map(
             |(
@@ -636,7 +704,7 @@ fn gen_spec(mistakes: bool) -> impl Strategy<Value = Gen> {
                 sizing,
                 stages,
                 flow,
-                mistake,
+                (mistake, shape),
             )| {
                 let sg = Gen {
                     name: name.clone(),
@@ -653,6 +721,7 @@ fn gen_spec(mistakes: bool) -> impl Strategy<Value = Gen> {
                     stages,
                     flow_stages: flow,
                     mistake,
+                    shape,
                 };
                 (Just(sg), prop::option::weighted(0.5, template(name)).prop_map(Option::flatten))
             },
@@ -928,6 +997,11 @@ fn loading_never_panics() {
         any::<String>(),
         random_yaml(),
         edited_spec(),
+        gen_spec(false).prop_map(|mut g| {
+            g.mistake = Some(Mistake::TemplateShape);
+            make_valid(&mut g);
+            g.yaml()
+        }),
     ];
     let accepted = Cell::new(0u32);
     check(256, inputs, |text| {
