@@ -8,6 +8,7 @@ pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod diff;
+pub mod index;
 pub mod overlay;
 pub mod plan;
 pub mod podschema;

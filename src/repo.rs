@@ -20,8 +20,7 @@ use git2::{ErrorCode, IndexEntry, IndexTime, ObjectType, Oid, Repository, Signat
 
 const MODE_TREE: i32 = 0o040000;
 const MODE_BLOB: i32 = 0o100644;
-/// The index entry's extended flag for a file a sparse checkout keeps out of the work tree.
-const SKIP_WORKTREE: u16 = 1 << 14;
+use crate::index::SKIP_WORKTREE;
 /// Files kanari reads from commits (specs, overlays, templates) are small; a larger blob is refused
 /// before it is loaded.
 const MAX_BLOB_BYTES: usize = 8 << 20;
@@ -348,17 +347,16 @@ impl Repo {
     /// Whether a sparse checkout keeps the files of `dir` (project-relative) out of the work
     /// tree: the index marks its files `skip-worktree` already, or (for a folder the index does
     /// not have yet) the cone-mode patterns leave it out ([`crate::sparse`]).
-    fn outside_sparse_cone(&self, index: &git2::Index, dir: &Path) -> bool {
+    fn outside_sparse_cone(&self, index: &StagedIndex, dir: &Path) -> bool {
         let config = self.git.config().ok();
         let flag = |key: &str| config.as_ref().and_then(|c| c.get_bool(key).ok()).unwrap_or(false);
         if !flag("core.sparseCheckout") {
             return false;
         }
         let in_tree = self.in_tree(dir);
-        let prefix = format!("{}/", in_tree.to_string_lossy());
-        let mut entries = index.iter().filter(|e| e.path.starts_with(prefix.as_bytes())).peekable();
-        if entries.peek().is_some() {
-            return entries.all(|e| e.flags_extended & SKIP_WORKTREE != 0);
+        let flags = index.flags_below(&in_tree.to_string_lossy());
+        if !flags.is_empty() {
+            return flags.iter().all(|f| f & SKIP_WORKTREE != 0);
         }
         // Cone mode is git's default for `git sparse-checkout`.
         let cone = config.as_ref().and_then(|c| c.get_bool("core.sparseCheckoutCone").ok()).unwrap_or(true);
@@ -539,7 +537,8 @@ impl Repo {
         // What the index must say for each folder is read from the commits first, so that the
         // index matches HEAD for all of them even when writing one folder fails.
         let mut changes = dirs.iter().map(|dir| self.dir_change(old, new, dir)).collect::<Result<Vec<_>>>()?;
-        let index = self.git.index().context("failed to read the index")?;
+        // Read under the index's lock, so that no other writer's change is lost.
+        let index = self.staged_index()?;
         for change in &mut changes {
             change.sparse = self.outside_sparse_cone(&index, &change.dir);
         }
@@ -555,7 +554,10 @@ impl Repo {
                 }
             }
         }
-        let staged = self.update_index(&changes, index_lock);
+        let staged = match index {
+            StagedIndex::Bytes(index) => self.update_index(&index, &changes, index_lock),
+            StagedIndex::Libgit2(_) => self.update_index_libgit2(&changes, index_lock),
+        };
         match (failure, staged) {
             (None, staged) => staged.map(|()| true),
             (Some(e), Ok(())) => Err(e),
@@ -649,13 +651,66 @@ impl Repo {
         }
     }
 
-    /// Stages and unstages `changes` with one read and one write of the index (a monorepo's
-    /// index holds every file of the repository: reading and writing it is most of a commit).
-    ///
-    /// `.git/index.lock` is ours already ([`IndexLock`]), so libgit2 cannot take it to write:
-    /// the index is read from a copy, changed, written to that copy, and the copy renamed over
-    /// the index while the lock is still held, which is what git's own lock file protocol does.
-    fn update_index(&self, changes: &[FolderSync], _held: &IndexLock) -> Result<()> {
+    /// The index, read for staging under its lock: as bytes ([`crate::index`]) when their form
+    /// is one kanari writes itself, else (version 4) through libgit2.
+    fn staged_index(&self) -> Result<StagedIndex> {
+        let path = self.git.path().join("index");
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => crate::index::empty(),
+            Err(e) => return Err(e).with_context(|| format!("failed to read the index `{}`", path.display())),
+        };
+        match crate::index::Index::parse(bytes) {
+            Ok(index) => Ok(StagedIndex::Bytes(index)),
+            Err(crate::index::Unreadable::Unsupported(what)) if what.contains("version 4") => {
+                Ok(StagedIndex::Libgit2(self.git.index().context("failed to read the index")?))
+            }
+            Err(e) => Err(e).with_context(|| format!("failed to read the index `{}`", path.display())),
+        }
+    }
+
+    /// Stages and unstages `changes`: the index file with each folder's run of entries
+    /// replaced, written into the held `index.lock` and renamed over the index, as git's lock
+    /// file protocol does. One read and one write, whatever the size of the repository.
+    fn update_index(&self, index: &crate::index::Index, changes: &[FolderSync], held: &IndexLock) -> Result<()> {
+        use crate::index::{Entry, Stat};
+        let mut folders = Vec::new();
+        for change in changes {
+            let base = self.in_tree(&change.dir);
+            let mut entries = Vec::new();
+            for (rel, bytes) in &change.new {
+                let path = base.join(rel);
+                let oid = Oid::hash_object(ObjectType::Blob, bytes)?;
+                // Written: the work tree's stat data, so git knows the file unchanged without
+                // reading it. Not written (outside a sparse cone, or a failed write): no stat
+                // data, so the work tree's difference shows as unstaged, never as a staged revert.
+                let stat = match change.written {
+                    true => std::fs::symlink_metadata(self.workdir.join(&path))
+                        .map(|m| Stat::of(&m))
+                        .with_context(|| format!("failed to stage `{}`", path.display()))?,
+                    false => Stat { size: bytes.len() as u32, ..Stat::default() },
+                };
+                let mut id = [0; 20];
+                id.copy_from_slice(oid.as_bytes());
+                entries.push(Entry {
+                    path: path.to_string_lossy().into_owned(),
+                    oid: id,
+                    mode: MODE_BLOB as u32,
+                    stat,
+                    flags_extended: if change.sparse { SKIP_WORKTREE } else { 0 },
+                    stage: 0,
+                });
+            }
+            folders.push((base.to_string_lossy().into_owned(), entries));
+        }
+        held.commit(&index.with_folders(&folders), &self.git.path().join("index"))
+    }
+
+    /// [`Repo::update_index`] through libgit2, for an index form kanari does not write itself
+    /// (version 4). `.git/index.lock` is ours already, so libgit2 cannot take it to write: the
+    /// index is read from a copy, changed, written to that copy, and the copy renamed over the
+    /// index while the lock is still held.
+    fn update_index_libgit2(&self, changes: &[FolderSync], _held: &IndexLock) -> Result<()> {
         let index_path = self.git.path().join("index");
         let copy = self.git.path().join(format!("index.kanari-{}", std::process::id()));
         let result = (|| -> Result<()> {
@@ -817,14 +872,32 @@ fn busy_git_lock(path: &Path) -> anyhow::Error {
 /// and removed when dropped.
 pub struct IndexLock {
     path: PathBuf,
+    renamed: std::cell::Cell<bool>,
 }
 
 impl IndexLock {
+    /// Writes `bytes` as the new index: into the lock file, then renamed over
+    /// `index`. The lock is then gone (the rename took it), and nothing is left to remove.
+    fn commit(&self, bytes: &[u8], index: &Path) -> Result<()> {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&self.path)
+            .with_context(|| format!("failed to write `{}`", self.path.display()))?;
+        // Not fsynced, as git's own index writes are not by default (`core.fsync`).
+        file.write_all(bytes).with_context(|| format!("failed to write `{}`", self.path.display()))?;
+        std::fs::rename(&self.path, index)
+            .with_context(|| format!("failed to replace the index `{}`", index.display()))?;
+        self.renamed.set(true);
+        Ok(())
+    }
+
     fn take(git_dir: &Path) -> Result<IndexLock> {
         let path = git_dir.join("index.lock");
         for attempt in 0..=INDEX_LOCK_RETRIES {
             match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(_) => return Ok(IndexLock { path }),
+                Ok(_) => return Ok(IndexLock { path, renamed: std::cell::Cell::new(false) }),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < INDEX_LOCK_RETRIES => {
                     std::thread::sleep(LOCK_PAUSE)
                 }
@@ -838,7 +911,34 @@ impl IndexLock {
 
 impl Drop for IndexLock {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        // Once renamed into the index, the path may be another process's lock by now.
+        if !self.renamed.get() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// The index as read for staging.
+enum StagedIndex {
+    Bytes(crate::index::Index),
+    Libgit2(git2::Index),
+}
+
+impl StagedIndex {
+    /// The extended flags of the entries below `dir/`.
+    fn flags_below(&self, dir: &str) -> Vec<u16> {
+        let prefix = format!("{dir}/");
+        match self {
+            StagedIndex::Bytes(index) => index
+                .entries_under(dir)
+                .iter()
+                .filter(|e| e.path.starts_with(&prefix))
+                .map(|e| e.flags_extended)
+                .collect(),
+            StagedIndex::Libgit2(index) => {
+                index.iter().filter(|e| e.path.starts_with(prefix.as_bytes())).map(|e| e.flags_extended).collect()
+            }
+        }
     }
 }
 
