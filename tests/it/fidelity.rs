@@ -267,3 +267,78 @@ fn sparse_checkouts_commit_overlays_outside_the_cone_and_a_sparse_index_is_refus
     assert_eq!(git(r, &["status", "--porcelain"]), "");
     kustomize(&r.join("overlays/reviews"));
 }
+
+/// Uncommitted work in a release's spec or overlay is told without libgit2's status whenever
+/// the index's bytes and the files' stat data can say "clean"; whatever the shortcut, the
+/// answer must be git's own. Each case changes a fresh clone one way, and kanari refuses to
+/// promote exactly when `git status` shows a change there.
+#[test]
+fn uncommitted_work_is_what_git_status_says_it_is() {
+    type Change = fn(&Path);
+    let overlay = "overlays/reviews";
+    let cases: &[(&str, Change)] = &[
+        ("nothing", |_| {}),
+        ("a file appended to", |r| append(&r.join("overlays/reviews/service-reviews.yaml"), "# more\n")),
+        ("a file edited to the same size", |r| {
+            let path = r.join("overlays/reviews/service-reviews.yaml");
+            let text = std::fs::read_to_string(&path).unwrap();
+            std::fs::write(&path, text.replacen("port", "pord", 1)).unwrap();
+        }),
+        ("a file deleted", |r| std::fs::remove_file(r.join("overlays/reviews/service-reviews.yaml")).unwrap()),
+        ("an untracked file", |r| std::fs::write(r.join("overlays/reviews/notes.md"), "x").unwrap()),
+        ("an untracked file in a new folder", |r| {
+            std::fs::create_dir_all(r.join("overlays/reviews/extra")).unwrap();
+            std::fs::write(r.join("overlays/reviews/extra/a.yaml"), "x").unwrap();
+        }),
+        ("an ignored file", |r| {
+            std::fs::write(r.join(".git/info/exclude"), "*.swp\n").unwrap();
+            std::fs::write(r.join("overlays/reviews/.x.swp"), "x").unwrap();
+        }),
+        ("a change staged, then undone in the work tree", |r| {
+            let path = r.join("overlays/reviews/service-reviews.yaml");
+            let before = std::fs::read(&path).unwrap();
+            append(&path, "# staged\n");
+            git(r, &["add", "overlays/reviews/service-reviews.yaml"]);
+            std::fs::write(&path, before).unwrap();
+        }),
+        ("a file made executable", |r| {
+            let path = r.join("overlays/reviews/service-reviews.yaml");
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        }),
+        ("a file removed from the index only", |r| {
+            git(r, &["rm", "-q", "--cached", "overlays/reviews/service-reviews.yaml"]).truncate(0)
+        }),
+        ("the spec edited", |r| append(&r.join("canaries/reviews.yaml"), "# a comment\n")),
+        ("a file touched, its bytes the same", |r| {
+            let path = r.join("overlays/reviews/service-reviews.yaml");
+            let bytes = std::fs::read(&path).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            std::fs::write(&path, bytes).unwrap();
+        }),
+    ];
+    for (name, change) in cases {
+        let repo = promoted(1);
+        let r = repo.path();
+        change(r);
+        let status =
+            git(r, &["status", "--porcelain", "--untracked-files=all", "--", "canaries/reviews.yaml", overlay]);
+        let out = run(r, &["promote"], T0);
+        let refused = out.code == 2 && out.stderr.contains("uncommitted changes");
+        assert_eq!(
+            refused,
+            !status.is_empty(),
+            "{name}: git status says {status:?}; kanari: {} {}",
+            out.code,
+            out.stderr
+        );
+        if status.is_empty() {
+            assert_eq!(out.code, 0, "{name}: {}", out.stderr);
+        }
+    }
+}
+
+fn append(path: &Path, text: &str) {
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes.extend_from_slice(text.as_bytes());
+    std::fs::write(path, bytes).unwrap();
+}
