@@ -312,7 +312,7 @@ impl Repo {
         let index_path = self.git.path().join("index");
         let fast = std::fs::read(&index_path)
             .ok()
-            .and_then(|bytes| crate::index::Index::parse(bytes).ok())
+            .and_then(|bytes| crate::index::Index::parse_to_look(bytes).ok())
             .zip(std::fs::metadata(&index_path).ok().map(|m| crate::index::Stat::of(&m).mtime));
         let head = self.head_commit()?.map(|c| self.git.find_commit(c).and_then(|c| c.tree())).transpose()?;
         let mut maybe = Vec::new();
