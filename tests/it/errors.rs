@@ -8,21 +8,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 
-use crate::{Run, git, kanari, kanari_ok, repo_with, tree};
-
-const GOOD: &str = "apiVersion: kanari.dev/v1alpha1
-kind: Canary
-metadata:
-  name: web
-  namespace: shop
-spec:
-  service: {port: 8080}
-  stable: {version: v1, image: web:1}
-  canary: {version: v2, image: web:2}
-  stages:
-    - name: half
-      weight: 50
-";
+use crate::{GOOD, Run, git, kanari, kanari_ok, repo_with, tree};
 
 const AUTHOR: &str = "CI <ci@example.com>";
 

@@ -1,20 +1,6 @@
 //! Bad specs: every one exits 2, names the file, line and column, and writes nothing.
 
-use crate::{kanari, kanari_ok, repo_with, tree};
-
-const GOOD: &str = "apiVersion: kanari.dev/v1alpha1
-kind: Canary
-metadata:
-  name: web
-  namespace: shop
-spec:
-  service: {port: 8080}
-  stable: {version: v1, image: web:1}
-  canary: {version: v2, image: web:2}
-  stages:
-    - name: half
-      weight: 50
-";
+use crate::{GOOD, kanari, kanari_ok, repo_with, tree};
 
 fn alias_bomb() -> String {
     let mut s = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");

@@ -25,6 +25,22 @@ use std::process::Command;
 
 use serde_json::Value;
 
+/// The smallest valid spec, which tests edit into bad ones: one release, one stage; `stages:`
+/// is line 10, so a `template` put before it starts there.
+pub const GOOD: &str = "apiVersion: kanari.dev/v1alpha1
+kind: Canary
+metadata:
+  name: web
+  namespace: shop
+spec:
+  service: {port: 8080}
+  stable: {version: v1, image: web:1}
+  canary: {version: v2, image: web:2}
+  stages:
+    - name: half
+      weight: 50
+";
+
 /// The project's own folder.
 pub fn project() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

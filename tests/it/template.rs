@@ -5,22 +5,7 @@
 
 use std::process::Command;
 
-use crate::{kanari, kanari_ok, project, repo_with, tree};
-
-/// A valid spec; tests put a `template` before `stages` (line 10).
-const GOOD: &str = "apiVersion: kanari.dev/v1alpha1
-kind: Canary
-metadata:
-  name: web
-  namespace: shop
-spec:
-  service: {port: 8080}
-  stable: {version: v1, image: web:1}
-  canary: {version: v2, image: web:2}
-  stages:
-    - name: half
-      weight: 50
-";
+use crate::{GOOD, kanari, kanari_ok, project, repo_with, tree};
 
 fn with_template(template: &str) -> String {
     GOOD.replace("  stages:", &format!("  template:{template}\n  stages:"))
