@@ -8,6 +8,7 @@ mod examples;
 mod fidelity;
 mod git;
 mod hostile;
+mod index;
 mod lint;
 mod props;
 mod push;
