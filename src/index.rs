@@ -242,41 +242,54 @@ impl Index {
     /// The index with the folder `dir` (repository-relative) holding exactly `entries` (all
     /// below `dir/`, any order), as the bytes of a new index file.
     pub fn with_folder(&self, dir: &str, entries: &[Entry]) -> Vec<u8> {
-        let (start, end) = self.run_with_prefix(format!("{dir}/").as_bytes());
-        self.splice(start, end, entries, dir)
+        self.with_folders(&[(dir.to_string(), entries.to_vec())])
     }
 
-    /// [`Index::with_folder`] for several folders (none inside another) at once.
+    /// [`Index::with_folder`] for several folders (none inside another) at once: one pass.
     pub fn with_folders(&self, folders: &[(String, Vec<Entry>)]) -> Vec<u8> {
-        match folders {
-            [] => self.bytes.clone(),
-            [(dir, entries)] => self.with_folder(dir, entries),
-            [(dir, entries), rest @ ..] => {
-                let first = Index::parse(self.with_folder(dir, entries)).expect("written by this module");
-                first.with_folders(rest)
-            }
-        }
+        let runs = folders
+            .iter()
+            .map(|(dir, entries)| {
+                let (start, end) = self.run_with_prefix(format!("{dir}/").as_bytes());
+                (start, end, dir.as_str(), entries.as_slice())
+            })
+            .collect();
+        self.splice(runs)
     }
 
-    /// The index with entries `start..end` replaced by `entries`; the cache tree is invalidated
-    /// along `dir`.
-    fn splice(&self, start: usize, end: usize, entries: &[Entry], dir: &str) -> Vec<u8> {
-        let mut new: Vec<&Entry> = entries.iter().collect();
-        new.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()).then(a.stage.cmp(&b.stage)));
+    /// The index with each run of entries `start..end` replaced by its entries (runs do not
+    /// overlap); the cache tree is invalidated along each run's folder.
+    fn splice(&self, mut runs: Vec<(usize, usize, &str, &[Entry])>) -> Vec<u8> {
+        // In index order; new folders that go in at the same place, in the order of their
+        // entries' paths (`a-b/` before `a/`, as `-` sorts before `/`).
+        runs.sort_by(|a, b| (a.0, a.1, format!("{}/", a.2)).cmp(&(b.0, b.1, format!("{}/", b.2))));
+        let sorted = |entries: &[Entry]| {
+            let mut new: Vec<Entry> = entries.to_vec();
+            new.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()).then(a.stage.cmp(&b.stage)));
+            new
+        };
+        let runs: Vec<(usize, usize, &str, Vec<Entry>)> =
+            runs.into_iter().map(|(s, e, d, n)| (s, e, d, sorted(n))).collect();
         // Extended flags need version 3; the entries of version 2 read the same in 3.
-        let version = if new.iter().any(|e| e.flags_extended != 0) { self.version.max(3) } else { self.version };
-        let count = self.len() - (end - start) + new.len();
-        let mut out = Vec::with_capacity(self.bytes.len() + new.len() * 128);
+        let extended = runs.iter().any(|r| r.3.iter().any(|e| e.flags_extended != 0));
+        let version = if extended { self.version.max(3) } else { self.version };
+        let count = runs.iter().fold(self.len(), |n, (s, e, _, new)| n - (e - s) + new.len());
+        let mut out = Vec::with_capacity(self.bytes.len() + runs.iter().map(|r| r.3.len() * 128).sum::<usize>());
         out.extend_from_slice(b"DIRC");
         out.extend_from_slice(&version.to_be_bytes());
         out.extend_from_slice(&(count as u32).to_be_bytes());
         let offset = |i: usize| if i < self.len() { self.starts[i] } else { self.entries_end };
-        out.extend_from_slice(&self.bytes[12..offset(start)]);
-        for entry in new {
-            write_entry(&mut out, entry, version);
+        let mut copied = 0;
+        for (start, end, _, new) in &runs {
+            out.extend_from_slice(&self.bytes[offset(copied).max(12)..offset(*start)]);
+            for entry in new {
+                write_entry(&mut out, entry, version);
+            }
+            copied = *end;
         }
-        out.extend_from_slice(&self.bytes[offset(end)..self.entries_end]);
-        self.write_extensions(&mut out, dir);
+        out.extend_from_slice(&self.bytes[offset(copied).max(12)..self.entries_end]);
+        let dirs: Vec<&str> = runs.iter().map(|r| r.2).collect();
+        self.write_extensions(&mut out, &dirs);
         match self.skip_hash {
             true => out.extend_from_slice(&[0; OID_LEN]),
             false => {
@@ -287,7 +300,7 @@ impl Index {
         out
     }
 
-    fn write_extensions(&self, out: &mut Vec<u8>, dir: &str) {
+    fn write_extensions(&self, out: &mut Vec<u8>, dirs: &[&str]) {
         let mut at = self.entries_end;
         while at < self.body_end {
             let signature = &self.bytes[at..at + 4];
@@ -295,7 +308,8 @@ impl Index {
             let data = &self.bytes[at + 8..at + 8 + size];
             match signature {
                 b"TREE" => {
-                    if let Some(tree) = invalidate_tree(data, dir) {
+                    let tree = dirs.iter().try_fold(data.to_vec(), |tree, dir| invalidate_tree(&tree, dir));
+                    if let Some(tree) = tree {
                         out.extend_from_slice(b"TREE");
                         out.extend_from_slice(&(tree.len() as u32).to_be_bytes());
                         out.extend_from_slice(&tree);
@@ -424,7 +438,7 @@ mod tests {
     /// An index of `paths` (sorted), written by this module.
     fn index_of(paths: &[&str]) -> Index {
         let entries: Vec<Entry> = paths.iter().map(|p| entry(p, 1)).collect();
-        Index::parse(Index::parse(empty()).unwrap().splice(0, 0, &entries, "")).unwrap()
+        Index::parse(Index::parse(empty()).unwrap().splice(vec![(0, 0, "", &entries)])).unwrap()
     }
 
     #[test]

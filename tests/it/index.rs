@@ -32,7 +32,7 @@ fn git_with_index(repo: &Path, index: &Path, args: &[&str], input: &str) -> Stri
 }
 
 /// Paths of a small tree whose names sort around each other (`r`, `r-x`, `r0`), and a folder.
-fn case() -> impl Strategy<Value = (Vec<String>, String, Vec<&'static str>, bool)> {
+fn case() -> impl Strategy<Value = (Vec<String>, Vec<(String, Vec<&'static str>)>, bool)> {
     let part = prop::sample::select(vec!["a", "a-b", "a0", "o", "r", "r-x", "r0", "z"]);
     let file = prop::sample::select(vec!["f", "g.yaml", "kustomization.yaml"]);
     let path = (prop::collection::vec(part.clone(), 0..3), file.clone()).prop_map(|(dirs, f)| {
@@ -43,14 +43,15 @@ fn case() -> impl Strategy<Value = (Vec<String>, String, Vec<&'static str>, bool
         p + f
     });
     let dir = prop::collection::vec(part, 1..3).prop_map(|d| d.join("/"));
-    (prop::collection::vec(path, 0..30), dir, prop::collection::vec(file, 0..4), any::<bool>())
+    let folder = (dir, prop::collection::vec(file, 0..4));
+    (prop::collection::vec(path, 0..30), prop::collection::vec(folder, 1..4), any::<bool>())
 }
 
 #[test]
 fn replacing_a_folder_gives_the_index_git_gives() {
     let mut runner = TestRunner::new(Config { cases: 24, failure_persistence: None, ..Config::default() });
     runner
-        .run(&case(), |(paths, dir, names, cache_tree)| {
+        .run(&case(), |(paths, folders, cache_tree)| {
             let repo = tempfile::tempdir().unwrap();
             let r = repo.path();
             git_with_index(r, &r.join(".git/index"), &["init", "-q"], "");
@@ -62,8 +63,16 @@ fn replacing_a_folder_gives_the_index_git_gives() {
                     files.push(p);
                 }
             }
-            let dir_clash = files.iter().any(|f| dir == *f || dir.starts_with(&format!("{f}/")));
-            prop_assume!(!dir_clash);
+            // Folders as releases have them: distinct, none inside another or on a file.
+            let mut dirs: Vec<(String, Vec<&str>)> = Vec::new();
+            for (dir, names) in folders {
+                let nested =
+                    |a: &str, b: &str| a == b || a.starts_with(&format!("{b}/")) || b.starts_with(&format!("{a}/"));
+                if !dirs.iter().any(|(d, _)| nested(d, &dir)) && !files.iter().any(|f| nested(f, &dir)) {
+                    dirs.push((dir, names));
+                }
+            }
+            prop_assume!(!dirs.is_empty());
             let blob = |text: &str| {
                 git_with_index(r, &r.join(".git/index"), &["hash-object", "-w", "--stdin"], text).trim().to_string()
             };
@@ -77,30 +86,35 @@ fn replacing_a_folder_gives_the_index_git_gives() {
             }
             std::fs::copy(&theirs, &ours).unwrap();
 
-            // The new folder: `names` below `dir`, each with content of its own.
-            let mut new: Vec<Entry> = Vec::new();
+            // The new folders: `names` below each, each file with content of its own.
+            let mut replaced: Vec<(String, Vec<Entry>)> = Vec::new();
             let mut new_info = String::new();
-            for name in names.iter().collect::<std::collections::BTreeSet<_>>() {
-                let path = format!("{dir}/{name}");
-                let id = blob(&format!("new {path}"));
-                let mut oid = [0; 20];
-                for (i, byte) in oid.iter_mut().enumerate() {
-                    *byte = u8::from_str_radix(&id[2 * i..2 * i + 2], 16).unwrap();
+            for (dir, names) in &dirs {
+                let mut new = Vec::new();
+                for name in names.iter().collect::<std::collections::BTreeSet<_>>() {
+                    let path = format!("{dir}/{name}");
+                    let id = blob(&format!("new {path}"));
+                    let mut oid = [0; 20];
+                    for (i, byte) in oid.iter_mut().enumerate() {
+                        *byte = u8::from_str_radix(&id[2 * i..2 * i + 2], 16).unwrap();
+                    }
+                    new.push(Entry {
+                        path: path.clone(),
+                        oid,
+                        mode: 0o100644,
+                        stat: Stat::default(),
+                        flags_extended: 0,
+                        stage: 0,
+                    });
+                    new_info.push_str(&format!("100644 {id}\t{path}\n"));
                 }
-                new.push(Entry {
-                    path: path.clone(),
-                    oid,
-                    mode: 0o100644,
-                    stat: Stat::default(),
-                    flags_extended: 0,
-                    stage: 0,
-                });
-                new_info.push_str(&format!("100644 {id}\t{path}\n"));
+                replaced.push((dir.clone(), new));
+                git_with_index(r, &theirs, &["rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", dir], "");
             }
             let index = Index::parse(std::fs::read(&ours).unwrap()).unwrap();
-            std::fs::write(&ours, index.with_folder(&dir, &new)).unwrap();
-            git_with_index(r, &theirs, &["rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", &dir], "");
+            std::fs::write(&ours, index.with_folders(&replaced)).unwrap();
             git_with_index(r, &theirs, &["update-index", "--index-info"], &new_info);
+            let dir = dirs.iter().map(|(d, _)| d.as_str()).collect::<Vec<_>>().join(", ");
 
             let listed = |index: &Path| git_with_index(r, index, &["ls-files", "-s"], "");
             prop_assert_eq!(listed(&ours), listed(&theirs), "entries differ after replacing `{}`", dir);
