@@ -32,7 +32,11 @@ fn git_with_index(repo: &Path, index: &Path, args: &[&str], input: &str) -> Stri
 }
 
 /// Paths of a small tree whose names sort around each other (`r`, `r-x`, `r0`), and a folder.
-fn case() -> impl Strategy<Value = (Vec<String>, Vec<(String, Vec<&'static str>)>, bool)> {
+/// Files of the tree, the folders to replace (each with its new files' names), and whether the
+/// index has a cache tree.
+type Case = (Vec<String>, Vec<(String, Vec<&'static str>)>, bool);
+
+fn case() -> impl Strategy<Value = Case> {
     let part = prop::sample::select(vec!["a", "a-b", "a0", "o", "r", "r-x", "r0", "z"]);
     let file = prop::sample::select(vec!["f", "g.yaml", "kustomization.yaml"]);
     let path = (prop::collection::vec(part.clone(), 0..3), file.clone()).prop_map(|(dirs, f)| {
