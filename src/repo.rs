@@ -74,7 +74,7 @@ impl RepoPlace {
 }
 
 /// A folder's entries: name → (object, kind).
-type Listing = Arc<HashMap<String, (Oid, Option<ObjectType>)>>;
+type Listing = Arc<HashMap<String, (Oid, Option<ObjectType>, i32)>>;
 
 /// The folders (tree objects) read so far in this run, and each commit's root tree, shared by
 /// every repository handle of the run. libgit2 caches no tree larger than 4 KiB, and every
@@ -107,8 +107,12 @@ impl Folders {
         }
         let object = git.find_tree(tree)?;
         self.reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let listing: Listing =
-            Arc::new(object.iter().filter_map(|e| Some((e.name().ok()?.to_string(), (e.id(), e.kind())))).collect());
+        let listing: Listing = Arc::new(
+            object
+                .iter()
+                .filter_map(|e| Some((e.name().ok()?.to_string(), (e.id(), e.kind(), e.filemode()))))
+                .collect(),
+        );
         trees.insert(tree, listing.clone());
         Ok(listing)
     }
@@ -282,7 +286,7 @@ impl Repo {
             let Component::Normal(name) = part else { bail!("`{}` is not a plain relative path", path.display()) };
             let listing = self.folders.list(&self.git, tree)?;
             match listing.get(name.to_string_lossy().as_ref()) {
-                Some((id, Some(ObjectType::Tree))) => tree = *id,
+                Some((id, Some(ObjectType::Tree), _)) => tree = *id,
                 Some(_) => bail!("`{}` in commit {} is not a folder", path.display(), short(commit)),
                 None => return Ok(None),
             }
@@ -314,12 +318,15 @@ impl Repo {
             .ok()
             .and_then(|bytes| crate::index::Index::parse_to_look(bytes).ok())
             .zip(std::fs::metadata(&index_path).ok().map(|m| crate::index::Stat::of(&m).mtime));
-        let head = self.head_commit()?.map(|c| self.git.find_commit(c).and_then(|c| c.tree())).transpose()?;
+        let head = self.head_commit()?;
+        let mut paths = paths.to_vec();
+        paths.sort();
+        paths.dedup();
         let mut maybe = Vec::new();
         for path in paths {
             match &fast {
-                Some((index, mtime)) if self.certainly_clean(index, *mtime, head.as_ref(), path)? => {}
-                _ => maybe.push(*path),
+                Some((index, mtime)) if self.certainly_clean(index, *mtime, head, path)? => {}
+                _ => maybe.push(path),
             }
         }
         if maybe.is_empty() {
@@ -364,7 +371,7 @@ impl Repo {
         &self,
         index: &crate::index::Index,
         index_mtime: (u32, u32),
-        head: Option<&git2::Tree>,
+        head: Option<Oid>,
         path: &Path,
     ) -> Result<bool> {
         let tree_path = self.in_tree(path);
@@ -376,12 +383,21 @@ impl Repo {
         // HEAD's files at the path: (path, id, mode).
         let mut committed: Vec<(String, [u8; 20], u32)> = Vec::new();
         if let Some(head) = head {
-            match head.get_path(&tree_path) {
-                Ok(entry) if entry.kind() == Some(ObjectType::Blob) => {
-                    committed.push((name.clone(), oid_bytes(entry.id()), entry.filemode() as u32))
+            // Through the shared folder listings: thousands of releases in one folder read it once.
+            let parent = match tree_path.parent() {
+                Some(parent) => self.folder(head, parent)?,
+                None => Some(self.folders.root(&self.git, head)?),
+            };
+            let found = match (parent, tree_path.file_name()) {
+                (Some(parent), Some(leaf)) => {
+                    self.folders.list(&self.git, parent)?.get(leaf.to_string_lossy().as_ref()).copied()
                 }
-                Ok(entry) if entry.kind() == Some(ObjectType::Tree) => {
-                    let tree = self.git.find_tree(entry.id())?;
+                _ => None,
+            };
+            match found {
+                Some((id, Some(ObjectType::Blob), mode)) => committed.push((name.clone(), oid_bytes(id), mode as u32)),
+                Some((id, Some(ObjectType::Tree), _)) => {
+                    let tree = self.git.find_tree(id)?;
                     let mut odd = false;
                     tree.walk(git2::TreeWalkMode::PreOrder, |parent, e| {
                         match e.kind() {
@@ -399,9 +415,8 @@ impl Repo {
                         return Ok(false);
                     }
                 }
-                Ok(_) => return Ok(false),
-                Err(e) if e.code() == ErrorCode::NotFound => {}
-                Err(e) => return Err(e.into()),
+                Some(_) => return Ok(false),
+                None => {}
             }
         }
         committed.sort();

@@ -125,8 +125,15 @@ impl<'a> Git<'a> {
 
     /// Refuses (exit 2) when a release's spec file or overlay folder has uncommitted changes.
     pub fn refuse_uncommitted(&self, canaries: &[Canary]) -> Result<()> {
+        // One look at the index and the work tree for every release, then each release's share.
+        let paths: Vec<&Path> = canaries.iter().flat_map(|c| [c.file.as_path(), c.output.as_path()]).collect();
+        let all = self.repo.uncommitted(&paths)?;
+        if all.is_empty() {
+            return Ok(());
+        }
         for canary in canaries {
-            let dirty = self.repo.uncommitted(&[&canary.file, &canary.output])?;
+            let (file, output) = (self.repo.in_tree(&canary.file), self.repo.in_tree(&canary.output));
+            let dirty: Vec<&PathBuf> = all.iter().filter(|p| **p == file || p.starts_with(&output)).collect();
             if !dirty.is_empty() {
                 let list: Vec<String> = dirty.iter().map(|p| format!("`{}`", p.display())).collect();
                 bail!(
@@ -136,6 +143,7 @@ impl<'a> Git<'a> {
                 );
             }
         }
-        Ok(())
+        let list: Vec<String> = all.iter().map(|p| format!("`{}`", p.display())).collect();
+        bail!("uncommitted changes in {}; commit or stash them first", list.join(", "))
     }
 }
