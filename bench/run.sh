@@ -3,7 +3,7 @@
 #
 #   bench/run.sh [--sizes "10 100 1000 5000"] [--no-5000] [--layouts "spread one-folder"]
 #                [--packings "packed loose"] [--kanari PATH] [--kanari-before PATH]
-#                [--runs N] [--no-padded] [--work DIR] [--reuse] [--quick]
+#                [--runs N] [--no-padded] [--no-worktree] [--work DIR] [--reuse] [--quick]
 #
 # Repositories come from examples/synth.rs, one for each size N (releases), layout and packing:
 #   layout   spread: overlays at overlays/<namespace>/<name> (40 namespaces) and a few elsewhere;
@@ -48,6 +48,8 @@
 #   --runs N             hyperfine runs per command (default 10; at 5,000 releases half as
 #                        many, at least 2; kubectl kustomize loops 3)
 #   --no-padded          leave out the padded promote
+#   --no-worktree        leave out what reads the work tree only (render writing every file,
+#                        cp -r, cat, kubectl kustomize): issue 7's comparisons, the longest part
 #   --work DIR           where repositories and results go (default /tmp/kanari-bench)
 #   --reuse              keep repositories already generated in WORK (same sizes, same seed)
 #   --quick              fewer runs (a smoke test of the script, not figures to publish)
@@ -64,6 +66,7 @@ reuse=0
 quick=0
 runs_opt=""
 padded=1
+worktree=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --sizes) sizes="$2"; shift 2 ;;
@@ -75,9 +78,10 @@ while [ $# -gt 0 ]; do
     --kanari-before) before="$2"; shift 2 ;;
     --runs) runs_opt="$2"; shift 2 ;;
     --no-padded) padded=0; shift ;;
+    --no-worktree) worktree=0; shift ;;
     --reuse) reuse=1; shift ;;
     --quick) quick=1; shift ;;
-    -h|--help) sed -n '2,52p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,54p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -283,7 +287,7 @@ measure() { # LAYOUT PACKING N
   done
 
   # What reads the work tree only: once per layout and size.
-  [ "$packing" = "$first_packing" ] || return 0
+  [ "$packing" = "$first_packing" ] && [ "$worktree" = 1 ] || return 0
   hk "$tag-render-write" "$r" "$repo" "" "cd $repo && xargs -a $work/resources-$tag.txt rm -f --" render
   git -C "$repo" checkout -q -- . && git -C "$repo" diff --quiet || { echo "render changed the committed overlays of $repo" >&2; exit 1; }
   hf "$tag-cp" "$r" -n "cp -r" --prepare "rm -rf $scratch && mkdir -p $scratch" \
