@@ -305,19 +305,9 @@ measure() { # LAYOUT PACKING N
     "cd $repo && while read -r d; do kubectl kustomize \"\$d\" > /dev/null || exit 1; done < $work/kdirs-$tag.txt"
 }
 
-for n in $sizes; do
-  for layout in $layouts; do
-    for packing in $packings; do
-      if [ "$n" -lt 1000 ] && { [ "$layout" != "$first_layout" ] || [ "$packing" != "$first_packing" ]; }; then
-        continue
-      fi
-      measure "$layout" "$packing" "$n"
-    done
-  done
-done
-
 # ---- promote in a padded repository -----------------------------------------------------------
-if [ "$padded" = 1 ]; then
+# Run right after the 1,000-release repositories (its git baseline without padding uses them).
+padded_promote() {
   for layout in $layouts; do
     echo "== promote, $layout: 1,000 releases, 100,000 more files, 3,000 more commits (packed)"
     pad="$work/repo-$layout-padded"
@@ -346,14 +336,34 @@ if [ "$padded" = 1 ]; then
         "git -C $plain add $outdir && git -C $plain commit -q -m 'svc-00000: promote prepare -> 90-10'"
       git -C "$plain" reset -q --hard "$s1000"
     fi
-    for _ in 1 2 3; do
-      git -C "$pad" reset -q --hard "$saved"
-      /usr/bin/time -v -o "$work/time.txt" "$kanari" -C "$pad" -q promote "$target" > /dev/null 2>&1
-      awk -v n="padded-$layout-promote-after" -F': ' '/Maximum resident set size/ {print n, $2}' "$work/time.txt" >> "$results/memory.txt"
+    for which in after before; do
+      bin=$kanari; [ "$which" = before ] && bin=$before
+      [ -n "$bin" ] || continue
+      for _ in 1 2 3; do
+        git -C "$pad" reset -q --hard "$saved"
+        /usr/bin/time -v -o "$work/time.txt" "$bin" -C "$pad" -q promote "$target" > /dev/null 2>&1 || true
+        awk -v n="padded-$layout-promote-$which" -F': ' '/Maximum resident set size/ {print n, $2}' "$work/time.txt" >> "$results/memory.txt"
+      done
     done
     git -C "$pad" reset -q --hard "$saved"
   done
-fi
+}
+
+for n in $sizes; do
+  for layout in $layouts; do
+    for packing in $packings; do
+      if [ "$n" -lt 1000 ] && { [ "$layout" != "$first_layout" ] || [ "$packing" != "$first_packing" ]; }; then
+        continue
+      fi
+      measure "$layout" "$packing" "$n"
+    done
+  done
+  if [ "$padded" = 1 ] && [ "$n" = 1000 ]; then
+    padded_promote
+    padded=0
+  fi
+done
+if [ "$padded" = 1 ]; then padded_promote; fi
 
 # ---- summary --------------------------------------------------------------------------------
 python3 "$here/bench/summary.py" "$results" | tee "$results/summary.md"

@@ -261,9 +261,13 @@ if pads:
         if g:
             goal(a["median"] <= g["median"], f"promote ({l}) no slower than git add + git commit "
                  f"({fmt(g['median'])}): {a['median'] / g['median']:.2f}×")
-    mem = {l: memory.get(f"padded-{l}-promote-after") for l in pads}
-    p("\nPeak memory of promote there: " + ", ".join(f"{l} {kb * 1024 / 1e6:.0f} MB" for l, kb in mem.items() if kb)
-      + "\n")
+    mems = []
+    for l in pads:
+        for which in ["after", "before"]:
+            kb = memory.get(f"padded-{l}-promote-{which}")
+            if kb:
+                mems.append(f"{l} {which} {kb * 1024 / 1e6:.0f} MB")
+    p("\nPeak memory of promote there: " + ", ".join(mems) + "\n")
 
 if 1000 in big:
     p("### Goal: diff of 1,000 releases within 2× the floor of reading the same committed data\n")
