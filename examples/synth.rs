@@ -4,12 +4,25 @@
 //! ```text
 //! cargo build --release
 //! cargo run --release --example synth -- --releases 1000 --out /tmp/repo-1000 \
-//!     [--padding-files 100000] [--padding-commits 3000] [--seed 7] [--kanari target/release/kanari]
+//!     [--layout spread|one-folder] [--no-gc] [--padding-files 100000] [--padding-commits 3000] \
+//!     [--seed 7] [--kanari target/release/kanari]
 //! ```
 //!
 //! Deterministic: the same arguments give the same commits (the same object ids), on any
 //! machine: every random choice comes from the seed, every commit time is fixed, and Git's global
 //! and system configuration are ignored.
+//!
+//! Two layouts of the overlays (`--layout`); the specs are the same in both, draw for draw:
+//! - `spread` (the default): each release renders to `overlays/<namespace>/<name>` (40
+//!   namespaces, so at most N/40 overlays share a folder), and about one in ten sets an explicit
+//!   `output: apps/<namespace>/<name>/deploy`.
+//! - `one-folder`: every spec sets `output: deploy/platform/<name>`, one team for all, so all N
+//!   overlays sit in one folder, `deploy/platform/`, whose tree has N entries: the monorepo
+//!   layout where looking each overlay up by path from the root reads that tree N times.
+//!
+//! Every autoscaled spec carries a CPU request in its pod template (a spec without a template
+//! gets one holding only its container and the request), as kanari's lint asks: without one the
+//! HorizontalPodAutoscaler cannot scale.
 //!
 //! What it makes, in the order of the history:
 //! 1. N specs under `canaries/<namespace>/`: most one release per file, some files with 2-4
@@ -25,7 +38,10 @@
 //! 4. With `--padding-files`, one commit adds that many small unrelated files under `src/`
 //!    (100 per folder, two levels deep), then `--padding-commits` commits each edit 1-3 of them;
 //!    written with `git fast-import` (seconds, not minutes), then checked out.
-//! 5. `git gc` packs every object, as a clone has them.
+//! 5. `git gc` packs every object, as a clone has them. With `--no-gc` the repository stays
+//!    loose, as a work repository is between automatic gcs: every object that `git commit` and
+//!    kanari's commits wrote is a loose file under `.git/objects/` (the padding alone is in the
+//!    pack `git fast-import` writes). Automatic gc is off in both cases (`gc.auto 0`).
 //!
 //! Release 0 (`team-00/svc-00000`) is always at `prepare` with no gate: `kanari promote
 //! team-00/svc-00000` moves it to its first stage, which is what `bench/run.sh` times.
@@ -39,6 +55,15 @@ use std::time::Instant;
 /// 2026-01-01T00:00:00Z: the time of the first commit; the rest follow from it.
 const EPOCH: i64 = 1_767_225_600;
 const NAMESPACES: usize = 40;
+/// The one team whose folder holds every overlay in the `one-folder` layout.
+const ONE_FOLDER_TEAM: &str = "platform";
+
+/// Where the overlays go: see the module documentation.
+#[derive(Clone, Copy, PartialEq)]
+enum Layout {
+    Spread,
+    OneFolder,
+}
 
 fn main() {
     if let Err(e) = run() {
@@ -54,10 +79,12 @@ struct Args {
     padding_commits: usize,
     seed: u64,
     kanari: PathBuf,
+    layout: Layout,
+    gc: bool,
 }
 
 fn usage() -> String {
-    "usage: synth --releases N --out DIR [--padding-files N] [--padding-commits N] [--seed N] [--kanari PATH]".into()
+    "usage: synth --releases N --out DIR [--layout spread|one-folder] [--no-gc] [--padding-files N] [--padding-commits N] [--seed N] [--kanari PATH]".into()
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -67,11 +94,17 @@ fn parse_args() -> Result<Args, String> {
     let mut padding_commits = 0;
     let mut seed = 7;
     let mut kanari = std::env::var_os("KANARI").map(PathBuf::from);
+    let mut layout = Layout::Spread;
+    let mut gc = true;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "-h" || flag == "--help" {
             println!("{}", usage());
             std::process::exit(0);
+        }
+        if flag == "--no-gc" {
+            gc = false;
+            continue;
         }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value\n{}", usage()))?;
         let num =
@@ -83,6 +116,13 @@ fn parse_args() -> Result<Args, String> {
             "--padding-commits" => padding_commits = num(&value)?,
             "--seed" => seed = num(&value)? as u64,
             "--kanari" => kanari = Some(PathBuf::from(value)),
+            "--layout" => {
+                layout = match value.as_str() {
+                    "spread" => Layout::Spread,
+                    "one-folder" => Layout::OneFolder,
+                    _ => return Err(format!("--layout: `{value}` is not `spread` or `one-folder`")),
+                }
+            }
             _ => return Err(format!("unknown option `{flag}`\n{}", usage())),
         }
     }
@@ -101,7 +141,7 @@ fn parse_args() -> Result<Args, String> {
         ));
     }
     let kanari = kanari.canonicalize().map_err(|e| e.to_string())?;
-    Ok(Args { releases, out: out.ok_or_else(usage)?, padding_files, padding_commits, seed, kanari })
+    Ok(Args { releases, out: out.ok_or_else(usage)?, padding_files, padding_commits, seed, kanari, layout, gc })
 }
 
 /// splitmix64: small, fast, and the same everywhere.
@@ -156,7 +196,7 @@ fn run() -> Result<(), String> {
     .map_err(|e| e.to_string())?;
 
     // 1 and 2: specs and their states, rendered in one call and committed in one commit.
-    let releases: Vec<Release> = (0..args.releases).map(|i| Release::new(args.seed, i)).collect();
+    let releases: Vec<Release> = (0..args.releases).map(|i| Release::new(args.seed, i, args.layout)).collect();
     write_specs(&repo, &releases, args.seed)?;
     for r in &releases {
         r.write_state(&repo)?;
@@ -202,7 +242,9 @@ fn run() -> Result<(), String> {
         pad(&env, args.padding_files, args.padding_commits, args.seed)?;
     }
     // Pack every object, as a clone has them (kanari reads committed blobs from the packs).
-    env.git(&["gc", "-q", "--prune=now"], 0)?;
+    if args.gc {
+        env.git(&["gc", "-q", "--prune=now"], 0)?;
+    }
     let t3 = started.elapsed();
 
     let head = env.git_out(&["rev-parse", "HEAD"])?;
@@ -336,7 +378,7 @@ const STAGE_WEIGHTS: [&[u32]; 6] =
     [&[100], &[20, 100], &[10, 50, 100], &[5, 25, 50, 100], &[1, 10, 25, 50, 100], &[0, 5, 20, 40, 70, 100]];
 
 impl Release {
-    fn new(seed: u64, index: usize) -> Release {
+    fn new(seed: u64, index: usize, layout: Layout) -> Release {
         let mut rng = Rng::new(seed, index as u64);
         let name = format!("svc-{index:05}");
         let namespace = format!("team-{:02}", index % NAMESPACES);
@@ -351,7 +393,10 @@ impl Release {
             w,
             "apiVersion: kanari.dev/v1alpha1\nkind: Canary\nmetadata:\n  name: {name}\n  namespace: {namespace}\nspec:"
         );
-        let output = (!first && rng.chance(10)).then(|| format!("apps/{namespace}/{name}/deploy"));
+        let mut output = (!first && rng.chance(10)).then(|| format!("apps/{namespace}/{name}/deploy"));
+        if layout == Layout::OneFolder {
+            output = Some(format!("deploy/{ONE_FOLDER_TEAM}/{name}"));
+        }
         if let Some(o) = &output {
             let _ = writeln!(w, "  output: {o}");
         }
@@ -428,6 +473,14 @@ impl Release {
                     "          volumeMounts:\n            - name: tmp\n              mountPath: /tmp\n      volumes:\n        - name: tmp\n          emptyDir: {{}}"
                 );
             }
+        } else if autoscaling {
+            // The HPA needs a CPU request; without a template kanari's default container has
+            // none. No draw from `rng` here, so that the rest of the spec stays as it was.
+            let _ = writeln!(
+                w,
+                "  template:\n    spec:\n      containers:\n        - name: {name}\n          resources:\n            requests:\n              cpu: {}m",
+                100 + 50 * (index % 4)
+            );
         }
         // Stages: 1-6 of them (release 0: 3), weights rising to 100.
         let count = if first { 3 } else { 1 + rng.below(6) as usize };
