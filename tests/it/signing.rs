@@ -4,11 +4,11 @@
 //! daemon` on 127.0.0.1) that requires signed commits; a commit that cannot be signed is an
 //! error that names the program, with nothing committed.
 
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::servers::Daemon;
 use crate::{fixture_repo, git, kanari_env};
 
 const WHO: &str = "CI <ci@example.com>";
@@ -267,48 +267,6 @@ fn a_server_that_requires_signed_commits_refuses_unsigned_promotes_and_takes_sig
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     assert_eq!(git(&origin, &["log", "-1", "--format=%s", "main"]).trim(), "reviews: promote (new) -> steady");
     git(&origin, &["verify-commit", "main"]);
-}
-
-/// `git daemon` serving a folder on 127.0.0.1 with receive-pack, so that the server's hooks
-/// run on a push; stopped when dropped.
-struct Daemon {
-    child: Child,
-    port: u16,
-}
-
-impl Daemon {
-    fn serve(base: &Path) -> Daemon {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new("git")
-            .args(["daemon", "--reuseaddr", "--export-all", "--enable=receive-pack", "--listen=127.0.0.1"])
-            .arg(format!("--port={port}"))
-            .arg(format!("--base-path={}", base.display()))
-            .arg(base)
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("git daemon");
-        let daemon = Daemon { child, port };
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(10), "git daemon did not listen on port {port}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        daemon
-    }
-
-    fn url(&self, repo: &str) -> String {
-        format!("git://127.0.0.1:{}/{repo}", self.port)
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// An `ssh-agent` in the foreground on a socket in `dir`, stopped when dropped.
