@@ -107,8 +107,9 @@ impl Index {
         Index::read(bytes, true)
     }
 
-    /// [`Index::parse`] without the checksum, for a look that changes nothing (it is a tenth of
-    /// a 10 MiB index's reading time); the index that is written back is always checked.
+    /// [`Index::parse`] without the checksum, as git reads an index (only `git fsck` verifies
+    /// it): hashing is most of a 10 MiB index's reading time. The form is checked all the same,
+    /// and an index written back gets a checksum of its own.
     pub fn parse_to_look(bytes: Vec<u8>) -> Result<Index, Unreadable> {
         Index::read(bytes, false)
     }

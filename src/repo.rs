@@ -39,6 +39,11 @@ pub struct Repo {
     workdir: PathBuf,
     /// The project root relative to the work tree's top (empty when they are the same).
     prefix: PathBuf,
+    /// The index as [`Repo::uncommitted`] last read it, with the stat data of the file it was
+    /// read from: staging under the index's lock takes it instead of reading 10 MB again when
+    /// the file is still that one (git replaces the index by renaming a new file over it, so a
+    /// changed index is another inode with other times).
+    looked: std::sync::Mutex<Option<(crate::index::Stat, crate::index::Index)>>,
 }
 
 /// One folder's sync: what the work tree and the index get.
@@ -56,6 +61,14 @@ struct FolderSync {
     sparse: bool,
 }
 
+/// Objects are read as git reads them: libgit2 hashes every object it loads again to compare
+/// with its id unless told not to, which git does only in `git fsck`; that hashing was two
+/// fifths of reading a commit's overlays. zlib's own checksum and the pack's checks stay.
+fn quick_reads() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| git2::opts::strict_hash_verification(false));
+}
+
 /// Where a [`Repo`] is: what another thread needs to open its own handle on it.
 #[derive(Clone, Debug)]
 pub struct RepoPlace {
@@ -69,7 +82,13 @@ impl RepoPlace {
     pub fn open(&self) -> Result<Repo> {
         let git = Repository::open(&self.git_dir)
             .with_context(|| format!("failed to open the repository at `{}`", self.git_dir.display()))?;
-        Ok(Repo { git, folders: self.folders.clone(), workdir: self.workdir.clone(), prefix: self.prefix.clone() })
+        Ok(Repo {
+            git,
+            folders: self.folders.clone(),
+            workdir: self.workdir.clone(),
+            prefix: self.prefix.clone(),
+            looked: Default::default(),
+        })
     }
 }
 
@@ -137,13 +156,14 @@ pub struct Branch {
 impl Repo {
     /// Opens the repository around `root` (the project root).
     pub fn open(root: &Path) -> Result<Repo> {
+        quick_reads();
         let git = Repository::discover(root)
             .with_context(|| format!("`{}` is not inside a Git repository", root.display()))?;
         let workdir = git.workdir().ok_or_else(|| anyhow!("the repository at `{}` is bare", root.display()))?;
         let workdir = workdir.canonicalize().with_context(|| format!("failed to resolve `{}`", workdir.display()))?;
         let root = root.canonicalize().with_context(|| format!("failed to resolve `{}`", root.display()))?;
         let prefix = root.strip_prefix(&workdir).map(Path::to_path_buf).unwrap_or_default();
-        Ok(Repo { git, folders: Arc::default(), workdir, prefix })
+        Ok(Repo { git, folders: Arc::default(), workdir, prefix, looked: Default::default() })
     }
 
     /// Where this repository is, to open more handles on it from other threads (a handle is
@@ -313,22 +333,20 @@ impl Repo {
     /// content filters, and decides.
     pub fn uncommitted(&self, paths: &[&Path]) -> Result<Vec<PathBuf>> {
         self.refuse_sparse_index()?;
-        let index_path = self.git.path().join("index");
-        let fast = std::fs::read(&index_path)
-            .ok()
-            .and_then(|bytes| crate::index::Index::parse_to_look(bytes).ok())
-            .zip(std::fs::metadata(&index_path).ok().map(|m| crate::index::Stat::of(&m).mtime));
+        let mut looked = self.looked.lock().unwrap_or_else(|e| e.into_inner());
+        *looked = self.read_index_to_look();
         let head = self.head_commit()?;
         let mut paths = paths.to_vec();
         paths.sort();
         paths.dedup();
         let mut maybe = Vec::new();
         for path in paths {
-            match &fast {
-                Some((index, mtime)) if self.certainly_clean(index, *mtime, head, path)? => {}
+            match &*looked {
+                Some((stat, index)) if self.certainly_clean(index, stat.mtime, head, path)? => {}
                 _ => maybe.push(path),
             }
         }
+        drop(looked);
         if maybe.is_empty() {
             return Ok(Vec::new());
         }
@@ -792,16 +810,37 @@ impl Repo {
         }
     }
 
+    /// The index file and its stat data, read for a look (no checksum); `None` when there is
+    /// none or kanari does not read its form.
+    fn read_index_to_look(&self) -> Option<(crate::index::Stat, crate::index::Index)> {
+        use std::io::Read;
+        let mut file = std::fs::File::open(self.git.path().join("index")).ok()?;
+        // The stat data of the file read, not of a path that may be renamed over meanwhile.
+        let stat = crate::index::Stat::of(&file.metadata().ok()?);
+        let mut bytes = Vec::with_capacity(stat.size as usize);
+        file.read_to_end(&mut bytes).ok()?;
+        Some((stat, crate::index::Index::parse_to_look(bytes).ok()?))
+    }
+
     /// The index, read for staging under its lock: as bytes ([`crate::index`]) when their form
-    /// is one kanari writes itself, else (version 4) through libgit2.
+    /// is one kanari writes itself, else (version 4) through libgit2. The index read by
+    /// [`Repo::uncommitted`] is taken when the file is still the one it read. Its checksum is
+    /// not verified, as git does not when it reads the index to update it (`git fsck` does);
+    /// the form is checked entry by entry either way, and the index written gets a new one.
     fn staged_index(&self) -> Result<StagedIndex> {
         let path = self.git.path().join("index");
+        let looked = self.looked.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some((stat, index)) = looked
+            && std::fs::symlink_metadata(&path).is_ok_and(|m| crate::index::Stat::of(&m) == stat)
+        {
+            return Ok(StagedIndex::Bytes(index));
+        }
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => crate::index::empty(),
             Err(e) => return Err(e).with_context(|| format!("failed to read the index `{}`", path.display())),
         };
-        match crate::index::Index::parse(bytes) {
+        match crate::index::Index::parse_to_look(bytes) {
             Ok(index) => Ok(StagedIndex::Bytes(index)),
             Err(crate::index::Unreadable::Unsupported(what)) if what.contains("version 4") => {
                 Ok(StagedIndex::Libgit2(self.git.index().context("failed to read the index")?))

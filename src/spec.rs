@@ -296,12 +296,16 @@ pub enum Scope<'a> {
     All,
     /// The files that can define the releases these selectors (`name` or `namespace/name`)
     /// name: those whose text holds the name as a word (validation refuses a name written with
-    /// YAML escapes, so every file that defines a release is among them), and those that set an
-    /// `output`, so that no other release's folder can nest with theirs unseen. A command run for
-    /// one release in a repository of thousands parses a few files, not thousands, and a broken
-    /// spec of another team does not hold it up (`lint` in CI is what finds that). Every file is
-    /// parsed when some selector's name is in no file (so that the error lists every release) or
-    /// when a named release sets an output of its own (it could hold another's default folder).
+    /// YAML escapes, so every file that defines a release is among them), and the files whose
+    /// releases could write into a folder that nests with theirs: a file whose `output` lines,
+    /// read as text, name a folder that nests with a named release's (a file whose `output`
+    /// occurrences are not all plain `output: FOLDER` lines is parsed whatever they say). A
+    /// command run for one release in a repository of thousands parses a few files, not
+    /// thousands, and a broken spec of another team does not hold it up (`lint` in CI is what
+    /// finds that). Every file is parsed when some selector's name is in no file (so that the
+    /// error lists every release) or when a named release sets an output of its own under
+    /// `overlays/` (it could hold another release's default folder, which only that release's
+    /// file tells).
     Named(&'a [String]),
 }
 
@@ -393,24 +397,6 @@ pub fn load_files(
 
 type Source = (PathBuf, std::result::Result<String, Problem>);
 
-/// The sources `scope` asks for (see [`Scope::Named`]). Files that could not be read are kept:
-/// their problem is reported either way.
-fn in_scope(sources: Vec<Source>, scope: Scope) -> Vec<Source> {
-    let Scope::Named(selectors) = scope else { return sources };
-    if selectors.is_empty() {
-        return sources;
-    }
-    let names: Vec<&str> = selectors.iter().map(|s| s.rsplit_once('/').map_or(s.as_str(), |(_, name)| name)).collect();
-    let holds = |source: &Source, name: &str| source.1.as_ref().map_or(true, |text| holds_word(text, name));
-    if !names.iter().all(|name| sources.iter().any(|source| holds(source, name))) {
-        return sources;
-    }
-    sources
-        .into_iter()
-        .filter(|source| holds(source, "output") || names.iter().any(|name| holds(source, name)))
-        .collect()
-}
-
 /// Whether `word` occurs in `text` with no name character (alphanumeric, `-`, `_`, `.`) on
 /// either side.
 fn holds_word(text: &str, word: &str) -> bool {
@@ -430,23 +416,95 @@ fn parse_sources(
 ) -> Result<std::result::Result<Vec<Canary>, Problems>> {
     if let Scope::Named(selectors) = scope
         && !selectors.is_empty()
+        && let Some(found) = parse_named(&sources, selectors, specs)
     {
-        let narrowed = in_scope(sources.clone(), scope);
-        if narrowed.len() < sources.len() {
-            let found = parse_every(narrowed, specs);
-            // A named release with an output of its own could hold another release's default
-            // folder, which only the other release's file can tell: then every file is read.
-            let own_output = |c: &Canary| c.output != default_output(&c.namespace, &c.name);
-            match &found {
-                Ok(canaries) if canaries.iter().any(|c| selectors.iter().any(|s| c.is_named(s)) && own_output(c)) => {}
-                _ => return Ok(found),
-            }
-        }
+        return Ok(found);
     }
     match parse_every(sources, specs) {
         Ok(canaries) if canaries.is_empty() => Err(no_specs(specs)),
         found => Ok(found),
     }
+}
+
+/// The releases of the files that can define the releases `selectors` name, with the files
+/// whose releases could share a folder with them (see [`Scope::Named`]); `None` when every file
+/// must be read. Files that could not be read are always parsed: their problem is reported.
+fn parse_named(
+    sources: &[Source],
+    selectors: &[String],
+    specs: &Path,
+) -> Option<std::result::Result<Vec<Canary>, Problems>> {
+    let names: Vec<&str> = selectors.iter().map(|s| s.rsplit_once('/').map_or(s.as_str(), |(_, name)| name)).collect();
+    let holds = |source: &Source, name: &str| source.1.as_ref().map_or(true, |text| holds_word(text, name));
+    if !names.iter().all(|name| sources.iter().any(|source| holds(source, name))) {
+        return None;
+    }
+    let defines: Vec<bool> = sources.iter().map(|source| names.iter().any(|name| holds(source, name))).collect();
+    let pick = |keep: &dyn Fn(usize) -> bool| -> Vec<Source> {
+        sources.iter().enumerate().filter(|(i, _)| keep(*i)).map(|(_, source)| source.clone()).collect()
+    };
+    let found = parse_every(pick(&|i| defines[i]), specs);
+    let Ok(canaries) = &found else { return Some(found) };
+    let named: Vec<&Canary> = canaries.iter().filter(|c| selectors.iter().any(|s| c.is_named(s))).collect();
+    let own_under_defaults =
+        |c: &Canary| folded(&c.output).starts_with("overlays") && c.output != default_output(&c.namespace, &c.name);
+    if named.iter().any(|c| own_under_defaults(c)) {
+        return None;
+    }
+    let outputs: Vec<PathBuf> = named.iter().map(|c| folded(&c.output)).collect();
+    let neighbour = |i: usize| match &sources[i].1 {
+        Ok(text) if !defines[i] => match outputs_in(text) {
+            Some(theirs) => theirs.iter().any(|t| outputs.iter().any(|o| t.starts_with(o) || o.starts_with(t))),
+            None => true,
+        },
+        _ => false,
+    };
+    if !(0..sources.len()).any(neighbour) {
+        return Some(found);
+    }
+    Some(parse_every(pick(&|i| defines[i] || neighbour(i)), specs))
+}
+
+/// The folders a spec file's `output` keys name (folded as [`folded`] folds them), read from its
+/// lines without parsing YAML; `None` unless every occurrence of the word `output` is a line
+/// `output: FOLDER` (indented by spaces, the folder plain or quoted without escapes, a comment
+/// after it allowed) whose folder is a valid output. Words in other places (a comment, a value,
+/// a block scalar) make it `None` or add a folder too many: either way the file is parsed
+/// rather than skipped when it matters, never skipped when it could nest.
+fn outputs_in(text: &str) -> Option<Vec<PathBuf>> {
+    const WORD: &str = "output";
+    let is_name = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    let mut found = Vec::new();
+    for (at, _) in text.match_indices(WORD) {
+        let (before, after) = (&text[..at], &text[at + WORD.len()..]);
+        if is_name(before.chars().next_back()) || is_name(after.chars().next()) {
+            continue;
+        }
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        if !before[line_start..].bytes().all(|b| b == b' ') {
+            return None;
+        }
+        let line = &after[..after.find('\n').unwrap_or(after.len())];
+        let value = line.strip_prefix(':')?.trim_end_matches('\r');
+        if !value.is_empty() && !value.starts_with(' ') {
+            return None;
+        }
+        let value = match value.find(" #") {
+            Some(comment) => &value[..comment],
+            None => value,
+        }
+        .trim_matches(' ');
+        let unquoted = match value.as_bytes() {
+            [q @ (b'\'' | b'"'), .., last] if last == q && value.len() >= 2 => &value[1..value.len() - 1],
+            _ => value,
+        };
+        let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-');
+        if unquoted.is_empty() || !unquoted.chars().all(plain) {
+            return None;
+        }
+        found.push(folded(&check_output_path(unquoted).ok()?));
+    }
+    Some(found)
 }
 
 /// The folder a release writes to when its spec names none.
@@ -782,7 +840,7 @@ impl Validator<'_> {
         let spec = doc.spec;
         let output = match &spec.output {
             Some(out) => {
-                // Files that set an output are always in scope (see `in_scope`): they must say so.
+                // Named runs find the files that set an output by the word (see `Scope::Named`).
                 self.check(out, holds_word(self.source, "output"), || {
                     "write the key `output` as plain text, without YAML escapes".to_string()
                 });
@@ -1582,5 +1640,129 @@ spec:
         assert!(re.is_match("x=1; user=a.b; y=2"));
         assert!(!re.is_match("user=axb"));
         assert!(!re.is_match("xuser=a.b"));
+    }
+
+    #[test]
+    fn output_lines_are_read_as_text_or_not_at_all() {
+        let read = |text: &str| outputs_in(text).map(|o| o.iter().map(|p| p.display().to_string()).collect::<Vec<_>>());
+        assert_eq!(read("spec:\n  output: deploy/web\n"), Some(vec!["deploy/web".to_string()]));
+        assert_eq!(read("  output: 'Deploy/Web' # moved\r\n"), Some(vec!["deploy/web".to_string()]));
+        assert_eq!(read("  output: \"./deploy/web/\"\n"), Some(vec!["deploy/web".to_string()]));
+        assert_eq!(read("name: web\nimage: outputs:1\n"), Some(vec![]));
+        // Anything else where the word stands: the file is parsed.
+        for unsure in [
+            "spec: {output: deploy/web}",
+            "# output: deploy/web",
+            "  output: \"deploy\\x2fweb\"",
+            "  output: *folder",
+            "  output:\n    deploy/web",
+            "  output: >-\n    deploy/web",
+            "\toutput: deploy/web",
+            "  - output: deploy/web",
+            "  output: ../web",
+            "  \"output\": deploy/web",
+            "  output: deploy/web\n  args: [output, x]",
+        ] {
+            assert_eq!(read(unsure), None, "{unsure:?}");
+        }
+    }
+
+    mod named_scope {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// How a file writes a release's `output`.
+        #[derive(Clone, Debug)]
+        enum Form {
+            Plain,
+            Quoted,
+            Commented,
+            /// With an anchor: valid YAML that the line reading does not take.
+            Anchored,
+        }
+
+        #[derive(Clone, Debug)]
+        struct Doc {
+            name: usize,
+            namespace: &'static str,
+            output: Option<&'static str>,
+            form: Form,
+        }
+
+        const OUTPUTS: &[&str] = &["deploy/r0", "deploy/r1", "deploy/r1/sub", "deploy", "overlays/shop", "overlays/shop/r2", "overlays/other/r0", "elsewhere/r3", "Deploy/R1"];
+
+        fn doc() -> impl Strategy<Value = Doc> {
+            (
+                0..4usize,
+                prop::sample::select(vec!["shop", "other"]),
+                prop::option::of(prop::sample::select(OUTPUTS.to_vec())),
+                prop::sample::select(vec![Form::Plain, Form::Quoted, Form::Commented, Form::Anchored]),
+            )
+                .prop_map(|(name, namespace, output, form)| Doc { name, namespace, output, form })
+        }
+
+        fn text(docs: &[Doc], decoy: bool) -> String {
+            let mut out = String::new();
+            if decoy {
+                out.push_str("# output: deploy/r0 (a comment)\n");
+            }
+            for d in docs {
+                let name = format!("r{}", d.name);
+                let output = match (d.output, &d.form) {
+                    (None, _) => String::new(),
+                    (Some(o), Form::Plain) => format!("  output: {o}\n"),
+                    (Some(o), Form::Quoted) => format!("  output: \"{o}\"\n"),
+                    (Some(o), Form::Commented) => format!("  output: {o}   # where it goes\n"),
+                    (Some(o), Form::Anchored) => format!("  output: &folder {o}\n"),
+                };
+                out.push_str(&format!(
+                    "---\napiVersion: kanari.dev/v1alpha1\nkind: Canary\nmetadata: {{name: {name}, namespace: {}}}\nspec:\n{output}  service: {{port: 8080}}\n  stable: {{version: v1, image: app:1}}\n",
+                    d.namespace
+                ));
+            }
+            out
+        }
+
+        fn ids(found: &[Canary]) -> Vec<(String, PathBuf)> {
+            found.iter().map(|c| (c.id(), c.output.clone())).collect()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 400, failure_persistence: None, ..ProptestConfig::default() })]
+
+            /// A run for one release sees what a run over every file sees of it: the same
+            /// release, or a problem whenever every file shows one that involves it.
+            #[test]
+            fn a_named_load_agrees_with_reading_every_file(
+                files in prop::collection::vec((prop::collection::vec(doc(), 1..3), any::<bool>()), 1..6),
+                wanted in 0..4usize,
+            ) {
+                let sources: Vec<Source> = files
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (docs, decoy))| (PathBuf::from(format!("canaries/f{i}.yaml")), Ok(text(docs, *decoy))))
+                    .collect();
+                let specs = Path::new("canaries");
+                let selector = vec![format!("r{wanted}")];
+                let all = parse_sources(sources.clone(), Scope::All, specs).unwrap();
+                let named = parse_sources(sources, Scope::Named(&selector), specs);
+                let pick = |found: &[Canary]| -> Vec<(String, PathBuf)> {
+                    ids(found).into_iter().filter(|(id, _)| id.ends_with(&format!("/r{wanted}"))).collect()
+                };
+                match (&all, named) {
+                    (Ok(every), Ok(Ok(some))) => prop_assert_eq!(pick(every), pick(&some)),
+                    (Ok(_), named) => prop_assert!(false, "every file reads, the named run does not: {:?}", named.map(|r| r.map(|c| ids(&c)))),
+                    (Err(problems), named) => {
+                        let involved = problems.0.iter().any(|p| {
+                            let text = format!("{} {:?}", p.message, p.note.as_ref().map(|n| n.message.clone()));
+                            ["shop", "other"].iter().any(|ns| text.contains(&format!("release `{ns}/r{wanted}`")))
+                        });
+                        if involved {
+                            prop_assert!(!matches!(named, Ok(Ok(_))), "every file shows a problem with r{}: {}; the named run saw none", wanted, problems);
+                        }
+                    }
+                }
+            }
+        }
     }
 }

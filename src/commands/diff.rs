@@ -8,7 +8,6 @@
 //! `removed` (line counts) and `diff` (the unified diff).
 
 use anyhow::{Context, Result};
-use rayon::prelude::*;
 use serde_json::json;
 
 use crate::cli::{DiffArgs, DiffFormat};
@@ -43,16 +42,11 @@ pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<u8> {
         None => git.repo.head_commit()?,
     };
     let now = now()?;
-    let committed = git.committed_each(base, &canaries)?;
     let progress = crate::commands::Progress::new(ws, "diffing", canaries.len());
-    let diffs: Vec<ReleaseDiff> = canaries
-        .par_iter()
-        .zip(committed.par_iter())
-        .map(|(canary, committed)| {
-            progress.tick();
-            release_diff(canary, committed, args, now, &renderer)
-        })
-        .collect::<Result<_>>()?;
+    let diffs: Vec<ReleaseDiff> = git.map_committed(base, &canaries, |canary, committed| {
+        progress.tick();
+        release_diff(canary, &committed, args, now, &renderer)
+    })?;
     let out = match args.format {
         DiffFormat::Text => diffs.iter().map(|d| text(d, ws.color)).collect::<String>(),
         DiffFormat::Json => serde_json::to_string_pretty(&diffs.iter().map(to_json).collect::<Vec<_>>())? + "\n",

@@ -56,6 +56,9 @@ impl<'a> Git<'a> {
         };
         let files: BTreeMap<PathBuf, Vec<u8>> =
             files.into_iter().map(|(rel, bytes)| (specs.join(rel), bytes)).collect();
+        if selectors.is_empty() {
+            return select(spec::load_files(files, specs, spec::Scope::All)??, selectors);
+        }
         // As `Workspace::releases`: every file again when a name is no release of those read.
         select(spec::load_files(files.clone(), specs, spec::Scope::Named(selectors))??, selectors)
             .or_else(|_| select(spec::load_files(files, specs, spec::Scope::All)??, selectors))
@@ -109,16 +112,23 @@ impl<'a> Git<'a> {
         Ok(Committed { files, recorded: existing.recorded })
     }
 
-    /// [`Git::committed`] for each release, on every core: each worker thread reads Git objects
-    /// through a repository handle of its own (a handle is not shared across threads).
-    pub fn committed_each(&self, commit: Option<Oid>, canaries: &[Canary]) -> Result<Vec<Committed>> {
+    /// `each` of every release and what `commit` holds of it ([`Git::committed`]), on every
+    /// core: each worker thread reads Git objects through a repository handle of its own (a
+    /// handle is not shared across threads), and a release's committed files are dropped once
+    /// `each` is done with them, so memory holds what `each` keeps, not every overlay at once.
+    pub fn map_committed<'c, T: Send>(
+        &self,
+        commit: Option<Oid>,
+        canaries: &'c [Canary],
+        each: impl Fn(&'c Canary, Committed) -> Result<T> + Sync,
+    ) -> Result<Vec<T>> {
         use rayon::prelude::*;
         let (place, ws) = (self.repo.place(), self.ws);
         canaries
             .par_iter()
             .map_init(
                 || place.open().map(|repo| Git { ws, repo }),
-                |git, canary| git.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?.committed(commit, canary),
+                |git, canary| each(canary, git.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?.committed(commit, canary)?),
             )
             .collect()
     }

@@ -43,8 +43,8 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<u8> {
     };
     let now = now()?;
     let mut rows = Vec::new();
-    for (canary, committed) in canaries.iter().zip(git.committed_each(head, &canaries)?) {
-        let recorded = committed.recorded.as_ref();
+    for (canary, recorded) in canaries.iter().zip(git.map_committed(head, &canaries, |_, c| Ok(c.recorded))?) {
+        let recorded = recorded.as_ref();
         let position = release::position(canary, recorded).map_err(anyhow::Error::msg)?;
         let next = release::next(canary, recorded, now, &release::Options::default()).map_err(anyhow::Error::msg)?;
         // Held in a stage, `next` is where the release goes once the gate opens.

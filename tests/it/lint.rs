@@ -224,6 +224,31 @@ fn a_named_release_is_read_from_its_own_files_and_lint_reads_them_all() {
 }
 
 #[test]
+fn in_one_folder_a_named_release_reads_the_files_whose_output_lines_could_clash() {
+    // Every release sets its output in one folder (deploy/<name>): a named run reads the files
+    // whose `output` lines nest with its folder, not every file that has an `output` line.
+    let web = GOOD.replace("  service:", "  output: deploy/web\n  service:");
+    let cart = GOOD.replace("web", "cart").replace("weight: 50", "weight: 150");
+    let apart = cart.replace("  service:", "  output: deploy/cart\n  service:");
+    let repo = repo_with(&[("canaries/web.yaml", &web), ("canaries/cart.yaml", &apart)]);
+    let c = repo.path().to_str().unwrap();
+    let rendered = kanari_ok(repo.path(), &["-C", c, "render", "web", "--stdout"]);
+    assert!(rendered.stdout.contains("kind: VirtualService"), "{}", rendered.stdout);
+    let lint = kanari(repo.path(), &["-C", c, "lint"]);
+    assert_eq!(lint.code, 2, "{}", lint.stderr);
+
+    // Inside web's folder, or written in a way the line reading does not take: read, and its
+    // problem stops the named run.
+    for output in ["  output: deploy/web/cart", "  output: \"Deploy/Web/cart\" # nested", "  output: &o deploy/elsewhere"] {
+        let inside = cart.replace("  service:", &format!("{output}\n  service:"));
+        std::fs::write(repo.path().join("canaries/cart.yaml"), &inside).unwrap();
+        let run = kanari(repo.path(), &["-C", c, "render", "web", "--stdout"]);
+        assert_eq!(run.code, 2, "{output}: {}", run.stderr);
+        assert!(run.stderr.contains("canaries/cart.yaml:"), "{output}: {}", run.stderr);
+    }
+}
+
+#[test]
 fn a_named_release_still_sees_the_files_that_could_clash_with_it() {
     // A release whose output would hold web's: its file never names `web`, but it sets an output.
     let outer = GOOD.replace("web", "api").replace("  service:", "  output: overlays/shop\n  service:");
