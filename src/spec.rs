@@ -1689,7 +1689,17 @@ spec:
             form: Form,
         }
 
-        const OUTPUTS: &[&str] = &["deploy/r0", "deploy/r1", "deploy/r1/sub", "deploy", "overlays/shop", "overlays/shop/r2", "overlays/other/r0", "elsewhere/r3", "Deploy/R1"];
+        const OUTPUTS: &[&str] = &[
+            "deploy/r0",
+            "deploy/r1",
+            "deploy/r1/sub",
+            "deploy",
+            "overlays/shop",
+            "overlays/shop/r2",
+            "overlays/other/r0",
+            "elsewhere/r3",
+            "Deploy/R1",
+        ];
 
         fn doc() -> impl Strategy<Value = Doc> {
             (

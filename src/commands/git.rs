@@ -128,7 +128,9 @@ impl<'a> Git<'a> {
             .par_iter()
             .map_init(
                 || place.open().map(|repo| Git { ws, repo }),
-                |git, canary| each(canary, git.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?.committed(commit, canary)?),
+                |git, canary| {
+                    each(canary, git.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?.committed(commit, canary)?)
+                },
             )
             .collect()
     }

@@ -239,7 +239,9 @@ fn in_one_folder_a_named_release_reads_the_files_whose_output_lines_could_clash(
 
     // Inside web's folder, or written in a way the line reading does not take: read, and its
     // problem stops the named run.
-    for output in ["  output: deploy/web/cart", "  output: \"Deploy/Web/cart\" # nested", "  output: &o deploy/elsewhere"] {
+    for output in
+        ["  output: deploy/web/cart", "  output: \"Deploy/Web/cart\" # nested", "  output: &o deploy/elsewhere"]
+    {
         let inside = cart.replace("  service:", &format!("{output}\n  service:"));
         std::fs::write(repo.path().join("canaries/cart.yaml"), &inside).unwrap();
         let run = kanari(repo.path(), &["-C", c, "render", "web", "--stdout"]);
