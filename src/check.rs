@@ -2,7 +2,9 @@
 //! Istio's admission webhook and `istioctl analyze` would check it, plus Kubernetes' name rules.
 //! Templates can be overridden, so the check reads the rendered YAML, not the plan. It runs
 //! whenever a template is overridden, in `lint` for every state, and in debug builds on every
-//! render; see [`crate::render::Renderer::new`] for why release builds skip it otherwise.
+//! render; see [`crate::commands::Renderer`] for why release builds skip it otherwise. It reads
+//! the rendered bytes ([`Rendered`]) and never the renderer: it imports `render` for that value
+//! type alone, and nothing after it in the pipeline.
 //!
 //! Rules, for the fields kanari emits:
 //! - every object: a kind, a name that is a DNS-1123 subdomain (a DNS-1035 label for a Service),

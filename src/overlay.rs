@@ -25,7 +25,7 @@ use rustix::io::Errno;
 use serde::Deserialize;
 
 use crate::plan::Recorded;
-use crate::render::{KUSTOMIZATION, Rendered};
+use crate::render::{KUSTOMIZATION, Overrides, Rendered};
 
 /// Prefix and suffix of kanari's temporary files; a leftover one (a killed run) is kanari's own.
 const TMP_PREFIX: &str = ".kanari-";
@@ -428,6 +428,26 @@ pub fn apply(writes: &[OverlayWrite]) -> Result<()> {
         dir.sync();
         Ok(())
     })
+}
+
+/// The template overrides in `dir` of the work tree (none when it does not exist): regular
+/// files only, each at most the size of a spec file and UTF-8.
+pub fn read_templates(dir: &Path) -> Result<Overrides> {
+    let mut templates = BTreeMap::new();
+    if dir.is_dir() {
+        let folder = SafeDir::open(dir, Path::new(""), false)?.expect("the folder exists");
+        for name in folder.names()? {
+            // Regular files only: a symlink could read outside the repository, a FIFO would hang.
+            if folder.kind(&name)? != Some(Kind::File) {
+                bail!("template `{}` is not a regular file", dir.join(&name).display());
+            }
+            let bytes = folder.read(&name, crate::spec::MAX_FILE_BYTES)?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| anyhow::anyhow!("template `{}` is not UTF-8", dir.join(&name).display()))?;
+            templates.insert(name, text);
+        }
+    }
+    Ok(Overrides { dir: dir.to_path_buf(), templates })
 }
 
 #[cfg(test)]

@@ -3,7 +3,10 @@
 //!
 //! Templates are one per resource kind, embedded from `templates/`. A repository may override
 //! any of them with a file of the same name in its own template folder (`--templates`, default
-//! `.kanari/templates/` when it exists). Rendering is pure: the same plan gives the same bytes.
+//! `.kanari/templates/` when it exists). Rendering is pure: the same plan gives the same bytes,
+//! and it reads no file (the overrides are read by [`crate::overlay`] or from a commit and
+//! handed in). It imports only `plan` and `yaml`; checking what it rendered is the next step
+//! ([`crate::check`]), glued by the commands ([`crate::commands::Renderer`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -54,19 +57,12 @@ impl Rendered {
 /// The compiled templates, built once per run and shared by every release.
 pub struct Renderer {
     env: Environment<'static>,
-    /// Whether every overlay goes through [`crate::check::check`]; see [`Renderer::new`].
-    checks: bool,
+    /// Whether some template is the repository's own.
+    overridden: bool,
 }
 
 impl Renderer {
     /// The built-in templates, each replaced by the one of the same name in `overrides`.
-    ///
-    /// Rendered overlays are checked ([`crate::check`]) when a template is overridden, since
-    /// such a template can write anything. The built-in templates write only what the validated
-    /// spec holds, so their output passes the check by construction; checking it would mean
-    /// parsing every rendered file as YAML again, which is most of the time of a `render` or a
-    /// `diff`. That this holds is itself checked: debug builds (the test suite's) check every
-    /// overlay, and `lint` checks every state of every release ([`Renderer::checking_all`]).
     pub fn new(overrides: &Overrides) -> Result<Self> {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
@@ -97,12 +93,13 @@ impl Renderer {
                 false => format!("failed to compile the built-in template `{name}`"),
             })?;
         }
-        Ok(Renderer { env, checks: !overrides.templates.is_empty() || cfg!(debug_assertions) })
+        Ok(Renderer { env, overridden: !overrides.templates.is_empty() })
     }
 
-    /// This renderer, checking every overlay it renders, whatever its templates.
-    pub fn checking_all(self) -> Self {
-        Renderer { checks: true, ..self }
+    /// Whether some template is the repository's own rather than a built-in one: such a
+    /// template can write anything, so what it renders is checked before it is used.
+    pub fn overridden(&self) -> bool {
+        self.overridden
     }
 
     /// The overlay of `plan`. `spec_file` is named in the overlay's header comment.
@@ -163,12 +160,7 @@ impl Renderer {
         for bytes in files.values_mut() {
             bytes.splice(0..0, header.bytes());
         }
-        let rendered = Rendered { output: plan.output.clone(), files, resources };
-        // Nothing leaves the renderer that Istio or Kubernetes would reject or break on.
-        if self.checks {
-            crate::check::check(&rendered)?;
-        }
-        Ok(rendered)
+        Ok(Rendered { output: plan.output.clone(), files, resources })
     }
 
     fn run(&self, name: &str, ctx: JinjaValue) -> Result<String> {
@@ -195,7 +187,8 @@ fn to_json(v: &JinjaValue) -> Result<serde_json::Value, minijinja::Error> {
     serde_json::to_value(v).map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string()))
 }
 
-/// Templates a repository puts in place of the built-in ones: file name → source.
+/// Templates a repository puts in place of the built-in ones: file name → source. Read from
+/// the work tree by [`crate::overlay::read_templates`], from a commit by [`Overrides::from_files`].
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
     /// Where they came from, for messages.
@@ -204,25 +197,6 @@ pub struct Overrides {
 }
 
 impl Overrides {
-    /// Every file of `dir` in the work tree (none when it does not exist).
-    pub fn read(dir: &Path) -> Result<Overrides> {
-        let mut templates = BTreeMap::new();
-        if dir.is_dir() {
-            let folder = crate::overlay::SafeDir::open(dir, Path::new(""), false)?.expect("the folder exists");
-            for name in folder.names()? {
-                // Regular files only: a symlink could read outside the repository, a FIFO would hang.
-                if folder.kind(&name)? != Some(crate::overlay::Kind::File) {
-                    bail!("template `{}` is not a regular file", dir.join(&name).display());
-                }
-                let bytes = folder.read(&name, crate::spec::MAX_FILE_BYTES)?;
-                let text = String::from_utf8(bytes)
-                    .map_err(|_| anyhow::anyhow!("template `{}` is not UTF-8", dir.join(&name).display()))?;
-                templates.insert(name, text);
-            }
-        }
-        Ok(Overrides { dir: dir.to_path_buf(), templates })
-    }
-
     /// Templates from a commit's files (file name → bytes).
     pub fn from_files(dir: &Path, files: BTreeMap<PathBuf, Vec<u8>>) -> Result<Overrides> {
         let mut templates = BTreeMap::new();

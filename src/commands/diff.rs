@@ -62,7 +62,7 @@ fn release_diff<'a>(
     committed: &Committed,
     args: &DiffArgs,
     now: jiff::Timestamp,
-    renderer: &crate::render::Renderer,
+    renderer: &crate::commands::Renderer,
 ) -> Result<ReleaseDiff<'a>> {
     let recorded = committed.recorded.as_ref();
     let current = plan::resolve(canary, recorded).map_err(anyhow::Error::msg)?;

@@ -8,10 +8,11 @@ use anyhow::{Context, Result, bail};
 use git2::Oid;
 use jiff::Timestamp;
 
+use crate::commands::Renderer;
 use crate::commands::{Workspace, select};
 use crate::overlay;
 use crate::plan::Recorded;
-use crate::render::{KUSTOMIZATION, Overrides, Renderer};
+use crate::render::{KUSTOMIZATION, Overrides};
 use crate::repo::{Repo, short};
 use crate::spec::{self, Canary};
 
@@ -72,7 +73,7 @@ impl<'a> Git<'a> {
                 let files = self.repo.files(commit, rel)?.unwrap_or_default();
                 Overrides::from_files(&self.ws.templates, files)?
             }
-            Err(_) => Overrides::read(&self.ws.templates)?,
+            Err(_) => crate::overlay::read_templates(&self.ws.templates)?,
         };
         Renderer::new(&overrides)
     }

@@ -10,7 +10,10 @@ mod moves;
 mod plan;
 mod promote;
 mod render;
+mod rendering;
 mod status;
+
+pub use rendering::Renderer;
 
 use std::path::{Path, PathBuf};
 
@@ -20,7 +23,6 @@ use std::io::IsTerminal;
 
 use crate::cli::{Cli, ColorChoice, Command};
 use crate::overlay;
-use crate::render::{Overrides, Renderer};
 
 /// Where a repository keeps its template overrides, relative to its root.
 pub const DEFAULT_TEMPLATES: &str = ".kanari/templates";
@@ -88,7 +90,7 @@ impl Workspace {
 
     /// The renderer, with the work tree's template overrides.
     pub fn renderer(&self) -> Result<Renderer> {
-        Renderer::new(&Overrides::read(&self.templates)?)
+        Renderer::new(&overlay::read_templates(&self.templates)?)
     }
 
     /// The overlay folder of a release, on disk.
