@@ -9,7 +9,7 @@ use git2::{IndexEntry, IndexTime, ObjectType, Oid};
 
 use super::lock::{LOCK_PAUSE, busy_git_lock};
 use super::worktree::FolderSync;
-use super::{MODE_BLOB, Repo};
+use super::{MODE_BLOB, Repo, oid_bytes};
 use crate::index::SKIP_WORKTREE;
 
 /// The index's lock is waited for longer than a ref's: a `git status` in an editor holds it for
@@ -156,11 +156,9 @@ impl Repo {
                         .with_context(|| format!("failed to stage `{}`", path.display()))?,
                     false => Stat { size: bytes.len() as u32, ..Stat::default() },
                 };
-                let mut id = [0; 20];
-                id.copy_from_slice(oid.as_bytes());
                 entries.push(Entry {
                     path: path.to_string_lossy().into_owned(),
-                    oid: id,
+                    oid: oid_bytes(oid),
                     mode: MODE_BLOB as u32,
                     stat,
                     flags_extended: if change.sparse { SKIP_WORKTREE } else { 0 },

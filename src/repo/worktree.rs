@@ -215,10 +215,14 @@ impl Repo {
         Ok(true)
     }
 
+    /// The boolean `key` of Git's configuration; `default` when it is unset or unreadable.
+    fn config_flag(&self, key: &str, default: bool) -> bool {
+        self.git.config().ok().and_then(|c| c.get_bool(key).ok()).unwrap_or(default)
+    }
+
     /// Refuses a sparse index (`index.sparse`), which libgit2 cannot read, with what to do.
     fn refuse_sparse_index(&self) -> Result<()> {
-        let sparse = self.git.config().ok().and_then(|c| c.get_bool("index.sparse").ok()).unwrap_or(false);
-        if sparse {
+        if self.config_flag("index.sparse", false) {
             bail!(
                 "the index is a sparse index (`index.sparse` is true), which kanari cannot read; turn it off with `git sparse-checkout reapply --no-sparse-index` (the sparse checkout itself stays), then run kanari again"
             );
@@ -230,9 +234,7 @@ impl Repo {
     /// tree: the index marks its files `skip-worktree` already, or (for a folder the index does
     /// not have yet) the cone-mode patterns leave it out ([`crate::sparse`]).
     fn outside_sparse_cone(&self, index: &StagedIndex, dir: &Path) -> bool {
-        let config = self.git.config().ok();
-        let flag = |key: &str| config.as_ref().and_then(|c| c.get_bool(key).ok()).unwrap_or(false);
-        if !flag("core.sparseCheckout") {
+        if !self.config_flag("core.sparseCheckout", false) {
             return false;
         }
         let in_tree = self.in_tree(dir);
@@ -241,7 +243,7 @@ impl Repo {
             return flags.iter().all(|f| f & SKIP_WORKTREE != 0);
         }
         // Cone mode is git's default for `git sparse-checkout`.
-        let cone = config.as_ref().and_then(|c| c.get_bool("core.sparseCheckoutCone").ok()).unwrap_or(true);
+        let cone = self.config_flag("core.sparseCheckoutCone", true);
         let patterns = std::fs::read_to_string(self.git.path().join("info/sparse-checkout")).unwrap_or_default();
         cone && !crate::sparse::Cone::parse(&patterns).keeps_files_of(&in_tree.to_string_lossy())
     }
