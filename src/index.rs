@@ -15,6 +15,8 @@
 //! fsmonitor, offset tables) are caches that git rebuilds, and are dropped.
 //!
 //! Pure: bytes in, bytes out; the caller reads and writes the file under Git's `index.lock`.
+//!
+//! Part of the git layer: [`crate::repo`] stages through it. It imports nothing of kanari's.
 
 use std::fmt;
 

@@ -87,7 +87,7 @@ pub fn exit_code_of(err: &anyhow::Error) -> u8 {
         .find_map(|e| {
             if let Some(exit) = e.downcast_ref::<Exit>() {
                 Some(exit.code)
-            } else if e.is::<transport::RemoteFailed>() || e.is::<Busy>() {
+            } else if e.is::<transport::RemoteFailed>() || e.is::<Busy>() || e.is::<repo::LockHeld>() {
                 Some(exit::CONFLICT)
             } else {
                 None

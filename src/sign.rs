@@ -20,6 +20,9 @@
 //! writes the commit to a file in a private temporary folder and runs `PROGRAM -Y sign -n git
 //! -f KEYFILE [-U] FILE` (`-U` for a written-out key: the private key is in the agent), then
 //! reads `FILE.sig`. Carriage returns before line feeds are taken out of the signature.
+//!
+//! Part of the git layer: [`crate::repo`] calls it when it builds a commit. It imports nothing of
+//! kanari's.
 
 use std::fs;
 use std::io::{self, Write};

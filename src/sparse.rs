@@ -7,6 +7,9 @@
 //! `skip-worktree`, as git would. A non-cone sparse checkout (gitignore-style patterns) is not
 //! evaluated: there, an overlay is kept out of the work tree only when the index already marks
 //! its files `skip-worktree`.
+//!
+//! Part of the git layer: [`crate::repo`] asks it where a synced folder goes. It imports nothing
+//! of kanari's.
 
 use std::collections::BTreeSet;
 

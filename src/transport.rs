@@ -14,6 +14,10 @@
 //! that prints variables of the child's environment, so the token is never an argument (which
 //! `ps` shows) and is asked for only by a server that wants credentials. Everything git prints
 //! passes through [`Credentials::redact`] before it is shown.
+//!
+//! Part of the git layer: [`crate::repo`] runs it for `Repo::fetch` and `Repo::push`. It imports
+//! nothing of kanari's, and picks no exit code: a remote that fails is [`RemoteFailed`], which
+//! the top level maps.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -1,0 +1,137 @@
+//! Building commits: a tree that is the parent's with one folder replaced, signed when Git's
+//! configuration says so, and who a commit is by.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::path::{Component, Path};
+
+use anyhow::{Context, Result, anyhow, bail};
+use git2::{ObjectType, Oid, Signature};
+
+use super::{MODE_BLOB, MODE_TREE, Repo};
+
+/// Who a commit is by, and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub name: String,
+    pub email: String,
+}
+
+impl Repo {
+    /// Writes a commit whose tree is `parent`'s with the folder `dir` (project-relative) holding
+    /// exactly `files`. Returns `None` when that tree is `parent`'s own: there is nothing to commit.
+    pub fn build_commit(
+        &self,
+        parent: Option<Oid>,
+        dir: &Path,
+        files: &BTreeMap<String, Vec<u8>>,
+        message: &str,
+        author: &Signature,
+        committer: &Signature,
+    ) -> Result<Option<Oid>> {
+        let parent_commit = parent.map(|p| self.git.find_commit(p)).transpose()?;
+        let base = parent_commit.as_ref().map(|c| c.tree()).transpose()?;
+        let mut leaf = self.git.treebuilder(None)?;
+        for (name, bytes) in files {
+            let blob = self.git.blob(bytes)?;
+            leaf.insert(name, blob, MODE_BLOB)?;
+        }
+        let leaf = leaf.write()?;
+        let path = self.in_tree(dir);
+        let parts: Vec<&OsStr> = path
+            .components()
+            .map(|c| match c {
+                Component::Normal(part) => Ok(part),
+                _ => Err(anyhow!("`{}` is not a plain relative path", path.display())),
+            })
+            .collect::<Result<_>>()?;
+        let tree = self.replace_subtree(base.as_ref(), &parts, leaf)?;
+        if base.as_ref().map(|t| t.id()) == Some(tree) {
+            return Ok(None);
+        }
+        let tree = self.git.find_tree(tree)?;
+        let parents: Vec<&git2::Commit> = parent_commit.iter().collect();
+        let config = self.git.config().context("failed to read the Git configuration")?;
+        let Some(signing) = crate::sign::Signing::from_config(&config)? else {
+            let oid = self
+                .git
+                .commit(None, author, committer, message, &tree, &parents)
+                .context("failed to write the commit")?;
+            return Ok(Some(oid));
+        };
+        // As `git commit` with `commit.gpgsign`: the commit's bytes are signed, and the signature
+        // goes into its `gpgsig` header; a commit that cannot be signed is not written.
+        let buffer = self.git.commit_create_buffer(author, committer, message, &tree, &parents)?;
+        let buffer = buffer.as_str().map_err(|_| anyhow!("the commit to sign is not UTF-8"))?;
+        let who = format!("{} <{}>", committer.name().unwrap_or_default(), committer.email().unwrap_or_default());
+        let signature = signing.sign(buffer.as_bytes(), &who, &self.workdir)?;
+        let oid = self.git.commit_signed(buffer, &signature, Some("gpgsig")).context("failed to write the commit")?;
+        Ok(Some(oid))
+    }
+
+    fn replace_subtree(&self, base: Option<&git2::Tree>, parts: &[&OsStr], leaf: Oid) -> Result<Oid> {
+        let (first, rest) = parts.split_first().ok_or_else(|| anyhow!("the output folder is the repository root"))?;
+        let name = first.to_str().ok_or_else(|| anyhow!("the output path is not UTF-8"))?;
+        let mut builder = self.git.treebuilder(base)?;
+        let id = if rest.is_empty() {
+            leaf
+        } else {
+            let child = match base.and_then(|t| t.get_name(name)) {
+                Some(entry) if entry.kind() == Some(ObjectType::Tree) => Some(self.git.find_tree(entry.id())?),
+                Some(_) => bail!("`{name}` is a file in the committed tree, where the output folder goes"),
+                None => None,
+            };
+            self.replace_subtree(child.as_ref(), rest, leaf)?
+        };
+        builder.insert(name, id, MODE_TREE)?;
+        Ok(builder.write()?)
+    }
+
+    /// Author and committer: `--author`, else `GIT_AUTHOR_*`/`GIT_COMMITTER_*`, else `user.name`
+    /// and `user.email` from Git's configuration. `when` is the commit time.
+    pub fn signatures(
+        &self,
+        author: Option<&str>,
+        when: jiff::Timestamp,
+    ) -> Result<(Signature<'static>, Signature<'static>)> {
+        let time = git2::Time::new(when.as_second(), 0);
+        let env = |key: &str| std::env::var(key).ok().filter(|v| !v.trim().is_empty());
+        let config = self.git.config().ok();
+        let from_config =
+            |key: &str| config.as_ref().and_then(|c| c.get_string(key).ok()).filter(|v| !v.trim().is_empty());
+        let given = author.map(parse_identity).transpose()?;
+        let pick = |role: &str| -> Option<Identity> {
+            if let Some(id) = &given {
+                return Some(id.clone());
+            }
+            let upper = role.to_uppercase();
+            match (env(&format!("GIT_{upper}_NAME")), env(&format!("GIT_{upper}_EMAIL"))) {
+                (Some(name), Some(email)) => Some(Identity { name, email }),
+                _ => match (from_config("user.name"), from_config("user.email")) {
+                    (Some(name), Some(email)) => Some(Identity { name, email }),
+                    _ => None,
+                },
+            }
+        };
+        let author = pick("author").or_else(|| pick("committer")).ok_or_else(|| {
+            anyhow!(
+                "no identity to commit as: pass --author \"Name <email>\", set GIT_AUTHOR_NAME and GIT_AUTHOR_EMAIL, or run `git config user.name NAME` and `git config user.email EMAIL`"
+            )
+        })?;
+        let committer = pick("committer").unwrap_or_else(|| author.clone());
+        let sign = |id: &Identity| Signature::new(&id.name, &id.email, &time).context("invalid identity for a commit");
+        Ok((sign(&author)?, sign(&committer)?))
+    }
+}
+
+/// `Name <email>`.
+pub fn parse_identity(text: &str) -> Result<Identity> {
+    let text = text.trim();
+    let (name, rest) = text.split_once('<').ok_or_else(|| anyhow!("--author `{text}` is not `Name <email>`"))?;
+    let email = rest.strip_suffix('>').ok_or_else(|| anyhow!("--author `{text}` is not `Name <email>`"))?;
+    let (name, email) = (name.trim(), email.trim());
+    if name.is_empty() || email.is_empty() || email.contains(['<', '>']) {
+        bail!("--author `{text}` is not `Name <email>`");
+    }
+    Ok(Identity { name: name.to_string(), email: email.to_string() })
+}

@@ -1,0 +1,96 @@
+//! Locks: kanari's own lock on a repository, and the error for a Git lock file another process
+//! keeps.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use super::Repo;
+
+/// How often, and how far apart, a Git lock file is tried again before it is taken for stale.
+pub(super) const LOCK_RETRIES: u32 = 20;
+pub(super) const LOCK_PAUSE: Duration = Duration::from_millis(50);
+
+/// A lock that another process holds (kanari's lock on the repository, or one of Git's lock
+/// files), still held after a bounded wait: nothing was committed. What that means for the exit
+/// code is the caller's to say.
+#[derive(Debug)]
+pub struct LockHeld(pub String);
+
+impl std::fmt::Display for LockHeld {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for LockHeld {}
+
+/// kanari's lock on a repository: an OS file lock, released when dropped (or when the process
+/// dies). The file stays: removing it would let a third process lock a new file while a second
+/// still waits on the old one.
+pub struct Lock {
+    _file: std::fs::File,
+}
+
+/// The error for a Git lock file that stayed: it names the file and what to do.
+pub(super) fn busy_git_lock(path: &Path) -> anyhow::Error {
+    LockHeld(format!(
+        "`{}` exists: another git process is writing, or one was killed; nothing was committed; if no git runs on this clone, remove the file",
+        path.display()
+    ))
+    .into()
+}
+
+impl Repo {
+    /// Takes kanari's lock on the repository, an OS file lock (`flock`) on `kanari.lock` in the
+    /// repository's common folder (shared by its linked work trees), held until the run ends.
+    /// The kernel releases it when the holder dies, whatever PID namespace either process is
+    /// in, so a live holder is never robbed and a dead one never blocks. A holder is waited for
+    /// up to `wait`; then the run stops with [`LockHeld`].
+    pub fn lock(&self, wait: Duration, quiet: bool) -> Result<Lock> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.git.commondir().join("kanari.lock");
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644)
+            .open(&path)
+            .with_context(|| format!("failed to open `{}`", path.display()))?;
+        let start = std::time::Instant::now();
+        let mut told = false;
+        loop {
+            match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => {
+                    // For a person who looks: who holds it. Never read to decide anything.
+                    let _ = file.set_len(0);
+                    let _ = (&file).write_all(format!("{}\n", std::process::id()).as_bytes());
+                    return Ok(Lock { _file: file });
+                }
+                Err(e) if e == rustix::io::Errno::WOULDBLOCK || e == rustix::io::Errno::INTR => {}
+                Err(e) => {
+                    return Err(std::io::Error::from(e))
+                        .with_context(|| format!("failed to lock `{}`", path.display()));
+                }
+            }
+            if start.elapsed() >= wait {
+                let holder = std::fs::read_to_string(&path).ok().and_then(|t| t.trim().parse::<u32>().ok());
+                return Err(LockHeld(format!(
+                    "`{}` is still locked by another kanari{} after {}s; nothing was committed",
+                    path.display(),
+                    holder.map(|p| format!(" (process {p})")).unwrap_or_default(),
+                    wait.as_secs()
+                ))
+                .into());
+            }
+            if !told && !quiet {
+                eprintln!("waiting for `{}`, held by another kanari", path.display());
+                told = true;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+}
