@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 
-use crate::{GOOD, Run, git, kanari, kanari_ok, repo_with, tree};
+use crate::{Run, Spec, Stage, git, kanari, kanari_ok, repo_with, tree};
 
 const AUTHOR: &str = "CI <ci@example.com>";
 
@@ -28,13 +28,19 @@ fn committed(files: &[(&str, &str)]) -> tempfile::TempDir {
     repo
 }
 
+/// The stage `half` of [`Spec::new`], to add to.
+fn half() -> Stage {
+    Stage::new("half").weight(50)
+}
+
 /// The six commands that read specs, as `(name, arguments)`.
 const COMMANDS: [&[&str]; 6] =
     [&["lint"], &["plan"], &["render", "--stdout"], &["diff"], &["status"], &["promote", "--author", AUTHOR]];
 
 #[test]
 fn no_specs_is_one_sentence_and_exit_2_for_every_command() {
-    let moved = committed(&[("specs/web.yaml", GOOD), ("README.md", "docs\n")]);
+    let web = Spec::new("web").yaml();
+    let moved = committed(&[("specs/web.yaml", &web), ("README.md", "docs\n")]);
     let none = committed(&[("README.md", "docs\n")]);
     let empty =
         committed(&[("canaries/README.md", "the specs will be here\n"), ("canaries/notes.yaml", "# none yet\n")]);
@@ -67,7 +73,7 @@ fn no_specs_is_one_sentence_and_exit_2_for_every_command() {
     // Specs in the work tree that are not committed yet: the commands that read the commit say so.
     let fresh = committed(&[("README.md", "docs\n")]);
     std::fs::create_dir_all(fresh.path().join("canaries")).unwrap();
-    std::fs::write(fresh.path().join("canaries/web.yaml"), GOOD).unwrap();
+    std::fs::write(fresh.path().join("canaries/web.yaml"), &web).unwrap();
     for args in [&["status"][..], &["promote", "--author", AUTHOR]] {
         let r = run(fresh.path(), args);
         assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
@@ -82,7 +88,7 @@ fn no_specs_is_one_sentence_and_exit_2_for_every_command() {
 #[test]
 fn a_tab_in_indentation_is_reported_at_the_tab() {
     // The YAML parser reports this tab at `half`, the scalar on the line above.
-    let text = GOOD.replace("      weight: 50", "\t  weight: 50");
+    let text = Spec::new("web").yaml().replace("      weight: 50", "\t  weight: 50");
     let repo = repo_with(&[("canaries/x.yaml", &text)]);
     let r = run(repo.path(), &["lint"]);
     assert_eq!(r.code, 2);
@@ -94,7 +100,7 @@ fn a_tab_in_indentation_is_reported_at_the_tab() {
         r.stderr
     );
     // In block indentation too, at the tab's own column (the parser says the column after it).
-    let text = GOOD.replace("  service: {port: 8080}", "  service:\n  \tport: 8080");
+    let text = Spec::new("web").yaml().replace("  service: {port: 8080}", "  service:\n  \tport: 8080");
     let repo = repo_with(&[("canaries/x.yaml", &text)]);
     let r = run(repo.path(), &["lint"]);
     assert!(r.stderr.contains("canaries/x.yaml:8:3: a tab in indentation"), "{}", r.stderr);
@@ -103,12 +109,8 @@ fn a_tab_in_indentation_is_reported_at_the_tab() {
 #[test]
 fn a_bad_header_name_is_shown_at_its_key() {
     for (key, column) in [("End-User", 13), ("\":authority\"", 13)] {
-        let text = GOOD.replace(
-            "      weight: 50",
-            &format!(
-                "      weight: 50\n      match:\n        - headers:\n            {key}:\n              exact: jason"
-            ),
-        );
+        let matches = format!("match:\n        - headers:\n            {key}:\n              exact: jason");
+        let text = Spec::new("web").stages([half().line(&matches)]).yaml();
         let repo = repo_with(&[("canaries/x.yaml", &text)]);
         let r = run(repo.path(), &["lint"]);
         assert_eq!(r.code, 2);
@@ -120,9 +122,9 @@ fn a_bad_header_name_is_shown_at_its_key() {
 #[test]
 fn yaml_errors_in_several_files_are_all_reported_by_every_command() {
     let repo = committed(&[
-        ("canaries/a.yaml", &GOOD.replace("weight: 50", "weight: [50")),
-        ("canaries/b.yaml", &GOOD.replace("name: web", "name: api").replace("  stable:", "  stable: {version: v1\n")),
-        ("canaries/c.yaml", &GOOD.replace("name: web", "name: cart")),
+        ("canaries/a.yaml", &Spec::new("web").yaml().replace("weight: 50", "weight: [50")),
+        ("canaries/b.yaml", &Spec::new("api").yaml().replace("  stable:", "  stable: {version: v1\n")),
+        ("canaries/c.yaml", &Spec::new("cart").yaml()),
     ]);
     for args in COMMANDS {
         let r = run(repo.path(), args);
@@ -135,26 +137,26 @@ fn yaml_errors_in_several_files_are_all_reported_by_every_command() {
 
 #[test]
 fn problems_across_files_show_both_places() {
-    let api = GOOD.replace("name: web", "name: api");
+    let (web, api) = (Spec::new("web"), Spec::new("api"));
     let cases = [
         (
             "a release defined twice",
-            vec![("canaries/a.yaml", GOOD.to_string()), ("canaries/b.yaml", GOOD.to_string())],
+            vec![("canaries/a.yaml", web.yaml()), ("canaries/b.yaml", web.yaml())],
             "error: canaries/b.yaml:4:9: release `shop/web` is defined twice: a release is one Canary document\n 4 |   name: web\n   |         ^\n note: canaries/a.yaml:4:9: `shop/web` is first defined here\n 4 |   name: web\n   |         ^\n",
         ),
         (
             "two releases writing one output",
             vec![
-                ("canaries/a.yaml", GOOD.replace("  service:", "  output: overlays/one\n  service:")),
-                ("canaries/b.yaml", api.replace("  service:", "  output: overlays/one\n  service:")),
+                ("canaries/a.yaml", web.clone().output("overlays/one").yaml()),
+                ("canaries/b.yaml", api.clone().output("overlays/one").yaml()),
             ],
             "error: canaries/b.yaml:7:11: release `shop/api` writes to `overlays/one`, as release `shop/web` does: each release needs a folder of its own\n 7 |   output: overlays/one\n   |           ^\n note: canaries/a.yaml:7:11: release `shop/web` writes to `overlays/one`\n 7 |   output: overlays/one\n   |           ^\n",
         ),
         (
             "an output inside another's default one",
             vec![
-                ("canaries/a.yaml", GOOD.to_string()),
-                ("canaries/b.yaml", api.replace("  service:", "  output: overlays/shop/web/api\n  service:")),
+                ("canaries/a.yaml", web.yaml()),
+                ("canaries/b.yaml", api.clone().output("overlays/shop/web/api").yaml()),
             ],
             "error: canaries/b.yaml:7:11: release `shop/api` writes to `overlays/shop/web/api`, inside the output `overlays/shop/web` of release `shop/web`: each release needs a folder of its own\n 7 |   output: overlays/shop/web/api\n   |           ^\n note: canaries/a.yaml:4:9: release `shop/web` writes to `overlays/shop/web`\n 4 |   name: web\n   |         ^\n",
         ),
@@ -171,8 +173,8 @@ fn problems_across_files_show_both_places() {
 
 #[test]
 fn a_document_that_is_no_canary_says_what_it_is() {
-    let text =
-        format!("{GOOD}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: web-settings}}\ndata: {{a: b}}\n");
+    let configmap = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web-settings}\ndata: {a: b}\n";
+    let text = format!("{}---\n{configmap}", Spec::new("web").yaml());
     let repo = repo_with(&[("canaries/x.yaml", &text)]);
     let r = run(repo.path(), &["lint"]);
     assert_eq!(r.code, 2);
@@ -183,7 +185,7 @@ fn a_document_that_is_no_canary_says_what_it_is() {
     );
     assert!(!r.stderr.contains("unknown field"), "{}", r.stderr);
     // Shaped like a Canary, of another kind or version.
-    let rollout = GOOD.replace("kind: Canary", "kind: Rollout");
+    let rollout = Spec::new("web").yaml().replace("kind: Canary", "kind: Rollout");
     let repo = repo_with(&[("canaries/x.yaml", &rollout)]);
     let r = run(repo.path(), &["lint"]);
     assert!(
@@ -195,7 +197,7 @@ fn a_document_that_is_no_canary_says_what_it_is() {
 
 #[test]
 fn an_output_inside_the_specs_folder_is_refused_at_its_line() {
-    let inside = GOOD.replace("  service:", "  output: canaries/web\n  service:");
+    let inside = Spec::new("web").output("canaries/web").yaml();
     let repo = committed(&[("canaries/x.yaml", &inside)]);
     let head = git(repo.path(), &["rev-parse", "HEAD"]);
     let before = tree(repo.path());
@@ -212,7 +214,7 @@ fn an_output_inside_the_specs_folder_is_refused_at_its_line() {
     assert_eq!(tree(repo.path()), before);
 
     // The default output, with --specs pointing at the overlays: at metadata.name.
-    let repo = repo_with(&[("overlays/x.yaml", GOOD)]);
+    let repo = repo_with(&[("overlays/x.yaml", &Spec::new("web").yaml())]);
     let r = run(repo.path(), &["--specs", "overlays", "lint"]);
     assert_eq!(r.code, 2);
     assert!(
@@ -223,7 +225,7 @@ fn an_output_inside_the_specs_folder_is_refused_at_its_line() {
         r.stderr
     );
     // Nor may an output hold the specs folder.
-    let holding = GOOD.replace("  service:", "  output: config\n  service:");
+    let holding = Spec::new("web").output("config").yaml();
     let repo = repo_with(&[("config/canaries/x.yaml", &holding)]);
     let r = run(repo.path(), &["--specs", "config/canaries", "lint"]);
     assert!(
@@ -376,10 +378,11 @@ fn regexes_mean_what_re2_will_do() {
     // Every regex on a line of its own, as a uri match of one stage; one lint run says which
     // lines kanari refuses.
     let quote = |re: &str| format!("'{}'", re.replace('\'', "''"));
-    let first_line = GOOD.lines().count() as u64 + 4;
-    let entries: String =
-        REGEXES.iter().map(|(re, _, _)| format!("        - uri: {{regex: {}}}\n", quote(re))).collect();
-    let text = format!("{GOOD}    - name: matched\n      weight: 60\n      match:\n{entries}");
+    let first_line = Spec::new("web").yaml().lines().count() as u64 + 4;
+    let entries: Vec<String> =
+        REGEXES.iter().map(|(re, _, _)| format!("        - uri: {{regex: {}}}", quote(re))).collect();
+    let matched = Stage::new("matched").weight(60).line(&format!("match:\n{}", entries.join("\n")));
+    let text = Spec::new("web").stage(matched).yaml();
     let repo = repo_with(&[("canaries/x.yaml", &text)]);
     let r = run(repo.path(), &["lint"]);
     let refused = |i: usize| r.stderr.contains(&format!("canaries/x.yaml:{}:", first_line + i as u64));
@@ -424,7 +427,7 @@ fn regexes_mean_what_re2_will_do() {
 
 #[test]
 fn a_regex_problem_is_shown_at_what_re2_reads_otherwise() {
-    let text = GOOD.replace("weight: 50", "weight: 50\n      match: [{uri: {regex: '^/x[a-z&&[^aeiou]]'}}]");
+    let text = Spec::new("web").stages([half().matches("[{uri: {regex: '^/x[a-z&&[^aeiou]]'}}]")]).yaml();
     let repo = repo_with(&[("canaries/x.yaml", &text)]);
     let r = run(repo.path(), &["lint"]);
     assert!(
@@ -436,7 +439,7 @@ fn a_regex_problem_is_shown_at_what_re2_reads_otherwise() {
 
 #[test]
 fn regex_lengths_are_in_characters() {
-    let with = |re: &str| GOOD.replace("weight: 50", &format!("weight: 50\n      match: [{{uri: {{regex: '{re}'}}}}]"));
+    let with = |re: &str| Spec::new("web").stages([half().matches(&format!("[{{uri: {{regex: '{re}'}}}}]"))]).yaml();
     // 601 characters, 1,201 bytes: within Istio's 1,024.
     let re = format!("a{}", "é".repeat(600));
     let repo = repo_with(&[("canaries/x.yaml", &with(&re))]);

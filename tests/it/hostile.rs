@@ -12,23 +12,12 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{kanari_command, kanari_ok, kustomize, project, tree};
+use crate::{Spec, Stage, kanari_command, kanari_ok, kustomize, project, tree};
 
-/// The spec every case starts from.
-const GOOD: &str = "apiVersion: kanari.dev/v1alpha1
-kind: Canary
-metadata:
-  name: web
-  namespace: shop
-spec:
-  output: overlays/web
-  service: {port: 8080}
-  stable: {version: v1, image: web:1}
-  canary: {version: v2, image: web:2}
-  stages:
-    - name: half
-      weight: 50
-";
+/// The spec every case starts from: the smallest one, writing to `overlays/web`.
+fn good() -> Spec {
+    Spec::new("web").output("overlays/web")
+}
 
 /// A run's outcome; `None` as the code when it had to be killed.
 struct Outcome {
@@ -83,15 +72,9 @@ fn spec(repo: &Path, text: &str) {
     write(&repo.join("canaries/x.yaml"), text);
 }
 
-/// The good spec with `from` replaced by `to` (which must be there).
-fn good_with(from: &str, to: &str) -> String {
-    assert!(GOOD.contains(from), "{from}");
-    GOOD.replacen(from, to, 1)
-}
-
 /// The good spec, rendered once so that `overlays/web` is an overlay kanari wrote.
 fn rendered(repo: &Path) {
-    spec(repo, GOOD);
+    spec(repo, &good().yaml());
     kanari_ok(repo, &["-C", repo.to_str().unwrap(), "render", "--stage", "half"]);
 }
 
@@ -154,7 +137,7 @@ fn hostile_filesystems_are_refused_and_left_alone() {
         Case {
             name: "a symlinked parent of the output, pointing outside",
             setup: |repo, outside| {
-                spec(repo, GOOD);
+                spec(repo, &good().yaml());
                 symlink(outside, &repo.join("overlays"));
             },
             runs: RENDERS,
@@ -163,7 +146,7 @@ fn hostile_filesystems_are_refused_and_left_alone() {
         Case {
             name: "the output folder itself a symlink",
             setup: |repo, outside| {
-                spec(repo, GOOD);
+                spec(repo, &good().yaml());
                 symlink(&outside.join("dir"), &repo.join("overlays/web"));
             },
             runs: RENDERS,
@@ -172,7 +155,7 @@ fn hostile_filesystems_are_refused_and_left_alone() {
         Case {
             name: "a symlinked parent inside the repository",
             setup: |repo, _| {
-                spec(repo, GOOD);
+                spec(repo, &good().yaml());
                 std::fs::create_dir_all(repo.join("real")).unwrap();
                 symlink(Path::new("real"), &repo.join("overlays"));
             },
@@ -231,7 +214,7 @@ fn hostile_filesystems_are_refused_and_left_alone() {
         Case {
             name: "an output folder kanari did not create",
             setup: |repo, _| {
-                spec(repo, GOOD);
+                spec(repo, &good().yaml());
                 write(&repo.join("overlays/web/deployment.yaml"), "kind: Deployment\n");
             },
             runs: RENDERS,
@@ -252,7 +235,7 @@ fn hostile_filesystems_are_refused_and_left_alone() {
         Case {
             name: "--out a symlink",
             setup: |repo, outside| {
-                spec(repo, GOOD);
+                spec(repo, &good().yaml());
                 symlink(&outside.join("dir"), &repo.join("out"));
             },
             runs: &[&["render", "--out", "out"], &["render", "--all-stages", "--out", "out"]],
@@ -269,8 +252,8 @@ fn billion_laughs() -> String {
         let p = i - 1;
         s.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
     }
-    let indented: String = s.lines().map(|l| format!("      {l}\n")).collect();
-    good_with("  stages:", &format!("  template:\n    metadata:\n{indented}  stages:"))
+    let indented: String = s.lines().map(|l| format!("  {l}\n")).collect();
+    good().template(&format!("metadata:\n{indented}")).yaml()
 }
 
 #[test]
@@ -278,31 +261,31 @@ fn hostile_specs_are_refused_with_their_place() {
     let cases = [
         Case {
             name: "`../` in the output",
-            setup: |repo, _| spec(repo, &good_with("output: overlays/web", "output: overlays/../../escape")),
+            setup: |repo, _| spec(repo, &good().output("overlays/../../escape").yaml()),
             runs: SPEC_RUNS,
             expect: &["canaries/x.yaml:7:11:", "may not contain `..`"],
         },
         Case {
             name: "`..` alone as the output",
-            setup: |repo, _| spec(repo, &good_with("output: overlays/web", "output: ..")),
+            setup: |repo, _| spec(repo, &good().output("..").yaml()),
             runs: SPEC_RUNS,
             expect: &["canaries/x.yaml:7:11:", "may not contain `..`"],
         },
         Case {
             name: "an absolute output",
-            setup: |repo, _| spec(repo, &good_with("output: overlays/web", "output: /tmp/escape")),
+            setup: |repo, _| spec(repo, &good().output("/tmp/escape").yaml()),
             runs: SPEC_RUNS,
             expect: &["canaries/x.yaml:7:11:", "relative"],
         },
         Case {
             name: "output into .git",
-            setup: |repo, _| spec(repo, &good_with("output: overlays/web", "output: .git/hooks")),
+            setup: |repo, _| spec(repo, &good().output(".git/hooks").yaml()),
             runs: SPEC_RUNS,
             expect: &["canaries/x.yaml:7:11:", "`.git`"],
         },
         Case {
             name: "output into .GIT deeper down, any case",
-            setup: |repo, _| spec(repo, &good_with("output: overlays/web", "output: overlays/.GiT/x")),
+            setup: |repo, _| spec(repo, &good().output("overlays/.GiT/x").yaml()),
             runs: SPEC_RUNS,
             expect: &["canaries/x.yaml:7:11:", "`.git`"],
         },
@@ -315,8 +298,8 @@ fn hostile_specs_are_refused_with_their_place() {
         Case {
             name: "100,000-deep nesting of sequences",
             setup: |repo, _| {
-                let deep = format!("  template: {}{}\n  stages:", "[".repeat(100_000), "]".repeat(100_000));
-                spec(repo, &good_with("  stages:", &deep));
+                let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+                spec(repo, &good().template_inline(&deep).yaml());
             },
             runs: SPEC_RUNS,
             expect: &["canaries/x.yaml:11:", "nest"],
@@ -324,8 +307,8 @@ fn hostile_specs_are_refused_with_their_place() {
         Case {
             name: "100,000-deep nesting of mappings",
             setup: |repo, _| {
-                let deep = format!("  template: {}x{}\n  stages:", "{a: ".repeat(100_000), "}".repeat(100_000));
-                spec(repo, &good_with("  stages:", &deep));
+                let deep = format!("{}x{}", "{a: ".repeat(100_000), "}".repeat(100_000));
+                spec(repo, &good().template_inline(&deep).yaml());
             },
             runs: SPEC_RUNS,
             expect: &["canaries/x.yaml:11:", "nest"],
@@ -339,7 +322,7 @@ fn hostile_specs_are_refused_with_their_place() {
                     repo.join("canaries/x.yaml")
                 })
                 .unwrap();
-                f.write_all(GOOD.as_bytes()).unwrap();
+                f.write_all(good().yaml().as_bytes()).unwrap();
                 let line = format!("# {}\n", "x".repeat(1022));
                 for _ in 0..64 * 1024 {
                     f.write_all(line.as_bytes()).unwrap();
@@ -350,23 +333,21 @@ fn hostile_specs_are_refused_with_their_place() {
         },
         Case {
             name: "a 64 MiB spec on one line",
-            setup: |repo, _| spec(repo, &good_with("image: web:2", &format!("image: {}", "w".repeat(64 << 20)))),
+            setup: |repo, _| spec(repo, &good().canary("v2", &"w".repeat(64 << 20)).yaml()),
             runs: &[&["lint"], &["render"]],
             expect: &["canaries/x.yaml:1:1:", "larger than 1024 KiB"],
         },
         Case {
             name: "duplicate keys",
-            setup: |repo, _| spec(repo, &good_with("  service:", "  output: elsewhere\n  service:")),
+            setup: |repo, _| spec(repo, &good().line("output: elsewhere").yaml()),
             runs: SPEC_RUNS,
             expect: &["canaries/x.yaml:8:3:", "duplicate key `"],
         },
         Case {
             name: "duplicate keys in a header match",
             setup: |repo, _| {
-                spec(
-                    repo,
-                    &good_with("weight: 50", "weight: 50\n      match: [{headers: {a: {exact: x}, a: {exact: y}}}]"),
-                )
+                let half = Stage::new("half").weight(50).matches("[{headers: {a: {exact: x}, a: {exact: y}}}]");
+                spec(repo, &good().stages([half]).yaml())
             },
             runs: SPEC_RUNS,
             expect: &["canaries/x.yaml:14:41:", "duplicate key `"],
@@ -374,8 +355,8 @@ fn hostile_specs_are_refused_with_their_place() {
         Case {
             name: "duplicate keys in the pod template",
             setup: |repo, _| {
-                let template = "  template:\n    spec:\n      containers: [{name: web}]\n      containers: [{name: evil}]\n  stages:";
-                spec(repo, &good_with("  stages:", template))
+                let template = "spec:\n  containers: [{name: web}]\n  containers: [{name: evil}]";
+                spec(repo, &good().template(template).yaml())
             },
             runs: SPEC_RUNS,
             expect: &["canaries/x.yaml:14:7:", "duplicate key `"],
@@ -387,7 +368,7 @@ fn hostile_specs_are_refused_with_their_place() {
 /// The built-in VirtualService template with every weighted route sent to subset `v9`, which
 /// no DestinationRule defines.
 fn missing_subset_template(repo: &Path, _: &Path) {
-    spec(repo, GOOD);
+    spec(repo, &good().yaml());
     let builtin = std::fs::read_to_string(project().join("templates/virtualservice.yaml.j2")).unwrap();
     let from = "subset: {{ dest.subset | yaml }}";
     assert!(builtin.contains(from), "the built-in template changed: {builtin}");
@@ -411,21 +392,19 @@ fn hosts_istio_would_reject_are_refused() {
     let cases = [
         Case {
             name: "the wildcard host `*` on the mesh",
-            setup: |repo, _| spec(repo, &good_with("  service:", "  hosts: [\"*\"]\n  service:")),
+            setup: |repo, _| spec(repo, &good().hosts(&["\"*\""]).yaml()),
             runs: SPEC_RUNS,
             expect: &["canaries/x.yaml:8:", "*"],
         },
         Case {
             name: "a host listed twice",
-            setup: |repo, _| spec(repo, &good_with("  service:", "  hosts: [web, web]\n  service:")),
+            setup: |repo, _| spec(repo, &good().hosts(&["web", "web"]).yaml()),
             runs: SPEC_RUNS,
             expect: &["canaries/x.yaml:8:", "web"],
         },
         Case {
             name: "a host that a wildcard host already covers",
-            setup: |repo, _| {
-                spec(repo, &good_with("  service:", "  hosts: [\"*.example.com\", a.example.com]\n  service:"))
-            },
+            setup: |repo, _| spec(repo, &good().hosts(&["\"*.example.com\"", "a.example.com"]).yaml()),
             runs: SPEC_RUNS,
             expect: &["canaries/x.yaml:8:", "a.example.com"],
         },
@@ -440,7 +419,7 @@ fn output_into_a_submodule_is_refused() {
     run_cases(&[Case {
         name: "output inside a nested repository (a submodule's work tree)",
         setup: |repo, _| {
-            spec(repo, &good_with("output: overlays/web", "output: vendor/sub/overlay"));
+            spec(repo, &good().output("vendor/sub/overlay").yaml());
             write(&repo.join("vendor/sub/.git"), "gitdir: ../../.git/modules/sub\n");
         },
         runs: RENDERS,
@@ -461,7 +440,7 @@ fn special_files_in_place_of_inputs_do_not_hang() {
             Case {
                 name: "a FIFO as a spec file",
                 setup: |repo, _| {
-                    spec(repo, GOOD);
+                    spec(repo, &good().yaml());
                     fifo(&repo.join("canaries/y.yaml"));
                 },
                 runs: &[&["lint"]],
@@ -470,7 +449,7 @@ fn special_files_in_place_of_inputs_do_not_hang() {
             Case {
                 name: "a FIFO as a template override",
                 setup: |repo, _| {
-                    spec(repo, GOOD);
+                    spec(repo, &good().yaml());
                     fifo(&repo.join(".kanari/templates/service.yaml.j2"));
                 },
                 runs: &[&["lint"]],

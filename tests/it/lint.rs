@@ -1,6 +1,6 @@
 //! Bad specs: every one exits 2, names the file, line and column, and writes nothing.
 
-use crate::{GOOD, kanari, kanari_ok, repo_with, tree};
+use crate::{Spec, Stage, kanari, kanari_ok, repo_with, tree};
 
 fn alias_bomb() -> String {
     let mut s = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
@@ -8,7 +8,7 @@ fn alias_bomb() -> String {
         let p = i - 1;
         s.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
     }
-    GOOD.replace("  stages:", &format!("  template:\n    spec:\n      bomb:\n{}  stages:", indent(&s, 8)))
+    Spec::new("web").template(&format!("spec:\n  bomb:\n{}", indent(&s, 4))).yaml()
 }
 
 fn indent(text: &str, n: usize) -> String {
@@ -16,93 +16,81 @@ fn indent(text: &str, n: usize) -> String {
 }
 
 fn deep_nesting() -> String {
-    GOOD.replace("  stages:", &format!("  template: {}{}\n  stages:", "[".repeat(100_000), "]".repeat(100_000)))
+    Spec::new("web").template_inline(&format!("{}{}", "[".repeat(100_000), "]".repeat(100_000))).yaml()
 }
 
 fn huge() -> String {
     let filler = format!("# {}\n", "x".repeat(1000));
-    format!("{GOOD}{}", filler.repeat(1100))
+    format!("{}{}", Spec::new("web").yaml(), filler.repeat(1100))
 }
 
 #[test]
 fn bad_specs_exit_2_with_a_location_and_write_nothing() {
     // (name, the spec file's text, what the message says, file:line:column)
+    let good = Spec::new("web");
+    let half = || Stage::new("half").weight(50);
     let cases: Vec<(&str, String, &str, &str)> = vec![
-        ("weight over 100", GOOD.replace("weight: 50", "weight: 150"), "weight must be from 0 to 100", "x.yaml:12:15"),
-        ("unknown field", GOOD.replace("weight: 50", "weigth: 50"), "unknown field `weigth`", "x.yaml:12:7"),
         (
-            "duplicate key",
-            GOOD.replace("  service:", "  output: a\n  output: b\n  service:"),
-            "duplicate key `",
-            "x.yaml:8:3",
+            "weight over 100",
+            good.clone().stages([Stage::new("half").weight(150)]).yaml(),
+            "weight must be from 0 to 100",
+            "x.yaml:12:15",
         ),
         (
+            "unknown field",
+            good.clone().stages([Stage::new("half").line("weigth: 50")]).yaml(),
+            "unknown field `weigth`",
+            "x.yaml:12:7",
+        ),
+        ("duplicate key", good.clone().output("a").line("output: b").yaml(), "duplicate key `", "x.yaml:8:3"),
+        (
             "yes as a boolean",
-            GOOD.replace("weight: 50", "weight: 50\n      pause: {approval: yes}"),
+            good.clone().stages([half().line("pause: {approval: yes}")]).yaml(),
             "true/false",
             "x.yaml:13:25",
         ),
         ("alias bomb", alias_bomb(), "alias", "x.yaml:"),
         ("deep nesting", deep_nesting(), "nest", "x.yaml:10:"),
         ("a file over 1 MiB", huge(), "larger than 1024 KiB", "x.yaml:1:1"),
-        ("bad YAML", GOOD.replace("  stages:", "  stages: [oops\n"), "", "x.yaml:"),
-        (
-            "output outside",
-            GOOD.replace("  service:", "  output: ../../etc\n  service:"),
-            "may not contain `..`",
-            "x.yaml:7:11",
-        ),
-        ("output into .git", GOOD.replace("  service:", "  output: .git/hooks\n  service:"), "`.git`", "x.yaml:7:11"),
+        ("bad YAML", good.yaml().replace("  stages:", "  stages: [oops\n"), "", "x.yaml:"),
+        ("output outside", good.clone().output("../../etc").yaml(), "may not contain `..`", "x.yaml:7:11"),
+        ("output into .git", good.clone().output(".git/hooks").yaml(), "`.git`", "x.yaml:7:11"),
         (
             "a regex that does not compile",
-            GOOD.replace("weight: 50", "weight: 50\n      match: [{uri: {regex: 'a(b'}}]"),
+            good.clone().stages([half().matches("[{uri: {regex: 'a(b'}}]")]).yaml(),
             "does not compile",
             "x.yaml:13:29",
         ),
-        (
-            "a duplicate stage",
-            GOOD.replace("      weight: 50\n", "      weight: 50\n    - name: half\n"),
-            "used twice",
-            "x.yaml:13:13",
-        ),
-        ("canary is stable", GOOD.replace("version: v2", "version: v1"), "is the stable version", "x.yaml:9:21"),
+        ("a duplicate stage", good.clone().stage(Stage::new("half")).yaml(), "used twice", "x.yaml:13:13"),
+        ("canary is stable", good.clone().canary("v1", "web:2").yaml(), "is the stable version", "x.yaml:9:21"),
         (
             "the main image in the template",
-            GOOD.replace(
-                "  stages:",
-                "  template:\n    spec:\n      containers: [{name: web, image: evil}]\n  stages:",
-            ),
+            good.clone().template("spec:\n  containers: [{name: web, image: evil}]").yaml(),
             "leave it out of the template",
             "x.yaml:12:32",
         ),
         (
             "a template label key Kubernetes refuses",
-            GOOD.replace("  stages:", "  template:\n    metadata:\n      labels: {\"team owner!\": web}\n  stages:"),
+            good.clone().template("metadata:\n  labels: {\"team owner!\": web}").yaml(),
             "template label key `team owner!` is not valid",
             "x.yaml:12:16",
         ),
         (
             "a template label value Kubernetes refuses",
-            GOOD.replace("  stages:", "  template:\n    metadata:\n      labels: {team: \"-web team\"}\n  stages:"),
+            good.clone().template("metadata:\n  labels: {team: \"-web team\"}").yaml(),
             "template label `team` has the value `-web team`, which is not a valid label value",
             "x.yaml:12:22",
         ),
         (
             "second document",
-            format!("{GOOD}---\n{}", GOOD.replace("name: web", "name: api").replace("port: 8080", "port: 99999")),
+            format!("{}---\n{}", good.yaml(), Spec::new("api").port(99999).yaml()),
             "service.port must be from 1 to 65535",
             "x.yaml:20:19",
         ),
-        (
-            "a name too long for its Deployment",
-            GOOD.replace("name: web\n", &format!("name: {}\n", "w".repeat(61))),
-            "longer than 63",
-            "x.yaml:8:21",
-        ),
+        ("a name too long for its Deployment", Spec::new(&"w".repeat(61)).yaml(), "longer than 63", "x.yaml:8:21"),
     ];
     for (name, text, message, location) in cases {
-        let repo =
-            repo_with(&[("canaries/x.yaml", &text), ("canaries/y.yaml", &GOOD.replace("name: web", "name: ok"))]);
+        let repo = repo_with(&[("canaries/x.yaml", &text), ("canaries/y.yaml", &Spec::new("ok").yaml())]);
         let before = tree(repo.path());
         for args in [&["lint"][..], &["render"], &["render", "--stage", "half"], &["plan"]] {
             let mut all = vec!["-C", repo.path().to_str().unwrap()];
@@ -123,10 +111,7 @@ fn bad_specs_exit_2_with_a_location_and_write_nothing() {
 
 #[test]
 fn every_problem_is_reported_at_once_with_its_source_line() {
-    let text = GOOD
-        .replace("weight: 50", "weight: 150")
-        .replace("name: half", "name: prepare")
-        .replace("image: web:2", "image: 'a b'");
+    let text = Spec::new("web").canary("v2", "'a b'").stages([Stage::new("prepare").weight(150)]).yaml();
     let repo = repo_with(&[("canaries/x.yaml", &text)]);
     let run = kanari(repo.path(), &["-C", repo.path().to_str().unwrap(), "lint"]);
     assert_eq!(run.code, 2);
@@ -139,7 +124,7 @@ fn every_problem_is_reported_at_once_with_its_source_line() {
 
 #[test]
 fn a_symlinked_spec_is_refused() {
-    let repo = repo_with(&[("elsewhere/x.yaml", GOOD), ("canaries/.keep", "")]);
+    let repo = repo_with(&[("elsewhere/x.yaml", &Spec::new("web").yaml()), ("canaries/.keep", "")]);
     std::os::unix::fs::symlink(repo.path().join("elsewhere/x.yaml"), repo.path().join("canaries/x.yaml")).unwrap();
     let run = kanari(repo.path(), &["-C", repo.path().to_str().unwrap(), "lint"]);
     assert_eq!(run.code, 2);
@@ -148,14 +133,14 @@ fn a_symlinked_spec_is_refused() {
 
 #[test]
 fn a_good_repository_lints_clean() {
-    let repo = repo_with(&[("canaries/x.yaml", GOOD)]);
+    let repo = repo_with(&[("canaries/x.yaml", &Spec::new("web").yaml())]);
     let run = kanari_ok(repo.path(), &["-C", repo.path().to_str().unwrap(), "lint"]);
     assert_eq!(run.stdout, "ok: 1 release, 4 states rendered\n");
 }
 
 #[test]
 fn warnings_are_printed_and_fatal_with_deny_warnings() {
-    let text = GOOD.replace("      weight: 50\n", "      weight: 50\n    - name: back\n      weight: 20\n");
+    let text = Spec::new("web").stage(Stage::new("back").weight(20)).yaml();
     let repo = repo_with(&[("canaries/x.yaml", &text)]);
     let c = repo.path().to_str().unwrap();
     let run = kanari_ok(repo.path(), &["-C", c, "lint"]);
@@ -172,7 +157,7 @@ fn warnings_are_printed_and_fatal_with_deny_warnings() {
 
 #[test]
 fn a_template_that_routes_to_a_missing_subset_is_refused_before_writing() {
-    let repo = repo_with(&[("canaries/x.yaml", GOOD)]);
+    let repo = repo_with(&[("canaries/x.yaml", &Spec::new("web").yaml())]);
     let builtin = std::fs::read_to_string(crate::project().join("templates/virtualservice.yaml.j2")).unwrap();
     let broken = builtin.replace("subset: {{ dest.subset | yaml }}", "subset: v9");
     std::fs::create_dir_all(repo.path().join(".kanari/templates")).unwrap();
@@ -198,8 +183,8 @@ fn a_named_release_is_read_from_its_own_files_and_lint_reads_them_all() {
     // Another team's spec is broken; the named release renders and promotes anyway, lint still
     // fails, and a name no file holds falls back to reading every file.
     // (A file is read when the name is a word of it anywhere, as `web` in `image: web:1`.)
-    let other = GOOD.replace("web", "cart").replace("weight: 50", "weight: 150");
-    let repo = repo_with(&[("canaries/web.yaml", GOOD), ("canaries/cart.yaml", &other)]);
+    let other = Spec::new("cart").stages([Stage::new("half").weight(150)]).yaml();
+    let repo = repo_with(&[("canaries/web.yaml", &Spec::new("web").yaml()), ("canaries/cart.yaml", &other)]);
     let c = repo.path().to_str().unwrap();
     crate::git(repo.path(), &["init", "-q", "-b", "main"]);
     crate::git(repo.path(), &["add", "-A"]);
@@ -227,9 +212,9 @@ fn a_named_release_is_read_from_its_own_files_and_lint_reads_them_all() {
 fn in_one_folder_a_named_release_reads_the_files_whose_output_lines_could_clash() {
     // Every release sets its output in one folder (deploy/<name>): a named run reads the files
     // whose `output` lines nest with its folder, not every file that has an `output` line.
-    let web = GOOD.replace("  service:", "  output: deploy/web\n  service:");
-    let cart = GOOD.replace("web", "cart").replace("weight: 50", "weight: 150");
-    let apart = cart.replace("  service:", "  output: deploy/cart\n  service:");
+    let web = Spec::new("web").output("deploy/web").yaml();
+    let cart = Spec::new("cart").stages([Stage::new("half").weight(150)]);
+    let apart = cart.clone().output("deploy/cart").yaml();
     let repo = repo_with(&[("canaries/web.yaml", &web), ("canaries/cart.yaml", &apart)]);
     let c = repo.path().to_str().unwrap();
     let rendered = kanari_ok(repo.path(), &["-C", c, "render", "web", "--stdout"]);
@@ -239,10 +224,8 @@ fn in_one_folder_a_named_release_reads_the_files_whose_output_lines_could_clash(
 
     // Inside web's folder, or written in a way the line reading does not take: read, and its
     // problem stops the named run.
-    for output in
-        ["  output: deploy/web/cart", "  output: \"Deploy/Web/cart\" # nested", "  output: &o deploy/elsewhere"]
-    {
-        let inside = cart.replace("  service:", &format!("{output}\n  service:"));
+    for output in ["deploy/web/cart", "\"Deploy/Web/cart\" # nested", "&o deploy/elsewhere"] {
+        let inside = cart.clone().output(output).yaml();
         std::fs::write(repo.path().join("canaries/cart.yaml"), &inside).unwrap();
         let run = kanari(repo.path(), &["-C", c, "render", "web", "--stdout"]);
         assert_eq!(run.code, 2, "{output}: {}", run.stderr);
@@ -253,8 +236,8 @@ fn in_one_folder_a_named_release_reads_the_files_whose_output_lines_could_clash(
 #[test]
 fn a_named_release_still_sees_the_files_that_could_clash_with_it() {
     // A release whose output would hold web's: its file never names `web`, but it sets an output.
-    let outer = GOOD.replace("web", "api").replace("  service:", "  output: overlays/shop\n  service:");
-    let repo = repo_with(&[("canaries/web.yaml", GOOD), ("canaries/api.yaml", &outer)]);
+    let outer = Spec::new("api").output("overlays/shop");
+    let repo = repo_with(&[("canaries/web.yaml", &Spec::new("web").yaml()), ("canaries/api.yaml", &outer.yaml())]);
     let c = repo.path().to_str().unwrap();
     let before = tree(repo.path());
     let run = kanari(repo.path(), &["-C", c, "render", "web"]);
@@ -267,14 +250,14 @@ fn a_named_release_still_sees_the_files_that_could_clash_with_it() {
     assert!(run.stderr.contains("inside the output `overlays/shop` of release `shop/api`"), "{}", run.stderr);
     assert_eq!(tree(repo.path()), before);
     // And without regard to case, for case-insensitive filesystems.
-    let upper = outer.replace("output: overlays/shop", "output: Overlays/Shop");
+    let upper = outer.output("Overlays/Shop").yaml();
     std::fs::write(repo.path().join("canaries/api.yaml"), upper).unwrap();
     let run = kanari(repo.path(), &["-C", c, "lint"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("inside the output `Overlays/Shop`"), "{}", run.stderr);
 
     // A name written with a YAML escape would hide its file from the search: it is refused.
-    let escaped = GOOD.replace("name: web\n", "name: \"w\\x65b\"\n").replace("web:", "x:");
+    let escaped = Spec::new("\"w\\x65b\"").stable("v1", "x:1").canary("v2", "x:2").yaml();
     let repo = repo_with(&[("canaries/x.yaml", &escaped)]);
     let run = kanari(repo.path(), &["-C", repo.path().to_str().unwrap(), "lint"]);
     assert_eq!(run.code, 2, "{}", run.stderr);

@@ -18,6 +18,7 @@ mod schema;
 mod semantics;
 mod servers;
 mod signing;
+mod specs;
 mod template;
 
 use std::collections::BTreeMap;
@@ -25,22 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-
-/// The smallest valid spec, which tests edit into bad ones: one release, one stage; `stages:`
-/// is line 10, so a `template` put before it starts there.
-pub const GOOD: &str = "apiVersion: kanari.dev/v1alpha1
-kind: Canary
-metadata:
-  name: web
-  namespace: shop
-spec:
-  service: {port: 8080}
-  stable: {version: v1, image: web:1}
-  canary: {version: v2, image: web:2}
-  stages:
-    - name: half
-      weight: 50
-";
+pub use specs::{Spec, Stage};
 
 /// The project's own folder.
 pub fn project() -> PathBuf {

@@ -31,7 +31,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{Value, json};
 
-use crate::{kanari_ok, kustomize, repo_with};
+use crate::{Spec, Stage, kanari_ok, kustomize, repo_with};
 
 /// The spec file every generated spec is read as.
 const FILE: &str = "canaries/x.yaml";
@@ -70,6 +70,8 @@ struct Gen {
     stages: Vec<GenStage>,
     /// Write stages as one JSON-style flow sequence instead of block style.
     flow_stages: bool,
+    /// Write the small mappings (service, stable, canary...) in block style, not as flow ones.
+    block: bool,
     mistake: Option<Mistake>,
     /// Which part of the template [`Mistake::TemplateShape`] replaces, and with what (indices
     /// into [`TEMPLATE_SLOTS`] and the wrong values for that slot).
@@ -307,137 +309,74 @@ impl Gen {
     }
 
     fn write(&self, extra_spec_lines: &[String], stage_extra: Option<&str>) -> String {
-        let mut y = String::from("# generated\napiVersion: kanari.dev/v1alpha1\nkind: Canary\nmetadata:\n");
-        y += &format!("  name: {}\n", q(&self.name));
-        if let Some(ns) = &self.namespace {
-            y += &format!("  namespace: {}\n", q(ns));
-        }
-        y += "spec:\n";
+        let (version, image) = &self.stable;
+        let mut spec = Spec::new(&q(&self.name)).port(self.port).stable(&q(version), &q(image));
+        spec = match &self.namespace {
+            Some(ns) => spec.namespace(&q(ns)),
+            None => spec.without_namespace(),
+        };
         if let Some(out) = &self.output {
-            y += &format!("  output: {}\n", q(out));
+            spec = spec.output(&q(out));
         }
-        y += &format!("  service:\n    port: {}\n", self.port);
         if let Some(create) = self.create {
-            y += &format!("    create: {create}\n");
+            spec = spec.create(create);
         }
         for line in extra_spec_lines {
-            y += &format!("  {line}\n");
+            spec = spec.line(line);
         }
         if let Some(hosts) = &self.hosts {
-            y += &format!("  hosts: {}\n", serde_json::to_string(hosts).unwrap());
+            spec = spec.hosts(&hosts.iter().map(|h| q(h)).collect::<Vec<_>>());
         }
         if let Some(gateways) = &self.gateways {
-            y += "  gateways:\n";
-            for g in gateways {
-                y += &format!("    - {}\n", q(g));
-            }
+            spec = spec.gateways(&gateways.iter().map(|g| q(g)).collect::<Vec<_>>());
         }
-        y += &format!("  stable:\n    version: {}\n    image: {}\n", q(&self.stable.0), q(&self.stable.1));
-        if let Some((v, image)) = &self.canary {
-            y += &format!("  canary: {{version: {}, image: {}}}\n", q(v), q(image));
-        }
-        match &self.sizing {
+        spec = match &self.canary {
+            Some((version, image)) => spec.canary(&q(version), &q(image)),
+            None => spec.without_canary(),
+        };
+        match self.sizing {
             Sizing::Default => {}
-            Sizing::Replicas(n) => y += &format!("  replicas: {n}\n"),
-            Sizing::Autoscaling { min, max, target } => {
-                y += &format!(
-                    "  autoscaling:\n    minReplicas: {min}\n    maxReplicas: {max}\n    targetCPUUtilizationPercentage: {target}\n"
-                )
-            }
+            Sizing::Replicas(n) => spec = spec.replicas(n),
+            Sizing::Autoscaling { min, max, target } => spec = spec.autoscaling(min, max, target),
         }
         if let Some(t) = &self.template {
-            y += &format!("  template: {}\n", serde_json::to_string(t).unwrap());
+            spec = spec.template_inline(&serde_json::to_string(t).unwrap());
         }
-        if self.stages.is_empty() && stage_extra.is_none() {
-            return y;
+        let mut stages: Vec<Stage> = self.stages.iter().map(GenStage::stage).collect();
+        if let Some(extra) = stage_extra {
+            match stages.first_mut() {
+                Some(first) => *first = first.clone().line(extra),
+                None => stages.push(Stage::new("only").line(extra)),
+            }
         }
+        spec = spec.stages(stages);
         if self.flow_stages && stage_extra.is_none() {
-            let stages: Vec<Value> = self.stages.iter().map(GenStage::json).collect();
-            y += &format!("  stages: {}\n", serde_json::to_string(&stages).unwrap());
-            return y;
+            spec = spec.flow_stages();
         }
-        y += "  stages:\n";
-        for (i, s) in self.stages.iter().enumerate() {
-            y += &format!("    - name: {}\n", q(&s.name));
-            if let Some(w) = s.weight {
-                y += &format!("      weight: {w}\n");
-            }
-            if !s.matches.is_empty() {
-                let m: Vec<Value> = s.matches.iter().map(GenMatch::json).collect();
-                y += &format!("      match: {}\n", serde_json::to_string(&m).unwrap());
-            }
-            if let Some((stable, canary)) = s.replicas {
-                y += "      replicas:\n";
-                if let Some(n) = stable {
-                    y += &format!("        stable: {n}\n");
-                }
-                if let Some(n) = canary {
-                    y += &format!("        canary: {n}\n");
-                }
-                if stable.is_none() && canary.is_none() {
-                    y.truncate(y.len() - "      replicas:\n".len());
-                    y += "      replicas: {}\n";
-                }
-            }
-            if let Some((approval, duration)) = &s.pause {
-                y += "      pause:\n";
-                if let Some(a) = approval {
-                    y += &format!("        approval: {a}\n");
-                }
-                if let Some(d) = duration {
-                    y += &format!("        duration: {}\n", q(d));
-                }
-                if approval.is_none() && duration.is_none() {
-                    y.truncate(y.len() - "      pause:\n".len());
-                    y += "      pause: {}\n";
-                }
-            }
-            if i == 0
-                && let Some(extra) = stage_extra
-            {
-                y += &format!("      {extra}\n");
-            }
+        if self.block {
+            spec = spec.block();
         }
-        if self.stages.is_empty()
-            && let Some(extra) = stage_extra
-        {
-            y += &format!("    - name: only\n      {extra}\n");
-        }
-        y
+        format!("# generated\n{}", spec.yaml())
     }
 }
 
 impl GenStage {
-    fn json(&self) -> Value {
-        let mut s = serde_json::Map::new();
-        s.insert("name".into(), json!(self.name));
+    fn stage(&self) -> Stage {
+        let mut stage = Stage::new(&q(&self.name));
         if let Some(w) = self.weight {
-            s.insert("weight".into(), json!(w));
+            stage = stage.weight(w);
         }
         if !self.matches.is_empty() {
-            s.insert("match".into(), self.matches.iter().map(GenMatch::json).collect());
+            let m: Vec<Value> = self.matches.iter().map(GenMatch::json).collect();
+            stage = stage.matches(&serde_json::to_string(&m).unwrap());
         }
         if let Some((stable, canary)) = self.replicas {
-            let mut r = serde_json::Map::new();
-            if let Some(n) = stable {
-                r.insert("stable".into(), json!(n));
-            }
-            if let Some(n) = canary {
-                r.insert("canary".into(), json!(n));
-            }
-            s.insert("replicas".into(), Value::Object(r));
+            stage = stage.replicas(stable, canary);
         }
         if let Some((approval, duration)) = &self.pause {
-            let mut p = serde_json::Map::new();
-            if let Some(a) = approval {
-                p.insert("approval".into(), json!(a));
-            }
-            if let Some(d) = duration {
-                p.insert("duration".into(), json!(d));
-            }
-            s.insert("pause".into(), Value::Object(p));
+            stage = stage.pause(*approval, duration.as_deref().map(q).as_deref());
         }
-        Value::Object(s)
+        stage
     }
 }
 
@@ -693,7 +632,7 @@ fn gen_spec(mistakes: bool) -> impl Strategy<Value = Gen> {
         ((version.clone(), image()), prop::option::weighted(0.85, (version, image()))),
         sizing(),
         prop::collection::vec(stage(), 0..5),
-        any::<bool>(),
+        (any::<bool>(), any::<bool>()),
         (mistake, (0usize..1000, 0usize..1000)),
     )
         .prop_flat_map(
@@ -703,7 +642,7 @@ fn gen_spec(mistakes: bool) -> impl Strategy<Value = Gen> {
                 (stable, canary),
                 sizing,
                 stages,
-                flow,
+                (flow, block),
                 (mistake, shape),
             )| {
                 let sg = Gen {
@@ -720,6 +659,7 @@ fn gen_spec(mistakes: bool) -> impl Strategy<Value = Gen> {
                     template: None,
                     stages,
                     flow_stages: flow,
+                    block,
                     mistake,
                     shape,
                 };
