@@ -8,6 +8,7 @@ pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod diff;
+pub mod flock;
 pub mod index;
 pub mod overlay;
 pub mod plan;
@@ -62,19 +63,6 @@ impl fmt::Display for Exit {
 
 impl std::error::Error for Exit {}
 
-/// A lock that another process holds, still held after a bounded wait: nothing was written or
-/// committed (exit 4).
-#[derive(Debug)]
-pub struct Busy(pub String);
-
-impl fmt::Display for Busy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Busy {}
-
 /// Runs a parsed command line.
 pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     commands::run(cli).map(ExitCode::from)
@@ -87,7 +75,7 @@ pub fn exit_code_of(err: &anyhow::Error) -> u8 {
         .find_map(|e| {
             if let Some(exit) = e.downcast_ref::<Exit>() {
                 Some(exit.code)
-            } else if e.is::<transport::RemoteFailed>() || e.is::<Busy>() || e.is::<repo::LockHeld>() {
+            } else if e.is::<transport::RemoteFailed>() || e.is::<flock::LockHeld>() {
                 Some(exit::CONFLICT)
             } else {
                 None

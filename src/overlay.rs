@@ -24,6 +24,7 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 use serde::Deserialize;
 
+use crate::flock::{LockHeld, Waited};
 use crate::plan::Recorded;
 use crate::render::{KUSTOMIZATION, Overrides, Rendered};
 
@@ -374,33 +375,26 @@ pub struct WriteLock {
 }
 
 /// Takes the write lock of `base` (the repository root, or `--out`'s folder), waiting at most a
-/// minute for another kanari; then [`crate::Busy`]. A file system without locks (some network
+/// minute for another kanari; then [`LockHeld`]. A file system without locks (some network
 /// file systems) is written without one.
 pub fn lock_writes(base: &Path, quiet: bool) -> Result<WriteLock> {
     let fd =
         rustix::fs::openat(rustix::fs::CWD, base, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
             .with_context(|| format!("failed to open the folder `{}`", base.display()))?;
-    let start = std::time::Instant::now();
-    let mut told = false;
-    loop {
-        match rustix::fs::flock(&fd, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-            Err(Errno::WOULDBLOCK | Errno::INTR) => {}
-            // Locked, or nothing to lock with here.
-            Ok(()) | Err(_) => return Ok(WriteLock { _dir: fd }),
-        }
-        if start.elapsed() >= WRITE_WAIT {
-            return Err(crate::Busy(format!(
-                "another kanari is still writing under `{}` after {}s; nothing was written",
-                base.display(),
-                WRITE_WAIT.as_secs()
-            ))
-            .into());
-        }
-        if !told && !quiet {
+    let waiting = || {
+        if !quiet {
             eprintln!("waiting for another kanari writing under `{}`", base.display());
-            told = true;
         }
-        std::thread::sleep(std::time::Duration::from_millis(25));
+    };
+    match crate::flock::lock_exclusive(&fd, WRITE_WAIT, waiting) {
+        // Locked, or nothing to lock with here.
+        Waited::Locked | Waited::Unsupported(_) => Ok(WriteLock { _dir: fd }),
+        Waited::TimedOut => Err(LockHeld(format!(
+            "another kanari is still writing under `{}` after {}s; nothing was written",
+            base.display(),
+            WRITE_WAIT.as_secs()
+        ))
+        .into()),
     }
 }
 

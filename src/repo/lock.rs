@@ -6,25 +6,14 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+pub use crate::flock::LockHeld;
+use crate::flock::{Waited, lock_exclusive};
+
 use super::Repo;
 
 /// How often, and how far apart, a Git lock file is tried again before it is taken for stale.
 pub(super) const LOCK_RETRIES: u32 = 20;
 pub(super) const LOCK_PAUSE: Duration = Duration::from_millis(50);
-
-/// A lock that another process holds (kanari's lock on the repository, or one of Git's lock
-/// files), still held after a bounded wait: nothing was committed. What that means for the exit
-/// code is the caller's to say.
-#[derive(Debug)]
-pub struct LockHeld(pub String);
-
-impl std::fmt::Display for LockHeld {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for LockHeld {}
 
 /// kanari's lock on a repository: an OS file lock, released when dropped (or when the process
 /// dies). The file stays: removing it would let a third process lock a new file while a second
@@ -60,37 +49,29 @@ impl Repo {
             .mode(0o644)
             .open(&path)
             .with_context(|| format!("failed to open `{}`", path.display()))?;
-        let start = std::time::Instant::now();
-        let mut told = false;
-        loop {
-            match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-                Ok(()) => {
-                    // For a person who looks: who holds it. Never read to decide anything.
-                    let _ = file.set_len(0);
-                    let _ = (&file).write_all(format!("{}\n", std::process::id()).as_bytes());
-                    return Ok(Lock { _file: file });
-                }
-                Err(e) if e == rustix::io::Errno::WOULDBLOCK || e == rustix::io::Errno::INTR => {}
-                Err(e) => {
-                    return Err(std::io::Error::from(e))
-                        .with_context(|| format!("failed to lock `{}`", path.display()));
-                }
+        let waiting = || {
+            if !quiet {
+                eprintln!("waiting for `{}`, held by another kanari", path.display());
             }
-            if start.elapsed() >= wait {
+        };
+        match lock_exclusive(&file, wait, waiting) {
+            Waited::Locked => {
+                // For a person who looks: who holds it. Never read to decide anything.
+                let _ = file.set_len(0);
+                let _ = (&file).write_all(format!("{}\n", std::process::id()).as_bytes());
+                Ok(Lock { _file: file })
+            }
+            Waited::Unsupported(e) => Err(e).with_context(|| format!("failed to lock `{}`", path.display())),
+            Waited::TimedOut => {
                 let holder = std::fs::read_to_string(&path).ok().and_then(|t| t.trim().parse::<u32>().ok());
-                return Err(LockHeld(format!(
+                Err(LockHeld(format!(
                     "`{}` is still locked by another kanari{} after {}s; nothing was committed",
                     path.display(),
                     holder.map(|p| format!(" (process {p})")).unwrap_or_default(),
                     wait.as_secs()
                 ))
-                .into());
+                .into())
             }
-            if !told && !quiet {
-                eprintln!("waiting for `{}`, held by another kanari", path.display());
-                told = true;
-            }
-            std::thread::sleep(Duration::from_millis(25));
         }
     }
 }

@@ -24,8 +24,9 @@ use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use kanari::commands::Renderer;
 use kanari::plan::{self, State, Step};
-use kanari::render::{Rendered, Renderer};
+use kanari::render::Rendered;
 use kanari::spec::{self, Canary};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -919,7 +920,7 @@ fn edited_spec() -> impl Strategy<Value = String> {
 
 /// Everything downstream of an accepted spec, which must not panic either.
 fn plan_and_render_all(canaries: &[Canary]) {
-    let renderer = Renderer::new(&Default::default()).expect("the built-in templates compile");
+    let renderer = Renderer::new(&Default::default()).expect("the built-in templates compile").checking_all();
     for canary in canaries {
         let _ = plan::warnings(canary);
         for step in Step::all(canary) {
@@ -969,9 +970,10 @@ fn parse_yaml(bytes: &[u8]) -> Value {
         .expect("rendered files are YAML")
 }
 
-/// Renders every state of `canary`; checks the plan and bytes are deterministic.
+/// Renders every state of `canary` and checks it as `lint` does ([`kanari::check`]); checks the
+/// plan and bytes are deterministic.
 fn render_all(canary: &Canary) -> Result<Vec<(Step, Rendered)>, TestCaseError> {
-    let first = Renderer::new(&Default::default()).map_err(|e| TestCaseError::fail(format!("{e:#}")))?;
+    let first = Renderer::new(&Default::default()).map_err(|e| TestCaseError::fail(format!("{e:#}")))?.checking_all();
     let second = Renderer::new(&Default::default()).map_err(|e| TestCaseError::fail(format!("{e:#}")))?;
     let mut out = Vec::new();
     for step in Step::all(canary) {
