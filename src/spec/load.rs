@@ -3,6 +3,13 @@
 //! ([`Scope::Named`]). Each file is then read and validated by [`super::validate`]; the checks
 //! across releases (one definition per release, one folder per release) are made here, over
 //! everything loaded. Imports nothing of kanari's above `spec`.
+//!
+//! A load returns one `anyhow::Result`: bad specs fail it with a [`Problems`] value (every
+//! problem of every file parsed, with its place), anything else (an unreadable folder, no
+//! specs at all) with a plain error. Every caller only propagates the failure, and the top of
+//! the run tells the two apart by downcasting to [`Problems`] (`kanari::describe` prints them
+//! as their report, and they exit 2 like any bad input), so an error enum or a `Result` inside
+//! a `Result` would be matched by nobody.
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -38,9 +45,9 @@ pub enum Scope<'a> {
 /// order of their files; with [`Scope::Named`], those of the files that can define them.
 ///
 /// Problems of every file parsed are collected; any problem makes the whole load fail, so
-/// nothing downstream ever sees half a repository. A specs folder that is missing, is no
-/// folder, or holds no Canary document is the error [`no_specs`].
-pub fn load(root: &Path, specs: &Path, scope: Scope) -> Result<std::result::Result<Vec<Canary>, Problems>> {
+/// nothing downstream ever sees half a repository: the error is then the [`Problems`]. A specs
+/// folder that is missing, is no folder, or holds no Canary document is the error [`no_specs`].
+pub fn load(root: &Path, specs: &Path, scope: Scope) -> Result<Vec<Canary>> {
     let dir = root.join(specs);
     match std::fs::symlink_metadata(&dir) {
         Ok(meta) if meta.is_dir() => {}
@@ -103,12 +110,8 @@ pub fn is_spec_file(path: &Path) -> bool {
 }
 
 /// Every release in `files` (path shown in problems → contents), as read from the specs folder
-/// `specs` of a commit; [`no_specs`] when none of them holds a Canary.
-pub fn load_files(
-    files: BTreeMap<PathBuf, Vec<u8>>,
-    specs: &Path,
-    scope: Scope,
-) -> Result<std::result::Result<Vec<Canary>, Problems>> {
+/// `specs` of a commit; fails as [`load`] does.
+pub fn load_files(files: BTreeMap<PathBuf, Vec<u8>>, specs: &Path, scope: Scope) -> Result<Vec<Canary>> {
     let sources = files
         .into_iter()
         .filter(|(path, _)| is_spec_file(path))
@@ -133,22 +136,19 @@ pub(super) fn holds_word(text: &str, word: &str) -> bool {
 }
 
 /// The releases of `sources`, read as `scope` asks; [`no_specs`] when every file was read and
-/// none holds a Canary.
-fn parse_sources(
-    sources: Vec<Source>,
-    scope: Scope,
-    specs: &Path,
-) -> Result<std::result::Result<Vec<Canary>, Problems>> {
+/// none holds a Canary; the [`Problems`] when any file has one.
+fn parse_sources(sources: Vec<Source>, scope: Scope, specs: &Path) -> Result<Vec<Canary>> {
     if let Scope::Named(selectors) = scope
         && !selectors.is_empty()
         && let Some(found) = parse_named(&sources, selectors, specs)
     {
-        return Ok(found);
+        return Ok(found?);
     }
-    match parse_every(sources, specs) {
-        Ok(canaries) if canaries.is_empty() => Err(no_specs(specs)),
-        found => Ok(found),
+    let canaries = parse_every(sources, specs)?;
+    if canaries.is_empty() {
+        return Err(no_specs(specs));
     }
+    Ok(canaries)
 }
 
 /// The releases of the files that can define the releases `selectors` name, with the files
@@ -481,21 +481,22 @@ mod tests {
                     .collect();
                 let specs = Path::new("canaries");
                 let selector = vec![format!("r{wanted}")];
-                let all = parse_sources(sources.clone(), Scope::All, specs).unwrap();
+                let all = parse_sources(sources.clone(), Scope::All, specs)
+                    .map_err(|e| e.downcast::<Problems>().expect("every file reads, or has problems"));
                 let named = parse_sources(sources, Scope::Named(&selector), specs);
                 let pick = |found: &[Canary]| -> Vec<(String, PathBuf)> {
                     ids(found).into_iter().filter(|(id, _)| id.ends_with(&format!("/r{wanted}"))).collect()
                 };
                 match (&all, named) {
-                    (Ok(every), Ok(Ok(some))) => prop_assert_eq!(pick(every), pick(&some)),
-                    (Ok(_), named) => prop_assert!(false, "every file reads, the named run does not: {:?}", named.map(|r| r.map(|c| ids(&c)))),
+                    (Ok(every), Ok(some)) => prop_assert_eq!(pick(every), pick(&some)),
+                    (Ok(_), named) => prop_assert!(false, "every file reads, the named run does not: {:?}", named.map(|c| ids(&c))),
                     (Err(problems), named) => {
                         let involved = problems.0.iter().any(|p| {
                             let text = format!("{} {:?}", p.message, p.note.as_ref().map(|n| n.message.clone()));
                             ["shop", "other"].iter().any(|ns| text.contains(&format!("release `{ns}/r{wanted}`")))
                         });
                         if involved {
-                            prop_assert!(!matches!(named, Ok(Ok(_))), "every file shows a problem with r{}: {}; the named run saw none", wanted, problems);
+                            prop_assert!(named.is_err(), "every file shows a problem with r{}: {}; the named run saw none", wanted, problems);
                         }
                     }
                 }
