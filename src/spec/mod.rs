@@ -28,9 +28,9 @@ use crate::problem::Place;
 
 pub use load::{Scope, is_spec_file, load, load_files, no_specs, relative_specs};
 pub use rules::{
-    check_output_path, format_duration, header_name_problem, hosts_overlap, is_dns1035_label, is_dns1123_label,
-    is_dns1123_subdomain, is_gateway, is_header_name, is_host, is_label_key, is_label_name, is_label_value,
-    parse_duration,
+    BadHeaderName, HostRefusal, LABEL_KEY_RULE, binds_mesh, check_header_name, check_output_path, format_duration,
+    host_refusals, hosts_overlap, is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, is_gateway, is_host,
+    is_label_key, is_label_name, is_label_value, parse_duration,
 };
 pub use template::main_container;
 pub use validate::parse_file;

@@ -30,7 +30,12 @@ pub fn is_label_name(s: &str) -> bool {
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-/// A Kubernetes label key: an optional DNS-1123 subdomain prefix and `/`, then a label name.
+/// What a label key must be, as problems say it after `is not valid: `.
+pub const LABEL_KEY_RULE: &str =
+    "a DNS-1123 prefix and `/`, then at most 63 characters of alphanumerics, `-`, `_` and `.`";
+
+/// A Kubernetes label key: an optional DNS-1123 subdomain prefix and `/`, then a label name
+/// ([`LABEL_KEY_RULE`]).
 pub fn is_label_key(key: &str) -> bool {
     match key.split_once('/') {
         Some((prefix, name)) => is_dns1123_subdomain(prefix) && is_label_name(name),
@@ -48,6 +53,7 @@ pub fn is_dns1123_subdomain(s: &str) -> bool {
     !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns1123_label)
 }
 
+/// A VirtualService host: a lowercase DNS name, optionally starting with `*.`, or `*`.
 pub fn is_host(s: &str) -> bool {
     let rest = s.strip_prefix("*.").unwrap_or(s);
     s == "*" || is_dns1123_subdomain(rest)
@@ -63,6 +69,37 @@ pub fn hosts_overlap(a: &str, b: &str) -> bool {
     a == b || covers(a, b) || covers(b, a)
 }
 
+/// Whether a route bound to `gateways` serves the sidecars: it names no gateway, or `mesh`.
+pub fn binds_mesh<'a>(gateways: impl IntoIterator<Item = &'a str>) -> bool {
+    let mut gateways = gateways.into_iter().peekable();
+    gateways.peek().is_none() || gateways.any(|g| g == "mesh")
+}
+
+/// Why Istio's admission refuses a host of a VirtualService.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostRefusal<'a> {
+    /// `*` on a route that serves the sidecars ([`binds_mesh`]).
+    WildcardOnMesh,
+    /// The host matches a name in common with this host listed before it ([`hosts_overlap`]):
+    /// the same host, or a wildcard over or under it.
+    Overlaps(&'a str),
+}
+
+/// Istio's admission rules for one host of a VirtualService, given the hosts listed before it
+/// and whether the route serves the sidecars: `*` only on routes bound to gateways other than
+/// the mesh, and a name matched by one host only. The refusals in that order.
+pub fn host_refusals<'a>(host: &str, before: impl IntoIterator<Item = &'a str>, mesh: bool) -> Vec<HostRefusal<'a>> {
+    let mut refusals = Vec::new();
+    if host == "*" && mesh {
+        refusals.push(HostRefusal::WildcardOnMesh);
+    }
+    if let Some(other) = before.into_iter().find(|other| hosts_overlap(other, host)) {
+        refusals.push(HostRefusal::Overlaps(other));
+    }
+    refusals
+}
+
+/// A gateway a VirtualService binds to: `NAME` or `NAMESPACE/NAME` (`mesh` is a name too).
 pub fn is_gateway(s: &str) -> bool {
     match s.split_once('/') {
         Some((ns, name)) => is_dns1123_label(ns) && is_dns1123_subdomain(name),
@@ -85,17 +122,26 @@ pub(super) fn is_http_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
-/// A header name Istio matches on: a lowercase HTTP token.
-pub fn is_header_name(s: &str) -> bool {
-    is_http_token(s) && !s.bytes().any(|b| b.is_ascii_uppercase())
+/// A header name Istio refuses to match on; its `Display` is what is wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadHeaderName<'a>(pub &'a str);
+
+impl std::fmt::Display for BadHeaderName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = self.0;
+        write!(f, "header name `{name}` must be a lowercase HTTP token (a-z, 0-9 and !#$%&'*+-.^_`|~)")?;
+        if name.starts_with(':') {
+            write!(f, "; `{name}` is an HTTP/2 pseudo-header, which a header match does not take")?;
+        }
+        Ok(())
+    }
 }
 
-/// What is wrong with a header name [`is_header_name`] refuses.
-pub fn header_name_problem(name: &str) -> String {
-    let base = format!("header name `{name}` must be a lowercase HTTP token (a-z, 0-9 and !#$%&'*+-.^_`|~)");
-    match name.starts_with(':') {
-        true => format!("{base}; `{name}` is an HTTP/2 pseudo-header, which a header match does not take"),
-        false => base,
+/// A header name Istio matches on: a lowercase HTTP token.
+pub fn check_header_name(name: &str) -> Result<(), BadHeaderName<'_>> {
+    match is_http_token(name) && !name.bytes().any(|b| b.is_ascii_uppercase()) {
+        true => Ok(()),
+        false => Err(BadHeaderName(name)),
     }
 }
 
@@ -218,5 +264,23 @@ mod tests {
         assert!(!is_host("Example.com"));
         assert!(is_gateway("istio-system/ingress"));
         assert!(!is_gateway("a/b/c"));
+        assert!(check_header_name("x-user").is_ok());
+        assert_eq!(
+            check_header_name(":authority").unwrap_err().to_string(),
+            "header name `:authority` must be a lowercase HTTP token (a-z, 0-9 and !#$%&'*+-.^_`|~); `:authority` is an HTTP/2 pseudo-header, which a header match does not take"
+        );
+    }
+
+    #[test]
+    fn host_refusals_follow_istio_admission() {
+        use HostRefusal::*;
+        assert!(binds_mesh([]));
+        assert!(binds_mesh(["istio-system/ingress", "mesh"]));
+        assert!(!binds_mesh(["istio-system/ingress"]));
+        assert_eq!(host_refusals("*", [], true), [WildcardOnMesh]);
+        assert_eq!(host_refusals("*", [], false), []);
+        assert_eq!(host_refusals("b.a.com", ["web", "*.a.com"], false), [Overlaps("*.a.com")]);
+        assert_eq!(host_refusals("*", ["web"], true), [WildcardOnMesh, Overlaps("web")]);
+        assert_eq!(host_refusals("web", ["shop"], true), []);
     }
 }

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::rules::{is_label_key, is_label_value};
+use super::rules::{LABEL_KEY_RULE, is_label_key, is_label_value};
 use super::validate::Validator;
 use crate::podschema::Node;
 use crate::problem::{Place, Problem};
@@ -15,8 +15,7 @@ impl Validator<'_> {
     }
 
     fn node_place(&self, node: &Node) -> Place {
-        let p = Problem::at(self.file, self.source, node.line, node.column, "");
-        Place { file: p.location.file, line: p.location.line, column: p.location.column, source_line: p.source_line }
+        Place::at(self.file, self.source, node.line, node.column)
     }
 
     /// The pod template: first checked against Kubernetes' own PodTemplateSpec schema
@@ -43,7 +42,7 @@ impl Validator<'_> {
                     self.node_problem(key, format!("template.metadata.labels.{k} is set by kanari; leave it out"));
                 }
                 if !is_label_key(k) {
-                    self.node_problem(key, format!("template label key `{k}` is not valid: a DNS-1123 prefix and `/`, then at most 63 characters of alphanumerics, `-`, `_` and `.`"));
+                    self.node_problem(key, format!("template label key `{k}` is not valid: {LABEL_KEY_RULE}"));
                 }
                 if let Some(v) = value.as_str()
                     && !is_label_value(v)

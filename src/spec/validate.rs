@@ -13,8 +13,9 @@ use super::raw::{
     RawAutoscaling, RawDoc, RawMatch, RawSpec, RawStage, RawStringMatch, RawVersion, S, not_a_canary, read_docs,
 };
 use super::rules::{
-    check_output_path, default_output, folded, header_name_problem, hosts_overlap, is_cookie_value, is_dns1035_label,
-    is_dns1123_label, is_gateway, is_header_name, is_host, is_http_token, is_image, is_stage_name, parse_duration,
+    HostRefusal, binds_mesh, check_header_name, check_output_path, default_output, folded, host_refusals,
+    is_cookie_value, is_dns1035_label, is_dns1123_label, is_gateway, is_host, is_http_token, is_image, is_stage_name,
+    parse_duration,
 };
 use super::{
     Autoscaling, Canary, Cookie, MAX_REPLICAS, MAX_STAGES, Match, Pause, Places, RESERVED_STAGE_NAMES, ReplicaOverride,
@@ -66,9 +67,7 @@ pub(super) struct Validator<'a> {
 
 impl Validator<'_> {
     pub(super) fn place<T>(&self, at: &S<T>) -> Place {
-        let loc = &at.referenced;
-        let p = Problem::at(self.file, self.source, loc.line(), loc.column(), "");
-        Place { file: p.location.file, line: p.location.line, column: p.location.column, source_line: p.source_line }
+        Place::at(self.file, self.source, at.referenced.line(), at.referenced.column())
     }
 
     pub(super) fn problem<T>(&mut self, at: &S<T>, message: impl Into<String>) {
@@ -263,20 +262,20 @@ impl Validator<'_> {
     /// Istio's admission rules for the hosts of one VirtualService: a host once, none covered
     /// by a wildcard beside it, and `*` only for routes bound to gateways other than the mesh.
     fn host_admission(&mut self, hosts: &[S<String>], gateways: &[S<String>]) {
-        let mesh = gateways.is_empty() || gateways.iter().any(|g| g.value == "mesh");
+        let mesh = binds_mesh(gateways.iter().map(|g| g.value.as_str()));
         for (i, h) in hosts.iter().enumerate() {
-            if h.value == "*" && mesh {
-                self.problem(h, "host `*` is not allowed on the mesh: Istio rejects a wildcard host for sidecar routes; name the hosts, or bind the route to gateways");
-            }
-            if let Some(other) = hosts[..i].iter().find(|o| hosts_overlap(&o.value, &h.value)) {
-                let why = match other.value == h.value {
-                    true => "is listed twice".to_string(),
-                    false => format!("overlaps `{}`", other.value),
+            for refusal in host_refusals(&h.value, hosts[..i].iter().map(|o| o.value.as_str()), mesh) {
+                let message = match refusal {
+                    HostRefusal::WildcardOnMesh => "host `*` is not allowed on the mesh: Istio rejects a wildcard host for sidecar routes; name the hosts, or bind the route to gateways".to_string(),
+                    HostRefusal::Overlaps(other) => {
+                        let why = match other == h.value {
+                            true => "is listed twice".to_string(),
+                            false => format!("overlaps `{other}`"),
+                        };
+                        format!("host `{}` {why}: Istio rejects overlapping hosts in one VirtualService", h.value)
+                    }
                 };
-                self.problem(
-                    h,
-                    format!("host `{}` {why}: Istio rejects overlapping hosts in one VirtualService", h.value),
-                );
+                self.problem(h, message);
             }
         }
     }
@@ -449,7 +448,9 @@ impl Validator<'_> {
         headers.sort_by(|a, b| a.0.value.cmp(&b.0.value));
         for (key, value) in headers {
             let header = &key.value;
-            self.check(key, is_header_name(header), || header_name_problem(header));
+            if let Err(why) = check_header_name(header) {
+                self.problem(key, why.to_string());
+            }
             if m.cookie.is_some() && header == "cookie" {
                 self.problem(key, "a match cannot have both `cookie` and a `cookie` header");
             }
