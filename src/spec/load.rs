@@ -2,7 +2,7 @@
 //! which limits, and how a run for named releases reads only the files that can define them
 //! ([`Scope::Named`]). Each file is then read and validated by [`super::validate`]; the checks
 //! across releases (one definition per release, one folder per release) are made here, over
-//! everything loaded. Imports nothing of kanari's above `spec`.
+//! everything loaded. Like all of `spec`, it imports no later step of the pipeline.
 //!
 //! A load returns one `anyhow::Result`: bad specs fail it with a [`Problems`] value (every
 //! problem of every file parsed, with its place), anything else (an unreadable folder, no

@@ -1,6 +1,7 @@
 //! Spec files read as YAML into raw documents: the serde model with the place of every value,
 //! read strictly, and the YAML reader's errors turned into problems at their places. Nothing
-//! here judges values; [`super::validate`] does. Imports nothing of kanari's above `spec`.
+//! here judges values; [`super::validate`] does. Like all of `spec`, it imports no later step
+//! of the pipeline.
 //!
 //! Numbers are read as i64 so a wrong one gets a message about its range rather than serde's
 //! "invalid u32".

@@ -1,6 +1,6 @@
 //! The pod template of a spec: checked against Kubernetes' own PodTemplateSpec schema
 //! ([`crate::podschema`]) and kanari's rules, and which of its containers is the main one.
-//! Imports nothing of kanari's above `spec`.
+//! Like all of `spec`, it imports no later step of the pipeline.
 
 use serde_json::Value;
 

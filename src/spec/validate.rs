@@ -1,7 +1,7 @@
 //! Validation: raw documents (see [`super::raw`]) turned into [`Canary`] values that the
 //! planner can trust, every problem of a file collected with its place. The checks on single
 //! values are the pure rules of [`super::rules`]; the pod template's are in
-//! [`super::template`]. Imports nothing of kanari's above `spec`.
+//! [`super::template`]. Like all of `spec`, it imports no later step of the pipeline.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -66,11 +66,11 @@ pub(super) struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    pub(super) fn place<T>(&self, at: &S<T>) -> Place {
+    fn place<T>(&self, at: &S<T>) -> Place {
         Place::at(self.file, self.source, at.referenced.line(), at.referenced.column())
     }
 
-    pub(super) fn problem<T>(&mut self, at: &S<T>, message: impl Into<String>) {
+    fn problem<T>(&mut self, at: &S<T>, message: impl Into<String>) {
         let loc = &at.referenced;
         self.problems.push(Problem::at(self.file, self.source, loc.line(), loc.column(), message));
     }
