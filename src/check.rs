@@ -27,8 +27,8 @@ use crate::problem::{Problem, Problems};
 use crate::re2::Refusal;
 use crate::render::{KUSTOMIZATION, Rendered};
 use crate::spec::{
-    header_name_problem, is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, is_header_name, is_label_key,
-    is_label_value,
+    HostRefusal, LABEL_KEY_RULE, binds_mesh, check_header_name, host_refusals, is_dns1035_label, is_dns1123_label,
+    is_dns1123_subdomain, is_gateway, is_host, is_label_key, is_label_value,
 };
 
 /// Checks a rendered overlay; every problem names the rendered file and the line it is on.
@@ -133,7 +133,7 @@ fn object(at: &mut At, doc: &Value) {
 fn labels(at: &mut At, labels: &Value) {
     for (key, value) in labels.as_object().into_iter().flatten() {
         if !is_label_key(key) {
-            at.problem(key, format!("label key `{key}` is not valid: a DNS-1123 prefix and `/`, then at most 63 characters of alphanumerics, `-`, `_` and `.`"));
+            at.problem(key, format!("label key `{key}` is not valid: {LABEL_KEY_RULE}"));
         }
         match value.as_str() {
             Some(v) if is_label_value(v) => {}
@@ -166,27 +166,24 @@ fn virtual_service(at: &mut At, doc: &Value, subsets: &BTreeMap<String, BTreeSet
         at.problem("hosts", "a VirtualService needs at least one host".into());
     }
     let gateways: Vec<&str> = spec["gateways"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-    let mesh = gateways.is_empty() || gateways.contains(&"mesh");
+    let mesh = binds_mesh(gateways.iter().copied());
     for (i, host) in hosts.iter().enumerate() {
         let h = host.as_str().unwrap_or_default();
-        let bare = h.strip_prefix("*.").unwrap_or(h);
-        if !(h == "*" || is_dns1123_subdomain(bare)) {
+        if !is_host(h) {
             at.problem(h, format!("host `{h}` is not a DNS name"));
         }
-        if h == "*" && mesh {
-            at.problem("hosts", "host `*` is not allowed on the mesh".into());
-        }
-        if let Some(other) = hosts[..i].iter().filter_map(Value::as_str).find(|o| crate::spec::hosts_overlap(o, h)) {
-            at.problem(h, format!("host `{h}` overlaps `{other}` in the same VirtualService"));
+        for refusal in host_refusals(h, hosts[..i].iter().filter_map(Value::as_str), mesh) {
+            match refusal {
+                HostRefusal::WildcardOnMesh => at.problem("hosts", "host `*` is not allowed on the mesh".into()),
+                HostRefusal::Overlaps(other) => {
+                    at.problem(h, format!("host `{h}` overlaps `{other}` in the same VirtualService"))
+                }
+            }
         }
     }
     for gateway in spec["gateways"].as_array().into_iter().flatten() {
         let g = gateway.as_str().unwrap_or_default();
-        let ok = match g.split_once('/') {
-            Some((ns, name)) => is_dns1123_label(ns) && is_dns1123_subdomain(name),
-            None => is_dns1123_subdomain(g),
-        };
-        if !ok {
+        if !is_gateway(g) {
             at.problem(g, format!("gateway `{g}` is not `name` or `namespace/name`"));
         }
     }
@@ -206,8 +203,8 @@ fn virtual_service(at: &mut At, doc: &Value, subsets: &BTreeMap<String, BTreeSet
         }
         for m in rule["match"].as_array().into_iter().flatten() {
             for (name, sm) in m["headers"].as_object().into_iter().flatten() {
-                if !is_header_name(name) {
-                    at.problem_at_key(name, header_name_problem(name));
+                if let Err(why) = check_header_name(name) {
+                    at.problem_at_key(name, why.to_string());
                 }
                 string_match(at, sm, &format!("header `{name}`"));
             }

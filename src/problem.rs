@@ -23,6 +23,12 @@ pub struct Place {
 }
 
 impl Place {
+    /// The place `line:column` of `file`, whose text is `source`.
+    pub fn at(file: &Path, source: &str, line: u64, column: u64) -> Self {
+        let source_line = source.lines().nth(line.saturating_sub(1) as usize).unwrap_or("").to_string();
+        Place { file: file.to_path_buf(), line: line.max(1), column: column.max(1), source_line }
+    }
+
     /// A problem (or warning) at this place.
     pub fn problem(&self, message: impl Into<String>) -> Problem {
         Problem {
@@ -56,13 +62,7 @@ pub struct Note {
 impl Problem {
     /// A problem at `line:column` of `file`, whose text is `source`.
     pub fn at(file: &Path, source: &str, line: u64, column: u64, message: impl Into<String>) -> Self {
-        let source_line = source.lines().nth(line.saturating_sub(1) as usize).unwrap_or("").to_string();
-        Self {
-            location: Location { file: file.to_path_buf(), line: line.max(1), column: column.max(1) },
-            message: message.into(),
-            source_line,
-            note: None,
-        }
+        Place::at(file, source, line, column).problem(message)
     }
 
     /// The same problem, with a note about a second place it involves.

@@ -58,11 +58,11 @@ impl<'a> Git<'a> {
         let files: BTreeMap<PathBuf, Vec<u8>> =
             files.into_iter().map(|(rel, bytes)| (specs.join(rel), bytes)).collect();
         if selectors.is_empty() {
-            return select(spec::load_files(files, specs, spec::Scope::All)??, selectors);
+            return select(spec::load_files(files, specs, spec::Scope::All)?, selectors);
         }
         // As `Workspace::releases`: every file again when a name is no release of those read.
-        select(spec::load_files(files.clone(), specs, spec::Scope::Named(selectors))??, selectors)
-            .or_else(|_| select(spec::load_files(files, specs, spec::Scope::All)??, selectors))
+        select(spec::load_files(files.clone(), specs, spec::Scope::Named(selectors))?, selectors)
+            .or_else(|_| select(spec::load_files(files, specs, spec::Scope::All)?, selectors))
     }
 
     /// The renderer with the template overrides `commit` has (or the work tree's, when the

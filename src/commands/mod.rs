@@ -76,7 +76,7 @@ impl Workspace {
     /// The releases `selectors` name (all when there are none), from the spec files that can
     /// define them ([`spec::Scope::Named`]).
     pub fn releases(&self, selectors: &[String]) -> Result<Vec<Canary>> {
-        let found = spec::load(&self.root, &self.specs, spec::Scope::Named(selectors))??;
+        let found = spec::load(&self.root, &self.specs, spec::Scope::Named(selectors))?;
         // A name that is a word of some file but no release: read every file, so that the
         // error lists every release there is.
         select(found, selectors).or_else(|_| self.all_releases(selectors))
@@ -84,7 +84,7 @@ impl Workspace {
 
     /// Loads every release, whatever `selectors` name, then keeps those they name.
     pub fn all_releases(&self, selectors: &[String]) -> Result<Vec<Canary>> {
-        let all = spec::load(&self.root, &self.specs, spec::Scope::All)??;
+        let all = spec::load(&self.root, &self.specs, spec::Scope::All)?;
         select(all, selectors)
     }
 

@@ -1,0 +1,210 @@
+//! The first step of the pipeline: `Canary` specs read from YAML files, strictly, with the place
+//! of every value kept, then validated into a [`Canary`] that the planner can trust. It imports
+//! nothing of the pipeline after it (plan, render, check, diff, overlay, repo, commands); only
+//! the helpers [`crate::problem`], [`crate::podschema`] and [`crate::re2`].
+//!
+//! Reading is strict on purpose: unknown fields, duplicate keys, `yes`/`no` booleans, anchors and
+//! aliases beyond a small budget, nesting deeper than 64, files over 1 MiB and more than
+//! [`MAX_RELEASES`] releases are errors. Validation collects every problem of every file.
+//!
+//! By job: this module holds the model (what a validated release is); [`load`] which files are
+//! read and the checks across releases; `raw` the YAML model with places; `validate` a file's
+//! documents turned into releases; `template` the pod template's checks; `rules` the rules on
+//! single values, which [`crate::check`] shares.
+
+mod load;
+mod raw;
+mod rules;
+mod template;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::problem::Place;
+
+pub use load::{Scope, is_spec_file, load, load_files, no_specs, relative_specs};
+pub use rules::{
+    BadHeaderName, HostRefusal, LABEL_KEY_RULE, binds_mesh, check_header_name, check_output_path, format_duration,
+    host_refusals, hosts_overlap, is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, is_gateway, is_host,
+    is_label_key, is_label_name, is_label_value, parse_duration,
+};
+pub use template::main_container;
+pub use validate::parse_file;
+
+/// The only `apiVersion` this version of kanari reads.
+pub const API_VERSION: &str = "kanari.dev/v1alpha1";
+/// A spec file larger than this is refused before it is parsed.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+/// At most this many releases in one repository.
+pub const MAX_RELEASES: usize = 10_000;
+/// At most this many stages in one release.
+pub const MAX_STAGES: usize = 64;
+/// Regexes in matches are at most this many characters long, as Istio's admission requires.
+pub const MAX_REGEX_LEN: usize = crate::re2::MAX_LEN;
+/// Replica counts above this are taken for typos.
+pub const MAX_REPLICAS: i64 = 10_000;
+/// State names kanari uses itself; no stage may take one.
+pub const RESERVED_STAGE_NAMES: [&str; 3] = ["steady", "prepare", "aborted"];
+
+/// A release target: one validated `Canary` document.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Canary {
+    pub name: String,
+    pub namespace: String,
+    /// The spec file, relative to the repository root.
+    pub file: PathBuf,
+    /// The overlay directory, relative to the repository root.
+    pub output: PathBuf,
+    pub service: Service,
+    pub hosts: Vec<String>,
+    pub gateways: Vec<String>,
+    pub stable: Version,
+    pub canary: Option<Version>,
+    /// Pods a version runs at 100% of traffic (without autoscaling).
+    pub replicas: u32,
+    pub autoscaling: Option<Autoscaling>,
+    /// The pod template every version shares, as written (a mapping, possibly empty).
+    pub template: Value,
+    pub stages: Vec<Stage>,
+    /// Where parts of the spec are written, for warnings that point at them.
+    pub places: Places,
+}
+
+/// Places in a spec that later checks (warnings) point at.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Places {
+    /// The `autoscaling` mapping, when the spec has one.
+    pub autoscaling: Option<Place>,
+    /// Each container of `template.spec.containers`, in order.
+    pub containers: Vec<Place>,
+}
+
+impl Canary {
+    /// `namespace/name`, the name people and CI use for a release.
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+
+    /// True when `selector` (`name` or `namespace/name`) names this release.
+    pub fn is_named(&self, selector: &str) -> bool {
+        match selector.split_once('/') {
+            Some((namespace, name)) => namespace == self.namespace && name == self.name,
+            None => selector == self.name,
+        }
+    }
+
+    pub fn stage(&self, name: &str) -> Option<(usize, &Stage)> {
+        self.stages.iter().enumerate().find(|(_, s)| s.name == name)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Service {
+    pub port: u16,
+    /// Render the Kubernetes Service too.
+    pub create: bool,
+}
+
+/// One version of the workload: the `version` label, subset name and Deployment suffix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Version {
+    pub version: String,
+    pub image: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Autoscaling {
+    pub min_replicas: u32,
+    pub max_replicas: u32,
+    pub target_cpu_utilization_percentage: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stage {
+    pub name: String,
+    /// Percent of the traffic that no match took which goes to the canary.
+    pub weight: u32,
+    /// Requests matching any of these go to the canary.
+    pub matches: Vec<Match>,
+    pub replicas: ReplicaOverride,
+    pub pause: Pause,
+    /// Where the stage's name is written.
+    pub at: Place,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReplicaOverride {
+    pub stable: Option<u32>,
+    pub canary: Option<u32>,
+}
+
+/// What guards the way out of a stage.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pause {
+    pub approval: bool,
+    pub duration: Option<Duration>,
+}
+
+/// One match entry: every field must hold (AND); entries of a stage are ORed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Match {
+    pub headers: BTreeMap<String, StringMatch>,
+    pub cookie: Option<Cookie>,
+    pub uri: Option<StringMatch>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StringMatch {
+    Exact(String),
+    Prefix(String),
+    Regex(String),
+}
+
+impl StringMatch {
+    /// Istio's field name for this kind of match.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StringMatch::Exact(_) => "exact",
+            StringMatch::Prefix(_) => "prefix",
+            StringMatch::Regex(_) => "regex",
+        }
+    }
+
+    pub fn value(&self) -> &str {
+        match self {
+            StringMatch::Exact(v) | StringMatch::Prefix(v) | StringMatch::Regex(v) => v,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cookie {
+    pub name: String,
+    pub value: String,
+}
+
+impl Cookie {
+    /// The usual regex on the `cookie` header that finds `name=value` among the cookies.
+    pub fn header_regex(&self) -> String {
+        format!("^(.*?;\\s*)?({}={})(;.*)?$", regex::escape(&self.name), regex::escape(&self.value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookie_regex_escapes_and_matches() {
+        let c = Cookie { name: "user".into(), value: "a.b".into() };
+        let re = regex::Regex::new(&c.header_regex()).unwrap();
+        assert!(re.is_match("user=a.b"));
+        assert!(re.is_match("x=1; user=a.b; y=2"));
+        assert!(!re.is_match("user=axb"));
+        assert!(!re.is_match("xuser=a.b"));
+    }
+}

@@ -1,0 +1,640 @@
+//! Validation: raw documents (see [`super::raw`]) turned into [`Canary`] values that the
+//! planner can trust, every problem of a file collected with its place. The checks on single
+//! values are the pure rules of [`super::rules`]; the pod template's are in
+//! [`super::template`]. Like all of `spec`, it imports no later step of the pipeline.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::load::holds_word;
+use super::raw::{
+    RawAutoscaling, RawDoc, RawMatch, RawSpec, RawStage, RawStringMatch, RawVersion, S, not_a_canary, read_docs,
+};
+use super::rules::{
+    HostRefusal, binds_mesh, check_header_name, check_output_path, default_output, folded, host_refusals,
+    is_cookie_value, is_dns1035_label, is_dns1123_label, is_gateway, is_host, is_http_token, is_image, is_stage_name,
+    parse_duration,
+};
+use super::{
+    Autoscaling, Canary, Cookie, MAX_REPLICAS, MAX_STAGES, Match, Pause, Places, RESERVED_STAGE_NAMES, ReplicaOverride,
+    Service, Stage, StringMatch, Version,
+};
+use crate::problem::{Place, Problem, Problems};
+
+/// Parses and validates one file's documents. `file` is the path shown in problems.
+pub fn parse_file(file: &Path, source: &str) -> (Vec<Canary>, Problems) {
+    let (placed, problems) = parse_placed(file, source, None);
+    (placed.into_iter().map(|p| p.canary).collect(), problems)
+}
+
+/// A validated release and the places the checks across releases point at.
+pub(super) struct Placed {
+    pub(super) canary: Canary,
+    /// `metadata.name`.
+    pub(super) name: Place,
+    /// `spec.output`, or `metadata.name` when the output is the default one.
+    pub(super) output: Place,
+}
+
+/// [`parse_file`], keeping places; `specs` is the specs folder (relative to the repository
+/// root), which no output may nest with.
+pub(super) fn parse_placed(file: &Path, source: &str, specs: Option<&Path>) -> (Vec<Placed>, Problems) {
+    let docs = match read_docs(file, source) {
+        Ok(docs) => docs,
+        Err(problems) => return (Vec::new(), problems),
+    };
+    let mut problems = Problems::default();
+    let mut canaries = Vec::new();
+    for doc in docs {
+        let mut v = Validator { file, source, specs, problems: &mut problems };
+        if let Some(canary) = v.canary(doc) {
+            canaries.push(canary);
+        }
+    }
+    (canaries, problems)
+}
+
+/// Checks the documents of one file, recording problems.
+pub(super) struct Validator<'a> {
+    pub(super) file: &'a Path,
+    pub(super) source: &'a str,
+    /// The specs folder, relative to the repository root, when known.
+    pub(super) specs: Option<&'a Path>,
+    pub(super) problems: &'a mut Problems,
+}
+
+impl Validator<'_> {
+    fn place<T>(&self, at: &S<T>) -> Place {
+        Place::at(self.file, self.source, at.referenced.line(), at.referenced.column())
+    }
+
+    fn problem<T>(&mut self, at: &S<T>, message: impl Into<String>) {
+        let loc = &at.referenced;
+        self.problems.push(Problem::at(self.file, self.source, loc.line(), loc.column(), message));
+    }
+
+    /// The place of byte `offset` of a string scalar, when the source shows it as written (plain,
+    /// or quoted without escapes on one line); else the place of the scalar.
+    fn inside(&self, at: &S<String>, offset: usize) -> (u64, u64) {
+        let (line, column) = (at.referenced.line(), at.referenced.column());
+        let text = &at.value;
+        let written = self.source.lines().nth(line.saturating_sub(1) as usize).unwrap_or("");
+        let rest: String = written.chars().skip(column.saturating_sub(1) as usize).collect();
+        let quote = match rest.chars().next() {
+            Some('\'') if !text.contains('\'') => 1,
+            Some('"') if !text.contains(['"', '\\']) => 1,
+            _ => 0,
+        };
+        let shown = rest.get(quote..).is_some_and(|r| r.starts_with(text.as_str()));
+        match shown && text.is_char_boundary(offset) {
+            true => (line, column + quote as u64 + text[..offset].chars().count() as u64),
+            false => (line, column),
+        }
+    }
+
+    /// Checks `value` against a predicate; on failure records `message` at its place.
+    fn check<T>(&mut self, at: &S<T>, ok: bool, message: impl FnOnce() -> String) -> bool {
+        if !ok {
+            self.problem(at, message());
+        }
+        ok
+    }
+
+    fn number(&mut self, at: &S<i64>, what: &str, min: i64, max: i64) -> Option<u32> {
+        let v = at.value;
+        if self.check(at, (min..=max).contains(&v), || format!("{what} must be from {min} to {max}, got {v}")) {
+            Some(v as u32)
+        } else {
+            None
+        }
+    }
+
+    /// One document as a release; `None` when it has problems, which are recorded. Each part
+    /// of the spec is checked in the order it is written, so that problems read top to bottom.
+    fn canary(&mut self, doc: RawDoc) -> Option<Placed> {
+        let before = self.problems.len();
+        self.kind(&doc);
+        let name = doc.metadata.name;
+        let namespace = self.identity(&name, doc.metadata.namespace.as_ref());
+        let spec = doc.spec;
+        let (output, output_at) = self.output_folder(&spec, &namespace, &name);
+        let port = self.number(&spec.service.port, "service.port", 1, 65535).unwrap_or(1) as u16;
+        let (hosts, gateways) = self.routing(&spec, &name);
+        let (stable, canary) = self.versions(&spec, &name.value);
+        let (replicas, autoscaling) = self.pods(&spec);
+        let (template, containers) = match &spec.template {
+            Some(t) => self.template(t, &name.value),
+            None => (Value::Object(Default::default()), Vec::new()),
+        };
+        let places = Places { autoscaling: spec.autoscaling.as_ref().map(|a| self.place(a)), containers };
+        let stages = self.stages(&spec, autoscaling.as_ref());
+        if self.problems.len() > before {
+            return None;
+        }
+        let name_at = self.place(&name);
+        let canary = Canary {
+            name: name.value,
+            namespace,
+            file: self.file.to_path_buf(),
+            output: output?,
+            service: Service { port, create: spec.service.create.unwrap_or(true) },
+            hosts,
+            gateways,
+            stable: stable?,
+            canary,
+            replicas,
+            autoscaling,
+            template,
+            stages,
+            places,
+        };
+        Some(Placed { canary, name: name_at, output: output_at })
+    }
+
+    /// `apiVersion` and `kind` name a kanari Canary; else a problem at the one that is wrong.
+    fn kind(&mut self, doc: &RawDoc) {
+        if let Some(message) = not_a_canary(&doc.kind, Some(&doc.api_version)) {
+            let at = if doc.kind.value == "Canary" { &doc.api_version } else { &doc.kind };
+            self.problem(at, message);
+        }
+    }
+
+    /// `metadata.name` and `metadata.namespace`; returns the namespace (`default` when none
+    /// is given).
+    fn identity(&mut self, name: &S<String>, namespace: Option<&S<String>>) -> String {
+        if self.check(name, is_dns1035_label(&name.value), || {
+            format!("metadata.name `{}` must be a DNS-1035 label: at most 63 characters of a-z, 0-9 and `-`, starting with a letter and ending with a letter or digit", name.value)
+        }) {
+            // What makes `Scope::Named` exact: a file that defines a release holds its name.
+            self.check(name, holds_word(self.source, &name.value), || {
+                format!("write metadata.name `{}` as plain text, without YAML escapes: kanari finds a release's file by its name", name.value)
+            });
+        }
+        match namespace {
+            Some(ns) => {
+                self.check(ns, is_dns1123_label(&ns.value), || {
+                    format!("metadata.namespace `{}` must be a DNS-1123 label: at most 63 characters of a-z, 0-9 and `-`, starting and ending with a letter or digit", ns.value)
+                });
+                ns.value.clone()
+            }
+            None => "default".to_string(),
+        }
+    }
+
+    /// The release's folder (`spec.output`, or the default one) and where it is written; the
+    /// folder is `None` when it is refused. It may not nest with the specs folder.
+    fn output_folder(&mut self, spec: &RawSpec, namespace: &str, name: &S<String>) -> (Option<PathBuf>, Place) {
+        let output = match &spec.output {
+            Some(out) => {
+                // Named runs find the files that set an output by the word (see `Scope::Named`).
+                self.check(out, holds_word(self.source, "output"), || {
+                    "write the key `output` as plain text, without YAML escapes".to_string()
+                });
+                self.output(out)
+            }
+            None => Some(default_output(namespace, &name.value)),
+        };
+        let output_at = match &spec.output {
+            Some(out) => self.place(out),
+            None => self.place(name),
+        };
+        if let (Some(out), Some(specs)) = (&output, self.specs) {
+            let (o, f) = (folded(out), folded(specs));
+            let what = match &spec.output {
+                Some(_) => format!("spec.output `{}`", out.display()),
+                None => format!("the default output `{}` (no spec.output)", out.display()),
+            };
+            let why = if o.starts_with(&f) {
+                Some(format!(
+                    "is inside the specs folder `{}`: kanari would read the files it writes as specs; choose a folder outside it",
+                    specs.display()
+                ))
+            } else if f.starts_with(&o) {
+                Some(format!(
+                    "holds the specs folder `{}`: kanari owns its output folder; choose one that does not hold the specs",
+                    specs.display()
+                ))
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                self.problems.push(output_at.problem(format!("{what} {why}")));
+            }
+        }
+        (output, output_at)
+    }
+
+    /// `spec.hosts` (the release's name when none are given) and `spec.gateways`, each well
+    /// formed, and together as Istio's admission takes them.
+    fn routing(&mut self, spec: &RawSpec, name: &S<String>) -> (Vec<String>, Vec<String>) {
+        let hosts = match &spec.hosts {
+            Some(hosts) => {
+                if hosts.is_empty() {
+                    self.problem(name, "spec.hosts is empty: leave it out to use the release name");
+                }
+                for h in hosts {
+                    self.check(h, is_host(&h.value), || {
+                        format!("host `{}` must be a lowercase DNS name, optionally starting with `*.`", h.value)
+                    });
+                }
+                hosts.iter().map(|h| h.value.clone()).collect()
+            }
+            None => vec![name.value.clone()],
+        };
+        let gateways = spec.gateways.as_deref().unwrap_or_default();
+        for g in gateways {
+            self.check(g, is_gateway(&g.value), || {
+                format!("gateway `{}` must be `mesh`, `NAME` or `NAMESPACE/NAME` with DNS-1123 names", g.value)
+            });
+        }
+        let mut seen = BTreeSet::new();
+        for g in gateways {
+            self.check(g, seen.insert(&g.value), || format!("gateway `{}` is listed twice", g.value));
+        }
+        if let Some(list) = &spec.hosts {
+            self.host_admission(list, gateways);
+        }
+        (hosts, gateways.iter().map(|g| g.value.clone()).collect())
+    }
+
+    /// Istio's admission rules for the hosts of one VirtualService: a host once, none covered
+    /// by a wildcard beside it, and `*` only for routes bound to gateways other than the mesh.
+    fn host_admission(&mut self, hosts: &[S<String>], gateways: &[S<String>]) {
+        let mesh = binds_mesh(gateways.iter().map(|g| g.value.as_str()));
+        for (i, h) in hosts.iter().enumerate() {
+            for refusal in host_refusals(&h.value, hosts[..i].iter().map(|o| o.value.as_str()), mesh) {
+                let message = match refusal {
+                    HostRefusal::WildcardOnMesh => "host `*` is not allowed on the mesh: Istio rejects a wildcard host for sidecar routes; name the hosts, or bind the route to gateways".to_string(),
+                    HostRefusal::Overlaps(other) => {
+                        let why = match other == h.value {
+                            true => "is listed twice".to_string(),
+                            false => format!("overlaps `{other}`"),
+                        };
+                        format!("host `{}` {why}: Istio rejects overlapping hosts in one VirtualService", h.value)
+                    }
+                };
+                self.problem(h, message);
+            }
+        }
+    }
+
+    /// `spec.stable` and `spec.canary`, each valid, and not the same version.
+    fn versions(&mut self, spec: &RawSpec, release: &str) -> (Option<Version>, Option<Version>) {
+        let stable = self.version(&spec.stable, release);
+        let canary = spec.canary.as_ref().and_then(|c| self.version(c, release));
+        if let (Some(s), Some(c), Some(raw)) = (&stable, &canary, &spec.canary)
+            && s.version == c.version
+        {
+            let message =
+                format!("canary version `{}` is the stable version: a canary needs a version of its own", c.version);
+            self.problem(&raw.version, message);
+        }
+        (stable, canary)
+    }
+
+    /// How many pods a version runs: `spec.replicas` (1 when not given), or `spec.autoscaling`;
+    /// not both.
+    fn pods(&mut self, spec: &RawSpec) -> (u32, Option<Autoscaling>) {
+        let autoscaling = spec.autoscaling.as_ref().and_then(|a| self.autoscaling(a));
+        let replicas = match (&spec.replicas, &spec.autoscaling) {
+            (Some(r), Some(_)) => {
+                self.problem(
+                    r,
+                    "`replicas` and `autoscaling` exclude each other: with autoscaling the HPAs own the pod count",
+                );
+                1
+            }
+            (Some(r), None) => self.number(r, "replicas", 1, MAX_REPLICAS).unwrap_or(1),
+            (None, _) => 1,
+        };
+        (replicas, autoscaling)
+    }
+
+    /// `spec.stages`: at most [`MAX_STAGES`], names unique without case, each stage valid; a
+    /// canary needs one. Returns the valid stages.
+    fn stages(&mut self, spec: &RawSpec, autoscaling: Option<&Autoscaling>) -> Vec<Stage> {
+        if spec.stages.len() > MAX_STAGES {
+            self.problem(&spec.stages[MAX_STAGES], format!("a release has at most {MAX_STAGES} stages"));
+        }
+        let mut names = BTreeSet::new();
+        let mut stages = Vec::new();
+        for stage in &spec.stages {
+            // Compared without case: each state is a folder under `render --all-stages --out`, and
+            // `Half` and `half` would be one folder on a case-insensitive filesystem.
+            if !names.insert(stage.value.name.value.to_ascii_lowercase()) {
+                self.problem(
+                    &stage.value.name,
+                    format!("stage name `{}` is used twice (names are compared without case)", stage.value.name.value),
+                );
+            }
+            if let Some(s) = self.stage(stage, autoscaling) {
+                stages.push(s);
+            }
+        }
+        if let (Some(raw), true) = (&spec.canary, spec.stages.is_empty()) {
+            self.problem(&raw.version, "a canary needs at least one stage under spec.stages");
+        }
+        stages
+    }
+
+    fn output(&mut self, out: &S<String>) -> Option<PathBuf> {
+        match check_output_path(&out.value) {
+            Ok(path) => Some(path),
+            Err(why) => {
+                self.problem(out, format!("spec.output `{}` {why}", out.value));
+                None
+            }
+        }
+    }
+
+    fn version(&mut self, raw: &RawVersion, release: &str) -> Option<Version> {
+        let v = &raw.version;
+        let mut ok = self.check(v, is_dns1123_label(&v.value), || {
+            format!("version `{}` must be a DNS-1123 label: at most 63 characters of a-z, 0-9 and `-`, starting and ending with a letter or digit", v.value)
+        });
+        let deployment = format!("{release}-{}", v.value);
+        ok &= self.check(v, deployment.len() <= 63, || {
+            format!("the Deployment name `{deployment}` would be longer than 63 characters; shorten the release name or the version")
+        });
+        let image = &raw.image;
+        ok &= self.check(image, is_image(&image.value), || {
+            format!("image `{}` must be a non-empty image reference without spaces", image.value)
+        });
+        ok.then(|| Version { version: v.value.clone(), image: image.value.clone() })
+    }
+
+    fn autoscaling(&mut self, raw: &S<RawAutoscaling>) -> Option<Autoscaling> {
+        let a = &raw.value;
+        let min = self.number(&a.min_replicas, "autoscaling.minReplicas", 1, MAX_REPLICAS);
+        let max = self.number(&a.max_replicas, "autoscaling.maxReplicas", 1, MAX_REPLICAS);
+        let target =
+            self.number(&a.target_cpu_utilization_percentage, "autoscaling.targetCPUUtilizationPercentage", 1, 100);
+        let (min, max, target) = (min?, max?, target?);
+        if min > max {
+            self.problem(&a.max_replicas, format!("autoscaling.maxReplicas ({max}) is below minReplicas ({min})"));
+            return None;
+        }
+        Some(Autoscaling { min_replicas: min, max_replicas: max, target_cpu_utilization_percentage: target })
+    }
+
+    fn stage(&mut self, raw: &S<RawStage>, autoscaling: Option<&Autoscaling>) -> Option<Stage> {
+        let before = self.problems.len();
+        let s = &raw.value;
+        let name = &s.name;
+        self.check(name, is_stage_name(&name.value), || {
+            format!("stage name `{}` must be 1 to 63 characters of letters, digits, `.`, `_` and `-`, starting with a letter or digit", name.value)
+        });
+        self.check(name, !RESERVED_STAGE_NAMES.iter().any(|r| r.eq_ignore_ascii_case(&name.value)), || {
+            format!("stage name `{}` is reserved for kanari's own states (steady, prepare, aborted)", name.value)
+        });
+        let weight = match &s.weight {
+            Some(w) => self.number(w, "weight", 0, 100).unwrap_or(0),
+            None => 0,
+        };
+        let matches: Vec<Match> = s.matches.iter().filter_map(|m| self.match_entry(m)).collect();
+        let mut over = ReplicaOverride::default();
+        if let Some(r) = &s.replicas {
+            let cap = autoscaling.map_or(MAX_REPLICAS, |a| a.max_replicas as i64);
+            let what = if autoscaling.is_some() { "(at most autoscaling.maxReplicas)" } else { "" };
+            over.stable = r.stable.as_ref().and_then(|n| self.number(n, &format!("replicas.stable {what}"), 0, cap));
+            over.canary = r.canary.as_ref().and_then(|n| self.number(n, &format!("replicas.canary {what}"), 0, cap));
+            if let (Some(0), Some(at)) = (over.stable, &r.stable) {
+                // At weight 100 every request goes to the canary, matched or not: stable takes none.
+                self.check(at, weight == 100, || {
+                    format!("replicas.stable is 0 but the stable version still takes {}% of the traffic", 100 - weight)
+                });
+            }
+            if let (Some(0), Some(at)) = (over.canary, &r.canary) {
+                self.check(at, weight == 0 && matches.is_empty(), || {
+                    "replicas.canary is 0 but the canary takes traffic in this stage".to_string()
+                });
+            }
+        }
+        let mut pause = Pause::default();
+        if let Some(p) = &s.pause {
+            pause.approval = p.approval.unwrap_or(false);
+            if let Some(d) = &p.duration {
+                match parse_duration(&d.value) {
+                    Ok(duration) => pause.duration = Some(duration),
+                    Err(why) => self.problem(d, format!("pause.duration `{}` {why}", d.value)),
+                }
+            }
+        }
+        let at = self.place(name);
+        (self.problems.len() == before).then(|| Stage {
+            name: name.value.clone(),
+            weight,
+            matches,
+            replicas: over,
+            pause,
+            at,
+        })
+    }
+
+    fn match_entry(&mut self, raw: &S<RawMatch>) -> Option<Match> {
+        let before = self.problems.len();
+        let m = &raw.value;
+        if m.headers.as_ref().is_none_or(|h| h.is_empty()) && m.cookie.is_none() && m.uri.is_none() {
+            self.problem(
+                raw,
+                "an empty match would take every request; give `headers`, `cookie` or `uri`, or use `weight: 100`",
+            );
+            return None;
+        }
+        let mut out = Match::default();
+        let mut headers: Vec<_> = m.headers.iter().flatten().collect();
+        headers.sort_by(|a, b| a.0.value.cmp(&b.0.value));
+        for (key, value) in headers {
+            let header = &key.value;
+            if let Err(why) = check_header_name(header) {
+                self.problem(key, why.to_string());
+            }
+            if m.cookie.is_some() && header == "cookie" {
+                self.problem(key, "a match cannot have both `cookie` and a `cookie` header");
+            }
+            if let Some(sm) = self.string_match(value, &format!("header `{header}`")) {
+                out.headers.insert(header.clone(), sm);
+            }
+        }
+        if let Some(c) = &m.cookie {
+            self.check(&c.name, is_http_token(&c.name.value), || {
+                format!("cookie name `{}` must be a non-empty HTTP token", c.name.value)
+            });
+            self.check(&c.value, is_cookie_value(&c.value.value), || {
+                format!(
+                    "cookie value `{}` must be non-empty and hold no spaces, quotes, commas, semicolons or backslashes",
+                    c.value.value
+                )
+            });
+            out.cookie = Some(Cookie { name: c.name.value.clone(), value: c.value.value.clone() });
+        }
+        if let Some(u) = &m.uri {
+            out.uri = self.string_match(u, "uri");
+        }
+        (self.problems.len() == before).then_some(out)
+    }
+
+    fn string_match(&mut self, raw: &S<RawStringMatch>, what: &str) -> Option<StringMatch> {
+        let m = &raw.value;
+        let given: Vec<(&str, &S<String>)> = [("exact", &m.exact), ("prefix", &m.prefix), ("regex", &m.regex)]
+            .into_iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+            .collect();
+        let [(kind, value)] = given[..] else {
+            self.problem(raw, format!("{what} needs exactly one of `exact`, `prefix` or `regex`, got {}", given.len()));
+            return None;
+        };
+        let text = &value.value;
+        match kind {
+            "exact" => Some(StringMatch::Exact(text.clone())),
+            "prefix" => self
+                .check(value, !text.is_empty(), || format!("{what}: an empty prefix matches everything"))
+                .then(|| StringMatch::Prefix(text.clone())),
+            _ => match crate::re2::check(text) {
+                Ok(()) => Some(StringMatch::Regex(text.clone())),
+                Err(why) => {
+                    // A parse error's own place is sometimes past the mistake: those point at
+                    // the regex; what RE2 reads otherwise, at the construct itself.
+                    let (line, column) = match why {
+                        crate::re2::Refusal::NotRe2(..) => self.inside(value, why.offset()),
+                        _ => (value.referenced.line(), value.referenced.column()),
+                    };
+                    self.problems.push(Problem::at(self.file, self.source, line, column, format!("{what}: {why}")));
+                    None
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems_of(yaml: &str) -> Vec<String> {
+        let (_, problems) = parse_file(Path::new("c.yaml"), yaml);
+        problems.0.iter().map(|p| format!("{}:{} {}", p.location.line, p.location.column, p.message)).collect()
+    }
+
+    const BASE: &str = "apiVersion: kanari.dev/v1alpha1
+kind: Canary
+metadata: {name: web, namespace: shop}
+spec:
+  service: {port: 8080}
+  stable: {version: v1, image: web:1}
+  canary: {version: v2, image: web:2}
+  stages:
+    - name: one
+      weight: 10
+";
+
+    /// A lone CR once ended a line for the YAML parser but not for `file:line`, so a problem
+    /// could point past the end of the file (found by `props::loading_never_panics`).
+    #[test]
+    fn a_lone_carriage_return_is_refused_at_its_place_and_crlf_is_fine() {
+        assert_eq!(
+            problems_of("\r\r\0"),
+            [
+                "1:1 a carriage return that does not end a line with a line feed: save the file with LF (or CRLF) line ends"
+            ]
+        );
+        assert_eq!(problems_of("a: b\nkey: x\ry\n").len(), 1);
+        assert!(problems_of("a: b\nkey: x\ry\n")[0].starts_with("2:7 "));
+        assert_eq!(problems_of(&BASE.replace('\n', "\r\n")), Vec::<String>::new());
+    }
+
+    #[test]
+    fn base_spec_is_valid() {
+        let (found, problems) = parse_file(Path::new("c.yaml"), BASE);
+        assert!(problems.is_empty(), "{problems}");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].output, PathBuf::from("overlays/shop/web"));
+        assert_eq!(found[0].hosts, vec!["web"]);
+        assert_eq!(found[0].stages[0].weight, 10);
+    }
+
+    #[test]
+    fn rules_each_report_their_place() {
+        // (replace this text of BASE, with this, expect a problem containing, at line:column)
+        let table: &[(&str, &str, &str, &str)] = &[
+            ("weight: 10", "weight: 101", "weight must be from 0 to 100", "10:15"),
+            ("weight: 10", "weight: -1", "weight must be from 0 to 100", "10:15"),
+            ("name: web,", "name: Web,", "DNS-1035", "3:18"),
+            ("name: web,", "name: 9web,", "DNS-1035", "3:18"),
+            ("namespace: shop", "namespace: Shop", "DNS-1123", "3:34"),
+            ("version: v2", "version: v1", "is the stable version", "7:21"),
+            ("version: v2", "version: V2", "DNS-1123", "7:21"),
+            ("name: one", "name: prepare", "reserved", "9:13"),
+            ("name: one", "name: Aborted", "reserved", "9:13"),
+            ("name: one", "name: ../x", "stage name", "9:13"),
+            ("port: 8080", "port: 0", "service.port must be from 1 to 65535", "5:19"),
+            ("image: web:2", "image: ''", "image", "7:32"),
+            ("      weight: 10\n", "      weight: 10\n    - name: one\n", "used twice", "11:13"),
+            ("      weight: 10\n", "      weight: 10\n    - name: ONE\n", "used twice", "11:13"),
+            ("weight: 10", "weight: 10\n      match: [{}]", "empty match", "11:15"),
+            (
+                "weight: 10",
+                "weight: 10\n      match: [{headers: {End-User: {exact: j}}}]",
+                "lowercase HTTP token",
+                "11:26",
+            ),
+            (
+                "weight: 10",
+                "weight: 10\n      match: [{headers: {a: {exact: j, prefix: k}}}]",
+                "exactly one of",
+                "11:29",
+            ),
+            ("weight: 10", "weight: 10\n      match: [{uri: {prefix: ''}}]", "empty prefix", "11:30"),
+            ("weight: 10", "weight: 10\n      match: [{uri: {regex: '(('}}]", "does not compile", "11:29"),
+            ("weight: 10", "weight: 10\n      pause: {duration: 5x}", "duration", "11:25"),
+            ("weight: 10", "weight: 10\n      pause: {approval: yes}", "strict", "11:25"),
+            ("weight: 10", "weight: 10\n      replicas: {stable: 0}", "replicas.stable is 0", "11:26"),
+            ("weight: 10", "weight: 10\n      wieght: 3", "unknown field `wieght`", "11:7"),
+            ("  service: {port: 8080}", "  service: {port: 8080}\n  output: ../up", "may not contain `..`", "6:11"),
+            ("  service: {port: 8080}", "  service: {port: 8080}\n  output: .GIT/x", "`.git`", "6:11"),
+            ("  service: {port: 8080}", "  service: {port: 8080}\n  output: /etc", "relative", "6:11"),
+            (
+                "  service: {port: 8080}",
+                "  service: {port: 8080}\n  replicas: 2\n  autoscaling: {minReplicas: 1, maxReplicas: 3, targetCPUUtilizationPercentage: 50}",
+                "exclude each other",
+                "6:13",
+            ),
+            (
+                "  service: {port: 8080}",
+                "  service: {port: 8080}\n  autoscaling: {minReplicas: 4, maxReplicas: 3, targetCPUUtilizationPercentage: 50}",
+                "below minReplicas",
+                "6:46",
+            ),
+            (
+                "kind: Canary",
+                "kind: Rollout",
+                "a Rollout (kanari.dev/v1alpha1), not a kanari.dev/v1alpha1 Canary",
+                "2:7",
+            ),
+            ("apiVersion: kanari.dev/v1alpha1", "apiVersion: v1", "a Canary (v1), not a kanari.dev/v1alpha1", "1:13"),
+            ("      weight: 10\n", "    \t  weight: 10\n", "a tab in indentation", "10:5"),
+            ("  service: {port: 8080}", "  service:\n\tport: 8080", "a tab in indentation", "6:1"),
+            ("  service: {port: 8080}", "  service: {port: 8080}\n  hosts: [\"*\"]", "not allowed on the mesh", "6:11"),
+            ("  service: {port: 8080}", "  service: {port: 8080}\n  hosts: [web, web]", "is listed twice", "6:16"),
+            ("  service: {port: 8080}", "  service: {port: 8080}\n  hosts: [\"*.a.com\", b.a.com]", "overlaps", "6:22"),
+            (
+                "  service: {port: 8080}",
+                "  service: {port: 8080}\n  service: {port: 1}",
+                "duplicate key `service`",
+                "6:3",
+            ),
+        ];
+        let mut wrong = Vec::new();
+        for (from, to, expect, at) in table {
+            assert!(BASE.contains(from), "{from}");
+            let yaml = BASE.replacen(from, to, 1);
+            let found = problems_of(&yaml);
+            if !found.iter().any(|p| p.contains(expect) && p.starts_with(&format!("{at} "))) {
+                wrong.push(format!("{to:?}: expected `{expect}` at {at}, got {found:?}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+}
