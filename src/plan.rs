@@ -94,36 +94,6 @@ impl State {
     }
 }
 
-/// The state the spec puts a release in, given what its overlay records.
-///
-/// - nothing recorded, or no canary in the spec: `steady` (a finished release is a spec change);
-/// - a recorded canary version other than the spec's: the release starts again at `prepare`;
-/// - otherwise the recorded state, with its annotations kept so a re-render changes nothing.
-pub fn resolve(canary: &Canary, recorded: Option<&Recorded>) -> Result<State, String> {
-    let Some(recorded) = recorded else { return Ok(State::new(Step::Steady)) };
-    let Some(version) = &canary.canary else { return Ok(State::new(Step::Steady)) };
-    if recorded.stage == "steady" {
-        return Ok(State { since: recorded.since.clone(), ..State::new(Step::Steady) });
-    }
-    if recorded.canary.as_deref() != Some(version.version.as_str()) {
-        return Ok(State::new(Step::Prepare));
-    }
-    let step = Step::parse(canary, &recorded.stage).ok_or_else(|| {
-        format!(
-            "the overlay `{}` records stage `{}`, which release `{}` no longer has; name one with --stage",
-            canary.output.display(),
-            recorded.stage,
-            canary.id()
-        )
-    })?;
-    Ok(State {
-        step,
-        since: recorded.since.clone(),
-        approved: recorded.approved.clone(),
-        reason: recorded.reason.clone(),
-    })
-}
-
 /// Everything one state of one release needs in the cluster.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Plan {
@@ -691,22 +661,5 @@ mod tests {
             assert!(found.iter().any(|f| f.starts_with(e)), "{e}: {found:#?}");
         }
         assert_eq!(found.len(), 4, "{found:#?}");
-    }
-
-    #[test]
-    fn resolve_states() {
-        let c = release(4, None, vec![stage("a", 50, false, None, None)]);
-        let rec = |canary: &str, stage: &str| Recorded {
-            canary: Some(canary.into()),
-            stage: stage.into(),
-            ..Default::default()
-        };
-        assert_eq!(resolve(&c, None).unwrap().step, Step::Steady);
-        assert_eq!(resolve(&c, Some(&rec("v2", "a"))).unwrap().step, Step::Stage(0));
-        assert_eq!(resolve(&c, Some(&rec("v3", "a"))).unwrap().step, Step::Prepare);
-        assert_eq!(resolve(&c, Some(&rec("v2", "aborted"))).unwrap().step, Step::Aborted);
-        assert!(resolve(&c, Some(&rec("v2", "gone"))).is_err());
-        let finished = Canary { canary: None, ..c };
-        assert_eq!(resolve(&finished, Some(&rec("v2", "a"))).unwrap().step, Step::Steady);
     }
 }

@@ -15,7 +15,7 @@ use crate::commands::git::{Committed, Git, now};
 use crate::commands::{Workspace, named_state};
 use crate::diff::{self, Change};
 use crate::exit;
-use crate::plan::{self, State};
+use crate::plan;
 use crate::release::{self, Next};
 use crate::review::{self, Facts};
 use crate::spec::Canary;
@@ -65,12 +65,12 @@ fn release_diff<'a>(
     renderer: &crate::render::Renderer,
 ) -> Result<ReleaseDiff<'a>> {
     let recorded = committed.recorded.as_ref();
-    let current = plan::resolve(canary, recorded).map_err(anyhow::Error::msg)?;
+    let current = release::current(canary, recorded).map_err(anyhow::Error::msg)?;
     let state = if let Some(name) = &args.stage {
         named_state(canary, name, current)?
     } else if args.next {
         match release::next(canary, recorded, now, &release::Options::default()).map_err(anyhow::Error::msg)? {
-            Next::Move { to } => State { step: to, since: Some(now.to_string()), approved: None, reason: None },
+            Next::Move { to } => release::entered(to, now),
             Next::Stay { .. } | Next::Held(_) => current,
         }
     } else {

@@ -23,7 +23,7 @@ use crate::commands::Workspace;
 use crate::commands::git::{Git, now};
 use crate::exit;
 use crate::plan::{self, Recorded, State, Step, Summary};
-use crate::release::{self, Gate, Position};
+use crate::release::{self, Next, Position};
 use crate::repo::short;
 use crate::spec::Canary;
 use crate::transport::{Credentials, Pushed};
@@ -33,15 +33,27 @@ const ATTEMPTS: u32 = 8;
 /// How long to wait for another kanari holding the repository lock.
 const LOCK_WAIT: Duration = Duration::from_secs(60);
 
-/// What a command decides for one release.
-pub enum Decision {
-    /// Commit `target`; `verb`, `note` and `trailers` (after kanari's own) shape the message.
-    Move { target: State, verb: String, note: Option<String>, trailers: Vec<(&'static str, String)> },
-    /// Nothing to do, and why.
-    Stay(String),
-    /// A gate holds the release.
-    Held(Gate),
+/// What a command commits for one release: the state, and what shapes the message.
+pub struct Transition {
+    /// The state to record.
+    pub target: State,
+    /// `promote`, `approve` or `abort`: the subject's verb.
+    pub verb: &'static str,
+    /// A line of the body before the traffic and pod changes.
+    pub note: Option<String>,
+    /// Trailers after kanari's own.
+    pub trailers: Vec<(&'static str, String)>,
 }
+
+impl Transition {
+    /// A transition to `target` with no note and no trailers of its own.
+    pub fn to(target: State, verb: &'static str) -> Self {
+        Transition { target, verb, note: None, trailers: vec![] }
+    }
+}
+
+/// What a command decides for one release: the release's [`Next`] with the transition to commit.
+pub type Decision = Next<Transition>;
 
 /// How an intent meets a release that someone else moved after the run read it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,9 +84,9 @@ pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, intent: Int
     for canary in &canaries {
         let committed = git.committed(Some(base), canary)?;
         match decide(canary, committed.recorded.as_ref(), now)? {
-            Decision::Move { .. } => intents.push((canary.id(), key(committed.recorded.as_ref()))),
-            Decision::Stay(why) => say(ws, format!("{}: nothing to do: {why}", canary.id())),
-            Decision::Held(gate) => {
+            Next::Move { .. } => intents.push((canary.id(), key(committed.recorded.as_ref()))),
+            Next::Stay { why } => say(ws, format!("{}: nothing to do: {why}", canary.id())),
+            Next::Held(gate) => {
                 held = true;
                 eprintln!("{}: held: {gate}", canary.id());
             }
@@ -124,17 +136,17 @@ pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, intent: Int
                 say(ws, format!("{id}: nothing to do: someone else moved it first (now at {now_at})"));
                 continue;
             }
-            let (target, verb, note, trailers) = match decide(canary, committed.recorded.as_ref(), now)? {
-                Decision::Move { target, verb, note, trailers } => (target, verb, note, trailers),
-                Decision::Stay(why) if moved => {
+            let Transition { target, verb, note, trailers } = match decide(canary, committed.recorded.as_ref(), now)? {
+                Next::Move { to } => to,
+                Next::Stay { why } if moved => {
                     say(ws, format!("{id}: nothing to do: {why} (someone else moved it first: now at {now_at})"));
                     continue;
                 }
-                Decision::Stay(why) => {
+                Next::Stay { why } => {
                     say(ws, format!("{id}: nothing to do: {why}"));
                     continue;
                 }
-                Decision::Held(gate) => {
+                Next::Held(gate) => {
                     held = true;
                     eprintln!("{id}: held: {gate}");
                     continue;
@@ -142,7 +154,7 @@ pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, intent: Int
             };
             let plan = plan::plan(canary, &target);
             let rendered = renderer.render(&plan, &canary.file)?;
-            let message = message(canary, committed.recorded.as_ref(), &target, &verb, note.as_deref(), &trailers);
+            let message = message(canary, committed.recorded.as_ref(), &target, verb, note.as_deref(), &trailers);
             let (author, committer) = git.repo.signatures(args.author.as_deref(), now)?;
             match git.repo.build_commit(Some(parent), &canary.output, &rendered.files, &message, &author, &committer)? {
                 Some(oid) => {
