@@ -7,9 +7,10 @@ use anyhow::{Result, bail};
 use crate::cli::AbortArgs;
 use crate::commands::Workspace;
 use crate::commands::moves::{self, Transition};
+use crate::exit::Code;
 use crate::release;
 
-pub fn run(ws: &Workspace, args: &AbortArgs) -> Result<u8> {
+pub fn run(ws: &Workspace, args: &AbortArgs) -> Result<Code> {
     let reason = args.reason.trim();
     if reason.is_empty() || reason.len() > 1000 || reason.contains(['\n', '\r']) {
         bail!("--reason must be one line of 1 to 1000 characters");

@@ -6,9 +6,10 @@ use anyhow::Result;
 use crate::cli::ApproveArgs;
 use crate::commands::Workspace;
 use crate::commands::moves::{self, Transition};
+use crate::exit::Code;
 use crate::release;
 
-pub fn run(ws: &Workspace, args: &ApproveArgs) -> Result<u8> {
+pub fn run(ws: &Workspace, args: &ApproveArgs) -> Result<Code> {
     moves::run(ws, &args.selection, &args.commit, moves::Intent::FromHere, &|canary, recorded, _now| {
         let next = release::approve(canary, recorded).map_err(anyhow::Error::msg)?;
         Ok(next.map(|target| Transition::to(target, "approve")))

@@ -14,7 +14,7 @@ use crate::cli::{DiffArgs, DiffFormat};
 use crate::commands::git::{Committed, Git, now};
 use crate::commands::{Workspace, named_state};
 use crate::diff::{self, Change};
-use crate::exit;
+use crate::exit::Code;
 use crate::plan;
 use crate::release::{self, Next};
 use crate::review::{self, Facts};
@@ -33,7 +33,7 @@ struct ReleaseDiff<'a> {
     after: Facts,
 }
 
-pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<u8> {
+pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<Code> {
     let canaries = ws.releases(&args.selection.releases)?;
     let renderer = ws.renderer()?;
     let git = Git::open(ws)?;
@@ -54,7 +54,7 @@ pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<u8> {
     };
     print!("{out}");
     let differs = diffs.iter().any(|d| !d.changes.is_empty());
-    Ok(if differs { exit::DIFFERENCES } else { exit::OK })
+    Ok(if differs { Code::Differences } else { Code::Ok })
 }
 
 fn release_diff<'a>(

@@ -19,6 +19,7 @@ use anyhow::{Context, Result, bail};
 use std::io::IsTerminal;
 
 use crate::cli::{Cli, ColorChoice, Command};
+use crate::exit::Code;
 use crate::overlay;
 use crate::render::{Overrides, Renderer};
 
@@ -180,11 +181,11 @@ pub(crate) fn select(all: Vec<Canary>, selectors: &[String]) -> Result<Vec<Canar
 }
 
 /// Runs the command the command line names; returns the exit code.
-pub fn run(cli: Cli) -> Result<u8> {
+pub fn run(cli: Cli) -> Result<Code> {
     if let Command::Completions(args) = &cli.command {
         let mut command = <Cli as clap::CommandFactory>::command();
         clap_complete::generate(args.shell, &mut command, "kanari", &mut std::io::stdout());
-        return Ok(crate::exit::OK);
+        return Ok(Code::Ok);
     }
     let ws = Workspace::from_cli(&cli)?;
     match &cli.command {

@@ -21,7 +21,7 @@ use jiff::Timestamp;
 use crate::cli::{CommitArgs, Selection};
 use crate::commands::Workspace;
 use crate::commands::git::{Git, now};
-use crate::exit;
+use crate::exit::{Code, Exit};
 use crate::plan::{self, Recorded, State, Step, Summary};
 use crate::release::{self, Next, Position};
 use crate::repo::short;
@@ -68,7 +68,7 @@ pub enum Intent {
 pub type Decide<'a> = dyn Fn(&Canary, Option<&Recorded>, Timestamp) -> Result<Decision> + 'a;
 
 /// Runs a committing command over the selected releases.
-pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, intent: Intent, decide: &Decide) -> Result<u8> {
+pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, intent: Intent, decide: &Decide) -> Result<Code> {
     let git = Git::open(ws)?;
     let now = now()?;
     let branch = git.repo.branch(args.branch.as_deref(), &args.remote)?;
@@ -92,7 +92,7 @@ pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, intent: Int
             }
         }
     }
-    let held_code = |held: bool| if held { exit::GATE } else { exit::OK };
+    let held_code = |held: bool| if held { Code::Gate } else { Code::Ok };
     if intents.is_empty() {
         git.refuse_uncommitted(&canaries)?;
         return Ok(held_code(held));
@@ -194,8 +194,8 @@ pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, intent: Int
                     continue;
                 }
                 Pushed::Refused(why) => {
-                    return Err(crate::Exit {
-                        code: exit::CONFLICT,
+                    return Err(Exit {
+                        code: Code::Conflict,
                         message: format!(
                             "the server refused the push to `{}` on `{}`: {why}",
                             branch.name, args.remote
@@ -233,8 +233,8 @@ pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, intent: Int
         }
         return Ok(held_code(held));
     }
-    Err(crate::Exit {
-        code: exit::CONFLICT,
+    Err(Exit {
+        code: Code::Conflict,
         message: format!("`{}` kept moving under kanari: gave up after {ATTEMPTS} attempts{last_reason}", branch.name),
     }
     .into())
@@ -259,7 +259,7 @@ fn follow_locally(git: &Git, branch: &str, built_on: Oid, pushed: Oid, dirs: &[&
 
 /// The error for a run whose commit landed but whose local clone could not follow (exit 6).
 fn partial(message: String) -> anyhow::Error {
-    crate::Exit { code: exit::PARTIAL, message }.into()
+    Exit { code: Code::Partial, message }.into()
 }
 
 /// Sleeps 50 ms doubled per attempt (at most 1.6 s), plus up to as much again at random, so that

@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 
 use crate::cli::{PlanArgs, PlanFormat};
 use crate::commands::Workspace;
-use crate::exit;
+use crate::exit::Code;
 use crate::plan::{self, State, Step, Summary};
 use crate::spec::Canary;
 
@@ -21,7 +21,7 @@ struct Release<'a> {
     states: Vec<Summary>,
 }
 
-pub fn run(ws: &Workspace, args: &PlanArgs) -> Result<u8> {
+pub fn run(ws: &Workspace, args: &PlanArgs) -> Result<Code> {
     let canaries = ws.releases(&args.selection.releases)?;
     let mut releases = Vec::new();
     for canary in &canaries {
@@ -45,7 +45,7 @@ pub fn run(ws: &Workspace, args: &PlanArgs) -> Result<u8> {
         }
     };
     print!("{text}");
-    Ok(exit::OK)
+    Ok(Code::Ok)
 }
 
 fn heading(r: &Release) -> String {

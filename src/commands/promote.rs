@@ -10,9 +10,10 @@ use anyhow::{Result, bail};
 use crate::cli::PromoteArgs;
 use crate::commands::moves::{self, Transition};
 use crate::commands::{Workspace, parse_step};
+use crate::exit::Code;
 use crate::release::{self, Options, Position};
 
-pub fn run(ws: &Workspace, args: &PromoteArgs) -> Result<u8> {
+pub fn run(ws: &Workspace, args: &PromoteArgs) -> Result<Code> {
     let reason = args.reason.as_deref().map(str::trim);
     if let Some(reason) = reason
         && (reason.is_empty() || reason.len() > 1000 || reason.contains(['\n', '\r']))

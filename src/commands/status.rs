@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::cli::{StatusArgs, StatusFormat};
 use crate::commands::Workspace;
 use crate::commands::git::{Git, now};
-use crate::exit;
+use crate::exit::Code;
 use crate::plan::Step;
 use crate::release::{self, Next, Position};
 
@@ -34,7 +34,7 @@ struct Row {
     of: Option<(usize, usize)>,
 }
 
-pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<u8> {
+pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<Code> {
     let git = Git::open(ws)?;
     let head = git.repo.head_commit()?;
     let canaries = match head {
@@ -85,7 +85,7 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<u8> {
         StatusFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
         StatusFormat::Text => print!("{}", text(&rows)),
     }
-    Ok(exit::OK)
+    Ok(Code::Ok)
 }
 
 fn text(rows: &[Row]) -> String {
