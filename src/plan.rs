@@ -358,6 +358,13 @@ pub struct Summary {
     pub gate: Vec<String>,
 }
 
+impl Summary {
+    /// The traffic as `(version, "90%")`.
+    pub fn traffic_text(&self) -> Vec<(String, String)> {
+        self.traffic.iter().map(|(v, w)| (v.clone(), format!("{w}%"))).collect()
+    }
+}
+
 /// Summarizes a plan of `step`.
 pub fn summarize(canary: &Canary, step: Step, plan: &Plan) -> Summary {
     let traffic = plan.virtual_service.weights.iter().map(|w| (w.subset.clone(), w.weight)).collect();
