@@ -399,19 +399,29 @@ pub fn summarize(canary: &Canary, step: Step, plan: &Plan) -> Summary {
 
 /// A match entry in one line: its conditions joined by ` & `.
 pub fn match_text(m: &spec::Match) -> String {
-    let op = |sm: &StringMatch| match sm {
-        StringMatch::Exact(v) => format!("={v}"),
-        StringMatch::Prefix(v) => format!("^={v}"),
-        StringMatch::Regex(v) => format!("~={v}"),
-    };
-    let mut parts: Vec<String> = m.headers.iter().map(|(name, sm)| format!("{name}{}", op(sm))).collect();
+    let mut parts: Vec<String> =
+        m.headers.iter().map(|(name, sm)| condition_text(name, sm.kind(), sm.value())).collect();
     if let Some(c) = &m.cookie {
         parts.push(format!("cookie {}={}", c.name, c.value));
     }
     if let Some(u) = &m.uri {
-        parts.push(format!("uri{}", op(u)));
+        parts.push(condition_text("uri", u.kind(), u.value()));
     }
     parts.join(" & ")
+}
+
+/// One condition of a match as every table shows it: `end-user=jason`, `uri^=/api`, `x~=a.*`.
+/// `kind` is Istio's (`exact`, `prefix`, `regex`); any other reads `?`. The one rule for how a
+/// match reads, whether it comes from a spec ([`match_text`]) or a rendered route
+/// ([`crate::review`]).
+pub fn condition_text(subject: &str, kind: &str, value: &str) -> String {
+    let op = match kind {
+        "exact" => "=",
+        "prefix" => "^=",
+        "regex" => "~=",
+        _ => "?",
+    };
+    format!("{subject}{op}{value}")
 }
 
 /// What is legal but probably not meant, as problems to print as warnings: a container that an

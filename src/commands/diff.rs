@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::cli::{DiffArgs, DiffFormat};
 use crate::commands::git::{Committed, Git, now};
-use crate::commands::{Workspace, named_state};
+use crate::commands::{Workspace, by_version, named_state};
 use crate::diff::{self, Change};
 use crate::exit::Code;
 use crate::plan;
@@ -278,17 +278,9 @@ fn table(before: &Facts, after: &Facts, from: Option<&str>, to: &str) -> String 
         vec![("stage".into(), from.map_or("–".into(), |f| format!("`{f}`")), format!("`{to}`"))];
     let pairs =
         |label: &str, a: &[(String, String)], b: &[(String, String)], rows: &mut Vec<(String, String, String)>| {
-            let mut versions: Vec<&String> = a.iter().map(|(v, _)| v).collect();
-            for (v, _) in b {
-                if !versions.contains(&v) {
-                    versions.push(v);
-                }
-            }
-            for v in versions {
-                let get = |list: &[(String, String)]| {
-                    list.iter().find(|(x, _)| x == v).map_or("–".to_string(), |(_, t)| t.clone())
-                };
-                rows.push((format!("{label} `{v}`"), get(a), get(b)));
+            for (v, values) in by_version(&[a, b]) {
+                let get = |i: usize| values[i].map_or("–".to_string(), String::clone);
+                rows.push((format!("{label} `{v}`"), get(0), get(1)));
             }
         };
     let pct = |f: &Facts| f.traffic.iter().map(|(v, w)| (v.clone(), format!("{w}%"))).collect::<Vec<_>>();

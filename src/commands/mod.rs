@@ -160,6 +160,22 @@ pub(crate) fn named_state(canary: &Canary, name: &str, current: State) -> Result
     Ok(if step == current.step { current } else { State::new(step) })
 }
 
+/// The table behind every per-version view (the rows of `plan`, the before/after of `diff`, the
+/// changes in a commit's body): each version that any of `sides` names, once, in the order first
+/// named, with every side's value for it (`None` where that side has none).
+pub(crate) fn by_version<'a, V>(sides: &[&'a [(String, V)]]) -> Vec<(&'a str, Vec<Option<&'a V>>)> {
+    let mut versions: Vec<&str> = Vec::new();
+    for (v, _) in sides.iter().flat_map(|side| side.iter()) {
+        if !versions.contains(&v.as_str()) {
+            versions.push(v);
+        }
+    }
+    versions
+        .into_iter()
+        .map(|v| (v, sides.iter().map(|side| side.iter().find(|(name, _)| name == v).map(|(_, x)| x)).collect()))
+        .collect()
+}
+
 pub(crate) fn select(all: Vec<Canary>, selectors: &[String]) -> Result<Vec<Canary>> {
     if selectors.is_empty() {
         return Ok(all);
@@ -198,5 +214,24 @@ pub fn run(cli: Cli) -> Result<Code> {
         Command::Approve(args) => approve::run(&ws, args),
         Command::Abort(args) => abort::run(&ws, args),
         Command::Completions(_) => unreachable!("handled before the workspace is resolved"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::by_version;
+
+    #[test]
+    fn by_version_lists_each_version_once_in_the_order_first_named() {
+        let pair = |v: &str, x: &str| (v.to_string(), x.to_string());
+        let before = [pair("v1", "90%"), pair("v2", "10%")];
+        let after = [pair("v3", "100%"), pair("v1", "0%")];
+        let table = by_version(&[&before, &after]);
+        let read: Vec<(&str, Vec<Option<&str>>)> =
+            table.iter().map(|(v, values)| (*v, values.iter().map(|x| x.map(String::as_str)).collect())).collect();
+        assert_eq!(
+            read,
+            [("v1", vec![Some("90%"), Some("0%")]), ("v2", vec![Some("10%"), None]), ("v3", vec![None, Some("100%")])]
+        );
     }
 }

@@ -25,8 +25,8 @@ use git2::Oid;
 use jiff::Timestamp;
 
 use crate::cli::{CommitArgs, Selection};
-use crate::commands::Workspace;
 use crate::commands::git::{Git, now};
+use crate::commands::{Workspace, by_version};
 use crate::exit::{Code, Exit};
 use crate::plan::{self, Recorded, State, Step, Summary};
 use crate::release::{self, Next, Position};
@@ -451,32 +451,23 @@ fn message(
         _ => None,
     };
     let traffic_before = before.as_ref().map(Summary::traffic_text);
-    body.push(format!("traffic: {}", changes(traffic_before.as_ref(), &after.traffic_text())));
-    body.push(format!("pods: {}", changes(before.as_ref().map(|b| &b.pods), &after.pods)));
+    body.push(format!("traffic: {}", changes(traffic_before.as_deref(), &after.traffic_text())));
+    body.push(format!("pods: {}", changes(before.as_ref().map(|b| b.pods.as_slice()), &after.pods)));
     let more: String = trailers.iter().map(|(key, value)| format!("{key}: {value}\n")).collect();
     format!("{subject}\n\n{}\n\nKanari-Canary: {}\nKanari-Stage: {to_name}\n{more}", body.join("\n"), canary.id())
 }
 
 /// `v1 90% -> 50%, v2 10% -> 50%`: each version's value before and after.
-fn changes(before: Option<&Vec<(String, String)>>, after: &[(String, String)]) -> String {
-    let mut versions: Vec<&String> = after.iter().map(|(v, _)| v).collect();
-    for (v, _) in before.into_iter().flatten() {
-        if !versions.contains(&v) {
-            versions.push(v);
-        }
-    }
-    let get = |list: Option<&Vec<(String, String)>>, v: &str| {
-        list.and_then(|l| l.iter().find(|(name, _)| name == v).map(|(_, x)| x.clone()))
-    };
-    let after = after.to_vec();
-    versions
-        .iter()
-        .map(|v| {
-            let new = get(Some(&after), v).unwrap_or_else(|| "-".into());
-            match (before, get(before, v)) {
+fn changes(before: Option<&[(String, String)]>, after: &[(String, String)]) -> String {
+    let sides: Vec<&[(String, String)]> = [Some(after), before].into_iter().flatten().collect();
+    by_version(&sides)
+        .into_iter()
+        .map(|(v, values)| {
+            let new = values[0].map_or("-", String::as_str);
+            match (before, values.get(1).copied().flatten()) {
                 (None, _) => format!("{v} {new}"),
                 (Some(_), Some(old)) if old == new => format!("{v} {new}"),
-                (Some(_), old) => format!("{v} {} -> {new}", old.unwrap_or_else(|| "-".into())),
+                (Some(_), old) => format!("{v} {} -> {new}", old.map_or("-", String::as_str)),
             }
         })
         .collect::<Vec<_>>()
