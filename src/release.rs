@@ -44,6 +44,25 @@ use jiff::Timestamp;
 use crate::plan::{Recorded, State, Step};
 use crate::spec::{Canary, format_duration};
 
+/// Why the release's life cannot be read or moved: a recorded state the spec does not know, a
+/// bake time without its start, a `--to` that cannot be. Said as one sentence; no caller matches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Error(pub String);
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl Error {
+    fn new(message: impl Into<String>) -> Self {
+        Error(message.into())
+    }
+}
+
 /// What holds a release in its stage.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Gate {
@@ -135,7 +154,7 @@ impl<To> Next<To> {
 
 /// Where the recorded state stands relative to the spec: the one reading of an overlay's state
 /// that every command uses (the rules are in the module doc).
-pub fn position(canary: &Canary, recorded: Option<&Recorded>) -> Result<Position, String> {
+pub fn position(canary: &Canary, recorded: Option<&Recorded>) -> Result<Position, Error> {
     let Some(r) = recorded else { return Ok(Position::New) };
     let spec_canary = canary.canary.as_ref().map(|c| c.version.as_str());
     if r.stage == "steady" {
@@ -145,19 +164,19 @@ pub fn position(canary: &Canary, recorded: Option<&Recorded>) -> Result<Position
         return Ok(Position::Outdated);
     }
     Step::parse(canary, &r.stage).map(Position::At).ok_or_else(|| {
-        format!(
+        Error::new(format!(
             "the overlay `{}` records stage `{}`, which release `{}` no longer has; give the stage its name back in the spec, or render another state with `kanari render --stage`",
             canary.output.display(),
             r.stage,
             canary.id()
-        )
+        ))
     })
 }
 
 /// The state a release is in, as `render`, `lint`, `plan` and `diff` render it: the recorded one
 /// with its annotations (so that a re-render changes nothing); `steady` for a new release;
 /// `prepare` for an outdated canary, or `steady` when the spec has none left.
-pub fn current(canary: &Canary, recorded: Option<&Recorded>) -> Result<State, String> {
+pub fn current(canary: &Canary, recorded: Option<&Recorded>) -> Result<State, Error> {
     Ok(match (position(canary, recorded)?, recorded) {
         (Position::New, _) => State::new(Step::Steady),
         (Position::Outdated, _) if canary.canary.is_some() => State::new(Step::Prepare),
@@ -190,7 +209,7 @@ pub struct Options {
 }
 
 /// The gates that hold a release at `step` now, if any.
-pub fn gates(canary: &Canary, step: Step, recorded: Option<&Recorded>, now: Timestamp) -> Result<Vec<Gate>, String> {
+pub fn gates(canary: &Canary, step: Step, recorded: Option<&Recorded>, now: Timestamp) -> Result<Vec<Gate>, Error> {
     let Step::Stage(i) = step else {
         if step == Step::Aborted {
             return Ok(vec![Gate::Aborted { reason: recorded.and_then(|r| r.reason.clone()) }]);
@@ -204,13 +223,14 @@ pub fn gates(canary: &Canary, step: Step, recorded: Option<&Recorded>, now: Time
     }
     if let Some(d) = stage.pause.duration {
         let since = recorded.and_then(|r| r.since.as_deref()).ok_or_else(|| {
-            format!(
+            Error::new(format!(
                 "stage `{}` has a bake time, but its overlay records no `kanari.dev/since`; commit stages with `kanari promote`",
                 stage.name
-            )
+            ))
         })?;
-        let since: Timestamp =
-            since.parse().map_err(|e| format!("`kanari.dev/since: {since}` is not an RFC 3339 time: {e}"))?;
+        let since: Timestamp = since
+            .parse()
+            .map_err(|e| Error::new(format!("`kanari.dev/since: {since}` is not an RFC 3339 time: {e}")))?;
         let until = since + jiff::SignedDuration::from_secs(d.as_secs() as i64);
         if now < until {
             held.push(Gate::Bake { stage: stage.name.clone(), until, duration: format_duration(d) });
@@ -250,7 +270,7 @@ pub fn gates_passed(
     to: Step,
     recorded: Option<&Recorded>,
     now: Timestamp,
-) -> Result<Vec<Gate>, String> {
+) -> Result<Vec<Gate>, Error> {
     if to <= from || from == Step::Aborted {
         return Ok(vec![]);
     }
@@ -260,15 +280,15 @@ pub fn gates_passed(
 }
 
 /// What promote does for a release whose overlay records `recorded`, at time `now`.
-pub fn next(canary: &Canary, recorded: Option<&Recorded>, now: Timestamp, opts: &Options) -> Result<Next, String> {
+pub fn next(canary: &Canary, recorded: Option<&Recorded>, now: Timestamp, opts: &Options) -> Result<Next, Error> {
     let position = position(canary, recorded)?;
     let has_canary = canary.canary.is_some();
     if let Some(to) = opts.to {
         if matches!(to, Step::Steady | Step::Aborted) {
-            return Err("--to takes `prepare` or a stage; abort with `kanari abort`".into());
+            return Err(Error::new("--to takes `prepare` or a stage; abort with `kanari abort`"));
         }
         let Position::At(from) = position else {
-            return Err("--to moves a release that is under way; promote without --to first".into());
+            return Err(Error::new("--to moves a release that is under way; promote without --to first"));
         };
         if from == Step::Aborted && !opts.restart {
             return Ok(Next::Held(gates(canary, from, recorded, now)?.remove(0)));
@@ -317,7 +337,7 @@ pub fn next(canary: &Canary, recorded: Option<&Recorded>, now: Timestamp, opts: 
 
 /// What `approve` commits: the approval of the current stage's gate; the stage and its `since`
 /// stay as they are, so a bake time still runs from the stage's start.
-pub fn approve(canary: &Canary, recorded: Option<&Recorded>) -> Result<Next<State>, String> {
+pub fn approve(canary: &Canary, recorded: Option<&Recorded>) -> Result<Next<State>, Error> {
     let position = position(canary, recorded)?;
     let (Position::At(Step::Stage(i)), Some(r)) = (position, recorded) else {
         return Ok(Next::Stay { why: "no stage is under way".into() });
@@ -336,12 +356,7 @@ pub fn approve(canary: &Canary, recorded: Option<&Recorded>) -> Result<Next<Stat
 
 /// What `abort` commits, wherever the release stands: `aborted` at `now` with the reason, unless
 /// no canary is under way or the release is aborted already.
-pub fn abort(
-    canary: &Canary,
-    recorded: Option<&Recorded>,
-    now: Timestamp,
-    reason: &str,
-) -> Result<Next<State>, String> {
+pub fn abort(canary: &Canary, recorded: Option<&Recorded>, now: Timestamp, reason: &str) -> Result<Next<State>, Error> {
     let stay = |why: &str| Next::Stay { why: why.into() };
     Ok(match position(canary, recorded)? {
         Position::New | Position::At(Step::Steady) => stay("no canary is under way"),

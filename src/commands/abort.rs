@@ -16,7 +16,7 @@ pub fn run(ws: &Workspace, args: &AbortArgs) -> Result<Code> {
         bail!("--reason must be one line of 1 to 1000 characters");
     }
     moves::run(ws, &args.selection, &args.commit, moves::Intent::Wherever, &|canary, recorded, now| {
-        let next = release::abort(canary, recorded, now, reason).map_err(anyhow::Error::msg)?;
+        let next = release::abort(canary, recorded, now, reason)?;
         Ok(next.map(|target| Transition { note: Some(format!("reason: {reason}")), ..Transition::to(target, "abort") }))
     })
 }

@@ -11,7 +11,7 @@ use crate::release;
 
 pub fn run(ws: &Workspace, args: &ApproveArgs) -> Result<Code> {
     moves::run(ws, &args.selection, &args.commit, moves::Intent::FromHere, &|canary, recorded, _now| {
-        let next = release::approve(canary, recorded).map_err(anyhow::Error::msg)?;
+        let next = release::approve(canary, recorded)?;
         Ok(next.map(|target| Transition::to(target, "approve")))
     })
 }

@@ -65,11 +65,11 @@ fn release_diff<'a>(
     renderer: &crate::render::Renderer,
 ) -> Result<ReleaseDiff<'a>> {
     let recorded = committed.recorded.as_ref();
-    let current = release::current(canary, recorded).map_err(anyhow::Error::msg)?;
+    let current = release::current(canary, recorded)?;
     let state = if let Some(name) = &args.stage {
         named_state(canary, name, current)?
     } else if args.next {
-        match release::next(canary, recorded, now, &release::Options::default()).map_err(anyhow::Error::msg)? {
+        match release::next(canary, recorded, now, &release::Options::default())? {
             Next::Move { to } => release::entered(to, now),
             Next::Stay { .. } | Next::Held(_) => current,
         }

@@ -105,7 +105,7 @@ impl Workspace {
     /// The state the release is in now, from its overlay and its spec.
     pub fn current_state(&self, canary: &Canary) -> Result<State> {
         let recorded = self.recorded(canary)?;
-        crate::release::current(canary, recorded.as_ref()).map_err(anyhow::Error::msg)
+        Ok(crate::release::current(canary, recorded.as_ref())?)
     }
 }
 

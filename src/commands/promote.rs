@@ -23,14 +23,12 @@ pub fn run(ws: &Workspace, args: &PromoteArgs) -> Result<Code> {
     moves::run(ws, &args.selection, &args.commit, moves::Intent::FromHere, &|canary, recorded, now| {
         let to = args.to.as_deref().map(|name| parse_step(canary, name)).transpose()?;
         let opts = Options { to, restart: args.restart, skip_gates: args.skip_gates };
-        let next = release::next(canary, recorded, now, &opts).map_err(anyhow::Error::msg)?;
+        let next = release::next(canary, recorded, now, &opts)?;
         next.try_map(|to| {
             let mut transition = Transition::to(release::entered(to, now), "promote");
             if let (true, Some(reason)) = (args.skip_gates, reason) {
                 let skipped = match release::position(canary, recorded) {
-                    Ok(Position::At(from)) => {
-                        release::gates_passed(canary, from, to, recorded, now).map_err(anyhow::Error::msg)?
-                    }
+                    Ok(Position::At(from)) => release::gates_passed(canary, from, to, recorded, now)?,
                     _ => vec![],
                 };
                 let list: Vec<String> = skipped.iter().map(|g| g.to_string()).collect();

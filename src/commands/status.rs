@@ -45,8 +45,8 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<Code> {
     let mut rows = Vec::new();
     for (canary, recorded) in canaries.iter().zip(git.map_committed(head, &canaries, |_, c| Ok(c.recorded))?) {
         let recorded = recorded.as_ref();
-        let position = release::position(canary, recorded).map_err(anyhow::Error::msg)?;
-        let next = release::next(canary, recorded, now, &release::Options::default()).map_err(anyhow::Error::msg)?;
+        let position = release::position(canary, recorded)?;
+        let next = release::next(canary, recorded, now, &release::Options::default())?;
         // Held in a stage, `next` is where the release goes once the gate opens.
         let (next_name, gate) = match (&next, position) {
             (Next::Move { to }, _) => (Some(to.name(canary).to_string()), None),
