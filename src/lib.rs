@@ -1,8 +1,11 @@
 //! kanari: canary releases on Istio, the GitOps way.
 //!
 //! The pipeline, one module per arrow: [`spec`] loads and validates `Canary` specs, [`plan`]
-//! turns a spec and a state into a [`plan::Plan`], [`render`] turns a plan into the overlay's
-//! bytes, and [`overlay`] reads and writes overlays on disk. [`commands`] glue them per command.
+//! turns a spec and a state into a [`plan::Plan`], [`release`] says which state a release is in
+//! and which comes next, [`render`] turns a plan into the overlay's bytes, [`check`] reads them
+//! back, [`diff`] compares them with what is committed, and [`overlay`] and [`repo`] write them.
+//! [`commands`] glue them per command, print, and pick the [`exit::Code`]; this file and `main`
+//! only turn that code (or an error's) into the process's exit status.
 
 pub mod check;
 pub mod cli;

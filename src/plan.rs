@@ -1,5 +1,7 @@
 //! From a validated [`Canary`] and a release state to a [`Plan`]: the routes, subsets,
-//! Deployments, Service and HPAs that state needs. Pure: no I/O, no clock.
+//! Deployments, Service and HPAs that state needs. Pure: no I/O, no clock. Second in the
+//! pipeline: it imports only [`crate::spec`] (and [`crate::problem`] for warnings), never the
+//! release's life, render, check, diff, overlay, repo or the commands.
 //!
 //! The states are `steady`, `prepare`, each stage, and `aborted`. The rules, from the design:
 //! - the canary runs `ceil(replicas × weight / 100)` pods, at least 1 whenever it takes traffic,

@@ -1,5 +1,7 @@
 //! One file per command: each turns its flags into settings, runs the pipeline and prints.
 //! This module holds what they share: where the repository is and which releases to work on.
+//! The top of the pipeline: it may import every module below; nothing imports it but `lib.rs`.
+//! Only this layer prints and picks exit codes ([`crate::exit::Code`]).
 
 mod abort;
 mod approve;
