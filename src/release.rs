@@ -279,6 +279,20 @@ pub fn gates_passed(
     Ok(all)
 }
 
+/// The gates a forward move to `to` passes from where the release stands: what a promote with
+/// `--skip-gates` skips and its commit lists. None when the release is not at a known step.
+pub fn gates_skipped(
+    canary: &Canary,
+    recorded: Option<&Recorded>,
+    to: Step,
+    now: Timestamp,
+) -> Result<Vec<Gate>, Error> {
+    match position(canary, recorded)? {
+        Position::At(from) => gates_passed(canary, from, to, recorded, now),
+        Position::New | Position::Outdated => Ok(vec![]),
+    }
+}
+
 /// What promote does for a release whose overlay records `recorded`, at time `now`.
 pub fn next(canary: &Canary, recorded: Option<&Recorded>, now: Timestamp, opts: &Options) -> Result<Next, Error> {
     let position = position(canary, recorded)?;
@@ -333,6 +347,22 @@ pub fn next(canary: &Canary, recorded: Option<&Recorded>, now: Timestamp, opts: 
             }
         }
     })
+}
+
+/// A release's status in a word, from where it stands and what `promote` would do: `new`,
+/// `steady`, `ready`, `waiting`, `complete`, `restart`, `finish` or `aborted` (`kanari status`
+/// explains each).
+pub fn status(canary: &Canary, position: Position, next: &Next) -> &'static str {
+    match (position, next) {
+        (Position::New, _) => "new",
+        (Position::Outdated, _) if canary.canary.is_some() => "restart",
+        (Position::Outdated, _) => "finish",
+        (Position::At(Step::Aborted), _) => "aborted",
+        (_, Next::Held(_)) => "waiting",
+        (Position::At(Step::Steady), Next::Stay { .. }) => "steady",
+        (_, Next::Stay { .. }) => "complete",
+        (_, Next::Move { .. }) => "ready",
+    }
 }
 
 /// What `approve` commits: the approval of the current stage's gate; the stage and its `since`

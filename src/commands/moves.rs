@@ -473,3 +473,18 @@ fn changes(before: Option<&[(String, String)]>, after: &[(String, String)]) -> S
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::changes;
+
+    #[test]
+    fn changes_name_each_version_before_and_after() {
+        let pair = |v: &str, x: &str| (v.to_string(), x.to_string());
+        let before = [pair("v1", "90%"), pair("v2", "10%")];
+        let after = [pair("v1", "50%"), pair("v2", "10%"), pair("v3", "40%")];
+        assert_eq!(changes(Some(&before), &after), "v1 90% -> 50%, v2 10%, v3 - -> 40%");
+        assert_eq!(changes(Some(&after), &before), "v1 50% -> 90%, v2 10%, v3 40% -> -");
+        assert_eq!(changes(None, &after), "v1 50%, v2 10%, v3 40%");
+    }
+}

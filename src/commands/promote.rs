@@ -11,7 +11,7 @@ use crate::cli::PromoteArgs;
 use crate::commands::moves::{self, Transition};
 use crate::commands::{Workspace, parse_step};
 use crate::exit::Code;
-use crate::release::{self, Options, Position};
+use crate::release::{self, Options};
 
 pub fn run(ws: &Workspace, args: &PromoteArgs) -> Result<Code> {
     let reason = args.reason.as_deref().map(str::trim);
@@ -27,10 +27,7 @@ pub fn run(ws: &Workspace, args: &PromoteArgs) -> Result<Code> {
         next.try_map(|to| {
             let mut transition = Transition::to(release::entered(to, now), "promote");
             if let (true, Some(reason)) = (args.skip_gates, reason) {
-                let skipped = match release::position(canary, recorded) {
-                    Ok(Position::At(from)) => release::gates_passed(canary, from, to, recorded, now)?,
-                    _ => vec![],
-                };
+                let skipped = release::gates_skipped(canary, recorded, to, now)?;
                 let list: Vec<String> = skipped.iter().map(|g| g.to_string()).collect();
                 transition.note = Some(match list.is_empty() {
                     true => format!("gates skipped: none held (reason: {reason})"),

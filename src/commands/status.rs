@@ -56,16 +56,7 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<Code> {
             }
             (Next::Held(gate), _) => (None, Some(gate.short())),
         };
-        let status = match (position, &next) {
-            (Position::New, _) => "new",
-            (Position::Outdated, _) if canary.canary.is_some() => "restart",
-            (Position::Outdated, _) => "finish",
-            (Position::At(Step::Aborted), _) => "aborted",
-            (_, Next::Held(_)) => "waiting",
-            (Position::At(Step::Steady), Next::Stay { .. }) => "steady",
-            (_, Next::Stay { .. }) => "complete",
-            (_, Next::Move { .. }) => "ready",
-        };
+        let status = release::status(canary, position, &next);
         let of = match position {
             Position::At(Step::Stage(i)) => Some((i + 1, canary.stages.len())),
             _ => None,
