@@ -1,5 +1,6 @@
 //! Rendered vs committed: the [`Change`]s to one overlay's files, and their unified diffs.
-//! The only user of similar.
+//! The only user of similar. After check in the pipeline; it takes bytes and imports nothing of
+//! kanari's (never render, overlay, repo or the commands), and does no I/O.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -1,5 +1,7 @@
 //! From a validated [`Canary`] and a release state to a [`Plan`]: the routes, subsets,
-//! Deployments, Service and HPAs that state needs. Pure: no I/O, no clock.
+//! Deployments, Service and HPAs that state needs. Pure: no I/O, no clock. Second in the
+//! pipeline: it imports only [`crate::spec`] (and [`crate::problem`] for warnings), never the
+//! release's life, render, check, diff, overlay, repo or the commands.
 //!
 //! The states are `steady`, `prepare`, each stage, and `aborted`. The rules, from the design:
 //! - the canary runs `ceil(replicas × weight / 100)` pods, at least 1 whenever it takes traffic,
@@ -92,36 +94,6 @@ impl State {
     pub fn new(step: Step) -> Self {
         State { step, since: None, approved: None, reason: None }
     }
-}
-
-/// The state the spec puts a release in, given what its overlay records.
-///
-/// - nothing recorded, or no canary in the spec: `steady` (a finished release is a spec change);
-/// - a recorded canary version other than the spec's: the release starts again at `prepare`;
-/// - otherwise the recorded state, with its annotations kept so a re-render changes nothing.
-pub fn resolve(canary: &Canary, recorded: Option<&Recorded>) -> Result<State, String> {
-    let Some(recorded) = recorded else { return Ok(State::new(Step::Steady)) };
-    let Some(version) = &canary.canary else { return Ok(State::new(Step::Steady)) };
-    if recorded.stage == "steady" {
-        return Ok(State { since: recorded.since.clone(), ..State::new(Step::Steady) });
-    }
-    if recorded.canary.as_deref() != Some(version.version.as_str()) {
-        return Ok(State::new(Step::Prepare));
-    }
-    let step = Step::parse(canary, &recorded.stage).ok_or_else(|| {
-        format!(
-            "the overlay `{}` records stage `{}`, which release `{}` no longer has; name one with --stage",
-            canary.output.display(),
-            recorded.stage,
-            canary.id()
-        )
-    })?;
-    Ok(State {
-        step,
-        since: recorded.since.clone(),
-        approved: recorded.approved.clone(),
-        reason: recorded.reason.clone(),
-    })
 }
 
 /// Everything one state of one release needs in the cluster.
@@ -388,6 +360,13 @@ pub struct Summary {
     pub gate: Vec<String>,
 }
 
+impl Summary {
+    /// The traffic as `(version, "90%")`.
+    pub fn traffic_text(&self) -> Vec<(String, String)> {
+        self.traffic.iter().map(|(v, w)| (v.clone(), format!("{w}%"))).collect()
+    }
+}
+
 /// Summarizes a plan of `step`.
 pub fn summarize(canary: &Canary, step: Step, plan: &Plan) -> Summary {
     let traffic = plan.virtual_service.weights.iter().map(|w| (w.subset.clone(), w.weight)).collect();
@@ -422,19 +401,29 @@ pub fn summarize(canary: &Canary, step: Step, plan: &Plan) -> Summary {
 
 /// A match entry in one line: its conditions joined by ` & `.
 pub fn match_text(m: &spec::Match) -> String {
-    let op = |sm: &StringMatch| match sm {
-        StringMatch::Exact(v) => format!("={v}"),
-        StringMatch::Prefix(v) => format!("^={v}"),
-        StringMatch::Regex(v) => format!("~={v}"),
-    };
-    let mut parts: Vec<String> = m.headers.iter().map(|(name, sm)| format!("{name}{}", op(sm))).collect();
+    let mut parts: Vec<String> =
+        m.headers.iter().map(|(name, sm)| condition_text(name, sm.kind(), sm.value())).collect();
     if let Some(c) = &m.cookie {
         parts.push(format!("cookie {}={}", c.name, c.value));
     }
     if let Some(u) = &m.uri {
-        parts.push(format!("uri{}", op(u)));
+        parts.push(condition_text("uri", u.kind(), u.value()));
     }
     parts.join(" & ")
+}
+
+/// One condition of a match as every table shows it: `end-user=jason`, `uri^=/api`, `x~=a.*`.
+/// `kind` is Istio's (`exact`, `prefix`, `regex`); any other reads `?`. The one rule for how a
+/// match reads, whether it comes from a spec ([`match_text`]) or a rendered route
+/// ([`crate::review`]).
+pub fn condition_text(subject: &str, kind: &str, value: &str) -> String {
+    let op = match kind {
+        "exact" => "=",
+        "prefix" => "^=",
+        "regex" => "~=",
+        _ => "?",
+    };
+    format!("{subject}{op}{value}")
 }
 
 /// What is legal but probably not meant, as problems to print as warnings: a container that an
@@ -691,22 +680,5 @@ mod tests {
             assert!(found.iter().any(|f| f.starts_with(e)), "{e}: {found:#?}");
         }
         assert_eq!(found.len(), 4, "{found:#?}");
-    }
-
-    #[test]
-    fn resolve_states() {
-        let c = release(4, None, vec![stage("a", 50, false, None, None)]);
-        let rec = |canary: &str, stage: &str| Recorded {
-            canary: Some(canary.into()),
-            stage: stage.into(),
-            ..Default::default()
-        };
-        assert_eq!(resolve(&c, None).unwrap().step, Step::Steady);
-        assert_eq!(resolve(&c, Some(&rec("v2", "a"))).unwrap().step, Step::Stage(0));
-        assert_eq!(resolve(&c, Some(&rec("v3", "a"))).unwrap().step, Step::Prepare);
-        assert_eq!(resolve(&c, Some(&rec("v2", "aborted"))).unwrap().step, Step::Aborted);
-        assert!(resolve(&c, Some(&rec("v2", "gone"))).is_err());
-        let finished = Canary { canary: None, ..c };
-        assert_eq!(resolve(&finished, Some(&rec("v2", "a"))).unwrap().step, Step::Steady);
     }
 }

@@ -1,5 +1,27 @@
-//! The release's life: from the state an overlay records and the spec to the next state, and the
-//! gates between them. Pure: the clock comes in as a value.
+//! The release's life: from the state an overlay records and the spec to the state the release
+//! is in, the next state, and the gates between them. Pure: the clock comes in as a value. Sits
+//! above [`crate::plan`] (its `Step`, `State`, `Recorded`) and below the commands; it never
+//! imports render, check, diff, overlay or repo, and does no I/O.
+//!
+//! One answer to "what state is this release in?": [`position`] reads the recorded state against
+//! the spec, and everything else is derived from it: [`current`] (the state `render`, `lint`,
+//! `plan` and `diff` render when no state is named), [`next`] (what `promote` commits),
+//! [`approve`] and [`abort`] (what those commit), and the statuses of `kanari status`.
+//!
+//! The rules of [`position`]:
+//! - nothing recorded: `New`, rendered as `steady`;
+//! - `steady` recorded: at `steady`, its `since` kept, whatever the spec's canary;
+//! - a recorded canary other than the spec's (or a canary recorded for a spec without one):
+//!   `Outdated`, rendered as `prepare` (the release restarts), or `steady` when the spec has no
+//!   canary (the release finished);
+//! - otherwise the recorded stage, with its annotations kept so that a re-render changes nothing;
+//!   a stage the spec no longer has is an error that names the overlay, the stage and the release.
+//!
+//! Where the former two readings disagreed and no test pinned either, the stricter or clearer rule
+//! was kept: a spec without a canary whose overlay records `steady` keeps the recorded `since`
+//! (re-rendering a finished release changes nothing); an overlay that records a stage but no
+//! canary, for a spec without a canary, is an error (kanari never writes one) rather than `steady`;
+//! and the error for a lost stage is worded one way for every command.
 //!
 //! What `promote` does from each recorded state:
 //! - nothing recorded yet: commit `steady` first. A new release is brought under kanari with what
@@ -11,13 +33,35 @@
 //! - the last stage: nothing; the release finishes by a spec change (the canary becomes stable),
 //!   after which `steady` is next.
 //! - `aborted`: nothing until the spec's canary version changes or `--restart` is given.
+//!
+//! `approve` records the approval of the current stage's gate (its `since` kept); `abort` moves a
+//! release that has a canary under way (or an outdated one) to `aborted`, wherever it stands.
 
 use std::fmt;
 
 use jiff::Timestamp;
 
-use crate::plan::{Recorded, Step};
+use crate::plan::{Recorded, State, Step};
 use crate::spec::{Canary, format_duration};
+
+/// Why the release's life cannot be read or moved: a recorded state the spec does not know, a
+/// bake time without its start, a `--to` that cannot be. Said as one sentence; no caller matches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Error(pub String);
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl Error {
+    fn new(message: impl Into<String>) -> Self {
+        Error(message.into())
+    }
+}
 
 /// What holds a release in its stage.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,11 +108,12 @@ impl Gate {
     }
 }
 
-/// What `promote` would do.
+/// What a command would do to a release: `promote` decides the step ([`next`]), the committing
+/// commands the whole state to record (`Next<State>`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Next {
+pub enum Next<To = Step> {
     /// Move to `to`.
-    Move { to: Step },
+    Move { to: To },
     /// Nothing to do, and why.
     Stay { why: String },
     /// A gate holds the release where it is.
@@ -87,8 +132,29 @@ pub enum Position {
     Outdated,
 }
 
-/// Where the recorded state stands relative to the spec.
-pub fn position(canary: &Canary, recorded: Option<&Recorded>) -> Result<Position, String> {
+impl<To> Next<To> {
+    /// The same decision with the move's target turned into another value.
+    pub fn map<T>(self, f: impl FnOnce(To) -> T) -> Next<T> {
+        match self {
+            Next::Move { to } => Next::Move { to: f(to) },
+            Next::Stay { why } => Next::Stay { why },
+            Next::Held(gate) => Next::Held(gate),
+        }
+    }
+
+    /// As [`Next::map`], with a turn that may fail.
+    pub fn try_map<T, E>(self, f: impl FnOnce(To) -> Result<T, E>) -> Result<Next<T>, E> {
+        Ok(match self {
+            Next::Move { to } => Next::Move { to: f(to)? },
+            Next::Stay { why } => Next::Stay { why },
+            Next::Held(gate) => Next::Held(gate),
+        })
+    }
+}
+
+/// Where the recorded state stands relative to the spec: the one reading of an overlay's state
+/// that every command uses (the rules are in the module doc).
+pub fn position(canary: &Canary, recorded: Option<&Recorded>) -> Result<Position, Error> {
     let Some(r) = recorded else { return Ok(Position::New) };
     let spec_canary = canary.canary.as_ref().map(|c| c.version.as_str());
     if r.stage == "steady" {
@@ -98,8 +164,36 @@ pub fn position(canary: &Canary, recorded: Option<&Recorded>) -> Result<Position
         return Ok(Position::Outdated);
     }
     Step::parse(canary, &r.stage).map(Position::At).ok_or_else(|| {
-        format!("the committed overlay records stage `{}`, which release `{}` no longer has", r.stage, canary.id())
+        Error::new(format!(
+            "the overlay `{}` records stage `{}`, which release `{}` no longer has; give the stage its name back in the spec, or render another state with `kanari render --stage`",
+            canary.output.display(),
+            r.stage,
+            canary.id()
+        ))
     })
+}
+
+/// The state a release is in, as `render`, `lint`, `plan` and `diff` render it: the recorded one
+/// with its annotations (so that a re-render changes nothing); `steady` for a new release;
+/// `prepare` for an outdated canary, or `steady` when the spec has none left.
+pub fn current(canary: &Canary, recorded: Option<&Recorded>) -> Result<State, Error> {
+    Ok(match (position(canary, recorded)?, recorded) {
+        (Position::New, _) => State::new(Step::Steady),
+        (Position::Outdated, _) if canary.canary.is_some() => State::new(Step::Prepare),
+        (Position::Outdated, _) => State::new(Step::Steady),
+        (Position::At(Step::Steady), r) => State { since: r.and_then(|r| r.since.clone()), ..State::new(Step::Steady) },
+        (Position::At(step), r) => State {
+            step,
+            since: r.and_then(|r| r.since.clone()),
+            approved: r.and_then(|r| r.approved.clone()),
+            reason: r.and_then(|r| r.reason.clone()),
+        },
+    })
+}
+
+/// The state a move to `step` at `now` records: the step entered at `now`, nothing approved yet.
+pub fn entered(step: Step, now: Timestamp) -> State {
+    State { since: Some(now.to_string()), ..State::new(step) }
 }
 
 /// Options of a promote.
@@ -115,7 +209,7 @@ pub struct Options {
 }
 
 /// The gates that hold a release at `step` now, if any.
-pub fn gates(canary: &Canary, step: Step, recorded: Option<&Recorded>, now: Timestamp) -> Result<Vec<Gate>, String> {
+pub fn gates(canary: &Canary, step: Step, recorded: Option<&Recorded>, now: Timestamp) -> Result<Vec<Gate>, Error> {
     let Step::Stage(i) = step else {
         if step == Step::Aborted {
             return Ok(vec![Gate::Aborted { reason: recorded.and_then(|r| r.reason.clone()) }]);
@@ -129,13 +223,14 @@ pub fn gates(canary: &Canary, step: Step, recorded: Option<&Recorded>, now: Time
     }
     if let Some(d) = stage.pause.duration {
         let since = recorded.and_then(|r| r.since.as_deref()).ok_or_else(|| {
-            format!(
+            Error::new(format!(
                 "stage `{}` has a bake time, but its overlay records no `kanari.dev/since`; commit stages with `kanari promote`",
                 stage.name
-            )
+            ))
         })?;
-        let since: Timestamp =
-            since.parse().map_err(|e| format!("`kanari.dev/since: {since}` is not an RFC 3339 time: {e}"))?;
+        let since: Timestamp = since
+            .parse()
+            .map_err(|e| Error::new(format!("`kanari.dev/since: {since}` is not an RFC 3339 time: {e}")))?;
         let until = since + jiff::SignedDuration::from_secs(d.as_secs() as i64);
         if now < until {
             held.push(Gate::Bake { stage: stage.name.clone(), until, duration: format_duration(d) });
@@ -175,7 +270,7 @@ pub fn gates_passed(
     to: Step,
     recorded: Option<&Recorded>,
     now: Timestamp,
-) -> Result<Vec<Gate>, String> {
+) -> Result<Vec<Gate>, Error> {
     if to <= from || from == Step::Aborted {
         return Ok(vec![]);
     }
@@ -184,16 +279,30 @@ pub fn gates_passed(
     Ok(all)
 }
 
+/// The gates a forward move to `to` passes from where the release stands: what a promote with
+/// `--skip-gates` skips and its commit lists. None when the release is not at a known step.
+pub fn gates_skipped(
+    canary: &Canary,
+    recorded: Option<&Recorded>,
+    to: Step,
+    now: Timestamp,
+) -> Result<Vec<Gate>, Error> {
+    match position(canary, recorded)? {
+        Position::At(from) => gates_passed(canary, from, to, recorded, now),
+        Position::New | Position::Outdated => Ok(vec![]),
+    }
+}
+
 /// What promote does for a release whose overlay records `recorded`, at time `now`.
-pub fn next(canary: &Canary, recorded: Option<&Recorded>, now: Timestamp, opts: &Options) -> Result<Next, String> {
+pub fn next(canary: &Canary, recorded: Option<&Recorded>, now: Timestamp, opts: &Options) -> Result<Next, Error> {
     let position = position(canary, recorded)?;
     let has_canary = canary.canary.is_some();
     if let Some(to) = opts.to {
         if matches!(to, Step::Steady | Step::Aborted) {
-            return Err("--to takes `prepare` or a stage; abort with `kanari abort`".into());
+            return Err(Error::new("--to takes `prepare` or a stage; abort with `kanari abort`"));
         }
         let Position::At(from) = position else {
-            return Err("--to moves a release that is under way; promote without --to first".into());
+            return Err(Error::new("--to moves a release that is under way; promote without --to first"));
         };
         if from == Step::Aborted && !opts.restart {
             return Ok(Next::Held(gates(canary, from, recorded, now)?.remove(0)));
@@ -236,6 +345,55 @@ pub fn next(canary: &Canary, recorded: Option<&Recorded>, now: Timestamp, opts: 
                     ),
                 }
             }
+        }
+    })
+}
+
+/// A release's status in a word, from where it stands and what `promote` would do: `new`,
+/// `steady`, `ready`, `waiting`, `complete`, `restart`, `finish` or `aborted` (`kanari status`
+/// explains each).
+pub fn status(canary: &Canary, position: Position, next: &Next) -> &'static str {
+    match (position, next) {
+        (Position::New, _) => "new",
+        (Position::Outdated, _) if canary.canary.is_some() => "restart",
+        (Position::Outdated, _) => "finish",
+        (Position::At(Step::Aborted), _) => "aborted",
+        (_, Next::Held(_)) => "waiting",
+        (Position::At(Step::Steady), Next::Stay { .. }) => "steady",
+        (_, Next::Stay { .. }) => "complete",
+        (_, Next::Move { .. }) => "ready",
+    }
+}
+
+/// What `approve` commits: the approval of the current stage's gate; the stage and its `since`
+/// stay as they are, so a bake time still runs from the stage's start.
+pub fn approve(canary: &Canary, recorded: Option<&Recorded>) -> Result<Next<State>, Error> {
+    let position = position(canary, recorded)?;
+    let (Position::At(Step::Stage(i)), Some(r)) = (position, recorded) else {
+        return Ok(Next::Stay { why: "no stage is under way".into() });
+    };
+    let stage = &canary.stages[i];
+    if !stage.pause.approval {
+        return Ok(Next::Stay { why: format!("stage `{}` needs no approval", stage.name) });
+    }
+    if r.approved.as_deref() == Some(stage.name.as_str()) {
+        return Ok(Next::Stay { why: format!("stage `{}` is approved already", stage.name) });
+    }
+    Ok(Next::Move {
+        to: State { step: Step::Stage(i), since: r.since.clone(), approved: Some(stage.name.clone()), reason: None },
+    })
+}
+
+/// What `abort` commits, wherever the release stands: `aborted` at `now` with the reason, unless
+/// no canary is under way or the release is aborted already.
+pub fn abort(canary: &Canary, recorded: Option<&Recorded>, now: Timestamp, reason: &str) -> Result<Next<State>, Error> {
+    let stay = |why: &str| Next::Stay { why: why.into() };
+    Ok(match position(canary, recorded)? {
+        Position::New | Position::At(Step::Steady) => stay("no canary is under way"),
+        Position::At(Step::Aborted) => stay("aborted already"),
+        Position::Outdated if canary.canary.is_none() => stay("no canary is under way"),
+        Position::Outdated | Position::At(_) => {
+            Next::Move { to: State { reason: Some(reason.to_string()), ..entered(Step::Aborted, now) } }
         }
     })
 }
@@ -391,5 +549,22 @@ spec:
         // It never leaves `aborted`: that is --restart.
         let aborted = at("v2", "aborted", t0, None);
         assert!(matches!(next(&c, Some(&aborted), now, &skip_here), Ok(Next::Held(Gate::Aborted { .. }))));
+    }
+
+    #[test]
+    fn resolve_states() {
+        let c = canary();
+        let rec = |canary: &str, stage: &str| Recorded {
+            canary: Some(canary.into()),
+            stage: stage.into(),
+            ..Default::default()
+        };
+        assert_eq!(current(&c, None).unwrap().step, Step::Steady);
+        assert_eq!(current(&c, Some(&rec("v2", "a"))).unwrap().step, Step::Stage(0));
+        assert_eq!(current(&c, Some(&rec("v3", "a"))).unwrap().step, Step::Prepare);
+        assert_eq!(current(&c, Some(&rec("v2", "aborted"))).unwrap().step, Step::Aborted);
+        assert!(current(&c, Some(&rec("v2", "gone"))).is_err());
+        let finished = Canary { canary: None, ..c };
+        assert_eq!(current(&finished, Some(&rec("v2", "a"))).unwrap().step, Step::Steady);
     }
 }

@@ -1,13 +1,16 @@
 //! What a reviewer wants to know about an overlay without reading YAML: its stage, the traffic
 //! per version, the pods (or HPA minimum) per version and the match rules. Read from the overlay's
 //! files themselves, so the "before" side of a diff is what is really committed, whatever the
-//! spec says now.
+//! spec says now. Sits beside [`crate::diff`]: it reads rendered bytes and imports only
+//! [`crate::plan`] (how a match reads); never render, overlay, repo or the commands.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Serialize;
 use serde_json::Value;
+
+use crate::plan;
 
 /// The reviewable facts of one overlay.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -81,27 +84,22 @@ pub fn facts(files: &BTreeMap<PathBuf, Vec<u8>>) -> Facts {
     out
 }
 
-/// An Istio `HTTPMatchRequest` in one line: `end-user=jason & uri^=/api`.
+/// An Istio `HTTPMatchRequest` in one line: `end-user=jason & uri^=/api`, each condition as
+/// [`plan::condition_text`] reads it.
 fn match_text(m: &Value) -> String {
-    let op = |sm: &Value| {
+    let condition = |subject: &str, sm: &Value| {
         let (kind, value) = sm
             .as_object()
             .and_then(|o| o.iter().next())
             .map_or(("?", ""), |(k, v)| (k.as_str(), v.as_str().unwrap_or("")));
-        let symbol = match kind {
-            "exact" => "=",
-            "prefix" => "^=",
-            "regex" => "~=",
-            _ => "?",
-        };
-        format!("{symbol}{value}")
+        plan::condition_text(subject, kind, value)
     };
     let mut parts: Vec<String> = Vec::new();
     for (name, sm) in m["headers"].as_object().into_iter().flatten() {
-        parts.push(format!("{name}{}", op(sm)));
+        parts.push(condition(name, sm));
     }
     if let Some(uri) = m.get("uri") {
-        parts.push(format!("uri{}", op(uri)));
+        parts.push(condition("uri", uri));
     }
     parts.join(" & ")
 }

@@ -12,10 +12,10 @@ use serde_json::json;
 
 use crate::cli::{DiffArgs, DiffFormat};
 use crate::commands::git::{Committed, Git, now};
-use crate::commands::{Workspace, named_state};
+use crate::commands::{Workspace, by_version, named_state};
 use crate::diff::{self, Change};
-use crate::exit;
-use crate::plan::{self, State};
+use crate::exit::Code;
+use crate::plan;
 use crate::release::{self, Next};
 use crate::review::{self, Facts};
 use crate::spec::Canary;
@@ -33,7 +33,7 @@ struct ReleaseDiff<'a> {
     after: Facts,
 }
 
-pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<u8> {
+pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<Code> {
     let canaries = ws.releases(&args.selection.releases)?;
     let renderer = ws.renderer()?;
     let git = Git::open(ws)?;
@@ -54,7 +54,7 @@ pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<u8> {
     };
     print!("{out}");
     let differs = diffs.iter().any(|d| !d.changes.is_empty());
-    Ok(if differs { exit::DIFFERENCES } else { exit::OK })
+    Ok(if differs { Code::Differences } else { Code::Ok })
 }
 
 fn release_diff<'a>(
@@ -65,12 +65,12 @@ fn release_diff<'a>(
     renderer: &crate::commands::Renderer,
 ) -> Result<ReleaseDiff<'a>> {
     let recorded = committed.recorded.as_ref();
-    let current = plan::resolve(canary, recorded).map_err(anyhow::Error::msg)?;
+    let current = release::current(canary, recorded)?;
     let state = if let Some(name) = &args.stage {
         named_state(canary, name, current)?
     } else if args.next {
-        match release::next(canary, recorded, now, &release::Options::default()).map_err(anyhow::Error::msg)? {
-            Next::Move { to } => State { step: to, since: Some(now.to_string()), approved: None, reason: None },
+        match release::next(canary, recorded, now, &release::Options::default())? {
+            Next::Move { to } => release::entered(to, now),
             Next::Stay { .. } | Next::Held(_) => current,
         }
     } else {
@@ -278,17 +278,9 @@ fn table(before: &Facts, after: &Facts, from: Option<&str>, to: &str) -> String 
         vec![("stage".into(), from.map_or("–".into(), |f| format!("`{f}`")), format!("`{to}`"))];
     let pairs =
         |label: &str, a: &[(String, String)], b: &[(String, String)], rows: &mut Vec<(String, String, String)>| {
-            let mut versions: Vec<&String> = a.iter().map(|(v, _)| v).collect();
-            for (v, _) in b {
-                if !versions.contains(&v) {
-                    versions.push(v);
-                }
-            }
-            for v in versions {
-                let get = |list: &[(String, String)]| {
-                    list.iter().find(|(x, _)| x == v).map_or("–".to_string(), |(_, t)| t.clone())
-                };
-                rows.push((format!("{label} `{v}`"), get(a), get(b)));
+            for (v, values) in by_version(&[a, b]) {
+                let get = |i: usize| values[i].map_or("–".to_string(), String::clone);
+                rows.push((format!("{label} `{v}`"), get(0), get(1)));
             }
         };
     let pct = |f: &Facts| f.traffic.iter().map(|(v, w)| (v.clone(), format!("{w}%"))).collect::<Vec<_>>();

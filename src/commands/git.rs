@@ -1,5 +1,11 @@
 //! What the commands that read commits share: specs, templates and overlays as a commit has
 //! them, and the clock.
+//!
+//! Commits are named by `git2::Oid`, the type [`crate::repo`] hands out, so git2 reaches past
+//! repo.rs: here (`releases_at`, `renderer_at`, `committed`, `map_committed`), in moves.rs (the
+//! base and tip, each new commit, `follow_locally`), and, unnamed, in diff.rs and status.rs (the
+//! base commit from `Repo::resolve` or `Repo::head_commit`). A commit id of kanari's own in
+//! repo.rs would keep git2 behind that one module.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -6,11 +6,11 @@ use rayon::prelude::*;
 
 use crate::cli::Selection;
 use crate::commands::Workspace;
-use crate::exit;
+use crate::exit::Code;
 use crate::plan::{self, State, Step};
 use crate::problem::Problem;
 
-pub fn run(ws: &Workspace, args: &Selection) -> Result<u8> {
+pub fn run(ws: &Workspace, args: &Selection) -> Result<Code> {
     // Every spec file, even when releases are named: lint is what finds a broken spec.
     let releases = ws.all_releases(&args.releases)?;
     // lint is the thorough check: every rendered file is read back as Istio would read it,
@@ -48,5 +48,5 @@ pub fn run(ws: &Workspace, args: &Selection) -> Result<u8> {
         };
         println!("ok: {n} release{}, {states} states rendered{w}", if n == 1 { "" } else { "s" });
     }
-    Ok(exit::OK)
+    Ok(Code::Ok)
 }

@@ -1,5 +1,7 @@
 //! One file per command: each turns its flags into settings, runs the pipeline and prints.
 //! This module holds what they share: where the repository is and which releases to work on.
+//! The top of the pipeline: it may import every module below; nothing imports it but `lib.rs`.
+//! Only this layer prints and picks exit codes ([`crate::exit::Code`]).
 
 mod abort;
 mod approve;
@@ -22,6 +24,7 @@ use anyhow::{Context, Result, bail};
 use std::io::IsTerminal;
 
 use crate::cli::{Cli, ColorChoice, Command};
+use crate::exit::Code;
 use crate::overlay;
 
 /// Where a repository keeps its template overrides, relative to its root.
@@ -106,7 +109,7 @@ impl Workspace {
     /// The state the release is in now, from its overlay and its spec.
     pub fn current_state(&self, canary: &Canary) -> Result<State> {
         let recorded = self.recorded(canary)?;
-        crate::plan::resolve(canary, recorded.as_ref()).map_err(anyhow::Error::msg)
+        Ok(crate::release::current(canary, recorded.as_ref())?)
     }
 }
 
@@ -161,6 +164,22 @@ pub(crate) fn named_state(canary: &Canary, name: &str, current: State) -> Result
     Ok(if step == current.step { current } else { State::new(step) })
 }
 
+/// The table behind every per-version view (the rows of `plan`, the before/after of `diff`, the
+/// changes in a commit's body): each version that any of `sides` names, once, in the order first
+/// named, with every side's value for it (`None` where that side has none).
+pub(crate) fn by_version<'a, V>(sides: &[&'a [(String, V)]]) -> Vec<(&'a str, Vec<Option<&'a V>>)> {
+    let mut versions: Vec<&str> = Vec::new();
+    for (v, _) in sides.iter().flat_map(|side| side.iter()) {
+        if !versions.contains(&v.as_str()) {
+            versions.push(v);
+        }
+    }
+    versions
+        .into_iter()
+        .map(|v| (v, sides.iter().map(|side| side.iter().find(|(name, _)| name == v).map(|(_, x)| x)).collect()))
+        .collect()
+}
+
 pub(crate) fn select(all: Vec<Canary>, selectors: &[String]) -> Result<Vec<Canary>> {
     if selectors.is_empty() {
         return Ok(all);
@@ -182,11 +201,11 @@ pub(crate) fn select(all: Vec<Canary>, selectors: &[String]) -> Result<Vec<Canar
 }
 
 /// Runs the command the command line names; returns the exit code.
-pub fn run(cli: Cli) -> Result<u8> {
+pub fn run(cli: Cli) -> Result<Code> {
     if let Command::Completions(args) = &cli.command {
         let mut command = <Cli as clap::CommandFactory>::command();
         clap_complete::generate(args.shell, &mut command, "kanari", &mut std::io::stdout());
-        return Ok(crate::exit::OK);
+        return Ok(Code::Ok);
     }
     let ws = Workspace::from_cli(&cli)?;
     match &cli.command {
@@ -199,5 +218,24 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Approve(args) => approve::run(&ws, args),
         Command::Abort(args) => abort::run(&ws, args),
         Command::Completions(_) => unreachable!("handled before the workspace is resolved"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::by_version;
+
+    #[test]
+    fn by_version_lists_each_version_once_in_the_order_first_named() {
+        let pair = |v: &str, x: &str| (v.to_string(), x.to_string());
+        let before = [pair("v1", "90%"), pair("v2", "10%")];
+        let after = [pair("v3", "100%"), pair("v1", "0%")];
+        let table = by_version(&[&before, &after]);
+        let read: Vec<(&str, Vec<Option<&str>>)> =
+            table.iter().map(|(v, values)| (*v, values.iter().map(|x| x.map(String::as_str)).collect())).collect();
+        assert_eq!(
+            read,
+            [("v1", vec![Some("90%"), Some("0%")]), ("v2", vec![Some("10%"), None]), ("v3", vec![None, Some("100%")])]
+        );
     }
 }

@@ -10,8 +10,14 @@
 //! local clone needs is taken (the index's too), and the branch is moved by compare-and-swap on
 //! the tip; if it moved in between, everything starts again from the new tip, a bounded number
 //! of times.
+//!
+//! In the code, three steps and a loop: [`Run::intents`] (what moves, from which recorded state,
+//! fixed at the start), [`Run::plan_on`] (one attempt on a given tip: the commits built in the
+//! object database, a [`Planned`] value, no ref moved and no remote touched), and
+//! [`Run::publish`] (a push, or a compare-and-swap of the local branch, then the clone follows).
+//! [`run`] retries plan-then-publish while the branch moves under it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -19,11 +25,11 @@ use git2::Oid;
 use jiff::Timestamp;
 
 use crate::cli::{CommitArgs, Selection};
-use crate::commands::Workspace;
 use crate::commands::git::{Git, now};
-use crate::exit;
+use crate::commands::{Workspace, by_version};
+use crate::exit::{Code, Exit};
 use crate::plan::{self, Recorded, State, Step, Summary};
-use crate::release::{self, Gate, Position};
+use crate::release::{self, Next, Position};
 use crate::repo::short;
 use crate::spec::Canary;
 use crate::transport::{Credentials, Pushed};
@@ -33,15 +39,27 @@ const ATTEMPTS: u32 = 8;
 /// How long to wait for another kanari holding the repository lock.
 const LOCK_WAIT: Duration = Duration::from_secs(60);
 
-/// What a command decides for one release.
-pub enum Decision {
-    /// Commit `target`; `verb`, `note` and `trailers` (after kanari's own) shape the message.
-    Move { target: State, verb: String, note: Option<String>, trailers: Vec<(&'static str, String)> },
-    /// Nothing to do, and why.
-    Stay(String),
-    /// A gate holds the release.
-    Held(Gate),
+/// What a command commits for one release: the state, and what shapes the message.
+pub struct Transition {
+    /// The state to record.
+    pub target: State,
+    /// `promote`, `approve` or `abort`: the subject's verb.
+    pub verb: &'static str,
+    /// A line of the body before the traffic and pod changes.
+    pub note: Option<String>,
+    /// Trailers after kanari's own.
+    pub trailers: Vec<(&'static str, String)>,
 }
+
+impl Transition {
+    /// A transition to `target` with no note and no trailers of its own.
+    pub fn to(target: State, verb: &'static str) -> Self {
+        Transition { target, verb, note: None, trailers: vec![] }
+    }
+}
+
+/// What a command decides for one release: the release's [`Next`] with the transition to commit.
+pub type Decision = Next<Transition>;
 
 /// How an intent meets a release that someone else moved after the run read it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,41 +73,97 @@ pub enum Intent {
 /// Decides, for a release and what its overlay records, at time `now`.
 pub type Decide<'a> = dyn Fn(&Canary, Option<&Recorded>, Timestamp) -> Result<Decision> + 'a;
 
-/// Runs a committing command over the selected releases.
-pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, intent: Intent, decide: &Decide) -> Result<u8> {
-    let git = Git::open(ws)?;
-    let now = now()?;
-    let branch = git.repo.branch(args.branch.as_deref(), &args.remote)?;
-    let base = match branch.tip {
-        Some(tip) => tip,
-        None => git.repo.head_commit()?.ok_or_else(|| anyhow::anyhow!("the repository has no commit yet"))?,
-    };
-    let canaries = git.releases_at(base, &selection.releases)?;
+/// A line a run says about one release, in the order it is found: `nothing to do` on stdout
+/// (unless `--quiet`), `held` on stderr.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Note {
+    Stay(String),
+    Held(String),
+}
 
-    // The intents, fixed now.
-    let mut intents = Vec::new();
-    let mut held = false;
-    for canary in &canaries {
-        let committed = git.committed(Some(base), canary)?;
-        match decide(canary, committed.recorded.as_ref(), now)? {
-            Decision::Move { .. } => intents.push((canary.id(), key(committed.recorded.as_ref()))),
-            Decision::Stay(why) => say(ws, format!("{}: nothing to do: {why}", canary.id())),
-            Decision::Held(gate) => {
-                held = true;
-                eprintln!("{}: held: {gate}", canary.id());
-            }
-        }
+/// What a run sets out to do, fixed when it starts, read from the branch tip (`base`).
+struct Intents {
+    /// The commit the intents were read from.
+    base: Oid,
+    /// The selectors of the command line, to read the specs of another tip with.
+    selectors: Vec<String>,
+    /// The selected releases as `base` defines them.
+    canaries: Vec<Canary>,
+    /// The releases to move, each with the recorded state it was read in.
+    moves: Vec<(String, Key)>,
+    /// Whether a gate held a release.
+    held: bool,
+}
+
+/// A commit one attempt built in the object database, not yet on any branch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewCommit {
+    pub oid: Oid,
+    /// The first line of its message.
+    pub subject: String,
+    /// The overlay folder it changes.
+    pub output: PathBuf,
+}
+
+/// One attempt on a tip: the commits to publish, one per release that moves, each on the one
+/// before it, the first on `on`. A value: built without touching the remote or any ref.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Planned {
+    /// The commit the first new commit is built on.
+    pub on: Oid,
+    pub commits: Vec<NewCommit>,
+    /// Whether a gate held a release on this tip.
+    pub held: bool,
+}
+
+impl Planned {
+    /// The commit the branch moves to: the last one built.
+    pub fn head(&self) -> Oid {
+        self.commits.last().map_or(self.on, |c| c.oid)
     }
-    let held_code = |held: bool| if held { exit::GATE } else { exit::OK };
-    if intents.is_empty() {
-        git.refuse_uncommitted(&canaries)?;
-        return Ok(held_code(held));
+
+    fn dirs(&self) -> Vec<&Path> {
+        self.commits.iter().map(|c| c.output.as_path()).collect()
+    }
+}
+
+/// How publishing an attempt ended: its commits are on the branch, or the branch moved first.
+enum Published {
+    Done,
+    /// The branch moved under the run; the reason, for the final error.
+    Moved(Option<String>),
+}
+
+/// What stays the same through a run: the repository, the flags, the kind of intent, the time
+/// and the command's decision.
+struct Run<'a> {
+    git: Git<'a>,
+    args: &'a CommitArgs,
+    intent: Intent,
+    now: Timestamp,
+    decide: &'a Decide<'a>,
+}
+
+/// Runs a committing command over the selected releases: the intents, then attempts on the
+/// branch tip, each planned and then published, until one lands or `ATTEMPTS` have failed.
+pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, intent: Intent, decide: &Decide) -> Result<Code> {
+    let run = Run { git: Git::open(ws)?, args, intent, now: now()?, decide };
+    let git = &run.git;
+    let branch = git.repo.branch(args.branch.as_deref(), &args.remote)?;
+    let mut notes = Vec::new();
+    let intents = run.intents(branch.tip, selection, &mut notes);
+    print_notes(ws, &notes);
+    let intents = intents?;
+    let code = |held: bool| if held || intents.held { Code::Gate } else { Code::Ok };
+    if intents.moves.is_empty() {
+        git.refuse_uncommitted(&intents.canaries)?;
+        return Ok(code(false));
     }
 
     let creds = Credentials::from_env();
     let _lock = if args.dry_run { None } else { Some(git.repo.lock(LOCK_WAIT, ws.quiet)?) };
     // Under the lock: another kanari's files in flight are done by now, never blamed on the user.
-    git.refuse_uncommitted(&canaries)?;
+    git.refuse_uncommitted(&intents.canaries)?;
     let mut last_reason = String::new();
     for attempt in 1..=ATTEMPTS {
         // The tip to build on: the remote's, freshly fetched, when pushing; else the branch's.
@@ -98,134 +172,201 @@ pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, intent: Int
             true => git.repo.fetch(&args.remote, &branch.name, &creds)?,
             false => git.repo.branch(Some(&branch.name), &args.remote)?.tip,
         };
-        let tip_commit = tip.unwrap_or(base);
-        // Specs are read again only when the tip is not the commit they were read from.
-        let tip_canaries;
-        let canaries = match tip_commit == base {
-            true => &canaries,
-            false => {
-                tip_canaries = git.releases_at(tip_commit, &selection.releases)?;
-                &tip_canaries
-            }
-        };
-        let renderer = git.renderer_at(tip_commit)?;
-        let mut parent = tip_commit;
-        let mut made: Vec<(Oid, String, &Canary)> = Vec::new();
-        let mut held = held;
-        for (id, from) in &intents {
-            let Some(canary) = canaries.iter().find(|c| &c.id() == id) else {
-                say(ws, format!("{id}: nothing to do: the release is gone from the specs at {}", short(tip_commit)));
-                continue;
-            };
-            let committed = git.committed(Some(parent), canary)?;
-            let moved = &key(committed.recorded.as_ref()) != from;
-            let now_at = describe(committed.recorded.as_ref());
-            if moved && intent == Intent::FromHere {
-                say(ws, format!("{id}: nothing to do: someone else moved it first (now at {now_at})"));
-                continue;
-            }
-            let (target, verb, note, trailers) = match decide(canary, committed.recorded.as_ref(), now)? {
-                Decision::Move { target, verb, note, trailers } => (target, verb, note, trailers),
-                Decision::Stay(why) if moved => {
-                    say(ws, format!("{id}: nothing to do: {why} (someone else moved it first: now at {now_at})"));
-                    continue;
-                }
-                Decision::Stay(why) => {
-                    say(ws, format!("{id}: nothing to do: {why}"));
-                    continue;
-                }
-                Decision::Held(gate) => {
-                    held = true;
-                    eprintln!("{id}: held: {gate}");
-                    continue;
-                }
-            };
-            let plan = plan::plan(canary, &target);
-            let rendered = renderer.render(&plan, &canary.file)?;
-            let message = message(canary, committed.recorded.as_ref(), &target, &verb, note.as_deref(), &trailers);
-            let (author, committer) = git.repo.signatures(args.author.as_deref(), now)?;
-            match git.repo.build_commit(Some(parent), &canary.output, &rendered.files, &message, &author, &committer)? {
-                Some(oid) => {
-                    parent = oid;
-                    made.push((oid, message.lines().next().unwrap_or_default().to_string(), canary));
-                }
-                None => say(ws, format!("{id}: nothing to do: the committed overlay is already that state")),
-            }
-        }
-        if made.is_empty() {
-            return Ok(held_code(held));
+        let mut notes = Vec::new();
+        let planned = run.plan_on(&intents, tip.unwrap_or(intents.base), &mut notes);
+        print_notes(ws, &notes);
+        let planned = planned?;
+        if planned.commits.is_empty() {
+            return Ok(code(planned.held));
         }
         if args.dry_run {
-            for (_, subject, _) in &made {
-                println!("would commit: {subject}");
+            for commit in &planned.commits {
+                println!("would commit: {}", commit.subject);
             }
-            return Ok(held_code(held));
+            return Ok(code(planned.held));
         }
-        let dirs: Vec<&Path> = made.iter().map(|(_, _, c)| c.output.as_path()).collect();
-        if args.push {
-            match git.repo.push(&args.remote, &branch.name, parent, tip, &creds)? {
-                Pushed::Accepted => follow_locally(&git, &branch.name, tip_commit, parent, &dirs).map_err(|e| {
-                    partial(format!(
-                        "`{}` on `{}` is at {} (pushed), but the local clone could not follow: {e:#}; run `git pull`",
-                        branch.name,
-                        args.remote,
-                        short(parent)
-                    ))
-                })?,
-                Pushed::Moved(why) => {
+        match run.publish(&branch.name, tip, &planned, &creds, attempt)? {
+            Published::Done => {
+                let pushed = if args.push { format!(" -> {}", args.remote) } else { String::new() };
+                for commit in &planned.commits {
+                    say(ws, format!("[{} {}{pushed}] {}", branch.name, short(commit.oid), commit.subject));
+                }
+                return Ok(code(planned.held));
+            }
+            Published::Moved(reason) => {
+                if let Some(why) = reason {
                     last_reason = format!(" (last: {why})");
-                    eprintln!(
-                        "`{}` on `{}` moved first ({why}); attempt {attempt} of {ATTEMPTS}, starting again",
-                        branch.name, args.remote
-                    );
-                    backoff(attempt);
-                    continue;
                 }
-                Pushed::Refused(why) => {
-                    return Err(crate::Exit {
-                        code: exit::CONFLICT,
-                        message: format!(
-                            "the server refused the push to `{}` on `{}`: {why}",
-                            branch.name, args.remote
-                        ),
-                    }
-                    .into());
-                }
-            }
-        } else {
-            let log = format!("kanari: {}", made[0].1);
-            // Every lock the local clone needs, before the branch moves: a lock that cannot be
-            // had stops the run here, with nothing committed.
-            let local = git.repo.prepare_move(&branch.name, tip)?;
-            if !git.repo.move_branch(&branch.name, tip, parent, &log)? {
-                drop(local);
-                eprintln!(
-                    "`{}` moved while kanari worked (attempt {attempt} of {ATTEMPTS}); starting again",
-                    branch.name
-                );
                 backoff(attempt);
-                continue;
             }
-            git.repo.sync_worktree(local, Some(tip_commit), parent, &dirs).map_err(|e| {
-                partial(format!(
-                    "`{}` is at {} (committed), but the work tree could not follow: {e:#}; the index matches the commit, so `git checkout -- {}` brings the files back",
-                    branch.name,
-                    short(parent),
-                    dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(" ")
-                ))
-            })?;
         }
-        for (oid, subject, _) in &made {
-            let pushed = if args.push { format!(" -> {}", args.remote) } else { String::new() };
-            say(ws, format!("[{} {}{pushed}] {subject}", branch.name, short(*oid)));
-        }
-        return Ok(held_code(held));
     }
-    Err(crate::Exit {
-        code: exit::CONFLICT,
+    Err(Exit {
+        code: Code::Conflict,
         message: format!("`{}` kept moving under kanari: gave up after {ATTEMPTS} attempts{last_reason}", branch.name),
     }
     .into())
+}
+
+impl Run<'_> {
+    /// The intents of a run, read from the branch tip (or HEAD, for a branch not made yet). What
+    /// it has to say about the releases that stay goes to `notes`, in order.
+    fn intents(&self, tip: Option<Oid>, selection: &Selection, notes: &mut Vec<Note>) -> Result<Intents> {
+        let git = &self.git;
+        let base = match tip {
+            Some(tip) => tip,
+            None => git.repo.head_commit()?.ok_or_else(|| anyhow::anyhow!("the repository has no commit yet"))?,
+        };
+        let canaries = git.releases_at(base, &selection.releases)?;
+        let (mut moves, mut held) = (Vec::new(), false);
+        for canary in &canaries {
+            let committed = git.committed(Some(base), canary)?;
+            match (self.decide)(canary, committed.recorded.as_ref(), self.now)? {
+                Next::Move { .. } => moves.push((canary.id(), key(committed.recorded.as_ref()))),
+                Next::Stay { why } => notes.push(Note::Stay(format!("{}: nothing to do: {why}", canary.id()))),
+                Next::Held(gate) => {
+                    held = true;
+                    notes.push(Note::Held(format!("{}: held: {gate}", canary.id())));
+                }
+            }
+        }
+        Ok(Intents { base, selectors: selection.releases.clone(), canaries, moves, held })
+    }
+
+    /// One attempt on `tip`: each intent decided again on what `tip` records, rendered from
+    /// `tip`'s specs and templates, and committed in the object database on the commit before it.
+    /// No ref moves. What it has to say goes to `notes`, in order, even when it fails part way.
+    fn plan_on(&self, intents: &Intents, tip: Oid, notes: &mut Vec<Note>) -> Result<Planned> {
+        let git = &self.git;
+        // Specs are read again only when the tip is not the commit they were read from.
+        let tip_canaries;
+        let canaries = match tip == intents.base {
+            true => &intents.canaries,
+            false => {
+                tip_canaries = git.releases_at(tip, &intents.selectors)?;
+                &tip_canaries
+            }
+        };
+        let renderer = git.renderer_at(tip)?;
+        let mut planned = Planned { on: tip, commits: Vec::new(), held: false };
+        for (id, from) in &intents.moves {
+            let Some(canary) = canaries.iter().find(|c| &c.id() == id) else {
+                notes.push(Note::Stay(format!(
+                    "{id}: nothing to do: the release is gone from the specs at {}",
+                    short(tip)
+                )));
+                continue;
+            };
+            let parent = planned.head();
+            let committed = git.committed(Some(parent), canary)?;
+            let recorded = committed.recorded.as_ref();
+            let moved = &key(recorded) != from;
+            let now_at = describe(recorded);
+            if moved && self.intent == Intent::FromHere {
+                notes.push(Note::Stay(format!("{id}: nothing to do: someone else moved it first (now at {now_at})")));
+                continue;
+            }
+            let Transition { target, verb, note, trailers } = match (self.decide)(canary, recorded, self.now)? {
+                Next::Move { to } => to,
+                Next::Stay { why } if moved => {
+                    notes.push(Note::Stay(format!(
+                        "{id}: nothing to do: {why} (someone else moved it first: now at {now_at})"
+                    )));
+                    continue;
+                }
+                Next::Stay { why } => {
+                    notes.push(Note::Stay(format!("{id}: nothing to do: {why}")));
+                    continue;
+                }
+                Next::Held(gate) => {
+                    planned.held = true;
+                    notes.push(Note::Held(format!("{id}: held: {gate}")));
+                    continue;
+                }
+            };
+            let rendered = renderer.render(&plan::plan(canary, &target), &canary.file)?;
+            let message = message(canary, recorded, &target, verb, note.as_deref(), &trailers);
+            let (author, committer) = git.repo.signatures(self.args.author.as_deref(), self.now)?;
+            match git.repo.build_commit(Some(parent), &canary.output, &rendered.files, &message, &author, &committer)? {
+                Some(oid) => planned.commits.push(NewCommit {
+                    oid,
+                    subject: message.lines().next().unwrap_or_default().to_string(),
+                    output: canary.output.clone(),
+                }),
+                None => {
+                    notes.push(Note::Stay(format!("{id}: nothing to do: the committed overlay is already that state")))
+                }
+            }
+        }
+        Ok(planned)
+    }
+
+    /// Puts an attempt's commits on the branch: a push that the remote takes only if the branch
+    /// is still at `tip` (then the local clone follows), or a compare-and-swap of the local branch
+    /// from `tip` (then the index and the work tree follow).
+    fn publish(
+        &self,
+        branch: &str,
+        tip: Option<Oid>,
+        planned: &Planned,
+        creds: &Credentials,
+        attempt: u32,
+    ) -> Result<Published> {
+        let (git, args) = (&self.git, self.args);
+        let (head, dirs) = (planned.head(), planned.dirs());
+        if args.push {
+            return match git.repo.push(&args.remote, branch, head, tip, creds)? {
+                Pushed::Accepted => {
+                    follow_locally(git, branch, planned.on, head, &dirs).map_err(|e| {
+                        partial(format!(
+                            "`{branch}` on `{}` is at {} (pushed), but the local clone could not follow: {e:#}; run `git pull`",
+                            args.remote,
+                            short(head)
+                        ))
+                    })?;
+                    Ok(Published::Done)
+                }
+                Pushed::Moved(why) => {
+                    eprintln!(
+                        "`{branch}` on `{}` moved first ({why}); attempt {attempt} of {ATTEMPTS}, starting again",
+                        args.remote
+                    );
+                    Ok(Published::Moved(Some(why)))
+                }
+                Pushed::Refused(why) => Err(Exit {
+                    code: Code::Conflict,
+                    message: format!("the server refused the push to `{branch}` on `{}`: {why}", args.remote),
+                }
+                .into()),
+            };
+        }
+        let log = format!("kanari: {}", planned.commits[0].subject);
+        // Every lock the local clone needs, before the branch moves: a lock that cannot be had
+        // stops the run here, with nothing committed.
+        let local = git.repo.prepare_move(branch, tip)?;
+        if !git.repo.move_branch(branch, tip, head, &log)? {
+            drop(local);
+            eprintln!("`{branch}` moved while kanari worked (attempt {attempt} of {ATTEMPTS}); starting again");
+            return Ok(Published::Moved(None));
+        }
+        git.repo.sync_worktree(local, Some(planned.on), head, &dirs).map_err(|e| {
+            partial(format!(
+                "`{branch}` is at {} (committed), but the work tree could not follow: {e:#}; the index matches the commit, so `git checkout -- {}` brings the files back",
+                short(head),
+                dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(" ")
+            ))
+        })?;
+        Ok(Published::Done)
+    }
+}
+
+fn print_notes(ws: &Workspace, notes: &[Note]) {
+    for note in notes {
+        match note {
+            Note::Stay(line) => say(ws, line.clone()),
+            Note::Held(line) => eprintln!("{line}"),
+        }
+    }
 }
 
 /// After a push: the local branch (and HEAD, the index and the work tree for `dirs`) follow,
@@ -247,7 +388,7 @@ fn follow_locally(git: &Git, branch: &str, built_on: Oid, pushed: Oid, dirs: &[&
 
 /// The error for a run whose commit landed but whose local clone could not follow (exit 6).
 fn partial(message: String) -> anyhow::Error {
-    crate::Exit { code: exit::PARTIAL, message }.into()
+    Exit { code: Code::Partial, message }.into()
 }
 
 /// Sleeps 50 ms doubled per attempt (at most 1.6 s), plus up to as much again at random, so that
@@ -266,7 +407,9 @@ fn say(ws: &Workspace, line: String) {
 }
 
 /// What identifies a recorded state for "has someone else moved it": canary, stage, approval.
-fn key(recorded: Option<&Recorded>) -> Option<(Option<String>, String, Option<String>)> {
+type Key = Option<(Option<String>, String, Option<String>)>;
+
+fn key(recorded: Option<&Recorded>) -> Key {
     recorded.map(|r| (r.canary.clone(), r.stage.clone(), r.approved.clone()))
 }
 
@@ -308,41 +451,40 @@ fn message(
         _ => None,
     };
     let traffic_before = before.as_ref().map(Summary::traffic_text);
-    body.push(format!("traffic: {}", changes(traffic_before.as_ref(), &after.traffic_text())));
-    body.push(format!("pods: {}", changes(before.as_ref().map(|b| &b.pods), &after.pods)));
+    body.push(format!("traffic: {}", changes(traffic_before.as_deref(), &after.traffic_text())));
+    body.push(format!("pods: {}", changes(before.as_ref().map(|b| b.pods.as_slice()), &after.pods)));
     let more: String = trailers.iter().map(|(key, value)| format!("{key}: {value}\n")).collect();
     format!("{subject}\n\n{}\n\nKanari-Canary: {}\nKanari-Stage: {to_name}\n{more}", body.join("\n"), canary.id())
 }
 
 /// `v1 90% -> 50%, v2 10% -> 50%`: each version's value before and after.
-fn changes(before: Option<&Vec<(String, String)>>, after: &[(String, String)]) -> String {
-    let mut versions: Vec<&String> = after.iter().map(|(v, _)| v).collect();
-    for (v, _) in before.into_iter().flatten() {
-        if !versions.contains(&v) {
-            versions.push(v);
-        }
-    }
-    let get = |list: Option<&Vec<(String, String)>>, v: &str| {
-        list.and_then(|l| l.iter().find(|(name, _)| name == v).map(|(_, x)| x.clone()))
-    };
-    let after = after.to_vec();
-    versions
-        .iter()
-        .map(|v| {
-            let new = get(Some(&after), v).unwrap_or_else(|| "-".into());
-            match (before, get(before, v)) {
+fn changes(before: Option<&[(String, String)]>, after: &[(String, String)]) -> String {
+    let sides: Vec<&[(String, String)]> = [Some(after), before].into_iter().flatten().collect();
+    by_version(&sides)
+        .into_iter()
+        .map(|(v, values)| {
+            let new = values[0].map_or("-", String::as_str);
+            match (before, values.get(1).copied().flatten()) {
                 (None, _) => format!("{v} {new}"),
                 (Some(_), Some(old)) if old == new => format!("{v} {new}"),
-                (Some(_), old) => format!("{v} {} -> {new}", old.unwrap_or_else(|| "-".into())),
+                (Some(_), old) => format!("{v} {} -> {new}", old.map_or("-", String::as_str)),
             }
         })
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-impl Summary {
-    /// The traffic as `(version, "90%")`.
-    pub fn traffic_text(&self) -> Vec<(String, String)> {
-        self.traffic.iter().map(|(v, w)| (v.clone(), format!("{w}%"))).collect()
+#[cfg(test)]
+mod tests {
+    use super::changes;
+
+    #[test]
+    fn changes_name_each_version_before_and_after() {
+        let pair = |v: &str, x: &str| (v.to_string(), x.to_string());
+        let before = [pair("v1", "90%"), pair("v2", "10%")];
+        let after = [pair("v1", "50%"), pair("v2", "10%"), pair("v3", "40%")];
+        assert_eq!(changes(Some(&before), &after), "v1 90% -> 50%, v2 10%, v3 - -> 40%");
+        assert_eq!(changes(Some(&after), &before), "v1 50% -> 90%, v2 10%, v3 40% -> -");
+        assert_eq!(changes(None, &after), "v1 50%, v2 10%, v3 40%");
     }
 }

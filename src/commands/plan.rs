@@ -10,8 +10,8 @@ use anyhow::Result;
 use serde_json::{Map, Value, json};
 
 use crate::cli::{PlanArgs, PlanFormat};
-use crate::commands::Workspace;
-use crate::exit;
+use crate::commands::{Workspace, by_version};
+use crate::exit::Code;
 use crate::plan::{self, State, Step, Summary};
 use crate::spec::Canary;
 
@@ -21,7 +21,7 @@ struct Release<'a> {
     states: Vec<Summary>,
 }
 
-pub fn run(ws: &Workspace, args: &PlanArgs) -> Result<u8> {
+pub fn run(ws: &Workspace, args: &PlanArgs) -> Result<Code> {
     let canaries = ws.releases(&args.selection.releases)?;
     let mut releases = Vec::new();
     for canary in &canaries {
@@ -45,7 +45,7 @@ pub fn run(ws: &Workspace, args: &PlanArgs) -> Result<u8> {
         }
     };
     print!("{text}");
-    Ok(exit::OK)
+    Ok(Code::Ok)
 }
 
 fn heading(r: &Release) -> String {
@@ -59,21 +59,16 @@ fn heading(r: &Release) -> String {
 
 /// Rows of cells, one per state, with the header first.
 fn rows(r: &Release) -> Vec<Vec<String>> {
-    let versions: Vec<String> =
-        r.states.iter().flat_map(|s| s.traffic.iter().map(|(v, _)| v.clone())).fold(Vec::new(), |mut acc, v| {
-            if !acc.contains(&v) {
-                acc.push(v);
-            }
-            acc
-        });
-    let per_version = |pairs: &[(String, String)]| {
-        versions
-            .iter()
-            .map(|v| pairs.iter().find(|(name, _)| name == v).map_or("-".to_string(), |(_, x)| x.clone()))
-            .collect::<Vec<_>>()
-            .join(" / ")
+    let traffic: Vec<Vec<(String, String)>> =
+        r.states.iter().map(|s| s.traffic.iter().map(|(v, w)| (v.clone(), w.to_string())).collect()).collect();
+    // Traffic of every state, then pods of every state: the versions are those the traffic names.
+    let sides: Vec<&[(String, String)]> =
+        traffic.iter().map(Vec::as_slice).chain(r.states.iter().map(|s| s.pods.as_slice())).collect();
+    let table = by_version(&sides);
+    let per_version = |side: usize| {
+        table.iter().map(|(_, values)| values[side].map_or("-", String::as_str)).collect::<Vec<_>>().join(" / ")
     };
-    let label = versions.join(" / ");
+    let label = table.iter().map(|(v, _)| *v).collect::<Vec<_>>().join(" / ");
     let mut out = vec![vec![
         "".to_string(),
         "STATE".to_string(),
@@ -82,14 +77,14 @@ fn rows(r: &Release) -> Vec<Vec<String>> {
         format!("PODS {label}"),
         "GATE".to_string(),
     ]];
-    for s in &r.states {
-        let traffic: Vec<(String, String)> = s.traffic.iter().map(|(v, w)| (v.clone(), w.to_string())).collect();
+    let n = r.states.len();
+    for (i, s) in r.states.iter().enumerate() {
         out.push(vec![
             if s.state == r.current { "*".into() } else { "".into() },
             s.state.clone(),
-            per_version(&traffic),
+            per_version(i),
             if s.matches.is_empty() { "-".into() } else { s.matches.join(" | ") },
-            per_version(&s.pods),
+            per_version(n + i),
             if s.gate.is_empty() { "-".into() } else { s.gate.join(" + ") },
         ]);
     }

@@ -8,12 +8,12 @@
 use anyhow::{Result, bail};
 
 use crate::cli::PromoteArgs;
-use crate::commands::moves::{self, Decision};
+use crate::commands::moves::{self, Transition};
 use crate::commands::{Workspace, parse_step};
-use crate::plan::State;
-use crate::release::{self, Next, Options, Position};
+use crate::exit::Code;
+use crate::release::{self, Options};
 
-pub fn run(ws: &Workspace, args: &PromoteArgs) -> Result<u8> {
+pub fn run(ws: &Workspace, args: &PromoteArgs) -> Result<Code> {
     let reason = args.reason.as_deref().map(str::trim);
     if let Some(reason) = reason
         && (reason.is_empty() || reason.len() > 1000 || reason.contains(['\n', '\r']))
@@ -23,32 +23,19 @@ pub fn run(ws: &Workspace, args: &PromoteArgs) -> Result<u8> {
     moves::run(ws, &args.selection, &args.commit, moves::Intent::FromHere, &|canary, recorded, now| {
         let to = args.to.as_deref().map(|name| parse_step(canary, name)).transpose()?;
         let opts = Options { to, restart: args.restart, skip_gates: args.skip_gates };
-        Ok(match release::next(canary, recorded, now, &opts).map_err(anyhow::Error::msg)? {
-            Next::Move { to } => {
-                let (mut note, mut trailers) = (None, vec![]);
-                if let (true, Some(reason)) = (args.skip_gates, reason) {
-                    let skipped = match release::position(canary, recorded) {
-                        Ok(Position::At(from)) => {
-                            release::gates_passed(canary, from, to, recorded, now).map_err(anyhow::Error::msg)?
-                        }
-                        _ => vec![],
-                    };
-                    let list: Vec<String> = skipped.iter().map(|g| g.to_string()).collect();
-                    note = Some(match list.is_empty() {
-                        true => format!("gates skipped: none held (reason: {reason})"),
-                        false => format!("gates skipped: {} (reason: {reason})", list.join("; ")),
-                    });
-                    trailers.push(("Kanari-Skip-Gates", reason.to_string()));
-                }
-                Decision::Move {
-                    target: State { step: to, since: Some(now.to_string()), approved: None, reason: None },
-                    verb: "promote".into(),
-                    note,
-                    trailers,
-                }
+        let next = release::next(canary, recorded, now, &opts)?;
+        next.try_map(|to| {
+            let mut transition = Transition::to(release::entered(to, now), "promote");
+            if let (true, Some(reason)) = (args.skip_gates, reason) {
+                let skipped = release::gates_skipped(canary, recorded, to, now)?;
+                let list: Vec<String> = skipped.iter().map(|g| g.to_string()).collect();
+                transition.note = Some(match list.is_empty() {
+                    true => format!("gates skipped: none held (reason: {reason})"),
+                    false => format!("gates skipped: {} (reason: {reason})", list.join("; ")),
+                });
+                transition.trailers.push(("Kanari-Skip-Gates", reason.to_string()));
             }
-            Next::Stay { why } => Decision::Stay(why),
-            Next::Held(gate) => Decision::Held(gate),
+            Ok(transition)
         })
     })
 }

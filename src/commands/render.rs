@@ -15,13 +15,13 @@ use rayon::prelude::*;
 
 use crate::cli::RenderArgs;
 use crate::commands::{Workspace, named_state};
-use crate::exit;
+use crate::exit::Code;
 use crate::overlay::{self, Target};
 use crate::plan::{self, State, Step};
 use crate::render::Rendered;
 use crate::spec::Canary;
 
-pub fn run(ws: &Workspace, args: &RenderArgs) -> Result<u8> {
+pub fn run(ws: &Workspace, args: &RenderArgs) -> Result<Code> {
     let releases = ws.releases(&args.selection.releases)?;
     let renderer = ws.renderer()?;
 
@@ -46,7 +46,7 @@ pub fn run(ws: &Workspace, args: &RenderArgs) -> Result<u8> {
         if !ws.quiet {
             println!("wrote {} states of {} into `{}`: {}", names.len(), canary.id(), out.display(), names.join(", "));
         }
-        return Ok(exit::OK);
+        return Ok(Code::Ok);
     }
 
     let progress = crate::commands::Progress::new(ws, "rendering", releases.len());
@@ -63,7 +63,7 @@ pub fn run(ws: &Workspace, args: &RenderArgs) -> Result<u8> {
     if args.stdout {
         let text: String = rendered.iter().map(|(_, _, r)| r.to_stream()).collect();
         print!("{text}");
-        return Ok(exit::OK);
+        return Ok(Code::Ok);
     }
 
     // What is on disk is read and replaced under the write lock, so two renders into one output
@@ -88,7 +88,7 @@ pub fn run(ws: &Workspace, args: &RenderArgs) -> Result<u8> {
             report(canary, state, r, &w.dir, w.changed);
         }
     }
-    Ok(exit::OK)
+    Ok(Code::Ok)
 }
 
 /// The state `--stage` names, or the one the overlay records. Naming the recorded state keeps

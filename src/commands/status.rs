@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::cli::{StatusArgs, StatusFormat};
 use crate::commands::Workspace;
 use crate::commands::git::{Git, now};
-use crate::exit;
+use crate::exit::Code;
 use crate::plan::Step;
 use crate::release::{self, Next, Position};
 
@@ -34,7 +34,7 @@ struct Row {
     of: Option<(usize, usize)>,
 }
 
-pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<u8> {
+pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<Code> {
     let git = Git::open(ws)?;
     let head = git.repo.head_commit()?;
     let canaries = match head {
@@ -45,8 +45,8 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<u8> {
     let mut rows = Vec::new();
     for (canary, recorded) in canaries.iter().zip(git.map_committed(head, &canaries, |_, c| Ok(c.recorded))?) {
         let recorded = recorded.as_ref();
-        let position = release::position(canary, recorded).map_err(anyhow::Error::msg)?;
-        let next = release::next(canary, recorded, now, &release::Options::default()).map_err(anyhow::Error::msg)?;
+        let position = release::position(canary, recorded)?;
+        let next = release::next(canary, recorded, now, &release::Options::default())?;
         // Held in a stage, `next` is where the release goes once the gate opens.
         let (next_name, gate) = match (&next, position) {
             (Next::Move { to }, _) => (Some(to.name(canary).to_string()), None),
@@ -56,16 +56,7 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<u8> {
             }
             (Next::Held(gate), _) => (None, Some(gate.short())),
         };
-        let status = match (position, &next) {
-            (Position::New, _) => "new",
-            (Position::Outdated, _) if canary.canary.is_some() => "restart",
-            (Position::Outdated, _) => "finish",
-            (Position::At(Step::Aborted), _) => "aborted",
-            (_, Next::Held(_)) => "waiting",
-            (Position::At(Step::Steady), Next::Stay { .. }) => "steady",
-            (_, Next::Stay { .. }) => "complete",
-            (_, Next::Move { .. }) => "ready",
-        };
+        let status = release::status(canary, position, &next);
         let of = match position {
             Position::At(Step::Stage(i)) => Some((i + 1, canary.stages.len())),
             _ => None,
@@ -85,7 +76,7 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<u8> {
         StatusFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
         StatusFormat::Text => print!("{}", text(&rows)),
     }
-    Ok(exit::OK)
+    Ok(Code::Ok)
 }
 
 fn text(rows: &[Row]) -> String {
