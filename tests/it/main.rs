@@ -19,6 +19,7 @@ mod semantics;
 mod servers;
 mod signing;
 mod specs;
+mod structure;
 mod template;
 
 use std::collections::BTreeMap;
