@@ -1,17 +1,11 @@
 //! What the commands that read commits share: specs, templates and overlays as a commit has
-//! them, and the clock.
-//!
-//! Commits are named by `git2::Oid`, the type [`crate::repo`] hands out, so git2 reaches past
-//! repo.rs: here (`releases_at`, `renderer_at`, `committed`, `map_committed`), in moves.rs (the
-//! base and tip, each new commit, `follow_locally`), and, unnamed, in diff.rs and status.rs (the
-//! base commit from `Repo::resolve` or `Repo::head_commit`). A commit id of kanari's own in
-//! repo.rs would keep git2 behind that one module.
+//! them, and the clock. Commits are named by [`CommitId`], the git layer's own type, so the Git
+//! library stays behind [`crate::repo`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use git2::Oid;
 use jiff::Timestamp;
 
 use crate::commands::Renderer;
@@ -19,7 +13,7 @@ use crate::commands::{Workspace, select};
 use crate::overlay;
 use crate::plan::Recorded;
 use crate::render::{KUSTOMIZATION, Overrides};
-use crate::repo::{Repo, short};
+use crate::repo::{CommitId, Repo, short};
 use crate::spec::{self, Canary};
 
 /// The time: `KANARI_NOW` (RFC 3339) when set, so tests and replays are exact; else the clock.
@@ -49,7 +43,7 @@ impl<'a> Git<'a> {
     }
 
     /// The selected releases as the specs in `commit` define them.
-    pub fn releases_at(&self, commit: Oid, selectors: &[String]) -> Result<Vec<Canary>> {
+    pub fn releases_at(&self, commit: CommitId, selectors: &[String]) -> Result<Vec<Canary>> {
         let specs = &spec::relative_specs(&self.ws.root, &self.ws.specs);
         let files = match self.repo.files(commit, specs)? {
             Some(files) => files,
@@ -73,7 +67,7 @@ impl<'a> Git<'a> {
 
     /// The renderer with the template overrides `commit` has (or the work tree's, when the
     /// template folder is outside the project).
-    pub fn renderer_at(&self, commit: Oid) -> Result<Renderer> {
+    pub fn renderer_at(&self, commit: CommitId) -> Result<Renderer> {
         let overrides = match self.ws.templates.strip_prefix(&self.ws.root) {
             Ok(rel) => {
                 let files = self.repo.files(commit, rel)?.unwrap_or_default();
@@ -85,7 +79,7 @@ impl<'a> Git<'a> {
     }
 
     /// The release's overlay as `commit` has it (`commit` None: an empty repository).
-    pub fn committed(&self, commit: Option<Oid>, canary: &Canary) -> Result<Committed> {
+    pub fn committed(&self, commit: Option<CommitId>, canary: &Canary) -> Result<Committed> {
         let Some(commit) = commit else { return Ok(Committed { files: BTreeMap::new(), recorded: None }) };
         let Some(files) = self.repo.files(commit, &canary.output)? else {
             return Ok(Committed { files: BTreeMap::new(), recorded: None });
@@ -125,7 +119,7 @@ impl<'a> Git<'a> {
     /// `each` is done with them, so memory holds what `each` keeps, not every overlay at once.
     pub fn map_committed<'c, T: Send>(
         &self,
-        commit: Option<Oid>,
+        commit: Option<CommitId>,
         canaries: &'c [Canary],
         each: impl Fn(&'c Canary, Committed) -> Result<T> + Sync,
     ) -> Result<Vec<T>> {

@@ -21,7 +21,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
-use git2::Oid;
 use jiff::Timestamp;
 
 use crate::cli::{CommitArgs, Selection};
@@ -30,7 +29,7 @@ use crate::commands::{Workspace, by_version};
 use crate::exit::{Code, Exit};
 use crate::plan::{self, Recorded, State, Step, Summary};
 use crate::release::{self, Next, Position};
-use crate::repo::short;
+use crate::repo::{CommitId, short};
 use crate::spec::Canary;
 use crate::transport::{Credentials, Pushed};
 
@@ -84,7 +83,7 @@ pub enum Note {
 /// What a run sets out to do, fixed when it starts, read from the branch tip (`base`).
 struct Intents {
     /// The commit the intents were read from.
-    base: Oid,
+    base: CommitId,
     /// The selectors of the command line, to read the specs of another tip with.
     selectors: Vec<String>,
     /// The selected releases as `base` defines them.
@@ -98,7 +97,7 @@ struct Intents {
 /// A commit one attempt built in the object database, not yet on any branch.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewCommit {
-    pub oid: Oid,
+    pub id: CommitId,
     /// The first line of its message.
     pub subject: String,
     /// The overlay folder it changes.
@@ -110,7 +109,7 @@ pub struct NewCommit {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Planned {
     /// The commit the first new commit is built on.
-    pub on: Oid,
+    pub on: CommitId,
     pub commits: Vec<NewCommit>,
     /// Whether a gate held a release on this tip.
     pub held: bool,
@@ -118,8 +117,8 @@ pub struct Planned {
 
 impl Planned {
     /// The commit the branch moves to: the last one built.
-    pub fn head(&self) -> Oid {
-        self.commits.last().map_or(self.on, |c| c.oid)
+    pub fn head(&self) -> CommitId {
+        self.commits.last().map_or(self.on, |c| c.id)
     }
 
     fn dirs(&self) -> Vec<&Path> {
@@ -189,7 +188,7 @@ pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, intent: Int
             Published::Done => {
                 let pushed = if args.push { format!(" -> {}", args.remote) } else { String::new() };
                 for commit in &planned.commits {
-                    say(ws, format!("[{} {}{pushed}] {}", branch.name, short(commit.oid), commit.subject));
+                    say(ws, format!("[{} {}{pushed}] {}", branch.name, short(commit.id), commit.subject));
                 }
                 return Ok(code(planned.held));
             }
@@ -211,7 +210,7 @@ pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, intent: Int
 impl Run<'_> {
     /// The intents of a run, read from the branch tip (or HEAD, for a branch not made yet). What
     /// it has to say about the releases that stay goes to `notes`, in order.
-    fn intents(&self, tip: Option<Oid>, selection: &Selection, notes: &mut Vec<Note>) -> Result<Intents> {
+    fn intents(&self, tip: Option<CommitId>, selection: &Selection, notes: &mut Vec<Note>) -> Result<Intents> {
         let git = &self.git;
         let base = match tip {
             Some(tip) => tip,
@@ -236,7 +235,7 @@ impl Run<'_> {
     /// One attempt on `tip`: each intent decided again on what `tip` records, rendered from
     /// `tip`'s specs and templates, and committed in the object database on the commit before it.
     /// No ref moves. What it has to say goes to `notes`, in order, even when it fails part way.
-    fn plan_on(&self, intents: &Intents, tip: Oid, notes: &mut Vec<Note>) -> Result<Planned> {
+    fn plan_on(&self, intents: &Intents, tip: CommitId, notes: &mut Vec<Note>) -> Result<Planned> {
         let git = &self.git;
         // Specs are read again only when the tip is not the commit they were read from.
         let tip_canaries;
@@ -288,8 +287,8 @@ impl Run<'_> {
             let message = message(canary, recorded, &target, verb, note.as_deref(), &trailers);
             let (author, committer) = git.repo.signatures(self.args.author.as_deref(), self.now)?;
             match git.repo.build_commit(Some(parent), &canary.output, &rendered.files, &message, &author, &committer)? {
-                Some(oid) => planned.commits.push(NewCommit {
-                    oid,
+                Some(id) => planned.commits.push(NewCommit {
+                    id,
                     subject: message.lines().next().unwrap_or_default().to_string(),
                     output: canary.output.clone(),
                 }),
@@ -307,7 +306,7 @@ impl Run<'_> {
     fn publish(
         &self,
         branch: &str,
-        tip: Option<Oid>,
+        tip: Option<CommitId>,
         planned: &Planned,
         creds: &Credentials,
         attempt: u32,
@@ -371,7 +370,7 @@ fn print_notes(ws: &Workspace, notes: &[Note]) {
 
 /// After a push: the local branch (and HEAD, the index and the work tree for `dirs`) follow,
 /// when they were at the commit the push built on. A clone that had other commits is left alone.
-fn follow_locally(git: &Git, branch: &str, built_on: Oid, pushed: Oid, dirs: &[&Path]) -> Result<()> {
+fn follow_locally(git: &Git, branch: &str, built_on: CommitId, pushed: CommitId, dirs: &[&Path]) -> Result<()> {
     let local = git.repo.branch(Some(branch), "origin")?.tip;
     if local.is_some_and(|l| l != built_on) {
         eprintln!("note: the local `{branch}` is not at the remote's tip; update it with `git pull`");

@@ -8,7 +8,7 @@ use std::path::{Component, Path};
 use anyhow::{Context, Result, anyhow, bail};
 use git2::{ObjectType, Oid, Signature};
 
-use super::{MODE_BLOB, MODE_TREE, Repo};
+use super::{CommitId, MODE_BLOB, MODE_TREE, Repo};
 
 /// Who a commit is by, and when.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,14 +22,14 @@ impl Repo {
     /// exactly `files`. Returns `None` when that tree is `parent`'s own: there is nothing to commit.
     pub fn build_commit(
         &self,
-        parent: Option<Oid>,
+        parent: Option<CommitId>,
         dir: &Path,
         files: &BTreeMap<String, Vec<u8>>,
         message: &str,
         author: &Signature,
         committer: &Signature,
-    ) -> Result<Option<Oid>> {
-        let parent_commit = parent.map(|p| self.git.find_commit(p)).transpose()?;
+    ) -> Result<Option<CommitId>> {
+        let parent_commit = parent.map(|p| self.git.find_commit(p.0)).transpose()?;
         let base = parent_commit.as_ref().map(|c| c.tree()).transpose()?;
         let mut leaf = self.git.treebuilder(None)?;
         for (name, bytes) in files {
@@ -57,7 +57,7 @@ impl Repo {
                 .git
                 .commit(None, author, committer, message, &tree, &parents)
                 .context("failed to write the commit")?;
-            return Ok(Some(oid));
+            return Ok(Some(CommitId(oid)));
         };
         // As `git commit` with `commit.gpgsign`: the commit's bytes are signed, and the signature
         // goes into its `gpgsig` header; a commit that cannot be signed is not written.
@@ -66,7 +66,7 @@ impl Repo {
         let who = format!("{} <{}>", committer.name().unwrap_or_default(), committer.email().unwrap_or_default());
         let signature = signing.sign(buffer.as_bytes(), &who, &self.workdir)?;
         let oid = self.git.commit_signed(buffer, &signature, Some("gpgsig")).context("failed to write the commit")?;
-        Ok(Some(oid))
+        Ok(Some(CommitId(oid)))
     }
 
     fn replace_subtree(&self, base: Option<&git2::Tree>, parts: &[&OsStr], leaf: Oid) -> Result<Oid> {

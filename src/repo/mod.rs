@@ -22,6 +22,9 @@
 //! follows the local clone around a branch move, `staging` writes the index, `lock` holds
 //! locks, `remote` fetches and pushes.
 //!
+//! Commits are named by [`CommitId`], this module's own type, so that git2 stays behind the git
+//! layer: the commands hold, compare and print commit ids without naming git2.
+//!
 //! Commits are built in the object database, never through the index, so unrelated staged or
 //! unstaged work never enters them. New objects are invisible until a branch points at them, so
 //! a run that stops before moving the branch leaves nothing behind that anyone sees.
@@ -49,6 +52,24 @@ use tree::Folders;
 const MODE_TREE: i32 = 0o040000;
 /// The mode of a plain (not executable) file in a tree.
 const MODE_BLOB: i32 = 0o100644;
+
+/// A commit, by its id: what the git layer hands out and takes back. Printed in full (40 hex
+/// digits); [`CommitId::short`] for messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CommitId(Oid);
+
+impl CommitId {
+    /// The first 12 hex digits of the commit id.
+    pub fn short(self) -> String {
+        self.0.to_string()[..12].to_string()
+    }
+}
+
+impl std::fmt::Display for CommitId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 /// A repository and where kanari's project root sits in its work tree.
 pub struct Repo {
@@ -102,7 +123,7 @@ pub struct Branch {
     /// Short name: `main`.
     pub name: String,
     /// The commit the branch points at, if it exists.
-    pub tip: Option<Oid>,
+    pub tip: Option<CommitId>,
 }
 
 impl Repo {
@@ -140,16 +161,16 @@ impl Repo {
     }
 
     /// The commit a revision names.
-    pub fn resolve(&self, rev: &str) -> Result<Oid> {
+    pub fn resolve(&self, rev: &str) -> Result<CommitId> {
         let object = self.git.revparse_single(rev).with_context(|| format!("no revision `{rev}` in the repository"))?;
         let commit = object.peel_to_commit().with_context(|| format!("`{rev}` does not name a commit"))?;
-        Ok(commit.id())
+        Ok(CommitId(commit.id()))
     }
 
     /// The commit HEAD points at, if any.
-    pub fn head_commit(&self) -> Result<Option<Oid>> {
+    pub fn head_commit(&self) -> Result<Option<CommitId>> {
         match self.git.head() {
-            Ok(head) => Ok(Some(head.peel_to_commit().context("HEAD does not point at a commit")?.id())),
+            Ok(head) => Ok(Some(CommitId(head.peel_to_commit().context("HEAD does not point at a commit")?.id()))),
             Err(e) if matches!(e.code(), ErrorCode::UnbornBranch | ErrorCode::NotFound) => Ok(None),
             Err(e) => Err(e).context("failed to read HEAD"),
         }
@@ -167,7 +188,9 @@ impl Repo {
             .then_some(())
             .ok_or_else(|| anyhow!("`{name}` is not a valid branch name"))?;
         let tip = match self.git.find_reference(&refname) {
-            Ok(r) => Some(r.peel_to_commit().with_context(|| format!("`{refname}` does not point at a commit"))?.id()),
+            Ok(r) => Some(CommitId(
+                r.peel_to_commit().with_context(|| format!("`{refname}` does not point at a commit"))?.id(),
+            )),
             Err(e) if e.code() == ErrorCode::NotFound => None,
             Err(e) => return Err(e).with_context(|| format!("failed to read `{refname}`")),
         };
@@ -198,13 +221,13 @@ impl Repo {
     }
 
     /// The commit's subject line.
-    pub fn subject(&self, commit: Oid) -> Result<String> {
-        Ok(self.git.find_commit(commit)?.summary()?.unwrap_or_default().to_string())
+    pub fn subject(&self, commit: CommitId) -> Result<String> {
+        Ok(self.git.find_commit(commit.0)?.summary()?.unwrap_or_default().to_string())
     }
 
     /// Whether `ancestor` is `descendant` or one of its ancestors.
-    pub fn is_ancestor(&self, ancestor: Oid, descendant: Oid) -> Result<bool> {
-        Ok(ancestor == descendant || self.git.graph_descendant_of(descendant, ancestor)?)
+    pub fn is_ancestor(&self, ancestor: CommitId, descendant: CommitId) -> Result<bool> {
+        Ok(ancestor == descendant || self.git.graph_descendant_of(descendant.0, ancestor.0)?)
     }
 }
 
@@ -214,7 +237,7 @@ fn oid_bytes(oid: Oid) -> [u8; 20] {
     bytes
 }
 
-/// The first 12 hex digits of a commit id.
-pub fn short(oid: Oid) -> String {
-    oid.to_string()[..12].to_string()
+/// The first 12 hex digits of a commit id ([`CommitId::short`]).
+pub fn short(id: CommitId) -> String {
+    id.short()
 }

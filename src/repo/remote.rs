@@ -1,9 +1,9 @@
 //! Fetch and push on a [`Repo`], through the `git` program ([`crate::transport`]).
 
 use anyhow::{Context, Result};
-use git2::{ErrorCode, Oid};
+use git2::ErrorCode;
 
-use super::Repo;
+use super::{CommitId, Repo};
 use crate::transport::{Credentials, GitProgram, Pushed};
 
 impl Repo {
@@ -16,13 +16,13 @@ impl Repo {
 
     /// Fetches `branch` from `remote` into `refs/remotes/<remote>/<branch>` and returns its tip
     /// (None when the remote has no such branch).
-    pub fn fetch(&self, remote: &str, branch: &str, creds: &Credentials) -> Result<Option<Oid>> {
+    pub fn fetch(&self, remote: &str, branch: &str, creds: &Credentials) -> Result<Option<CommitId>> {
         if !self.program(remote, creds)?.fetch(remote, branch)? {
             return Ok(None);
         }
         let tracking = format!("refs/remotes/{remote}/{branch}");
         match self.git.find_reference(&tracking) {
-            Ok(r) => Ok(Some(r.peel_to_commit()?.id())),
+            Ok(r) => Ok(Some(CommitId(r.peel_to_commit()?.id()))),
             Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
             Err(e) => Err(e.into()),
         }
@@ -34,8 +34,8 @@ impl Repo {
         &self,
         remote: &str,
         branch: &str,
-        commit: Oid,
-        old: Option<Oid>,
+        commit: CommitId,
+        old: Option<CommitId>,
         creds: &Credentials,
     ) -> Result<Pushed> {
         let old = old.map(|o| o.to_string());

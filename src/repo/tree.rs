@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Result, anyhow, bail};
 use git2::{ObjectType, Oid, Repository};
 
-use super::{Repo, short};
+use super::{CommitId, Repo, short};
 
 /// Files kanari reads from commits (specs, overlays, templates) are small; a larger blob is refused
 /// before it is loaded.
@@ -62,7 +62,7 @@ impl Folders {
 impl Repo {
     /// The files below `dir` (project-relative) in `commit`, by path relative to `dir`;
     /// `None` when there is no such folder. Symlinks and submodules are refused.
-    pub fn files(&self, commit: Oid, dir: &Path) -> Result<Option<BTreeMap<PathBuf, Vec<u8>>>> {
+    pub fn files(&self, commit: CommitId, dir: &Path) -> Result<Option<BTreeMap<PathBuf, Vec<u8>>>> {
         let path = self.in_tree(dir);
         let sub = match self.folder(commit, &path)? {
             Some(tree) => self.git.find_tree(tree)?,
@@ -115,8 +115,8 @@ impl Repo {
     /// The tree at `path` (repository-relative) in `commit`, if it is a folder there. The
     /// folders on the way are read through the shared [`Folders`] listing, so a folder that
     /// holds thousands of overlays is read once per run, not once per release.
-    pub(super) fn folder(&self, commit: Oid, path: &Path) -> Result<Option<Oid>> {
-        let mut tree = self.folders.root(&self.git, commit)?;
+    pub(super) fn folder(&self, commit: CommitId, path: &Path) -> Result<Option<Oid>> {
+        let mut tree = self.folders.root(&self.git, commit.0)?;
         for part in path.components() {
             let Component::Normal(name) = part else { bail!("`{}` is not a plain relative path", path.display()) };
             let listing = self.folders.list(&self.git, tree)?;
@@ -149,11 +149,11 @@ mod tests {
     /// A repository whose one commit holds `n` overlays side by side in `deploy/team/`, the
     /// monorepo layout where looking each overlay up from the root once read the shared
     /// folder's tree (thousands of entries) again for every release.
-    fn one_folder(n: usize) -> (tempfile::TempDir, Repo, Oid) {
+    fn one_folder(n: usize) -> (tempfile::TempDir, Repo, CommitId) {
         let dir = tempfile::tempdir().unwrap();
         let commit = write_one_folder(&Repository::init(dir.path()).unwrap(), n);
         let repo = Repo::open(dir.path()).unwrap();
-        (dir, repo, commit)
+        (dir, repo, CommitId(commit))
     }
 
     fn write_one_folder(git: &Repository, n: usize) -> Oid {

@@ -11,7 +11,7 @@ use git2::{ErrorCode, ObjectType, Oid, Repository, Status, StatusOptions};
 
 use super::lock::{LOCK_PAUSE, LOCK_RETRIES, busy_git_lock};
 use super::staging::{IndexLock, StagedIndex};
-use super::{MODE_BLOB, Repo, oid_bytes};
+use super::{CommitId, MODE_BLOB, Repo, oid_bytes};
 use crate::index::SKIP_WORKTREE;
 
 /// One folder's sync: what the work tree and the index get.
@@ -112,7 +112,7 @@ impl Repo {
         &self,
         index: &crate::index::Index,
         index_mtime: (u32, u32),
-        head: Option<Oid>,
+        head: Option<CommitId>,
         path: &Path,
     ) -> Result<bool> {
         let tree_path = self.in_tree(path);
@@ -127,7 +127,7 @@ impl Repo {
             // Through the shared folder listings: thousands of releases in one folder read it once.
             let parent = match tree_path.parent() {
                 Some(parent) => self.folder(head, parent)?,
-                None => Some(self.folders.root(&self.git, head)?),
+                None => Some(self.folders.root(&self.git, head.0)?),
             };
             let found = match (parent, tree_path.file_name()) {
                 (Some(parent), Some(leaf)) => {
@@ -291,13 +291,13 @@ impl Repo {
     /// the index's lock when HEAD follows: every lock is held before the branch moves, so a
     /// moved branch never meets an index that cannot be written (which the next `git commit`
     /// would turn into a revert). A lock another process keeps is [`LockHeld`](super::LockHeld), and nothing moved.
-    pub fn prepare_move(&self, branch: &str, old: Option<Oid>) -> Result<LocalMove> {
+    pub fn prepare_move(&self, branch: &str, old: Option<CommitId>) -> Result<LocalMove> {
         self.refuse_checked_out_elsewhere(branch)?;
         self.refuse_sparse_index()?;
         let head = self.git.find_reference("HEAD").context("failed to read HEAD")?;
         let follows = if head.symbolic_target().ok().flatten() == Some(format!("refs/heads/{branch}").as_str()) {
             Follows::Branch
-        } else if head.target().is_some() && head.target() == old {
+        } else if head.target().is_some() && head.target() == old.map(|o| o.0) {
             Follows::Detached
         } else {
             Follows::Nothing
@@ -311,11 +311,11 @@ impl Repo {
 
     /// Moves `refs/heads/<branch>` from `old` (None: the branch must not exist) to `new`.
     /// Returns false when the branch was no longer at `old`: someone else moved it first.
-    pub fn move_branch(&self, branch: &str, old: Option<Oid>, new: Oid, log: &str) -> Result<bool> {
+    pub fn move_branch(&self, branch: &str, old: Option<CommitId>, new: CommitId, log: &str) -> Result<bool> {
         let refname = format!("refs/heads/{branch}");
         let attempt = || match old {
-            Some(old) => self.git.reference_matching(&refname, new, true, old, log).map(|_| ()),
-            None => self.git.reference(&refname, new, false, log).map(|_| ()),
+            Some(old) => self.git.reference_matching(&refname, new.0, true, old.0, log).map(|_| ()),
+            None => self.git.reference(&refname, new.0, false, log).map(|_| ()),
         };
         // A ref lock held by a running git goes away in a moment; one left by a crash does not.
         let mut result = attempt();
@@ -341,13 +341,19 @@ impl Repo {
     /// After the branch of `local` moved from `old` to `new`: brings HEAD, the index and the
     /// work tree up to date for `dirs` alone, when HEAD follows the branch. Returns false when
     /// HEAD is elsewhere and the work tree was left alone.
-    pub fn sync_worktree(&self, local: LocalMove, old: Option<Oid>, new: Oid, dirs: &[&Path]) -> Result<bool> {
+    pub fn sync_worktree(
+        &self,
+        local: LocalMove,
+        old: Option<CommitId>,
+        new: CommitId,
+        dirs: &[&Path],
+    ) -> Result<bool> {
         let index_lock = match (local.follows, &local.index) {
             (Follows::Nothing, _) | (_, None) => return Ok(false),
             (_, Some(lock)) => lock,
         };
         if local.follows == Follows::Detached {
-            self.git.set_head_detached(new).context("failed to move the detached HEAD")?;
+            self.git.set_head_detached(new.0).context("failed to move the detached HEAD")?;
         }
         // What the index must say for each folder is read from the commits first, so that the
         // index matches HEAD for all of them even when writing one folder fails.
@@ -381,7 +387,7 @@ impl Repo {
     }
 
     /// What syncing `dir` from `old` to `new` writes, removes and stages.
-    fn dir_change(&self, old: Option<Oid>, new: Oid, dir: &Path) -> Result<FolderSync> {
+    fn dir_change(&self, old: Option<CommitId>, new: CommitId, dir: &Path) -> Result<FolderSync> {
         let old_files = match old {
             Some(old) => self.files(old, dir)?.unwrap_or_default(),
             None => BTreeMap::new(),

@@ -201,3 +201,19 @@ fn the_pure_steps_do_no_io() {
     }
     assert!(found.is_empty(), "I/O in a pure step:\n{}", found.join("\n"));
 }
+
+#[test]
+fn only_the_git_layer_names_git2() {
+    let git_layer =
+        |rel: &Path| rel.starts_with("repo") || ["index.rs", "sign.rs", "transport.rs"].map(Path::new).contains(&rel);
+    let outside: Vec<String> = sources()
+        .iter()
+        .filter(|(rel, text)| !git_layer(rel) && code(text).contains("git2"))
+        .map(|(rel, _)| rel.display().to_string())
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "git2 outside the git layer (hand out `repo::CommitId` instead):\n{}",
+        outside.join("\n")
+    );
+}
