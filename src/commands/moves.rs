@@ -285,8 +285,8 @@ impl Run<'_> {
             };
             let rendered = renderer.render(&plan::plan(canary, &target), &canary.file)?;
             let message = message(canary, recorded, &target, verb, note.as_deref(), &trailers);
-            let (author, committer) = git.repo.signatures(self.args.author.as_deref(), self.now)?;
-            match git.repo.build_commit(Some(parent), &canary.output, &rendered.files, &message, &author, &committer)? {
+            let by = git.repo.signatures(self.args.author.as_deref(), self.now)?;
+            match git.repo.build_commit(Some(parent), &canary.output, &rendered.files, &message, &by)? {
                 Some(id) => planned.commits.push(NewCommit {
                     id,
                     subject: message.lines().next().unwrap_or_default().to_string(),

@@ -17,6 +17,13 @@ pub struct Identity {
     pub email: String,
 }
 
+/// Who a commit is by: its author and committer, each with the commit time, from
+/// [`Repo::signatures`].
+pub struct Signatures {
+    author: Signature<'static>,
+    committer: Signature<'static>,
+}
+
 impl Repo {
     /// Writes a commit whose tree is `parent`'s with the folder `dir` (project-relative) holding
     /// exactly `files`. Returns `None` when that tree is `parent`'s own: there is nothing to commit.
@@ -26,9 +33,9 @@ impl Repo {
         dir: &Path,
         files: &BTreeMap<String, Vec<u8>>,
         message: &str,
-        author: &Signature,
-        committer: &Signature,
+        by: &Signatures,
     ) -> Result<Option<CommitId>> {
+        let (author, committer) = (&by.author, &by.committer);
         let parent_commit = parent.map(|p| self.git.find_commit(p.0)).transpose()?;
         let base = parent_commit.as_ref().map(|c| c.tree()).transpose()?;
         let mut leaf = self.git.treebuilder(None)?;
@@ -89,11 +96,7 @@ impl Repo {
 
     /// Author and committer: `--author`, else `GIT_AUTHOR_*`/`GIT_COMMITTER_*`, else `user.name`
     /// and `user.email` from Git's configuration. `when` is the commit time.
-    pub fn signatures(
-        &self,
-        author: Option<&str>,
-        when: jiff::Timestamp,
-    ) -> Result<(Signature<'static>, Signature<'static>)> {
+    pub fn signatures(&self, author: Option<&str>, when: jiff::Timestamp) -> Result<Signatures> {
         let time = git2::Time::new(when.as_second(), 0);
         let env = |key: &str| std::env::var(key).ok().filter(|v| !v.trim().is_empty());
         let config = self.git.config().ok();
@@ -120,7 +123,7 @@ impl Repo {
         })?;
         let committer = pick("committer").unwrap_or_else(|| author.clone());
         let sign = |id: &Identity| Signature::new(&id.name, &id.email, &time).context("invalid identity for a commit");
-        Ok((sign(&author)?, sign(&committer)?))
+        Ok(Signatures { author: sign(&author)?, committer: sign(&committer)? })
     }
 }
 

@@ -41,7 +41,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow};
 use git2::{ErrorCode, Oid, Repository};
 
-pub use commit::{Identity, parse_identity};
+pub use commit::{Identity, Signatures, parse_identity};
 pub use lock::{Lock, LockHeld};
 pub use staging::IndexLock;
 pub use worktree::LocalMove;
