@@ -1,4 +1,5 @@
-//! Each release of the shop, every state `kanari plan` lists for it.
+//! Each release in the test repository (the shop's two and the ledger), every state `kanari plan`
+//! lists for it.
 
 use super::checks::{check_release, spec_template};
 use super::{Cond, LEDGER, Pods, Release, SHOP, at, ok_in, shop_repo};
