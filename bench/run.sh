@@ -5,7 +5,7 @@
 #                [--packings "packed loose"] [--kanari PATH] [--kanari-before PATH]
 #                [--runs N] [--no-padded] [--no-worktree] [--work DIR] [--reuse] [--quick]
 #
-# Repositories come from examples/synth.rs, one for each size N (releases), layout and packing:
+# Repositories come from examples/synth/, one for each size N (releases), layout and packing:
 #   layout   spread: overlays at overlays/<namespace>/<name> (40 namespaces) and a few elsewhere;
 #            one-folder: every overlay at deploy/platform/<name>, N entries in one folder tree;
 #   packing  packed: `git gc` after the history is made, as a clone is; loose: no gc, every
