@@ -96,11 +96,6 @@ impl Workspace {
         Renderer::new(&overlay::read_templates(&self.templates)?)
     }
 
-    /// The overlay folder of a release, on disk.
-    pub fn output_dir(&self, canary: &Canary) -> PathBuf {
-        self.root.join(&canary.output)
-    }
-
     /// What the release's overlay in the work tree records, if anything.
     pub fn recorded(&self, canary: &Canary) -> Result<Option<Recorded>> {
         Ok(overlay::read(&self.root, &canary.output)?.and_then(|e| e.recorded))

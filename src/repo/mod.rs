@@ -219,16 +219,6 @@ impl Repo {
             }
         }
     }
-
-    /// The commit's subject line.
-    pub fn subject(&self, commit: CommitId) -> Result<String> {
-        Ok(self.git.find_commit(commit.0)?.summary()?.unwrap_or_default().to_string())
-    }
-
-    /// Whether `ancestor` is `descendant` or one of its ancestors.
-    pub fn is_ancestor(&self, ancestor: CommitId, descendant: CommitId) -> Result<bool> {
-        Ok(ancestor == descendant || self.git.graph_descendant_of(descendant.0, ancestor.0)?)
-    }
 }
 
 fn oid_bytes(oid: Oid) -> [u8; 20] {

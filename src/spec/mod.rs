@@ -43,8 +43,6 @@ pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 pub const MAX_RELEASES: usize = 10_000;
 /// At most this many stages in one release.
 pub const MAX_STAGES: usize = 64;
-/// Regexes in matches are at most this many characters long, as Istio's admission requires.
-pub const MAX_REGEX_LEN: usize = crate::re2::MAX_LEN;
 /// Replica counts above this are taken for typos.
 pub const MAX_REPLICAS: i64 = 10_000;
 /// State names kanari uses itself; no stage may take one.
