@@ -266,6 +266,10 @@ pub fn parse(text: &str) -> Result<Existing> {
         since: get("since"),
         approved: get("approved"),
         reason: get("reason"),
+        holding: get("holding"),
+        toward: get("toward"),
+        warming: get("warming"),
+        departing: get("departing"),
     };
     Ok(Existing { recorded: Some(recorded), owned })
 }

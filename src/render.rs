@@ -102,15 +102,22 @@ impl Renderer {
         self.overridden
     }
 
-    /// The overlay of `plan`. `spec_file` is named in the overlay's header comment.
+    /// The overlay of `plan`. `spec_file` is named in the overlay's header comment. Files the
+    /// plan carries over from the committed overlay ([`Plan::carried`]) are taken as they are.
     pub fn render(&self, plan: &Plan, spec_file: &Path) -> Result<Rendered> {
         let mut files = BTreeMap::new();
         let mut resources = Vec::new();
+        let mut carried = Vec::new();
         // Serialized once; minijinja values are shared, not copied.
         let plan_value = ser(plan);
         let mut add = |name: String, template: &str, ctx: JinjaValue| -> Result<()> {
-            let text = self.run(template, ctx)?;
-            files.insert(name.clone(), text.into_bytes());
+            if let Some(bytes) = plan.carried.get(&name) {
+                files.insert(name.clone(), bytes.clone());
+                carried.push(name.clone());
+            } else {
+                let text = self.run(template, ctx)?;
+                files.insert(name.clone(), text.into_bytes());
+            }
             resources.push(name);
             Ok(())
         };
@@ -128,6 +135,10 @@ impl Renderer {
                 context! { plan => plan_value.clone(), version => ser(version) },
             )?;
         }
+        let kept = |prefix: &'static str| plan.carry.iter().filter(move |n| n.starts_with(prefix)).cloned();
+        for name in kept("deployment-") {
+            add(name, "", JinjaValue::UNDEFINED)?;
+        }
         for version in &plan.versions {
             if let Some(hpa) = &version.hpa {
                 let name = format!("horizontalpodautoscaler-{}.yaml", hpa.name);
@@ -137,6 +148,9 @@ impl Renderer {
                     context! { plan => plan_value.clone(), version => ser(version), hpa => ser(hpa) },
                 )?;
             }
+        }
+        for name in kept("horizontalpodautoscaler-") {
+            add(name, "", JinjaValue::UNDEFINED)?;
         }
         let rule = &plan.destination_rule;
         add(
@@ -155,10 +169,12 @@ impl Renderer {
             self.run("kustomization.yaml.j2", context! { plan => plan_value.clone(), resources => ser(&resources) })?;
         files.insert(KUSTOMIZATION.to_string(), kustomization.into_bytes());
         // Every file says whose it is: an unlisted file with this line is a leftover of a run
-        // killed between two renames, and kanari's to replace or remove.
+        // killed between two renames, and kanari's to replace or remove. Carried files have it.
         let header = header(&format!("{}/{}", plan.namespace, plan.name), spec_file);
-        for bytes in files.values_mut() {
-            bytes.splice(0..0, header.bytes());
+        for (name, bytes) in files.iter_mut() {
+            if !carried.contains(name) {
+                bytes.splice(0..0, header.bytes());
+            }
         }
         Ok(Rendered { output: plan.output.clone(), files, resources })
     }

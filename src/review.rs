@@ -4,7 +4,7 @@
 //! spec says now. Sits beside [`crate::diff`]: it reads rendered bytes and imports only
 //! [`crate::plan`] (how a match reads); never render, overlay, repo or the commands.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -23,6 +23,12 @@ pub struct Facts {
     pub pods: Vec<(String, String)>,
     /// The match rules that send requests to a subset, in a short form: `end-user=jason -> v2`.
     pub matches: Vec<String>,
+    /// Pods per version as a number: the Deployment's replicas, or its HPA's minimum.
+    #[serde(skip)]
+    pub counts: BTreeMap<String, u32>,
+    /// The subsets that take traffic: a weight above 0, or the target of a match rule.
+    #[serde(skip)]
+    pub routed: BTreeSet<String>,
 }
 
 /// Reads the facts from an overlay's files (file name → bytes). Files that do not parse are
@@ -60,6 +66,7 @@ pub fn facts(files: &BTreeMap<PathBuf, Vec<u8>>) -> Facts {
                         }
                         Some(matches) => {
                             let to = routes.first().and_then(|r| r["destination"]["subset"].as_str()).unwrap_or("?");
+                            out.routed.insert(to.to_string());
                             for m in matches.as_array().into_iter().flatten() {
                                 out.matches.push(format!("{} -> {to}", match_text(m)));
                             }
@@ -69,6 +76,16 @@ pub fn facts(files: &BTreeMap<PathBuf, Vec<u8>>) -> Facts {
             }
             _ => {}
         }
+    }
+    for (subset, weight) in &out.traffic {
+        if *weight > 0 {
+            out.routed.insert(subset.clone());
+        }
+    }
+    for (version, n) in &replicas {
+        let min = |h: &String| h.strip_prefix("hpa ").and_then(|r| r.split('-').next()).and_then(|n| n.parse().ok());
+        let count = n.map(|n| n as u32).or_else(|| hpas.get(version).and_then(min)).unwrap_or(0);
+        out.counts.insert(version.clone(), count);
     }
     out.pods = replicas
         .into_iter()

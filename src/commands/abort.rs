@@ -15,8 +15,8 @@ pub fn run(ws: &Workspace, args: &AbortArgs) -> Result<Code> {
     if reason.is_empty() || reason.len() > 1000 || reason.contains(['\n', '\r']) {
         bail!("--reason must be one line of 1 to 1000 characters");
     }
-    moves::run(ws, &args.selection, &args.commit, moves::Intent::Wherever, &|canary, recorded, now| {
-        let next = release::abort(canary, recorded, now, reason)?;
+    moves::run(ws, &args.selection, &args.commit, moves::Intent::Wherever, &|canary, committed, now| {
+        let next = release::abort(canary, committed.recorded.as_ref(), &committed.observed(), now, reason)?;
         Ok(next.map(|target| Transition { note: Some(format!("reason: {reason}")), ..Transition::to(target, "abort") }))
     })
 }

@@ -10,8 +10,8 @@ use crate::exit::Code;
 use crate::release;
 
 pub fn run(ws: &Workspace, args: &ApproveArgs) -> Result<Code> {
-    moves::run(ws, &args.selection, &args.commit, moves::Intent::FromHere, &|canary, recorded, _now| {
-        let next = release::approve(canary, recorded)?;
+    moves::run(ws, &args.selection, &args.commit, moves::Intent::FromHere, &|canary, committed, _now| {
+        let next = release::approve(canary, committed.recorded.as_ref())?;
         Ok(next.map(|target| Transition::to(target, "approve")))
     })
 }

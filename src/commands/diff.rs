@@ -69,16 +69,16 @@ fn release_diff<'a>(
     let state = if let Some(name) = &args.stage {
         named_state(canary, name, current)?
     } else if args.next {
-        match release::next(canary, recorded, now, &release::Options::default())? {
-            Next::Move { to } => release::entered(to, now),
+        match release::next(canary, recorded, &committed.observed(), now, &release::Options::default())? {
+            Next::Move { to } => to,
             Next::Stay { .. } | Next::Held(_) => current,
         }
     } else {
         current
     };
-    let rendered = renderer
-        .render(&plan::plan(canary, &state), &canary.file)
-        .with_context(|| format!("release `{}`", canary.id()))?;
+    let mut planned = plan::plan(canary, &state);
+    committed.carry_into(&mut planned)?;
+    let rendered = renderer.render(&planned, &canary.file).with_context(|| format!("release `{}`", canary.id()))?;
     let changes = diff::changes(&canary.output, &committed.files, &rendered.files);
     // The facts cost a YAML parse of both sides: only the formats that show them pay for it
     // (JSON always has them; Markdown's table is shown for a release that changed).
@@ -96,7 +96,7 @@ fn release_diff<'a>(
     Ok(ReleaseDiff {
         canary,
         from: recorded.map(|r| r.stage.clone()),
-        to: state.step.name(canary).to_string(),
+        to: crate::commands::state_text(canary, &state),
         changes,
         before,
         after,

@@ -11,7 +11,9 @@ use jiff::Timestamp;
 use crate::commands::Renderer;
 use crate::commands::{Workspace, select};
 use crate::overlay;
-use crate::plan::Recorded;
+use crate::plan::{Plan, Recorded};
+use crate::release::Observed;
+use crate::review;
 use crate::render::{KUSTOMIZATION, Overrides};
 use crate::repo::{CommitId, Repo, short};
 use crate::spec::{self, Canary};
@@ -29,6 +31,31 @@ pub fn now() -> Result<Timestamp> {
 pub struct Committed {
     pub files: BTreeMap<PathBuf, Vec<u8>>,
     pub recorded: Option<Recorded>,
+}
+
+impl Committed {
+    /// What the overlay's files show: pods and traffic per version, and the file names.
+    pub fn observed(&self) -> Observed {
+        let facts = review::facts(&self.files);
+        Observed {
+            pods: facts.counts,
+            routed: facts.routed,
+            files: self.files.keys().map(|p| p.to_string_lossy().into_owned()).collect(),
+        }
+    }
+
+    /// `plan` with the bytes of the files it carries over from this overlay; an error when one
+    /// is missing.
+    pub fn carry_into(&self, plan: &mut Plan) -> Result<()> {
+        for name in &plan.carry {
+            let bytes = self
+                .files
+                .get(Path::new(name))
+                .ok_or_else(|| anyhow::anyhow!("the committed overlay `{}` has no `{name}` to keep", plan.output.display()))?;
+            plan.carried.insert(name.clone(), bytes.clone());
+        }
+        Ok(())
+    }
 }
 
 /// The repository, seen through the workspace's settings.

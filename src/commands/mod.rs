@@ -159,6 +159,38 @@ pub(crate) fn named_state(canary: &Canary, name: &str, current: State) -> Result
     Ok(if step == current.step { current } else { State::new(step) })
 }
 
+/// A state in a few words: `50-50`, `50-50, scaled up for 0-100`, `0-100, draining 50-50`.
+pub(crate) fn state_text(canary: &Canary, state: &State) -> String {
+    if let Some(t) = &state.transit {
+        return match doing(&t.record) {
+            Some(doing) => format!("{}, {doing}", t.record.stage),
+            None => t.record.stage.clone(),
+        };
+    }
+    let name = state.step.name(canary).to_string();
+    match (state.toward, state.holding) {
+        (Some(t), _) => format!("{name}, scaled up for {}", t.name(canary)),
+        (None, Some(h)) => format!("{name}, draining {}", h.name(canary)),
+        (None, None) => name,
+    }
+}
+
+/// What a recorded state is doing on the way between two states, if anything: `scaled up for
+/// 0-100`, `draining 50-50`, `v1 departing`.
+pub(crate) fn doing(r: &Recorded) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(t) = &r.toward {
+        parts.push(format!("scaled up for {t}"));
+    }
+    if let Some(h) = &r.holding {
+        parts.push(format!("draining {h}"));
+    }
+    if let Some(d) = &r.departing {
+        parts.push(format!("{d} departing"));
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
 /// The table behind every per-version view (the rows of `plan`, the before/after of `diff`, the
 /// changes in a commit's body): each version that any of `sides` names, once, in the order first
 /// named, with every side's value for it (`None` where that side has none).

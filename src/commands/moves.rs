@@ -24,11 +24,13 @@ use anyhow::Result;
 use jiff::Timestamp;
 
 use crate::cli::{CommitArgs, Selection};
-use crate::commands::git::{Git, now};
+use crate::commands::git::{Committed, Git, now};
 use crate::commands::{Workspace, by_version};
 use crate::exit::{Code, Exit};
-use crate::plan::{self, Recorded, State, Step, Summary};
-use crate::release::{self, Next, Position};
+use crate::plan::{self, Recorded, State, Step};
+use crate::render::Rendered;
+use crate::review;
+use crate::release::Next;
 use crate::repo::{CommitId, short};
 use crate::spec::Canary;
 use crate::transport::{Credentials, Pushed};
@@ -69,8 +71,8 @@ pub enum Intent {
     Wherever,
 }
 
-/// Decides, for a release and what its overlay records, at time `now`.
-pub type Decide<'a> = dyn Fn(&Canary, Option<&Recorded>, Timestamp) -> Result<Decision> + 'a;
+/// Decides, for a release and its committed overlay, at time `now`.
+pub type Decide<'a> = dyn Fn(&Canary, &Committed, Timestamp) -> Result<Decision> + 'a;
 
 /// A line a run says about one release, in the order it is found: `nothing to do` on stdout
 /// (unless `--quiet`), `held` on stderr.
@@ -220,7 +222,7 @@ impl Run<'_> {
         let (mut moves, mut held) = (Vec::new(), false);
         for canary in &canaries {
             let committed = git.committed(Some(base), canary)?;
-            match (self.decide)(canary, committed.recorded.as_ref(), self.now)? {
+            match (self.decide)(canary, &committed, self.now)? {
                 Next::Move { .. } => moves.push((canary.id(), key(committed.recorded.as_ref()))),
                 Next::Stay { why } => notes.push(Note::Stay(format!("{}: nothing to do: {why}", canary.id()))),
                 Next::Held(gate) => {
@@ -265,7 +267,7 @@ impl Run<'_> {
                 notes.push(Note::Stay(format!("{id}: nothing to do: someone else moved it first (now at {now_at})")));
                 continue;
             }
-            let Transition { target, verb, note, trailers } = match (self.decide)(canary, recorded, self.now)? {
+            let Transition { target, verb, note, trailers } = match (self.decide)(canary, &committed, self.now)? {
                 Next::Move { to } => to,
                 Next::Stay { why } if moved => {
                     notes.push(Note::Stay(format!(
@@ -283,8 +285,10 @@ impl Run<'_> {
                     continue;
                 }
             };
-            let rendered = renderer.render(&plan::plan(canary, &target), &canary.file)?;
-            let message = message(canary, recorded, &target, verb, note.as_deref(), &trailers);
+            let mut planned_state = plan::plan(canary, &target);
+            committed.carry_into(&mut planned_state)?;
+            let rendered = renderer.render(&planned_state, &canary.file)?;
+            let message = message(canary, &committed, &target, &rendered, verb, note.as_deref(), &trailers);
             let by = git.repo.signatures(self.args.author.as_deref(), self.now)?;
             match git.repo.build_commit(Some(parent), &canary.output, &rendered.files, &message, &by)? {
                 Some(id) => planned.commits.push(NewCommit {
@@ -405,11 +409,14 @@ fn say(ws: &Workspace, line: String) {
     }
 }
 
-/// What identifies a recorded state for "has someone else moved it": canary, stage, approval.
-type Key = Option<(Option<String>, String, Option<String>)>;
+/// What identifies a recorded state for "has someone else moved it": canary, stage, approval,
+/// and the transition under way (a drain, a scale-up, a version departing).
+type Key = Option<[Option<String>; 6]>;
 
 fn key(recorded: Option<&Recorded>) -> Key {
-    recorded.map(|r| (r.canary.clone(), r.stage.clone(), r.approved.clone()))
+    recorded.map(|r| {
+        [&r.canary, &Some(r.stage.clone()), &r.approved, &r.holding, &r.toward, &r.departing].map(Clone::clone)
+    })
 }
 
 fn describe(recorded: Option<&Recorded>) -> String {
@@ -419,24 +426,39 @@ fn describe(recorded: Option<&Recorded>) -> String {
     }
 }
 
-/// `reviews: promote 90-10 -> 50-50 (stage 3 of 4)`, a body with the traffic and pod changes,
-/// and the `Kanari-Canary` and `Kanari-Stage` trailers.
+/// `reviews: promote 90-10 -> 50-50 (stage 3 of 4)`, a body that says what the commit is for
+/// when it is a step on the way (a scale-up, a drain, a settle) and the traffic and pod changes
+/// read from the committed and the new overlay, and the `Kanari-Canary` and `Kanari-Stage`
+/// trailers.
 fn message(
     canary: &Canary,
-    from: Option<&Recorded>,
+    from: &Committed,
     to: &State,
+    rendered: &Rendered,
     verb: &str,
     note: Option<&str>,
     trailers: &[(&str, String)],
 ) -> String {
-    let to_name = to.step.name(canary);
-    let from_name = from.map_or("(new)", |r| r.stage.as_str());
-    let mut subject = match verb {
-        "promote" => format!("{}: promote {from_name} -> {to_name}", canary.name),
+    let recorded = from.recorded.as_ref();
+    let to_name = match &to.transit {
+        Some(t) => t.record.stage.clone(),
+        None => to.step.name(canary).to_string(),
+    };
+    let from_name = recorded.map_or("(new)", |r| r.stage.as_str());
+    let purpose = purpose(canary, recorded, to);
+    let mut subject = match (verb, &purpose) {
+        ("promote", Some((short, _))) if from_name == to_name => format!("{}: promote {from_name}: {short}", canary.name),
+        (_, Some((short, _))) if to.transit.is_some() => {
+            format!("{}: {verb} {from_name} -> {to_name}: {short}", canary.name)
+        }
+        ("promote", _) => format!("{}: promote {from_name} -> {to_name}", canary.name),
+        (_, Some((short, _))) => format!("{}: {verb} {from_name}: {short}", canary.name),
         _ => format!("{}: {verb} {from_name}", canary.name),
     };
     if let Step::Stage(i) = to.step
         && verb == "promote"
+        && from_name != to_name
+        && to.transit.is_none()
     {
         subject.push_str(&format!(" (stage {} of {})", i + 1, canary.stages.len()));
     }
@@ -444,16 +466,90 @@ fn message(
     if let Some(note) = note {
         body.push(note.to_string());
     }
-    let after = plan::summarize(canary, to.step, &plan::plan(canary, to));
-    let before = match release::position(canary, from) {
-        Ok(Position::At(step)) => Some(plan::summarize(canary, step, &plan::plan(canary, &State::new(step)))),
-        _ => None,
+    if let Some((_, long)) = purpose {
+        body.push(long);
+    }
+    let after_files = rendered.files.iter().map(|(k, v)| (k.into(), v.clone())).collect();
+    let after = review::facts(&after_files);
+    let before = recorded.map(|_| review::facts(&from.files));
+    let percent = |f: &review::Facts| -> Vec<(String, String)> {
+        f.traffic.iter().map(|(v, w)| (v.clone(), format!("{w}%"))).collect()
     };
-    let traffic_before = before.as_ref().map(Summary::traffic_text);
-    body.push(format!("traffic: {}", changes(traffic_before.as_deref(), &after.traffic_text())));
+    let traffic_before = before.as_ref().map(percent);
+    body.push(format!("traffic: {}", changes(traffic_before.as_deref(), &percent(&after))));
     body.push(format!("pods: {}", changes(before.as_ref().map(|b| b.pods.as_slice()), &after.pods)));
     let more: String = trailers.iter().map(|(key, value)| format!("{key}: {value}\n")).collect();
     format!("{subject}\n\n{}\n\nKanari-Canary: {}\nKanari-Stage: {to_name}\n{more}", body.join("\n"), canary.id())
+}
+
+/// What a commit on the way between two states is for: a short form for the subject and a
+/// sentence for the body. None for a plain move from one state to the next.
+fn purpose(canary: &Canary, from: Option<&Recorded>, to: &State) -> Option<(String, String)> {
+    let warmup = crate::spec::format_duration(canary.warmup);
+    if let Some(t) = &to.transit {
+        let r = &t.record;
+        return Some(match (&r.toward, &r.departing, r.stage.as_str()) {
+            (Some(_), _, _) => (
+                format!("scale up {} to take all the traffic", canary.stable.version),
+                format!(
+                    "step: {} scales up to take all the traffic before it moves (the next promote moves it, after the warmup of {warmup})",
+                    canary.stable.version
+                ),
+            ),
+            (None, Some(leaving), _) => (
+                format!("all traffic to {}, {leaving} departing", canary.stable.version),
+                format!(
+                    "step: all traffic moves to {}; {leaving} keeps its pods until it has drained (the next promote removes it, after the warmup of {warmup})",
+                    canary.stable.version
+                ),
+            ),
+            _ => (
+                format!(
+                    "traffic back to {}, draining {}",
+                    canary.stable.version,
+                    r.canary.as_deref().unwrap_or("the old canary")
+                ),
+                format!(
+                    "step: {}; all traffic moves back to {}, and the old canary keeps its pods until it has drained (the next promote replaces it, after the warmup of {warmup})",
+                    r.reason.as_deref().unwrap_or("the canary changed"),
+                    canary.stable.version
+                ),
+            ),
+        });
+    }
+    if let Some(t) = to.toward {
+        return Some((
+            format!("scale up for {}", t.name(canary)),
+            format!(
+                "step: pods for `{}` come up before any traffic moves onto them; the traffic moves with the next promote{}, after the warmup of {warmup}",
+                t.name(canary),
+                if t == Step::Aborted { " or abort" } else { "" }
+            ),
+        ));
+    }
+    if let Some(h) = to.holding {
+        return Some((
+            format!("traffic moved, draining {}", h.name(canary)),
+            format!(
+                "step: the traffic moves now; the pods the traffic of `{}` needed stay until it has drained (the next promote{} scales them down, after the warmup of {warmup})",
+                h.name(canary),
+                if to.step == Step::Aborted { " or abort" } else { "" }
+            ),
+        ));
+    }
+    if let Some(leaving) = from.and_then(|r| r.departing.as_deref()) {
+        return Some((
+            format!("remove {leaving} after the traffic moved"),
+            format!("step: all traffic moved to {} in the commit before; {leaving} goes now", canary.stable.version),
+        ));
+    }
+    let settled = from.is_some_and(|r| r.holding.is_some() && r.stage == to.step.name(canary));
+    settled.then(|| {
+        (
+            "scale down after the traffic moved".to_string(),
+            "step: the traffic moved in the commit before; the pods it no longer needs go now".to_string(),
+        )
+    })
 }
 
 /// `v1 90% -> 50%, v2 10% -> 50%`: each version's value before and after.

@@ -20,14 +20,16 @@ pub fn run(ws: &Workspace, args: &PromoteArgs) -> Result<Code> {
     {
         bail!("--reason must be one line of 1 to 1000 characters");
     }
-    moves::run(ws, &args.selection, &args.commit, moves::Intent::FromHere, &|canary, recorded, now| {
+    moves::run(ws, &args.selection, &args.commit, moves::Intent::FromHere, &|canary, committed, now| {
+        let recorded = committed.recorded.as_ref();
         let to = args.to.as_deref().map(|name| parse_step(canary, name)).transpose()?;
         let opts = Options { to, restart: args.restart, skip_gates: args.skip_gates };
-        let next = release::next(canary, recorded, now, &opts)?;
+        let next = release::next(canary, recorded, &committed.observed(), now, &opts)?;
         next.try_map(|to| {
-            let mut transition = Transition::to(release::entered(to, now), "promote");
+            let step = to.step;
+            let mut transition = Transition::to(to, "promote");
             if let (true, Some(reason)) = (args.skip_gates, reason) {
-                let skipped = release::gates_skipped(canary, recorded, to, now)?;
+                let skipped = release::gates_skipped(canary, recorded, step, now)?;
                 let list: Vec<String> = skipped.iter().map(|g| g.to_string()).collect();
                 transition.note = Some(match list.is_empty() {
                     true => format!("gates skipped: none held (reason: {reason})"),

@@ -4,12 +4,18 @@
 //!
 //! Statuses: `new` (nothing committed), `steady` (no canary), `ready` (promote moves it now),
 //! `waiting` (a gate holds it), `complete` (at the last stage: finish it in the spec),
-//! `restart` (the spec names another canary: promote starts again at prepare), `finish` (the
-//! spec has no canary any more: promote commits steady), `aborted`.
+//! `restart` (the spec names another canary: the old one drains, then the new one is prepared),
+//! `finish` (the spec has no canary any more: the old stable drains, then `steady`), `aborting`
+//! (the traffic is on its way back to stable; the next promote or abort scales the canary to 0
+//! once it has drained), `aborted`.
+//!
+//! A commit on the way between two states (a scale-up before traffic moves, a drain after it
+//! moved) shows in `doing` (`scaled up for 0-100`, `draining 50-50`), and a wait for new pods or
+//! for traffic to drain in `gate` (`warmup until T`) and `why` (the whole sentence).
 //!
 //! JSON (`--format json`): an array of objects with `name` (`namespace/name`), `stage` (or null),
-//! `status`, `since` (or null), `next` (or null), `gate` (or null), and `canary` (the committed
-//! canary version, or null).
+//! `status`, `since` (or null), `next` (or null), `gate` (or null), `why` (or null), `doing` (or
+//! null) and `canary` (the committed canary version, or null).
 
 use anyhow::Result;
 use serde::Serialize;
@@ -19,7 +25,7 @@ use crate::commands::Workspace;
 use crate::commands::git::{Git, now};
 use crate::exit::Code;
 use crate::plan::Step;
-use crate::release::{self, Next, Position};
+use crate::release::{self, Gate, Next, Position};
 
 #[derive(Serialize)]
 struct Row {
@@ -29,6 +35,8 @@ struct Row {
     since: Option<String>,
     next: Option<String>,
     gate: Option<String>,
+    why: Option<String>,
+    doing: Option<String>,
     canary: Option<String>,
     #[serde(skip)]
     of: Option<(usize, usize)>,
@@ -43,20 +51,22 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<Code> {
     };
     let now = now()?;
     let mut rows = Vec::new();
-    for (canary, recorded) in canaries.iter().zip(git.map_committed(head, &canaries, |_, c| Ok(c.recorded))?) {
+    let committed = git.map_committed(head, &canaries, |_, c| Ok((c.observed(), c.recorded)))?;
+    for (canary, (observed, recorded)) in canaries.iter().zip(committed) {
         let recorded = recorded.as_ref();
         let position = release::position(canary, recorded)?;
-        let next = release::next(canary, recorded, now, &release::Options::default())?;
+        let next = release::next(canary, recorded, &observed, now, &release::Options::default())?;
         // Held in a stage, `next` is where the release goes once the gate opens.
         let (next_name, gate) = match (&next, position) {
-            (Next::Move { to }, _) => (Some(to.name(canary).to_string()), None),
+            (Next::Move { to }, _) => (Some(crate::commands::state_text(canary, to)), None),
             (Next::Stay { .. }, _) => (None, None),
-            (Next::Held(gate), Position::At(Step::Stage(i))) => {
-                (canary.stages.get(i + 1).map(|s| s.name.clone()), Some(gate.short()))
+            (Next::Held(gate @ Gate::Warmup { .. }), _) => (None, Some(gate)),
+            (Next::Held(gate), Position::At(Step::Stage(i))) if recorded.is_some_and(|r| r.toward.is_none()) => {
+                (canary.stages.get(i + 1).map(|s| s.name.clone()), Some(gate))
             }
-            (Next::Held(gate), _) => (None, Some(gate.short())),
+            (Next::Held(gate), _) => (None, Some(gate)),
         };
-        let status = release::status(canary, position, &next);
+        let status = release::status(canary, position, recorded, &next);
         let of = match position {
             Position::At(Step::Stage(i)) => Some((i + 1, canary.stages.len())),
             _ => None,
@@ -67,7 +77,9 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<Code> {
             status,
             since: recorded.and_then(|r| r.since.clone()),
             next: next_name,
-            gate,
+            gate: gate.map(Gate::short),
+            why: gate.map(|g| g.to_string()),
+            doing: recorded.and_then(crate::commands::doing),
             canary: recorded.and_then(|r| r.canary.clone()),
             of,
         });
@@ -83,11 +95,14 @@ fn text(rows: &[Row]) -> String {
     let cells: Vec<[String; 5]> = rows
         .iter()
         .map(|r| {
-            let stage = match (&r.stage, r.of) {
+            let mut stage = match (&r.stage, r.of) {
                 (Some(s), Some((k, n))) => format!("{s} ({k} of {n})"),
                 (Some(s), None) => s.clone(),
                 (None, _) => "-".into(),
             };
+            if let Some(doing) = &r.doing {
+                stage.push_str(&format!(", {doing}"));
+            }
             let since = r.since.as_ref().map_or(String::new(), |s| format!("since {s}"));
             let next = match (&r.next, &r.gate) {
                 (Some(next), Some(gate)) => format!("next: {next}, held: {gate}"),

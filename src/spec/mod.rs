@@ -45,6 +45,8 @@ pub const MAX_RELEASES: usize = 10_000;
 pub const MAX_STAGES: usize = 64;
 /// Replica counts above this are taken for typos.
 pub const MAX_REPLICAS: i64 = 10_000;
+/// `spec.warmup` when the spec does not say.
+pub const DEFAULT_WARMUP: Duration = Duration::from_secs(60);
 /// State names kanari uses itself; no stage may take one.
 pub const RESERVED_STAGE_NAMES: [&str; 3] = ["steady", "prepare", "aborted"];
 
@@ -68,6 +70,9 @@ pub struct Canary {
     /// The pod template every version shares, as written (a mapping, possibly empty).
     pub template: Value,
     pub stages: Vec<Stage>,
+    /// How long new pods get to become ready before a promote moves traffic onto them, and
+    /// how long moved traffic gets to drain before the pods it left are scaled down.
+    pub warmup: Duration,
     /// Where parts of the spec are written, for warnings that point at them.
     pub places: Places,
 }

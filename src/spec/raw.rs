@@ -46,6 +46,7 @@ pub(super) struct RawSpec {
     pub(super) replicas: Option<S<i64>>,
     pub(super) autoscaling: Option<S<RawAutoscaling>>,
     pub(super) template: Option<Node>,
+    pub(super) warmup: Option<S<String>>,
     #[serde(default)]
     pub(super) stages: Vec<S<RawStage>>,
 }

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -18,7 +19,7 @@ use super::rules::{
     parse_duration,
 };
 use super::{
-    Autoscaling, Canary, Cookie, MAX_REPLICAS, MAX_STAGES, Match, Pause, Places, RESERVED_STAGE_NAMES, ReplicaOverride,
+    Autoscaling, Canary, Cookie, DEFAULT_WARMUP, MAX_REPLICAS, MAX_STAGES, Match, Pause, Places, RESERVED_STAGE_NAMES, ReplicaOverride,
     Service, Stage, StringMatch, Version,
 };
 use crate::problem::{Place, Problem, Problems};
@@ -130,6 +131,7 @@ impl Validator<'_> {
         };
         let places = Places { autoscaling: spec.autoscaling.as_ref().map(|a| self.place(a)), containers };
         let stages = self.stages(&spec, autoscaling.as_ref());
+        let warmup = self.warmup(&spec);
         if self.problems.len() > before {
             return None;
         }
@@ -148,6 +150,7 @@ impl Validator<'_> {
             autoscaling,
             template,
             stages,
+            warmup,
             places,
         };
         Some(Placed { canary, name: name_at, output: output_at })
@@ -310,6 +313,19 @@ impl Validator<'_> {
             (None, _) => 1,
         };
         (replicas, autoscaling)
+    }
+
+    /// `spec.warmup`: how long new pods get to become ready before traffic moves onto them
+    /// ([`DEFAULT_WARMUP`] when not given).
+    fn warmup(&mut self, spec: &RawSpec) -> Duration {
+        let Some(w) = &spec.warmup else { return DEFAULT_WARMUP };
+        match parse_duration(&w.value) {
+            Ok(d) => d,
+            Err(why) => {
+                self.problem(w, format!("warmup `{}` {why}", w.value));
+                DEFAULT_WARMUP
+            }
+        }
     }
 
     /// `spec.stages`: at most [`MAX_STAGES`], names unique without case, each stage valid; a

@@ -44,6 +44,12 @@ use jiff::Timestamp;
 use crate::plan::{Recorded, State, Step};
 use crate::spec::{Canary, format_duration};
 
+mod transit;
+mod transition;
+
+pub use transit::Observed;
+pub use transition::{advance, warm_until};
+
 /// Why the release's life cannot be read or moved: a recorded state the spec does not know, a
 /// bake time without its start, a `--to` that cannot be. Said as one sentence; no caller matches.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,6 +81,8 @@ pub enum Gate {
     /// `--to` would pass through a stage whose pause a stage entered and left in one commit can
     /// never meet (an approval, a bake time).
     OnTheWay { stage: String, pause: String },
+    /// New pods warm up, or moved traffic drains, until `until` (`spec.warmup`).
+    Warmup { until: Timestamp, why: String },
 }
 
 impl fmt::Display for Gate {
@@ -88,6 +96,7 @@ impl fmt::Display for Gate {
             Gate::Aborted { reason: None } => {
                 write!(f, "the release was aborted; change the canary or promote --restart")
             }
+            Gate::Warmup { until, why } => write!(f, "{why}, at {until}"),
             Gate::OnTheWay { stage, pause } => write!(
                 f,
                 "--to passes stage `{stage}`, which {pause}; promote one stage at a time, or skip its gates on purpose with --skip-gates --reason TEXT"
@@ -104,6 +113,7 @@ impl Gate {
             Gate::Bake { until, .. } => format!("bake until {until}"),
             Gate::Aborted { .. } => "aborted".into(),
             Gate::OnTheWay { stage, .. } => format!("on the way: {stage}"),
+            Gate::Warmup { until, .. } => format!("warmup until {until}"),
         }
     }
 }
@@ -175,19 +185,40 @@ pub fn position(canary: &Canary, recorded: Option<&Recorded>) -> Result<Position
 
 /// The state a release is in, as `render`, `lint`, `plan` and `diff` render it: the recorded one
 /// with its annotations (so that a re-render changes nothing); `steady` for a new release;
-/// `prepare` for an outdated canary, or `steady` when the spec has none left.
+/// `prepare` for an outdated canary, or `steady` when the spec has none left (where the release
+/// is headed: the commits on the way carry files the spec no longer describes).
 pub fn current(canary: &Canary, recorded: Option<&Recorded>) -> Result<State, Error> {
     Ok(match (position(canary, recorded)?, recorded) {
         (Position::New, _) => State::new(Step::Steady),
         (Position::Outdated, _) if canary.canary.is_some() => State::new(Step::Prepare),
         (Position::Outdated, _) => State::new(Step::Steady),
         (Position::At(Step::Steady), r) => State { since: r.and_then(|r| r.since.clone()), ..State::new(Step::Steady) },
-        (Position::At(step), r) => State {
-            step,
-            since: r.and_then(|r| r.since.clone()),
-            approved: r.and_then(|r| r.approved.clone()),
-            reason: r.and_then(|r| r.reason.clone()),
-        },
+        (Position::At(step), None) => State::new(step),
+        (Position::At(step), Some(r)) => {
+            let named = |name: &Option<String>| name.as_deref().map(|n| known(canary, r, n)).transpose();
+            State {
+                step,
+                since: r.since.clone(),
+                approved: r.approved.clone(),
+                reason: r.reason.clone(),
+                holding: named(&r.holding)?,
+                toward: named(&r.toward)?,
+                warming: r.warming.iter().flat_map(|w| w.split(',')).map(str::to_string).collect(),
+                transit: None,
+            }
+        }
+    })
+}
+
+/// A state the overlay names in an annotation, which the spec must still have.
+fn known(canary: &Canary, r: &Recorded, name: &str) -> Result<Step, Error> {
+    Step::parse(canary, name).ok_or_else(|| {
+        Error::new(format!(
+            "the overlay `{}` (at `{}`) names state `{name}`, which release `{}` no longer has; give the stage its name back in the spec",
+            canary.output.display(),
+            r.stage,
+            canary.id()
+        ))
     })
 }
 
@@ -293,9 +324,24 @@ pub fn gates_skipped(
     }
 }
 
-/// What promote does for a release whose overlay records `recorded`, at time `now`.
-pub fn next(canary: &Canary, recorded: Option<&Recorded>, now: Timestamp, opts: &Options) -> Result<Next, Error> {
+/// What promote commits next for a release whose overlay records `recorded` (its files read
+/// as `observed`), at time `now`: the next state toward the next stage, through the intermediate
+/// commits of [`transition`] and [`transit`].
+pub fn next(
+    canary: &Canary,
+    recorded: Option<&Recorded>,
+    observed: &Observed,
+    now: Timestamp,
+    opts: &Options,
+) -> Result<Next<State>, Error> {
     let position = position(canary, recorded)?;
+    let departing = recorded.is_some_and(|r| r.departing.is_some());
+    if let (Position::Outdated, Some(r)) | (Position::At(Step::Steady), Some(r @ Recorded { departing: Some(_), .. })) =
+        (position, recorded)
+    {
+        return transit::next(canary, r, observed, now, None);
+    }
+    let cur = current(canary, recorded)?;
     let has_canary = canary.canary.is_some();
     if let Some(to) = opts.to {
         if matches!(to, Step::Steady | Step::Aborted) {
@@ -307,56 +353,69 @@ pub fn next(canary: &Canary, recorded: Option<&Recorded>, now: Timestamp, opts: 
         if from == Step::Aborted && !opts.restart {
             return Ok(Next::Held(gates(canary, from, recorded, now)?.remove(0)));
         }
-        if to == from {
+        if to == from && !cur.in_between() {
             return Ok(Next::Stay { why: format!("already at `{}`", to.name(canary)) });
         }
         // Going back (a partial rollback) needs no gate; going forward passes the gates of every
         // stage it leaves, the current one and each one it passes through.
         if !opts.skip_gates
+            && cur.toward.is_none()
             && let Some(gate) = gates_passed(canary, from, to, recorded, now)?.into_iter().next()
         {
             return Ok(Next::Held(gate));
         }
-        return Ok(Next::Move { to });
+        return advance(canary, &cur, to, now, None);
     }
-    Ok(match position {
-        Position::New => Next::Move { to: Step::Steady },
-        Position::Outdated if has_canary => Next::Move { to: Step::Prepare },
-        Position::Outdated => Next::Move { to: Step::Steady },
-        Position::At(Step::Steady) if has_canary => Next::Move { to: Step::Prepare },
-        Position::At(Step::Steady) => Next::Stay { why: "steady, and the spec has no canary".into() },
-        Position::At(Step::Aborted) if opts.restart => Next::Move { to: Step::Prepare },
-        Position::At(Step::Aborted) => Next::Held(gates(canary, Step::Aborted, recorded, now)?.remove(0)),
-        Position::At(Step::Prepare) => Next::Move { to: Step::Stage(0) },
+    let reason = cur.reason.clone();
+    let go = |target: Step| advance(canary, &cur, target, now, reason.as_deref());
+    match position {
+        Position::New => Ok(Next::Move { to: entered(Step::Steady, now) }),
+        Position::Outdated => unreachable!("handled above"),
+        Position::At(Step::Steady) if departing => unreachable!("handled above"),
+        Position::At(Step::Steady) if has_canary => go(Step::Prepare),
+        Position::At(Step::Steady) => Ok(Next::Stay { why: "steady, and the spec has no canary".into() }),
+        // A scale-up under way: its traffic moves now (an abort's too).
+        _ if cur.toward.is_some() => go(cur.toward.expect("checked")),
+        Position::At(Step::Aborted) if opts.restart => go(Step::Prepare),
+        // The second half of an abort: the canary goes to 0 once its traffic has drained.
+        Position::At(Step::Aborted) if cur.holding.is_some() => go(Step::Aborted),
+        Position::At(Step::Aborted) => Ok(Next::Held(gates(canary, Step::Aborted, recorded, now)?.remove(0))),
+        // A drain under way ends before the release moves on.
+        Position::At(step) if cur.holding.is_some() => go(step),
+        Position::At(Step::Prepare) => go(Step::Stage(0)),
         Position::At(Step::Stage(i)) => {
             let held =
                 if opts.skip_gates { None } else { gates(canary, Step::Stage(i), recorded, now)?.into_iter().next() };
             if let Some(gate) = held {
-                Next::Held(gate)
+                Ok(Next::Held(gate))
             } else if i + 1 < canary.stages.len() {
-                Next::Move { to: Step::Stage(i + 1) }
+                go(Step::Stage(i + 1))
             } else {
                 let c = canary.canary.as_ref().expect("a stage implies a canary");
-                Next::Stay {
+                Ok(Next::Stay {
                     why: format!(
                         "at the last stage; finish by making `{}` the stable version in `{}` and removing the canary",
                         c.version,
                         canary.file.display()
                     ),
-                }
+                })
             }
         }
-    })
+    }
 }
 
 /// A release's status in a word, from where it stands and what `promote` would do: `new`,
-/// `steady`, `ready`, `waiting`, `complete`, `restart`, `finish` or `aborted` (`kanari status`
-/// explains each).
-pub fn status(canary: &Canary, position: Position, next: &Next) -> &'static str {
+/// `steady`, `ready`, `waiting`, `complete`, `restart`, `finish`, `aborting` or `aborted`
+/// (`kanari status` explains each).
+pub fn status(canary: &Canary, position: Position, recorded: Option<&Recorded>, next: &Next<State>) -> &'static str {
+    let r = recorded.cloned().unwrap_or_default();
     match (position, next) {
         (Position::New, _) => "new",
         (Position::Outdated, _) if canary.canary.is_some() => "restart",
         (Position::Outdated, _) => "finish",
+        (Position::At(Step::Steady), _) if r.departing.is_some() => "finish",
+        (Position::At(Step::Aborted), _) if r.holding.is_some() => "aborting",
+        (Position::At(_), _) if r.toward.as_deref() == Some("aborted") => "aborting",
         (Position::At(Step::Aborted), _) => "aborted",
         (_, Next::Held(_)) => "waiting",
         (Position::At(Step::Steady), Next::Stay { .. }) => "steady",
@@ -365,8 +424,9 @@ pub fn status(canary: &Canary, position: Position, next: &Next) -> &'static str 
     }
 }
 
-/// What `approve` commits: the approval of the current stage's gate; the stage and its `since`
-/// stay as they are, so a bake time still runs from the stage's start.
+/// What `approve` commits: the approval of the current stage's gate; the stage, its `since` and
+/// whatever transition is under way stay as they are, so a bake time still runs from the
+/// stage's start.
 pub fn approve(canary: &Canary, recorded: Option<&Recorded>) -> Result<Next<State>, Error> {
     let position = position(canary, recorded)?;
     let (Position::At(Step::Stage(i)), Some(r)) = (position, recorded) else {
@@ -379,23 +439,37 @@ pub fn approve(canary: &Canary, recorded: Option<&Recorded>) -> Result<Next<Stat
     if r.approved.as_deref() == Some(stage.name.as_str()) {
         return Ok(Next::Stay { why: format!("stage `{}` is approved already", stage.name) });
     }
-    Ok(Next::Move {
-        to: State { step: Step::Stage(i), since: r.since.clone(), approved: Some(stage.name.clone()), reason: None },
-    })
+    let cur = current(canary, recorded)?;
+    Ok(Next::Move { to: State { approved: Some(stage.name.clone()), ..cur } })
 }
 
-/// What `abort` commits, wherever the release stands: `aborted` at `now` with the reason, unless
-/// no canary is under way or the release is aborted already.
-pub fn abort(canary: &Canary, recorded: Option<&Recorded>, now: Timestamp, reason: &str) -> Result<Next<State>, Error> {
-    let stay = |why: &str| Next::Stay { why: why.into() };
-    Ok(match position(canary, recorded)? {
-        Position::New | Position::At(Step::Steady) => stay("no canary is under way"),
-        Position::At(Step::Aborted) => stay("aborted already"),
-        Position::Outdated if canary.canary.is_none() => stay("no canary is under way"),
-        Position::Outdated | Position::At(_) => {
-            Next::Move { to: State { reason: Some(reason.to_string()), ..entered(Step::Aborted, now) } }
+/// What `abort` commits, wherever the release stands: the traffic back to stable as fast as
+/// stable can take it ([`advance`] toward `aborted`), the reason recorded; a second abort (or the
+/// next promote) scales the canary to 0 once its traffic has drained. Nothing when no canary is
+/// under way or the release is aborted already.
+pub fn abort(
+    canary: &Canary,
+    recorded: Option<&Recorded>,
+    observed: &Observed,
+    now: Timestamp,
+    reason: &str,
+) -> Result<Next<State>, Error> {
+    let stay = |why: &str| Ok(Next::Stay { why: why.into() });
+    let position = position(canary, recorded)?;
+    match (position, recorded) {
+        (Position::New, _) | (Position::At(Step::Steady), _) => stay("no canary is under way"),
+        (Position::Outdated, _) if canary.canary.is_none() => stay("no canary is under way"),
+        (Position::Outdated, Some(r)) => transit::next(canary, r, observed, now, Some(reason)),
+        _ => {
+            let cur = current(canary, recorded)?;
+            let continuing = cur.toward == Some(Step::Aborted) || (cur.step == Step::Aborted && cur.holding.is_some());
+            if cur.step == Step::Aborted && !cur.in_between() {
+                return stay("aborted already");
+            }
+            let reason = if continuing { cur.reason.clone() } else { Some(reason.to_string()) };
+            advance(canary, &cur, Step::Aborted, now, reason.as_deref())
         }
-    })
+    }
 }
 
 #[cfg(test)]

@@ -20,11 +20,18 @@ use std::path::PathBuf;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::spec::{self, Canary, Stage, StringMatch};
+use crate::spec::{self, Canary, StringMatch};
+
+mod pods;
+mod warnings;
+
+pub use pods::{Counts, Pods, counts, declared, full, has_canary, need, pods, settled};
+pub use warnings::warnings;
 
 /// Where a release stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Step {
+    #[default]
     Steady,
     Prepare,
     /// Index into the spec's stages.
@@ -71,7 +78,7 @@ impl Step {
 pub struct Recorded {
     /// The canary version the release is for (`kanari.dev/canary`).
     pub canary: Option<String>,
-    /// `kanari.dev/stage`.
+    /// `kanari.dev/stage`: the state whose traffic routes are live.
     pub stage: String,
     /// `kanari.dev/since`, RFC 3339.
     pub since: Option<String>,
@@ -79,20 +86,58 @@ pub struct Recorded {
     pub approved: Option<String>,
     /// `kanari.dev/reason`: why the release was aborted.
     pub reason: Option<String>,
+    /// `kanari.dev/holding`: the state the traffic just left, whose pods stay until it drained.
+    pub holding: Option<String>,
+    /// `kanari.dev/toward`: the state this one scaled up for; the traffic moves next.
+    pub toward: Option<String>,
+    /// `kanari.dev/warming`: the versions whose pods this state raised, comma-separated.
+    pub warming: Option<String>,
+    /// `kanari.dev/departing`: a version that is no longer the spec's, kept until it drained.
+    pub departing: Option<String>,
 }
 
 /// The state to plan: a step plus the annotations that travel with it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct State {
+    /// Whose routes are live.
     pub step: Step,
     pub since: Option<String>,
     pub approved: Option<String>,
     pub reason: Option<String>,
+    /// A drain under way: the pods the traffic of this step needed are kept.
+    pub holding: Option<Step>,
+    /// A scale-up: the pods this step runs once settled are already up; its traffic moves next.
+    pub toward: Option<Step>,
+    /// The versions whose pods this state raised: a promote waits `spec.warmup` before it
+    /// moves traffic onto them.
+    pub warming: Vec<String>,
+    /// A release whose canary is no longer the spec's (a changed canary, a finish), on its way
+    /// out: the spec's stable alone, with what the committed overlay keeps of the rest.
+    pub transit: Option<Transit>,
+}
+
+/// A state on the way from a canary the spec no longer has (a changed canary draining, a
+/// finish moving all traffic to the new stable): the spec's stable version at full size, plus
+/// files carried unchanged from the committed overlay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transit {
+    /// Files of the committed overlay carried unchanged: the leaving version's Deployment and
+    /// HPA, and, while traffic has not moved yet, the DestinationRule and VirtualService.
+    pub carry: Vec<String>,
+    /// Subsets the DestinationRule keeps for the leaving version, when it is rendered.
+    pub subsets: Vec<String>,
+    /// The annotations to record.
+    pub record: Recorded,
 }
 
 impl State {
     pub fn new(step: Step) -> Self {
-        State { step, since: None, approved: None, reason: None }
+        State { step, ..State::default() }
+    }
+
+    /// Whether the state is one of a transition's intermediate commits.
+    pub fn in_between(&self) -> bool {
+        self.holding.is_some() || self.toward.is_some() || self.transit.is_some()
     }
 }
 
@@ -112,6 +157,13 @@ pub struct Plan {
     pub versions: Vec<VersionPlan>,
     pub destination_rule: DestinationRulePlan,
     pub virtual_service: VirtualServicePlan,
+    /// Files carried unchanged from the committed overlay ([`Transit::carry`]); the caller puts
+    /// their bytes in [`Plan::carried`].
+    #[serde(skip)]
+    pub carry: Vec<String>,
+    /// The bytes of the carried files, by file name.
+    #[serde(skip)]
+    pub carried: BTreeMap<String, Vec<u8>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -181,27 +233,56 @@ pub fn plan(canary: &Canary, state: &State) -> Plan {
     let step = state.step;
     let stage_name = step.name(canary).to_string();
     let mut annotations = BTreeMap::new();
-    let mut annotate = |key: &str, value: Option<&String>| {
+    let mut annotate = |key: &str, value: Option<&str>| {
         if let Some(v) = value {
-            annotations.insert(format!("kanari.dev/{key}"), v.clone());
+            annotations.insert(format!("kanari.dev/{key}"), v.to_string());
         }
     };
-    let canary_version = canary.canary.as_ref().filter(|_| step != Step::Steady);
-    annotate("canary", canary_version.map(|c| &c.version));
-    annotate("stage", Some(&stage_name));
-    annotate("since", state.since.as_ref());
-    annotate("approved", state.approved.as_ref());
-    annotate("reason", state.reason.as_ref().filter(|_| step == Step::Aborted));
+    let has_canary = pods::has_canary(canary, state) && state.transit.is_none();
+    let canary_version = canary.canary.as_ref().filter(|_| has_canary);
+    match &state.transit {
+        Some(transit) => {
+            let r = &transit.record;
+            annotate("canary", r.canary.as_deref());
+            annotate("stage", Some(&r.stage));
+            for (key, value) in [
+                ("since", &r.since),
+                ("approved", &r.approved),
+                ("reason", &r.reason),
+                ("holding", &r.holding),
+                ("toward", &r.toward),
+                ("warming", &r.warming),
+                ("departing", &r.departing),
+            ] {
+                annotate(key, value.as_deref());
+            }
+        }
+        None => {
+            let name = |s: Option<Step>| s.map(|s| s.name(canary));
+            let warming = state.warming.join(",");
+            annotate("canary", canary_version.map(|c| c.version.as_str()));
+            annotate("stage", Some(&stage_name));
+            annotate("since", state.since.as_deref());
+            annotate("approved", state.approved.as_deref());
+            annotate("reason", state.reason.as_deref().filter(|_| step == Step::Aborted || state.toward == Some(Step::Aborted)));
+            annotate("holding", name(state.holding));
+            annotate("toward", name(state.toward));
+            annotate("warming", Some(warming.as_str()).filter(|w| !w.is_empty()));
+        }
+    }
 
-    let (stable_pods, canary_pods) = pods(canary, step);
-    let mut versions = vec![version_plan(canary, &canary.stable, "stable", stable_pods)];
-    if let (Some(c), Some(pods)) = (canary_version, canary_pods) {
-        versions.push(version_plan(canary, c, "canary", pods));
+    let counts = match state.transit {
+        Some(_) => pods::declared(canary, Step::Steady),
+        None => pods::counts(canary, state),
+    };
+    let mut versions = vec![version_plan(canary, &canary.stable, "stable", Pods(counts.stable))];
+    if let Some(c) = canary_version {
+        versions.push(version_plan(canary, c, "canary", Pods(counts.canary)));
     }
 
     let stable = canary.stable.version.clone();
     let (weights, match_route) = match (step, canary_version) {
-        (Step::Stage(i), Some(c)) => {
+        (Step::Stage(i), Some(c)) if state.transit.is_none() => {
             let stage = &canary.stages[i];
             let weights = vec![
                 WeightedSubset { subset: stable, weight: 100 - stage.weight },
@@ -215,19 +296,22 @@ pub fn plan(canary: &Canary, state: &State) -> Plan {
         }
         _ => (vec![WeightedSubset { subset: stable, weight: 100 }], None),
     };
+    let mut subsets: Vec<String> = versions.iter().map(|v| v.version.clone()).collect();
+    if let Some(t) = &state.transit {
+        subsets.extend(t.subsets.iter().cloned());
+    }
 
     Plan {
         name: canary.name.clone(),
         namespace: canary.namespace.clone(),
         output: canary.output.clone(),
-        stage: stage_name,
+        stage: match &state.transit {
+            Some(t) => t.record.stage.clone(),
+            None => stage_name,
+        },
         annotations,
         service: canary.service.create.then(|| ServicePlan { name: canary.name.clone(), port: canary.service.port }),
-        destination_rule: DestinationRulePlan {
-            name: canary.name.clone(),
-            host: canary.name.clone(),
-            subsets: versions.iter().map(|v| v.version.clone()).collect(),
-        },
+        destination_rule: DestinationRulePlan { name: canary.name.clone(), host: canary.name.clone(), subsets },
         versions,
         virtual_service: VirtualServicePlan {
             name: canary.name.clone(),
@@ -237,34 +321,8 @@ pub fn plan(canary: &Canary, state: &State) -> Plan {
             match_route,
             weights,
         },
-    }
-}
-
-/// A version's pod count in a state: `Some(n)` is the count (or HPA minimum), and the canary is
-/// `None` when the state has no canary Deployment at all.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Pods(pub u32);
-
-/// The pods of stable and canary in `step`, before autoscaling turns them into HPA minimums.
-pub fn pods(canary: &Canary, step: Step) -> (Pods, Option<Pods>) {
-    let full = canary.autoscaling.as_ref().map_or(canary.replicas, |a| a.min_replicas);
-    let share = |stage: &Stage| {
-        let computed = (full * stage.weight).div_ceil(100);
-        let takes_traffic = stage.weight > 0 || !stage.matches.is_empty();
-        // An HPA minimum is never 0: a version at 0 is said by an override, not by arithmetic.
-        let floor = u32::from(takes_traffic || canary.autoscaling.is_some());
-        computed.max(floor)
-    };
-    match step {
-        Step::Steady => (Pods(full), None),
-        Step::Prepare => (Pods(full), Some(Pods(canary.stages.first().map_or(1, share)))),
-        Step::Stage(i) => {
-            let stage = &canary.stages[i];
-            let stable = stage.replicas.stable.unwrap_or(full);
-            let canary_pods = stage.replicas.canary.unwrap_or_else(|| share(stage));
-            (Pods(stable), Some(Pods(canary_pods)))
-        }
-        Step::Aborted => (Pods(full), Some(Pods(0))),
+        carry: state.transit.as_ref().map(|t| t.carry.clone()).unwrap_or_default(),
+        carried: BTreeMap::new(),
     }
 }
 
@@ -424,101 +482,6 @@ pub fn condition_text(subject: &str, kind: &str, value: &str) -> String {
         _ => "?",
     };
     format!("{subject}{op}{value}")
-}
-
-/// What is legal but probably not meant, as problems to print as warnings: a container that an
-/// autoscaler targeting CPU cannot measure, a version whose pods are fewer than its share of the
-/// traffic needs, a weight that goes down between stages, and a stage that changes nothing from
-/// the state before it.
-pub fn warnings(canary: &Canary) -> Vec<crate::problem::Problem> {
-    let mut out = cpu_request_warnings(canary);
-    if canary.canary.is_none() {
-        return out;
-    }
-    let full = canary.autoscaling.as_ref().map_or(canary.replicas, |a| a.min_replicas);
-    let unit = if canary.autoscaling.is_some() { "HPA minimum" } else { "pods" };
-    let mut before = plan(canary, &State::new(Step::Prepare));
-    for (i, stage) in canary.stages.iter().enumerate() {
-        let (stable, canary_pods) = pods(canary, Step::Stage(i));
-        let canary_pods = canary_pods.map_or(0, |p| p.0);
-        let need = |share: u32| (full * share).div_ceil(100);
-        if canary_pods < need(stage.weight) {
-            out.push(stage.at.problem(format!(
-                "stage `{}` gives the canary {}% of the traffic but {canary_pods} {unit} (its share of {full} is {})",
-                stage.name,
-                stage.weight,
-                need(stage.weight)
-            )));
-        }
-        if stable.0 < need(100 - stage.weight) {
-            out.push(stage.at.problem(format!(
-                "stage `{}` gives stable {}% of the traffic but {} {unit} (its share of {full} is {})",
-                stage.name,
-                100 - stage.weight,
-                stable.0,
-                need(100 - stage.weight)
-            )));
-        }
-        if i > 0 && stage.weight < canary.stages[i - 1].weight {
-            out.push(stage.at.problem(format!(
-                "stage `{}` lowers the canary's weight from {}% to {}%: stages usually only move forward",
-                stage.name,
-                canary.stages[i - 1].weight,
-                stage.weight
-            )));
-        }
-        let now = plan(canary, &State::new(Step::Stage(i)));
-        let same = |a: &Plan, b: &Plan| {
-            let routes = |p: &Plan| {
-                let active: Vec<&WeightedSubset> = p.virtual_service.weights.iter().filter(|w| w.weight > 0).collect();
-                (format!("{active:?}"), p.virtual_service.match_route.clone())
-            };
-            let counts = |p: &Plan| p.versions.iter().map(|v| (v.replicas, v.hpa.clone())).collect::<Vec<_>>();
-            routes(a) == routes(b) && counts(a) == counts(b)
-        };
-        if same(&before, &now) {
-            let previous =
-                if i == 0 { "prepare".to_string() } else { format!("stage `{}`", canary.stages[i - 1].name) };
-            out.push(stage.at.problem(format!(
-                "stage `{}` changes nothing from {previous}: same traffic, matches and pods",
-                stage.name
-            )));
-        }
-        before = now;
-    }
-    out
-}
-
-/// With `autoscaling`, each HPA targets CPU utilisation, which is usage over the CPU request
-/// of every container of the pod; a container without one makes the HPA report "missing request
-/// for cpu" and never scale. A CPU limit alone is enough: Kubernetes then defaults the request to
-/// it. Each container without either is a warning at its place; without a template, kanari's
-/// default container has no resources at all, which is a warning at `autoscaling`.
-fn cpu_request_warnings(canary: &Canary) -> Vec<crate::problem::Problem> {
-    let Some(autoscaling_at) = canary.autoscaling.as_ref().and(canary.places.autoscaling.as_ref()) else {
-        return Vec::new();
-    };
-    let why = "the HorizontalPodAutoscaler targets CPU utilisation, which it cannot compute without a CPU request (it reports \"missing request for cpu\" and never scales)";
-    let containers = canary.template.pointer("/spec/containers").and_then(Value::as_array);
-    let Some(containers) = containers.filter(|c| !c.is_empty()) else {
-        return vec![autoscaling_at.problem(format!(
-            "the default container `{}` has no CPU request and {why}; add a template with a container `{}` that sets resources.requests.cpu",
-            canary.name, canary.name
-        ))];
-    };
-    let has_cpu = |c: &Value| {
-        ["/resources/requests/cpu", "/resources/limits/cpu"].iter().any(|p| c.pointer(p).is_some_and(|v| !v.is_null()))
-    };
-    containers
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| !has_cpu(c))
-        .map(|(i, c)| {
-            let name = c.get("name").and_then(Value::as_str).unwrap_or("");
-            let at = canary.places.containers.get(i).unwrap_or(autoscaling_at);
-            at.problem(format!("container `{name}` has no resources.requests.cpu and {why}"))
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -1,0 +1,101 @@
+//! What is legal in a spec but probably not meant, found from its plans: warnings for `lint`.
+
+use serde_json::Value;
+
+use super::{Plan, State, Step, WeightedSubset, plan, pods};
+use crate::spec::Canary;
+
+/// What is legal but probably not meant, as problems to print as warnings: a container that an
+/// autoscaler targeting CPU cannot measure, a version whose pods are fewer than its share of the
+/// traffic needs, a weight that goes down between stages, and a stage that changes nothing from
+/// the state before it.
+pub fn warnings(canary: &Canary) -> Vec<crate::problem::Problem> {
+    let mut out = cpu_request_warnings(canary);
+    if canary.canary.is_none() {
+        return out;
+    }
+    let full = canary.autoscaling.as_ref().map_or(canary.replicas, |a| a.min_replicas);
+    let unit = if canary.autoscaling.is_some() { "HPA minimum" } else { "pods" };
+    let mut before = plan(canary, &State::new(Step::Prepare));
+    for (i, stage) in canary.stages.iter().enumerate() {
+        let (stable, canary_pods) = pods(canary, Step::Stage(i));
+        let canary_pods = canary_pods.map_or(0, |p| p.0);
+        let need = |share: u32| (full * share).div_ceil(100);
+        if canary_pods < need(stage.weight) {
+            out.push(stage.at.problem(format!(
+                "stage `{}` gives the canary {}% of the traffic but {canary_pods} {unit} (its share of {full} is {})",
+                stage.name,
+                stage.weight,
+                need(stage.weight)
+            )));
+        }
+        if stable.0 < need(100 - stage.weight) {
+            out.push(stage.at.problem(format!(
+                "stage `{}` gives stable {}% of the traffic but {} {unit} (its share of {full} is {})",
+                stage.name,
+                100 - stage.weight,
+                stable.0,
+                need(100 - stage.weight)
+            )));
+        }
+        if i > 0 && stage.weight < canary.stages[i - 1].weight {
+            out.push(stage.at.problem(format!(
+                "stage `{}` lowers the canary's weight from {}% to {}%: stages usually only move forward",
+                stage.name,
+                canary.stages[i - 1].weight,
+                stage.weight
+            )));
+        }
+        let now = plan(canary, &State::new(Step::Stage(i)));
+        let same = |a: &Plan, b: &Plan| {
+            let routes = |p: &Plan| {
+                let active: Vec<&WeightedSubset> = p.virtual_service.weights.iter().filter(|w| w.weight > 0).collect();
+                (format!("{active:?}"), p.virtual_service.match_route.clone())
+            };
+            let counts = |p: &Plan| p.versions.iter().map(|v| (v.replicas, v.hpa.clone())).collect::<Vec<_>>();
+            routes(a) == routes(b) && counts(a) == counts(b)
+        };
+        if same(&before, &now) {
+            let previous =
+                if i == 0 { "prepare".to_string() } else { format!("stage `{}`", canary.stages[i - 1].name) };
+            out.push(stage.at.problem(format!(
+                "stage `{}` changes nothing from {previous}: same traffic, matches and pods",
+                stage.name
+            )));
+        }
+        before = now;
+    }
+    out
+}
+
+/// With `autoscaling`, each HPA targets CPU utilisation, which is usage over the CPU request
+/// of every container of the pod; a container without one makes the HPA report "missing request
+/// for cpu" and never scale. A CPU limit alone is enough: Kubernetes then defaults the request to
+/// it. Each container without either is a warning at its place; without a template, kanari's
+/// default container has no resources at all, which is a warning at `autoscaling`.
+fn cpu_request_warnings(canary: &Canary) -> Vec<crate::problem::Problem> {
+    let Some(autoscaling_at) = canary.autoscaling.as_ref().and(canary.places.autoscaling.as_ref()) else {
+        return Vec::new();
+    };
+    let why = "the HorizontalPodAutoscaler targets CPU utilisation, which it cannot compute without a CPU request (it reports \"missing request for cpu\" and never scales)";
+    let containers = canary.template.pointer("/spec/containers").and_then(Value::as_array);
+    let Some(containers) = containers.filter(|c| !c.is_empty()) else {
+        return vec![autoscaling_at.problem(format!(
+            "the default container `{}` has no CPU request and {why}; add a template with a container `{}` that sets resources.requests.cpu",
+            canary.name, canary.name
+        ))];
+    };
+    let has_cpu = |c: &Value| {
+        ["/resources/requests/cpu", "/resources/limits/cpu"].iter().any(|p| c.pointer(p).is_some_and(|v| !v.is_null()))
+    };
+    containers
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !has_cpu(c))
+        .map(|(i, c)| {
+            let name = c.get("name").and_then(Value::as_str).unwrap_or("");
+            let at = canary.places.containers.get(i).unwrap_or(autoscaling_at);
+            at.problem(format!("container `{name}` has no resources.requests.cpu and {why}"))
+        })
+        .collect()
+}

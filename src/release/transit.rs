@@ -1,0 +1,146 @@
+//! A release whose committed canary is no longer the spec's: a changed canary (the old one
+//! drains, then the new one is prepared) or a finish (the canary became the stable version; the
+//! old stable drains, then goes). The spec no longer describes the leaving version, so these
+//! commits carry its files unchanged from the committed overlay, read as [`Observed`], and follow
+//! the same rules as [`super::transition`]:
+//!
+//! 1. **scale up**: the spec's stable runs fewer pods than all the traffic needs (a stage that
+//!    scaled it down): it comes up to full size; routes, subsets and the leaving version stay as
+//!    committed (`kanari.dev/toward`).
+//! 2. **drain**: the leaving version still takes traffic: all of it moves to the spec's stable;
+//!    the leaving version keeps its pods and subset (`kanari.dev/holding`). A changed canary's
+//!    drain is recorded as `aborted` for the old canary; a finish's as `steady` with
+//!    `kanari.dev/departing`.
+//! 3. **replace**: the leaving version goes, after the warmup when it drained in the state before,
+//!    and the destination is committed: `prepare` of the new canary, or `steady`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::Timestamp;
+
+use super::transition::warm_until;
+use super::{Error, Gate, Next, entered};
+use crate::plan::{self, Recorded, State, Step, Transit};
+use crate::spec::{Canary, format_duration};
+
+/// What a committed overlay shows, read from its files.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Observed {
+    /// Pods per version (Deployment replicas, or the HPA minimum).
+    pub pods: BTreeMap<String, u32>,
+    /// The subsets that take traffic: a weight above 0 or a match.
+    pub routed: BTreeSet<String>,
+    /// The overlay's file names.
+    pub files: BTreeSet<String>,
+}
+
+/// The next commit of a release on its way from a canary the spec no longer has: toward
+/// `prepare` of the new canary or `steady` (a finish), or toward `aborted` when `abort` gives a
+/// reason (an abort while a changed canary drains: the new one does not start).
+pub fn next(
+    canary: &Canary,
+    recorded: &Recorded,
+    observed: &Observed,
+    now: Timestamp,
+    abort: Option<&str>,
+) -> Result<Next<State>, Error> {
+    let keeper = &canary.stable.version;
+    let leaving: Vec<&String> = observed
+        .pods
+        .keys()
+        .filter(|v| *v != keeper && canary.canary.as_ref().is_none_or(|c| &c.version != *v))
+        .collect();
+    let full = plan::full(canary);
+    let kept_pods = observed.pods.get(keeper).copied().unwrap_or(0);
+    let routed = leaving.iter().any(|v| observed.routed.contains(*v));
+    let destination = match (abort, &canary.canary) {
+        (Some(_), Some(_)) => Step::Aborted,
+        (_, Some(_)) => Step::Prepare,
+        (_, None) => Step::Steady,
+    };
+    let record = |stage: &str| Recorded { stage: stage.to_string(), since: Some(now.to_string()), ..Recorded::default() };
+    let version_files = |v: &str| {
+        [format!("deployment-{}-{v}.yaml", canary.name), format!("horizontalpodautoscaler-{}-{v}.yaml", canary.name)]
+            .into_iter()
+            .filter(|f| observed.files.contains(f))
+            .collect::<Vec<_>>()
+    };
+    let leaving_files: Vec<String> = leaving.iter().flat_map(|v| version_files(v)).collect();
+    let since = State { since: recorded.since.clone(), ..State::default() };
+    let until = warm_until(canary, &since).filter(|until| now < *until);
+    let warmup = format_duration(canary.warmup);
+
+    if leaving.is_empty() || (!routed && kept_pods >= full) {
+        if let (Some(held), Some(until)) = (&recorded.holding, until) {
+            return Ok(Next::Held(Gate::Warmup {
+                until,
+                why: format!(
+                    "the traffic left {} at the start of this state (it was at `{held}`); it goes after the warmup ({warmup})",
+                    names(&leaving)
+                ),
+            }));
+        }
+        let mut to = entered(destination, now);
+        to.reason = abort.map(str::to_string).filter(|_| destination == Step::Aborted);
+        let after = plan::counts(canary, &to);
+        if after.stable > kept_pods {
+            to.warming.push(keeper.clone());
+        }
+        if let Some(c) = canary.canary.as_ref().filter(|_| after.canary > 0) {
+            to.warming.push(c.version.clone());
+        }
+        to.warming.sort();
+        return Ok(Next::Move { to });
+    }
+    if kept_pods < full {
+        let mut carry = leaving_files;
+        carry.extend(
+            [format!("destinationrule-{}.yaml", canary.name), format!("virtualservice-{}.yaml", canary.name)]
+                .into_iter()
+                .filter(|f| observed.files.contains(f)),
+        );
+        let record = Recorded {
+            canary: recorded.canary.clone(),
+            approved: recorded.approved.clone(),
+            reason: recorded.reason.clone(),
+            holding: recorded.holding.clone(),
+            toward: Some(destination.name(canary).to_string()),
+            warming: Some(keeper.clone()),
+            departing: recorded.departing.clone(),
+            ..record(&recorded.stage)
+        };
+        return Ok(Next::Move { to: transit(carry, vec![], record) });
+    }
+    if let Some(until) = until.filter(|_| recorded.warming.as_deref().is_some_and(|w| w.split(',').any(|v| v == keeper))) {
+        return Ok(Next::Held(Gate::Warmup {
+            until,
+            why: format!("the pods of {keeper} came up in this state; traffic moves onto them after the warmup ({warmup})"),
+        }));
+    }
+    let subsets: Vec<String> = leaving.iter().map(|v| v.to_string()).collect();
+    let record = match &canary.canary {
+        Some(new) => Recorded {
+            canary: recorded.canary.clone(),
+            reason: Some(format!("the canary changed to {}", new.version)),
+            holding: Some(recorded.stage.clone()),
+            ..record("aborted")
+        },
+        None => Recorded {
+            holding: Some(recorded.stage.clone()),
+            departing: Some(subsets.join(",")),
+            ..record("steady")
+        },
+    };
+    Ok(Next::Move { to: transit(leaving_files, subsets, record) })
+}
+
+fn transit(carry: Vec<String>, subsets: Vec<String>, record: Recorded) -> State {
+    State { step: Step::Steady, transit: Some(Transit { carry, subsets, record }), ..State::default() }
+}
+
+fn names(versions: &[&String]) -> String {
+    match versions {
+        [] => "the old version".into(),
+        _ => versions.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", "),
+    }
+}
