@@ -13,9 +13,9 @@ use crate::commands::{Workspace, select};
 use crate::overlay;
 use crate::plan::{Plan, Recorded};
 use crate::release::Observed;
-use crate::review;
 use crate::render::{KUSTOMIZATION, Overrides};
 use crate::repo::{CommitId, Repo, short};
+use crate::review;
 use crate::spec::{self, Canary};
 
 /// The time: `KANARI_NOW` (RFC 3339) when set, so tests and replays are exact; else the clock.
@@ -48,10 +48,9 @@ impl Committed {
     /// is missing.
     pub fn carry_into(&self, plan: &mut Plan) -> Result<()> {
         for name in &plan.carry {
-            let bytes = self
-                .files
-                .get(Path::new(name))
-                .ok_or_else(|| anyhow::anyhow!("the committed overlay `{}` has no `{name}` to keep", plan.output.display()))?;
+            let bytes = self.files.get(Path::new(name)).ok_or_else(|| {
+                anyhow::anyhow!("the committed overlay `{}` has no `{name}` to keep", plan.output.display())
+            })?;
             plan.carried.insert(name.clone(), bytes.clone());
         }
         Ok(())

@@ -28,10 +28,10 @@ use crate::commands::git::{Committed, Git, now};
 use crate::commands::{Workspace, by_version};
 use crate::exit::{Code, Exit};
 use crate::plan::{self, Recorded, State, Step};
-use crate::render::Rendered;
-use crate::review;
 use crate::release::Next;
+use crate::render::Rendered;
 use crate::repo::{CommitId, short};
+use crate::review;
 use crate::spec::Canary;
 use crate::transport::{Credentials, Pushed};
 
@@ -447,7 +447,9 @@ fn message(
     let from_name = recorded.map_or("(new)", |r| r.stage.as_str());
     let purpose = purpose(canary, recorded, to);
     let mut subject = match (verb, &purpose) {
-        ("promote", Some((short, _))) if from_name == to_name => format!("{}: promote {from_name}: {short}", canary.name),
+        ("promote", Some((short, _))) if from_name == to_name => {
+            format!("{}: promote {from_name}: {short}", canary.name)
+        }
         (_, Some((short, _))) if to.transit.is_some() => {
             format!("{}: {verb} {from_name} -> {to_name}: {short}", canary.name)
         }

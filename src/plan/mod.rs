@@ -264,7 +264,10 @@ pub fn plan(canary: &Canary, state: &State) -> Plan {
             annotate("stage", Some(&stage_name));
             annotate("since", state.since.as_deref());
             annotate("approved", state.approved.as_deref());
-            annotate("reason", state.reason.as_deref().filter(|_| step == Step::Aborted || state.toward == Some(Step::Aborted)));
+            annotate(
+                "reason",
+                state.reason.as_deref().filter(|_| step == Step::Aborted || state.toward == Some(Step::Aborted)),
+            );
             annotate("holding", name(state.holding));
             annotate("toward", name(state.toward));
             annotate("warming", Some(warming.as_str()).filter(|w| !w.is_empty()));
@@ -487,7 +490,7 @@ pub fn condition_text(subject: &str, kind: &str, value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{Autoscaling, Match, Pause, ReplicaOverride, Service, Version};
+    use crate::spec::{Autoscaling, Match, Pause, ReplicaOverride, Service, Stage, Version};
 
     fn stage(name: &str, weight: u32, matched: bool, stable: Option<u32>, canary: Option<u32>) -> Stage {
         let mut matches = Vec::new();
@@ -521,6 +524,7 @@ mod tests {
             autoscaling,
             template: json!({}),
             stages,
+            warmup: crate::spec::DEFAULT_WARMUP,
             places: Default::default(),
         }
     }
@@ -570,7 +574,8 @@ mod tests {
         let table: [Row; 6] = [
             (Step::Steady, (None, Some(3)), None),
             (Step::Prepare, (None, Some(3)), Some((None, Some(1)))),
-            (Step::Stage(0), (None, Some(3)), Some((None, Some(1)))),
+            // Stage a already runs the HPA minimum stage b needs.
+            (Step::Stage(0), (None, Some(3)), Some((None, Some(3)))),
             (Step::Stage(1), (Some(0), None), Some((None, Some(3)))),
             (Step::Stage(2), (None, Some(4)), Some((None, Some(2)))),
             (Step::Aborted, (None, Some(3)), Some((Some(0), None))),

@@ -126,5 +126,6 @@ pub fn counts(canary: &Canary, state: &State) -> Counts {
 
 /// Whether the state runs a canary Deployment (and defines its subset).
 pub fn has_canary(canary: &Canary, state: &State) -> bool {
-    canary.canary.is_some() && [Some(state.step), state.holding, state.toward].into_iter().flatten().any(|s| s != Step::Steady)
+    canary.canary.is_some()
+        && [Some(state.step), state.holding, state.toward].into_iter().flatten().any(|s| s != Step::Steady)
 }

@@ -16,7 +16,7 @@ pub fn warnings(canary: &Canary) -> Vec<crate::problem::Problem> {
     }
     let full = canary.autoscaling.as_ref().map_or(canary.replicas, |a| a.min_replicas);
     let unit = if canary.autoscaling.is_some() { "HPA minimum" } else { "pods" };
-    let mut before = plan(canary, &State::new(Step::Prepare));
+    let mut before = (plan(canary, &State::new(Step::Prepare)), super::declared(canary, Step::Prepare));
     for (i, stage) in canary.stages.iter().enumerate() {
         let (stable, canary_pods) = pods(canary, Step::Stage(i));
         let canary_pods = canary_pods.map_or(0, |p| p.0);
@@ -46,14 +46,14 @@ pub fn warnings(canary: &Canary) -> Vec<crate::problem::Problem> {
                 stage.weight
             )));
         }
-        let now = plan(canary, &State::new(Step::Stage(i)));
-        let same = |a: &Plan, b: &Plan| {
+        let now = (plan(canary, &State::new(Step::Stage(i))), super::declared(canary, Step::Stage(i)));
+        // Compared as declared: a settled stage already runs the next stage's pods.
+        let same = |(a, a_pods): &(Plan, super::Counts), (b, b_pods): &(Plan, super::Counts)| {
             let routes = |p: &Plan| {
                 let active: Vec<&WeightedSubset> = p.virtual_service.weights.iter().filter(|w| w.weight > 0).collect();
                 (format!("{active:?}"), p.virtual_service.match_route.clone())
             };
-            let counts = |p: &Plan| p.versions.iter().map(|v| (v.replicas, v.hpa.clone())).collect::<Vec<_>>();
-            routes(a) == routes(b) && counts(a) == counts(b)
+            routes(a) == routes(b) && a_pods == b_pods
         };
         if same(&before, &now) {
             let previous =

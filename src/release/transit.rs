@@ -58,7 +58,8 @@ pub fn next(
         (_, Some(_)) => Step::Prepare,
         (_, None) => Step::Steady,
     };
-    let record = |stage: &str| Recorded { stage: stage.to_string(), since: Some(now.to_string()), ..Recorded::default() };
+    let record =
+        |stage: &str| Recorded { stage: stage.to_string(), since: Some(now.to_string()), ..Recorded::default() };
     let version_files = |v: &str| {
         [format!("deployment-{}-{v}.yaml", canary.name), format!("horizontalpodautoscaler-{}-{v}.yaml", canary.name)]
             .into_iter()
@@ -111,10 +112,14 @@ pub fn next(
         };
         return Ok(Next::Move { to: transit(carry, vec![], record) });
     }
-    if let Some(until) = until.filter(|_| recorded.warming.as_deref().is_some_and(|w| w.split(',').any(|v| v == keeper))) {
+    if let Some(until) =
+        until.filter(|_| recorded.warming.as_deref().is_some_and(|w| w.split(',').any(|v| v == keeper)))
+    {
         return Ok(Next::Held(Gate::Warmup {
             until,
-            why: format!("the pods of {keeper} came up in this state; traffic moves onto them after the warmup ({warmup})"),
+            why: format!(
+                "the pods of {keeper} came up in this state; traffic moves onto them after the warmup ({warmup})"
+            ),
         }));
     }
     let subsets: Vec<String> = leaving.iter().map(|v| v.to_string()).collect();
@@ -125,11 +130,9 @@ pub fn next(
             holding: Some(recorded.stage.clone()),
             ..record("aborted")
         },
-        None => Recorded {
-            holding: Some(recorded.stage.clone()),
-            departing: Some(subsets.join(",")),
-            ..record("steady")
-        },
+        None => {
+            Recorded { holding: Some(recorded.stage.clone()), departing: Some(subsets.join(",")), ..record("steady") }
+        }
     };
     Ok(Next::Move { to: transit(leaving_files, subsets, record) })
 }

@@ -103,7 +103,10 @@ fn wait(canary: &Canary, from: &State, to: &State, need_from: Counts, need_to: C
     if !onto.is_empty() {
         return Some(Gate::Warmup {
             until,
-            why: format!("the pods of {} came up in this state; traffic moves onto them after the warmup ({warmup})", onto.join(", ")),
+            why: format!(
+                "the pods of {} came up in this state; traffic moves onto them after the warmup ({warmup})",
+                onto.join(", ")
+            ),
         });
     }
     let held = from.holding?;

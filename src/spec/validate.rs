@@ -19,8 +19,8 @@ use super::rules::{
     parse_duration,
 };
 use super::{
-    Autoscaling, Canary, Cookie, DEFAULT_WARMUP, MAX_REPLICAS, MAX_STAGES, Match, Pause, Places, RESERVED_STAGE_NAMES, ReplicaOverride,
-    Service, Stage, StringMatch, Version,
+    Autoscaling, Canary, Cookie, DEFAULT_WARMUP, MAX_REPLICAS, MAX_STAGES, Match, Pause, Places, RESERVED_STAGE_NAMES,
+    ReplicaOverride, Service, Stage, StringMatch, Version,
 };
 use crate::problem::{Place, Problem, Problems};
 
