@@ -446,10 +446,11 @@ fn message(
     };
     let from_name = recorded.map_or("(new)", |r| r.stage.as_str());
     let purpose = purpose(canary, recorded, to);
-    let mut subject = match (verb, &purpose) {
-        ("promote", Some((short, _))) if from_name == to_name => {
-            format!("{}: promote {from_name}: {short}", canary.name)
-        }
+    // An abort's traffic move is the abort itself: its subject says no more than that.
+    let purpose_in_subject =
+        purpose.as_ref().filter(|_| !(verb == "abort" && to.holding.is_some() && from_name != to_name));
+    let mut subject = match (verb, purpose_in_subject) {
+        (_, Some((short, _))) if from_name == to_name => format!("{}: {verb} {from_name}: {short}", canary.name),
         (_, Some((short, _))) if to.transit.is_some() => {
             format!("{}: {verb} {from_name} -> {to_name}: {short}", canary.name)
         }
@@ -521,7 +522,10 @@ fn purpose(canary: &Canary, from: Option<&Recorded>, to: &State) -> Option<(Stri
     }
     if let Some(t) = to.toward {
         return Some((
-            format!("scale up for {}", t.name(canary)),
+            match t {
+                Step::Aborted => format!("scale up {} before the traffic moves back", canary.stable.version),
+                _ => format!("scale up for {}", t.name(canary)),
+            },
             format!(
                 "step: pods for `{}` come up before any traffic moves onto them; the traffic moves with the next promote{}, after the warmup of {warmup}",
                 t.name(canary),

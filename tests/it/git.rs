@@ -59,35 +59,44 @@ fn the_bookinfo_release_walks_from_nothing_to_its_end() {
     git(r, &["add", "notes.txt"]);
     std::fs::write(r.join("README.md"), "edited, not staged\n").unwrap();
 
-    let t0 = "2026-03-01T10:00:00Z";
+    // A minute between promotes: the pods a state brings up get `spec.warmup` (1m) before
+    // traffic moves onto them.
     // (args, time, expected subject, weights after, v1 pods, v2 pods)
     type Step<'a> = (&'a [&'a str], &'a str, &'a str, &'a [(&'a str, u64)], Option<u64>, Option<Option<u64>>);
     let steps: &[Step] = &[
-        (&["promote"], t0, "reviews: promote (new) -> steady", &[("v1", 100)], Some(10), None),
-        (&["promote"], t0, "reviews: promote steady -> prepare", &[("v1", 100)], Some(10), Some(Some(1))),
+        (&["promote"], "2026-03-01T10:00:00Z", "reviews: promote (new) -> steady", &[("v1", 100)], Some(10), None),
         (
             &["promote"],
-            t0,
+            "2026-03-01T10:01:00Z",
+            "reviews: promote steady -> prepare",
+            &[("v1", 100)],
+            Some(10),
+            Some(Some(1)),
+        ),
+        (
+            &["promote"],
+            "2026-03-01T10:02:00Z",
             "reviews: promote prepare -> jason (stage 1 of 4)",
             &[("v1", 100), ("v2", 0)],
             Some(10),
             Some(Some(1)),
         ),
+        // 90-10 already runs the 5 pods 50-50 needs, 50-50 the 10 of 0-100.
         (
             &["promote"],
-            t0,
+            "2026-03-01T10:03:00Z",
             "reviews: promote jason -> 90-10 (stage 2 of 4)",
             &[("v1", 90), ("v2", 10)],
             Some(10),
-            Some(Some(1)),
+            Some(Some(5)),
         ),
         (
             &["promote"],
-            t0,
+            "2026-03-01T10:04:00Z",
             "reviews: promote 90-10 -> 50-50 (stage 3 of 4)",
             &[("v1", 50), ("v2", 50)],
             Some(10),
-            Some(Some(5)),
+            Some(Some(10)),
         ),
     ];
     for (args, time, subject, expected, v1, v2) in steps {
@@ -103,7 +112,7 @@ fn the_bookinfo_release_walks_from_nothing_to_its_end() {
     }
     let message = git(r, &["log", "-1", "--format=%B"]);
     assert!(message.contains("traffic: v1 90% -> 50%, v2 10% -> 50%"), "{message}");
-    assert!(message.contains("pods: v1 10, v2 1 -> 5"), "{message}");
+    assert!(message.contains("pods: v1 10, v2 5 -> 10"), "{message}");
     assert!(
         message.ends_with("Kanari-Canary: bookinfo/reviews\nKanari-Stage: 50-50\n\n")
             || message.contains("Kanari-Stage: 50-50")
@@ -123,12 +132,23 @@ fn the_bookinfo_release_walks_from_nothing_to_its_end() {
     assert_eq!(run(r, &["approve"], "2026-03-02T10:00:00Z").code, 0);
     assert_eq!(commits(r), before, "a second approve committed again");
 
+    // All traffic to v2; v1 keeps the 5 pods its half needed until the traffic has drained.
     let entered = "2026-03-02T10:05:00Z";
     assert_eq!(run(r, &["promote"], entered).code, 0);
     assert_eq!(one_new_commit(r, &before), "reviews: promote 50-50 -> 0-100 (stage 4 of 4)");
     let docs = built(r);
     assert_eq!(weights(one(&docs, "VirtualService")), w(&[("v1", 0), ("v2", 100)]));
-    assert_eq!(replicas(&docs)["reviews-v1"], Some(0));
+    assert_eq!(replicas(&docs)["reviews-v1"], Some(5));
+    let message = git(r, &["log", "-1", "--format=%B"]);
+    assert!(message.contains("step: the traffic moves now; the pods the traffic of `50-50` needed stay"), "{message}");
+    // The next promote, after the warmup, applies `replicas: {stable: 0}`.
+    let before = commits(r);
+    let held = run(r, &["promote"], "2026-03-02T10:05:59Z");
+    assert_eq!(held.code, 3);
+    assert!(held.stderr.contains("kept until the warmup (1m) has passed, at 2026-03-02T10:06:00Z"), "{}", held.stderr);
+    assert_eq!(run(r, &["promote"], "2026-03-02T10:06:00Z").code, 0);
+    assert_eq!(one_new_commit(r, &before), "reviews: promote 0-100: scale down after the traffic moved");
+    assert_eq!(replicas(&built(r))["reviews-v1"], Some(0));
 
     // The bake time holds for 30 minutes from the stage's start, then there is nothing to do.
     let before = commits(r);
@@ -140,15 +160,26 @@ fn the_bookinfo_release_walks_from_nothing_to_its_end() {
     assert!(done.stdout.contains("at the last stage"), "{}", done.stdout);
     assert_eq!(commits(r), before, "promote with nothing to do committed");
 
-    // Abort: everything back to stable at full size, the canary at 0 pods; promote then stays.
+    // Abort from 0-100, where v1 runs no pods: v1 comes up first, then the traffic moves back
+    // (the canary keeps its pods), then the canary goes to 0; promote then stays.
     assert_eq!(run(r, &["abort", "--reason", "p99 latency doubled"], "2026-03-02T11:00:00Z").code, 0);
+    assert_eq!(one_new_commit(r, &before), "reviews: abort 0-100: scale up v1 before the traffic moves back");
+    let docs = built(r);
+    assert_eq!(weights(one(&docs, "VirtualService")), w(&[("v1", 0), ("v2", 100)]));
+    assert_eq!(replicas(&docs)["reviews-v1"], Some(10));
+    let before = commits(r);
+    assert_eq!(run(r, &["abort", "--reason", "p99 latency doubled"], "2026-03-02T11:01:00Z").code, 0);
     assert_eq!(one_new_commit(r, &before), "reviews: abort 0-100");
     let docs = built(r);
     assert_eq!(weights(one(&docs, "VirtualService")), w(&[("v1", 100)]));
     assert_eq!(replicas(&docs)["reviews-v1"], Some(10));
-    assert_eq!(replicas(&docs)["reviews-v2"], Some(0));
+    assert_eq!(replicas(&docs)["reviews-v2"], Some(10));
     let k = std::fs::read_to_string(r.join("overlays/reviews/kustomization.yaml")).unwrap();
     assert!(k.contains("kanari.dev/reason: p99 latency doubled"), "{k}");
+    let before = commits(r);
+    assert_eq!(run(r, &["promote"], "2026-03-02T11:02:00Z").code, 0);
+    assert_eq!(one_new_commit(r, &before), "reviews: promote aborted: scale down after the traffic moved");
+    assert_eq!(replicas(&built(r))["reviews-v2"], Some(0));
     let before = commits(r);
     let held = run(r, &["promote"], "2026-03-02T12:00:00Z");
     assert_eq!(held.code, 3);
@@ -157,7 +188,8 @@ fn the_bookinfo_release_walks_from_nothing_to_its_end() {
     assert_eq!(run(r, &["promote", "--restart"], "2026-03-02T12:00:00Z").code, 0);
     assert_eq!(one_new_commit(r, &before), "reviews: promote aborted -> prepare");
 
-    // Finishing is a spec change: v2 becomes stable; the next promote commits steady without v1.
+    // Finishing is a spec change: v2 becomes stable. From prepare (v2 at 1 pod, no traffic),
+    // v2 comes up to full size, then takes all the traffic with v1 still there, then v1 goes.
     let spec = r.join("canaries/reviews.yaml");
     let text = std::fs::read_to_string(&spec).unwrap();
     let stable_at = text.find("  stable:").unwrap();
@@ -171,9 +203,18 @@ fn the_bookinfo_release_walks_from_nothing_to_its_end() {
     );
     std::fs::write(&spec, finished).unwrap();
     git(r, &["commit", "-q", "-m", "reviews: v2 is stable", "--", "canaries/reviews.yaml"]);
-    let before = commits(r);
-    assert_eq!(run(r, &["promote"], "2026-03-03T00:00:00Z").code, 0);
-    assert_eq!(one_new_commit(r, &before), "reviews: promote prepare -> steady");
+    let finish = [
+        ("2026-03-03T00:00:00Z", "reviews: promote prepare: scale up v2 to take all the traffic"),
+        ("2026-03-03T00:01:00Z", "reviews: promote prepare -> steady: all traffic to v2, v1 departing"),
+        ("2026-03-03T00:02:00Z", "reviews: promote steady: remove v1 after the traffic moved"),
+    ];
+    for (time, subject) in finish {
+        let before = commits(r);
+        let out = run(r, &["promote"], time);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(one_new_commit(r, &before), subject);
+        kustomize(&r.join("overlays/reviews"));
+    }
     let docs = built(r);
     assert_eq!(weights(one(&docs, "VirtualService")), w(&[("v2", 100)]));
     assert_eq!(replicas(&docs).keys().collect::<Vec<_>>(), ["reviews-v2"]);
@@ -235,7 +276,8 @@ fn no_identity_is_a_clear_error_and_the_environment_or_author_supplies_one() {
     );
     assert_eq!(kanari_env(r, &["-C", c, "promote", "--author", "Flag <flag@example.com>"], &env).code, 0);
     assert_eq!(git(r, &["log", "-1", "--format=%an <%ae>"]).trim(), "Flag <flag@example.com>");
-    let bad = kanari_env(r, &["-C", c, "promote", "--author", "no email"], &[]);
+    let later = [("KANARI_NOW", "2026-03-01T00:05:00Z")];
+    let bad = kanari_env(r, &["-C", c, "promote", "--author", "no email"], &later);
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("is not `Name <email>`"), "{}", bad.stderr);
 }
@@ -266,7 +308,7 @@ fn a_depth_1_clone_with_a_detached_head_commits_onto_its_branch() {
 
     // No local branch at all (a CI checkout of a commit): --branch creates it on HEAD.
     git(&clone, &["branch", "-q", "-D", "main"]);
-    let out = run(&clone, &["promote", "--branch", "release"], "2026-03-01T00:00:00Z");
+    let out = run(&clone, &["promote", "--branch", "release"], "2026-03-01T00:01:00Z");
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(
         git(&clone, &["log", "-1", "--format=%s", "release"]).trim(),
@@ -369,8 +411,8 @@ fn diff_compares_the_specs_with_a_commit() {
     let repo = fixture_repo("bookinfo");
     let r = repo.path();
     let c = r.to_str().unwrap();
-    for _ in 0..4 {
-        assert_eq!(run(r, &["promote"], "2026-03-01T00:00:00Z").code, 0);
+    for minute in 0..4 {
+        assert_eq!(run(r, &["promote"], &format!("2026-03-01T00:0{minute}:00Z")).code, 0);
     }
     // Nothing changed: exit 0.
     let same = kanari_env(r, &["-C", c, "diff"], &[]);
@@ -393,7 +435,7 @@ fn diff_compares_the_specs_with_a_commit() {
 
     // --next shows what promote would commit; JSON carries the same.
     let next =
-        kanari_env(r, &["-C", c, "diff", "--next", "--format", "json"], &[("KANARI_NOW", "2026-03-01T00:00:00Z")]);
+        kanari_env(r, &["-C", c, "diff", "--next", "--format", "json"], &[("KANARI_NOW", "2026-03-01T01:00:00Z")]);
     assert_eq!(next.code, 1);
     let json: serde_json::Value = serde_json::from_str(&next.stdout).unwrap();
     assert_eq!(json[0]["from"], "90-10");
@@ -418,19 +460,19 @@ fn status_reports_stage_gate_and_next() {
         (s["name"].as_str(), s["status"].as_str(), s["next"].as_str()),
         (Some("bookinfo/reviews"), Some("new"), Some("steady"))
     );
-    for _ in 0..5 {
-        assert_eq!(run(r, &["promote"], "2026-03-01T00:00:00Z").code, 0);
+    for minute in 0..5 {
+        assert_eq!(run(r, &["promote"], &format!("2026-03-01T00:0{minute}:00Z")).code, 0);
     }
     let s = status("2026-03-01T01:00:00Z");
     assert_eq!(s["stage"], "50-50");
     assert_eq!(s["status"], "waiting");
     assert_eq!(s["gate"], "approval");
-    assert_eq!(s["since"], "2026-03-01T00:00:00Z");
+    assert_eq!(s["since"], "2026-03-01T00:04:00Z");
     assert_eq!(s["next"], "0-100");
     let text = kanari_env(r, &["-C", c, "status"], &[]).stdout;
     assert_eq!(
         text,
-        "bookinfo/reviews  50-50 (3 of 4)  waiting  since 2026-03-01T00:00:00Z  next: 0-100, held: approval\n"
+        "bookinfo/reviews  50-50 (3 of 4)  waiting  since 2026-03-01T00:04:00Z  next: 0-100, held: approval\n"
     );
 }
 

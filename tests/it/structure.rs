@@ -39,6 +39,11 @@ const LAYERS: &[(&str, u8)] = &[
 
 /// Modules that do no I/O: no file, process, network or git access.
 const PURE: &[&str] = &[
+    "plan/pods",
+    "plan/warnings",
+    "release/transition",
+    "release/transit",
+    "release/tests",
     "spec/rules",
     "spec/raw",
     "spec/validate",
