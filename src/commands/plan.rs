@@ -1,5 +1,7 @@
-//! `kanari plan`: each release as a table of its states (traffic, matches, pods, gates), with
-//! the current one marked. Formats: text for terminals, JSON for scripts, Markdown for comments.
+//! `kanari plan`: each release as a table of the states it commits on its way (traffic, matches,
+//! pods, gates), with the current one marked: `steady`, `prepare`, each stage, the intermediate
+//! commits make before break adds where a move cannot be one commit (`0-100, draining 50-50`: the
+//! traffic moved, the pods it left stay until the next promote), and `aborted`. Formats: text for terminals, JSON for scripts, Markdown for comments.
 //!
 //! JSON: an array with one object per release: `name` (`namespace/name`), `file`, `output`,
 //! `stable`, `canary` (or null), `current` (the state the overlay records, resolved against the
@@ -10,9 +12,10 @@ use anyhow::Result;
 use serde_json::{Map, Value, json};
 
 use crate::cli::{PlanArgs, PlanFormat};
-use crate::commands::{Workspace, by_version};
+use crate::commands::{Workspace, by_version, state_text};
 use crate::exit::Code;
-use crate::plan::{self, State, Step, Summary};
+use crate::plan::{self, Summary};
+use crate::release;
 use crate::spec::Canary;
 
 struct Release<'a> {
@@ -26,14 +29,16 @@ pub fn run(ws: &Workspace, args: &PlanArgs) -> Result<Code> {
     let mut releases = Vec::new();
     for canary in &canaries {
         let current = ws.current_state(canary)?;
-        let states = Step::all(canary)
+        let current_text = state_text(canary, &current);
+        let states = release::walk(canary)
             .into_iter()
-            .map(|step| {
-                let state = if step == current.step { current.clone() } else { State::new(step) };
-                plan::summarize(canary, step, &plan::plan(canary, &state))
+            .map(|state| {
+                let text = state_text(canary, &state);
+                let state = if text == current_text { current.clone() } else { state };
+                Summary { state: text, ..plan::summarize(canary, state.step, &plan::plan(canary, &state)) }
             })
             .collect();
-        releases.push(Release { canary, current: current.step.name(canary).to_string(), states });
+        releases.push(Release { canary, current: current_text, states });
     }
     let text = match args.format {
         PlanFormat::Text => releases.iter().map(text).collect::<Vec<_>>().join("\n"),

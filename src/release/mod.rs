@@ -48,7 +48,7 @@ mod transit;
 mod transition;
 
 pub use transit::Observed;
-pub use transition::{advance, warm_until};
+pub use transition::{advance, walk, warm_until};
 
 /// Why the release's life cannot be read or moved: a recorded state the spec does not know, a
 /// bake time without its start, a `--to` that cannot be. Said as one sentence; no caller matches.
@@ -472,5 +472,7 @@ pub fn abort(
     }
 }
 
+#[cfg(test)]
+mod rules;
 #[cfg(test)]
 mod tests;

@@ -21,7 +21,7 @@ spec:
     - {name: c, weight: 100, pause: {duration: 30m}}
 ";
 
-fn canary() -> Canary {
+pub(super) fn canary() -> Canary {
     parse_file(Path::new("c.yaml"), SPEC).0.remove(0)
 }
 

@@ -142,3 +142,32 @@ fn roles(canary: &Canary, a: Counts, b: Counts) -> Vec<(String, u32, u32)> {
     }
     out
 }
+
+/// Every state a release commits on its way forward, from `steady` through the last stage,
+/// with the intermediate commits make before break adds (a drain, a scale-up) in their place;
+/// then `aborted`, as an abort from the last stage ends. What `kanari plan` shows.
+pub fn walk(canary: &Canary) -> Vec<State> {
+    let mut states = vec![State::new(Step::Steady)];
+    if canary.canary.is_none() {
+        return states;
+    }
+    let targets = std::iter::once(Step::Prepare).chain((0..canary.stages.len()).map(Step::Stage));
+    let walked = |target: Step, states: &mut Vec<State>| {
+        // A move takes at most three commits (scale up, move, settle); a bound all the same.
+        for _ in 0..4 {
+            let from = states.last().expect("starts with steady");
+            match advance(canary, from, target, Timestamp::UNIX_EPOCH, Some("aborted")) {
+                Ok(Next::Move { to }) => states.push(State { since: None, warming: Vec::new(), ..to }),
+                _ => break,
+            }
+        }
+    };
+    for target in targets {
+        walked(target, &mut states);
+    }
+    walked(Step::Aborted, &mut states);
+    for state in &mut states {
+        state.reason = None;
+    }
+    states
+}

@@ -44,6 +44,7 @@ const PURE: &[&str] = &[
     "release/transition",
     "release/transit",
     "release/tests",
+    "release/rules",
     "spec/rules",
     "spec/raw",
     "spec/validate",

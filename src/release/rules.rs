@@ -1,0 +1,220 @@
+//! The four rules of make before break, checked on plans: a property test that walks generated
+//! releases through random promotes, `--to` moves, approvals, aborts and restarts, each state
+//! recorded and read back as an overlay would be, and checks every consecutive pair. (The same
+//! rules are checked on real commits read back from Git in the integration tests.)
+
+use std::collections::BTreeMap;
+
+use jiff::{SignedDuration, Timestamp};
+use proptest::prelude::*;
+
+use super::*;
+use crate::plan::{self, Plan};
+use crate::spec::{Autoscaling, Match, Pause, ReplicaOverride, Service, Stage, StringMatch, Version};
+
+/// A state as its overlay records it: the annotations of its plan.
+fn recorded(plan: &Plan) -> Recorded {
+    let get = |key: &str| plan.annotations.get(&format!("kanari.dev/{key}")).cloned();
+    Recorded {
+        canary: get("canary"),
+        stage: get("stage").expect("every plan records its stage"),
+        since: get("since"),
+        approved: get("approved"),
+        reason: get("reason"),
+        holding: get("holding"),
+        toward: get("toward"),
+        warming: get("warming"),
+        departing: get("departing"),
+    }
+}
+
+/// Pods per version: Deployment replicas, or the HPA minimum.
+fn pods(plan: &Plan) -> BTreeMap<String, u32> {
+    let of = |v: &plan::VersionPlan| v.replicas.or(v.hpa.as_ref().map(|h| h.min_replicas)).unwrap_or(0);
+    plan.versions.iter().map(|v| (v.version.clone(), of(v))).collect()
+}
+
+/// What the traffic of a plan needs per routed version, from the rules' own definition.
+fn needs(canary: &Canary, plan: &Plan) -> BTreeMap<String, u32> {
+    let full = plan::full(canary);
+    let stage = canary.stage(&plan.stage).map(|(_, s)| s);
+    let over = |version: &str| {
+        let r = &stage?.replicas;
+        if canary.canary.as_ref().is_some_and(|c| c.version == version) { r.canary } else { r.stable }
+    };
+    let mut out = BTreeMap::new();
+    for w in &plan.virtual_service.weights {
+        if w.weight > 0 {
+            let n = (full * w.weight).div_ceil(100).max(1);
+            out.insert(w.subset.clone(), over(&w.subset).map_or(n, |o| n.min(o.max(1))));
+        }
+    }
+    if let Some(m) = &plan.virtual_service.match_route {
+        out.entry(m.subset.clone()).or_insert(1);
+    }
+    out
+}
+
+/// The four rules between two consecutive plans; the broken one, said.
+fn check(canary: &Canary, a: &Plan, b: &Plan) -> Result<(), String> {
+    let (need_a, need_b) = (needs(canary, a), needs(canary, b));
+    let (pods_a, pods_b) = (pods(a), pods(b));
+    let defined = |p: &Plan, v: &String| p.destination_rule.subsets.contains(v);
+    for (v, need) in &need_b {
+        if !defined(a, v) {
+            return Err(format!("1: {v} routed in {} but not defined in {}", b.stage, a.stage));
+        }
+        let have = pods_a.get(v).copied().unwrap_or(0);
+        if have < *need {
+            return Err(format!("3: {v} needs {need} pods in {} but runs {have} in {}", b.stage, a.stage));
+        }
+    }
+    for (v, need) in &need_a {
+        if !defined(b, v) {
+            return Err(format!("2: {v} routed in {} but not defined in {}", a.stage, b.stage));
+        }
+        let have = pods_b.get(v).copied().unwrap_or(0);
+        if have < *need {
+            return Err(format!("4: {v} needed {need} pods in {} but runs {have} in {}", a.stage, b.stage));
+        }
+    }
+    Ok(())
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Promote,
+    To(usize),
+    Approve,
+    Abort,
+    Restart,
+    /// Let time pass: past every warmup and bake.
+    Wait,
+}
+
+fn stage_strategy() -> impl Strategy<Value = (u32, bool, Option<u32>, Option<u32>, bool)> {
+    (0u32..=100, any::<bool>(), prop::option::of(0u32..12), prop::option::of(0u32..12), any::<bool>())
+}
+
+fn release_strategy() -> impl Strategy<Value = Canary> {
+    (1u32..12, any::<bool>(), prop::collection::vec(stage_strategy(), 1..6)).prop_map(|(replicas, hpa, stages)| {
+        let stages = stages
+            .into_iter()
+            .enumerate()
+            .map(|(i, (weight, matched, stable, canary, approval))| {
+                let matches = if matched || weight == 0 {
+                    let mut m = Match::default();
+                    m.headers.insert("x-user".into(), StringMatch::Exact("a".into()));
+                    vec![m]
+                } else {
+                    vec![]
+                };
+                // As validation allows: 0 only for a version that takes no traffic in the stage.
+                let stable = stable.filter(|n| *n > 0 || weight == 100);
+                let canary = canary.filter(|n| *n > 0);
+                let pause = Pause { approval, duration: None };
+                Stage {
+                    name: format!("s{i}"),
+                    weight,
+                    matches,
+                    replicas: ReplicaOverride { stable, canary },
+                    pause,
+                    at: Default::default(),
+                }
+            })
+            .collect();
+        let autoscaling = hpa.then(|| Autoscaling {
+            min_replicas: replicas,
+            max_replicas: 20,
+            target_cpu_utilization_percentage: 50,
+        });
+        Canary {
+            name: "web".into(),
+            namespace: "shop".into(),
+            file: "c.yaml".into(),
+            output: "out".into(),
+            service: Service { port: 80, create: true },
+            hosts: vec!["web".into()],
+            gateways: vec![],
+            stable: Version { version: "v1".into(), image: "web:1".into() },
+            canary: Some(Version { version: "v2".into(), image: "web:2".into() }),
+            replicas,
+            autoscaling,
+            template: serde_json::json!({}),
+            stages,
+            warmup: crate::spec::DEFAULT_WARMUP,
+            places: Default::default(),
+        }
+    })
+}
+
+fn op_strategy() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => Just(Op::Promote),
+        1 => (0usize..6).prop_map(Op::To),
+        1 => Just(Op::Approve),
+        1 => Just(Op::Abort),
+        1 => Just(Op::Restart),
+        2 => Just(Op::Wait),
+    ]
+}
+
+/// Runs `ops` on `canary` from nothing committed; returns the committed plans in order.
+fn run(canary: &Canary, ops: &[Op]) -> Vec<Plan> {
+    let mut now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+    let mut plans: Vec<Plan> = Vec::new();
+    for op in ops {
+        let rec = plans.last().map(recorded);
+        let rec = rec.as_ref();
+        let observed = Observed::default();
+        let next = match op {
+            Op::Wait => {
+                now += SignedDuration::from_hours(2);
+                continue;
+            }
+            Op::Promote => next(canary, rec, &observed, now, &Options::default()),
+            Op::To(i) => {
+                let to = Some(Step::Stage(i % canary.stages.len()));
+                next(canary, rec, &observed, now, &Options { to, ..Options::default() })
+            }
+            Op::Approve => approve(canary, rec),
+            Op::Abort => abort(canary, rec, &observed, now, "bad"),
+            Op::Restart => next(canary, rec, &observed, now, &Options { restart: true, ..Options::default() }),
+        };
+        if let Ok(Next::Move { to }) = next {
+            plans.push(plan::plan(canary, &to));
+        }
+        now += SignedDuration::from_secs(1);
+    }
+    plans
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_pair_of_consecutive_states_keeps_the_four_rules(
+        canary in release_strategy(),
+        ops in prop::collection::vec(op_strategy(), 1..40),
+    ) {
+        let plans = run(&canary, &ops);
+        for pair in plans.windows(2) {
+            if let Err(broken) = check(&canary, &pair[0], &pair[1]) {
+                prop_assert!(false, "rule {broken}\n{:?}", plans.iter().map(|p| recorded(p)).collect::<Vec<_>>());
+            }
+        }
+    }
+}
+
+/// The forward walk and the abort `plan` shows keep the rules too, and each promote from a
+/// settled stage to the next is one commit unless an override says otherwise.
+#[test]
+fn the_walk_keeps_the_rules() {
+    let c = super::tests::canary();
+    let plans: Vec<Plan> = walk(&c).iter().map(|s| plan::plan(&c, s)).collect();
+    for pair in plans.windows(2) {
+        check(&c, &pair[0], &pair[1]).unwrap();
+    }
+    let names: Vec<String> = walk(&c).iter().map(|s| s.step.name(&c).to_string()).collect();
+    assert_eq!(names, ["steady", "prepare", "a", "b", "c", "aborted", "aborted"]);
+}
