@@ -226,6 +226,18 @@ pub fn read(base: &Path, rel: &Path) -> Result<Option<Existing>> {
     read_in(&dir)
 }
 
+/// The files of an overlay in the work tree among `names` that exist as regular files.
+pub fn read_named(base: &Path, rel: &Path, names: &[String]) -> Result<BTreeMap<PathBuf, Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    let Some(dir) = SafeDir::open(base, rel, false)? else { return Ok(out) };
+    for name in names {
+        if dir.kind(name)? == Some(Kind::File) {
+            out.insert(PathBuf::from(name), dir.read(name, crate::spec::MAX_FILE_BYTES)?);
+        }
+    }
+    Ok(out)
+}
+
 fn read_in(dir: &SafeDir) -> Result<Option<Existing>> {
     match dir.kind(KUSTOMIZATION)? {
         None => return Ok(None),

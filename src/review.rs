@@ -29,6 +29,9 @@ pub struct Facts {
     /// The subsets that take traffic: a weight above 0, or the target of a match rule.
     #[serde(skip)]
     pub routed: BTreeSet<String>,
+    /// The container images of each version's Deployment.
+    #[serde(skip)]
+    pub images: BTreeMap<String, Vec<String>>,
 }
 
 /// Reads the facts from an overlay's files (file name → bytes). Files that do not parse are
@@ -46,6 +49,9 @@ pub fn facts(files: &BTreeMap<PathBuf, Vec<u8>>) -> Facts {
             }
             Some("Deployment") => {
                 replicas.insert(version(), doc["spec"]["replicas"].as_u64());
+                let containers = doc["spec"]["template"]["spec"]["containers"].as_array().cloned().unwrap_or_default();
+                let images = containers.iter().filter_map(|c| c["image"].as_str().map(str::to_string)).collect();
+                out.images.insert(version(), images);
             }
             Some("HorizontalPodAutoscaler") => {
                 let (min, max) = (&doc["spec"]["minReplicas"], &doc["spec"]["maxReplicas"]);

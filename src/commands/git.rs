@@ -39,8 +39,9 @@ impl Committed {
         let facts = review::facts(&self.files);
         Observed {
             pods: facts.counts,
-            routed: facts.routed,
+            routed: facts.routed.clone(),
             files: self.files.keys().map(|p| p.to_string_lossy().into_owned()).collect(),
+            images: facts.images,
         }
     }
 

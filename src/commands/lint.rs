@@ -7,8 +7,12 @@ use rayon::prelude::*;
 use crate::cli::Selection;
 use crate::commands::Workspace;
 use crate::exit::Code;
+use crate::overlay;
 use crate::plan::{self, State, Step};
 use crate::problem::Problem;
+use crate::release::Observed;
+use crate::review;
+use crate::spec::Canary;
 
 pub fn run(ws: &Workspace, args: &Selection) -> Result<Code> {
     // Every spec file, even when releases are named: lint is what finds a broken spec.
@@ -33,7 +37,10 @@ pub fn run(ws: &Workspace, args: &Selection) -> Result<Code> {
         })
         .collect::<Result<_>>()?;
     let states: usize = counts.iter().sum();
-    let warnings: Vec<Problem> = releases.iter().flat_map(plan::warnings).collect();
+    let mut warnings: Vec<Problem> = releases.iter().flat_map(plan::warnings).collect();
+    for canary in &releases {
+        warnings.extend(rerolls(ws, canary)?);
+    }
     for warning in &warnings {
         eprintln!("warning: {warning}");
     }
@@ -49,4 +56,25 @@ pub fn run(ws: &Workspace, args: &Selection) -> Result<Code> {
         println!("ok: {n} release{}, {states} states rendered{w}", if n == 1 { "" } else { "s" });
     }
     Ok(Code::Ok)
+}
+
+/// A version whose image in the spec is not the one its Deployment in the work tree runs: the
+/// next commit replaces its pods in place at the current stage. Legal (a fix to a canary), but a
+/// new canary usually means a new version, so it is said.
+fn rerolls(ws: &Workspace, canary: &Canary) -> Result<Vec<Problem>> {
+    let versions: Vec<&str> =
+        [Some(&canary.stable), canary.canary.as_ref()].into_iter().flatten().map(|v| v.version.as_str()).collect();
+    let names: Vec<String> = versions.iter().map(|v| format!("deployment-{}-{v}.yaml", canary.name)).collect();
+    let files = overlay::read_named(&ws.root, &canary.output, &names)?;
+    let observed = Observed { images: review::facts(&files).images, ..Observed::default() };
+    Ok(observed
+        .rerolled(canary)
+        .into_iter()
+        .filter_map(|(version, running)| {
+            let at = canary.places.images.get(&version)?;
+            Some(at.problem(format!(
+                "the image of `{version}` changed (its overlay runs {running}) but its version did not: the next promote replaces the pods of `{version}` in place at the current stage; a new canary needs a new version"
+            )))
+        })
+        .collect())
 }

@@ -489,6 +489,15 @@ fn message(
 /// sentence for the body. None for a plain move from one state to the next.
 fn purpose(canary: &Canary, from: Option<&Recorded>, to: &State) -> Option<(String, String)> {
     let warmup = crate::spec::format_duration(canary.warmup);
+    if !to.rerolled.is_empty() {
+        let versions = to.rerolled.join(", ");
+        return Some((
+            format!("re-roll {versions} in place"),
+            format!(
+                "step: a new image under the same version: the pods of {versions} are replaced where they stand, with no traffic moved; the next promote moves traffic, after the warmup of {warmup}"
+            ),
+        ));
+    }
     if let Some(t) = &to.transit {
         let r = &t.record;
         return Some(match (&r.toward, &r.departing, r.stage.as_str()) {

@@ -111,6 +111,8 @@ pub struct State {
     /// The versions whose pods this state raised: a promote waits `spec.warmup` before it
     /// moves traffic onto them.
     pub warming: Vec<String>,
+    /// The versions whose image this state changes in place (not recorded; for messages).
+    pub rerolled: Vec<String>,
     /// A release whose canary is no longer the spec's (a changed canary, a finish), on its way
     /// out: the spec's stable alone, with what the committed overlay keeps of the rest.
     pub transit: Option<Transit>,

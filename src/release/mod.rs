@@ -204,7 +204,7 @@ pub fn current(canary: &Canary, recorded: Option<&Recorded>) -> Result<State, Er
                 holding: named(&r.holding)?,
                 toward: named(&r.toward)?,
                 warming: r.warming.iter().flat_map(|w| w.split(',')).map(str::to_string).collect(),
-                transit: None,
+                ..State::default()
             }
         }
     })
@@ -343,6 +343,15 @@ pub fn next(
     }
     let cur = current(canary, recorded)?;
     let has_canary = canary.canary.is_some();
+    // A new image under the same version: its pods are replaced where they stand, in a commit
+    // of their own, before any traffic moves onto them.
+    let rerolled: Vec<String> = observed.rerolled(canary).into_iter().map(|(v, _)| v).collect();
+    if position != Position::New && !rerolled.is_empty() {
+        let mut warming = cur.warming.clone();
+        warming.extend(rerolled.iter().filter(|v| !cur.warming.contains(v)).cloned());
+        warming.sort();
+        return Ok(Next::Move { to: State { since: Some(now.to_string()), warming, rerolled, ..cur } });
+    }
     if let Some(to) = opts.to {
         if matches!(to, Step::Steady | Step::Aborted) {
             return Err(Error::new("--to takes `prepare` or a stage; abort with `kanari abort`"));

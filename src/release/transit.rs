@@ -32,6 +32,23 @@ pub struct Observed {
     pub routed: BTreeSet<String>,
     /// The overlay's file names.
     pub files: BTreeSet<String>,
+    /// The container images of each version's Deployment.
+    pub images: BTreeMap<String, Vec<String>>,
+}
+
+impl Observed {
+    /// The versions of the spec whose Deployment runs another image than the spec names: their
+    /// pods are replaced when the next commit lands.
+    pub fn rerolled(&self, canary: &Canary) -> Vec<(String, String)> {
+        [Some(&canary.stable), canary.canary.as_ref()]
+            .into_iter()
+            .flatten()
+            .filter_map(|v| {
+                let images = self.images.get(&v.version)?;
+                (!images.contains(&v.image)).then(|| (v.version.clone(), images.join(", ")))
+            })
+            .collect()
+    }
 }
 
 /// The next commit of a release on its way from a canary the spec no longer has: toward

@@ -84,6 +84,8 @@ pub struct Places {
     pub autoscaling: Option<Place>,
     /// Each container of `template.spec.containers`, in order.
     pub containers: Vec<Place>,
+    /// The `image` of each version, by version.
+    pub images: BTreeMap<String, Place>,
 }
 
 impl Canary {

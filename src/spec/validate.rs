@@ -129,7 +129,15 @@ impl Validator<'_> {
             Some(t) => self.template(t, &name.value),
             None => (Value::Object(Default::default()), Vec::new()),
         };
-        let places = Places { autoscaling: spec.autoscaling.as_ref().map(|a| self.place(a)), containers };
+        let places = Places {
+            autoscaling: spec.autoscaling.as_ref().map(|a| self.place(a)),
+            containers,
+            images: [Some(&spec.stable), spec.canary.as_ref()]
+                .into_iter()
+                .flatten()
+                .map(|v| (v.version.value.clone(), self.place(&v.image)))
+                .collect(),
+        };
         let stages = self.stages(&spec, autoscaling.as_ref());
         let warmup = self.warmup(&spec);
         if self.problems.len() > before {
