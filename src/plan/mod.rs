@@ -3,16 +3,21 @@
 //! pipeline: it imports only [`crate::spec`] (and [`crate::problem`] for warnings), never the
 //! release's life, render, check, diff, overlay, repo or the commands.
 //!
-//! The states are `steady`, `prepare`, each stage, and `aborted`. The rules, from the design:
+//! The states are `steady`, `prepare`, each stage, and `aborted`, and between two of them the
+//! commits of a transition (a state scaled up toward another, or holding the pods of the one the
+//! traffic left, see [`crate::release`]). The rules, from the design:
 //! - the canary runs `ceil(replicas × weight / 100)` pods, at least 1 whenever it takes traffic,
 //!   and `prepare` already runs the first stage's count; the stable version keeps `replicas`;
+//!   a settled stage runs the next stage's count where that is more ([`pods`] has the arithmetic);
 //! - with autoscaling each version gets an HPA, the canary's `minReplicas` scaled the same way
 //!   (at least 1), and Deployments carry no `replicas`;
 //! - a stage's override replaces the computed count (with autoscaling: the HPA minimum), and a
 //!   version held at 0 is a Deployment with `replicas: 0` and no HPA;
 //! - `prepare` creates the canary's Deployment and subset but routes nothing to it, so no route
 //!   ever names a subset in the same commit that creates it;
-//! - `aborted` sends everything to stable at its full size and holds the canary at 0.
+//! - `aborted` sends everything to stable at its full size and holds the canary at 0;
+//! - a [`Transit`] state (a canary the spec no longer has, on its way out) plans the spec's stable
+//!   alone and carries the leaving version's files from the committed overlay.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -23,19 +23,27 @@
 //! canary, for a spec without a canary, is an error (kanari never writes one) rather than `steady`;
 //! and the error for a lost stage is worded one way for every command.
 //!
-//! What `promote` does from each recorded state:
+//! What `promote` does from each recorded state (each move through [`advance`], which may
+//! first commit a scale-up, and leaves a drain behind when a version's traffic drops: see
+//! [`transition`] for the rules every pair of commits keeps):
 //! - nothing recorded yet: commit `steady` first. A new release is brought under kanari with what
 //!   runs today (the stable version alone), and the canary starts with the next promote. Adopting
 //!   a service and starting a canary are two reviews, not one.
-//! - `steady`, or a recorded canary other than the spec's: `prepare` (a changed canary restarts).
+//! - a version whose image the spec changed under the same version: its pods re-rolled in place,
+//!   in a commit of its own, before anything else.
+//! - a scale-up under way (`toward`): the traffic moves, once the new pods had the warmup.
+//! - a drain under way (`holding`): it settles, once the traffic had the warmup to leave.
+//! - `steady`: `prepare`. A recorded canary other than the spec's, or a finish: [`transit`]
+//!   (the old version drains, then goes).
 //! - `prepare`: the first stage. Stage k: stage k+1, once stage k's gates hold: its approval is
 //!   recorded and its bake time has passed since `kanari.dev/since`.
 //! - the last stage: nothing; the release finishes by a spec change (the canary becomes stable),
 //!   after which `steady` is next.
 //! - `aborted`: nothing until the spec's canary version changes or `--restart` is given.
 //!
-//! `approve` records the approval of the current stage's gate (its `since` kept); `abort` moves a
-//! release that has a canary under way (or an outdated one) to `aborted`, wherever it stands.
+//! `approve` records the approval of the current stage's gate (its `since` kept); `abort` moves
+//! the traffic of a release that has a canary under way back to stable, wherever it stands, and
+//! the next promote or a second abort scales the canary to 0.
 
 use std::fmt;
 
