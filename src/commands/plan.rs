@@ -22,6 +22,8 @@ struct Release<'a> {
     canary: &'a Canary,
     current: String,
     states: Vec<Summary>,
+    /// How many of `states` are the way forward; the rest are an abort from the last stage.
+    forward: usize,
 }
 
 pub fn run(ws: &Workspace, args: &PlanArgs) -> Result<Code> {
@@ -30,7 +32,10 @@ pub fn run(ws: &Workspace, args: &PlanArgs) -> Result<Code> {
     for canary in &canaries {
         let current = ws.current_state(canary)?;
         let current_text = state_text(canary, &current);
-        let states = release::walk(canary)
+        let walk = release::walk(canary);
+        let aborting = |s: &&plan::State| s.step == plan::Step::Aborted || s.toward == Some(plan::Step::Aborted);
+        let forward = walk.iter().take_while(|s| !aborting(s)).count();
+        let states = walk
             .into_iter()
             .map(|state| {
                 let text = state_text(canary, &state);
@@ -38,7 +43,7 @@ pub fn run(ws: &Workspace, args: &PlanArgs) -> Result<Code> {
                 Summary { state: text, ..plan::summarize(canary, state.step, &plan::plan(canary, &state)) }
             })
             .collect();
-        releases.push(Release { canary, current: current_text, states });
+        releases.push(Release { canary, current: current_text, states, forward });
     }
     let text = match args.format {
         PlanFormat::Text => releases.iter().map(text).collect::<Vec<_>>().join("\n"),
@@ -149,7 +154,7 @@ fn mermaid(r: &Release) -> String {
     let Some(canary) = &r.canary.canary else {
         return format!("%% {}: no canary, 100% to {}\n", r.canary.id(), r.canary.stable.version);
     };
-    let through: Vec<&Summary> = r.states.iter().filter(|s| s.state != "steady" && s.state != "aborted").collect();
+    let through: Vec<&Summary> = r.states[..r.forward].iter().filter(|s| s.state != "steady").collect();
     let labels: Vec<String> = through
         .iter()
         .map(|s| {
