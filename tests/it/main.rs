@@ -21,6 +21,7 @@ mod signing;
 mod specs;
 mod structure;
 mod template;
+mod transitions;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

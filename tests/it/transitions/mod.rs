@@ -1,0 +1,349 @@
+//! Make before break, read back from Git: releases are driven with the real binary in real
+//! repositories (promote, `--to`, approve, abort, restart, a changed canary, the finish), then
+//! every commit that changed the release's overlay is read back with `git`, built with
+//! `kubectl kustomize`, and every two consecutive ones, A then B, must keep the four rules of
+//! DESIGN.md ("Make before break, in every transition"):
+//!
+//! 1. a subset routed in B is defined in A;
+//! 2. a subset routed in A is still defined in B;
+//! 3. for every version v routed in B: `pods_A(v) >= need_B(v)`;
+//! 4. for every version v routed in A: `pods_B(v) >= need_A(v)`.
+//!
+//! Everything is read from the committed files alone, not from kanari's code:
+//!
+//! - defined: the DestinationRule's `spec.subsets[].name`;
+//! - routed: a weight above 0 in the catch-all HTTP rule (the first one without `match`; a lone
+//!   destination without a weight takes 100), or a destination of a rule with a `match`;
+//! - share: the catch-all weight (0 when absent);
+//! - pods: the `spec.replicas` of the Deployment whose `version` label is v, else the
+//!   `minReplicas` of the HorizontalPodAutoscaler that targets it, else 1 (Kubernetes'
+//!   default); no Deployment is 0 pods;
+//! - full: the spec's `replicas` (default 1), or `autoscaling.minReplicas`, from the spec in the
+//!   same commit as the overlay;
+//! - need: 0 when v takes no traffic, else `max(1, min(ceil(full * share / 100), OVR))`, where
+//!   OVR is the explicit `replicas.stable` or `replicas.canary` of the stage the overlay's
+//!   `kanari.dev/stage` names, for v's role (the canary is the version of the
+//!   `kanari.dev/canary` annotation). An explicit count below the computed one is the user's own
+//!   capacity decision, so it lowers the need; it never raises it.
+//!
+//! Subsets are named after their versions in every release driven here, so a subset and a
+//! version are one name. A mirror's copied load is not counted.
+//!
+//! Every overlay must also build with `kubectl kustomize`, and name in its VirtualService only
+//! subsets its own DestinationRule defines. [`checker`] shows with hand-written overlays that each
+//! rule can fail.
+
+mod bookinfo;
+mod checker;
+mod drive;
+mod props;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::{documents, git, kustomize};
+
+/// One committed overlay of a release, as read back from Git.
+#[derive(Clone, Debug)]
+pub struct Overlay {
+    /// The commit and its subject, for messages.
+    pub commit: String,
+    pub subject: String,
+    /// `kanari.dev/stage` and `kanari.dev/canary`.
+    pub stage: String,
+    pub canary: Option<String>,
+    /// File name in the overlay folder → text.
+    pub files: BTreeMap<String, String>,
+    /// The DestinationRule's subsets.
+    pub defined: BTreeSet<String>,
+    /// Every subset the VirtualService names, at any weight.
+    pub named: BTreeSet<String>,
+    /// The catch-all rule's weights.
+    pub shares: BTreeMap<String, u64>,
+    /// The destinations of the rules with a `match`.
+    pub matched: BTreeSet<String>,
+    /// Pods by version.
+    pub pods: BTreeMap<String, u64>,
+}
+
+impl Overlay {
+    /// Reads an overlay from its files.
+    pub fn parse(commit: &str, subject: &str, files: BTreeMap<String, String>) -> Result<Overlay, String> {
+        let at = format!("{} `{subject}`", short(commit));
+        let kustomization = files.get("kustomization.yaml").ok_or(format!("{at}: no kustomization.yaml"))?;
+        let annotations = documents(kustomization)[0]["metadata"]["annotations"].clone();
+        let stage = text(&annotations["kanari.dev/stage"]).ok_or(format!("{at}: no kanari.dev/stage annotation"))?;
+        let canary = text(&annotations["kanari.dev/canary"]);
+        let docs: Vec<Value> =
+            files.iter().filter(|(name, _)| *name != "kustomization.yaml").flat_map(|(_, t)| documents(t)).collect();
+        let of = |kind: &'static str| docs.iter().filter(move |d| d["kind"] == kind);
+        let mut overlay = Overlay {
+            commit: commit.to_string(),
+            subject: subject.to_string(),
+            stage,
+            canary,
+            files: files.clone(),
+            defined: BTreeSet::new(),
+            named: BTreeSet::new(),
+            shares: BTreeMap::new(),
+            matched: BTreeSet::new(),
+            pods: BTreeMap::new(),
+        };
+        for dr in of("DestinationRule") {
+            overlay.defined.extend(list(&dr["spec"]["subsets"]).filter_map(|s| text(&s["name"])));
+        }
+        let vss: Vec<&Value> = of("VirtualService").collect();
+        if vss.len() != 1 {
+            return Err(format!("{at}: {} VirtualServices", vss.len()));
+        }
+        let http: Vec<&Value> = list(&vss[0]["spec"]["http"]).collect();
+        for rule in &http {
+            let routes: Vec<&Value> = list(&rule["route"]).collect();
+            let subsets = routes.iter().filter_map(|r| text(&r["destination"]["subset"]));
+            overlay.named.extend(subsets.clone());
+            overlay.named.extend(text(&rule["mirror"]["subset"]));
+            if rule.get("match").is_some() {
+                overlay.matched.extend(subsets);
+            }
+        }
+        if let Some(catch_all) = http.iter().find(|rule| rule.get("match").is_none()) {
+            let routes: Vec<&Value> = list(&catch_all["route"]).collect();
+            let lone = routes.len() == 1;
+            for r in routes {
+                let subset = text(&r["destination"]["subset"]).ok_or(format!("{at}: a route without a subset"))?;
+                let weight = r["weight"].as_u64().unwrap_or(if lone { 100 } else { 0 });
+                *overlay.shares.entry(subset).or_default() += weight;
+            }
+        }
+        let hpa_min: BTreeMap<String, u64> = of("HorizontalPodAutoscaler")
+            .filter_map(|h| {
+                Some((text(&h["spec"]["scaleTargetRef"]["name"])?, h["spec"]["minReplicas"].as_u64().unwrap_or(1)))
+            })
+            .collect();
+        for d in of("Deployment") {
+            let version = text(&d["metadata"]["labels"]["version"])
+                .or_else(|| text(&d["spec"]["template"]["metadata"]["labels"]["version"]))
+                .ok_or(format!("{at}: a Deployment without a version label"))?;
+            let name = text(&d["metadata"]["name"]).unwrap_or_default();
+            let pods = d["spec"]["replicas"].as_u64().or_else(|| hpa_min.get(&name).copied()).unwrap_or(1);
+            *overlay.pods.entry(version).or_default() += pods;
+        }
+        Ok(overlay)
+    }
+
+    /// v takes traffic: a weight above 0 in the catch-all rule, or a match sends to it.
+    pub fn routed(&self, v: &str) -> bool {
+        self.share(v) > 0 || self.matched.contains(v)
+    }
+
+    /// Every version that takes traffic.
+    pub fn routed_all(&self) -> BTreeSet<String> {
+        self.shares.keys().chain(&self.matched).filter(|v| self.routed(v)).cloned().collect()
+    }
+
+    pub fn share(&self, v: &str) -> u64 {
+        self.shares.get(v).copied().unwrap_or(0)
+    }
+
+    pub fn pods(&self, v: &str) -> u64 {
+        self.pods.get(v).copied().unwrap_or(0)
+    }
+
+    /// What the overlay routes and runs, in a line.
+    pub fn summary(&self) -> String {
+        format!(
+            "{}: canary {:?}, defined {:?}, catch-all {:?}, matched {:?}, pods {:?}",
+            self.label(),
+            self.canary,
+            self.defined,
+            self.shares,
+            self.matched,
+            self.pods
+        )
+    }
+
+    /// `abc1234 (web: promote a -> b, stage b)`.
+    fn label(&self) -> String {
+        format!("{} `{}` [stage {}]", short(&self.commit), self.subject, self.stage)
+    }
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(10)]
+}
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn list(v: &Value) -> impl Iterator<Item = &Value> + Clone {
+    v.as_array().into_iter().flatten()
+}
+
+/// The pods a version runs at 100% of the traffic: `replicas` (default 1), or with autoscaling
+/// its `minReplicas`.
+pub fn full(spec: &Value) -> u64 {
+    let s = &spec["spec"];
+    match s.get("autoscaling") {
+        Some(a) if !a.is_null() => a["minReplicas"].as_u64().unwrap_or(1),
+        _ => s["replicas"].as_u64().unwrap_or(1),
+    }
+}
+
+/// The explicit count the stage `stage` of `spec` sets for a role, if any.
+fn explicit(spec: &Value, stage: &str, canary: bool) -> Option<u64> {
+    let found = list(&spec["spec"]["stages"]).find(|s| text(&s["name"]).as_deref() == Some(stage))?;
+    found["replicas"][if canary { "canary" } else { "stable" }].as_u64()
+}
+
+/// The pods v needs in overlay `x`, made from `spec`.
+pub fn need(x: &Overlay, spec: &Value, v: &str) -> u64 {
+    if !x.routed(v) {
+        return 0;
+    }
+    let computed = (full(spec) * x.share(v)).div_ceil(100);
+    let canary = x.canary.as_deref() == Some(v);
+    let limit = explicit(spec, &x.stage, canary).unwrap_or(u64::MAX);
+    computed.min(limit).max(1)
+}
+
+/// What a version takes in `x`, for messages: `50%`, `0% + match`.
+fn traffic(x: &Overlay, v: &str) -> String {
+    let matched = if x.matched.contains(v) { " + match" } else { "" };
+    format!("{}%{matched}", x.share(v))
+}
+
+/// `1 pod`, `5 pods`.
+fn pods(n: u64) -> String {
+    if n == 1 { "1 pod".to_string() } else { format!("{n} pods") }
+}
+
+/// Checks one overlay on its own: its VirtualService names only subsets it defines.
+pub fn check_overlay(x: &Overlay) -> Result<(), String> {
+    let missing: Vec<&String> = x.named.difference(&x.defined).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{}: the VirtualService names subsets {missing:?} that its DestinationRule does not define ({:?})",
+        x.label(),
+        x.defined
+    ))
+}
+
+/// Checks the four rules between consecutive overlays `a` then `b`, made from `spec_a` and
+/// `spec_b`; the error names the commits, each broken rule and its numbers.
+pub fn check_pair(a: &Overlay, b: &Overlay, spec_a: &Value, spec_b: &Value) -> Result<(), String> {
+    let mut broken = Vec::new();
+    for v in b.routed_all() {
+        if !a.defined.contains(&v) {
+            broken.push(format!(
+                "rule 1 (no route to a missing subset): `{v}` takes {} in B but A defines only {:?}",
+                traffic(b, &v),
+                a.defined
+            ));
+        }
+    }
+    for v in a.routed_all() {
+        if !b.defined.contains(&v) {
+            broken.push(format!(
+                "rule 2 (no subset pulled from under traffic): `{v}` takes {} in A but B defines only {:?}",
+                traffic(a, &v),
+                b.defined
+            ));
+        }
+    }
+    for v in b.routed_all() {
+        let needed = need(b, spec_b, &v);
+        if a.pods(&v) < needed {
+            broken.push(format!(
+                "rule 3 (capacity before traffic): `{v}` takes {} in B and needs {}, but A runs {}",
+                traffic(b, &v),
+                pods(needed),
+                a.pods(&v)
+            ));
+        }
+    }
+    for v in a.routed_all() {
+        let needed = need(a, spec_a, &v);
+        if b.pods(&v) < needed {
+            broken.push(format!(
+                "rule 4 (no capacity cut under traffic): `{v}` takes {} in A and needs {}, but B runs {}",
+                traffic(a, &v),
+                pods(needed),
+                b.pods(&v)
+            ));
+        }
+    }
+    if broken.is_empty() {
+        return Ok(());
+    }
+    Err(format!("A = {} -> B = {}:\n  {}", a.label(), b.label(), broken.join("\n  ")))
+}
+
+/// The overlay in folder `dir` of the repository at `commit`.
+pub fn overlay_at(repo: &Path, commit: &str, dir: &str) -> Overlay {
+    let prefix = format!("{}/", dir.trim_end_matches('/'));
+    let listing = git(repo, &["ls-tree", "-r", "--name-only", commit, "--", &prefix]);
+    let files = listing
+        .lines()
+        .map(|path| {
+            let name = path.strip_prefix(&prefix).unwrap_or(path).to_string();
+            (name, git(repo, &["show", &format!("{commit}:{path}")]))
+        })
+        .collect();
+    let subject = git(repo, &["log", "-1", "--format=%s", commit]).trim().to_string();
+    Overlay::parse(commit, &subject, files).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The spec in `file` at `commit`.
+pub fn spec_at(repo: &Path, commit: &str, file: &str) -> Value {
+    documents(&git(repo, &["show", &format!("{commit}:{file}")])).remove(0)
+}
+
+/// The commits of the current branch that changed `dir`, oldest first.
+pub fn history(repo: &Path, dir: &str) -> Vec<String> {
+    git(repo, &["log", "--reverse", "--format=%H", "--", dir]).lines().map(str::to_string).collect()
+}
+
+/// Checks every committed overlay of the release in `dir` (made from the spec in `spec_file`)
+/// and every consecutive pair of them; returns the overlays. When the rules hold, every overlay
+/// is also built with `kubectl kustomize` (which fails the test when it cannot).
+pub fn check_release(repo: &Path, dir: &str, spec_file: &str) -> Result<Vec<Overlay>, String> {
+    let mut read: Vec<(Overlay, Value)> = Vec::new();
+    let mut broken = Vec::new();
+    for commit in history(repo, dir) {
+        let x = overlay_at(repo, &commit, dir);
+        let spec = spec_at(repo, &commit, spec_file);
+        if let Err(e) = check_overlay(&x) {
+            broken.push(e);
+        }
+        if let Some((a, spec_a)) = read.last()
+            && let Err(e) = check_pair(a, &x, spec_a, &spec)
+        {
+            broken.push(e);
+        }
+        read.push((x, spec));
+    }
+    if !broken.is_empty() {
+        let log = git(repo, &["log", "--reverse", "--format=%h %s"]);
+        return Err(format!("{}\nhistory:\n{log}", broken.join("\n")));
+    }
+    for (x, _) in &read {
+        let folder = tempfile::tempdir().expect("temp dir");
+        for (name, body) in &x.files {
+            std::fs::write(folder.path().join(name), body).unwrap();
+        }
+        let built = documents(&kustomize(folder.path()));
+        if !built.iter().any(|d| d["kind"] == "VirtualService") {
+            return Err(format!("{}: kustomize built no VirtualService", x.label()));
+        }
+    }
+    Ok(read.into_iter().map(|(x, _)| x).collect())
+}
