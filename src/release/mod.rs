@@ -344,9 +344,10 @@ pub fn next(
 ) -> Result<Next<State>, Error> {
     let position = position(canary, recorded)?;
     let departing = recorded.is_some_and(|r| r.departing.is_some());
-    if let (Position::Outdated, Some(r)) | (Position::At(Step::Steady), Some(r @ Recorded { departing: Some(_), .. })) =
-        (position, recorded)
-    {
+    // A version the committed overlay runs that the spec no longer names (a changed canary, a
+    // finish, a stable version changed in place) leaves before anything else happens.
+    let leaving = !observed.leaving(canary).is_empty();
+    if let Some(r) = recorded.filter(|_| position == Position::Outdated || departing || leaving) {
         return transit::next(canary, r, observed, now, None);
     }
     let cur = current(canary, recorded)?;

@@ -5,8 +5,9 @@
 //! the same rules as [`super::transition`]:
 //!
 //! 1. **scale up**: the spec's stable runs fewer pods than all the traffic needs (a stage that
-//!    scaled it down): it comes up to full size; routes, subsets and the leaving version stay as
-//!    committed (`kanari.dev/toward`).
+//!    scaled it down, or a stable version changed in place): it comes up to full size; the routes
+//!    and the leaving version stay as committed, the subsets gain the stable's
+//!    (`kanari.dev/toward`).
 //! 2. **drain**: the leaving version still takes traffic: all of it moves to the spec's stable;
 //!    the leaving version keeps its pods and subset (`kanari.dev/holding`). A changed canary's
 //!    drain is recorded as `aborted` for the old canary; a finish's as `steady` with
@@ -37,6 +38,12 @@ pub struct Observed {
 }
 
 impl Observed {
+    /// The versions the overlay runs that the spec names neither as stable nor as canary.
+    pub fn leaving<'a>(&'a self, canary: &Canary) -> Vec<&'a String> {
+        let named = |v: &String| &canary.stable.version == v || canary.canary.as_ref().is_some_and(|c| &c.version == v);
+        self.pods.keys().filter(|v| !named(v)).collect()
+    }
+
     /// The versions of the spec whose Deployment runs another image than the spec names: their
     /// pods are replaced when the next commit lands.
     pub fn rerolled(&self, canary: &Canary) -> Vec<(String, String)> {
@@ -62,11 +69,7 @@ pub fn next(
     abort: Option<&str>,
 ) -> Result<Next<State>, Error> {
     let keeper = &canary.stable.version;
-    let leaving: Vec<&String> = observed
-        .pods
-        .keys()
-        .filter(|v| *v != keeper && canary.canary.as_ref().is_none_or(|c| &c.version != *v))
-        .collect();
+    let leaving = observed.leaving(canary);
     let full = plan::full(canary);
     let kept_pods = observed.pods.get(keeper).copied().unwrap_or(0);
     let routed = leaving.iter().any(|v| observed.routed.contains(*v));
@@ -111,12 +114,10 @@ pub fn next(
         return Ok(Next::Move { to });
     }
     if kept_pods < full {
+        // The routes stay as committed; the DestinationRule is rendered, so that it defines
+        // the spec's stable (which may be new) beside the leaving versions.
         let mut carry = leaving_files;
-        carry.extend(
-            [format!("destinationrule-{}.yaml", canary.name), format!("virtualservice-{}.yaml", canary.name)]
-                .into_iter()
-                .filter(|f| observed.files.contains(f)),
-        );
+        carry.extend(Some(format!("virtualservice-{}.yaml", canary.name)).filter(|f| observed.files.contains(f)));
         let record = Recorded {
             canary: recorded.canary.clone(),
             approved: recorded.approved.clone(),
@@ -127,7 +128,8 @@ pub fn next(
             departing: recorded.departing.clone(),
             ..record(&recorded.stage)
         };
-        return Ok(Next::Move { to: transit(carry, vec![], record) });
+        let subsets = leaving.iter().map(|v| v.to_string()).collect();
+        return Ok(Next::Move { to: transit(carry, subsets, record) });
     }
     if let Some(until) =
         until.filter(|_| recorded.warming.as_deref().is_some_and(|w| w.split(',').any(|v| v == keeper)))
@@ -140,7 +142,10 @@ pub fn next(
         }));
     }
     let subsets: Vec<String> = leaving.iter().map(|v| v.to_string()).collect();
-    let record = match &canary.canary {
+    // The recorded canary leaving: a changed canary, its drain recorded as an abort of it.
+    // Else an old stable leaving (a finish, or a stable version changed in place).
+    let canary_leaves = recorded.canary.as_ref().is_some_and(|c| leaving.contains(&c));
+    let record = match canary.canary.as_ref().filter(|_| canary_leaves) {
         Some(new) => Recorded {
             canary: recorded.canary.clone(),
             reason: Some(format!("the canary changed to {}", new.version)),
