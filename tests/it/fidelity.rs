@@ -16,11 +16,17 @@ fn run(repo: &Path, args: &[&str], time: &str) -> crate::Run {
 
 const T0: &str = "2026-03-01T00:00:00Z";
 
-/// The bookinfo release promoted `n` times from nothing (steady, prepare, jason, 90-10, 50-50).
-fn promoted(n: usize) -> tempfile::TempDir {
+/// `m` minutes after [`T0`]: a step of the clock past the warmup (1m) of the state before.
+fn minute(m: u32) -> String {
+    format!("2026-03-01T00:{m:02}:00Z")
+}
+
+/// The bookinfo release promoted `n` times from nothing (steady, prepare, jason, 90-10, 50-50),
+/// the `i`-th promote at `minute(i)`, so that each one's new pods have warmed up.
+fn promoted(n: u32) -> tempfile::TempDir {
     let repo = fixture_repo("bookinfo");
-    for _ in 0..n {
-        let out = run(repo.path(), &["promote"], T0);
+    for i in 0..n {
+        let out = run(repo.path(), &["promote"], &minute(i));
         assert_eq!(out.code, 0, "{}", out.stderr);
     }
     repo
@@ -41,21 +47,29 @@ fn promote_to_a_later_stage_meets_every_gate_on_the_way_unless_told_to_skip() {
     let r = repo.path();
     assert_eq!(subject(r), "reviews: promote prepare -> jason (stage 1 of 4)");
     let before = head(r);
-    let out = run(r, &["promote", "--to", "0-100"], T0);
+    let out = run(r, &["promote", "--to", "0-100"], &minute(3));
     assert_eq!(out.code, 3, "{}", out.stderr);
     assert!(out.stderr.contains("--to passes stage `50-50`, which waits for approval"), "{}", out.stderr);
     assert_eq!(head(r), before, "nothing may be committed");
-    // Up to the gated stage itself is fine: its gate guards the way out.
-    assert_eq!(run(r, &["promote", "--to", "50-50"], T0).code, 0);
+    // Up to the gated stage itself is fine: its gate guards the way out. 50-50's pods come up
+    // first, and the traffic moves onto them once they have warmed up.
+    assert_eq!(run(r, &["promote", "--to", "50-50"], &minute(3)).code, 0);
+    assert_eq!(subject(r), "reviews: promote jason: scale up for 50-50");
+    let before = head(r);
+    let out = run(r, &["promote", "--to", "50-50"], &minute(3));
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains("traffic moves onto them after the warmup (1m)"), "{}", out.stderr);
+    assert_eq!(head(r), before, "nothing may be committed while the pods warm up");
+    assert_eq!(run(r, &["promote", "--to", "50-50"], &minute(4)).code, 0);
     assert_eq!(subject(r), "reviews: promote jason -> 50-50 (stage 3 of 4)");
     // --skip-gates needs a reason, and the commit records both.
-    let bare = run(r, &["promote", "--skip-gates"], T0);
+    let bare = run(r, &["promote", "--skip-gates"], &minute(5));
     assert_eq!(bare.code, 2, "{}", bare.stderr);
     assert!(bare.stderr.contains("--reason"), "{}", bare.stderr);
-    let out = run(r, &["promote", "--skip-gates", "--reason", "INC-42: v1 leaks memory"], T0);
+    let out = run(r, &["promote", "--skip-gates", "--reason", "INC-42: v1 leaks memory"], &minute(5));
     assert_eq!(out.code, 0, "{}", out.stderr);
     let message = git(r, &["log", "-1", "--format=%B"]);
-    assert!(message.starts_with("reviews: promote 50-50 -> 0-100"), "{message}");
+    assert!(message.starts_with("reviews: promote 50-50 -> 0-100 (stage 4 of 4)"), "{message}");
     assert!(message.contains("gates skipped: stage `50-50` waits for approval"), "{message}");
     let trailers = git(r, &["log", "-1", "--format=%(trailers:key=Kanari-Skip-Gates,valueonly)"]);
     assert_eq!(trailers.trim(), "INC-42: v1 leaks memory");
@@ -140,8 +154,11 @@ fn an_abort_lands_on_a_release_that_someone_moved_meanwhile() {
         std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(r.join(".git/kanari.lock")).unwrap();
     rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
     let args = ["-C", r.to_str().unwrap(), "abort", "--reason", "5xx above 1%", "--author", "CI <ci@example.com>"];
-    let mut abort =
-        kanari_command(r, &args, &[("KANARI_NOW", T0)]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut abort = kanari_command(r, &args, &[("KANARI_NOW", &minute(4))])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     wait_for_line(&mut abort, "waiting for");
     // Meanwhile the release moves on to 50-50 (as the promote holding the lock would commit it).
     assert_eq!(kanari_env(r, &["-C", r.to_str().unwrap(), "render", "--stage", "50-50", "-q"], &[]).code, 0);
@@ -152,10 +169,23 @@ fn an_abort_lands_on_a_release_that_someone_moved_meanwhile() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert_eq!(subject(r), "reviews: abort 50-50");
+    // The traffic is back on v1 at once; v2 keeps the pods 50-50's traffic needed.
     let state = std::fs::read_to_string(r.join("overlays/reviews/kustomization.yaml")).unwrap();
     assert!(state.contains("kanari.dev/stage: aborted"), "{state}");
-    // Aborted already: a second abort has nothing to do.
-    let again = run(r, &["abort", "--reason", "again"], T0);
+    assert!(state.contains("kanari.dev/holding: 50-50"), "{state}");
+    // A second abort scales the canary to 0, once the traffic has drained.
+    let early = run(r, &["abort", "--reason", "again"], &minute(4));
+    assert_eq!(early.code, 3, "{}", early.stderr);
+    assert!(early.stderr.contains("are kept until the warmup (1m) has passed"), "{}", early.stderr);
+    let out = run(r, &["abort", "--reason", "again"], &minute(5));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(subject(r), "reviews: abort aborted: scale down after the traffic moved");
+    let state = std::fs::read_to_string(r.join("overlays/reviews/kustomization.yaml")).unwrap();
+    assert!(state.contains("kanari.dev/stage: aborted") && !state.contains("kanari.dev/holding"), "{state}");
+    let v2 = std::fs::read_to_string(r.join("overlays/reviews/deployment-reviews-v2.yaml")).unwrap();
+    assert!(v2.contains("replicas: 0"), "{v2}");
+    // Aborted already: a third abort has nothing to do.
+    let again = run(r, &["abort", "--reason", "again"], &minute(6));
     assert_eq!(again.code, 0);
     assert!(again.stdout.contains("nothing to do: aborted already"), "{}", again.stdout);
 }
@@ -258,7 +288,7 @@ fn sparse_checkouts_commit_overlays_outside_the_cone_and_a_sparse_index_is_refus
     assert!(out.stderr.contains("git sparse-checkout reapply --no-sparse-index"), "{}", out.stderr);
     assert_eq!(head(r), before);
     git(r, &["sparse-checkout", "reapply", "--no-sparse-index"]);
-    let out = run(r, &["promote"], T0);
+    let out = run(r, &["promote"], &minute(1));
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(subject(r), "reviews: promote prepare -> jason (stage 1 of 4)");
     assert_eq!(git(r, &["status", "--porcelain"]), "");

@@ -55,7 +55,14 @@ fn promote_push(clone: &Path, extra: &[&str]) -> Command {
     kanari_command(clone, &args, &[("KANARI_NOW", "2026-04-01T00:00:00Z")])
 }
 
-/// Six clones promote at once, three times over: each race moves the remote exactly one commit.
+/// `minute` minutes into the day the push tests run on: each step of a release a minute apart,
+/// past the warmup (1m) of the state before.
+fn at(minute: u32) -> String {
+    format!("2026-04-01T00:{minute:02}:00Z")
+}
+
+/// Six clones promote at once, three times over (a minute apart, so that the pods `prepare`
+/// brings up have warmed up for `jason`): each race moves the remote exactly one commit.
 fn six_clones_race(origin: &Origin, url: &str) {
     let expected = [
         "reviews: promote (new) -> steady",
@@ -65,9 +72,12 @@ fn six_clones_race(origin: &Origin, url: &str) {
     for (round, subject) in expected.iter().enumerate() {
         let before = origin.log();
         let clones: Vec<(tempfile::TempDir, PathBuf)> = (0..6).map(|_| origin.clone(url, &[])).collect();
+        let now = at(round as u32);
         let children: Vec<Child> = clones
             .iter()
-            .map(|(_, path)| promote_push(path, &[]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
+            .map(|(_, path)| {
+                kanari_push(path, &["promote"], &now).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+            })
             .collect();
         for child in children {
             let out = child.wait_with_output().unwrap();
@@ -281,6 +291,13 @@ impl Remote {
         let line = text.lines().find(|l| l.contains("kanari.dev/stage:")).expect("a recorded stage");
         line.split_once(':').unwrap().1.trim().trim_matches('"').to_string()
     }
+
+    /// The `spec.replicas` of the canary's Deployment at the remote's tip.
+    fn canary_replicas(&self) -> String {
+        let text = git(&self.origin.path(), &["show", "main:overlays/reviews/deployment-reviews-v2.yaml"]);
+        let line = text.lines().find(|l| l.trim_start().starts_with("replicas:")).expect("a replica count");
+        line.split_once(':').unwrap().1.trim().to_string()
+    }
 }
 
 fn kanari_push(clone: &Path, args: &[&str], now: &str) -> Command {
@@ -337,25 +354,33 @@ fn race(remote: &Remote, jobs: &[&[&str]], now: &str) {
 
 /// A person's abort racing scheduled promotes, and approvals, on every transport: libgit2's local
 /// transport once forced the remote ref, and `abort` once gave up when a promote moved the
-/// release first, so the abort was lost while both jobs said they were done.
+/// release first, so the abort was lost while both jobs said they were done. Each abort moves the
+/// traffic back at once; the canary goes to 0 with the next promote or abort after the warmup.
 #[test]
 fn an_abort_racing_promotes_and_approvals_lands_on_every_transport() {
-    let now = "2026-04-01T00:00:00Z";
     for transport in TRANSPORTS {
         // At 90-10: two promotes (to 50-50) and an abort.
         let remote = Remote::new(transport);
-        for _ in 0..4 {
-            remote.run_ok(&["promote"], now);
+        for minute in 0..4 {
+            remote.run_ok(&["promote"], &at(minute));
         }
         assert_eq!(remote.stage(), "90-10");
-        race(&remote, &[&["promote"], &["abort", "--reason", "5xx above 1%"], &["promote"]], now);
+        race(&remote, &[&["promote"], &["abort", "--reason", "5xx above 1%"], &["promote"]], &at(4));
+        assert_ne!(remote.canary_replicas(), "0", "{transport:?}: the canary went before its traffic drained");
+        remote.run_ok(&["promote"], &at(5));
+        assert_eq!(remote.origin.log()[0], "reviews: promote aborted: scale down after the traffic moved");
+        assert_eq!((remote.stage(), remote.canary_replicas()), ("aborted".into(), "0".into()), "{transport:?}");
         // Started again and at 50-50, which waits for approval: two approvals and an abort.
-        remote.run_ok(&["promote", "--restart"], now);
-        for _ in 0..3 {
-            remote.run_ok(&["promote"], now);
+        remote.run_ok(&["promote", "--restart"], &at(6));
+        for minute in 7..10 {
+            remote.run_ok(&["promote"], &at(minute));
         }
         assert_eq!(remote.stage(), "50-50");
-        race(&remote, &[&["approve"], &["abort", "--reason", "latency"], &["approve"]], now);
+        race(&remote, &[&["approve"], &["abort", "--reason", "latency"], &["approve"]], &at(10));
+        assert_ne!(remote.canary_replicas(), "0", "{transport:?}: the canary went before its traffic drained");
+        remote.run_ok(&["abort", "--reason", "latency"], &at(11));
+        assert_eq!(remote.origin.log()[0], "reviews: abort aborted: scale down after the traffic moved");
+        assert_eq!((remote.stage(), remote.canary_replicas()), ("aborted".into(), "0".into()), "{transport:?}");
     }
 }
 

@@ -8,12 +8,20 @@ use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag};
 
 use crate::{fixture_repo, git, kanari_env, project};
 
-const NOW: &str = "2026-05-01T12:00:00Z";
-
+/// kanari run in `repo` a minute after its last commit: each commit a minute after the one
+/// before, past the warmup (1m) of the state before, so no promote waits for new pods.
 fn kanari_at(repo: &Path, args: &[&str]) -> crate::Run {
+    kanari_later(repo, args, 1)
+}
+
+/// kanari run in `repo` `later` minutes after its last commit, on a clock where the `n`-th commit
+/// on `HEAD` is made at 12:(n-1) of a fixed day.
+fn kanari_later(repo: &Path, args: &[&str], later: u32) -> crate::Run {
+    let commits: u32 = git(repo, &["rev-list", "--count", "HEAD"]).trim().parse().unwrap();
+    let now = format!("2026-05-01T12:{:02}:00Z", commits - 1 + later);
     let mut all = vec!["-C", repo.to_str().unwrap()];
     all.extend_from_slice(args);
-    kanari_env(repo, &all, &[("KANARI_NOW", NOW)])
+    kanari_env(repo, &all, &[("KANARI_NOW", &now)])
 }
 
 fn promote(repo: &Path, times: usize) {
@@ -80,12 +88,19 @@ fn plan_in_every_format() {
 fn status_in_text_and_json_at_several_states() {
     let repo = fixture_repo("bookinfo");
     let r = repo.path();
-    for (promotes, name) in [(0, "new"), (2, "prepare"), (3, "50-50"), (0, "0-100")] {
+    // At 0-100 v1 drains first; the next promote scales it down, and then the stage bakes.
+    for (promotes, name) in [(0, "new"), (2, "prepare"), (3, "50-50"), (0, "0-100"), (1, "0-100-settled")] {
         promote(r, promotes);
         if name == "0-100" {
             // The 50-50 gate needs an approval before the last promote.
             assert_eq!(kanari_at(r, &["approve", "--author", "CI <ci@example.com>"]).code, 0);
             promote(r, 1);
+            // Read at once, the scale-down waits for the traffic to drain.
+            for format in ["text", "json"] {
+                let run = kanari_later(r, &["status", "--format", format], 0);
+                assert_eq!(run.code, 0, "{}", run.stderr);
+                insta::assert_snapshot!(format!("status-0-100-warmup-{format}"), run.stdout);
+            }
         }
         for format in ["text", "json"] {
             let run = kanari_at(r, &["status", "--format", format]);
@@ -106,6 +121,10 @@ fn diff_of_the_next_stage_in_every_format() {
     let same = kanari_at(repo.path(), &["diff", "--format", "markdown"]);
     assert_eq!(same.code, 0);
     assert!(same.stdout.contains("### `bookinfo/reviews`: no changes (at `90-10`)"), "{}", same.stdout);
+    // Right after the promote to 90-10, v2's new pods warm up: promote would commit nothing yet.
+    let early = kanari_later(repo.path(), &["diff", "--next", "--format", "markdown"], 0);
+    assert_eq!(early.code, 0, "{}", early.stdout);
+    assert!(early.stdout.contains("### `bookinfo/reviews`: no changes (at `90-10`)"), "{}", early.stdout);
 }
 
 #[test]

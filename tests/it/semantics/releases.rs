@@ -27,7 +27,9 @@ fn checkout_autoscaled_behind_a_gateway_with_cookie_and_uri_matches() {
     let repo = shop_repo();
     // minReplicas 4: the canary HPA's minimum is ceil(4 × weight / 100), at least 1 (5% → 1,
     // 30% → 2); non-zero overrides set HPA minimums, and a version at 0 is `replicas: 0` without
-    // an HPA.
+    // an HPA. A stage runs the larger of its own count and the next stage's, per version, unless
+    // it overrides that version: canary-5 runs thirty's 2, thirty runs half's 8 and 6, and half's
+    // overrides are taken as written.
     let beta = vec![
         vec![Cond::Cookie("beta", "yes", &[])],
         vec![Cond::Uri("prefix", "/api/v2/"), Cond::Header("x-client", "regex", "^mobile-(ios|android)$")],
@@ -36,14 +38,14 @@ fn checkout_autoscaled_behind_a_gateway_with_cookie_and_uri_matches() {
         at("steady", None, Hpa(4), None),
         at("prepare", None, Hpa(4), Some(Hpa(1))),
         at("beta-testers", Some(0), Hpa(4), Some(Hpa(1))).matching(beta),
-        at("canary-5", Some(5), Hpa(4), Some(Hpa(1))).matching(vec![
+        at("canary-5", Some(5), Hpa(4), Some(Hpa(2))).matching(vec![
             vec![Cond::Header("x-canary", "exact", "always")],
             vec![
                 Cond::Cookie("ab.test", "v1.5+x", &["abxtest=v1x5x", "ab.test=v1x55x", "a=1; ab.test=v1.5x"]),
                 Cond::Uri("exact", "/checkout/v2"),
             ],
         ]),
-        at("thirty", Some(30), Hpa(4), Some(Hpa(2))),
+        at("thirty", Some(30), Hpa(8), Some(Hpa(6))),
         at("half", Some(50), Hpa(8), Some(Hpa(6))),
         at("full", Some(100), Fixed(0), Some(Hpa(4))),
         at("aborted", None, Hpa(4), Some(Fixed(0))),
@@ -68,8 +70,10 @@ fn search_with_fixed_replicas_regex_uri_and_anded_headers() {
         template: None,
         port: 8080,
     };
-    // replicas 7: the canary runs ceil(7 × weight / 100) (20% → 2, 30% → 3, 80% → 6), and
-    // `prepare` already runs the first stage's count.
+    // replicas 7: the canary's count is ceil(7 × weight / 100) (20% → 2, 30% → 3, 80% → 6), and
+    // `prepare` already runs the first stage's. A stage runs the larger of its own count and the
+    // next stage's, per version, unless it overrides that version: staff runs thirty's 3, thirty
+    // most's 6, and most all-in's 9 (its own stable override of 2 taken as written).
     let staff = vec![
         vec![Cond::Uri("regex", "^/internal/.*")],
         vec![Cond::Header("x-employee", "prefix", "acme-"), Cond::Header("x-region", "exact", "eu-west-1")],
@@ -77,9 +81,9 @@ fn search_with_fixed_replicas_regex_uri_and_anded_headers() {
     let expects = [
         at("steady", None, Fixed(7), None),
         at("prepare", None, Fixed(7), Some(Fixed(2))),
-        at("staff", Some(20), Fixed(7), Some(Fixed(2))).matching(staff),
-        at("thirty", Some(30), Fixed(7), Some(Fixed(3))),
-        at("most", Some(80), Fixed(2), Some(Fixed(6))),
+        at("staff", Some(20), Fixed(7), Some(Fixed(3))).matching(staff),
+        at("thirty", Some(30), Fixed(7), Some(Fixed(6))),
+        at("most", Some(80), Fixed(2), Some(Fixed(9))),
         at("all-in", Some(100), Fixed(0), Some(Fixed(9))),
         at("aborted", None, Fixed(7), Some(Fixed(0))),
     ];
