@@ -123,7 +123,7 @@ fn release_strategy() -> impl Strategy<Value = Canary> {
                 }
             })
             .collect();
-        let autoscaling = hpa.then(|| Autoscaling {
+        let autoscaling = hpa.then_some(Autoscaling {
             min_replicas: replicas,
             max_replicas: 20,
             target_cpu_utilization_percentage: 50,
@@ -200,7 +200,7 @@ proptest! {
         let plans = run(&canary, &ops);
         for pair in plans.windows(2) {
             if let Err(broken) = check(&canary, &pair[0], &pair[1]) {
-                prop_assert!(false, "rule {broken}\n{:?}", plans.iter().map(|p| recorded(p)).collect::<Vec<_>>());
+                prop_assert!(false, "rule {broken}\n{:?}", plans.iter().map(recorded).collect::<Vec<_>>());
             }
         }
     }
