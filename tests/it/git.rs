@@ -433,16 +433,28 @@ fn diff_compares_the_specs_with_a_commit() {
         "--- a/overlays/reviews/deployment-reviews-v2.yaml\n+++ b/overlays/reviews/deployment-reviews-v2.yaml\n"
     ));
 
-    // --next shows what promote would commit; JSON carries the same.
-    let next =
-        kanari_env(r, &["-C", c, "diff", "--next", "--format", "json"], &[("KANARI_NOW", "2026-03-01T01:00:00Z")]);
-    assert_eq!(next.code, 1);
-    let json: serde_json::Value = serde_json::from_str(&next.stdout).unwrap();
-    assert_eq!(json[0]["from"], "90-10");
-    assert_eq!(json[0]["to"], "50-50");
-    let paths: Vec<&str> = json[0]["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
-    assert!(paths.contains(&"overlays/reviews/virtualservice-reviews.yaml"), "{paths:?}");
-    assert!(paths.contains(&"overlays/reviews/deployment-reviews-v2.yaml"), "{paths:?}");
+    // --next shows what promote would commit; JSON carries the same. Here that is the new image
+    // rolled out in place at 90-10, with no traffic moved.
+    let at = |time: &str| [("KANARI_NOW", time.to_string())];
+    let next_at = |time: &str| {
+        let env = at(time);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let next = kanari_env(r, &["-C", c, "diff", "--next", "--format", "json"], &env);
+        assert_eq!(next.code, 1, "{}", next.stderr);
+        serde_json::from_str::<serde_json::Value>(&next.stdout).unwrap()
+    };
+    let json = next_at("2026-03-01T01:00:00Z");
+    assert_eq!((json[0]["from"].as_str(), json[0]["to"].as_str()), (Some("90-10"), Some("90-10")));
+    let paths = |json: &serde_json::Value| -> Vec<String> {
+        json[0]["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap().to_string()).collect()
+    };
+    assert!(paths(&json).contains(&"overlays/reviews/deployment-reviews-v2.yaml".to_string()), "{json}");
+    assert!(!paths(&json).contains(&"overlays/reviews/virtualservice-reviews.yaml".to_string()), "{json}");
+    // Once the re-roll is committed, --next moves the traffic.
+    assert_eq!(run(r, &["promote", "--branch", "new-image"], "2026-03-01T01:00:00Z").code, 0);
+    let json = next_at("2026-03-01T02:00:00Z");
+    assert_eq!((json[0]["from"].as_str(), json[0]["to"].as_str()), (Some("90-10"), Some("50-50")));
+    assert!(paths(&json).contains(&"overlays/reviews/virtualservice-reviews.yaml".to_string()), "{json}");
 }
 
 #[test]
