@@ -100,3 +100,37 @@ fn a_new_canary_at_every_state_makes_before_break() {
         Ok(())
     });
 }
+
+/// A new image under the same version (v2 1.16.2 -> 1.16.3 at 90-10): lint warns at the image's
+/// line, the next promote re-rolls v2's pods in place with no traffic moved, and the promote
+/// after it moves the traffic.
+#[test]
+fn a_new_image_under_the_same_version_rolls_in_place_before_traffic_moves() {
+    let repo = bookinfo();
+    let r = repo.path();
+    let mut driver = Driver::new(r);
+    driver.reach(OUTPUT, "90-10").unwrap_or_else(|e| panic!("{e}"));
+    let text = edited(r, "reviews-v2:1.16.2", "reviews-v2:1.16.3");
+    driver.commit_spec(SPEC, &text, "reviews: v2 1.16.3");
+    let lint = driver.run(&["lint"], &[0]).unwrap();
+    assert!(
+        lint.stderr.contains("canaries/reviews.yaml:18:12: the image of `v2` changed")
+            && lint.stderr.contains("replaces the pods of `v2` in place at the current stage"),
+        "{}",
+        lint.stderr
+    );
+    driver.advance_hours(2);
+    driver.run(&["promote"], &[0]).unwrap();
+    let subject = crate::git(r, &["log", "-1", "--format=%s"]);
+    assert_eq!(subject.trim(), "reviews: promote 90-10: re-roll v2 in place");
+    let last = checked(r).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((last.stage.as_str(), last.shares.get("v2")), ("90-10", Some(&10)), "{}", last.summary());
+    // Right away the new pods warm up; a minute later the traffic moves onto them.
+    let held = driver.run(&["promote"], &[3]).unwrap();
+    assert!(held.stderr.contains("the pods of v2 came up in this state"), "{}", held.stderr);
+    driver.advance_hours(1);
+    driver.run(&["promote"], &[0]).unwrap();
+    assert_eq!(checked(r).unwrap_or_else(|e| panic!("{e}")).stage, "50-50");
+    let lint = driver.run(&["lint"], &[0]).unwrap();
+    assert!(!lint.stderr.contains("the image of"), "{}", lint.stderr);
+}
