@@ -26,6 +26,7 @@ pub mod review;
 pub mod sign;
 pub mod sparse;
 pub mod spec;
+pub mod stats;
 pub mod transport;
 pub mod yaml;
 

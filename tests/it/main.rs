@@ -10,6 +10,7 @@ mod git;
 mod hostile;
 mod index;
 mod lint;
+mod prometheus;
 mod props;
 mod push;
 mod render;

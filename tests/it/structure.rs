@@ -21,6 +21,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("flock", 0),
     ("cli", 0),
     ("exit", 0),
+    ("stats", 0),
     // The pure pipeline.
     ("spec", 1),
     ("plan", 2),
@@ -50,6 +51,7 @@ const PURE: &[&str] = &[
     "spec/validate",
     "spec/template",
     "podschema",
+    "stats",
     "re2",
     "plan",
     "release",

@@ -1,0 +1,1 @@
+//! The statistics the analysis judges a canary with: small pure functions on numbers.
