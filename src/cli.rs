@@ -11,7 +11,9 @@ Exit codes:
   2  bad input or usage; nothing was written or committed
   3  a gate holds the release (promote)
   4  an outside system failed or stayed busy after bounded retries (a push race, a remote that
-     cannot be reached, a lock held by another process); nothing was committed
+     cannot be reached, a lock held by another process, Prometheus unreachable); nothing
+     was committed
+  5  the analysis failed and the release was aborted (a commit was made)
   6  the commit was made (and pushed, with --push), but the local branch, index or work tree
      could not follow it";
 
@@ -45,6 +47,16 @@ pub struct Cli {
     /// Print only errors and the requested output
     #[arg(short, long, global = true)]
     pub quiet: bool,
+
+    /// The Prometheus the analysis queries, instead of the spec's `analysis.prometheus`
+    /// (a bearer token comes from KANARI_PROMETHEUS_TOKEN)
+    #[arg(long, global = true, value_name = "URL", env = "KANARI_PROMETHEUS_URL")]
+    pub prometheus: Option<String>,
+
+    /// An extra header on every Prometheus request, as `Name: value` (repeatable), such as a
+    /// tenant's `X-Scope-OrgID` for Mimir, Thanos or Cortex
+    #[arg(long = "prometheus-header", global = true, value_name = "HEADER")]
+    pub prometheus_headers: Vec<String>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -109,6 +121,18 @@ Examples:
     #[command(after_help = "Examples:\n  kanari approve reviews")]
     Approve(ApproveArgs),
 
+    /// Run each release's analysis checks now against Prometheus: value, bound and verdict
+    #[command(after_help = "\
+Runs the checks of `spec.analysis` for each release in a stage that sends the canary traffic, over
+the stage's age, at the current time (KANARI_NOW when set). Exit code 0 when every check passes,
+3 when one fails or is inconclusive, 4 when Prometheus cannot be reached.
+
+Examples:
+  kanari analyze
+  kanari analyze reviews --format json
+  kanari --prometheus http://localhost:9090 analyze --format markdown")]
+    Analyze(AnalyzeArgs),
+
     /// Print shell completions for kanari
     #[command(
         after_help = "Examples:\n  kanari completions bash > /etc/bash_completion.d/kanari\n  kanari completions zsh > \"${fpath[1]}/_kanari\""
@@ -164,6 +188,23 @@ pub struct StatusArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
     pub format: StatusFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = AnalyzeFormat::Text)]
+    pub format: AnalyzeFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AnalyzeFormat {
+    Text,
+    Json,
+    Markdown,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

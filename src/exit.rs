@@ -20,7 +20,8 @@ pub enum Code {
     /// branch, a remote that cannot be reached or refuses the credentials, a lock that another
     /// process holds. Nothing was committed.
     Conflict = 4,
-    // 5 is kept for the analysis: it failed and the release was aborted (a commit was made).
+    /// The analysis failed and the release was aborted: a commit was made.
+    Aborted = 5,
     /// The commit was made (and pushed, with `--push`), but the local branch, index or work tree
     /// could not follow it. The release moved; the clone needs a `git pull` or a look.
     Partial = 6,

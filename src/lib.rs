@@ -7,6 +7,7 @@
 //! [`commands`] glue them per command, print, and pick the [`exit::Code`]; this file and `main`
 //! only turn that code (or an error's) into the process's exit status.
 
+pub mod analysis;
 pub mod check;
 pub mod cli;
 pub mod commands;
@@ -18,6 +19,7 @@ pub mod overlay;
 pub mod plan;
 pub mod podschema;
 pub mod problem;
+pub mod prometheus;
 pub mod re2;
 pub mod release;
 pub mod render;

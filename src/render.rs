@@ -1,5 +1,6 @@
 //! Plan → [`Rendered`]: the overlay's files as bytes in memory, one per resource plus the
-//! `kustomization.yaml` that lists them and records the state. The only user of minijinja.
+//! `kustomization.yaml` that lists them and records the state. Templates of manifests are minijinja's
+//! here alone (the analysis renders its query templates with it too).
 //!
 //! Templates are one per resource kind, embedded from `templates/`. A repository may override
 //! any of them with a file of the same name in its own template folder (`--templates`, default

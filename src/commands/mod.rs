@@ -4,6 +4,7 @@
 //! Only this layer prints and picks exit codes ([`crate::exit::Code`]).
 
 mod abort;
+mod analyze;
 mod approve;
 mod diff;
 pub mod git;
@@ -43,6 +44,10 @@ pub struct Workspace {
     pub deny_warnings: bool,
     /// Whether to color terminal output.
     pub color: bool,
+    /// `--prometheus` (or KANARI_PROMETHEUS_URL): the Prometheus the analysis asks instead of the spec's.
+    pub prometheus: Option<String>,
+    /// `--prometheus-header`, as name and value.
+    pub prometheus_headers: Vec<(String, String)>,
 }
 
 impl Workspace {
@@ -66,6 +71,20 @@ impl Workspace {
                 std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
             }
         };
+        let mut prometheus_headers = Vec::new();
+        let from_env = std::env::var("KANARI_PROMETHEUS_HEADERS").unwrap_or_default();
+        for header in
+            cli.prometheus_headers.iter().map(String::as_str).chain(from_env.lines()).filter(|h| !h.trim().is_empty())
+        {
+            let Some((name, value)) = header.split_once(':') else {
+                bail!("--prometheus-header `{header}` must be `Name: value`");
+            };
+            let name = name.trim();
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                bail!("--prometheus-header `{header}`: `{name}` is not a header name");
+            }
+            prometheus_headers.push((name.to_string(), value.trim().to_string()));
+        }
         Ok(Workspace {
             root,
             specs: cli.specs.clone(),
@@ -73,6 +92,8 @@ impl Workspace {
             quiet: cli.quiet,
             deny_warnings: cli.deny_warnings,
             color,
+            prometheus: cli.prometheus.clone().filter(|p| !p.is_empty()),
+            prometheus_headers,
         })
     }
 
@@ -244,6 +265,7 @@ pub fn run(cli: Cli) -> Result<Code> {
         Command::Promote(args) => promote::run(&ws, args),
         Command::Approve(args) => approve::run(&ws, args),
         Command::Abort(args) => abort::run(&ws, args),
+        Command::Analyze(args) => analyze::run(&ws, args),
         Command::Completions(_) => unreachable!("handled before the workspace is resolved"),
     }
 }

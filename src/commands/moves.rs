@@ -50,12 +50,15 @@ pub struct Transition {
     pub note: Option<String>,
     /// Trailers after kanari's own.
     pub trailers: Vec<(&'static str, String)>,
+    /// The exit code a run that commits this transition ends with, instead of 0 (an abort by
+    /// the analysis: 5).
+    pub exit: Option<Code>,
 }
 
 impl Transition {
     /// A transition to `target` with no note and no trailers of its own.
     pub fn to(target: State, verb: &'static str) -> Self {
-        Transition { target, verb, note: None, trailers: vec![] }
+        Transition { target, verb, note: None, trailers: vec![], exit: None }
     }
 }
 
@@ -115,6 +118,8 @@ pub struct Planned {
     pub commits: Vec<NewCommit>,
     /// Whether a gate held a release on this tip.
     pub held: bool,
+    /// The exit code a committed transition asks for (an abort by the analysis).
+    pub exit: Option<Code>,
 }
 
 impl Planned {
@@ -192,7 +197,7 @@ pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, intent: Int
                 for commit in &planned.commits {
                     say(ws, format!("[{} {}{pushed}] {}", branch.name, short(commit.id), commit.subject));
                 }
-                return Ok(code(planned.held));
+                return Ok(planned.exit.unwrap_or(code(planned.held)));
             }
             Published::Moved(reason) => {
                 if let Some(why) = reason {
@@ -249,7 +254,7 @@ impl Run<'_> {
             }
         };
         let renderer = git.renderer_at(tip)?;
-        let mut planned = Planned { on: tip, commits: Vec::new(), held: false };
+        let mut planned = Planned { on: tip, commits: Vec::new(), held: false, exit: None };
         for (id, from) in &intents.moves {
             let Some(canary) = canaries.iter().find(|c| &c.id() == id) else {
                 notes.push(Note::Stay(format!(
@@ -267,7 +272,7 @@ impl Run<'_> {
                 notes.push(Note::Stay(format!("{id}: nothing to do: someone else moved it first (now at {now_at})")));
                 continue;
             }
-            let Transition { target, verb, note, trailers } = match (self.decide)(canary, &committed, self.now)? {
+            let Transition { target, verb, note, trailers, exit } = match (self.decide)(canary, &committed, self.now)? {
                 Next::Move { to } => to,
                 Next::Stay { why } if moved => {
                     notes.push(Note::Stay(format!(
@@ -291,11 +296,14 @@ impl Run<'_> {
             let message = message(canary, &committed, &target, &rendered, verb, note.as_deref(), &trailers);
             let by = git.repo.signatures(self.args.author.as_deref(), self.now)?;
             match git.repo.build_commit(Some(parent), &canary.output, &rendered.files, &message, &by)? {
-                Some(id) => planned.commits.push(NewCommit {
-                    id,
-                    subject: message.lines().next().unwrap_or_default().to_string(),
-                    output: canary.output.clone(),
-                }),
+                Some(id) => {
+                    planned.exit = planned.exit.or(exit);
+                    planned.commits.push(NewCommit {
+                        id,
+                        subject: message.lines().next().unwrap_or_default().to_string(),
+                        output: canary.output.clone(),
+                    });
+                }
                 None => {
                     notes.push(Note::Stay(format!("{id}: nothing to do: the committed overlay is already that state")))
                 }

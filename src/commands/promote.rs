@@ -5,13 +5,23 @@
 //! commit's body lists each gate it skipped and a `Kanari-Skip-Gates: TEXT` trailer records why,
 //! so that `git log --grep Kanari-Skip-Gates` finds every such move.
 
-use anyhow::{Result, bail};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 
+use anyhow::{Result, bail};
+use jiff::Timestamp;
+
+use crate::analysis::Outcome;
 use crate::cli::PromoteArgs;
-use crate::commands::moves::{self, Transition};
+use crate::commands::analyze;
+use crate::commands::git::Committed;
+use crate::commands::moves::{self, Decision, Transition};
 use crate::commands::{Workspace, parse_step};
 use crate::exit::Code;
-use crate::release::{self, Options};
+use crate::plan::Recorded;
+use crate::release::{self, Gate, Next, Options};
+use crate::spec::{Canary, OnFailure};
+use crate::stats::Verdict;
 
 pub fn run(ws: &Workspace, args: &PromoteArgs) -> Result<Code> {
     let reason = args.reason.as_deref().map(str::trim);
@@ -20,8 +30,27 @@ pub fn run(ws: &Workspace, args: &PromoteArgs) -> Result<Code> {
     {
         bail!("--reason must be one line of 1 to 1000 characters");
     }
+    // The analysis runs once per release and stage, however often the decision is made again.
+    let judged: Mutex<Judged> = Mutex::new(BTreeMap::new());
     moves::run(ws, &args.selection, &args.commit, moves::Intent::FromHere, &|canary, committed, now| {
         let recorded = committed.recorded.as_ref();
+        let mut passed = None;
+        if let Some(w) = analyze::window(canary, recorded, now) {
+            let key = (canary.id(), recorded.and_then(|r| r.since.clone()));
+            let cached = judged.lock().expect("no panic holds it").get(&key).cloned();
+            let outcomes = match cached {
+                Some(outcomes) => outcomes,
+                None => {
+                    let outcomes = analyze::judge(ws, &w)?;
+                    judged.lock().expect("no panic holds it").insert(key, outcomes.clone());
+                    outcomes
+                }
+            };
+            match judgment(canary, recorded, committed, now, &outcomes)? {
+                Judgment::Decided(decision) => return Ok(*decision),
+                Judgment::Passed(lines) => passed = Some(lines),
+            }
+        }
         let to = args.to.as_deref().map(|name| parse_step(canary, name)).transpose()?;
         let opts = Options { to, restart: args.restart, skip_gates: args.skip_gates };
         let next = release::next(canary, recorded, &committed.observed(), now, &opts)?;
@@ -37,7 +66,54 @@ pub fn run(ws: &Workspace, args: &PromoteArgs) -> Result<Code> {
                 });
                 transition.trailers.push(("Kanari-Skip-Gates", reason.to_string()));
             }
+            if let Some(lines) = &passed {
+                let note = transition.note.take().into_iter().chain(lines.iter().cloned()).collect::<Vec<_>>();
+                transition.note = Some(note.join("\n"));
+            }
             Ok(transition)
         })
     })
+}
+
+/// The checks judged for a release at the `since` of its stage.
+type Judged = BTreeMap<(String, Option<String>), Vec<Outcome>>;
+
+/// What the analysis decides for a release, or the lines its passing checks add to the commit.
+enum Judgment {
+    Decided(Box<Decision>),
+    Passed(Vec<String>),
+}
+
+/// A failed check aborts the release (`onFailure: abort`: one commit, exit 5) or holds it
+/// (`hold`: exit 3); an inconclusive one holds it; passing checks let the stage's gates decide,
+/// and go into the promote commit's body.
+fn judgment(
+    canary: &Canary,
+    recorded: Option<&Recorded>,
+    committed: &Committed,
+    now: Timestamp,
+    outcomes: &[Outcome],
+) -> Result<Judgment> {
+    let a = canary.analysis.as_ref().expect("judged releases have an analysis");
+    let lines: Vec<String> = outcomes.iter().map(|o| format!("analysis: {}", o.line())).collect();
+    let first = |verdict: Verdict| outcomes.iter().find(|o| o.verdict() == verdict);
+    if let Some(failed) = first(Verdict::Fail) {
+        if a.on_failure == OnFailure::Abort {
+            let reason = format!("analysis: {}", failed.line());
+            let reason: String = reason.chars().take(1000).collect();
+            let next = release::abort(canary, recorded, &committed.observed(), now, &reason)?;
+            return Ok(Judgment::Decided(Box::new(next.map(|target| Transition {
+                note: Some(lines.join("\n")),
+                exit: Some(Code::Aborted),
+                ..Transition::to(target, "abort")
+            }))));
+        }
+        let held = Gate::Analysis { check: failed.name.clone(), why: failed.line() };
+        return Ok(Judgment::Decided(Box::new(Next::Held(held))));
+    }
+    if let Some(unsure) = first(Verdict::Inconclusive) {
+        let held = Gate::Analysis { check: unsure.name.clone(), why: unsure.line() };
+        return Ok(Judgment::Decided(Box::new(Next::Held(held))));
+    }
+    Ok(Judgment::Passed(lines))
 }

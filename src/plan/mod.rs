@@ -532,6 +532,7 @@ mod tests {
             template: json!({}),
             stages,
             warmup: crate::spec::DEFAULT_WARMUP,
+            analysis: None,
             places: Default::default(),
         }
     }

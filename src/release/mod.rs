@@ -91,6 +91,8 @@ pub enum Gate {
     OnTheWay { stage: String, pause: String },
     /// New pods warm up, or moved traffic drains, until `until` (`spec.warmup`).
     Warmup { until: Timestamp, why: String },
+    /// The analysis holds the release: a check is inconclusive, or failed with `onFailure: hold`.
+    Analysis { check: String, why: String },
 }
 
 impl fmt::Display for Gate {
@@ -105,6 +107,7 @@ impl fmt::Display for Gate {
                 write!(f, "the release was aborted; change the canary or promote --restart")
             }
             Gate::Warmup { until, why } => write!(f, "{why}, at {until}"),
+            Gate::Analysis { why, .. } => write!(f, "the analysis holds it: {why}"),
             Gate::OnTheWay { stage, pause } => write!(
                 f,
                 "--to passes stage `{stage}`, which {pause}; promote one stage at a time, or skip its gates on purpose with --skip-gates --reason TEXT"
@@ -122,6 +125,7 @@ impl Gate {
             Gate::Aborted { .. } => "aborted".into(),
             Gate::OnTheWay { stage, .. } => format!("on the way: {stage}"),
             Gate::Warmup { until, .. } => format!("warmup until {until}"),
+            Gate::Analysis { check, .. } => format!("analysis: {check}"),
         }
     }
 }

@@ -143,6 +143,7 @@ fn release_strategy() -> impl Strategy<Value = Canary> {
             template: serde_json::json!({}),
             stages,
             warmup: crate::spec::DEFAULT_WARMUP,
+            analysis: None,
             places: Default::default(),
         }
     })

@@ -12,6 +12,7 @@
 //! documents turned into releases; `template` the pod template's checks; `rules` the rules on
 //! single values, which [`crate::check`] shares.
 
+mod analysis;
 mod load;
 mod raw;
 mod rules;
@@ -26,6 +27,7 @@ use serde_json::Value;
 
 use crate::problem::Place;
 
+pub use analysis::BUILTINS;
 pub use load::{Scope, is_spec_file, load, load_files, no_specs, relative_specs};
 pub use rules::{
     BadHeaderName, HostRefusal, LABEL_KEY_RULE, binds_mesh, check_header_name, check_output_path, format_duration,
@@ -73,9 +75,70 @@ pub struct Canary {
     /// How long new pods get to become ready before a promote moves traffic onto them, and
     /// how long moved traffic gets to drain before the pods it left are scaled down.
     pub warmup: Duration,
+    /// How the canary's health is judged from Prometheus, when the spec says.
+    pub analysis: Option<Analysis>,
     /// Where parts of the spec are written, for warnings that point at them.
     pub places: Places,
 }
+
+/// How a release's canary is judged (`spec.analysis`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Analysis {
+    /// The Prometheus base URL the spec names (`--prometheus` and `KANARI_PROMETHEUS_URL` win).
+    pub prometheus: Option<String>,
+    /// Fewer canary requests than this in the window: inconclusive.
+    pub min_requests: u64,
+    pub on_failure: OnFailure,
+    pub metrics: Vec<Metric>,
+}
+
+/// What a failed check does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnFailure {
+    /// Commit `aborted`, the failed check as the reason (exit 5).
+    Abort,
+    /// Hold the release where it is (exit 3).
+    Hold,
+}
+
+/// One check of the analysis.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Metric {
+    pub name: String,
+    pub kind: MetricKind,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub margin: Option<Margin>,
+    /// Where the check is written, for errors about its query.
+    pub at: Place,
+}
+
+/// The builtins, or a query of the spec's own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MetricKind {
+    /// Percent of the canary's responses that are not 5xx.
+    SuccessRate,
+    /// The canary's 99th percentile latency, ms.
+    LatencyP99,
+    /// |observed canary share - the stage's weight|, percentage points.
+    TrafficShare,
+    /// The canary's error rate against stable's (Newcombe-Wilson interval), points.
+    ErrorsVsStable,
+    /// The canary's per-minute mean latency against stable's (Mann-Whitney U), ms or %.
+    LatencyVsStable,
+    /// A minijinja template of a PromQL query that returns one number.
+    Query(String),
+}
+
+/// A margin: absolute (points, ms) or a percent of stable's value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Margin {
+    Absolute(f64),
+    Percent(f64),
+}
+
+/// `spec.analysis.minRequests` when the spec does not say.
+pub const DEFAULT_MIN_REQUESTS: u64 = 100;
 
 /// Places in a spec that later checks (warnings) point at.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

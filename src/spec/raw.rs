@@ -47,6 +47,7 @@ pub(super) struct RawSpec {
     pub(super) autoscaling: Option<S<RawAutoscaling>>,
     pub(super) template: Option<Node>,
     pub(super) warmup: Option<S<String>>,
+    pub(super) analysis: Option<S<RawAnalysis>>,
     #[serde(default)]
     pub(super) stages: Vec<S<RawStage>>,
 }
@@ -260,4 +261,33 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
         return format!("{text}: specs may nest at most 64 levels deep");
     }
     text
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawAnalysis {
+    pub(super) prometheus: Option<S<String>>,
+    pub(super) min_requests: Option<S<i64>>,
+    pub(super) on_failure: Option<S<String>>,
+    #[serde(default)]
+    pub(super) metrics: Vec<S<RawMetric>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMetric {
+    pub(super) name: S<String>,
+    pub(super) builtin: Option<S<String>>,
+    pub(super) query: Option<S<String>>,
+    pub(super) min: Option<S<f64>>,
+    pub(super) max: Option<S<f64>>,
+    /// A number (points, or ms) or a percent of stable's value (`10%`).
+    pub(super) margin: Option<S<RawMargin>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawMargin {
+    Number(f64),
+    Text(String),
 }

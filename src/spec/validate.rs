@@ -67,11 +67,11 @@ pub(super) struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    fn place<T>(&self, at: &S<T>) -> Place {
+    pub(super) fn place<T>(&self, at: &S<T>) -> Place {
         Place::at(self.file, self.source, at.referenced.line(), at.referenced.column())
     }
 
-    fn problem<T>(&mut self, at: &S<T>, message: impl Into<String>) {
+    pub(super) fn problem<T>(&mut self, at: &S<T>, message: impl Into<String>) {
         let loc = &at.referenced;
         self.problems.push(Problem::at(self.file, self.source, loc.line(), loc.column(), message));
     }
@@ -96,7 +96,7 @@ impl Validator<'_> {
     }
 
     /// Checks `value` against a predicate; on failure records `message` at its place.
-    fn check<T>(&mut self, at: &S<T>, ok: bool, message: impl FnOnce() -> String) -> bool {
+    pub(super) fn check<T>(&mut self, at: &S<T>, ok: bool, message: impl FnOnce() -> String) -> bool {
         if !ok {
             self.problem(at, message());
         }
@@ -140,6 +140,7 @@ impl Validator<'_> {
         };
         let stages = self.stages(&spec, autoscaling.as_ref());
         let warmup = self.warmup(&spec);
+        let analysis = spec.analysis.as_ref().and_then(|a| self.analysis(a));
         if self.problems.len() > before {
             return None;
         }
@@ -159,6 +160,7 @@ impl Validator<'_> {
             template,
             stages,
             warmup,
+            analysis,
             places,
         };
         Some(Placed { canary, name: name_at, output: output_at })

@@ -1,0 +1,222 @@
+//! `kanari analyze`, and the analysis `promote` and `status` share: which releases are judged
+//! now ([`window`]), the Prometheus they ask ([`client`]), and the checks run against it
+//! ([`judge_all`]: each release's queries in turn, releases side by side on a bounded number
+//! of connections, so one slow release does not hold the others up).
+//!
+//! A release is judged while its committed state is a stage that sends the canary traffic, once
+//! the stage's warmup has passed; the window is the stage's age and the time is `now`.
+//!
+//! JSON (`--format json`): an array with one object per release judged: `name`, `stage`,
+//! `window` (`1800s`) and `checks`: objects with `name`, `verdict` (`pass`, `fail`,
+//! `inconclusive`), `value` (or null), `bound`, `detail`, `requests` and `window`.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::Result;
+use jiff::{SignedDuration, Timestamp};
+use serde_json::json;
+
+use crate::analysis::{self, Outcome, Query, Window};
+use crate::cli::{AnalyzeArgs, AnalyzeFormat};
+use crate::commands::Workspace;
+use crate::commands::git::{Git, now};
+use crate::exit::{Code, Exit};
+use crate::plan::{self, Recorded, Step};
+use crate::prometheus::{self, Client};
+use crate::release::{self, Position};
+use crate::spec::Canary;
+use crate::stats::Verdict;
+
+/// Releases judged at once, at most.
+const CONNECTIONS: usize = 8;
+
+/// The window a release is judged over now, when it is: its committed state is a stage that
+/// sends the canary traffic, and the stage's warmup has passed.
+pub(crate) fn window<'a>(canary: &'a Canary, recorded: Option<&Recorded>, now: Timestamp) -> Option<Window<'a>> {
+    canary.analysis.as_ref()?;
+    let r = recorded?;
+    let Ok(Position::At(Step::Stage(i))) = release::position(canary, Some(r)) else { return None };
+    if r.toward.is_some() || plan::need(canary, Step::Stage(i)).canary == 0 {
+        return None;
+    }
+    let since: Timestamp = r.since.as_deref()?.parse().ok()?;
+    if now < since + SignedDuration::from_secs(canary.warmup.as_secs() as i64) {
+        return None;
+    }
+    let version = canary.canary.as_ref()?.version.as_str();
+    Some(Window { canary, version, weight: canary.stages[i].weight, since, now })
+}
+
+/// The Prometheus a release's analysis asks: `--prometheus` (or KANARI_PROMETHEUS_URL), else
+/// the spec's URL; a bearer token from KANARI_PROMETHEUS_TOKEN.
+pub(crate) fn client(ws: &Workspace, canary: &Canary) -> Result<Client> {
+    let spec_url = canary.analysis.as_ref().and_then(|a| a.prometheus.clone());
+    let Some(url) = ws.prometheus.clone().or(spec_url) else {
+        return Err(Exit {
+            code: Code::BadInput,
+            message: format!(
+                "release `{}` has an analysis but no Prometheus: set analysis.prometheus in `{}`, or pass --prometheus URL",
+                canary.id(),
+                canary.file.display()
+            ),
+        }
+        .into());
+    };
+    let token = std::env::var("KANARI_PROMETHEUS_TOKEN").ok().filter(|t| !t.is_empty());
+    Ok(Client::new(&url, token, ws.prometheus_headers.clone()))
+}
+
+/// Runs the checks of one release and judges them.
+pub(crate) fn judge(ws: &Workspace, w: &Window) -> Result<Vec<Outcome>> {
+    let a = w.canary.analysis.as_ref().expect("a window implies an analysis");
+    let client = client(ws, w.canary)?;
+    let at = |metric: &crate::spec::Metric, message: String| -> anyhow::Error {
+        Exit { code: Code::BadInput, message: metric.at.problem(message).to_string() }.into()
+    };
+    let planned = analysis::plan(w, &a.metrics).map_err(|e| {
+        let metric = a.metrics.iter().find(|m| m.name == e.metric).expect("the error names a check");
+        at(metric, e.to_string())
+    })?;
+    // The same query (the canary's request count) is asked once per release.
+    let mut asked: BTreeMap<String, Vec<prometheus::Series>> = BTreeMap::new();
+    let mut out = Vec::new();
+    for p in &planned {
+        let mut answers = Vec::new();
+        for q in &p.queries {
+            if let Some(answer) = asked.get(q.promql()) {
+                answers.push(answer.clone());
+                continue;
+            }
+            let answer = match q {
+                Query::Instant(promql) => client.instant(promql, w.now),
+                Query::Range(promql) => {
+                    let start = (w.since + SignedDuration::from_secs(60)).min(w.now);
+                    client.range(promql, start, w.now, 60)
+                }
+            };
+            let answer = answer.map_err(|e| -> anyhow::Error {
+                match e {
+                    prometheus::Error::Query(why) if matches!(p.metric.kind, crate::spec::MetricKind::Query(_)) => {
+                        at(p.metric, format!("check `{}`: {why}", p.metric.name))
+                    }
+                    e => Exit { code: Code::Conflict, message: format!("release `{}`: {e}", w.canary.id()) }.into(),
+                }
+            })?;
+            asked.insert(q.promql().to_string(), answer.clone());
+            answers.push(answer);
+        }
+        out.push(analysis::judge(w, p, &answers, a.min_requests).map_err(|e| at(p.metric, e.to_string()))?);
+    }
+    Ok(out)
+}
+
+/// [`judge`] for many releases at once, on at most [`CONNECTIONS`] threads; each result in the
+/// order of `windows`.
+pub(crate) fn judge_all(ws: &Workspace, windows: &[Window]) -> Vec<Result<Vec<Outcome>>> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<Vec<Outcome>>>>> = Mutex::new(windows.iter().map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..CONNECTIONS.min(windows.len()) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(w) = windows.get(i) else { break };
+                    let result = judge(ws, w);
+                    results.lock().expect("no worker panics holding the lock")[i] = Some(result);
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .expect("the workers are done")
+        .into_iter()
+        .map(|r| r.expect("every window is judged"))
+        .collect()
+}
+
+/// The verdict of a release: a failure first, then inconclusive, else a pass.
+pub(crate) fn overall(outcomes: &[Outcome]) -> Verdict {
+    let verdicts: Vec<Verdict> = outcomes.iter().map(Outcome::verdict).collect();
+    if verdicts.contains(&Verdict::Fail) {
+        Verdict::Fail
+    } else if verdicts.contains(&Verdict::Inconclusive) {
+        Verdict::Inconclusive
+    } else {
+        Verdict::Pass
+    }
+}
+
+pub fn run(ws: &Workspace, args: &AnalyzeArgs) -> Result<Code> {
+    let git = Git::open(ws)?;
+    let head = git.repo.head_commit()?;
+    let canaries = match head {
+        Some(head) => git.releases_at(head, &args.selection.releases)?,
+        None => ws.releases(&args.selection.releases)?,
+    };
+    let now = now()?;
+    let recorded = git.map_committed(head, &canaries, |_, c| Ok(c.recorded))?;
+    let windows: Vec<Window> = canaries.iter().zip(&recorded).filter_map(|(c, r)| window(c, r.as_ref(), now)).collect();
+    let mut rows = Vec::new();
+    let mut code = Code::Ok;
+    for (w, result) in windows.iter().zip(judge_all(ws, &windows)) {
+        let outcomes = result?;
+        if overall(&outcomes) != Verdict::Pass {
+            code = Code::Gate;
+        }
+        let stage = recorded
+            .iter()
+            .zip(&canaries)
+            .find(|(_, c)| c.id() == w.canary.id())
+            .and_then(|(r, _)| r.as_ref().map(|r| r.stage.clone()));
+        rows.push((w.canary.id(), stage.unwrap_or_default(), w.promql(), outcomes));
+    }
+    let skipped: Vec<String> =
+        canaries.iter().filter(|c| !windows.iter().any(|w| w.canary.id() == c.id())).map(Canary::id).collect();
+    match args.format {
+        AnalyzeFormat::Json => {
+            let list: Vec<_> = rows
+                .iter()
+                .map(|(name, stage, window, checks)| json!({"name": name, "stage": stage, "window": window, "checks": checks}))
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&list)?);
+        }
+        AnalyzeFormat::Text => {
+            for (name, stage, window, checks) in &rows {
+                println!("{name}  {stage}  window {window}");
+                for c in checks {
+                    println!("  {}", c.line());
+                }
+            }
+            if !ws.quiet && !skipped.is_empty() {
+                println!("not judged now (no analysis, no canary traffic, or its warmup): {}", skipped.join(", "));
+            }
+        }
+        AnalyzeFormat::Markdown => print!("{}", markdown(&rows)),
+    }
+    Ok(code)
+}
+
+/// The checks as a Markdown table per release, for a pull request's comment.
+pub(crate) fn markdown(rows: &[(String, String, String, Vec<Outcome>)]) -> String {
+    let escape = |s: &str| s.replace('|', "\\|");
+    let mut out = String::from("## kanari analyze\n\n");
+    for (name, stage, window, checks) in rows {
+        out.push_str(&format!("### `{name}` at `{stage}`, window {window}\n\n"));
+        out.push_str("| check | value | bound | verdict | detail |\n|---|---|---|---|---|\n");
+        for c in checks {
+            let value = c.value.map_or("-".to_string(), |v| format!("{}", (v * 1000.0).round() / 1000.0));
+            out.push_str(&format!(
+                "| `{}` | {value} | {} | **{}** | {} |\n",
+                escape(&c.name),
+                escape(&c.bound),
+                c.verdict,
+                escape(&c.detail)
+            ));
+        }
+        out.push('\n');
+    }
+    out
+}

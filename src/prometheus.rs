@@ -1,0 +1,220 @@
+//! Prometheus's HTTP query API, read with a small blocking client (ureq): instant and range
+//! queries at exact times, a bearer token and extra headers (a tenant's `X-Scope-OrgID` for
+//! Mimir, Thanos or Cortex), TLS with the system's roots, a timeout on every request, and a
+//! bounded retry. Imports nothing of kanari's; the analysis decides what to ask and what the
+//! answers mean.
+//!
+//! Failures come in two kinds: the server could not be reached or answered with an error of its
+//! own ([`Error::Unreachable`]: exit 4 after the retries), or it refused the query itself
+//! ([`Error::Query`]: a PromQL mistake, the spec's to fix). The token is never printed.
+
+use std::fmt;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde_json::Value;
+
+/// Attempts per query: the first and two retries, 250 ms and 1 s apart.
+const ATTEMPTS: u32 = 3;
+/// The longest any one request may take, connect to last byte.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where Prometheus is and how to talk to it.
+#[derive(Clone)]
+pub struct Client {
+    agent: ureq::Agent,
+    base: String,
+    token: Option<String>,
+    headers: Vec<(String, String)>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The token stays out of every message.
+        f.debug_struct("Client").field("base", &self.base).field("token", &self.token.as_ref().map(|_| "***")).finish()
+    }
+}
+
+/// Why a query has no answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// Unreachable, timed out, or a server error, after every attempt.
+    Unreachable(String),
+    /// The server refused the query (bad PromQL, a wrong type).
+    Query(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Unreachable(why) | Error::Query(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// One series of an answer: its labels, and its samples (one for an instant query).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Series {
+    pub labels: Vec<(String, String)>,
+    /// `(unix seconds, value)`.
+    pub samples: Vec<(f64, f64)>,
+}
+
+impl Series {
+    /// The value of label `name`, or "".
+    pub fn label(&self, name: &str) -> &str {
+        self.labels.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
+    }
+}
+
+impl Client {
+    /// A client for the Prometheus at `base` (`http://host:9090`, or a path prefix behind a
+    /// proxy), with a bearer `token` and extra `headers` on every request.
+    pub fn new(base: &str, token: Option<String>, headers: Vec<(String, String)>) -> Client {
+        let config = ureq::Agent::config_builder()
+            .timeout_global(Some(TIMEOUT))
+            .http_status_as_error(false)
+            .user_agent(concat!("kanari/", env!("CARGO_PKG_VERSION")))
+            .tls_config(ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::PlatformVerifier).build())
+            .build();
+        Client { agent: config.into(), base: base.trim_end_matches('/').to_string(), token, headers }
+    }
+
+    /// The base URL, for messages.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// `query` evaluated at `time`: one sample per series.
+    pub fn instant(&self, query: &str, time: Timestamp) -> Result<Vec<Series>, Error> {
+        let time = seconds(time);
+        self.get("/api/v1/query", &[("query", query), ("time", &time)])
+    }
+
+    /// `query` evaluated from `start` to `end` every `step` seconds.
+    pub fn range(&self, query: &str, start: Timestamp, end: Timestamp, step: u32) -> Result<Vec<Series>, Error> {
+        let (start, end, step) = (seconds(start), seconds(end), step.to_string());
+        self.get("/api/v1/query_range", &[("query", query), ("start", &start), ("end", &end), ("step", &step)])
+    }
+
+    fn get(&self, path: &str, params: &[(&str, &str)]) -> Result<Vec<Series>, Error> {
+        let url = format!("{}{path}", self.base);
+        let mut last = String::new();
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                std::thread::sleep(Duration::from_millis(250 * 4u64.pow(attempt - 1)));
+            }
+            let mut request = self.agent.get(&url);
+            for (k, v) in params {
+                request = request.query(*k, *v);
+            }
+            if let Some(token) = &self.token {
+                request = request.header("Authorization", &format!("Bearer {token}"));
+            }
+            for (k, v) in &self.headers {
+                request = request.header(k.as_str(), v.as_str());
+            }
+            let mut response = match request.call() {
+                Ok(r) => r,
+                Err(e) => {
+                    last = format!("Prometheus at {} cannot be reached: {e}", self.base);
+                    continue;
+                }
+            };
+            let status = response.status().as_u16();
+            let body = response.body_mut().with_config().limit(64 * 1024 * 1024).read_to_string().unwrap_or_default();
+            let json: Option<Value> = serde_json::from_str(&body).ok();
+            let said = json
+                .as_ref()
+                .and_then(|j| j["error"].as_str())
+                .map_or_else(|| body.chars().take(200).collect::<String>(), str::to_string);
+            match status {
+                200 => return parse(json.as_ref()).map_err(|why| Error::Unreachable(format!("{}: {why}", self.base))),
+                // Prometheus says 400 for a query it cannot parse, 422 for one it cannot run.
+                400 | 422 => return Err(Error::Query(format!("Prometheus refused the query: {said}"))),
+                401 | 403 => {
+                    return Err(Error::Unreachable(format!(
+                        "Prometheus at {} refused the credentials (HTTP {status}): check KANARI_PROMETHEUS_TOKEN",
+                        self.base
+                    )));
+                }
+                _ => last = format!("Prometheus at {} answered HTTP {status}: {said}", self.base),
+            }
+        }
+        Err(Error::Unreachable(format!("{last} (after {ATTEMPTS} attempts)")))
+    }
+}
+
+/// An RFC 3339 time as Prometheus's unix seconds.
+fn seconds(time: Timestamp) -> String {
+    let ms = time.as_millisecond();
+    format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000))
+}
+
+/// The `data.result` of a query answer: a vector, a matrix, or a scalar.
+fn parse(json: Option<&Value>) -> Result<Vec<Series>, String> {
+    let json = json.ok_or("the answer is not JSON")?;
+    if json["status"] != "success" {
+        return Err(format!("the answer's status is {}", json["status"]));
+    }
+    let data = &json["data"];
+    let sample = |pair: &Value| -> Option<(f64, f64)> {
+        let t = pair.get(0)?.as_f64()?;
+        let v = pair.get(1)?.as_str()?.parse::<f64>().ok()?;
+        Some((t, v))
+    };
+    let result = &data["result"];
+    match data["resultType"].as_str() {
+        Some("scalar") => Ok(vec![Series { labels: vec![], samples: sample(result).into_iter().collect() }]),
+        Some("vector") | Some("matrix") => Ok(result
+            .as_array()
+            .ok_or("the result is not a list")?
+            .iter()
+            .map(|s| {
+                let labels = s["metric"]
+                    .as_object()
+                    .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+                    .unwrap_or_default();
+                let samples = match (&s["value"], s["values"].as_array()) {
+                    (Value::Null, Some(values)) => values.iter().filter_map(sample).collect(),
+                    (value, _) => sample(value).into_iter().collect(),
+                };
+                Series { labels, samples }
+            })
+            .collect()),
+        other => Err(format!("the result type {other:?} is not one kanari reads")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_of_every_type_are_read() {
+        let vector = serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": [
+            {"metric": {"destination_workload": "reviews-v2"}, "value": [1700000000.5, "12.5"]}]}});
+        let got = parse(Some(&vector)).unwrap();
+        assert_eq!(got[0].label("destination_workload"), "reviews-v2");
+        assert_eq!(got[0].samples, [(1700000000.5, 12.5)]);
+        let matrix = serde_json::json!({"status": "success", "data": {"resultType": "matrix", "result": [
+            {"metric": {}, "values": [[1, "1"], [61, "NaN"], [121, "3"]]}]}});
+        let got = parse(Some(&matrix)).unwrap();
+        assert_eq!(got[0].samples.len(), 3);
+        assert!(got[0].samples[1].1.is_nan());
+        let scalar = serde_json::json!({"status": "success", "data": {"resultType": "scalar", "result": [5, "7"]}});
+        assert_eq!(parse(Some(&scalar)).unwrap()[0].samples, [(5.0, 7.0)]);
+        assert!(parse(Some(&serde_json::json!({"status": "error"}))).is_err());
+    }
+
+    #[test]
+    fn times_are_unix_seconds_and_the_token_is_never_shown() {
+        let t: Timestamp = "2026-03-01T10:00:00.250Z".parse().unwrap();
+        assert_eq!(seconds(t), "1772359200.250");
+        let c = Client::new("http://p:9090/", Some("s3cret".into()), vec![]);
+        assert!(!format!("{c:?}").contains("s3cret"));
+        assert_eq!(c.base(), "http://p:9090");
+    }
+}
