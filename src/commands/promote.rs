@@ -20,7 +20,7 @@ use crate::commands::{Workspace, parse_step};
 use crate::exit::Code;
 use crate::plan::Recorded;
 use crate::release::{self, Gate, Next, Options};
-use crate::spec::{Canary, OnFailure};
+use crate::spec::{Canary, MetricKind, OnFailure};
 use crate::stats::Verdict;
 
 pub fn run(ws: &Workspace, args: &PromoteArgs) -> Result<Code> {
@@ -85,8 +85,8 @@ enum Judgment {
 }
 
 /// A failed check aborts the release (`onFailure: abort`: one commit, exit 5) or holds it
-/// (`hold`: exit 3); an inconclusive one holds it; passing checks let the stage's gates decide,
-/// and go into the promote commit's body.
+/// (`hold`: exit 3); a failed `traffic-share` and an inconclusive check hold it; passing checks
+/// let the stage's gates decide, and go into the promote commit's body.
 fn judgment(
     canary: &Canary,
     recorded: Option<&Recorded>,
@@ -98,7 +98,11 @@ fn judgment(
     let lines: Vec<String> = outcomes.iter().map(|o| format!("analysis: {}", o.line())).collect();
     let first = |verdict: Verdict| outcomes.iter().find(|o| o.verdict() == verdict);
     if let Some(failed) = first(Verdict::Fail) {
-        if a.on_failure == OnFailure::Abort {
+        // A traffic share off the stage's weight says the cluster does not run what Git says
+        // yet (a sync behind): a reason to wait, never one to abort the canary.
+        let cluster =
+            matches!(a.metrics.iter().find(|m| m.name == failed.name).map(|m| &m.kind), Some(MetricKind::TrafficShare));
+        if a.on_failure == OnFailure::Abort && !cluster {
             let reason = format!("analysis: {}", failed.line());
             let reason: String = reason.chars().take(1000).collect();
             let next = release::abort(canary, recorded, &committed.observed(), now, &reason)?;

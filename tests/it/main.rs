@@ -2,6 +2,7 @@
 //! the fixtures in temporary folders, and checks what it writes with the real `kubectl kustomize`.
 //! The environment is hermetic: no `KANARI_*` or `NO_COLOR` from outside, a fixed clock.
 
+mod analysis;
 mod bundled;
 mod errors;
 mod examples;

@@ -1,0 +1,236 @@
+//! Promotion judged by the canary's metrics, against a real Prometheus loaded with Istio metrics
+//! the tests make (backfilled, so every run sees the same numbers): a healthy canary walks to
+//! the end; a sick one is aborted by one commit naming the check (exit 5); no data, too few
+//! requests, a slight difference and a cluster behind Git hold (exit 3); an unreachable
+//! Prometheus is exit 4 and a query of the wrong shape exit 2, with nothing committed.
+
+use std::path::Path;
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::prometheus::{Latency, OpenMetrics, Prometheus, Traffic, day};
+use crate::{git, kanari_env, repo_with};
+
+const SPEC: &str = "canaries/reviews.yaml";
+
+/// The release's spec with `metrics` (YAML lines under `metrics:`).
+fn spec(metrics: &str) -> String {
+    format!(
+        "apiVersion: kanari.dev/v1alpha1
+kind: Canary
+metadata: {{name: reviews, namespace: shop}}
+spec:
+  output: overlays/reviews
+  service: {{port: 9080}}
+  stable: {{version: v1, image: r:1}}
+  canary: {{version: v2, image: r:2}}
+  replicas: 4
+  analysis:
+    minRequests: 100
+    metrics:
+{metrics}  stages:
+    - {{name: ten, weight: 10}}
+    - {{name: half, weight: 50}}
+    - {{name: all, weight: 100}}
+"
+    )
+}
+
+const SUCCESS: &str = "      - {name: success-rate, builtin: success-rate, min: 99}\n";
+const LATENCY: &str = "      - {name: latency, builtin: latency-p99, max: 500}\n";
+const ERRORS: &str = "      - {name: errors, builtin: errors-vs-stable, margin: 1}\n";
+const SHARE: &str = "      - {name: traffic, builtin: traffic-share, max: 5}\n";
+
+fn at(minutes: i64) -> Timestamp {
+    day() + SignedDuration::from_mins(minutes)
+}
+
+/// A repository with the release entered into its first stage (`ten`) at the data's first
+/// minute.
+fn release(metrics: &str) -> tempfile::TempDir {
+    let repo = repo_with(&[(SPEC, &spec(metrics))]);
+    let r = repo.path();
+    for git_args in [&["init", "-q", "-b", "main"][..], &["add", "-A"], &["commit", "-q", "-m", "spec"]] {
+        git(r, git_args);
+    }
+    git(r, &["config", "user.name", "CI"]);
+    git(r, &["config", "user.email", "ci@example.com"]);
+    for minute in [-3, -2, 0] {
+        let run = promote(r, None, minute);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    assert_eq!(subject(r), "reviews: promote prepare -> ten (stage 1 of 3)");
+    repo
+}
+
+fn promote(repo: &Path, url: Option<&str>, minute: i64) -> crate::Run {
+    let mut args = vec!["-C", repo.to_str().unwrap()];
+    if let Some(url) = url {
+        args.extend(["--prometheus", url]);
+    }
+    args.push("promote");
+    kanari_env(repo, &args, &[("KANARI_NOW", &at(minute).to_string())])
+}
+
+fn subject(repo: &Path) -> String {
+    git(repo, &["log", "-1", "--format=%s"]).trim().to_string()
+}
+
+/// Istio's metrics for v1 and v2 from the first minute on.
+fn metrics(minutes: u32, canary: Traffic) -> OpenMetrics {
+    let mut series = OpenMetrics::every(60);
+    series.traffic(Traffic::steady("shop", "reviews", "v1", minutes, 2000.0)).traffic(canary);
+    series
+}
+
+fn canary(minutes: u32) -> Traffic {
+    Traffic::steady("shop", "reviews", "v2", minutes, 1000.0)
+}
+
+#[test]
+fn a_healthy_canary_walks_to_the_end_with_its_checks_in_each_commit() {
+    let prometheus = Prometheus::start(&metrics(100, canary(100)));
+    let repo = release(&format!("{SUCCESS}{LATENCY}{ERRORS}"));
+    let r = repo.path();
+    for (minute, expected) in
+        [(30, "reviews: promote ten -> half (stage 2 of 3)"), (60, "reviews: promote half -> all (stage 3 of 3)")]
+    {
+        let run = promote(r, Some(&prometheus.url), minute);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(subject(r), expected);
+        let body = git(r, &["log", "-1", "--format=%b"]);
+        assert!(body.contains("analysis: success-rate 100 (min 99): pass"), "{body}");
+        assert!(body.contains("analysis: latency ") && body.contains("(max 500): pass"), "{body}");
+        assert!(body.contains("analysis: errors 0 (margin 1): pass; canary 0 of 30000 failed"), "{body}");
+    }
+    let done = promote(r, Some(&prometheus.url), 95);
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert!(done.stdout.contains("at the last stage"), "{}", done.stdout);
+}
+
+/// One commit to `aborted`, exit 5, the reason naming the check, its value, bound and window.
+fn aborted_by(canary: Traffic, check: &str, metrics_yaml: &str, reason: &str) {
+    let prometheus = Prometheus::start(&metrics(40, canary));
+    let repo = release(metrics_yaml);
+    let r = repo.path();
+    let before = git(r, &["rev-list", "--count", "HEAD"]);
+    let run = promote(r, Some(&prometheus.url), 30);
+    assert_eq!(run.code, 5, "{check}: {}{}", run.stdout, run.stderr);
+    assert_eq!(git(r, &["rev-list", "--count", "HEAD~1"]), before, "one commit");
+    assert_eq!(subject(r), "reviews: abort ten");
+    let k = std::fs::read_to_string(r.join("overlays/reviews/kustomization.yaml")).unwrap();
+    assert!(k.contains("kanari.dev/stage: aborted") && k.contains(reason), "{check}: {k}");
+    let body = git(r, &["log", "-1", "--format=%b"]);
+    assert!(body.contains(&format!("analysis: {check} ")) && body.contains("window 1800s"), "{body}");
+}
+
+#[test]
+fn a_canary_failing_one_request_in_ten_is_aborted_by_one_commit_naming_the_check() {
+    let sick = Traffic { error_ratio: 0.1, ..canary(40) };
+    aborted_by(
+        sick,
+        "success-rate",
+        SUCCESS,
+        "analysis: success-rate 90 (min 99): fail; 3000 of 30000 requests failed, window 1800s",
+    );
+}
+
+#[test]
+fn a_canary_slower_than_its_bound_is_aborted() {
+    let slow = Traffic { latency: |_| Latency::around(2000.0, 200.0), ..canary(40) };
+    aborted_by(slow, "latency", LATENCY, "(max 500): fail; 30000 requests, window 1800s");
+}
+
+#[test]
+fn an_error_rate_clearly_above_stables_is_aborted_and_a_slightly_higher_one_holds() {
+    let worse = Traffic { error_ratio: 0.05, ..canary(40) };
+    aborted_by(
+        worse,
+        "errors",
+        ERRORS,
+        "analysis: errors 5 (margin 1): fail; canary 1500 of 30000 failed, stable 0 of 60000",
+    );
+
+    // 1.2% against 0.6%, on few requests: above stable, but neither clearly beyond the margin
+    // nor clearly within it.
+    let mut series = OpenMetrics::every(60);
+    series
+        .traffic(Traffic { error_ratio: 0.006, ..Traffic::steady("shop", "reviews", "v1", 40, 200.0) })
+        .traffic(Traffic { error_ratio: 0.012, ..Traffic::steady("shop", "reviews", "v2", 40, 100.0) });
+    let prometheus = Prometheus::start(&series);
+    let repo = release(ERRORS);
+    let r = repo.path();
+    let head = git(r, &["rev-parse", "HEAD"]);
+    let run = promote(r, Some(&prometheus.url), 30);
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("errors 0.6 (margin 1): inconclusive; canary 36 of 3000 failed, stable 36 of 6000"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(git(r, &["rev-parse", "HEAD"]), head, "nothing committed");
+}
+
+#[test]
+fn no_data_or_too_few_requests_hold_and_commit_nothing() {
+    for (what, series) in [
+        ("no data", metrics(40, Traffic::steady("shop", "ratings", "v2", 40, 1000.0))),
+        ("too few requests", metrics(40, Traffic::steady("shop", "reviews", "v2", 40, 3.0))),
+    ] {
+        let prometheus = Prometheus::start(&series);
+        let repo = release(SUCCESS);
+        let r = repo.path();
+        let head = git(r, &["rev-parse", "HEAD"]);
+        let run = promote(r, Some(&prometheus.url), 30);
+        assert_eq!(run.code, 3, "{what}: {}{}", run.stdout, run.stderr);
+        assert!(
+            run.stderr.contains("inconclusive") && run.stderr.contains("fewer than minRequests 100"),
+            "{what}: {}",
+            run.stderr
+        );
+        assert_eq!(git(r, &["rev-parse", "HEAD"]), head, "{what}: nothing committed");
+    }
+}
+
+#[test]
+fn a_cluster_still_on_the_previous_weights_holds() {
+    // The canary serves nothing of the catch-all traffic although the stage says 10%: what Git
+    // says is not applied yet. The release waits; it is not the canary's fault.
+    let mut series = OpenMetrics::every(60);
+    series.traffic(Traffic::steady("shop", "reviews", "v1", 40, 2000.0)).traffic(canary(40));
+    let prometheus = Prometheus::start(&series);
+    let repo = release(SHARE);
+    let r = repo.path();
+    let run = promote(r, Some(&prometheus.url), 30);
+    // v2 takes a third of the requests here, not 10%.
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("traffic") && run.stderr.contains("the stage says 10%"), "{}", run.stderr);
+    assert_eq!(subject(r), "reviews: promote prepare -> ten (stage 1 of 3)");
+}
+
+#[test]
+fn an_unreachable_prometheus_is_exit_4_and_a_query_of_several_series_exit_2() {
+    let url = {
+        let gone = Prometheus::start(&metrics(40, canary(40)));
+        gone.url.clone()
+    };
+    let repo = release(SUCCESS);
+    let r = repo.path();
+    let head = git(r, &["rev-parse", "HEAD"]);
+    let run = promote(r, Some(&url), 30);
+    assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("cannot be reached") && run.stderr.contains("after 3 attempts"), "{}", run.stderr);
+    assert_eq!(git(r, &["rev-parse", "HEAD"]), head);
+
+    let prometheus = Prometheus::start(&metrics(40, canary(40)));
+    let several = "      - name: by-version\n        query: 'sum by (destination_workload) (rate(istio_requests_total{destination_workload_namespace=\"{{ namespace }}\"}[{{ window }}]))'\n        max: 1000\n";
+    let repo = release(several);
+    let r = repo.path();
+    let run = promote(r, Some(&prometheus.url), 30);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("canaries/reviews.yaml:13:15") && run.stderr.contains("returned 2 series"),
+        "{}",
+        run.stderr
+    );
+}
