@@ -17,8 +17,8 @@ use crate::commands::analyze;
 use crate::commands::git::Committed;
 use crate::commands::moves::{self, Decision, Transition};
 use crate::commands::{Workspace, parse_step};
-use crate::exit::Code;
-use crate::plan::Recorded;
+use crate::exit::{Code, Exit};
+use crate::plan::{self, Recorded, State};
 use crate::release::{self, Gate, Next, Options};
 use crate::spec::{Canary, MetricKind, OnFailure};
 use crate::stats::Verdict;
@@ -54,6 +54,11 @@ pub fn run(ws: &Workspace, args: &PromoteArgs) -> Result<Code> {
         let to = args.to.as_deref().map(|name| parse_step(canary, name)).transpose()?;
         let opts = Options { to, restart: args.restart, skip_gates: args.skip_gates };
         let next = release::next(canary, recorded, &committed.observed(), now, &opts)?;
+        if let Next::Move { to } = &next
+            && let Some(gate) = readiness(ws, canary, recorded, to, now)?
+        {
+            return Ok(Next::Held(gate));
+        }
         next.try_map(|to| {
             let step = to.step;
             let mut transition = Transition::to(to, "promote");
@@ -120,4 +125,51 @@ fn judgment(
         return Ok(Judgment::Decided(Box::new(Next::Held(held))));
     }
     Ok(Judgment::Passed(lines))
+}
+
+/// With an analysis, a move that puts more traffic on a version waits until Prometheus shows its
+/// pods available (`kube_deployment_status_replicas_available`, from kube-state-metrics): at
+/// least the pods the current state declares for it.
+fn readiness(
+    ws: &Workspace,
+    canary: &Canary,
+    recorded: Option<&Recorded>,
+    to: &State,
+    now: Timestamp,
+) -> Result<Option<Gate>> {
+    if canary.analysis.is_none() || to.transit.is_some() || recorded.is_none() {
+        return Ok(None);
+    }
+    let Ok(from) = release::current(canary, recorded) else { return Ok(None) };
+    let (before, after, pods) =
+        (plan::need(canary, from.step), plan::need(canary, to.step), plan::counts(canary, &from));
+    let mut versions = vec![(&canary.stable.version, before.stable, after.stable, pods.stable)];
+    if let Some(c) = &canary.canary {
+        versions.push((&c.version, before.canary, after.canary, pods.canary));
+    }
+    let client = analyze::client(ws, canary)?;
+    for (version, before, after, declared) in versions {
+        if after <= before {
+            continue;
+        }
+        let deployment = format!("{}-{version}", canary.name);
+        let query = format!(
+            "max(kube_deployment_status_replicas_available{{namespace=\"{}\",deployment=\"{deployment}\"}})",
+            canary.namespace
+        );
+        let answer = client
+            .instant(&query, now)
+            .map_err(|e| Exit { code: Code::Conflict, message: format!("release `{}`: {e}", canary.id()) })?;
+        let available = answer.first().and_then(|s| s.samples.last()).map(|(_, v)| *v).filter(|v| v.is_finite());
+        if available.is_none_or(|n| n < f64::from(declared)) {
+            let shown = available.map_or("no data".to_string(), |n| format!("{n} of {declared} pods available"));
+            return Ok(Some(Gate::Analysis {
+                check: "readiness".into(),
+                why: format!(
+                    "traffic moves onto `{deployment}` once its {declared} pods are available; Prometheus shows {shown} (kube_deployment_status_replicas_available)"
+                ),
+            }));
+        }
+    }
+    Ok(None)
 }

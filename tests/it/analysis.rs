@@ -8,7 +8,7 @@ use std::path::Path;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::prometheus::{Latency, OpenMetrics, Prometheus, Traffic, day};
+use crate::prometheus::{Latency, OpenMetrics, Prometheus, Replicas, Traffic, day};
 use crate::{git, kanari_env, repo_with};
 
 const SPEC: &str = "canaries/reviews.yaml";
@@ -46,8 +46,8 @@ fn at(minutes: i64) -> Timestamp {
 }
 
 /// A repository with the release entered into its first stage (`ten`) at the data's first
-/// minute.
-fn release(metrics: &str) -> tempfile::TempDir {
+/// minute, `prometheus` showing its pods available.
+fn release(metrics: &str, prometheus: &str) -> tempfile::TempDir {
     let repo = repo_with(&[(SPEC, &spec(metrics))]);
     let r = repo.path();
     for git_args in [&["init", "-q", "-b", "main"][..], &["add", "-A"], &["commit", "-q", "-m", "spec"]] {
@@ -56,7 +56,7 @@ fn release(metrics: &str) -> tempfile::TempDir {
     git(r, &["config", "user.name", "CI"]);
     git(r, &["config", "user.email", "ci@example.com"]);
     for minute in [-3, -2, 0] {
-        let run = promote(r, None, minute);
+        let run = promote(r, Some(prometheus), minute);
         assert_eq!(run.code, 0, "{}", run.stderr);
     }
     assert_eq!(subject(r), "reviews: promote prepare -> ten (stage 1 of 3)");
@@ -76,11 +76,26 @@ fn subject(repo: &Path) -> String {
     git(repo, &["log", "-1", "--format=%s"]).trim().to_string()
 }
 
-/// Istio's metrics for v1 and v2 from the first minute on.
+/// Istio's metrics for v1 and v2 from the first minute on, and kube-state-metrics' count of
+/// available pods.
 fn metrics(minutes: u32, canary: Traffic) -> OpenMetrics {
     let mut series = OpenMetrics::every(60);
     series.traffic(Traffic::steady("shop", "reviews", "v1", minutes, 2000.0)).traffic(canary);
+    available(&mut series, |_| 10);
     series
+}
+
+/// Both Deployments with `pods(minute)` pods available, for 100 minutes.
+fn available(series: &mut OpenMetrics, pods: fn(u32) -> u32) {
+    for version in ["v1", "v2"] {
+        series.replicas(Replicas {
+            namespace: "shop".into(),
+            deployment: format!("reviews-{version}"),
+            from: day(),
+            minutes: 100,
+            available: pods,
+        });
+    }
 }
 
 fn canary(minutes: u32) -> Traffic {
@@ -90,7 +105,7 @@ fn canary(minutes: u32) -> Traffic {
 #[test]
 fn a_healthy_canary_walks_to_the_end_with_its_checks_in_each_commit() {
     let prometheus = Prometheus::start(&metrics(100, canary(100)));
-    let repo = release(&format!("{SUCCESS}{LATENCY}{ERRORS}"));
+    let repo = release(&format!("{SUCCESS}{LATENCY}{ERRORS}"), &prometheus.url);
     let r = repo.path();
     for (minute, expected) in
         [(30, "reviews: promote ten -> half (stage 2 of 3)"), (60, "reviews: promote half -> all (stage 3 of 3)")]
@@ -111,7 +126,7 @@ fn a_healthy_canary_walks_to_the_end_with_its_checks_in_each_commit() {
 /// One commit to `aborted`, exit 5, the reason naming the check, its value, bound and window.
 fn aborted_by(canary: Traffic, check: &str, metrics_yaml: &str, reason: &str) {
     let prometheus = Prometheus::start(&metrics(40, canary));
-    let repo = release(metrics_yaml);
+    let repo = release(metrics_yaml, &prometheus.url);
     let r = repo.path();
     let before = git(r, &["rev-list", "--count", "HEAD"]);
     let run = promote(r, Some(&prometheus.url), 30);
@@ -157,8 +172,9 @@ fn an_error_rate_clearly_above_stables_is_aborted_and_a_slightly_higher_one_hold
     series
         .traffic(Traffic { error_ratio: 0.006, ..Traffic::steady("shop", "reviews", "v1", 40, 200.0) })
         .traffic(Traffic { error_ratio: 0.012, ..Traffic::steady("shop", "reviews", "v2", 40, 100.0) });
+    available(&mut series, |_| 10);
     let prometheus = Prometheus::start(&series);
-    let repo = release(ERRORS);
+    let repo = release(ERRORS, &prometheus.url);
     let r = repo.path();
     let head = git(r, &["rev-parse", "HEAD"]);
     let run = promote(r, Some(&prometheus.url), 30);
@@ -178,7 +194,7 @@ fn no_data_or_too_few_requests_hold_and_commit_nothing() {
         ("too few requests", metrics(40, Traffic::steady("shop", "reviews", "v2", 40, 3.0))),
     ] {
         let prometheus = Prometheus::start(&series);
-        let repo = release(SUCCESS);
+        let repo = release(SUCCESS, &prometheus.url);
         let r = repo.path();
         let head = git(r, &["rev-parse", "HEAD"]);
         let run = promote(r, Some(&prometheus.url), 30);
@@ -198,8 +214,9 @@ fn a_cluster_still_on_the_previous_weights_holds() {
     // says is not applied yet. The release waits; it is not the canary's fault.
     let mut series = OpenMetrics::every(60);
     series.traffic(Traffic::steady("shop", "reviews", "v1", 40, 2000.0)).traffic(canary(40));
+    available(&mut series, |_| 10);
     let prometheus = Prometheus::start(&series);
-    let repo = release(SHARE);
+    let repo = release(SHARE, &prometheus.url);
     let r = repo.path();
     let run = promote(r, Some(&prometheus.url), 30);
     // v2 takes a third of the requests here, not 10%.
@@ -210,11 +227,10 @@ fn a_cluster_still_on_the_previous_weights_holds() {
 
 #[test]
 fn an_unreachable_prometheus_is_exit_4_and_a_query_of_several_series_exit_2() {
-    let url = {
-        let gone = Prometheus::start(&metrics(40, canary(40)));
-        gone.url.clone()
-    };
-    let repo = release(SUCCESS);
+    let gone = Prometheus::start(&metrics(40, canary(40)));
+    let repo = release(SUCCESS, &gone.url);
+    let url = gone.url.clone();
+    drop(gone);
     let r = repo.path();
     let head = git(r, &["rev-parse", "HEAD"]);
     let run = promote(r, Some(&url), 30);
@@ -224,7 +240,7 @@ fn an_unreachable_prometheus_is_exit_4_and_a_query_of_several_series_exit_2() {
 
     let prometheus = Prometheus::start(&metrics(40, canary(40)));
     let several = "      - name: by-version\n        query: 'sum by (destination_workload) (rate(istio_requests_total{destination_workload_namespace=\"{{ namespace }}\"}[{{ window }}]))'\n        max: 1000\n";
-    let repo = release(several);
+    let repo = release(several, &prometheus.url);
     let r = repo.path();
     let run = promote(r, Some(&prometheus.url), 30);
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
@@ -233,4 +249,42 @@ fn an_unreachable_prometheus_is_exit_4_and_a_query_of_several_series_exit_2() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn traffic_moves_onto_pods_only_once_prometheus_shows_them_available() {
+    // v2's pods come up slowly: none until minute 20, then all of them.
+    let mut series = OpenMetrics::every(60);
+    series.traffic(Traffic::steady("shop", "reviews", "v1", 60, 2000.0)).traffic(canary(60));
+    series.replicas(Replicas {
+        namespace: "shop".into(),
+        deployment: "reviews-v1".into(),
+        from: day() - SignedDuration::from_mins(5),
+        minutes: 70,
+        available: |_| 4,
+    });
+    series.replicas(Replicas {
+        namespace: "shop".into(),
+        deployment: "reviews-v2".into(),
+        from: day() - SignedDuration::from_mins(5),
+        minutes: 70,
+        available: |minute| if minute < 25 { 1 } else { 2 },
+    });
+    let prometheus = Prometheus::start(&series);
+    let repo = release(SUCCESS, &prometheus.url);
+    let r = repo.path();
+    // ten runs the 2 pods half needs; Prometheus shows 1 available.
+    let held = promote(r, Some(&prometheus.url), 15);
+    assert_eq!(held.code, 3, "{}{}", held.stdout, held.stderr);
+    assert!(
+        held.stderr.contains(
+            "traffic moves onto `reviews-v2` once its 2 pods are available; Prometheus shows 1 of 2 pods available"
+        ),
+        "{}",
+        held.stderr
+    );
+    assert_eq!(subject(r), "reviews: promote prepare -> ten (stage 1 of 3)");
+    let run = promote(r, Some(&prometheus.url), 30);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(subject(r), "reviews: promote ten -> half (stage 2 of 3)");
 }
