@@ -168,6 +168,11 @@ pub struct DiffArgs {
     #[arg(long)]
     pub next: bool,
 
+    /// Add the analysis of each release in a stage with canary traffic (its checks run now
+    /// against Prometheus): a table in Markdown, lines in text, an `analysis` array in JSON
+    #[arg(long)]
+    pub analysis: bool,
+
     /// Output format
     #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
     pub format: DiffFormat,

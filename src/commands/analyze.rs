@@ -161,8 +161,18 @@ pub fn run(ws: &Workspace, args: &AnalyzeArgs) -> Result<Code> {
     let windows: Vec<Window> = canaries.iter().zip(&recorded).filter_map(|(c, r)| window(c, r.as_ref(), now)).collect();
     let mut rows = Vec::new();
     let mut code = Code::Ok;
+    // A release whose checks cannot run is said, and the others are still judged; the run ends
+    // with that error's code.
+    let mut failed: Option<Code> = None;
     for (w, result) in windows.iter().zip(judge_all(ws, &windows)) {
-        let outcomes = result?;
+        let outcomes = match result {
+            Ok(outcomes) => outcomes,
+            Err(e) => {
+                eprintln!("error: {}: {e:#}", w.canary.id());
+                failed = failed.or(Some(crate::exit_code_of(&e)));
+                continue;
+            }
+        };
         if overall(&outcomes) != Verdict::Pass {
             code = Code::Gate;
         }
@@ -196,7 +206,7 @@ pub fn run(ws: &Workspace, args: &AnalyzeArgs) -> Result<Code> {
         }
         AnalyzeFormat::Markdown => print!("{}", markdown(&rows)),
     }
-    Ok(code)
+    Ok(failed.unwrap_or(code))
 }
 
 /// The checks as a Markdown table per release, for a pull request's comment.

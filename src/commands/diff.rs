@@ -10,12 +10,15 @@
 use anyhow::{Context, Result};
 use serde_json::json;
 
+use crate::analysis::{Outcome, Window};
 use crate::cli::{DiffArgs, DiffFormat};
+use crate::commands::analyze;
 use crate::commands::git::{Committed, Git, now};
 use crate::commands::{Workspace, by_version, named_state};
 use crate::diff::{self, Change};
 use crate::exit::Code;
 use crate::plan;
+use crate::plan::Recorded;
 use crate::release::{self, Next};
 use crate::review::{self, Facts};
 use crate::spec::Canary;
@@ -43,18 +46,99 @@ pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<Code> {
     };
     let now = now()?;
     let progress = crate::commands::Progress::new(ws, "diffing", canaries.len());
-    let diffs: Vec<ReleaseDiff> = git.map_committed(base, &canaries, |canary, committed| {
+    let diffs: Vec<(ReleaseDiff, Option<Recorded>)> = git.map_committed(base, &canaries, |canary, committed| {
         progress.tick();
-        release_diff(canary, &committed, args, now, &renderer)
+        let recorded = committed.recorded.clone();
+        Ok((release_diff(canary, &committed, args, now, &renderer)?, recorded))
     })?;
+    let (diffs, recorded): (Vec<ReleaseDiff>, Vec<Option<Recorded>>) = diffs.into_iter().unzip();
+    let analysis = match args.analysis {
+        true => Some(analyses(ws, &canaries, &recorded, now)),
+        false => None,
+    };
+    let judged = |i: usize| analysis.as_ref().and_then(|a| a[i].as_ref());
     let out = match args.format {
-        DiffFormat::Text => diffs.iter().map(|d| text(d, ws.color)).collect::<String>(),
-        DiffFormat::Json => serde_json::to_string_pretty(&diffs.iter().map(to_json).collect::<Vec<_>>())? + "\n",
-        DiffFormat::Markdown => markdown(&diffs, MARKDOWN_LIMIT),
+        DiffFormat::Text => {
+            let mut out = String::new();
+            for (i, d) in diffs.iter().enumerate() {
+                out.push_str(&text(d, ws.color));
+                match judged(i) {
+                    Some(Ok((_, checks))) => {
+                        checks.iter().for_each(|c| out.push_str(&format!("  analysis: {}\n", c.line())))
+                    }
+                    Some(Err(why)) => out.push_str(&format!("  analysis: {why}\n")),
+                    None => {}
+                }
+            }
+            out
+        }
+        DiffFormat::Json => {
+            let list: Vec<serde_json::Value> = diffs
+                .iter()
+                .enumerate()
+                .map(|(i, d)| {
+                    let mut v = to_json(d);
+                    if analysis.is_some() {
+                        v["analysis"] = match judged(i) {
+                            Some(Ok((window, checks))) => json!({"window": window, "checks": checks}),
+                            Some(Err(why)) => json!({"error": why}),
+                            None => serde_json::Value::Null,
+                        };
+                    }
+                    v
+                })
+                .collect();
+            serde_json::to_string_pretty(&list)? + "\n"
+        }
+        DiffFormat::Markdown => {
+            let mut out = markdown(&diffs, MARKDOWN_LIMIT);
+            if analysis.is_some() {
+                let mut rows = Vec::new();
+                let mut errors = String::new();
+                for (i, d) in diffs.iter().enumerate() {
+                    match judged(i) {
+                        Some(Ok((window, checks))) => rows.push((
+                            d.canary.id(),
+                            d.from.clone().unwrap_or_default(),
+                            window.clone(),
+                            checks.clone(),
+                        )),
+                        Some(Err(why)) => errors.push_str(&format!("- `{}`: {why}\n", d.canary.id())),
+                        None => {}
+                    }
+                }
+                out.push('\n');
+                out.push_str(&analyze::markdown(&rows));
+                out.push_str(&errors);
+                if rows.is_empty() && errors.is_empty() {
+                    out.push_str("No release is in a stage that sends the canary traffic.\n");
+                }
+            }
+            out
+        }
     };
     print!("{out}");
     let differs = diffs.iter().any(|d| !d.changes.is_empty());
     Ok(if differs { Code::Differences } else { Code::Ok })
+}
+
+/// Each release's analysis run now, when it is in a stage with canary traffic: its window and
+/// checks, or why they could not run (a comment shows that rather than failing).
+type Judged = Option<Result<(String, Vec<Outcome>), String>>;
+
+fn analyses(ws: &Workspace, canaries: &[Canary], recorded: &[Option<Recorded>], now: jiff::Timestamp) -> Vec<Judged> {
+    let windows: Vec<Option<Window>> =
+        canaries.iter().zip(recorded).map(|(c, r)| analyze::window(c, r.as_ref(), now)).collect();
+    let due: Vec<Window> = windows.iter().flatten().cloned().collect();
+    let mut results = analyze::judge_all(ws, &due).into_iter();
+    windows
+        .iter()
+        .map(|w| {
+            let w = w.as_ref()?;
+            let result = results.next().expect("one result per window");
+            Some(result.map(|checks| (w.promql(), checks)).map_err(|e| format!("{e:#}")))
+        })
+        .collect()
 }
 
 fn release_diff<'a>(

@@ -13,6 +13,10 @@
 //! moved) shows in `doing` (`scaled up for 0-100`, `draining 50-50`), and a wait for new pods or
 //! for traffic to drain in `gate` (`warmup until T`) and `why` (the whole sentence).
 //!
+//! With `spec.analysis`, a release in a stage with canary traffic has its checks run now: the
+//! first that does not pass shows as the gate (`analysis: success-rate fail`) with its numbers in
+//! `why`.
+//!
 //! JSON (`--format json`): an array of objects with `name` (`namespace/name`), `stage` (or null),
 //! `status`, `since` (or null), `next` (or null), `gate` (or null), `why` (or null), `doing` (or
 //! null) and `canary` (the committed canary version, or null).
@@ -20,12 +24,15 @@
 use anyhow::Result;
 use serde::Serialize;
 
+use crate::analysis::Window;
 use crate::cli::{StatusArgs, StatusFormat};
 use crate::commands::Workspace;
+use crate::commands::analyze;
 use crate::commands::git::{Git, now};
 use crate::exit::Code;
 use crate::plan::Step;
 use crate::release::{self, Gate, Next, Position};
+use crate::stats::Verdict;
 
 #[derive(Serialize)]
 struct Row {
@@ -52,7 +59,26 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<Code> {
     let now = now()?;
     let mut rows = Vec::new();
     let committed = git.map_committed(head, &canaries, |_, c| Ok((c.observed(), c.recorded)))?;
-    for (canary, (observed, recorded)) in canaries.iter().zip(committed) {
+    // The analysis of each release in a stage with canary traffic, run now: a check that does
+    // not pass is what holds the release (or, for a failure, what the next promote aborts on).
+    let windows: Vec<Option<Window>> =
+        canaries.iter().zip(&committed).map(|(c, (_, r))| analyze::window(c, r.as_ref(), now)).collect();
+    let due: Vec<Window> = windows.iter().flatten().cloned().collect();
+    let mut judged = analyze::judge_all(ws, &due).into_iter();
+    let verdicts: Vec<Option<(String, String)>> = windows
+        .iter()
+        .map(|w| {
+            w.as_ref()?;
+            match judged.next().expect("one result per window") {
+                Ok(checks) => checks
+                    .iter()
+                    .find(|c| c.verdict() != Verdict::Pass)
+                    .map(|c| (format!("analysis: {} {}", c.name, c.verdict), c.line())),
+                Err(e) => Some(("analysis: unavailable".to_string(), format!("{e:#}"))),
+            }
+        })
+        .collect();
+    for ((canary, (observed, recorded)), verdict) in canaries.iter().zip(committed).zip(verdicts) {
         let recorded = recorded.as_ref();
         let position = release::position(canary, recorded)?;
         let next = release::next(canary, recorded, &observed, now, &release::Options::default())?;
@@ -66,7 +92,7 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<Code> {
             }
             (Next::Held(gate), _) => (None, Some(gate)),
         };
-        let status = release::status(canary, position, recorded, &next);
+        let status = if verdict.is_some() { "waiting" } else { release::status(canary, position, recorded, &next) };
         let of = match position {
             Position::At(Step::Stage(i)) => Some((i + 1, canary.stages.len())),
             _ => None,
@@ -77,8 +103,8 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<Code> {
             status,
             since: recorded.and_then(|r| r.since.clone()),
             next: next_name,
-            gate: gate.map(Gate::short),
-            why: gate.map(|g| g.to_string()),
+            gate: verdict.as_ref().map(|(short, _)| short.clone()).or(gate.map(Gate::short)),
+            why: verdict.as_ref().map(|(_, why)| why.clone()).or(gate.map(|g| g.to_string())),
             doing: recorded.and_then(crate::commands::doing),
             canary: recorded.and_then(|r| r.canary.clone()),
             of,

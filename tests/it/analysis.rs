@@ -288,3 +288,95 @@ fn traffic_moves_onto_pods_only_once_prometheus_shows_them_available() {
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert_eq!(subject(r), "reviews: promote ten -> half (stage 2 of 3)");
 }
+
+#[test]
+fn analyze_status_and_the_pull_request_comment_show_each_check() {
+    let sick = Traffic { error_ratio: 0.1, ..canary(40) };
+    let prometheus = Prometheus::start(&metrics(40, sick));
+    let repo = release(&format!("{SUCCESS}{LATENCY}"), &prometheus.url);
+    let r = repo.path();
+    let now = at(30).to_string();
+    let run = |args: &[&str]| {
+        let mut all = vec!["-C", r.to_str().unwrap(), "--prometheus", &prometheus.url];
+        all.extend_from_slice(args);
+        kanari_env(r, &all, &[("KANARI_NOW", &now)])
+    };
+    let text = run(&["analyze"]);
+    assert_eq!(text.code, 3, "{}{}", text.stdout, text.stderr);
+    assert!(text.stdout.starts_with("shop/reviews  ten  window 1800s\n"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("  success-rate 90 (min 99): fail; 3000 of 30000 requests failed, window 1800s\n"),
+        "{}",
+        text.stdout
+    );
+    let json = run(&["analyze", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v[0]["checks"][0]["verdict"], "fail");
+    assert_eq!(v[0]["checks"][0]["value"], 90.0);
+    assert_eq!(v[0]["checks"][1]["name"], "latency");
+    let markdown = run(&["analyze", "--format", "markdown"]).stdout;
+    assert!(markdown.contains("| `success-rate` | 90 | min 99 | **fail** |"), "{markdown}");
+
+    let status = run(&["status", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(
+        (v[0]["status"].as_str(), v[0]["gate"].as_str()),
+        (Some("waiting"), Some("analysis: success-rate fail"))
+    );
+
+    let comment = run(&["diff", "--next", "--format", "markdown", "--analysis"]);
+    assert!(comment.stdout.contains("## kanari analyze") && comment.stdout.contains("**fail**"), "{}", comment.stdout);
+    // The diff's table and the analysis' table, as a CommonMark parser reads them.
+    assert_eq!(crate::review::shape(&comment.stdout).tables, 2, "{}", comment.stdout);
+}
+
+#[test]
+fn the_token_and_a_tenant_header_go_to_prometheus_and_the_token_is_never_printed() {
+    let prometheus = Prometheus::start(&metrics(40, canary(40)));
+    let repo = release(SUCCESS, &prometheus.url);
+    let r = repo.path();
+    // A server that records each request's head and refuses the credentials.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Write};
+        let mut heads = Vec::new();
+        // kanari asks once: a refusal of credentials is not retried. Waits 30 s at most.
+        listener.set_nonblocking(true).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let accepted = loop {
+            match listener.accept() {
+                Ok((stream, _)) => break Some(stream),
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                Err(_) => break None,
+            }
+        };
+        if let Some(stream) = accepted {
+            stream.set_nonblocking(false).unwrap();
+            stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            while reader.read_line(&mut head).map(|n| n > 2).unwrap_or(false) && head.len() < 16384 {}
+            let mut stream = stream;
+            stream.write_all(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").unwrap();
+            heads.push(head.to_lowercase());
+        }
+        heads
+    });
+    let url = format!("http://127.0.0.1:{port}");
+    let env = [("KANARI_NOW", at(30).to_string()), ("KANARI_PROMETHEUS_TOKEN", "s3cret-token".into())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let args =
+        ["-C", r.to_str().unwrap(), "--prometheus", &url, "--prometheus-header", "X-Scope-OrgID: tenant-a", "promote"];
+    let run = kanari_env(r, &args, &env);
+    let heads = server.join().unwrap();
+    assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("refused the credentials (HTTP 401)"), "{}", run.stderr);
+    assert!(!run.stderr.contains("s3cret") && !run.stdout.contains("s3cret"), "{}", run.stderr);
+    assert_eq!(heads.len(), 1, "{heads:?}");
+    assert!(heads[0].contains("authorization: bearer s3cret-token\r\n"), "{}", heads[0]);
+    assert!(heads[0].contains("x-scope-orgid: tenant-a\r\n"), "{}", heads[0]);
+    assert!(heads[0].starts_with("get /api/v1/query?"), "{}", heads[0]);
+}

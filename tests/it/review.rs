@@ -40,8 +40,8 @@ fn at_90_10() -> tempfile::TempDir {
 
 /// Counts of what a CommonMark parser finds: tables, fenced blocks by language, HTML blocks.
 #[derive(Debug, Default)]
-struct Shape {
-    tables: usize,
+pub(crate) struct Shape {
+    pub tables: usize,
     table_rows: usize,
     fences: Vec<String>,
     details_open: usize,
@@ -49,7 +49,7 @@ struct Shape {
     headings: usize,
 }
 
-fn shape(markdown: &str) -> Shape {
+pub(crate) fn shape(markdown: &str) -> Shape {
     let mut s = Shape::default();
     let mut in_html = false;
     for event in Parser::new_ext(markdown, pulldown_cmark::Options::ENABLE_TABLES) {
