@@ -208,7 +208,12 @@ fn render(template: &str, w: &Window, metric: &Metric) -> Result<String, Error> 
     };
     env.render_str(template, ctx)
         .map(|q| q.trim().to_string())
-        .map_err(|e| Error { metric: metric.name.clone(), message: format!("its query does not render: {e:#}") })
+        .map_err(|e| Error {
+            metric: metric.name.clone(),
+            message: format!(
+                "its query does not render: {e} (a query may use namespace, name, stable, canary, stable_workload, canary_workload and window)"
+            ),
+        })
 }
 
 /// The one number of an instant answer: exactly one series with one finite sample.
@@ -475,5 +480,37 @@ spec:
         assert!(e.message.contains("returned 2 series"), "{e}");
         assert_eq!(judged(2, vec![series(&[], 0.5)], &requests).unwrap().verdict, "pass");
         assert_eq!(judged(2, vec![], &requests).unwrap().verdict, "inconclusive");
+    }
+
+    #[test]
+    fn latency_against_stable_counts_busy_minutes_and_judges_the_shift() {
+        let spec = SPEC.replace(
+            "      - {name: ok, builtin: success-rate, min: 99}\n",
+            "      - {name: slow, builtin: latency-vs-stable, margin: 10%}\n",
+        );
+        let c = parse_file(Path::new("c.yaml"), &spec).0.remove(0);
+        let since: Timestamp = "2026-03-01T10:00:00Z".parse().unwrap();
+        let now: Timestamp = "2026-03-01T10:30:00Z".parse().unwrap();
+        let w = Window { canary: &c, version: "v2", weight: 10, since, now };
+        let planned = plan(&w, &c.analysis.as_ref().unwrap().metrics).unwrap();
+        let minutes = |workload: &str, f: &dyn Fn(usize) -> f64| Series {
+            labels: vec![("destination_workload".into(), workload.into())],
+            samples: (0..20).map(|m| (60.0 * m as f64, f(m))).collect(),
+        };
+        let judge_with = |canary_ms: &dyn Fn(usize) -> f64, canary_requests: f64| {
+            let means = vec![minutes("reviews-v1", &|m| 100.0 + (m % 5) as f64), minutes("reviews-v2", canary_ms)];
+            let counts = vec![minutes("reviews-v1", &|_| 200.0), minutes("reviews-v2", &|_| canary_requests)];
+            judge(&w, &planned[0], &[vec![series(&[], 3000.0)], means, counts], 100).unwrap()
+        };
+        // 50 ms slower every minute, against a 10% margin of stable's ~102 ms median: fail.
+        let slow = judge_with(&|m| 150.0 + (m % 5) as f64, 100.0);
+        assert_eq!(slow.verdict, "fail", "{}", slow.line());
+        assert!(slow.detail.starts_with("20 minutes; shift 50 ms"), "{}", slow.detail);
+        // The same latency: pass.
+        assert_eq!(judge_with(&|m| 100.0 + (m % 5) as f64, 100.0).verdict, "pass");
+        // Minutes where the canary served fewer than 20 requests do not count: inconclusive.
+        let idle = judge_with(&|m| 150.0 + (m % 5) as f64, 10.0);
+        assert_eq!(idle.verdict, "inconclusive", "{}", idle.line());
+        assert!(idle.detail.starts_with("0 minutes"), "{}", idle.detail);
     }
 }

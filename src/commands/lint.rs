@@ -4,6 +4,7 @@
 use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
 
+use crate::analysis::{self, Window};
 use crate::cli::Selection;
 use crate::commands::Workspace;
 use crate::exit::Code;
@@ -37,6 +38,18 @@ pub fn run(ws: &Workspace, args: &Selection) -> Result<Code> {
         })
         .collect::<Result<_>>()?;
     let states: usize = counts.iter().sum();
+    // Each query template of an analysis renders (with made-up times: only its syntax and its
+    // names are checked here).
+    for canary in &releases {
+        let Some(a) = &canary.analysis else { continue };
+        let now = jiff::Timestamp::UNIX_EPOCH + jiff::SignedDuration::from_hours(1);
+        let version = canary.canary.as_ref().unwrap_or(&canary.stable).version.as_str();
+        let w = Window { canary, version, weight: 0, since: jiff::Timestamp::UNIX_EPOCH, now };
+        if let Err(e) = analysis::plan(&w, &a.metrics) {
+            let metric = a.metrics.iter().find(|m| m.name == e.metric).expect("the error names a check");
+            bail!("{}", metric.at.problem(e.to_string()));
+        }
+    }
     let mut warnings: Vec<Problem> = releases.iter().flat_map(plan::warnings).collect();
     for canary in &releases {
         warnings.extend(rerolls(ws, canary)?);

@@ -380,3 +380,25 @@ fn the_token_and_a_tenant_header_go_to_prometheus_and_the_token_is_never_printed
     assert!(heads[0].contains("x-scope-orgid: tenant-a\r\n"), "{}", heads[0]);
     assert!(heads[0].starts_with("get /api/v1/query?"), "{}", heads[0]);
 }
+
+#[test]
+fn lint_finds_a_misspelled_builtin_and_a_query_that_does_not_render_at_their_lines() {
+    for (metrics, place, said) in [
+        (
+            "      - {name: p99, builtin: latency-p98, max: 500}\n",
+            "canaries/reviews.yaml:13:30",
+            "`latency-p98` is no builtin check",
+        ),
+        (
+            "      - name: jobs\n        query: 'sum(rate(jobs{ns=\"{{ namespaec }}\"}[{{ window }}]))'\n        max: 1\n",
+            "canaries/reviews.yaml:13:15",
+            "`namespaec` is undefined",
+        ),
+        ("      - {name: errors, builtin: errors-vs-stable}\n", "canaries/reviews.yaml:13:15", "needs a `margin`"),
+    ] {
+        let repo = repo_with(&[(SPEC, &spec(metrics))]);
+        let run = kanari_env(repo.path(), &["-C", repo.path().to_str().unwrap(), "lint"], &[]);
+        assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+        assert!(run.stderr.contains(place) && run.stderr.contains(said), "{}", run.stderr);
+    }
+}
