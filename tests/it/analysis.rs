@@ -394,7 +394,7 @@ fn lint_finds_a_misspelled_builtin_and_a_query_that_does_not_render_at_their_lin
             "canaries/reviews.yaml:13:15",
             "`namespaec` is undefined",
         ),
-        ("      - {name: errors, builtin: errors-vs-stable}\n", "canaries/reviews.yaml:13:15", "needs a `margin`"),
+        ("      - {name: errors, builtin: errors-vs-stable}\n", "canaries/reviews.yaml:13:16", "needs a `margin`"),
     ] {
         let repo = repo_with(&[(SPEC, &spec(metrics))]);
         let run = kanari_env(repo.path(), &["-C", repo.path().to_str().unwrap(), "lint"], &[]);
