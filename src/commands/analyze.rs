@@ -169,7 +169,7 @@ pub fn run(ws: &Workspace, args: &AnalyzeArgs) -> Result<Code> {
             Ok(outcomes) => outcomes,
             Err(e) => {
                 eprintln!("error: {}: {e:#}", w.canary.id());
-                failed = failed.or(Some(crate::exit_code_of(&e)));
+                failed = failed.or(Some(e.downcast_ref::<Exit>().map_or(Code::BadInput, |x| x.code)));
                 continue;
             }
         };
