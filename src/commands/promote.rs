@@ -7,14 +7,15 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Result, bail};
 use jiff::Timestamp;
 
-use crate::analysis::Outcome;
+use crate::analysis::{Outcome, Window};
 use crate::cli::PromoteArgs;
 use crate::commands::analyze;
-use crate::commands::git::Committed;
+use crate::commands::git::{Committed, Git, now};
 use crate::commands::moves::{self, Decision, Transition};
 use crate::commands::{Workspace, parse_step};
 use crate::exit::{Code, Exit};
@@ -30,19 +31,26 @@ pub fn run(ws: &Workspace, args: &PromoteArgs) -> Result<Code> {
     {
         bail!("--reason must be one line of 1 to 1000 characters");
     }
-    // The analysis runs once per release and stage, however often the decision is made again.
-    let judged: Mutex<Judged> = Mutex::new(BTreeMap::new());
-    moves::run(ws, &args.selection, &args.commit, moves::Intent::FromHere, &|canary, committed, now| {
+    // The analysis runs once per release and stage, however often the decision is made again:
+    // the releases due at HEAD are judged up front, side by side; any other when first met.
+    let judged: Mutex<Judged> = Mutex::new(prejudge(ws, &args.selection.releases)?);
+    let unavailable = AtomicBool::new(false);
+    let code = moves::run(ws, &args.selection, &args.commit, moves::Intent::FromHere, &|canary, committed, now| {
         let recorded = committed.recorded.as_ref();
         let mut passed = None;
         if let Some(w) = analyze::window(canary, recorded, now) {
             let key = (canary.id(), recorded.and_then(|r| r.since.clone()));
             let cached = judged.lock().expect("no panic holds it").get(&key).cloned();
             let outcomes = match cached {
-                Some(outcomes) => outcomes,
+                Some(Ok(outcomes)) => outcomes,
+                // Prometheus failed for this release: it holds, the others go on; exit 4 at the end.
+                Some(Err(why)) => {
+                    unavailable.store(true, Ordering::Relaxed);
+                    return Ok(Next::Held(Gate::Analysis { check: "prometheus".into(), why }));
+                }
                 None => {
                     let outcomes = analyze::judge(ws, &w)?;
-                    judged.lock().expect("no panic holds it").insert(key, outcomes.clone());
+                    judged.lock().expect("no panic holds it").insert(key, Ok(outcomes.clone()));
                     outcomes
                 }
             };
@@ -77,11 +85,42 @@ pub fn run(ws: &Workspace, args: &PromoteArgs) -> Result<Code> {
             }
             Ok(transition)
         })
+    })?;
+    Ok(match code {
+        Code::Ok | Code::Gate if unavailable.load(Ordering::Relaxed) => Code::Conflict,
+        code => code,
     })
 }
 
-/// The checks judged for a release at the `since` of its stage.
-type Judged = BTreeMap<(String, Option<String>), Vec<Outcome>>;
+/// The analysis of every selected release that is due at HEAD, judged side by side on a bounded
+/// number of connections. An error that is Prometheus's (unreachable, failing) is kept for its
+/// release alone; any other (a query of the wrong shape) ends the run.
+fn prejudge(ws: &Workspace, selectors: &[String]) -> Result<Judged> {
+    let git = Git::open(ws)?;
+    let Some(head) = git.repo.head_commit()? else { return Ok(BTreeMap::new()) };
+    let Ok(canaries) = git.releases_at(head, selectors) else { return Ok(BTreeMap::new()) };
+    let now = now()?;
+    let recorded = git.map_committed(Some(head), &canaries, |_, c| Ok(c.recorded))?;
+    let due: Vec<(Window, Option<String>)> = canaries
+        .iter()
+        .zip(&recorded)
+        .filter_map(|(c, r)| Some((analyze::window(c, r.as_ref(), now)?, r.as_ref()?.since.clone())))
+        .collect();
+    let windows: Vec<Window> = due.iter().map(|(w, _)| w.clone()).collect();
+    let mut out = BTreeMap::new();
+    for ((w, since), result) in due.iter().zip(analyze::judge_all(ws, &windows)) {
+        let result = match result {
+            Ok(outcomes) => Ok(outcomes),
+            Err(e) if e.downcast_ref::<Exit>().is_some_and(|x| x.code == Code::Conflict) => Err(format!("{e:#}")),
+            Err(e) => return Err(e),
+        };
+        out.insert((w.canary.id(), since.clone()), result);
+    }
+    Ok(out)
+}
+
+/// The checks judged for a release at the `since` of its stage, or why Prometheus could not.
+type Judged = BTreeMap<(String, Option<String>), Result<Vec<Outcome>, String>>;
 
 /// What the analysis decides for a release, or the lines its passing checks add to the commit.
 enum Judgment {

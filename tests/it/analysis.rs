@@ -402,3 +402,62 @@ fn lint_finds_a_misspelled_builtin_and_a_query_that_does_not_render_at_their_lin
         assert!(run.stderr.contains(place) && run.stderr.contains(said), "{}", run.stderr);
     }
 }
+
+#[test]
+fn a_release_whose_prometheus_fails_holds_while_the_others_move_and_the_run_ends_with_4() {
+    let mut series = metrics(70, canary(70));
+    series
+        .traffic(Traffic::steady("shop", "ratings", "v1", 70, 2000.0))
+        .traffic(Traffic::steady("shop", "ratings", "v2", 70, 1000.0));
+    for version in ["v1", "v2"] {
+        let deployment = format!("ratings-{version}");
+        series.replicas(Replicas {
+            namespace: "shop".into(),
+            deployment,
+            from: day(),
+            minutes: 100,
+            available: |_| 10,
+        });
+    }
+    let prometheus = Prometheus::start(&series);
+    let repo = release(SUCCESS, &prometheus.url);
+    let r = repo.path();
+    // A second release, `ratings`, whose own Prometheus is gone; reviews names the live one.
+    let gone = Prometheus::start(&metrics(40, canary(40)));
+    let with_url = |url: &str, name: &str| {
+        spec(SUCCESS)
+            .replace("  analysis:\n", &format!("  analysis:\n    prometheus: {url}\n"))
+            .replace("name: reviews", &format!("name: {name}"))
+            .replace("output: overlays/reviews", &format!("output: overlays/{name}"))
+    };
+    std::fs::write(r.join(SPEC), with_url(&prometheus.url, "reviews")).unwrap();
+    std::fs::write(r.join("canaries/ratings.yaml"), with_url(&gone.url, "ratings")).unwrap();
+    git(r, &["add", "-A"]);
+    git(r, &["commit", "-q", "-m", "ratings"]);
+    let dead = gone.url.clone();
+    drop(gone);
+    let now = at(30).to_string();
+    let run = kanari_env(r, &["-C", r.to_str().unwrap(), "promote", "reviews"], &[("KANARI_NOW", &now)]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(subject(r), "reviews: promote ten -> half (stage 2 of 3)");
+    // ratings is new: its first promote commits steady; from there on its analysis is due only
+    // in a stage. Bring it to `ten` with the live Prometheus, then point it at the dead one.
+    for minute in [31, 32, 33] {
+        let live = kanari_env(
+            r,
+            &["-C", r.to_str().unwrap(), "--prometheus", &prometheus.url, "promote", "ratings"],
+            &[("KANARI_NOW", &at(minute).to_string())],
+        );
+        assert_eq!(live.code, 0, "{}{}", live.stdout, live.stderr);
+    }
+    let both = kanari_env(r, &["-C", r.to_str().unwrap(), "promote"], &[("KANARI_NOW", &at(60).to_string())]);
+    assert_eq!(both.code, 4, "{}{}", both.stdout, both.stderr);
+    assert!(
+        both.stderr.contains(&format!(
+            "shop/ratings: held: the analysis holds it: release `shop/ratings`: Prometheus at {dead} cannot be reached"
+        )),
+        "{}",
+        both.stderr
+    );
+    assert_eq!(subject(r), "reviews: promote half -> all (stage 3 of 3)");
+}
