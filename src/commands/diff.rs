@@ -153,7 +153,7 @@ fn release_diff<'a>(
     let state = if let Some(name) = &args.stage {
         named_state(canary, name, current)?
     } else if args.next {
-        match release::next(canary, recorded, &committed.observed(), now, &release::Options::default())? {
+        match release::next(canary, recorded, &committed.observed_for(canary), now, &release::Options::default())? {
             Next::Move { to } => to,
             Next::Stay { .. } | Next::Held(_) => current,
         }

@@ -34,6 +34,30 @@ pub struct Committed {
 }
 
 impl Committed {
+    /// What the overlay's files show, read as cheaply as `canary`'s state allows: when every
+    /// version the overlay runs is one the spec names and no transit is under way, only the
+    /// Deployments' images are read (a line scan, for a re-roll in place); else everything
+    /// ([`Committed::observed`]).
+    pub fn observed_for(&self, canary: &Canary) -> Observed {
+        let prefix = format!("deployment-{}-", canary.name);
+        let versions: Vec<String> = self
+            .files
+            .keys()
+            .filter_map(|p| p.to_str()?.strip_prefix(&prefix)?.strip_suffix(".yaml").map(str::to_string))
+            .collect();
+        let named = |v: &String| &canary.stable.version == v || canary.canary.as_ref().is_some_and(|c| &c.version == v);
+        let r = self.recorded.as_ref();
+        let settled = r.is_none_or(|r| r.departing.is_none() && r.canary.as_ref().is_none_or(named));
+        if !settled || !versions.iter().all(named) {
+            return self.observed();
+        }
+        let images = versions
+            .iter()
+            .map(|v| (v.clone(), image_lines(&self.files[Path::new(&format!("{prefix}{v}.yaml"))])))
+            .collect();
+        Observed { pods: versions.into_iter().map(|v| (v, 0)).collect(), images, ..Observed::default() }
+    }
+
     /// What the overlay's files show: pods and traffic per version, and the file names.
     pub fn observed(&self) -> Observed {
         let facts = review::facts(&self.files);
@@ -56,6 +80,23 @@ impl Committed {
         }
         Ok(())
     }
+}
+
+/// The values of the `image:` keys of a Deployment kanari wrote (one per line, as its emitter
+/// writes them, plain or quoted).
+fn image_lines(bytes: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .filter_map(|line| line.trim_start().trim_start_matches("- ").strip_prefix("image:"))
+        .map(|value| {
+            let value = value.trim();
+            match value.as_bytes().first() {
+                Some(b'"') => serde_json::from_str(value).unwrap_or_else(|_| value.to_string()),
+                Some(b'\'') => value.trim_matches('\'').replace("''", "'"),
+                _ => value.to_string(),
+            }
+        })
+        .collect()
 }
 
 /// The repository, seen through the workspace's settings.
@@ -185,5 +226,16 @@ impl<'a> Git<'a> {
         }
         let list: Vec<String> = all.iter().map(|p| format!("`{}`", p.display())).collect();
         bail!("uncommitted changes in {}; commit or stash them first", list.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::image_lines;
+
+    #[test]
+    fn images_are_read_from_a_deployments_lines_plain_or_quoted() {
+        let yaml = "spec:\n  template:\n    spec:\n      containers:\n        - image: r:1\n          name: a\n        - name: b\n          image: \"r:2 x\"\n      initContainers:\n        - image: 'it''s:3'\n";
+        assert_eq!(image_lines(yaml.as_bytes()), ["r:1", "r:2 x", "it's:3"]);
     }
 }

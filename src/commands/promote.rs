@@ -61,7 +61,7 @@ pub fn run(ws: &Workspace, args: &PromoteArgs) -> Result<Code> {
         }
         let to = args.to.as_deref().map(|name| parse_step(canary, name)).transpose()?;
         let opts = Options { to, restart: args.restart, skip_gates: args.skip_gates };
-        let next = release::next(canary, recorded, &committed.observed(), now, &opts)?;
+        let next = release::next(canary, recorded, &committed.observed_for(canary), now, &opts)?;
         if let Next::Move { to } = &next
             && let Some(gate) = readiness(ws, canary, recorded, to, now)?
         {
@@ -149,7 +149,7 @@ fn judgment(
         if a.on_failure == OnFailure::Abort && !cluster {
             let reason = format!("analysis: {}", failed.line());
             let reason: String = reason.chars().take(1000).collect();
-            let next = release::abort(canary, recorded, &committed.observed(), now, &reason)?;
+            let next = release::abort(canary, recorded, &committed.observed_for(canary), now, &reason)?;
             return Ok(Judgment::Decided(Box::new(next.map(|target| Transition {
                 note: Some(lines.join("\n")),
                 exit: Some(Code::Aborted),

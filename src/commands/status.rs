@@ -58,7 +58,7 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<Code> {
     };
     let now = now()?;
     let mut rows = Vec::new();
-    let committed = git.map_committed(head, &canaries, |_, c| Ok((c.observed(), c.recorded)))?;
+    let committed = git.map_committed(head, &canaries, |canary, c| Ok((c.observed_for(canary), c.recorded)))?;
     // The analysis of each release in a stage with canary traffic, run now: a check that does
     // not pass is what holds the release (or, for a failure, what the next promote aborts on).
     let windows: Vec<Option<Window>> =
