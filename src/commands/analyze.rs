@@ -70,8 +70,12 @@ pub(crate) fn client(ws: &Workspace, canary: &Canary) -> Result<Client> {
 
 /// Runs the checks of one release and judges them.
 pub(crate) fn judge(ws: &Workspace, w: &Window) -> Result<Vec<Outcome>> {
+    judge_with(&client(ws, w.canary)?, w)
+}
+
+/// [`judge`] through a client already made.
+fn judge_with(client: &Client, w: &Window) -> Result<Vec<Outcome>> {
     let a = w.canary.analysis.as_ref().expect("a window implies an analysis");
-    let client = client(ws, w.canary)?;
     let at = |metric: &crate::spec::Metric, message: String| -> anyhow::Error {
         Exit { code: Code::BadInput, message: metric.at.problem(message).to_string() }.into()
     };
@@ -113,17 +117,36 @@ pub(crate) fn judge(ws: &Workspace, w: &Window) -> Result<Vec<Outcome>> {
 }
 
 /// [`judge`] for many releases at once, on at most [`CONNECTIONS`] threads; each result in the
-/// order of `windows`.
+/// order of `windows`. Releases that name the same Prometheus share one client (and its
+/// connections); once it could not be reached, the releases after it fail at once instead of
+/// each waiting through the retries.
 pub(crate) fn judge_all(ws: &Workspace, windows: &[Window]) -> Vec<Result<Vec<Outcome>>> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<Vec<Outcome>>>>> = Mutex::new(windows.iter().map(|_| None).collect());
+    let clients: Mutex<BTreeMap<String, Client>> = Mutex::new(BTreeMap::new());
+    let unreachable: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
+    let judge_one = |w: &Window| -> Result<Vec<Outcome>> {
+        let made = client(ws, w.canary)?;
+        let client = clients.lock().expect("no panic holds it").entry(made.base().to_string()).or_insert(made).clone();
+        if let Some(why) = unreachable.lock().expect("no panic holds it").get(client.base()) {
+            return Err(Exit { code: Code::Conflict, message: format!("release `{}`: {why}", w.canary.id()) }.into());
+        }
+        let result = judge_with(&client, w);
+        if let Err(e) = &result
+            && let Some(Exit { code: Code::Conflict, message }) = e.downcast_ref::<Exit>()
+        {
+            let why = message.split_once(": ").map_or(message.as_str(), |(_, why)| why).to_string();
+            unreachable.lock().expect("no panic holds it").insert(client.base().to_string(), why);
+        }
+        result
+    };
     std::thread::scope(|scope| {
         for _ in 0..CONNECTIONS.min(windows.len()) {
             scope.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(w) = windows.get(i) else { break };
-                    let result = judge(ws, w);
+                    let result = judge_one(w);
                     results.lock().expect("no worker panics holding the lock")[i] = Some(result);
                 }
             });
@@ -159,6 +182,8 @@ pub fn run(ws: &Workspace, args: &AnalyzeArgs) -> Result<Code> {
     let now = now()?;
     let recorded = git.map_committed(head, &canaries, |_, c| Ok(c.recorded))?;
     let windows: Vec<Window> = canaries.iter().zip(&recorded).filter_map(|(c, r)| window(c, r.as_ref(), now)).collect();
+    let stages: BTreeMap<String, String> =
+        canaries.iter().zip(&recorded).filter_map(|(c, r)| Some((c.id(), r.as_ref()?.stage.clone()))).collect();
     let mut rows = Vec::new();
     let mut code = Code::Ok;
     // A release whose checks cannot run is said, and the others are still judged; the run ends
@@ -176,15 +201,12 @@ pub fn run(ws: &Workspace, args: &AnalyzeArgs) -> Result<Code> {
         if overall(&outcomes) != Verdict::Pass {
             code = Code::Gate;
         }
-        let stage = recorded
-            .iter()
-            .zip(&canaries)
-            .find(|(_, c)| c.id() == w.canary.id())
-            .and_then(|(r, _)| r.as_ref().map(|r| r.stage.clone()));
-        rows.push((w.canary.id(), stage.unwrap_or_default(), w.promql(), outcomes));
+        let id = w.canary.id();
+        let stage = stages.get(&id).cloned().unwrap_or_default();
+        rows.push((id, stage, w.promql(), outcomes));
     }
-    let skipped: Vec<String> =
-        canaries.iter().filter(|c| !windows.iter().any(|w| w.canary.id() == c.id())).map(Canary::id).collect();
+    let judged: std::collections::BTreeSet<String> = windows.iter().map(|w| w.canary.id()).collect();
+    let skipped: Vec<String> = canaries.iter().map(Canary::id).filter(|id| !judged.contains(id)).collect();
     match args.format {
         AnalyzeFormat::Json => {
             let list: Vec<_> = rows
