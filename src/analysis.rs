@@ -12,7 +12,8 @@
 //!   window), against `max`;
 //! - `traffic-share`: the canary's share of the release's requests, by
 //!   `destination_canonical_revision`, against the stage's weight: the distance in points,
-//!   against `max` (the cluster runs what Git says before the release moves on);
+//!   against `max` (the cluster runs what Git says before the release moves on); in a stage
+//!   with matches, only how far it falls below the weight;
 //! - `errors-vs-stable`: 5xx and request counts of both versions summed over the window, a 98%
 //!   Newcombe-Wilson interval on the difference of error rates, in points ([`crate::stats`]);
 //! - `latency-vs-stable`: per-minute mean latencies of both versions (minutes where both served
@@ -47,6 +48,9 @@ pub struct Window<'a> {
     pub version: &'a str,
     /// The stage's weight: the canary's share of the catch-all traffic.
     pub weight: u32,
+    /// Whether the stage also sends matching requests to the canary (then it takes at least
+    /// its weight, not exactly).
+    pub matched: bool,
     pub since: Timestamp,
     pub now: Timestamp,
 }
@@ -279,7 +283,12 @@ pub fn judge(w: &Window, planned: &Planned, answers: &[Vec<Series>], min_request
                 .collect();
             let total: f64 = by.values().sum();
             let share = 100.0 * by.get(w.version).copied().unwrap_or(0.0) / total.max(1.0);
-            let off = (share - w.weight as f64).abs();
+            // With matches the canary takes its weight and the matching requests: only a share
+            // below the weight says the cluster is behind.
+            let off = match w.matched {
+                true => (w.weight as f64 - share).max(0.0),
+                false => (share - w.weight as f64).abs(),
+            };
             let detail = format!(
                 "the canary took {}% of {} requests, the stage says {}%",
                 round(share),
@@ -448,7 +457,7 @@ spec:
         let c = parse_file(Path::new("c.yaml"), SPEC).0.remove(0);
         let since: Timestamp = "2026-03-01T10:00:00Z".parse().unwrap();
         let now: Timestamp = "2026-03-01T10:30:00Z".parse().unwrap();
-        let w = Window { canary: &c, version: "v2", weight: 10, since, now };
+        let w = Window { canary: &c, version: "v2", weight: 10, matched: false, since, now };
         let metrics = &c.analysis.as_ref().unwrap().metrics;
         let planned = plan(&w, metrics).unwrap();
         assert_eq!(
@@ -474,6 +483,11 @@ spec:
         let by = |v: &str, n: f64| series(&[("destination_canonical_revision", v)], n);
         assert_eq!(judged(1, vec![by("v1", 2700.0), by("v2", 300.0)], &requests).unwrap().verdict, "pass");
         assert_eq!(judged(1, vec![by("v1", 3000.0)], &requests).unwrap().verdict, "fail");
+        // In a stage with matches the canary takes more than its weight: only less is a mismatch.
+        let matched = Window { matched: true, ..w.clone() };
+        let judged_matched = |answer: Vec<Series>| judge(&matched, &planned[1], &[requests.clone(), answer], 100);
+        assert_eq!(judged_matched(vec![by("v1", 1500.0), by("v2", 1500.0)]).unwrap().verdict, "pass");
+        assert_eq!(judged_matched(vec![by("v1", 3000.0)]).unwrap().verdict, "fail");
         // A query of the spec's own returning several series is the spec's mistake.
         let two = vec![series(&[("w", "a")], 1.0), series(&[("w", "b")], 1.0)];
         let e = judged(2, two, &requests).unwrap_err();
@@ -491,7 +505,7 @@ spec:
         let c = parse_file(Path::new("c.yaml"), &spec).0.remove(0);
         let since: Timestamp = "2026-03-01T10:00:00Z".parse().unwrap();
         let now: Timestamp = "2026-03-01T10:30:00Z".parse().unwrap();
-        let w = Window { canary: &c, version: "v2", weight: 10, since, now };
+        let w = Window { canary: &c, version: "v2", weight: 10, matched: false, since, now };
         let planned = plan(&w, &c.analysis.as_ref().unwrap().metrics).unwrap();
         let minutes = |workload: &str, f: &dyn Fn(usize) -> f64| Series {
             labels: vec![("destination_workload".into(), workload.into())],

@@ -46,7 +46,8 @@ pub(crate) fn window<'a>(canary: &'a Canary, recorded: Option<&Recorded>, now: T
         return None;
     }
     let version = canary.canary.as_ref()?.version.as_str();
-    Some(Window { canary, version, weight: canary.stages[i].weight, since, now })
+    let stage = &canary.stages[i];
+    Some(Window { canary, version, weight: stage.weight, matched: !stage.matches.is_empty(), since, now })
 }
 
 /// The Prometheus a release's analysis asks: `--prometheus` (or KANARI_PROMETHEUS_URL), else

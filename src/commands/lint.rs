@@ -44,16 +44,18 @@ pub fn run(ws: &Workspace, args: &Selection) -> Result<Code> {
         let Some(a) = &canary.analysis else { continue };
         let now = jiff::Timestamp::UNIX_EPOCH + jiff::SignedDuration::from_hours(1);
         let version = canary.canary.as_ref().unwrap_or(&canary.stable).version.as_str();
-        let w = Window { canary, version, weight: 0, since: jiff::Timestamp::UNIX_EPOCH, now };
+        let w = Window { canary, version, weight: 0, matched: false, since: jiff::Timestamp::UNIX_EPOCH, now };
         if let Err(e) = analysis::plan(&w, &a.metrics) {
             let metric = a.metrics.iter().find(|m| m.name == e.metric).expect("the error names a check");
             bail!("{}", metric.at.problem(e.to_string()));
         }
     }
-    let mut warnings: Vec<Problem> = releases.iter().flat_map(plan::warnings).collect();
-    for canary in &releases {
-        warnings.extend(rerolls(ws, canary)?);
-    }
+    // The warnings of each release, on every core: its plans', and a re-roll its overlay shows.
+    let found: Vec<Vec<Problem>> = releases
+        .par_iter()
+        .map(|canary| Ok(plan::warnings(canary).into_iter().chain(rerolls(ws, canary)?).collect()))
+        .collect::<Result<_>>()?;
+    let warnings: Vec<Problem> = found.into_iter().flatten().collect();
     for warning in &warnings {
         eprintln!("warning: {warning}");
     }
