@@ -86,7 +86,7 @@ fn rerolls(ws: &Workspace, canary: &Canary) -> Result<Vec<Problem>> {
         .rerolled(canary)
         .into_iter()
         .filter_map(|(version, running)| {
-            let at = canary.places.images.get(&version)?;
+            let (_, at) = canary.places.images.iter().find(|(v, _)| *v == version)?;
             Some(at.problem(format!(
                 "the image of `{version}` changed (its overlay runs {running}) but its version did not: the next promote replaces the pods of `{version}` in place at the current stage; a new canary needs a new version"
             )))

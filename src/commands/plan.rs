@@ -8,6 +8,8 @@
 //! spec), and `states`: objects with `state`, `current` (bool), `traffic` (version → percent),
 //! `matches` (strings), `pods` (version → `10`, `hpa 1-10` or `0`) and `gate` (strings).
 
+use std::io::Write;
+
 use anyhow::Result;
 use serde_json::{Map, Value, json};
 
@@ -28,34 +30,53 @@ struct Release<'a> {
 
 pub fn run(ws: &Workspace, args: &PlanArgs) -> Result<Code> {
     let canaries = ws.releases(&args.selection.releases)?;
-    let mut releases = Vec::new();
-    for canary in &canaries {
-        let current = ws.current_state(canary)?;
-        let current_text = state_text(canary, &current);
-        let walk = release::walk(canary);
-        let aborting = |s: &&plan::State| s.step == plan::Step::Aborted || s.toward == Some(plan::Step::Aborted);
-        let forward = walk.iter().take_while(|s| !aborting(s)).count();
-        let states = walk
-            .into_iter()
-            .map(|state| {
-                let text = state_text(canary, &state);
-                let state = if text == current_text { current.clone() } else { state };
-                Summary { state: text, ..plan::summarize(canary, state.step, &plan::plan(canary, &state)) }
-            })
-            .collect();
-        releases.push(Release { canary, current: current_text, states, forward });
+    // Each release is printed as soon as it is planned, so memory holds one release's states,
+    // not every release's; the output is the same bytes as printing them all at the end.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for (i, canary) in canaries.iter().enumerate() {
+        let r = release_of(ws, canary)?;
+        let piece = match args.format {
+            PlanFormat::Text => text(&r),
+            PlanFormat::Markdown => markdown(&r),
+            PlanFormat::Mermaid => mermaid(&r),
+            // A pretty list's elements are the elements pretty-printed, indented two spaces.
+            PlanFormat::Json => serde_json::to_string_pretty(&to_json(&r))?
+                .lines()
+                .map(|line| format!("  {line}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        };
+        let before = match (args.format, i) {
+            (PlanFormat::Json, 0) => "[\n",
+            (PlanFormat::Json, _) => ",\n",
+            (_, 0) => "",
+            _ => "\n",
+        };
+        write!(out, "{before}{piece}")?;
     }
-    let text = match args.format {
-        PlanFormat::Text => releases.iter().map(text).collect::<Vec<_>>().join("\n"),
-        PlanFormat::Markdown => releases.iter().map(markdown).collect::<Vec<_>>().join("\n"),
-        PlanFormat::Mermaid => releases.iter().map(mermaid).collect::<Vec<_>>().join("\n"),
-        PlanFormat::Json => {
-            let list: Vec<Value> = releases.iter().map(to_json).collect();
-            serde_json::to_string_pretty(&list)? + "\n"
-        }
-    };
-    print!("{text}");
+    if args.format == PlanFormat::Json {
+        write!(out, "{}", if canaries.is_empty() { "[]\n" } else { "\n]\n" })?;
+    }
+    out.flush()?;
     Ok(Code::Ok)
+}
+
+/// One release's table: every state it commits on its way, the current one marked.
+fn release_of<'a>(ws: &Workspace, canary: &'a Canary) -> Result<Release<'a>> {
+    let current = ws.current_state(canary)?;
+    let current_text = state_text(canary, &current);
+    let walk = release::walk(canary);
+    let aborting = |s: &&plan::State| s.step == plan::Step::Aborted || s.toward == Some(plan::Step::Aborted);
+    let forward = walk.iter().take_while(|s| !aborting(s)).count();
+    let states = walk
+        .into_iter()
+        .map(|state| {
+            let text = state_text(canary, &state);
+            let state = if text == current_text { current.clone() } else { state };
+            Summary { state: text, ..plan::summarize(canary, state.step, &plan::plan(canary, &state)) }
+        })
+        .collect();
+    Ok(Release { canary, current: current_text, states, forward })
 }
 
 fn heading(r: &Release) -> String {

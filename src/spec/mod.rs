@@ -148,7 +148,7 @@ pub struct Places {
     /// Each container of `template.spec.containers`, in order.
     pub containers: Vec<Place>,
     /// The `image` of each version, by version.
-    pub images: BTreeMap<String, Place>,
+    pub images: Vec<(String, Place)>,
 }
 
 impl Canary {
