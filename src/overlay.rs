@@ -259,9 +259,7 @@ pub fn parse(text: &str) -> Result<Existing> {
     let options =
         serde_saphyr::options! { with_snippet: false, budget: serde_saphyr::budget! { max_aliases: 0, max_depth: 16 } };
     let k: Kustomization = serde_saphyr::from_str_with_options(text, options).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let a = &k.metadata.annotations;
-    let get = |key: &str| a.get(&format!("kanari.dev/{key}")).cloned();
-    let Some(stage) = get("stage") else {
+    let Some(recorded) = Recorded::read(&k.metadata.annotations) else {
         bail!("it has no `kanari.dev/stage` annotation, so kanari did not write it; move it out of the way");
     };
     let mut owned: BTreeSet<String> = BTreeSet::new();
@@ -272,17 +270,6 @@ pub fn parse(text: &str) -> Result<Existing> {
         owned.insert(r.clone());
     }
     owned.insert(KUSTOMIZATION.to_string());
-    let recorded = Recorded {
-        canary: get("canary"),
-        stage,
-        since: get("since"),
-        approved: get("approved"),
-        reason: get("reason"),
-        holding: get("holding"),
-        toward: get("toward"),
-        warming: get("warming"),
-        departing: get("departing"),
-    };
     Ok(Existing { recorded: Some(recorded), owned })
 }
 

@@ -161,6 +161,21 @@ pub(crate) fn judge_all(ws: &Workspace, windows: &[Window]) -> Vec<Result<Vec<Ou
         .collect()
 }
 
+/// Each release's analysis run now, in the order of `canaries` (with what each overlay
+/// records): `None` for a release not judged now ([`window`]), else its window and what judging
+/// it gave. The releases due are judged side by side ([`judge_all`]).
+pub(crate) fn judge_each<'a>(
+    ws: &Workspace,
+    canaries: &'a [Canary],
+    recorded: &[Option<Recorded>],
+    now: Timestamp,
+) -> Vec<Option<(Window<'a>, Result<Vec<Outcome>>)>> {
+    let windows: Vec<Option<Window>> = canaries.iter().zip(recorded).map(|(c, r)| window(c, r.as_ref(), now)).collect();
+    let due: Vec<Window> = windows.iter().flatten().cloned().collect();
+    let mut results = judge_all(ws, &due).into_iter();
+    windows.into_iter().map(|w| Some((w?, results.next().expect("one result per window")))).collect()
+}
+
 /// The verdict of a release: a failure first, then inconclusive, else a pass.
 pub(crate) fn overall(outcomes: &[Outcome]) -> Verdict {
     let verdicts: Vec<Verdict> = outcomes.iter().map(Outcome::verdict).collect();
@@ -175,26 +190,25 @@ pub(crate) fn overall(outcomes: &[Outcome]) -> Verdict {
 
 pub fn run(ws: &Workspace, args: &AnalyzeArgs) -> Result<Code> {
     let git = Git::open(ws)?;
-    let head = git.repo.head_commit()?;
-    let canaries = match head {
-        Some(head) => git.releases_at(head, &args.selection.releases)?,
-        None => ws.releases(&args.selection.releases)?,
-    };
+    let (head, canaries) = git.releases_at_head(&args.selection.releases)?;
     let now = now()?;
     let recorded = git.map_committed(head, &canaries, |_, c| Ok(c.recorded))?;
-    let windows: Vec<Window> = canaries.iter().zip(&recorded).filter_map(|(c, r)| window(c, r.as_ref(), now)).collect();
-    let stages: BTreeMap<String, String> =
-        canaries.iter().zip(&recorded).filter_map(|(c, r)| Some((c.id(), r.as_ref()?.stage.clone()))).collect();
     let mut rows = Vec::new();
+    let mut skipped = Vec::new();
     let mut code = Code::Ok;
     // A release whose checks cannot run is said, and the others are still judged; the run ends
     // with that error's code.
     let mut failed: Option<Code> = None;
-    for (w, result) in windows.iter().zip(judge_all(ws, &windows)) {
+    let judged = judge_each(ws, &canaries, &recorded, now);
+    for ((canary, r), judged) in canaries.iter().zip(&recorded).zip(judged) {
+        let Some((w, result)) = judged else {
+            skipped.push(canary.id());
+            continue;
+        };
         let outcomes = match result {
             Ok(outcomes) => outcomes,
             Err(e) => {
-                eprintln!("error: {}: {e:#}", w.canary.id());
+                eprintln!("error: {}: {e:#}", canary.id());
                 failed = failed.or(Some(e.downcast_ref::<Exit>().map_or(Code::BadInput, |x| x.code)));
                 continue;
             }
@@ -202,12 +216,9 @@ pub fn run(ws: &Workspace, args: &AnalyzeArgs) -> Result<Code> {
         if overall(&outcomes) != Verdict::Pass {
             code = Code::Gate;
         }
-        let id = w.canary.id();
-        let stage = stages.get(&id).cloned().unwrap_or_default();
-        rows.push((id, stage, w.promql(), outcomes));
+        let stage = r.as_ref().map(|r| r.stage.clone()).unwrap_or_default();
+        rows.push((canary.id(), stage, w.promql(), outcomes));
     }
-    let judged: std::collections::BTreeSet<String> = windows.iter().map(|w| w.canary.id()).collect();
-    let skipped: Vec<String> = canaries.iter().map(Canary::id).filter(|id| !judged.contains(id)).collect();
     match args.format {
         AnalyzeFormat::Json => {
             let list: Vec<_> = rows

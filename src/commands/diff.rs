@@ -10,7 +10,7 @@
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use crate::analysis::{Outcome, Window};
+use crate::analysis::Outcome;
 use crate::cli::{DiffArgs, DiffFormat};
 use crate::commands::analyze;
 use crate::commands::git::{Committed, Git, now};
@@ -127,15 +127,10 @@ pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<Code> {
 type Judged = Option<Result<(String, Vec<Outcome>), String>>;
 
 fn analyses(ws: &Workspace, canaries: &[Canary], recorded: &[Option<Recorded>], now: jiff::Timestamp) -> Vec<Judged> {
-    let windows: Vec<Option<Window>> =
-        canaries.iter().zip(recorded).map(|(c, r)| analyze::window(c, r.as_ref(), now)).collect();
-    let due: Vec<Window> = windows.iter().flatten().cloned().collect();
-    let mut results = analyze::judge_all(ws, &due).into_iter();
-    windows
-        .iter()
-        .map(|w| {
-            let w = w.as_ref()?;
-            let result = results.next().expect("one result per window");
+    analyze::judge_each(ws, canaries, recorded, now)
+        .into_iter()
+        .map(|judged| {
+            let (w, result) = judged?;
             Some(result.map(|checks| (w.promql(), checks)).map_err(|e| format!("{e:#}")))
         })
         .collect()

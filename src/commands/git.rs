@@ -133,6 +133,17 @@ impl<'a> Git<'a> {
             .or_else(|_| select(spec::load_files(files, specs, spec::Scope::All)?, selectors))
     }
 
+    /// HEAD, and the selected releases its specs define (the work tree's, in a repository with
+    /// no commit yet).
+    pub fn releases_at_head(&self, selectors: &[String]) -> Result<(Option<CommitId>, Vec<Canary>)> {
+        let head = self.repo.head_commit()?;
+        let canaries = match head {
+            Some(head) => self.releases_at(head, selectors)?,
+            None => self.ws.releases(selectors)?,
+        };
+        Ok((head, canaries))
+    }
+
     /// The renderer with the template overrides `commit` has (or the work tree's, when the
     /// template folder is outside the project).
     pub fn renderer_at(&self, commit: CommitId) -> Result<Renderer> {

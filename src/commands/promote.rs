@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Result, bail};
 use jiff::Timestamp;
 
-use crate::analysis::{Outcome, Window};
+use crate::analysis::Outcome;
 use crate::cli::PromoteArgs;
 use crate::commands::analyze;
 use crate::commands::git::{Committed, Git, now};
@@ -99,22 +99,16 @@ fn prejudge(ws: &Workspace, selectors: &[String]) -> Result<Judged> {
     let git = Git::open(ws)?;
     let Some(head) = git.repo.head_commit()? else { return Ok(BTreeMap::new()) };
     let Ok(canaries) = git.releases_at(head, selectors) else { return Ok(BTreeMap::new()) };
-    let now = now()?;
     let recorded = git.map_committed(Some(head), &canaries, |_, c| Ok(c.recorded))?;
-    let due: Vec<(Window, Option<String>)> = canaries
-        .iter()
-        .zip(&recorded)
-        .filter_map(|(c, r)| Some((analyze::window(c, r.as_ref(), now)?, r.as_ref()?.since.clone())))
-        .collect();
-    let windows: Vec<Window> = due.iter().map(|(w, _)| w.clone()).collect();
     let mut out = BTreeMap::new();
-    for ((w, since), result) in due.iter().zip(analyze::judge_all(ws, &windows)) {
+    for (r, judged) in recorded.iter().zip(analyze::judge_each(ws, &canaries, &recorded, now()?)) {
+        let Some((w, result)) = judged else { continue };
         let result = match result {
             Ok(outcomes) => Ok(outcomes),
             Err(e) if e.downcast_ref::<Exit>().is_some_and(|x| x.code == Code::Conflict) => Err(format!("{e:#}")),
             Err(e) => return Err(e),
         };
-        out.insert((w.canary.id(), since.clone()), result);
+        out.insert((w.canary.id(), r.as_ref().and_then(|r| r.since.clone())), result);
     }
     Ok(out)
 }

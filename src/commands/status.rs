@@ -24,13 +24,14 @@
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::analysis::Window;
 use crate::cli::{StatusArgs, StatusFormat};
 use crate::commands::Workspace;
 use crate::commands::analyze;
 use crate::commands::git::{Git, now};
 use crate::exit::Code;
+use crate::plan::Recorded;
 use crate::plan::Step;
+use crate::release::Observed;
 use crate::release::{self, Gate, Next, Position};
 use crate::stats::Verdict;
 
@@ -51,33 +52,24 @@ struct Row {
 
 pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<Code> {
     let git = Git::open(ws)?;
-    let head = git.repo.head_commit()?;
-    let canaries = match head {
-        Some(head) => git.releases_at(head, &args.selection.releases)?,
-        None => ws.releases(&args.selection.releases)?,
-    };
+    let (head, canaries) = git.releases_at_head(&args.selection.releases)?;
     let now = now()?;
     let mut rows = Vec::new();
-    let committed = git.map_committed(head, &canaries, |canary, c| Ok((c.observed_for(canary), c.recorded)))?;
+    let (observed, recorded): (Vec<Observed>, Vec<Option<Recorded>>) =
+        git.map_committed(head, &canaries, |canary, c| Ok((c.observed_for(canary), c.recorded)))?.into_iter().unzip();
     // The analysis of each release in a stage with canary traffic, run now: a check that does
     // not pass is what holds the release (or, for a failure, what the next promote aborts on).
-    let windows: Vec<Option<Window>> =
-        canaries.iter().zip(&committed).map(|(c, (_, r))| analyze::window(c, r.as_ref(), now)).collect();
-    let due: Vec<Window> = windows.iter().flatten().cloned().collect();
-    let mut judged = analyze::judge_all(ws, &due).into_iter();
-    let verdicts: Vec<Option<(String, String)>> = windows
-        .iter()
-        .map(|w| {
-            w.as_ref()?;
-            match judged.next().expect("one result per window") {
-                Ok(checks) => checks
-                    .iter()
-                    .find(|c| c.verdict() != Verdict::Pass)
-                    .map(|c| (format!("analysis: {} {}", c.name, c.verdict), c.line())),
-                Err(e) => Some(("analysis: unavailable".to_string(), format!("{e:#}"))),
-            }
+    let verdicts: Vec<Option<(String, String)>> = analyze::judge_each(ws, &canaries, &recorded, now)
+        .into_iter()
+        .map(|judged| match judged?.1 {
+            Ok(checks) => checks
+                .iter()
+                .find(|c| c.verdict() != Verdict::Pass)
+                .map(|c| (format!("analysis: {} {}", c.name, c.verdict), c.line())),
+            Err(e) => Some(("analysis: unavailable".to_string(), format!("{e:#}"))),
         })
         .collect();
+    let committed = observed.into_iter().zip(recorded);
     for ((canary, (observed, recorded)), verdict) in canaries.iter().zip(committed).zip(verdicts) {
         let recorded = recorded.as_ref();
         let position = release::position(canary, recorded)?;

@@ -101,6 +101,24 @@ pub struct Recorded {
     pub departing: Option<String>,
 }
 
+impl Recorded {
+    /// The state `kanari.dev/*` annotations record; None without a `kanari.dev/stage`.
+    pub fn read(annotations: &BTreeMap<String, String>) -> Option<Recorded> {
+        let get = |key: &str| annotations.get(&format!("kanari.dev/{key}")).cloned();
+        Some(Recorded {
+            canary: get("canary"),
+            stage: get("stage")?,
+            since: get("since"),
+            approved: get("approved"),
+            reason: get("reason"),
+            holding: get("holding"),
+            toward: get("toward"),
+            warming: get("warming"),
+            departing: get("departing"),
+        })
+    }
+}
+
 /// The state to plan: a step plus the annotations that travel with it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct State {
@@ -495,7 +513,7 @@ pub fn condition_text(subject: &str, kind: &str, value: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::spec::{Autoscaling, Match, Pause, ReplicaOverride, Service, Stage, Version};
 
@@ -516,7 +534,8 @@ mod tests {
         }
     }
 
-    fn release(replicas: u32, autoscaling: Option<Autoscaling>, stages: Vec<Stage>) -> Canary {
+    /// A release `web` (v1 -> v2) with these pods and stages, for tests.
+    pub(crate) fn release(replicas: u32, autoscaling: Option<Autoscaling>, stages: Vec<Stage>) -> Canary {
         Canary {
             name: "web".into(),
             namespace: "shop".into(),

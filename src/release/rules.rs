@@ -10,22 +10,11 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::plan::{self, Plan};
-use crate::spec::{Autoscaling, Match, Pause, ReplicaOverride, Service, Stage, StringMatch, Version};
+use crate::spec::{Autoscaling, Match, Pause, ReplicaOverride, Stage, StringMatch};
 
 /// A state as its overlay records it: the annotations of its plan.
 fn recorded(plan: &Plan) -> Recorded {
-    let get = |key: &str| plan.annotations.get(&format!("kanari.dev/{key}")).cloned();
-    Recorded {
-        canary: get("canary"),
-        stage: get("stage").expect("every plan records its stage"),
-        since: get("since"),
-        approved: get("approved"),
-        reason: get("reason"),
-        holding: get("holding"),
-        toward: get("toward"),
-        warming: get("warming"),
-        departing: get("departing"),
-    }
+    Recorded::read(&plan.annotations).expect("every plan records its stage")
 }
 
 /// Pods per version: Deployment replicas, or the HPA minimum.
@@ -128,24 +117,7 @@ fn release_strategy() -> impl Strategy<Value = Canary> {
             max_replicas: 20,
             target_cpu_utilization_percentage: 50,
         });
-        Canary {
-            name: "web".into(),
-            namespace: "shop".into(),
-            file: "c.yaml".into(),
-            output: "out".into(),
-            service: Service { port: 80, create: true },
-            hosts: vec!["web".into()],
-            gateways: vec![],
-            stable: Version { version: "v1".into(), image: "web:1".into() },
-            canary: Some(Version { version: "v2".into(), image: "web:2".into() }),
-            replicas,
-            autoscaling,
-            template: serde_json::json!({}),
-            stages,
-            warmup: crate::spec::DEFAULT_WARMUP,
-            analysis: None,
-            places: Default::default(),
-        }
+        crate::plan::tests::release(replicas, autoscaling, stages)
     })
 }
 
