@@ -405,9 +405,10 @@ pub fn lock_writes(base: &Path, quiet: bool) -> Result<WriteLock> {
 /// removals. The folders are opened again, component by component, so a symlink swapped in since
 /// the check is still refused. Overlays are written on every core: each file is made durable
 /// (fsync) before its rename, and the disk takes several such waits at once.
-pub fn apply(writes: &[OverlayWrite]) -> Result<()> {
+pub fn apply<'a>(writes: impl IntoIterator<Item = &'a OverlayWrite>) -> Result<()> {
     use rayon::prelude::*;
-    writes.par_iter().filter(|w| w.changed).try_for_each(|w| -> Result<()> {
+    let changed: Vec<&OverlayWrite> = writes.into_iter().filter(|w| w.changed).collect();
+    changed.par_iter().try_for_each(|w| -> Result<()> {
         let dir = SafeDir::open(&w.base, &w.rel, true)?.expect("created when missing");
         for name in dir.names()? {
             if is_temporary(&name) && dir.kind(&name)? == Some(Kind::File) {

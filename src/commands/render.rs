@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use crate::cli::RenderArgs;
 use crate::commands::{Workspace, named_state};
 use crate::exit::Code;
-use crate::overlay::{self, Target};
+use crate::overlay::{self, OverlayWrite, Target};
 use crate::plan::{self, State, Step};
 use crate::render::Rendered;
 use crate::spec::Canary;
@@ -50,42 +50,50 @@ pub fn run(ws: &Workspace, args: &RenderArgs) -> Result<Code> {
     }
 
     let progress = crate::commands::Progress::new(ws, "rendering", releases.len());
-    let rendered: Vec<(&Canary, State, Rendered)> = releases
-        .par_iter()
-        .map(|canary| {
-            progress.tick();
-            let state = state_to_render(ws, canary, args.stage.as_deref())?;
-            let r = renderer.render(&plan::plan(canary, &state), &canary.file)?;
-            Ok((canary, state, r))
-        })
-        .collect::<Result<_>>()?;
+    let render_one = |canary: &Canary| -> Result<(State, Rendered)> {
+        progress.tick();
+        let state = state_to_render(ws, canary, args.stage.as_deref())?;
+        let r = renderer.render(&plan::plan(canary, &state), &canary.file)?;
+        Ok((state, r))
+    };
 
     if args.stdout {
-        let text: String = rendered.iter().map(|(_, _, r)| r.to_stream()).collect();
+        let rendered: Vec<(State, Rendered)> = releases.par_iter().map(render_one).collect::<Result<_>>()?;
+        let text: String = rendered.iter().map(|(_, r)| r.to_stream()).collect();
         print!("{text}");
         return Ok(Code::Ok);
     }
 
     // What is on disk is read and replaced under the write lock, so two renders into one output
-    // leave it as the one or the other, whole.
-    let mut writes = Vec::new();
-    let _writing;
-    if let Some(out) = &args.out {
-        only_one(&releases, "--out")?;
-        let (_, _, r) = &rendered[0];
+    // leave it as the one or the other, whole. Each overlay is compared with what is on disk as
+    // soon as it is rendered, so only the files that change are held until every overlay has
+    // been rendered and checked; then the first file is written.
+    let planned: Vec<(State, usize, OverlayWrite)> = if let Some(out) = &args.out {
+        let canary = only_one(&releases, "--out")?;
         let (base, rel) = out_target(out)?;
-        _writing = overlay::lock_writes(&base, ws.quiet)?;
-        writes.push(overlay::plan_write(&Target { base: &base, dir: &rel }, r)?);
+        let writing = overlay::lock_writes(&base, ws.quiet)?;
+        let (state, r) = render_one(canary)?;
+        let write = overlay::plan_write(&Target { base: &base, dir: &rel }, &r)?;
+        overlay::apply([&write])?;
+        drop(writing);
+        vec![(state, r.files.len(), write)]
     } else {
-        _writing = overlay::lock_writes(&ws.root, ws.quiet)?;
-        for (_, _, r) in &rendered {
-            writes.push(overlay::plan_write(&Target { base: &ws.root, dir: &r.output }, r)?);
-        }
-    }
-    overlay::apply(&writes)?;
+        let writing = overlay::lock_writes(&ws.root, ws.quiet)?;
+        let planned: Vec<(State, usize, OverlayWrite)> = releases
+            .par_iter()
+            .map(|canary| {
+                let (state, r) = render_one(canary)?;
+                let write = overlay::plan_write(&Target { base: &ws.root, dir: &r.output }, &r)?;
+                Ok((state, r.files.len(), write))
+            })
+            .collect::<Result<_>>()?;
+        overlay::apply(planned.iter().map(|(_, _, w)| w))?;
+        drop(writing);
+        planned
+    };
     if !ws.quiet {
-        for ((canary, state, r), w) in rendered.iter().zip(&writes) {
-            report(canary, state, r, &w.dir, w.changed);
+        for (canary, (state, files, w)) in releases.iter().zip(&planned) {
+            report(canary, state, *files, &w.dir, w.changed);
         }
     }
     Ok(Code::Ok)
@@ -125,10 +133,10 @@ fn out_target(out: &Path) -> Result<(PathBuf, PathBuf)> {
     Ok((base, rel))
 }
 
-fn report(canary: &Canary, state: &State, r: &Rendered, dir: &Path, changed: bool) {
+fn report(canary: &Canary, state: &State, files: usize, dir: &Path, changed: bool) {
     let stage = state.step.name(canary);
     if changed {
-        println!("wrote `{}`: {} at {stage} ({} files)", dir.display(), canary.id(), r.files.len());
+        println!("wrote `{}`: {} at {stage} ({files} files)", dir.display(), canary.id());
     } else {
         println!("`{}` is up to date: {} at {stage}", dir.display(), canary.id());
     }
