@@ -65,8 +65,11 @@ impl Window<'_> {
         format!("{}s", self.seconds().max(1))
     }
 
+    /// The workload (Deployment) of a version, named by its `version` label.
     fn workload(&self, version: &str) -> String {
-        format!("{}-{version}", self.canary.name)
+        let versions = [Some(&self.canary.stable), self.canary.canary.as_ref()];
+        let name = versions.into_iter().flatten().find(|v| v.version == version).map(|v| v.name.clone());
+        format!("{}-{}", self.canary.name, name.unwrap_or_else(|| crate::spec::object_name(version)))
     }
 
     fn selector(&self, workloads: &[String]) -> String {

@@ -17,27 +17,36 @@ use crate::plan;
 pub struct Facts {
     /// `kanari.dev/stage`, if recorded.
     pub stage: Option<String>,
-    /// Percent of the catch-all traffic per subset, in route order.
+    /// Percent of the catch-all traffic per version, in route order.
     pub traffic: Vec<(String, u64)>,
     /// Pods per version: `10`, `hpa 2-10`, or `0`.
     pub pods: Vec<(String, String)>,
-    /// The match rules that send requests to a subset, in a short form: `end-user=jason -> v2`.
+    /// The match rules that send requests to a version, in a short form: `end-user=jason -> v2`.
     pub matches: Vec<String>,
     /// Pods per version as a number: the Deployment's replicas, or its HPA's minimum.
     #[serde(skip)]
     pub counts: BTreeMap<String, u32>,
-    /// The subsets that take traffic: a weight above 0, or the target of a match rule.
+    /// The versions that take traffic: a weight above 0, or the target of a match rule.
     #[serde(skip)]
     pub routed: BTreeSet<String>,
     /// The container images of each version's Deployment.
     #[serde(skip)]
     pub images: BTreeMap<String, Vec<String>>,
+    /// Each version's Deployment name.
+    #[serde(skip)]
+    pub deployments: BTreeMap<String, String>,
+    /// Each version's subset name, from the DestinationRule.
+    #[serde(skip)]
+    pub subsets: BTreeMap<String, String>,
 }
 
 /// Reads the facts from an overlay's files (file name → bytes). Files that do not parse are
-/// skipped: the facts are a summary, the diff below them is the truth.
+/// skipped: the facts are a summary, the diff below them is the truth. Versions are named by
+/// their `version` label: a route's subset is read through the DestinationRule's subsets.
 pub fn facts(files: &BTreeMap<PathBuf, Vec<u8>>) -> Facts {
     let mut out = Facts::default();
+    // Subset name → version label.
+    let mut versions: BTreeMap<String, String> = BTreeMap::new();
     let mut replicas: BTreeMap<String, Option<u64>> = BTreeMap::new();
     let mut hpas: BTreeMap<String, String> = BTreeMap::new();
     for bytes in files.values() {
@@ -49,6 +58,9 @@ pub fn facts(files: &BTreeMap<PathBuf, Vec<u8>>) -> Facts {
             }
             Some("Deployment") => {
                 replicas.insert(version(), doc["spec"]["replicas"].as_u64());
+                if let Some(name) = doc["metadata"]["name"].as_str() {
+                    out.deployments.insert(version(), name.to_string());
+                }
                 let containers = doc["spec"]["template"]["spec"]["containers"].as_array().cloned().unwrap_or_default();
                 let images = containers.iter().filter_map(|c| c["image"].as_str().map(str::to_string)).collect();
                 out.images.insert(version(), images);
@@ -56,6 +68,15 @@ pub fn facts(files: &BTreeMap<PathBuf, Vec<u8>>) -> Facts {
             Some("HorizontalPodAutoscaler") => {
                 let (min, max) = (&doc["spec"]["minReplicas"], &doc["spec"]["maxReplicas"]);
                 hpas.insert(version(), format!("hpa {}-{}", min.as_u64().unwrap_or(1), max.as_u64().unwrap_or(0)));
+            }
+            Some("DestinationRule") => {
+                for subset in doc["spec"]["subsets"].as_array().into_iter().flatten() {
+                    if let (Some(name), Some(version)) = (subset["name"].as_str(), subset["labels"]["version"].as_str())
+                    {
+                        versions.insert(name.to_string(), version.to_string());
+                        out.subsets.insert(version.to_string(), name.to_string());
+                    }
+                }
             }
             Some("VirtualService") => {
                 for rule in doc["spec"]["http"].as_array().into_iter().flatten() {
@@ -83,9 +104,19 @@ pub fn facts(files: &BTreeMap<PathBuf, Vec<u8>>) -> Facts {
             _ => {}
         }
     }
-    for (subset, weight) in &out.traffic {
+    let version_of = |subset: &str| versions.get(subset).cloned().unwrap_or_else(|| subset.to_string());
+    for (subset, _) in out.traffic.iter_mut() {
+        *subset = version_of(subset);
+    }
+    out.routed = out.routed.iter().map(|s| version_of(s)).collect();
+    for line in out.matches.iter_mut() {
+        if let Some((rule, to)) = line.rsplit_once(" -> ") {
+            *line = format!("{rule} -> {}", version_of(to));
+        }
+    }
+    for (version, weight) in &out.traffic {
         if *weight > 0 {
-            out.routed.insert(subset.clone());
+            out.routed.insert(version.clone());
         }
     }
     for (version, n) in &replicas {

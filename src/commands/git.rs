@@ -40,22 +40,25 @@ impl Committed {
     /// ([`Committed::observed`]).
     pub fn observed_for(&self, canary: &Canary) -> Observed {
         let prefix = format!("deployment-{}-", canary.name);
-        let versions: Vec<String> = self
-            .files
-            .keys()
-            .filter_map(|p| p.to_str()?.strip_prefix(&prefix)?.strip_suffix(".yaml").map(str::to_string))
-            .collect();
-        let named = |v: &String| &canary.stable.version == v || canary.canary.as_ref().is_some_and(|c| &c.version == v);
+        let names: Vec<&str> =
+            self.files.keys().filter_map(|p| p.to_str()?.strip_prefix(&prefix)?.strip_suffix(".yaml")).collect();
+        let spec_versions: Vec<&crate::spec::Version> =
+            [Some(&canary.stable), canary.canary.as_ref()].into_iter().flatten().collect();
+        let by_name = |name: &str| spec_versions.iter().find(|v| v.name == name);
+        let named = |v: &String| spec_versions.iter().any(|s| &s.version == v);
         let r = self.recorded.as_ref();
         let settled = r.is_none_or(|r| r.departing.is_none() && r.canary.as_ref().is_none_or(named));
-        if !settled || !versions.iter().all(named) {
+        if !settled || !names.iter().all(|n| by_name(n).is_some()) {
             return self.observed();
         }
-        let images = versions
-            .iter()
-            .map(|v| (v.clone(), image_lines(&self.files[Path::new(&format!("{prefix}{v}.yaml"))])))
-            .collect();
-        Observed { pods: versions.into_iter().map(|v| (v, 0)).collect(), images, ..Observed::default() }
+        let mut observed = Observed::default();
+        for name in names {
+            let version = by_name(name).expect("every name is the spec's").version.clone();
+            let bytes = &self.files[Path::new(&format!("{prefix}{name}.yaml"))];
+            observed.images.insert(version.clone(), image_lines(bytes));
+            observed.pods.insert(version, 0);
+        }
+        observed
     }
 
     /// What the overlay's files show: pods and traffic per version, and the file names.
@@ -66,6 +69,8 @@ impl Committed {
             routed: facts.routed.clone(),
             files: self.files.keys().map(|p| p.to_string_lossy().into_owned()).collect(),
             images: facts.images,
+            deployments: facts.deployments,
+            subsets: facts.subsets,
         }
     }
 

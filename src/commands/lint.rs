@@ -77,9 +77,8 @@ pub fn run(ws: &Workspace, args: &Selection) -> Result<Code> {
 /// next commit replaces its pods in place at the current stage. Legal (a fix to a canary), but a
 /// new canary usually means a new version, so it is said.
 fn rerolls(ws: &Workspace, canary: &Canary) -> Result<Vec<Problem>> {
-    let versions: Vec<&str> =
-        [Some(&canary.stable), canary.canary.as_ref()].into_iter().flatten().map(|v| v.version.as_str()).collect();
-    let names: Vec<String> = versions.iter().map(|v| format!("deployment-{}-{v}.yaml", canary.name)).collect();
+    let versions = [Some(&canary.stable), canary.canary.as_ref()].into_iter().flatten();
+    let names: Vec<String> = versions.map(|v| format!("deployment-{}-{}.yaml", canary.name, v.name)).collect();
     let files = overlay::read_named(&ws.root, &canary.output, &names)?;
     let observed = Observed { images: review::facts(&files).images, ..Observed::default() };
     Ok(observed

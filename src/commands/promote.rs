@@ -176,16 +176,16 @@ fn readiness(
     let Ok(from) = release::current(canary, recorded) else { return Ok(None) };
     let (before, after, pods) =
         (plan::need(canary, from.step), plan::need(canary, to.step), plan::counts(canary, &from));
-    let mut versions = vec![(&canary.stable.version, before.stable, after.stable, pods.stable)];
+    let mut versions = vec![(&canary.stable, before.stable, after.stable, pods.stable)];
     if let Some(c) = &canary.canary {
-        versions.push((&c.version, before.canary, after.canary, pods.canary));
+        versions.push((c, before.canary, after.canary, pods.canary));
     }
     let client = analyze::client(ws, canary)?;
     for (version, before, after, declared) in versions {
         if after <= before {
             continue;
         }
-        let deployment = format!("{}-{version}", canary.name);
+        let deployment = format!("{}-{}", canary.name, version.name);
         let query = format!(
             "max(kube_deployment_status_replicas_available{{namespace=\"{}\",deployment=\"{deployment}\"}})",
             canary.namespace

@@ -150,7 +150,7 @@ pub struct Transit {
     /// HPA, and, while traffic has not moved yet, the DestinationRule and VirtualService.
     pub carry: Vec<String>,
     /// Subsets the DestinationRule keeps for the leaving version, when it is rendered.
-    pub subsets: Vec<String>,
+    pub subsets: Vec<SubsetPlan>,
     /// The annotations to record.
     pub record: Recorded,
 }
@@ -201,7 +201,10 @@ pub struct ServicePlan {
 pub struct VersionPlan {
     /// `stable` or `canary`.
     pub role: &'static str,
+    /// The `version` label.
     pub version: String,
+    /// The name of its subset and the suffix of its Deployment ([`spec::Version::name`]).
+    pub name: String,
     pub image: String,
     pub deployment: String,
     /// `None` when an HPA owns the count.
@@ -223,8 +226,14 @@ pub struct HpaPlan {
 pub struct DestinationRulePlan {
     pub name: String,
     pub host: String,
-    /// Subset names, which are the version labels.
-    pub subsets: Vec<String>,
+    pub subsets: Vec<SubsetPlan>,
+}
+
+/// A DestinationRule subset: its name, and the `version` label its pods carry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SubsetPlan {
+    pub name: String,
+    pub version: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -308,23 +317,24 @@ pub fn plan(canary: &Canary, state: &State) -> Plan {
         versions.push(version_plan(canary, c, "canary", Pods(counts.canary)));
     }
 
-    let stable = canary.stable.version.clone();
+    let stable = canary.stable.name.clone();
     let (weights, match_route) = match (step, canary_version) {
         (Step::Stage(i), Some(c)) if state.transit.is_none() => {
             let stage = &canary.stages[i];
             let weights = vec![
                 WeightedSubset { subset: stable, weight: 100 - stage.weight },
-                WeightedSubset { subset: c.version.clone(), weight: stage.weight },
+                WeightedSubset { subset: c.name.clone(), weight: stage.weight },
             ];
             let route = (!stage.matches.is_empty()).then(|| MatchRoute {
-                subset: c.version.clone(),
+                subset: c.name.clone(),
                 matches: stage.matches.iter().map(istio_match).collect(),
             });
             (weights, route)
         }
         _ => (vec![WeightedSubset { subset: stable, weight: 100 }], None),
     };
-    let mut subsets: Vec<String> = versions.iter().map(|v| v.version.clone()).collect();
+    let mut subsets: Vec<SubsetPlan> =
+        versions.iter().map(|v| SubsetPlan { name: v.name.clone(), version: v.version.clone() }).collect();
     if let Some(t) = &state.transit {
         subsets.extend(t.subsets.iter().cloned());
     }
@@ -355,7 +365,7 @@ pub fn plan(canary: &Canary, state: &State) -> Plan {
 }
 
 fn version_plan(canary: &Canary, version: &spec::Version, role: &'static str, pods: Pods) -> VersionPlan {
-    let deployment = format!("{}-{}", canary.name, version.version);
+    let deployment = format!("{}-{}", canary.name, version.name);
     let (replicas, hpa) = match (&canary.autoscaling, pods.0) {
         (Some(_), 0) | (None, _) => (Some(pods.0), None),
         (Some(a), min) => (
@@ -371,6 +381,7 @@ fn version_plan(canary: &Canary, version: &spec::Version, role: &'static str, po
     VersionPlan {
         role,
         version: version.version.clone(),
+        name: version.name.clone(),
         image: version.image.clone(),
         deployment,
         replicas,
@@ -455,7 +466,12 @@ impl Summary {
 
 /// Summarizes a plan of `step`.
 pub fn summarize(canary: &Canary, step: Step, plan: &Plan) -> Summary {
-    let traffic = plan.virtual_service.weights.iter().map(|w| (w.subset.clone(), w.weight)).collect();
+    // By version label, as people name versions: the subset names them for Istio only.
+    let version_of = |subset: &str| {
+        let found = plan.destination_rule.subsets.iter().find(|s| s.name == subset);
+        found.map_or_else(|| subset.to_string(), |s| s.version.clone())
+    };
+    let traffic = plan.virtual_service.weights.iter().map(|w| (version_of(&w.subset), w.weight)).collect();
     let stage = match step {
         Step::Stage(i) => Some(&canary.stages[i]),
         _ => None,
@@ -544,8 +560,8 @@ pub(crate) mod tests {
             service: Service { port: 80, create: true },
             hosts: vec!["web".into()],
             gateways: vec![],
-            stable: Version { version: "v1".into(), image: "web:1".into() },
-            canary: Some(Version { version: "v2".into(), image: "web:2".into() }),
+            stable: Version { version: "v1".into(), image: "web:1".into(), name: "v1".into() },
+            canary: Some(Version { version: "v2".into(), image: "web:2".into(), name: "v2".into() }),
             replicas,
             autoscaling,
             template: json!({}),
@@ -624,7 +640,8 @@ pub(crate) mod tests {
     fn routes_never_name_a_subset_the_same_state_creates() {
         let c = release(4, None, vec![stage("m", 0, true, None, None), stage("a", 50, false, None, None)]);
         let p = plan(&c, &State::new(Step::Prepare));
-        assert_eq!(p.destination_rule.subsets, ["v1", "v2"]);
+        let names = |p: &Plan| p.destination_rule.subsets.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&p), ["v1", "v2"]);
         assert_eq!(p.virtual_service.weights, [WeightedSubset { subset: "v1".into(), weight: 100 }]);
         assert!(p.virtual_service.match_route.is_none());
 
@@ -638,7 +655,7 @@ pub(crate) mod tests {
         assert_eq!(w, [50, 50]);
 
         let p = plan(&c, &State::new(Step::Steady));
-        assert_eq!(p.destination_rule.subsets, ["v1"]);
+        assert_eq!(names(&p), ["v1"]);
         assert_eq!(p.versions.len(), 1);
     }
 

@@ -20,7 +20,7 @@ fn recorded(plan: &Plan) -> Recorded {
 /// Pods per version: Deployment replicas, or the HPA minimum.
 fn pods(plan: &Plan) -> BTreeMap<String, u32> {
     let of = |v: &plan::VersionPlan| v.replicas.or(v.hpa.as_ref().map(|h| h.min_replicas)).unwrap_or(0);
-    plan.versions.iter().map(|v| (v.version.clone(), of(v))).collect()
+    plan.versions.iter().map(|v| (v.name.clone(), of(v))).collect()
 }
 
 /// What the traffic of a plan needs per routed version, from the rules' own definition.
@@ -29,7 +29,7 @@ fn needs(canary: &Canary, plan: &Plan) -> BTreeMap<String, u32> {
     let stage = canary.stage(&plan.stage).map(|(_, s)| s);
     let over = |version: &str| {
         let r = &stage?.replicas;
-        if canary.canary.as_ref().is_some_and(|c| c.version == version) { r.canary } else { r.stable }
+        if canary.canary.as_ref().is_some_and(|c| c.name == version) { r.canary } else { r.stable }
     };
     let mut out = BTreeMap::new();
     for w in &plan.virtual_service.weights {
@@ -48,7 +48,7 @@ fn needs(canary: &Canary, plan: &Plan) -> BTreeMap<String, u32> {
 fn check(canary: &Canary, a: &Plan, b: &Plan) -> Result<(), String> {
     let (need_a, need_b) = (needs(canary, a), needs(canary, b));
     let (pods_a, pods_b) = (pods(a), pods(b));
-    let defined = |p: &Plan, v: &String| p.destination_rule.subsets.contains(v);
+    let defined = |p: &Plan, v: &String| p.destination_rule.subsets.iter().any(|s| &s.name == v);
     for (v, need) in &need_b {
         if !defined(a, v) {
             return Err(format!("1: {v} routed in {} but not defined in {}", b.stage, a.stage));

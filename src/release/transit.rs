@@ -21,7 +21,7 @@ use jiff::Timestamp;
 
 use super::transition::warm_until;
 use super::{Error, Gate, Next, entered};
-use crate::plan::{self, Recorded, State, Step, Transit};
+use crate::plan::{self, Recorded, State, Step, SubsetPlan, Transit};
 use crate::spec::{Canary, format_duration};
 
 /// What a committed overlay shows, read from its files.
@@ -29,12 +29,16 @@ use crate::spec::{Canary, format_duration};
 pub struct Observed {
     /// Pods per version (Deployment replicas, or the HPA minimum).
     pub pods: BTreeMap<String, u32>,
-    /// The subsets that take traffic: a weight above 0 or a match.
+    /// The versions that take traffic: a weight above 0 or a match.
     pub routed: BTreeSet<String>,
     /// The overlay's file names.
     pub files: BTreeSet<String>,
     /// The container images of each version's Deployment.
     pub images: BTreeMap<String, Vec<String>>,
+    /// Each version's Deployment name, where the overlay has one.
+    pub deployments: BTreeMap<String, String>,
+    /// Each version's subset name, where the overlay's DestinationRule has one.
+    pub subsets: BTreeMap<String, String>,
 }
 
 impl Observed {
@@ -42,6 +46,19 @@ impl Observed {
     pub fn leaving<'a>(&'a self, canary: &Canary) -> Vec<&'a String> {
         let named = |v: &String| &canary.stable.version == v || canary.canary.as_ref().is_some_and(|c| &c.version == v);
         self.pods.keys().filter(|v| !named(v)).collect()
+    }
+
+    /// The subset of a version the overlay runs: as its DestinationRule names it, else the name
+    /// kanari gives a version without `subset:`.
+    pub fn subset(&self, version: &str) -> SubsetPlan {
+        let name = self.subsets.get(version).cloned().unwrap_or_else(|| crate::spec::object_name(version));
+        SubsetPlan { name, version: version.to_string() }
+    }
+
+    /// The Deployment name of a version the overlay runs.
+    fn deployment(&self, canary: &Canary, version: &str) -> String {
+        let made = || format!("{}-{}", canary.name, crate::spec::object_name(version));
+        self.deployments.get(version).cloned().unwrap_or_else(made)
     }
 
     /// The versions of the spec whose Deployment runs another image than the spec names: their
@@ -81,7 +98,8 @@ pub fn next(
     let record =
         |stage: &str| Recorded { stage: stage.to_string(), since: Some(now.to_string()), ..Recorded::default() };
     let version_files = |v: &str| {
-        [format!("deployment-{}-{v}.yaml", canary.name), format!("horizontalpodautoscaler-{}-{v}.yaml", canary.name)]
+        let deployment = observed.deployment(canary, v);
+        [format!("deployment-{deployment}.yaml"), format!("horizontalpodautoscaler-{deployment}.yaml")]
             .into_iter()
             .filter(|f| observed.files.contains(f))
             .collect::<Vec<_>>()
@@ -128,7 +146,7 @@ pub fn next(
             departing: recorded.departing.clone(),
             ..record(&recorded.stage)
         };
-        let subsets = leaving.iter().map(|v| v.to_string()).collect();
+        let subsets = leaving.iter().map(|v| observed.subset(v)).collect();
         return Ok(Next::Move { to: transit(carry, subsets, record) });
     }
     if let Some(until) =
@@ -141,7 +159,7 @@ pub fn next(
             ),
         }));
     }
-    let subsets: Vec<String> = leaving.iter().map(|v| v.to_string()).collect();
+    let subsets: Vec<SubsetPlan> = leaving.iter().map(|v| observed.subset(v)).collect();
     // The recorded canary leaving: a changed canary, its drain recorded as an abort of it.
     // Else an old stable leaving (a finish, or a stable version changed in place).
     let canary_leaves = recorded.canary.as_ref().is_some_and(|c| leaving.contains(&c));
@@ -153,13 +171,14 @@ pub fn next(
             ..record("aborted")
         },
         None => {
-            Recorded { holding: Some(recorded.stage.clone()), departing: Some(subsets.join(",")), ..record("steady") }
+            let departing = leaving.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(",");
+            Recorded { holding: Some(recorded.stage.clone()), departing: Some(departing), ..record("steady") }
         }
     };
     Ok(Next::Move { to: transit(leaving_files, subsets, record) })
 }
 
-fn transit(carry: Vec<String>, subsets: Vec<String>, record: Recorded) -> State {
+fn transit(carry: Vec<String>, subsets: Vec<SubsetPlan>, record: Recorded) -> State {
     State { step: Step::Steady, transit: Some(Transit { carry, subsets, record }), ..State::default() }
 }
 

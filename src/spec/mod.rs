@@ -177,11 +177,22 @@ pub struct Service {
     pub create: bool,
 }
 
-/// One version of the workload: the `version` label, subset name and Deployment suffix.
+/// One version of the workload.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Version {
+    /// The `version` label: any label value (`v2`, `6.5.0`, `2024_11`). The recorded state and
+    /// the analysis name versions by it.
     pub version: String,
     pub image: String,
+    /// The name of the version's objects: its subset, the suffix of its Deployment and HPA
+    /// (`<release>-<name>`), and with the Gateway API its Service. A DNS-1123 label: the spec's
+    /// `subset`, or the version with `.` and `_` turned into `-`.
+    pub name: String,
+}
+
+/// The object name a version gets when the spec sets no `subset`: `6.5.0` → `6-5-0`.
+pub fn object_name(version: &str) -> String {
+    version.replace(['.', '_'], "-")
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

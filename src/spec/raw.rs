@@ -64,6 +64,7 @@ pub(super) struct RawService {
 pub(super) struct RawVersion {
     pub(super) version: S<String>,
     pub(super) image: S<String>,
+    pub(super) subset: Option<S<String>>,
 }
 
 #[derive(Deserialize)]

@@ -15,8 +15,8 @@ use super::raw::{
 };
 use super::rules::{
     HostRefusal, binds_mesh, check_header_name, check_output_path, default_output, folded, host_refusals,
-    is_cookie_value, is_dns1035_label, is_dns1123_label, is_gateway, is_host, is_http_token, is_image, is_stage_name,
-    parse_duration,
+    is_cookie_value, is_dns1035_label, is_dns1123_label, is_gateway, is_host, is_http_token, is_image, is_label_value,
+    is_stage_name, parse_duration,
 };
 use super::{
     Autoscaling, Canary, Cookie, DEFAULT_WARMUP, MAX_REPLICAS, MAX_STAGES, Match, Pause, Places, RESERVED_STAGE_NAMES,
@@ -297,12 +297,20 @@ impl Validator<'_> {
     fn versions(&mut self, spec: &RawSpec, release: &str) -> (Option<Version>, Option<Version>) {
         let stable = self.version(&spec.stable, release);
         let canary = spec.canary.as_ref().and_then(|c| self.version(c, release));
-        if let (Some(s), Some(c), Some(raw)) = (&stable, &canary, &spec.canary)
-            && s.version == c.version
-        {
-            let message =
-                format!("canary version `{}` is the stable version: a canary needs a version of its own", c.version);
-            self.problem(&raw.version, message);
+        if let (Some(s), Some(c), Some(raw)) = (&stable, &canary, &spec.canary) {
+            if s.version == c.version {
+                let message = format!(
+                    "canary version `{}` is the stable version: a canary needs a version of its own",
+                    c.version
+                );
+                self.problem(&raw.version, message);
+            } else if s.name == c.name {
+                let message = format!(
+                    "the canary `{}` and the stable `{}` would share the object name `{}`: set `subset:` on one of them",
+                    c.version, s.version, c.name
+                );
+                self.problem(raw.subset.as_ref().unwrap_or(&raw.version), message);
+            }
         }
         (stable, canary)
     }
@@ -377,18 +385,37 @@ impl Validator<'_> {
 
     fn version(&mut self, raw: &RawVersion, release: &str) -> Option<Version> {
         let v = &raw.version;
-        let mut ok = self.check(v, is_dns1123_label(&v.value), || {
-            format!("version `{}` must be a DNS-1123 label: at most 63 characters of a-z, 0-9 and `-`, starting and ending with a letter or digit", v.value)
+        let mut ok = self.check(v, !v.value.is_empty() && is_label_value(&v.value), || {
+            format!("version `{}` must be a label value: at most 63 characters of letters, digits, `-`, `_` and `.`, starting and ending with a letter or digit", v.value)
         });
-        let deployment = format!("{release}-{}", v.value);
-        ok &= self.check(v, deployment.len() <= 63, || {
+        let name = match &raw.subset {
+            Some(subset) => {
+                ok &= self.check(subset, is_dns1123_label(&subset.value), || {
+                    format!("subset `{}` must be a DNS-1123 label: at most 63 characters of a-z, 0-9 and `-`, starting and ending with a letter or digit", subset.value)
+                });
+                subset.value.clone()
+            }
+            None => {
+                let name = super::object_name(&v.value);
+                // Only a valid label value gets a word about the name made from it.
+                if ok {
+                    ok = self.check(v, is_dns1123_label(&name), || {
+                        format!("version `{}` gives the object name `{name}`, which is not a DNS-1123 label (a-z, 0-9 and `-`): set `subset:` beside it to a name that is", v.value)
+                    });
+                }
+                name
+            }
+        };
+        let deployment = format!("{release}-{name}");
+        let at = raw.subset.as_ref().unwrap_or(v);
+        ok &= self.check(at, deployment.len() <= 63, || {
             format!("the Deployment name `{deployment}` would be longer than 63 characters; shorten the release name or the version")
         });
         let image = &raw.image;
         ok &= self.check(image, is_image(&image.value), || {
             format!("image `{}` must be a non-empty image reference without spaces", image.value)
         });
-        ok.then(|| Version { version: v.value.clone(), image: image.value.clone() })
+        ok.then(|| Version { version: v.value.clone(), image: image.value.clone(), name })
     }
 
     fn autoscaling(&mut self, raw: &S<RawAutoscaling>) -> Option<Autoscaling> {
@@ -536,131 +563,5 @@ impl Validator<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn problems_of(yaml: &str) -> Vec<String> {
-        let (_, problems) = parse_file(Path::new("c.yaml"), yaml);
-        problems.0.iter().map(|p| format!("{}:{} {}", p.location.line, p.location.column, p.message)).collect()
-    }
-
-    const BASE: &str = "apiVersion: kanari.dev/v1alpha1
-kind: Canary
-metadata: {name: web, namespace: shop}
-spec:
-  service: {port: 8080}
-  stable: {version: v1, image: web:1}
-  canary: {version: v2, image: web:2}
-  stages:
-    - name: one
-      weight: 10
-";
-
-    /// A lone CR once ended a line for the YAML parser but not for `file:line`, so a problem
-    /// could point past the end of the file (found by `props::loading_never_panics`).
-    #[test]
-    fn a_lone_carriage_return_is_refused_at_its_place_and_crlf_is_fine() {
-        assert_eq!(
-            problems_of("\r\r\0"),
-            [
-                "1:1 a carriage return that does not end a line with a line feed: save the file with LF (or CRLF) line ends"
-            ]
-        );
-        assert_eq!(problems_of("a: b\nkey: x\ry\n").len(), 1);
-        assert!(problems_of("a: b\nkey: x\ry\n")[0].starts_with("2:7 "));
-        assert_eq!(problems_of(&BASE.replace('\n', "\r\n")), Vec::<String>::new());
-    }
-
-    #[test]
-    fn base_spec_is_valid() {
-        let (found, problems) = parse_file(Path::new("c.yaml"), BASE);
-        assert!(problems.is_empty(), "{problems}");
-        assert_eq!(found.len(), 1);
-        assert_eq!(found[0].output, PathBuf::from("overlays/shop/web"));
-        assert_eq!(found[0].hosts, vec!["web"]);
-        assert_eq!(found[0].stages[0].weight, 10);
-    }
-
-    #[test]
-    fn rules_each_report_their_place() {
-        // (replace this text of BASE, with this, expect a problem containing, at line:column)
-        let table: &[(&str, &str, &str, &str)] = &[
-            ("weight: 10", "weight: 101", "weight must be from 0 to 100", "10:15"),
-            ("weight: 10", "weight: -1", "weight must be from 0 to 100", "10:15"),
-            ("name: web,", "name: Web,", "DNS-1035", "3:18"),
-            ("name: web,", "name: 9web,", "DNS-1035", "3:18"),
-            ("namespace: shop", "namespace: Shop", "DNS-1123", "3:34"),
-            ("version: v2", "version: v1", "is the stable version", "7:21"),
-            ("version: v2", "version: V2", "DNS-1123", "7:21"),
-            ("name: one", "name: prepare", "reserved", "9:13"),
-            ("name: one", "name: Aborted", "reserved", "9:13"),
-            ("name: one", "name: ../x", "stage name", "9:13"),
-            ("port: 8080", "port: 0", "service.port must be from 1 to 65535", "5:19"),
-            ("image: web:2", "image: ''", "image", "7:32"),
-            ("      weight: 10\n", "      weight: 10\n    - name: one\n", "used twice", "11:13"),
-            ("      weight: 10\n", "      weight: 10\n    - name: ONE\n", "used twice", "11:13"),
-            ("weight: 10", "weight: 10\n      match: [{}]", "empty match", "11:15"),
-            (
-                "weight: 10",
-                "weight: 10\n      match: [{headers: {End-User: {exact: j}}}]",
-                "lowercase HTTP token",
-                "11:26",
-            ),
-            (
-                "weight: 10",
-                "weight: 10\n      match: [{headers: {a: {exact: j, prefix: k}}}]",
-                "exactly one of",
-                "11:29",
-            ),
-            ("weight: 10", "weight: 10\n      match: [{uri: {prefix: ''}}]", "empty prefix", "11:30"),
-            ("weight: 10", "weight: 10\n      match: [{uri: {regex: '(('}}]", "does not compile", "11:29"),
-            ("weight: 10", "weight: 10\n      pause: {duration: 5x}", "duration", "11:25"),
-            ("weight: 10", "weight: 10\n      pause: {approval: yes}", "strict", "11:25"),
-            ("weight: 10", "weight: 10\n      replicas: {stable: 0}", "replicas.stable is 0", "11:26"),
-            ("weight: 10", "weight: 10\n      wieght: 3", "unknown field `wieght`", "11:7"),
-            ("  service: {port: 8080}", "  service: {port: 8080}\n  output: ../up", "may not contain `..`", "6:11"),
-            ("  service: {port: 8080}", "  service: {port: 8080}\n  output: .GIT/x", "`.git`", "6:11"),
-            ("  service: {port: 8080}", "  service: {port: 8080}\n  output: /etc", "relative", "6:11"),
-            (
-                "  service: {port: 8080}",
-                "  service: {port: 8080}\n  replicas: 2\n  autoscaling: {minReplicas: 1, maxReplicas: 3, targetCPUUtilizationPercentage: 50}",
-                "exclude each other",
-                "6:13",
-            ),
-            (
-                "  service: {port: 8080}",
-                "  service: {port: 8080}\n  autoscaling: {minReplicas: 4, maxReplicas: 3, targetCPUUtilizationPercentage: 50}",
-                "below minReplicas",
-                "6:46",
-            ),
-            (
-                "kind: Canary",
-                "kind: Rollout",
-                "a Rollout (kanari.dev/v1alpha1), not a kanari.dev/v1alpha1 Canary",
-                "2:7",
-            ),
-            ("apiVersion: kanari.dev/v1alpha1", "apiVersion: v1", "a Canary (v1), not a kanari.dev/v1alpha1", "1:13"),
-            ("      weight: 10\n", "    \t  weight: 10\n", "a tab in indentation", "10:5"),
-            ("  service: {port: 8080}", "  service:\n\tport: 8080", "a tab in indentation", "6:1"),
-            ("  service: {port: 8080}", "  service: {port: 8080}\n  hosts: [\"*\"]", "not allowed on the mesh", "6:11"),
-            ("  service: {port: 8080}", "  service: {port: 8080}\n  hosts: [web, web]", "is listed twice", "6:16"),
-            ("  service: {port: 8080}", "  service: {port: 8080}\n  hosts: [\"*.a.com\", b.a.com]", "overlaps", "6:22"),
-            (
-                "  service: {port: 8080}",
-                "  service: {port: 8080}\n  service: {port: 1}",
-                "duplicate key `service`",
-                "6:3",
-            ),
-        ];
-        let mut wrong = Vec::new();
-        for (from, to, expect, at) in table {
-            assert!(BASE.contains(from), "{from}");
-            let yaml = BASE.replacen(from, to, 1);
-            let found = problems_of(&yaml);
-            if !found.iter().any(|p| p.contains(expect) && p.starts_with(&format!("{at} "))) {
-                wrong.push(format!("{to:?}: expected `{expect}` at {at}, got {found:?}"));
-            }
-        }
-        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
-    }
-}
+#[path = "validate_tests.rs"]
+mod tests;

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::{documents, kanari_ok, kustomize, one, project, replicas, tree, weights};
 
-const FIXTURES: [&str; 2] = ["bookinfo", "helloworld"];
+const FIXTURES: [&str; 3] = ["bookinfo", "helloworld", "semver"];
 
 /// Renders every state of the fixture's one release into a temporary folder.
 fn all_stages(fixture: &str) -> tempfile::TempDir {
@@ -69,12 +69,17 @@ fn the_stable_pod_template_is_the_same_in_every_state() {
     for fixture in FIXTURES {
         let out = all_stages(fixture);
         let dir = out.path().join("stages");
+        // The stable version's Deployment is the one `steady` runs alone.
+        let steady = documents(&kustomize(&dir.join("steady")));
+        let deployments: Vec<&serde_json::Value> = steady.iter().filter(|d| d["kind"] == "Deployment").collect();
+        assert_eq!(deployments.len(), 1, "{fixture}: steady runs one Deployment");
+        let stable_name = deployments[0]["metadata"]["name"].as_str().unwrap().to_string();
         let mut templates = Vec::new();
         for state in states(&dir) {
             let docs = documents(&kustomize(&dir.join(&state)));
             let stable = docs
                 .iter()
-                .find(|d| d["kind"] == "Deployment" && d["metadata"]["labels"]["version"] == "v1")
+                .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == stable_name.as_str())
                 .unwrap_or_else(|| panic!("{fixture} {state}: no stable Deployment"));
             templates.push((state, serde_json::to_string(&stable["spec"]["template"]).unwrap()));
         }
@@ -85,21 +90,11 @@ fn the_stable_pod_template_is_the_same_in_every_state() {
         let tails: Vec<String> = states(&dir)
             .iter()
             .map(|s| {
-                let text = std::fs::read_to_string(
-                    dir.join(s).join(format!("deployment-{fixture_name}-v1.yaml", fixture_name = release_of(fixture))),
-                )
-                .unwrap();
+                let text = std::fs::read_to_string(dir.join(s).join(format!("deployment-{stable_name}.yaml"))).unwrap();
                 text[text.find("  template:").unwrap()..].to_string()
             })
             .collect();
         assert!(tails.windows(2).all(|w| w[0] == w[1]), "{fixture}: stable template bytes differ");
-    }
-}
-
-fn release_of(fixture: &str) -> &'static str {
-    match fixture {
-        "bookinfo" => "reviews",
-        _ => "helloworld",
     }
 }
 

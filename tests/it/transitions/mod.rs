@@ -26,8 +26,9 @@
 //!   `kanari.dev/canary` annotation). An explicit count below the computed one is the user's own
 //!   capacity decision, so it lowers the need; it never raises it.
 //!
-//! Subsets are named after their versions in every release driven here, so a subset and a
-//! version are one name. A mirror's copied load is not counted.
+//! Versions are named by their subsets: a Deployment's `version` label and the
+//! `kanari.dev/canary` annotation are read through the DestinationRule's subset labels (a
+//! version `6.5.0` is the subset `6-5-0`). A mirror's copied load is not counted.
 //!
 //! Every overlay must also build with `kubectl kustomize`, and name in its VirtualService only
 //! subsets its own DestinationRule defines. [`checker`] shows with hand-written overlays that each
@@ -37,6 +38,7 @@ mod bookinfo;
 mod checker;
 mod drive;
 mod props;
+mod semver;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -91,9 +93,19 @@ impl Overlay {
             matched: BTreeSet::new(),
             pods: BTreeMap::new(),
         };
+        // Version label → subset name.
+        let mut subset_of: BTreeMap<String, String> = BTreeMap::new();
         for dr in of("DestinationRule") {
-            overlay.defined.extend(list(&dr["spec"]["subsets"]).filter_map(|s| text(&s["name"])));
+            for subset in list(&dr["spec"]["subsets"]) {
+                let Some(name) = text(&subset["name"]) else { continue };
+                if let Some(label) = text(&subset["labels"]["version"]) {
+                    subset_of.insert(label, name.clone());
+                }
+                overlay.defined.insert(name);
+            }
         }
+        let by_subset = |label: String| subset_of.get(&label).cloned().unwrap_or(label);
+        overlay.canary = overlay.canary.take().map(by_subset);
         let vss: Vec<&Value> = of("VirtualService").collect();
         if vss.len() != 1 {
             return Err(format!("{at}: {} VirtualServices", vss.len()));
@@ -128,7 +140,7 @@ impl Overlay {
                 .ok_or(format!("{at}: a Deployment without a version label"))?;
             let name = text(&d["metadata"]["name"]).unwrap_or_default();
             let pods = d["spec"]["replicas"].as_u64().or_else(|| hpa_min.get(&name).copied()).unwrap_or(1);
-            *overlay.pods.entry(version).or_default() += pods;
+            *overlay.pods.entry(by_subset(version)).or_default() += pods;
         }
         Ok(overlay)
     }
