@@ -4,6 +4,7 @@
 
 mod analysis;
 mod bundled;
+mod ecosystem;
 mod errors;
 mod examples;
 mod fidelity;
