@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// The heading global options are listed under, after a command's own.
+const GLOBAL: &str = "Global options";
+
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success (also: nothing to do)
@@ -24,38 +27,38 @@ Exit codes:
 pub struct Cli {
     /// The repository (project root) to work in; specs and outputs are relative to it
     /// [default: the Git work tree around the current folder, else the current folder]
-    #[arg(short = 'C', long = "repo", global = true, value_name = "DIR")]
+    #[arg(short = 'C', long = "repo", global = true, help_heading = GLOBAL, value_name = "DIR")]
     pub repo: Option<PathBuf>,
 
     /// The folder of Canary specs, relative to the repository
-    #[arg(long, global = true, value_name = "DIR", default_value = "canaries")]
+    #[arg(long, global = true, help_heading = GLOBAL, value_name = "DIR", default_value = "canaries")]
     pub specs: PathBuf,
 
     /// A folder of templates that override the built-in ones, file by file
     /// [default: .kanari/templates in the repository, when it exists]
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, help_heading = GLOBAL, value_name = "DIR")]
     pub templates: Option<PathBuf>,
 
     /// When to color the output (NO_COLOR in the environment means never)
-    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    #[arg(long, global = true, help_heading = GLOBAL, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 
     /// Treat warnings as errors (exit 2)
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub deny_warnings: bool,
 
     /// Print only errors and the requested output
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = GLOBAL)]
     pub quiet: bool,
 
     /// The Prometheus the analysis queries, instead of the spec's `analysis.prometheus`
     /// (a bearer token comes from KANARI_PROMETHEUS_TOKEN)
-    #[arg(long, global = true, value_name = "URL", env = "KANARI_PROMETHEUS_URL")]
+    #[arg(long, global = true, help_heading = GLOBAL, value_name = "URL", env = "KANARI_PROMETHEUS_URL")]
     pub prometheus: Option<String>,
 
     /// An extra header on every Prometheus request, as `Name: value` (repeatable), such as a
     /// tenant's `X-Scope-OrgID` for Mimir, Thanos or Cortex
-    #[arg(long = "prometheus-header", global = true, value_name = "HEADER")]
+    #[arg(long = "prometheus-header", global = true, help_heading = GLOBAL, value_name = "HEADER")]
     pub prometheus_headers: Vec<String>,
 
     #[command(subcommand)]
@@ -133,15 +136,16 @@ Examples:
   kanari --prometheus http://localhost:9090 analyze --format markdown")]
     Analyze(AnalyzeArgs),
 
-    /// Print shell completions for kanari
-    #[command(
-        after_help = "Examples:\n  kanari completions bash > /etc/bash_completion.d/kanari\n  kanari completions zsh > \"${fpath[1]}/_kanari\""
-    )]
-    Completions(CompletionsArgs),
-
     /// Commit the aborted state: 100% to stable, the canary at 0 pods
     #[command(after_help = "Examples:\n  kanari abort reviews --reason \"5xx rate above 1%\"")]
     Abort(AbortArgs),
+
+    /// Print the script that registers kanari's completion in a shell: commands and flags, and
+    /// the repository's release names, stage names and refs where they go
+    #[command(
+        after_help = "Examples:\n  source <(kanari completions bash)         # in ~/.bashrc\n  source <(kanari completions zsh)          # in ~/.zshrc\n  kanari completions fish | source          # in ~/.config/fish/config.fish"
+    )]
+    Completions(CompletionsArgs),
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,8 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // A Tab in a shell whose completion `kanari completions` registered: answered, then exit.
+    kanari::commands::complete::answer_the_shell();
     let cli = kanari::cli::Cli::parse();
     match kanari::run(cli) {
         Ok(code) => code,

@@ -6,6 +6,7 @@
 mod abort;
 mod analyze;
 mod approve;
+pub mod complete;
 mod diff;
 pub mod git;
 mod lint;
@@ -251,8 +252,7 @@ pub(crate) fn select(all: Vec<Canary>, selectors: &[String]) -> Result<Vec<Canar
 /// Runs the command the command line names; returns the exit code.
 pub fn run(cli: Cli) -> Result<Code> {
     if let Command::Completions(args) = &cli.command {
-        let mut command = <Cli as clap::CommandFactory>::command();
-        clap_complete::generate(args.shell, &mut command, "kanari", &mut std::io::stdout());
+        print!("{}", complete::registration(args.shell)?);
         return Ok(Code::Ok);
     }
     let ws = Workspace::from_cli(&cli)?;

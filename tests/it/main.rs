@@ -4,6 +4,7 @@
 
 mod analysis;
 mod bundled;
+mod completions;
 mod ecosystem;
 mod errors;
 mod examples;
