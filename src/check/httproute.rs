@@ -52,7 +52,9 @@ pub(super) fn http_route(at: &mut At, doc: &Value, services: &BTreeSet<String>) 
                     _ if value.is_empty() => at.problem(name, format!("header `{name}`: a match needs a value")),
                     "Exact" => {}
                     "RegularExpression" => regex(at, value, &format!("header `{name}`")),
-                    other => at.problem(name, format!("header `{name}`: type `{other}` is not Exact or RegularExpression")),
+                    other => {
+                        at.problem(name, format!("header `{name}`: type `{other}` is not Exact or RegularExpression"))
+                    }
                 }
             }
             if let Some(path) = m.get("path") {
@@ -64,7 +66,9 @@ pub(super) fn http_route(at: &mut At, doc: &Value, services: &BTreeSet<String>) 
                             at.problem(value, format!("path {kind} `{value}` {why}"));
                         }
                     }
-                    other => at.problem("path", format!("path type `{other}` is not Exact, PathPrefix or RegularExpression")),
+                    other => {
+                        at.problem("path", format!("path type `{other}` is not Exact, PathPrefix or RegularExpression"))
+                    }
                 }
             }
         }
@@ -85,7 +89,9 @@ pub(super) fn http_route(at: &mut At, doc: &Value, services: &BTreeSet<String>) 
             if kind != "Service" || !services.contains(name) {
                 at.problem(
                     &format!("name: {name}"),
-                    format!("{label} sends to `{name}`, which is not a Service the overlay defines: Istio would answer 500"),
+                    format!(
+                        "{label} sends to `{name}`, which is not a Service the overlay defines: Istio would answer 500"
+                    ),
                 );
             }
             if b["port"].as_u64().is_none() {
@@ -99,7 +105,8 @@ pub(super) fn http_route(at: &mut At, doc: &Value, services: &BTreeSet<String>) 
 mod tests {
     use super::super::tests::messages;
 
-    const SERVICES: &str = "apiVersion: v1\nkind: Service\nmetadata: {name: web-v1}\nspec: {selector: {app: web, version: v1}}\n---\n";
+    const SERVICES: &str =
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web-v1}\nspec: {selector: {app: web, version: v1}}\n---\n";
 
     fn route(rules: &str) -> String {
         format!(
@@ -123,13 +130,31 @@ mod tests {
         let table = [
             ("    - backendRefs: [{name: web-v9, port: 80}]\n", "`web-v9`, which is not a Service the overlay defines"),
             ("    - backendRefs: [{name: web-v1}]\n", "needs a port"),
-            ("    - backendRefs:\n        - {name: web-v1, port: 80, weight: 0}\n        - {name: web-v2, port: 80, weight: 0}\n", "all zero"),
+            (
+                "    - backendRefs:\n        - {name: web-v1, port: 80, weight: 0}\n        - {name: web-v2, port: 80, weight: 0}\n",
+                "all zero",
+            ),
             ("    - backendRefs:\n        - {name: web-v1, port: 80, weight: -1}\n", "negative"),
-            ("    - matches: [{headers: [{name: End-User, value: a}]}]\n      backendRefs: [{name: web-v1, port: 80}]\n", "lowercase HTTP token"),
-            ("    - matches: [{headers: [{name: x, type: RegularExpression, value: 'a(('}]}]\n      backendRefs: [{name: web-v1, port: 80}]\n", "does not compile"),
-            ("    - matches: [{path: {type: PathPrefix, value: api}}]\n      backendRefs: [{name: web-v1, port: 80}]\n", "must start with `/`"),
-            ("    - matches: [{path: {type: RegularExpression, value: '[a-z&&[^a]]'}}]\n      backendRefs: [{name: web-v1, port: 80}]\n", "RE2"),
-            ("    - matches: [{headers: [{name: x, type: Exact, value: ''}]}]\n      backendRefs: [{name: web-v1, port: 80}]\n", "needs a value"),
+            (
+                "    - matches: [{headers: [{name: End-User, value: a}]}]\n      backendRefs: [{name: web-v1, port: 80}]\n",
+                "lowercase HTTP token",
+            ),
+            (
+                "    - matches: [{headers: [{name: x, type: RegularExpression, value: 'a(('}]}]\n      backendRefs: [{name: web-v1, port: 80}]\n",
+                "does not compile",
+            ),
+            (
+                "    - matches: [{path: {type: PathPrefix, value: api}}]\n      backendRefs: [{name: web-v1, port: 80}]\n",
+                "must start with `/`",
+            ),
+            (
+                "    - matches: [{path: {type: RegularExpression, value: '[a-z&&[^a]]'}}]\n      backendRefs: [{name: web-v1, port: 80}]\n",
+                "RE2",
+            ),
+            (
+                "    - matches: [{headers: [{name: x, type: Exact, value: ''}]}]\n      backendRefs: [{name: web-v1, port: 80}]\n",
+                "needs a value",
+            ),
         ];
         for (rules, expected) in table {
             let problems = found(&route(rules));

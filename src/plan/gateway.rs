@@ -97,12 +97,18 @@ pub(super) fn plan(
         })
         .collect();
     if mesh {
-        parents.push(ParentRef { group: "", kind: "Service", namespace: None, name: canary.name.clone(), port: Some(port) });
+        parents.push(ParentRef {
+            group: "",
+            kind: "Service",
+            namespace: None,
+            name: canary.name.clone(),
+            port: Some(port),
+        });
     }
-    let match_rule = routes.match_route.as_ref().map(|m| MatchRule {
-        backend: service_of(&m.subset),
-        matches: matches.iter().map(gateway_match).collect(),
-    });
+    let match_rule = routes
+        .match_route
+        .as_ref()
+        .map(|m| MatchRule { backend: service_of(&m.subset), matches: matches.iter().map(gateway_match).collect() });
     let backends = routes
         .weights
         .iter()
@@ -113,7 +119,14 @@ pub(super) fn plan(
             .iter()
             .map(|v| VersionService { name: v.deployment.clone(), version: v.version.clone(), port })
             .collect(),
-        route: HttpRoutePlan { name: canary.name.clone(), parents, hostnames: hostnames.clone(), port, match_rule, backends },
+        route: HttpRoutePlan {
+            name: canary.name.clone(),
+            parents,
+            hostnames: hostnames.clone(),
+            port,
+            match_rule,
+            backends,
+        },
     })
 }
 
@@ -188,7 +201,10 @@ mod tests {
         let rule = g.route.match_rule.unwrap();
         assert_eq!(rule.backend, "web-v2");
         let headers = &rule.matches[0]["headers"];
-        assert_eq!(headers[0], json!({"name": "cookie", "type": "RegularExpression", "value": "^(.*?;\\s*)?(user=j)(;.*)?$"}));
+        assert_eq!(
+            headers[0],
+            json!({"name": "cookie", "type": "RegularExpression", "value": "^(.*?;\\s*)?(user=j)(;.*)?$"})
+        );
         assert_eq!(headers[1], json!({"name": "end-user", "type": "Exact", "value": "jason"}));
         assert_eq!(headers[2], json!({"name": "x-team", "type": "RegularExpression", "value": "^a\\.b.*"}));
         assert_eq!(rule.matches[0]["path"], json!({"type": "PathPrefix", "value": "/api"}));
@@ -202,11 +218,20 @@ mod tests {
     fn parents_are_the_gateways_and_the_mesh() {
         let parents = |gateways: &[&str]| {
             let p = super::super::plan(&gateway_release(gateways), &State::new(Step::Steady));
-            p.gateway.unwrap().route.parents.iter().map(|p| format!("{}/{:?}/{}/{:?}", p.kind, p.namespace, p.name, p.port)).collect::<Vec<_>>()
+            p.gateway
+                .unwrap()
+                .route
+                .parents
+                .iter()
+                .map(|p| format!("{}/{:?}/{}/{:?}", p.kind, p.namespace, p.name, p.port))
+                .collect::<Vec<_>>()
         };
         assert_eq!(parents(&[]), ["Service/None/web/Some(80)"]);
         assert_eq!(parents(&["mesh"]), ["Service/None/web/Some(80)"]);
-        assert_eq!(parents(&["ingress/public", "mesh"]), ["Gateway/Some(\"ingress\")/public/None", "Service/None/web/Some(80)"]);
+        assert_eq!(
+            parents(&["ingress/public", "mesh"]),
+            ["Gateway/Some(\"ingress\")/public/None", "Service/None/web/Some(80)"]
+        );
         assert_eq!(parents(&["public"]), ["Gateway/None/public/None"]);
     }
 

@@ -85,10 +85,14 @@ pub fn next(
     // `plan::version_object_name` names them.
     let version_files = |v: &str| {
         let object = format!("{}-{v}", canary.name);
-        [format!("deployment-{object}.yaml"), format!("horizontalpodautoscaler-{object}.yaml"), format!("service-{object}.yaml")]
-            .into_iter()
-            .filter(|f| observed.files.contains(f))
-            .collect::<Vec<_>>()
+        [
+            format!("deployment-{object}.yaml"),
+            format!("horizontalpodautoscaler-{object}.yaml"),
+            format!("service-{object}.yaml"),
+        ]
+        .into_iter()
+        .filter(|f| observed.files.contains(f))
+        .collect::<Vec<_>>()
     };
     let leaving_files: Vec<String> = leaving.iter().flat_map(|v| version_files(v)).collect();
     let since = State { since: recorded.since.clone(), ..State::default() };

@@ -30,12 +30,12 @@ use crate::problem::Place;
 
 pub use analysis::BUILTINS;
 pub use load::{Scope, is_spec_file, load, load_files, no_specs, relative_specs};
+pub use router::{GATEWAY_API, MAX_HOSTNAMES, MAX_PARENT_REFS, header_prefix_regex, path_refusal};
 pub use rules::{
     BadHeaderName, HostRefusal, LABEL_KEY_RULE, binds_mesh, check_header_name, check_output_path, format_duration,
     host_refusals, hosts_overlap, is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, is_gateway, is_host,
     is_label_key, is_label_name, is_label_value, parse_duration,
 };
-pub use router::{GATEWAY_API, MAX_HOSTNAMES, MAX_PARENT_REFS, header_prefix_regex, path_refusal};
 pub use template::main_container;
 pub use validate::parse_file;
 

@@ -161,7 +161,8 @@ spec:
         let (found, problems) = parse_file(Path::new("c.yaml"), BASE);
         assert!(problems.is_empty(), "{problems}");
         assert_eq!(found[0].router, Router::GatewayApi { hostnames: vec![] });
-        let with_hosts = BASE.replace("  service:", "  gateways: [ingress/public, mesh]\n  hosts: [web.example.com]\n  service:");
+        let with_hosts =
+            BASE.replace("  service:", "  gateways: [ingress/public, mesh]\n  hosts: [web.example.com]\n  service:");
         let (found, problems) = parse_file(Path::new("c.yaml"), &with_hosts);
         assert!(problems.is_empty(), "{problems}");
         assert_eq!(found[0].router, Router::GatewayApi { hostnames: vec!["web.example.com".into()] });
@@ -175,8 +176,18 @@ spec:
         let table: &[(&str, &str, &str, &str)] = &[
             ("router: gateway-api", "router: linkerd", "must be `istio` or `gateway-api`", "5:11"),
             ("  service:", "  hosts: [web.example.com]\n  service:", "only a Gateway reads", "6:11"),
-            ("  service:", "  gateways: [mesh]\n  hosts: [web.example.com]\n  service:", "only a Gateway reads", "7:11"),
-            ("  service:", "  gateways: [ingress/public]\n  hosts: [\"*\"]\n  service:", "not a Gateway API hostname", "7:11"),
+            (
+                "  service:",
+                "  gateways: [mesh]\n  hosts: [web.example.com]\n  service:",
+                "only a Gateway reads",
+                "7:11",
+            ),
+            (
+                "  service:",
+                "  gateways: [ingress/public]\n  hosts: [\"*\"]\n  service:",
+                "not a Gateway API hostname",
+                "7:11",
+            ),
             ("weight: 10", "weight: 10\n      match: [{uri: {prefix: api}}]", "must start with `/`", "12:30"),
             ("weight: 10", "weight: 10\n      match: [{uri: {exact: /a//b}}]", "may not contain `//`", "12:29"),
             ("weight: 10", "weight: 10\n      match: [{uri: {exact: '/a%2Fb'}}]", "`%2f`", "12:29"),

@@ -181,8 +181,14 @@ fn the_gateway_api_stages_route_through_one_service_per_version() {
         assert!(docs.iter().any(|d| d["kind"] == "Service" && d["metadata"]["name"] == "reviews"), "{state}");
         let parents = route["spec"]["parentRefs"].as_array().unwrap();
         assert_eq!(parents[0]["kind"], "Gateway");
-        assert_eq!((parents[0]["namespace"].as_str(), parents[0]["name"].as_str()), (Some("istio-ingress"), Some("public-gateway")));
-        assert_eq!((parents[1]["kind"].as_str(), parents[1]["group"].as_str(), parents[1]["port"].as_u64()), (Some("Service"), Some(""), Some(9080)));
+        assert_eq!(
+            (parents[0]["namespace"].as_str(), parents[0]["name"].as_str()),
+            (Some("istio-ingress"), Some("public-gateway"))
+        );
+        assert_eq!(
+            (parents[1]["kind"].as_str(), parents[1]["group"].as_str(), parents[1]["port"].as_u64()),
+            (Some("Service"), Some(""), Some(9080))
+        );
         assert_eq!(route["spec"]["hostnames"][0], "reviews.bookinfo.example.com");
     }
     let beta = build("beta");

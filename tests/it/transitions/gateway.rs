@@ -29,7 +29,8 @@ fn edited(repo: &std::path::Path, from: &str, to: &str) -> String {
 }
 
 fn checked(repo: &std::path::Path, driver: &Driver) -> Result<Overlay, String> {
-    let mut overlays = check_release(repo, OUTPUT, SPEC).map_err(|e| format!("{e}\nlog:\n{}", driver.log.join("\n")))?;
+    let mut overlays =
+        check_release(repo, OUTPUT, SPEC).map_err(|e| format!("{e}\nlog:\n{}", driver.log.join("\n")))?;
     let last = overlays.pop().ok_or("nothing was committed")?;
     if overlays.iter().chain([&last]).any(|x| !x.files.keys().any(|f| f.starts_with("httproute-"))) {
         return Err("an overlay without its HTTPRoute".into());
@@ -46,7 +47,11 @@ fn the_walk_through_every_state_and_the_finish_make_before_break() {
         driver.reach(OUTPUT, state).unwrap_or_else(|e| panic!("{e}"));
     }
     let text = std::fs::read_to_string(r.join(SPEC)).unwrap();
-    let finished = text.replacen("    version: v1\n    image: docker.io/istio/examples-bookinfo-reviews-v1:1.16.2\n", CANARY_V2, 1);
+    let finished = text.replacen(
+        "    version: v1\n    image: docker.io/istio/examples-bookinfo-reviews-v1:1.16.2\n",
+        CANARY_V2,
+        1,
+    );
     let finished = finished.replacen(&format!("  canary:\n{CANARY_V2}"), "", 1);
     driver.commit_spec(SPEC, &finished, "reviews: v2 is the stable version");
     driver.drive_to_end().unwrap_or_else(|e| panic!("{e}"));
@@ -97,7 +102,9 @@ fn hand(stage: &str, services: &[&str], backends: &[(&str, u64)], matched: Optio
     }
     let mut rules = String::new();
     if let Some(m) = matched {
-        rules += &format!("    - matches: [{{headers: [{{name: end-user, value: j}}]}}]\n      backendRefs: [{{name: web-{m}, port: 80}}]\n");
+        rules += &format!(
+            "    - matches: [{{headers: [{{name: end-user, value: j}}]}}]\n      backendRefs: [{{name: web-{m}, port: 80}}]\n"
+        );
     }
     rules += "    - backendRefs:\n";
     for (v, w) in backends {

@@ -146,7 +146,8 @@ impl Overlay {
         }
         let mut selects = BTreeMap::new();
         for s in services {
-            if let (Some(name), Some(version)) = (text(&s["metadata"]["name"]), text(&s["spec"]["selector"]["version"])) {
+            if let (Some(name), Some(version)) = (text(&s["metadata"]["name"]), text(&s["spec"]["selector"]["version"]))
+            {
                 self.defined.insert(version.clone());
                 selects.insert(name, version);
             }
