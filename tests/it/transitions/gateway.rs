@@ -126,12 +126,13 @@ fn the_checker_reads_an_http_route_and_fails_a_backend_without_its_service() {
     // Proportional weights: 1 and 3 are 25% and 75%.
     let quarter = hand("x", &["v1", "v2"], &[("v1", 1), ("v2", 3)], None);
     assert_eq!((quarter.share("v1"), quarter.share("v2")), (25, 75));
-    // A match sends to v2 while its Service is missing: the overlay itself fails, and rule 1
-    // fails from an overlay without the Service.
+    // A match sends to `web-v2` while that Service is missing: the overlay itself fails (the
+    // backend, which no Service names a version for, stands for itself), and rule 1 fails from
+    // an overlay without the Service.
     let jason = hand("jason", &["v1", "v2"], &[("v1", 100), ("v2", 0)], Some("v2"));
     assert!(jason.routed("v2") && jason.matched.contains("v2"));
     let orphan = hand("jason", &["v1"], &[("v1", 100)], Some("v2"));
-    assert!(check_overlay(&orphan).unwrap_err().contains("[\"v2\"]"));
+    assert!(check_overlay(&orphan).unwrap_err().contains("[\"web-v2\"]"));
     let steady = hand("steady", &["v1"], &[("v1", 100)], None);
     let e = check_pair(&steady, &jason, &spec, &spec).unwrap_err();
     assert!(e.contains("rule 1 "), "{e}");
