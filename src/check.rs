@@ -16,7 +16,10 @@
 //!   header names lowercase HTTP tokens; string matches with exactly one of exact, prefix or
 //!   regex, regexes that RE2 reads as written, within 1,024 characters ([`crate::re2::check`],
 //!   the same check as the spec's); a catch-all rule (one without `match`) only last;
+//! - HTTPRoute (`router: gateway-api`): see [`httproute`]; every backend a Service of the overlay;
 //! - Deployment: a selector that selects its own pod template; HPA: 1 ≤ minReplicas ≤ maxReplicas.
+
+mod httproute;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -48,12 +51,18 @@ pub fn check(rendered: &Rendered) -> Result<(), Problems> {
         }
     }
     let subsets = subsets_by_host(&docs);
+    let services: BTreeSet<String> = docs
+        .iter()
+        .filter(|(_, _, d)| d["kind"] == "Service")
+        .filter_map(|(_, _, d)| d["metadata"]["name"].as_str().map(str::to_string))
+        .collect();
     for (file, text, doc) in &docs {
         let mut at = At { file, text, problems: &mut problems };
         object(&mut at, doc);
         match doc["kind"].as_str() {
             Some("DestinationRule") => destination_rule(&mut at, doc),
             Some("VirtualService") => virtual_service(&mut at, doc, &subsets),
+            Some("HTTPRoute") => httproute::http_route(&mut at, doc, &services),
             Some("Deployment") => deployment(&mut at, doc),
             Some("HorizontalPodAutoscaler") => hpa(&mut at, doc),
             _ => {}
@@ -253,11 +262,16 @@ fn string_match(at: &mut At, sm: &Value, what: &str) {
         return;
     }
     if let Some(re) = map.get("regex").and_then(Value::as_str) {
-        match crate::re2::check(re) {
-            Ok(()) => {}
-            Err(why @ Refusal::TooLong(_)) => at.problem(what, format!("{what}: {why}")),
-            Err(why) => at.problem(re, format!("{what}: {why}")),
-        }
+        regex(at, re, what);
+    }
+}
+
+/// A regex of a match, as RE2 reads it ([`crate::re2::check`]).
+fn regex(at: &mut At, re: &str, what: &str) {
+    match crate::re2::check(re) {
+        Ok(()) => {}
+        Err(why @ Refusal::TooLong(_)) => at.problem(what, format!("{what}: {why}")),
+        Err(why) => at.problem(re, format!("{what}: {why}")),
     }
 }
 
@@ -278,7 +292,7 @@ fn hpa(at: &mut At, doc: &Value) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::path::PathBuf;
 
@@ -298,7 +312,7 @@ mod tests {
         )
     }
 
-    fn messages(files: &[(&str, &str)]) -> Vec<String> {
+    pub(super) fn messages(files: &[(&str, &str)]) -> Vec<String> {
         match check(&overlay(files)) {
             Ok(()) => vec![],
             Err(p) => p.0.iter().map(|p| format!("{}:{} {}", p.location.line, p.location.column, p.message)).collect(),

@@ -2,7 +2,8 @@
 //! `kustomization.yaml` that lists them and records the state. Templates of manifests are minijinja's
 //! here alone (the analysis renders its query templates with it too).
 //!
-//! Templates are one per resource kind, embedded from `templates/`. A repository may override
+//! Templates are one per resource kind, embedded from `templates/` (with `router: gateway-api`,
+//! the per-version Services and the HTTPRoute in place of the DestinationRule and VirtualService). A repository may override
 //! any of them with a file of the same name in its own template folder (`--templates`, default
 //! `.kanari/templates/` when it exists). Rendering is pure: the same plan gives the same bytes,
 //! and it reads no file (the overrides are read by [`crate::overlay`] or from a commit and
@@ -20,13 +21,15 @@ use crate::plan::Plan;
 use crate::yaml;
 
 /// The built-in templates, by the names a repository overrides them with.
-pub const BUILTIN: [(&str, &str); 6] = [
+pub const BUILTIN: [(&str, &str); 8] = [
     ("kustomization.yaml.j2", include_str!("../templates/kustomization.yaml.j2")),
     ("service.yaml.j2", include_str!("../templates/service.yaml.j2")),
     ("deployment.yaml.j2", include_str!("../templates/deployment.yaml.j2")),
     ("horizontalpodautoscaler.yaml.j2", include_str!("../templates/horizontalpodautoscaler.yaml.j2")),
     ("destinationrule.yaml.j2", include_str!("../templates/destinationrule.yaml.j2")),
     ("virtualservice.yaml.j2", include_str!("../templates/virtualservice.yaml.j2")),
+    ("service-version.yaml.j2", include_str!("../templates/service-version.yaml.j2")),
+    ("httproute.yaml.j2", include_str!("../templates/httproute.yaml.j2")),
 ];
 
 /// The file that indexes an overlay and records its state.
@@ -129,6 +132,18 @@ impl Renderer {
                 context! { plan => plan_value.clone(), service => ser(service) },
             )?;
         }
+        let kept = |prefix: &'static str| plan.carry.iter().filter(move |n| n.starts_with(prefix)).cloned();
+        // Gateway API: a Service per version (a leaving version's carried), each a backend.
+        for service in plan.gateway.iter().flat_map(|g| &g.services) {
+            add(
+                format!("service-{}.yaml", service.name),
+                "service-version.yaml.j2",
+                context! { plan => plan_value.clone(), service => ser(service) },
+            )?;
+        }
+        for name in kept("service-") {
+            add(name, "", JinjaValue::UNDEFINED)?;
+        }
         for version in &plan.versions {
             add(
                 format!("deployment-{}.yaml", version.deployment),
@@ -136,7 +151,6 @@ impl Renderer {
                 context! { plan => plan_value.clone(), version => ser(version) },
             )?;
         }
-        let kept = |prefix: &'static str| plan.carry.iter().filter(move |n| n.starts_with(prefix)).cloned();
         for name in kept("deployment-") {
             add(name, "", JinjaValue::UNDEFINED)?;
         }
@@ -153,18 +167,30 @@ impl Renderer {
         for name in kept("horizontalpodautoscaler-") {
             add(name, "", JinjaValue::UNDEFINED)?;
         }
-        let rule = &plan.destination_rule;
-        add(
-            format!("destinationrule-{}.yaml", rule.name),
-            "destinationrule.yaml.j2",
-            context! { plan => plan_value.clone(), rule => ser(rule) },
-        )?;
-        let vs = &plan.virtual_service;
-        add(
-            format!("virtualservice-{}.yaml", vs.name),
-            "virtualservice.yaml.j2",
-            context! { plan => plan_value.clone(), vs => ser(vs) },
-        )?;
+        match &plan.gateway {
+            Some(gateway) => {
+                let route = &gateway.route;
+                add(
+                    format!("httproute-{}.yaml", route.name),
+                    "httproute.yaml.j2",
+                    context! { plan => plan_value.clone(), route => ser(route) },
+                )?;
+            }
+            None => {
+                let rule = &plan.destination_rule;
+                add(
+                    format!("destinationrule-{}.yaml", rule.name),
+                    "destinationrule.yaml.j2",
+                    context! { plan => plan_value.clone(), rule => ser(rule) },
+                )?;
+                let vs = &plan.virtual_service;
+                add(
+                    format!("virtualservice-{}.yaml", vs.name),
+                    "virtualservice.yaml.j2",
+                    context! { plan => plan_value.clone(), vs => ser(vs) },
+                )?;
+            }
+        }
 
         let kustomization =
             self.run("kustomization.yaml.j2", context! { plan => plan_value.clone(), resources => ser(&resources) })?;

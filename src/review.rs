@@ -1,5 +1,6 @@
 //! What a reviewer wants to know about an overlay without reading YAML: its stage, the traffic
-//! per version, the pods (or HPA minimum) per version and the match rules. Read from the overlay's
+//! per version, the pods (or HPA minimum) per version and the match rules, from a VirtualService
+//! or a Gateway API HTTPRoute. Read from the overlay's
 //! files themselves, so the "before" side of a diff is what is really committed, whatever the
 //! spec says now. Sits beside [`crate::diff`]: it reads rendered bytes and imports only
 //! [`crate::plan`] (how a match reads); never render, overlay, repo or the commands.
@@ -49,6 +50,9 @@ pub fn facts(files: &BTreeMap<PathBuf, Vec<u8>>) -> Facts {
     let mut versions: BTreeMap<String, String> = BTreeMap::new();
     let mut replicas: BTreeMap<String, Option<u64>> = BTreeMap::new();
     let mut hpas: BTreeMap<String, String> = BTreeMap::new();
+    let mut routes = Vec::new();
+    // Gateway API: the version each Service selects, by Service name.
+    let mut selects: BTreeMap<String, String> = BTreeMap::new();
     for bytes in files.values() {
         let Ok(doc) = serde_saphyr::from_slice::<Value>(bytes) else { continue };
         let version = || doc["metadata"]["labels"]["version"].as_str().unwrap_or("?").to_string();
@@ -78,6 +82,14 @@ pub fn facts(files: &BTreeMap<PathBuf, Vec<u8>>) -> Facts {
                     }
                 }
             }
+            Some("Service") => {
+                if let (Some(name), Some(v)) =
+                    (doc["metadata"]["name"].as_str(), doc["spec"]["selector"]["version"].as_str())
+                {
+                    selects.insert(name.to_string(), v.to_string());
+                }
+            }
+            Some("HTTPRoute") => routes.push(doc.clone()),
             Some("VirtualService") => {
                 for rule in doc["spec"]["http"].as_array().into_iter().flatten() {
                     let routes = rule["route"].as_array().cloned().unwrap_or_default();
@@ -114,6 +126,10 @@ pub fn facts(files: &BTreeMap<PathBuf, Vec<u8>>) -> Facts {
             *line = format!("{rule} -> {}", version_of(to));
         }
     }
+    // Gateway API: backends are read as versions through the Services' selectors.
+    for route in &routes {
+        http_route(&mut out, route, &selects);
+    }
     for (version, weight) in &out.traffic {
         if *weight > 0 {
             out.routed.insert(version.clone());
@@ -136,6 +152,59 @@ pub fn facts(files: &BTreeMap<PathBuf, Vec<u8>>) -> Facts {
         })
         .collect();
     out
+}
+
+/// The traffic, routed versions and matches of a Gateway API `HTTPRoute`: the rule without
+/// `matches` is the catch-all, a rule with them sends what matches to its first backend. A
+/// backend Service names its version by its `version` selector, else by the suffix after the
+/// route's name (`reviews-v2` of route `reviews`).
+fn http_route(out: &mut Facts, route: &Value, selects: &BTreeMap<String, String>) {
+    let prefix = format!("{}-", route["metadata"]["name"].as_str().unwrap_or_default());
+    let version = |backend: &Value| {
+        let name = backend["name"].as_str().unwrap_or("?");
+        selects.get(name).cloned().unwrap_or_else(|| name.strip_prefix(&prefix).unwrap_or(name).to_string())
+    };
+    for rule in route["spec"]["rules"].as_array().into_iter().flatten() {
+        let backends = rule["backendRefs"].as_array().cloned().unwrap_or_default();
+        match rule.get("matches") {
+            None => {
+                let lone = backends.len() == 1;
+                out.traffic = backends
+                    .iter()
+                    .map(|b| (version(b), b["weight"].as_u64().unwrap_or(if lone { 100 } else { 1 })))
+                    .collect();
+            }
+            Some(matches) => {
+                let to = backends.first().map_or("?".to_string(), version);
+                out.routed.insert(to.clone());
+                for m in matches.as_array().into_iter().flatten() {
+                    out.matches.push(format!("{} -> {to}", gateway_match_text(m)));
+                }
+            }
+        }
+    }
+}
+
+/// A Gateway API `HTTPRouteMatch` in one line, in the same words as an Istio match: `Exact`
+/// reads as `exact`, `PathPrefix` as `prefix`, `RegularExpression` as `regex`.
+fn gateway_match_text(m: &Value) -> String {
+    let condition = |subject: &str, sm: &Value| {
+        let kind = match sm["type"].as_str().unwrap_or("Exact") {
+            "Exact" => "exact",
+            "PathPrefix" => "prefix",
+            "RegularExpression" => "regex",
+            _ => "?",
+        };
+        plan::condition_text(subject, kind, sm["value"].as_str().unwrap_or(""))
+    };
+    let mut parts: Vec<String> = Vec::new();
+    for h in m["headers"].as_array().into_iter().flatten() {
+        parts.push(condition(h["name"].as_str().unwrap_or("?"), h));
+    }
+    if let Some(path) = m.get("path") {
+        parts.push(condition("uri", path));
+    }
+    parts.join(" & ")
 }
 
 /// An Istio `HTTPMatchRequest` in one line: `end-user=jason & uri^=/api`, each condition as
@@ -182,5 +251,24 @@ mod tests {
         assert_eq!(f.traffic, [("v1".to_string(), 90), ("v2".to_string(), 10)]);
         assert_eq!(f.pods, [("v1".to_string(), "10".to_string()), ("v2".to_string(), "hpa 2-9".to_string())]);
         assert_eq!(f.matches, ["end-user=jason & uri^=/a -> v2"]);
+    }
+
+    #[test]
+    fn reads_an_http_route_through_its_backend_services() {
+        let files: BTreeMap<PathBuf, Vec<u8>> = [
+            ("s1.yaml", "kind: Service\nmetadata: {name: web-v1}\nspec: {selector: {app: web, version: v1}}\n"),
+            ("s.yaml", "kind: Service\nmetadata: {name: web}\nspec: {selector: {app: web}}\n"),
+            (
+                "route.yaml",
+                "kind: HTTPRoute\nmetadata: {name: web}\nspec:\n  rules:\n    - matches: [{headers: [{name: end-user, type: Exact, value: jason}], path: {type: PathPrefix, value: /a}}]\n      backendRefs: [{name: web-v2, port: 80}]\n    - backendRefs:\n        - {name: web-v1, port: 80, weight: 90}\n        - {name: web-v2, port: 80, weight: 10}\n",
+            ),
+        ]
+        .into_iter()
+        .map(|(name, text)| (PathBuf::from(name), text.as_bytes().to_vec()))
+        .collect();
+        let f = facts(&files);
+        assert_eq!(f.traffic, [("v1".to_string(), 90), ("v2".to_string(), 10)]);
+        assert_eq!(f.matches, ["end-user=jason & uri^=/a -> v2"]);
+        assert_eq!(f.routed, ["v1".to_string(), "v2".to_string()].into());
     }
 }

@@ -27,9 +27,11 @@ use serde_json::{Map, Value, json};
 
 use crate::spec::{self, Canary, StringMatch};
 
+mod gateway;
 mod pods;
 mod warnings;
 
+pub use gateway::{Backend, GatewayPlan, HttpRoutePlan, MatchRule, ParentRef, VersionService, gateway_match};
 pub use pods::{Counts, Pods, counts, declared, full, has_canary, need, pods, settled};
 pub use warnings::warnings;
 
@@ -182,6 +184,8 @@ pub struct Plan {
     pub versions: Vec<VersionPlan>,
     pub destination_rule: DestinationRulePlan,
     pub virtual_service: VirtualServicePlan,
+    /// With `router: gateway-api`, what is rendered in place of the two above ([`gateway`]).
+    pub gateway: Option<GatewayPlan>,
     /// Files carried unchanged from the committed overlay ([`Transit::carry`]); the caller puts
     /// their bytes in [`Plan::carried`].
     #[serde(skip)]
@@ -338,6 +342,19 @@ pub fn plan(canary: &Canary, state: &State) -> Plan {
     if let Some(t) = &state.transit {
         subsets.extend(t.subsets.iter().cloned());
     }
+    let virtual_service = VirtualServicePlan {
+        name: canary.name.clone(),
+        hosts: canary.hosts.clone(),
+        gateways: canary.gateways.clone(),
+        host: canary.name.clone(),
+        match_route,
+        weights,
+    };
+    let matches: &[spec::Match] = match step {
+        Step::Stage(i) => &canary.stages[i].matches,
+        _ => &[],
+    };
+    let gateway = gateway::plan(canary, &versions, &virtual_service, matches);
 
     Plan {
         name: canary.name.clone(),
@@ -351,21 +368,15 @@ pub fn plan(canary: &Canary, state: &State) -> Plan {
         service: canary.service.create.then(|| ServicePlan { name: canary.name.clone(), port: canary.service.port }),
         destination_rule: DestinationRulePlan { name: canary.name.clone(), host: canary.name.clone(), subsets },
         versions,
-        virtual_service: VirtualServicePlan {
-            name: canary.name.clone(),
-            hosts: canary.hosts.clone(),
-            gateways: canary.gateways.clone(),
-            host: canary.name.clone(),
-            match_route,
-            weights,
-        },
+        virtual_service,
+        gateway,
         carry: state.transit.as_ref().map(|t| t.carry.clone()).unwrap_or_default(),
         carried: BTreeMap::new(),
     }
 }
 
 fn version_plan(canary: &Canary, version: &spec::Version, role: &'static str, pods: Pods) -> VersionPlan {
-    let deployment = format!("{}-{}", canary.name, version.name);
+    let deployment = version_object_name(canary, version);
     let (replicas, hpa) = match (&canary.autoscaling, pods.0) {
         (Some(_), 0) | (None, _) => (Some(pods.0), None),
         (Some(a), min) => (
@@ -388,6 +399,11 @@ fn version_plan(canary: &Canary, version: &spec::Version, role: &'static str, po
         hpa,
         pod_template: pod_template(canary, version),
     }
+}
+
+/// The name of every object of one version: its Deployment, HPA and (Gateway API) Service.
+pub fn version_object_name(canary: &Canary, version: &spec::Version) -> String {
+    format!("{}-{}", canary.name, version.name)
 }
 
 /// The spec's pod template with the `app` and `version` labels and the main container's image
@@ -560,6 +576,7 @@ pub(crate) mod tests {
             service: Service { port: 80, create: true },
             hosts: vec!["web".into()],
             gateways: vec![],
+            router: Default::default(),
             stable: Version { version: "v1".into(), image: "web:1".into(), name: "v1".into() },
             canary: Some(Version { version: "v2".into(), image: "web:2".into(), name: "v2".into() }),
             replicas,

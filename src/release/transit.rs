@@ -1,13 +1,14 @@
 //! A release whose committed canary is no longer the spec's: a changed canary (the old one
 //! drains, then the new one is prepared) or a finish (the canary became the stable version; the
 //! old stable drains, then goes). The spec no longer describes the leaving version, so these
-//! commits carry its files unchanged from the committed overlay, read as [`Observed`], and follow
-//! the same rules as [`super::transition`]:
+//! commits carry its files unchanged from the committed overlay (its Deployment, HPA and, with
+//! the Gateway API router, its Service, so that no backendRef loses its Service), read as
+//! [`Observed`], and follow the same rules as [`super::transition`]:
 //!
 //! 1. **scale up**: the spec's stable runs fewer pods than all the traffic needs (a stage that
 //!    scaled it down, or a stable version changed in place): it comes up to full size; the routes
-//!    and the leaving version stay as committed, the subsets gain the stable's
-//!    (`kanari.dev/toward`).
+//!    (VirtualService or HTTPRoute) and the leaving version stay as committed, the subsets (or
+//!    the version Services) gain the stable's (`kanari.dev/toward`).
 //! 2. **drain**: the leaving version still takes traffic: all of it moves to the spec's stable;
 //!    the leaving version keeps its pods and subset (`kanari.dev/holding`). A changed canary's
 //!    drain is recorded as `aborted` for the old canary; a finish's as `steady` with
@@ -97,12 +98,18 @@ pub fn next(
     };
     let record =
         |stage: &str| Recorded { stage: stage.to_string(), since: Some(now.to_string()), ..Recorded::default() };
+    // A leaving version's Deployment, HPA and (Gateway API) Service, named as
+    // `plan::version_object_name` names them.
     let version_files = |v: &str| {
-        let deployment = observed.deployment(canary, v);
-        [format!("deployment-{deployment}.yaml"), format!("horizontalpodautoscaler-{deployment}.yaml")]
-            .into_iter()
-            .filter(|f| observed.files.contains(f))
-            .collect::<Vec<_>>()
+        let object = observed.deployment(canary, v);
+        [
+            format!("deployment-{object}.yaml"),
+            format!("horizontalpodautoscaler-{object}.yaml"),
+            format!("service-{object}.yaml"),
+        ]
+        .into_iter()
+        .filter(|f| observed.files.contains(f))
+        .collect::<Vec<_>>()
     };
     let leaving_files: Vec<String> = leaving.iter().flat_map(|v| version_files(v)).collect();
     let since = State { since: recorded.since.clone(), ..State::default() };
@@ -135,7 +142,8 @@ pub fn next(
         // The routes stay as committed; the DestinationRule is rendered, so that it defines
         // the spec's stable (which may be new) beside the leaving versions.
         let mut carry = leaving_files;
-        carry.extend(Some(format!("virtualservice-{}.yaml", canary.name)).filter(|f| observed.files.contains(f)));
+        let routes = [format!("virtualservice-{}.yaml", canary.name), format!("httproute-{}.yaml", canary.name)];
+        carry.extend(routes.into_iter().filter(|f| observed.files.contains(f)));
         let record = Recorded {
             canary: recorded.canary.clone(),
             approved: recorded.approved.clone(),

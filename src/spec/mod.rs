@@ -10,11 +10,12 @@
 //! By job: this module holds the model (what a validated release is); [`load`] which files are
 //! read and the checks across releases; `raw` the YAML model with places; `validate` a file's
 //! documents turned into releases; `template` the pod template's checks; `rules` the rules on
-//! single values, which [`crate::check`] shares.
+//! single values, which [`crate::check`] shares; `router` what `spec.router` accepts.
 
 mod analysis;
 mod load;
 mod raw;
+mod router;
 mod rules;
 mod template;
 mod validate;
@@ -29,6 +30,7 @@ use crate::problem::Place;
 
 pub use analysis::BUILTINS;
 pub use load::{Scope, is_spec_file, load, load_files, no_specs, relative_specs};
+pub use router::{GATEWAY_API, MAX_HOSTNAMES, MAX_PARENT_REFS, header_prefix_regex, path_refusal};
 pub use rules::{
     BadHeaderName, HostRefusal, LABEL_KEY_RULE, binds_mesh, check_header_name, check_output_path, format_duration,
     host_refusals, hosts_overlap, is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, is_gateway, is_host,
@@ -64,6 +66,8 @@ pub struct Canary {
     pub service: Service,
     pub hosts: Vec<String>,
     pub gateways: Vec<String>,
+    /// Which resources carry the routes (`spec.router`).
+    pub router: Router,
     pub stable: Version,
     pub canary: Option<Version>,
     /// Pods a version runs at 100% of traffic (without autoscaling).
@@ -168,6 +172,19 @@ impl Canary {
     pub fn stage(&self, name: &str) -> Option<(usize, &Stage)> {
         self.stages.iter().enumerate().find(|(_, s)| s.name == name)
     }
+}
+
+/// Which resources route a release's traffic (`spec.router`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Router {
+    /// A DestinationRule with a subset per version and a VirtualService.
+    #[default]
+    Istio,
+    /// A Gateway API `HTTPRoute` over one Service per version.
+    GatewayApi {
+        /// `spec.hosts` as written (none when the spec gives none): the route's `hostnames`.
+        hostnames: Vec<String>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -41,6 +41,7 @@ pub(super) struct RawSpec {
     pub(super) service: RawService,
     pub(super) hosts: Option<Vec<S<String>>>,
     pub(super) gateways: Option<Vec<S<String>>>,
+    pub(super) router: Option<S<String>>,
     pub(super) stable: RawVersion,
     pub(super) canary: Option<RawVersion>,
     pub(super) replicas: Option<S<i64>>,

@@ -123,6 +123,7 @@ impl Validator<'_> {
         let (output, output_at) = self.output_folder(&spec, &namespace, &name);
         let port = self.number(&spec.service.port, "service.port", 1, 65535).unwrap_or(1) as u16;
         let (hosts, gateways) = self.routing(&spec, &name);
+        let router = self.router(&spec);
         let (stable, canary) = self.versions(&spec, &name.value);
         let (replicas, autoscaling) = self.pods(&spec);
         let (template, containers) = match &spec.template {
@@ -153,6 +154,7 @@ impl Validator<'_> {
             service: Service { port, create: spec.service.create.unwrap_or(true) },
             hosts,
             gateways,
+            router,
             stable: stable?,
             canary,
             replicas,

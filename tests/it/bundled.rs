@@ -3,9 +3,20 @@
 
 use std::path::Path;
 
-use crate::{documents, kanari_ok, kustomize, one, project, replicas, tree, weights};
+use serde_json::Value;
 
-const FIXTURES: [&str; 3] = ["bookinfo", "helloworld", "semver"];
+use crate::{backend_weights, documents, kanari_ok, kustomize, one, project, replicas, tree, weights};
+
+const FIXTURES: [&str; 4] = ["bookinfo", "helloworld", "gateway-api", "semver"];
+
+/// The catch-all weights of an overlay's routes: its VirtualService's by subset, or its
+/// HTTPRoute's by backend Service.
+fn catch_all(docs: &[Value]) -> Vec<(String, u64)> {
+    match docs.iter().find(|d| d["kind"] == "HTTPRoute") {
+        Some(route) => backend_weights(route),
+        None => weights(one(docs, "VirtualService")),
+    }
+}
 
 /// Renders every state of the fixture's one release into a temporary folder.
 fn all_stages(fixture: &str) -> tempfile::TempDir {
@@ -43,8 +54,7 @@ fn every_state_of_every_fixture_matches_its_snapshot_and_builds() {
             insta::assert_snapshot!(format!("{fixture}-{state}"), files);
             let built = kustomize(&overlay);
             let docs = documents(&built);
-            let vs = one(&docs, "VirtualService");
-            let total: u64 = weights(vs).iter().map(|(_, w)| w).sum();
+            let total: u64 = catch_all(&docs).iter().map(|(_, w)| w).sum();
             assert_eq!(total, 100, "{fixture} {state}: weights must sum to 100");
             let kustomization = std::fs::read_to_string(overlay.join("kustomization.yaml")).unwrap();
             assert!(
@@ -128,6 +138,62 @@ fn the_bookinfo_stages_route_and_scale_as_the_guides_do() {
     let http = one(&jason, "VirtualService")["spec"]["http"].as_array().unwrap().clone();
     assert_eq!(http[0]["match"][0]["headers"]["end-user"]["exact"], "jason");
     assert_eq!(http[0]["route"][0]["destination"]["subset"], "v2");
+}
+
+#[test]
+fn the_gateway_api_stages_route_through_one_service_per_version() {
+    let out = all_stages("gateway-api");
+    let dir = out.path().join("stages");
+    let build = |state: &str| documents(&kustomize(&dir.join(state)));
+    // (state, catch-all weights by backend Service, the match rule's backend, the version Services)
+    type Row<'a> = (&'a str, &'a [(&'a str, u64)], Option<&'a str>, &'a [&'a str]);
+    let both: &[&str] = &["reviews-v1", "reviews-v2"];
+    let table: [Row; 8] = [
+        ("steady", &[("reviews-v1", 100)], None, &["reviews-v1"]),
+        ("prepare", &[("reviews-v1", 100)], None, both),
+        ("jason", &[("reviews-v1", 100), ("reviews-v2", 0)], Some("reviews-v2"), both),
+        ("beta", &[("reviews-v1", 100), ("reviews-v2", 0)], Some("reviews-v2"), both),
+        ("90-10", &[("reviews-v1", 90), ("reviews-v2", 10)], None, both),
+        ("50-50", &[("reviews-v1", 50), ("reviews-v2", 50)], None, both),
+        ("0-100", &[("reviews-v1", 0), ("reviews-v2", 100)], None, both),
+        ("aborted", &[("reviews-v1", 100)], None, both),
+    ];
+    for (state, expected, matched, services) in table {
+        let docs = build(state);
+        assert!(docs.iter().all(|d| d["kind"] != "VirtualService" && d["kind"] != "DestinationRule"), "{state}");
+        let route = one(&docs, "HTTPRoute");
+        let expected: Vec<(String, u64)> = expected.iter().map(|(s, w)| (s.to_string(), *w)).collect();
+        assert_eq!(backend_weights(route), expected, "{state}");
+        let rules = route["spec"]["rules"].as_array().unwrap();
+        assert_eq!(rules[0]["backendRefs"][0]["name"].as_str().filter(|_| rules.len() == 2), matched, "{state}");
+        let mut found: Vec<&str> = docs
+            .iter()
+            .filter(|d| d["kind"] == "Service" && d["spec"]["selector"].get("version").is_some())
+            .map(|d| d["metadata"]["name"].as_str().unwrap())
+            .collect();
+        found.sort();
+        assert_eq!(found, services, "{state}");
+        assert!(docs.iter().any(|d| d["kind"] == "Service" && d["metadata"]["name"] == "reviews"), "{state}");
+        let parents = route["spec"]["parentRefs"].as_array().unwrap();
+        assert_eq!(parents[0]["kind"], "Gateway");
+        assert_eq!(
+            (parents[0]["namespace"].as_str(), parents[0]["name"].as_str()),
+            (Some("istio-ingress"), Some("public-gateway"))
+        );
+        assert_eq!(
+            (parents[1]["kind"].as_str(), parents[1]["group"].as_str(), parents[1]["port"].as_u64()),
+            (Some("Service"), Some(""), Some(9080))
+        );
+        assert_eq!(route["spec"]["hostnames"][0], "reviews.bookinfo.example.com");
+    }
+    let beta = build("beta");
+    let matches = &one(&beta, "HTTPRoute")["spec"]["rules"][0]["matches"];
+    let cookie = matches[0]["headers"][0].clone();
+    assert_eq!((cookie["name"].as_str(), cookie["type"].as_str()), (Some("cookie"), Some("RegularExpression")));
+    let regex = regex::Regex::new(cookie["value"].as_str().unwrap()).unwrap();
+    assert!(regex.is_match("a=1; beta=on") && !regex.is_match("beta=off"));
+    assert_eq!(matches[1]["headers"][0]["value"], "^qa\\-.*");
+    assert_eq!(matches[1]["path"]["type"], "PathPrefix");
 }
 
 #[test]

@@ -214,6 +214,15 @@ pub fn weights(vs: &Value) -> Vec<(String, u64)> {
         .collect()
 }
 
+/// The catch-all weights of an HTTPRoute (the rule without `matches`, last), by backend name.
+pub fn backend_weights(route: &Value) -> Vec<(String, u64)> {
+    let rules = route["spec"]["rules"].as_array().expect("HTTPRoute rules");
+    let last = rules.last().expect("a catch-all rule");
+    assert!(last.get("matches").is_none(), "the last rule must be the catch-all: {last}");
+    let backends = last["backendRefs"].as_array().unwrap();
+    backends.iter().map(|b| (b["name"].as_str().unwrap().to_string(), b["weight"].as_u64().unwrap_or(1))).collect()
+}
+
 /// Deployment name → `spec.replicas` (None when an HPA owns the count).
 pub fn replicas(docs: &[Value]) -> BTreeMap<String, Option<u64>> {
     all(docs, "Deployment")

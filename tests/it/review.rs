@@ -205,3 +205,14 @@ fn help_lists_exit_codes_and_every_command_has_examples() {
     let bash = kanari_env(&project(), &["completions", "bash"], &[]);
     assert!(bash.stdout.contains("-F _clap_complete_kanari kanari"), "{}", bash.stdout);
 }
+
+/// With `router: gateway-api` the diff's tables read the HTTPRoute: traffic and matches per
+/// version, the backend Services named by their versions.
+#[test]
+fn the_diff_reads_an_http_route() {
+    let repo = fixture_repo("gateway-api");
+    promote(repo.path(), 3);
+    let diff = kanari_at(repo.path(), &["diff", "--next", "--format", "markdown"]);
+    assert!(diff.stdout.contains("end-user=jason -> v2"), "{}", diff.stdout);
+    assert!(diff.stdout.contains("cookie~=") && diff.stdout.contains("x-tester~=^qa"), "{}", diff.stdout);
+}

@@ -1,12 +1,14 @@
 //! Schema check: every manifest kanari renders for every state of the fixtures (`bookinfo`,
-//! `helloworld` and `semver`, via `render --all-stages --out`) validated against the upstream schemas, by
+//! `helloworld`, `gateway-api` and `semver`, via `render --all-stages --out`) validated against the upstream schemas, by
 //! `node tests/schema/validate.mjs` with the npm packages pinned in `tests/schema/package-lock.json`:
 //!
 //! - `kubernetes-models` 5.1.0: Kubernetes' own OpenAPI schemas (Service, `apps/v1` Deployment,
 //!   `autoscaling/v2` HorizontalPodAutoscaler);
 //! - `@kubernetes-models/istio` 3.0.1: generated from Istio 1.29's CRDs, which define
 //!   `networking.istio.io/v1` (the version kanari emits), so DestinationRules and VirtualServices
-//!   are checked against the v1 schema itself, not v1beta1.
+//!   are checked against the v1 schema itself, not v1beta1;
+//! - `@kubernetes-models/gateway-api`: the Gateway API's CRDs, for the `gateway.networking.k8s.io/v1`
+//!   HTTPRoute of the `gateway-api` fixture (`router: gateway-api`).
 //!
 //! The validator reads YAML as Kubernetes does (1.1 rules: a plain `yes` is a boolean), fails a
 //! document whose `apiVersion`/`kind` has no upstream schema, and skips `kustomization.yaml`,
@@ -28,7 +30,8 @@ pub fn validate(files: &[PathBuf]) -> Result<String, String> {
     let dir = project().join("tests/schema");
     assert!(
         dir.join("node_modules/kubernetes-models").is_dir()
-            && dir.join("node_modules/@kubernetes-models/istio").is_dir(),
+            && dir.join("node_modules/@kubernetes-models/istio").is_dir()
+            && dir.join("node_modules/@kubernetes-models/gateway-api").is_dir(),
         "the schema check needs its npm packages: run `npm ci --prefix tests/schema` (`.ci/run` does)"
     );
     let out = Command::new("node")
@@ -71,7 +74,7 @@ fn render_all_states(name: &str, out: &Path) -> Vec<PathBuf> {
 #[test]
 fn every_state_of_every_fixture_passes_the_upstream_schemas() {
     // (fixture, its states, the kinds its overlays hold between them)
-    let fixtures: [(&str, &[&str], &[&str]); 3] = [
+    let fixtures: [(&str, &[&str], &[&str]); 4] = [
         (
             "semver",
             &["100", "25", "aborted", "beta-testers", "prepare", "steady"],
@@ -86,6 +89,11 @@ fn every_state_of_every_fixture_passes_the_upstream_schemas() {
             "helloworld",
             &["10", "100", "50", "aborted", "prepare", "steady"],
             &["Deployment", "DestinationRule", "HorizontalPodAutoscaler", "Service", "VirtualService"],
+        ),
+        (
+            "gateway-api",
+            &["0-100", "50-50", "90-10", "aborted", "beta", "jason", "prepare", "steady"],
+            &["Deployment", "HTTPRoute", "Service"],
         ),
     ];
     for (name, expected_states, expected_kinds) in fixtures {
@@ -111,7 +119,11 @@ fn every_state_of_every_fixture_passes_the_upstream_schemas() {
         kinds.sort();
         kinds.dedup();
         assert_eq!(kinds, expected_kinds, "{name}: the kinds validated");
-        assert!(report.contains(" networking.istio.io/v1 VirtualService "), "{report}");
+        let route = match name {
+            "gateway-api" => " gateway.networking.k8s.io/v1 HTTPRoute ",
+            _ => " networking.istio.io/v1 VirtualService ",
+        };
+        assert!(report.contains(route), "{report}");
     }
 }
 

@@ -42,8 +42,11 @@ const LAYERS: &[(&str, u8)] = &[
 
 /// Modules that do no I/O: no file, process, network or git access.
 const PURE: &[&str] = &[
+    "plan/gateway",
     "plan/pods",
     "plan/warnings",
+    "check/httproute",
+    "spec/router",
     "release/transition",
     "release/transit",
     "release/tests",

@@ -1,6 +1,8 @@
-// Validates Kubernetes and Istio manifests against the upstream schemas, as packaged by the npm
-// packages `kubernetes-models` (Kubernetes' OpenAPI schemas) and `@kubernetes-models/istio`
-// (Istio's CRD schemas, networking.istio.io/v1 included), versions pinned in package-lock.json.
+// Validates Kubernetes, Istio and Gateway API manifests against the upstream schemas, as packaged
+// by the npm packages `kubernetes-models` (Kubernetes' OpenAPI schemas), `@kubernetes-models/istio`
+// (Istio's CRD schemas, networking.istio.io/v1 included) and `@kubernetes-models/gateway-api`
+// (the Gateway API's CRD schemas, gateway.networking.k8s.io/v1), versions pinned in
+// package-lock.json.
 //
 //   node tests/schema/validate.mjs FILE...
 //
@@ -38,6 +40,7 @@ function modelModule(apiVersion, kind) {
   const [, group, , version] = m;
   if (group === undefined) return `kubernetes-models/${version}/${kind}`;
   if (group === "istio.io" || group.endsWith(".istio.io")) return `@kubernetes-models/istio/${group}/${version}/${kind}`;
+  if (group === "gateway.networking.k8s.io") return `@kubernetes-models/gateway-api/${group}/${version}/${kind}`;
   return `kubernetes-models/${group}/${version}/${kind}`;
 }
 

@@ -11,10 +11,14 @@
 //!
 //! Everything is read from the committed files alone, not from kanari's code:
 //!
-//! - defined: the DestinationRule's `spec.subsets[].name`;
+//! - defined: the DestinationRule's `spec.subsets[].name`; with an HTTPRoute (`router:
+//!   gateway-api`), the `version` selector of each Service of the overlay;
 //! - routed: a weight above 0 in the catch-all HTTP rule (the first one without `match`; a lone
-//!   destination without a weight takes 100), or a destination of a rule with a `match`;
-//! - share: the catch-all weight (0 when absent);
+//!   destination without a weight takes 100), or a destination of a rule with a `match`; with an
+//!   HTTPRoute, a backendRef (to the Service of v) with a weight above 0 in the rule without
+//!   `matches`, or a backendRef of a rule with `matches`;
+//! - share: the catch-all weight (0 when absent); an HTTPRoute's weights are proportions, so
+//!   its share is the weight's part of their sum, in percent;
 //! - pods: the `spec.replicas` of the Deployment whose `version` label is v, else the
 //!   `minReplicas` of the HorizontalPodAutoscaler that targets it, else 1 (Kubernetes'
 //!   default); no Deployment is 0 pods;
@@ -30,13 +34,14 @@
 //! `kanari.dev/canary` annotation are read through the DestinationRule's subset labels (a
 //! version `6.5.0` is the subset `6-5-0`). A mirror's copied load is not counted.
 //!
-//! Every overlay must also build with `kubectl kustomize`, and name in its VirtualService only
-//! subsets its own DestinationRule defines. [`checker`] shows with hand-written overlays that each
+//! Every overlay must also build with `kubectl kustomize`, and name in its routes only
+//! subsets (or version Services) it defines itself. [`checker`] shows with hand-written overlays that each
 //! rule can fail.
 
 mod bookinfo;
 mod checker;
 mod drive;
+mod gateway;
 mod props;
 mod semver;
 
@@ -93,6 +98,12 @@ impl Overlay {
             matched: BTreeSet::new(),
             pods: BTreeMap::new(),
         };
+        let routes: Vec<&Value> = of("HTTPRoute").collect();
+        if !routes.is_empty() {
+            overlay.http_route(&at, &routes, of("Service"))?;
+            overlay.count_pods(&at, &docs, &BTreeMap::new())?;
+            return Ok(overlay);
+        }
         // Version label → subset name.
         let mut subset_of: BTreeMap<String, String> = BTreeMap::new();
         for dr in of("DestinationRule") {
@@ -129,6 +140,61 @@ impl Overlay {
                 *overlay.shares.entry(subset).or_default() += weight;
             }
         }
+        overlay.count_pods(&at, &docs, &subset_of)?;
+        Ok(overlay)
+    }
+
+    /// Gateway API: a version is defined by a Service that selects it (its `version` selector),
+    /// and named by a backendRef to that Service (a backend that is no Service of the overlay
+    /// stands for itself, so it is never defined); the catch-all is the rule without `matches`.
+    fn http_route<'v>(
+        &mut self,
+        at: &str,
+        routes: &[&Value],
+        services: impl Iterator<Item = &'v Value>,
+    ) -> Result<(), String> {
+        if routes.len() != 1 {
+            return Err(format!("{at}: {} HTTPRoutes", routes.len()));
+        }
+        let mut selects = BTreeMap::new();
+        for s in services {
+            if let (Some(name), Some(version)) = (text(&s["metadata"]["name"]), text(&s["spec"]["selector"]["version"]))
+            {
+                self.defined.insert(version.clone());
+                selects.insert(name, version);
+            }
+        }
+        let version = |b: &Value| {
+            let name = text(&b["name"]).unwrap_or_default();
+            selects.get(&name).cloned().unwrap_or(name)
+        };
+        let rules: Vec<&Value> = list(&routes[0]["spec"]["rules"]).collect();
+        for rule in &rules {
+            let backends = list(&rule["backendRefs"]).map(version);
+            self.named.extend(backends.clone());
+            if rule.get("matches").is_some() {
+                self.matched.extend(backends);
+            }
+        }
+        if let Some(catch_all) = rules.iter().find(|rule| rule.get("matches").is_none()) {
+            let backends: Vec<&Value> = list(&catch_all["backendRefs"]).collect();
+            let weight = |b: &Value| b["weight"].as_u64().unwrap_or(1);
+            let total: u64 = backends.iter().copied().map(weight).sum();
+            for b in backends {
+                // Weights are proportions: each backend's share of 100.
+                let share = (weight(b) * 100).checked_div(total).unwrap_or(0);
+                *self.shares.entry(version(b)).or_default() += share;
+            }
+        }
+        Ok(())
+    }
+
+    /// Pods by version, from the Deployments and HorizontalPodAutoscalers; a version label is
+    /// read as its subset where `subset_of` names one.
+    fn count_pods(&mut self, at: &str, docs: &[Value], subset_of: &BTreeMap<String, String>) -> Result<(), String> {
+        let by_subset = |label: String| subset_of.get(&label).cloned().unwrap_or(label);
+        let of = |kind: &'static str| docs.iter().filter(move |d| d["kind"] == kind);
+        let overlay = self;
         let hpa_min: BTreeMap<String, u64> = of("HorizontalPodAutoscaler")
             .filter_map(|h| {
                 Some((text(&h["spec"]["scaleTargetRef"]["name"])?, h["spec"]["minReplicas"].as_u64().unwrap_or(1)))
@@ -142,7 +208,7 @@ impl Overlay {
             let pods = d["spec"]["replicas"].as_u64().or_else(|| hpa_min.get(&name).copied()).unwrap_or(1);
             *overlay.pods.entry(by_subset(version)).or_default() += pods;
         }
-        Ok(overlay)
+        Ok(())
     }
 
     /// v takes traffic: a weight above 0 in the catch-all rule, or a match sends to it.
@@ -243,7 +309,7 @@ pub fn check_overlay(x: &Overlay) -> Result<(), String> {
         return Ok(());
     }
     Err(format!(
-        "{}: the VirtualService names subsets {missing:?} that its DestinationRule does not define ({:?})",
+        "{}: the routes name subsets {missing:?} that the overlay does not define ({:?})",
         x.label(),
         x.defined
     ))
@@ -353,8 +419,8 @@ pub fn check_release(repo: &Path, dir: &str, spec_file: &str) -> Result<Vec<Over
             std::fs::write(folder.path().join(name), body).unwrap();
         }
         let built = documents(&kustomize(folder.path()));
-        if !built.iter().any(|d| d["kind"] == "VirtualService") {
-            return Err(format!("{}: kustomize built no VirtualService", x.label()));
+        if !built.iter().any(|d| d["kind"] == "VirtualService" || d["kind"] == "HTTPRoute") {
+            return Err(format!("{}: kustomize built no VirtualService or HTTPRoute", x.label()));
         }
     }
     Ok(read.into_iter().map(|(x, _)| x).collect())

@@ -36,6 +36,8 @@ struct GenStage {
 struct Release {
     sizing: Sizing,
     stages: Vec<GenStage>,
+    /// `router: gateway-api`: an HTTPRoute over one Service per version.
+    gateway: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -137,12 +139,13 @@ fn release() -> impl Strategy<Value = Release> {
         2 => (1u32..=5, 0u32..=6).prop_map(|(min, extra)| Sizing::Autoscaling { min, max: min + extra }),
     ];
     let stages = prop_oneof![6 => prop::collection::vec(stage(), 0..=3), 1 => prop::collection::vec(stage(), 4..=63)];
-    (sizing, stages, prop::option::weighted(0.6, last_stage())).prop_map(|(sizing, mut stages, last)| {
+    let parts = (sizing, stages, prop::option::weighted(0.6, last_stage()), prop::bool::weighted(0.3));
+    parts.prop_map(|(sizing, mut stages, last, gateway)| {
         stages.extend(last);
         if stages.is_empty() {
             stages.push(GenStage { weight: 50, matches: Vec::new(), replicas: None, pause: None });
         }
-        let mut release = Release { sizing, stages };
+        let mut release = Release { sizing, stages, gateway };
         release.make_valid();
         release
     })
@@ -196,6 +199,9 @@ impl Release {
             Some(c) => spec.canary(&format!("v{c}"), &format!("web:{c}")),
             None => spec.without_canary(),
         };
+        if self.gateway {
+            spec = spec.line("router: gateway-api");
+        }
         spec = match self.sizing {
             Sizing::Default => spec,
             Sizing::Replicas(n) => spec.replicas(n),

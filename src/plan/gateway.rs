@@ -1,0 +1,243 @@
+//! The Gateway API router's part of a plan (`spec.router: gateway-api`): one Service per version
+//! and an `HTTPRoute` whose backends are those Services. Pure, like all of `plan`.
+//!
+//! The routes themselves are decided once, for both routers: a plan's [`super::DestinationRulePlan`]
+//! says which versions are defined and its [`super::VirtualServicePlan`] which take traffic (the
+//! release's rules read them), and this module turns them into the HTTPRoute's terms: a version
+//! is defined by its Service, routed by a `backendRef` to it. The HTTPRoute has the stage's
+//! matches as a rule before the catch-all rule that carries the weights; Gateway API orders rules
+//! by how specific their matches are, and every match rule has a header or a path the catch-all
+//! (which matches every path) lacks, so the match rule wins as the VirtualService's first rule does.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::{VersionPlan, VirtualServicePlan};
+use crate::spec::{self, Canary, Router, StringMatch, header_prefix_regex};
+
+/// The Services and the HTTPRoute of one state.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GatewayPlan {
+    /// One Service per version the state runs, named as its Deployment.
+    pub services: Vec<VersionService>,
+    pub route: HttpRoutePlan,
+}
+
+/// A Service that selects one version's pods (labels `app` and `version`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct VersionService {
+    pub name: String,
+    pub version: String,
+    pub port: u16,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HttpRoutePlan {
+    pub name: String,
+    pub parents: Vec<ParentRef>,
+    /// `spec.hosts` as written; none when the spec gives none.
+    pub hostnames: Vec<String>,
+    /// The port of every backend: the release's service port.
+    pub port: u16,
+    /// The first rule: requests matching any entry go to `backend`.
+    pub match_rule: Option<MatchRule>,
+    /// The catch-all rule's backends, weights summing to 100.
+    pub backends: Vec<Backend>,
+}
+
+/// A `parentRef`: a Gateway, or the release's own Service (the mesh, GAMMA).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ParentRef {
+    pub group: &'static str,
+    pub kind: &'static str,
+    pub namespace: Option<String>,
+    pub name: String,
+    /// The Service's port; none for a Gateway.
+    pub port: Option<u16>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MatchRule {
+    pub backend: String,
+    /// Gateway API `HTTPRouteMatch`es, one per match entry.
+    pub matches: Vec<Value>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Backend {
+    pub name: String,
+    pub version: String,
+    pub weight: u32,
+}
+
+/// The Gateway API objects of a plan whose versions and routes are given; `None` with Istio.
+pub(super) fn plan(
+    canary: &Canary,
+    versions: &[VersionPlan],
+    routes: &VirtualServicePlan,
+    matches: &[spec::Match],
+) -> Option<GatewayPlan> {
+    let Router::GatewayApi { hostnames } = &canary.router else { return None };
+    let port = canary.service.port;
+    // Every routed subset is a version the plan runs; the subset itself stands in otherwise.
+    let service_of = |subset: &str| {
+        versions.iter().find(|v| v.version == subset).map_or_else(|| subset.to_string(), |v| v.deployment.clone())
+    };
+    let mesh = spec::binds_mesh(canary.gateways.iter().map(String::as_str));
+    let mut parents: Vec<ParentRef> = canary
+        .gateways
+        .iter()
+        .filter(|g| *g != "mesh")
+        .map(|g| {
+            let (namespace, name) = match g.split_once('/') {
+                Some((ns, name)) => (Some(ns.to_string()), name.to_string()),
+                None => (None, g.clone()),
+            };
+            ParentRef { group: "gateway.networking.k8s.io", kind: "Gateway", namespace, name, port: None }
+        })
+        .collect();
+    if mesh {
+        parents.push(ParentRef {
+            group: "",
+            kind: "Service",
+            namespace: None,
+            name: canary.name.clone(),
+            port: Some(port),
+        });
+    }
+    let match_rule = routes
+        .match_route
+        .as_ref()
+        .map(|m| MatchRule { backend: service_of(&m.subset), matches: matches.iter().map(gateway_match).collect() });
+    let backends = routes
+        .weights
+        .iter()
+        .map(|w| Backend { name: service_of(&w.subset), version: w.subset.clone(), weight: w.weight })
+        .collect();
+    Some(GatewayPlan {
+        services: versions
+            .iter()
+            .map(|v| VersionService { name: v.deployment.clone(), version: v.version.clone(), port })
+            .collect(),
+        route: HttpRoutePlan {
+            name: canary.name.clone(),
+            parents,
+            hostnames: hostnames.clone(),
+            port,
+            match_rule,
+            backends,
+        },
+    })
+}
+
+/// One match entry as a Gateway API `HTTPRouteMatch`: headers `Exact` or `RegularExpression`
+/// (a prefix as [`header_prefix_regex`], a cookie as [`spec::Cookie::header_regex`] on the
+/// `cookie` header), the uri as a path `Exact`, `PathPrefix` or `RegularExpression`.
+pub fn gateway_match(m: &spec::Match) -> Value {
+    let header = |name: &str, sm: &StringMatch| match sm {
+        StringMatch::Exact(v) => json!({ "name": name, "type": "Exact", "value": v }),
+        StringMatch::Prefix(p) => json!({ "name": name, "type": "RegularExpression", "value": header_prefix_regex(p) }),
+        StringMatch::Regex(r) => json!({ "name": name, "type": "RegularExpression", "value": r }),
+    };
+    let mut headers: Vec<(String, Value)> = m.headers.iter().map(|(n, sm)| (n.clone(), header(n, sm))).collect();
+    if let Some(cookie) = &m.cookie {
+        let regex = StringMatch::Regex(cookie.header_regex());
+        headers.push(("cookie".into(), header("cookie", &regex)));
+    }
+    headers.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out = serde_json::Map::new();
+    if !headers.is_empty() {
+        out.insert("headers".into(), Value::Array(headers.into_iter().map(|(_, h)| h).collect()));
+    }
+    if let Some(uri) = &m.uri {
+        let kind = match uri {
+            StringMatch::Exact(_) => "Exact",
+            StringMatch::Prefix(_) => "PathPrefix",
+            StringMatch::Regex(_) => "RegularExpression",
+        };
+        out.insert("path".into(), json!({ "type": kind, "value": uri.value() }));
+    }
+    Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::release;
+    use super::super::{State, Step};
+    use super::*;
+    use crate::spec::{Cookie, Match, Pause, ReplicaOverride, Stage};
+
+    fn gateway_release(gateways: &[&str]) -> Canary {
+        let mut m = Match::default();
+        m.headers.insert("end-user".into(), StringMatch::Exact("jason".into()));
+        m.headers.insert("x-team".into(), StringMatch::Prefix("a.b".into()));
+        m.cookie = Some(Cookie { name: "user".into(), value: "j".into() });
+        m.uri = Some(StringMatch::Prefix("/api".into()));
+        let stage = |name: &str, weight, matches| Stage {
+            name: name.into(),
+            weight,
+            matches,
+            replicas: ReplicaOverride::default(),
+            pause: Pause::default(),
+            at: Default::default(),
+        };
+        let mut c = release(4, None, vec![stage("m", 0, vec![m]), stage("half", 50, vec![])]);
+        c.router = Router::GatewayApi { hostnames: vec![] };
+        c.gateways = gateways.iter().map(|g| g.to_string()).collect();
+        c
+    }
+
+    #[test]
+    fn backends_are_the_version_services_and_matches_go_first() {
+        let c = gateway_release(&[]);
+        let p = super::super::plan(&c, &State::new(Step::Prepare));
+        let g = p.gateway.unwrap();
+        let names: Vec<&str> = g.services.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["web-v1", "web-v2"]);
+        assert_eq!(g.route.backends, [Backend { name: "web-v1".into(), version: "v1".into(), weight: 100 }]);
+        assert!(g.route.match_rule.is_none());
+
+        let g = super::super::plan(&c, &State::new(Step::Stage(0))).gateway.unwrap();
+        let rule = g.route.match_rule.unwrap();
+        assert_eq!(rule.backend, "web-v2");
+        let headers = &rule.matches[0]["headers"];
+        assert_eq!(
+            headers[0],
+            json!({"name": "cookie", "type": "RegularExpression", "value": "^(.*?;\\s*)?(user=j)(;.*)?$"})
+        );
+        assert_eq!(headers[1], json!({"name": "end-user", "type": "Exact", "value": "jason"}));
+        assert_eq!(headers[2], json!({"name": "x-team", "type": "RegularExpression", "value": "^a\\.b.*"}));
+        assert_eq!(rule.matches[0]["path"], json!({"type": "PathPrefix", "value": "/api"}));
+
+        let g = super::super::plan(&c, &State::new(Step::Stage(1))).gateway.unwrap();
+        let weights: Vec<(&str, u32)> = g.route.backends.iter().map(|b| (b.name.as_str(), b.weight)).collect();
+        assert_eq!(weights, [("web-v1", 50), ("web-v2", 50)]);
+    }
+
+    #[test]
+    fn parents_are_the_gateways_and_the_mesh() {
+        let parents = |gateways: &[&str]| {
+            let p = super::super::plan(&gateway_release(gateways), &State::new(Step::Steady));
+            p.gateway
+                .unwrap()
+                .route
+                .parents
+                .iter()
+                .map(|p| format!("{}/{:?}/{}/{:?}", p.kind, p.namespace, p.name, p.port))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(parents(&[]), ["Service/None/web/Some(80)"]);
+        assert_eq!(parents(&["mesh"]), ["Service/None/web/Some(80)"]);
+        assert_eq!(
+            parents(&["ingress/public", "mesh"]),
+            ["Gateway/Some(\"ingress\")/public/None", "Service/None/web/Some(80)"]
+        );
+        assert_eq!(parents(&["public"]), ["Gateway/None/public/None"]);
+    }
+
+    #[test]
+    fn the_istio_router_plans_no_gateway_objects() {
+        let c = release(4, None, vec![]);
+        assert!(super::super::plan(&c, &State::new(Step::Steady)).gateway.is_none());
+    }
+}
