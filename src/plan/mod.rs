@@ -27,6 +27,7 @@ use serde_json::{Map, Value, json};
 
 use crate::spec::{self, Canary, StringMatch};
 
+mod own;
 mod pods;
 mod warnings;
 
@@ -189,6 +190,10 @@ pub struct Plan {
     /// The bytes of the carried files, by file name.
     #[serde(skip)]
     pub carried: BTreeMap<String, Vec<u8>>,
+    /// Objects made from the user's own manifests (`from:`), by the file name each takes:
+    /// rendered as they are, in place of a template.
+    #[serde(skip)]
+    pub own: BTreeMap<String, Value>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -329,7 +334,7 @@ pub fn plan(canary: &Canary, state: &State) -> Plan {
         subsets.extend(t.subsets.iter().cloned());
     }
 
-    Plan {
+    let plan = Plan {
         name: canary.name.clone(),
         namespace: canary.namespace.clone(),
         output: canary.output.clone(),
@@ -351,7 +356,9 @@ pub fn plan(canary: &Canary, state: &State) -> Plan {
         },
         carry: state.transit.as_ref().map(|t| t.carry.clone()).unwrap_or_default(),
         carried: BTreeMap::new(),
-    }
+        own: BTreeMap::new(),
+    };
+    Plan { own: own::objects(canary, &plan), ..plan }
 }
 
 fn version_plan(canary: &Canary, version: &spec::Version, role: &'static str, pods: Pods) -> VersionPlan {
@@ -553,6 +560,7 @@ pub(crate) mod tests {
             warmup: crate::spec::DEFAULT_WARMUP,
             analysis: None,
             places: Default::default(),
+            own: Default::default(),
         }
     }
 
