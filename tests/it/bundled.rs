@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::{documents, kanari_ok, kustomize, one, project, replicas, tree, weights};
 
-const FIXTURES: [&str; 2] = ["bookinfo", "helloworld"];
+const FIXTURES: [&str; 3] = ["bookinfo", "helloworld", "own-manifests"];
 
 /// Renders every state of the fixture's one release into a temporary folder.
 fn all_stages(fixture: &str) -> tempfile::TempDir {
@@ -98,7 +98,7 @@ fn the_stable_pod_template_is_the_same_in_every_state() {
 
 fn release_of(fixture: &str) -> &'static str {
     match fixture {
-        "bookinfo" => "reviews",
+        "bookinfo" | "own-manifests" => "reviews",
         _ => "helloworld",
     }
 }
