@@ -305,3 +305,20 @@ fn promote_reads_the_manifests_from_the_commit_it_builds_on() {
     );
     assert_eq!(git(r, &["rev-parse", "gone"]), tip, "nothing was committed");
 }
+
+#[test]
+fn a_mistake_in_the_deployments_pod_template_is_shown_in_its_own_file() {
+    let repo = fixture("own-manifests");
+    let r = repo.path();
+    edit(r, DEPLOYMENT, "          readinessProbe:\n", "          readinesProbe:\n");
+    let text = read(r, DEPLOYMENT);
+    let line = text.lines().position(|l| l.contains("readinesProbe")).unwrap() + 1;
+    let before = tree(r);
+    let out = run(r, &["render"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let expected = format!(
+        "{DEPLOYMENT}:{line}:11: unknown field `readinesProbe` in spec.template.spec.containers[0]; did you mean `readinessProbe`?"
+    );
+    assert!(out.stderr.contains(&expected), "{expected}\n{}", out.stderr);
+    assert_eq!(tree(r), before, "nothing was written");
+}
