@@ -12,7 +12,10 @@
 //! - DestinationRule: unique subset names that are DNS-1123 labels, with valid labels;
 //! - VirtualService: hosts and gateways well formed; per rule, weights not negative, not all zero
 //!   and summing to 100 when there are several destinations; every routed subset defined by a
-//!   DestinationRule of the overlay for that host (Istio accepts a missing one and answers 503);
+//!   DestinationRule of the overlay for that host (Istio accepts a missing one and answers 503),
+//!   hosts compared as the Services they name (`web` in `shop` is `web.shop.svc.cluster.local`);
+//!   a route to another Service, which a VirtualService of the user's may have, is checked only
+//!   when the overlay has a DestinationRule for it;
 //!   header names lowercase HTTP tokens; string matches with exactly one of exact, prefix or
 //!   regex, regexes that RE2 reads as written, within 1,024 characters ([`crate::re2::check`],
 //!   the same check as the spec's); a catch-all rule (one without `match`) only last;
@@ -31,19 +34,20 @@ use crate::re2::Refusal;
 use crate::render::{KUSTOMIZATION, Rendered};
 use crate::spec::{
     HostRefusal, LABEL_KEY_RULE, binds_mesh, check_header_name, host_refusals, is_dns1035_label, is_dns1123_label,
-    is_dns1123_subdomain, is_gateway, is_host, is_label_key, is_label_value,
+    is_dns1123_subdomain, is_gateway, is_host, is_label_key, is_label_value, service_of,
 };
 
 /// Checks a rendered overlay; every problem names the rendered file and the line it is on.
 pub fn check(rendered: &Rendered) -> Result<(), Problems> {
     let mut problems = Problems::default();
     let mut docs = Vec::new();
+    let mut release = None;
     for (name, bytes) in &rendered.files {
         let file = rendered.output.join(name);
         let text = String::from_utf8_lossy(bytes).into_owned();
         match serde_saphyr::from_str::<Value>(&text) {
             Ok(doc) if name != KUSTOMIZATION => docs.push((file, text, doc)),
-            Ok(_) => {}
+            Ok(doc) => release = doc["metadata"]["name"].as_str().map(str::to_string),
             Err(e) => {
                 let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
                 problems.push(Problem::at(&file, &text, line, column, format!("the rendered file is not YAML: {e}")));
@@ -61,7 +65,7 @@ pub fn check(rendered: &Rendered) -> Result<(), Problems> {
         object(&mut at, doc);
         match doc["kind"].as_str() {
             Some("DestinationRule") => destination_rule(&mut at, doc),
-            Some("VirtualService") => virtual_service(&mut at, doc, &subsets),
+            Some("VirtualService") => virtual_service(&mut at, doc, &subsets, release.as_deref()),
             Some("HTTPRoute") => httproute::http_route(&mut at, doc, &services),
             Some("Deployment") => deployment(&mut at, doc),
             Some("HorizontalPodAutoscaler") => hpa(&mut at, doc),
@@ -110,10 +114,20 @@ impl At<'_> {
     }
 }
 
+/// A host as the Service it names (`name.namespace`) for an object in `namespace`; any other
+/// host as written.
+fn service_key(host: &str, namespace: &str) -> String {
+    service_of(host, namespace).map_or_else(|| host.to_string(), |(name, ns)| format!("{name}.{ns}"))
+}
+
+fn namespace_of(doc: &Value) -> &str {
+    doc["metadata"]["namespace"].as_str().unwrap_or_default()
+}
+
 fn subsets_by_host(docs: &[(std::path::PathBuf, String, Value)]) -> BTreeMap<String, BTreeSet<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (_, _, doc) in docs.iter().filter(|(_, _, d)| d["kind"] == "DestinationRule") {
-        let host = doc["spec"]["host"].as_str().unwrap_or_default().to_string();
+        let host = service_key(doc["spec"]["host"].as_str().unwrap_or_default(), namespace_of(doc));
         let names = doc["spec"]["subsets"].as_array().into_iter().flatten().filter_map(|s| s["name"].as_str());
         out.entry(host).or_default().extend(names.map(str::to_string));
     }
@@ -168,8 +182,10 @@ fn destination_rule(at: &mut At, doc: &Value) {
     }
 }
 
-fn virtual_service(at: &mut At, doc: &Value, subsets: &BTreeMap<String, BTreeSet<String>>) {
+/// `release` is the release's name (the Kustomization's), when the overlay has one.
+fn virtual_service(at: &mut At, doc: &Value, subsets: &BTreeMap<String, BTreeSet<String>>, release: Option<&str>) {
     let spec = &doc["spec"];
+    let own = release.map(|name| service_key(name, namespace_of(doc)));
     let hosts = spec["hosts"].as_array().cloned().unwrap_or_default();
     if hosts.is_empty() {
         at.problem("hosts", "a VirtualService needs at least one host".into());
@@ -240,8 +256,12 @@ fn virtual_service(at: &mut At, doc: &Value, subsets: &BTreeMap<String, BTreeSet
         }
         for r in &routes {
             let host = r["destination"]["host"].as_str().unwrap_or_default();
+            let key = service_key(host, namespace_of(doc));
+            // Another Service's subsets are defined where that Service is.
+            let checked = subsets.contains_key(&key) || own.as_ref() == Some(&key) || own.is_none();
             if let Some(subset) = r["destination"]["subset"].as_str()
-                && !subsets.get(host).is_some_and(|s| s.contains(subset))
+                && checked
+                && !subsets.get(&key).is_some_and(|s| s.contains(subset))
             {
                 at.problem(
                     &format!("subset: {subset}"),
@@ -366,6 +386,40 @@ pub(super) mod tests {
             ("vs.yaml", &vs("    - route:\n        - {destination: {host: web, subset: v9}}\n")),
         ]);
         assert!(missing[0].starts_with("8:"), "the line of `subset: v9`: {missing:?}");
+    }
+
+    /// A VirtualService of the user's routes to other Services too, whose subsets are defined
+    /// where those Services are; the release's own routes, however their host is written, are
+    /// still held to the overlay's DestinationRule.
+    #[test]
+    fn routes_to_other_services_are_theirs_and_the_releases_are_checked_in_every_form() {
+        const KUSTOMIZATION: &str = "kind: Kustomization\nmetadata: {name: web}\n";
+        let dr = DR.to_string();
+        let other =
+            "    - match: [{uri: {prefix: /r}}]\n      route: [{destination: {host: ratings, subset: preview}}]\n";
+        let ours = |host: &str, subset: &str| {
+            vs(&format!("{other}    - route: [{{destination: {{host: {host}, subset: {subset}}}}}]\n"))
+        };
+        let files = |vs: &str| {
+            vec![
+                ("kustomization.yaml", KUSTOMIZATION.to_string()),
+                ("dr.yaml", dr.clone()),
+                ("vs.yaml", vs.to_string()),
+            ]
+        };
+        let found = |vs: &str| {
+            let owned = files(vs);
+            let refs: Vec<(&str, &str)> = owned.iter().map(|(n, t)| (*n, t.as_str())).collect();
+            messages(&refs)
+        };
+        assert_eq!(found(&ours("web", "v2")), Vec::<String>::new());
+        assert_eq!(found(&ours("web.shop.svc.cluster.local", "v1")), Vec::<String>::new());
+        for host in ["web", "web.shop", "web.shop.svc", "web.shop.svc.cluster.local"] {
+            let problems = found(&ours(host, "v9"));
+            assert!(problems.iter().any(|p| p.contains("subset `v9`")), "{host}: {problems:?}");
+        }
+        // Without a Kustomization (the release unknown), every routed subset is checked.
+        assert!(messages(&[("dr.yaml", DR), ("vs.yaml", &ours("web", "v1"))]).iter().any(|p| p.contains("`preview`")));
     }
 
     #[test]

@@ -118,6 +118,9 @@ impl Renderer {
             if let Some(bytes) = plan.carried.get(&name) {
                 files.insert(name.clone(), bytes.clone());
                 carried.push(name.clone());
+            } else if let Some(object) = plan.own.get(&name) {
+                // A manifest of the user's is its own template: no template applies to it.
+                files.insert(name.clone(), yaml::block(object, 0).into_bytes());
             } else {
                 let text = self.run(template, ctx)?;
                 files.insert(name.clone(), text.into_bytes());

@@ -3,7 +3,8 @@
 //! or a Gateway API HTTPRoute. Read from the overlay's
 //! files themselves, so the "before" side of a diff is what is really committed, whatever the
 //! spec says now. Sits beside [`crate::diff`]: it reads rendered bytes and imports only
-//! [`crate::plan`] (how a match reads); never render, overlay, repo or the commands.
+//! [`crate::plan`] (how a match reads) and [`crate::spec`] (which host is the release's); never
+//! render, overlay, repo or the commands.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::plan;
+use crate::spec;
 
 /// The reviewable facts of one overlay.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -44,17 +46,22 @@ pub struct Facts {
 /// Reads the facts from an overlay's files (file name → bytes). Files that do not parse are
 /// skipped: the facts are a summary, the diff below them is the truth. Versions are named by
 /// their `version` label: a route's subset is read through the DestinationRule's subsets.
+///
+/// Of the VirtualService, only the HTTP rules that send to the release's Service (the
+/// Kustomization's name) count, as a VirtualService of the user's routes to other Services
+/// too: the last of them carries the traffic, those before it with a `match` are match rules.
 pub fn facts(files: &BTreeMap<PathBuf, Vec<u8>>) -> Facts {
     let mut out = Facts::default();
     // Subset name → version label.
     let mut versions: BTreeMap<String, String> = BTreeMap::new();
     let mut replicas: BTreeMap<String, Option<u64>> = BTreeMap::new();
     let mut hpas: BTreeMap<String, String> = BTreeMap::new();
-    let mut routes = Vec::new();
+    let mut routes: Vec<&Value> = Vec::new();
     // Gateway API: the version each Service selects, by Service name.
     let mut selects: BTreeMap<String, String> = BTreeMap::new();
-    for bytes in files.values() {
-        let Ok(doc) = serde_saphyr::from_slice::<Value>(bytes) else { continue };
+    let docs: Vec<Value> = files.values().filter_map(|bytes| serde_saphyr::from_slice::<Value>(bytes).ok()).collect();
+    let release = docs.iter().find(|d| d["kind"] == "Kustomization").and_then(|d| d["metadata"]["name"].as_str());
+    for doc in &docs {
         let version = || doc["metadata"]["labels"]["version"].as_str().unwrap_or("?").to_string();
         match doc["kind"].as_str() {
             Some("Kustomization") => {
@@ -89,11 +96,23 @@ pub fn facts(files: &BTreeMap<PathBuf, Vec<u8>>) -> Facts {
                     selects.insert(name.to_string(), v.to_string());
                 }
             }
-            Some("HTTPRoute") => routes.push(doc.clone()),
+            Some("HTTPRoute") => routes.push(doc),
             Some("VirtualService") => {
-                for rule in doc["spec"]["http"].as_array().into_iter().flatten() {
+                let namespace = doc["metadata"]["namespace"].as_str().unwrap_or_default();
+                let ours = |r: &Value| match (release, r["destination"]["host"].as_str()) {
+                    (Some(name), Some(host)) => spec::service_of(host, namespace) == Some((name, namespace)),
+                    _ => true,
+                };
+                let rules: Vec<&Value> = doc["spec"]["http"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|rule| rule["route"].as_array().into_iter().flatten().any(ours))
+                    .collect();
+                for (i, rule) in rules.iter().enumerate() {
                     let routes = rule["route"].as_array().cloned().unwrap_or_default();
-                    match rule.get("match") {
+                    match rule.get("match").filter(|_| i + 1 < rules.len()) {
+                        None if i + 1 < rules.len() => {}
                         None => {
                             out.traffic = routes
                                 .iter()
@@ -127,7 +146,7 @@ pub fn facts(files: &BTreeMap<PathBuf, Vec<u8>>) -> Facts {
         }
     }
     // Gateway API: backends are read as versions through the Services' selectors.
-    for route in &routes {
+    for route in routes {
         http_route(&mut out, route, &selects);
     }
     for (version, weight) in &out.traffic {

@@ -130,12 +130,18 @@ impl<'a> Git<'a> {
         };
         let files: BTreeMap<PathBuf, Vec<u8>> =
             files.into_iter().map(|(rel, bytes)| (specs.join(rel), bytes)).collect();
+        // The files a spec names with `from:` come from the same commit as the spec.
+        let read = |path: &Path| match self.repo.file(commit, path) {
+            Ok(Some(bytes)) => Ok(bytes),
+            Ok(None) => Err(format!("no such file in commit {}", short(commit))),
+            Err(e) => Err(format!("{e:#}")),
+        };
         if selectors.is_empty() {
-            return select(spec::load_files(files, specs, spec::Scope::All)?, selectors);
+            return select(spec::load_files(files, specs, spec::Scope::All, &read)?, selectors);
         }
         // As `Workspace::releases`: every file again when a name is no release of those read.
-        select(spec::load_files(files.clone(), specs, spec::Scope::Named(selectors))?, selectors)
-            .or_else(|_| select(spec::load_files(files, specs, spec::Scope::All)?, selectors))
+        select(spec::load_files(files.clone(), specs, spec::Scope::Named(selectors), &read)?, selectors)
+            .or_else(|_| select(spec::load_files(files, specs, spec::Scope::All, &read)?, selectors))
     }
 
     /// HEAD, and the selected releases its specs define (the work tree's, in a repository with
@@ -223,14 +229,19 @@ impl<'a> Git<'a> {
     /// Refuses (exit 2) when a release's spec file or overlay folder has uncommitted changes.
     pub fn refuse_uncommitted(&self, canaries: &[Canary]) -> Result<()> {
         // One look at the index and the work tree for every release, then each release's share.
-        let paths: Vec<&Path> = canaries.iter().flat_map(|c| [c.file.as_path(), c.output.as_path()]).collect();
+        let paths: Vec<&Path> = canaries
+            .iter()
+            .flat_map(|c| [c.file.as_path(), c.output.as_path()].into_iter().chain(c.own.files()))
+            .collect();
         let all = self.repo.uncommitted(&paths)?;
         if all.is_empty() {
             return Ok(());
         }
         for canary in canaries {
             let (file, output) = (self.repo.in_tree(&canary.file), self.repo.in_tree(&canary.output));
-            let dirty: Vec<&PathBuf> = all.iter().filter(|p| **p == file || p.starts_with(&output)).collect();
+            let own: Vec<PathBuf> = canary.own.files().into_iter().map(|f| self.repo.in_tree(f)).collect();
+            let dirty: Vec<&PathBuf> =
+                all.iter().filter(|p| **p == file || p.starts_with(&output) || own.contains(p)).collect();
             if !dirty.is_empty() {
                 let list: Vec<String> = dirty.iter().map(|p| format!("`{}`", p.display())).collect();
                 bail!(

@@ -28,6 +28,7 @@ use serde_json::{Map, Value, json};
 use crate::spec::{self, Canary, StringMatch};
 
 mod gateway;
+mod own;
 mod pods;
 mod warnings;
 
@@ -193,6 +194,10 @@ pub struct Plan {
     /// The bytes of the carried files, by file name.
     #[serde(skip)]
     pub carried: BTreeMap<String, Vec<u8>>,
+    /// Objects made from the user's own manifests (`from:`), by the file name each takes:
+    /// rendered as they are, in place of a template.
+    #[serde(skip)]
+    pub own: BTreeMap<String, Value>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -356,7 +361,7 @@ pub fn plan(canary: &Canary, state: &State) -> Plan {
     };
     let gateway = gateway::plan(canary, &versions, &virtual_service, matches);
 
-    Plan {
+    let plan = Plan {
         name: canary.name.clone(),
         namespace: canary.namespace.clone(),
         output: canary.output.clone(),
@@ -372,7 +377,9 @@ pub fn plan(canary: &Canary, state: &State) -> Plan {
         gateway,
         carry: state.transit.as_ref().map(|t| t.carry.clone()).unwrap_or_default(),
         carried: BTreeMap::new(),
-    }
+        own: BTreeMap::new(),
+    };
+    Plan { own: own::objects(canary, &plan), ..plan }
 }
 
 fn version_plan(canary: &Canary, version: &spec::Version, role: &'static str, pods: Pods) -> VersionPlan {
@@ -586,6 +593,7 @@ pub(crate) mod tests {
             warmup: crate::spec::DEFAULT_WARMUP,
             analysis: None,
             places: Default::default(),
+            own: Default::default(),
         }
     }
 

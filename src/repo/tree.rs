@@ -112,6 +112,34 @@ impl Repo {
         }
     }
 
+    /// The bytes of the file at `path` (project-relative) in `commit`; `None` when there is no
+    /// such file. A symlink, a submodule, a folder or a file over the size limit is an error.
+    pub fn file(&self, commit: CommitId, path: &Path) -> Result<Option<Vec<u8>>> {
+        let path = self.in_tree(path);
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            bail!("`{}` names no file", path.display())
+        };
+        let Some(folder) = self.folder(commit, parent)? else { return Ok(None) };
+        let listing = self.folders.list(&self.git, folder)?;
+        match listing.get(name.to_string_lossy().as_ref()) {
+            None => Ok(None),
+            Some((_, Some(ObjectType::Blob), 0o120000)) => {
+                bail!("`{}` is a symlink in commit {}", path.display(), short(commit))
+            }
+            Some((id, Some(ObjectType::Blob), _)) if self.blob_size(*id) > MAX_BLOB_BYTES => bail!(
+                "`{}` in commit {} is larger than {} MiB: kanari reads no such file",
+                path.display(),
+                short(commit),
+                MAX_BLOB_BYTES >> 20
+            ),
+            Some((id, Some(ObjectType::Blob), _)) => Ok(Some(self.git.find_blob(*id)?.content().to_vec())),
+            Some((_, Some(ObjectType::Tree), _)) => {
+                bail!("`{}` is a folder in commit {}", path.display(), short(commit))
+            }
+            Some(_) => bail!("`{}` is a submodule in commit {}", path.display(), short(commit)),
+        }
+    }
+
     /// The tree at `path` (repository-relative) in `commit`, if it is a folder there. The
     /// folders on the way are read through the shared [`Folders`] listing, so a folder that
     /// holds thousands of overlays is read once per run, not once per release.

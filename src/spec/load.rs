@@ -21,6 +21,11 @@ use super::validate::{Placed, parse_placed};
 use super::{Canary, MAX_FILE_BYTES, MAX_RELEASES};
 use crate::problem::{Problem, Problems};
 
+/// How the files a spec names with `from:` are read: a repository-relative path (plain, checked)
+/// to its bytes, or why it cannot be read. The work tree's ([`load`]) refuses symlinks on the
+/// way; a commit's is the caller's ([`load_files`]).
+pub type ReadFile<'a> = &'a dyn Fn(&Path) -> std::result::Result<Vec<u8>, String>;
+
 /// Which spec files a load parses.
 #[derive(Clone, Copy, Debug)]
 pub enum Scope<'a> {
@@ -80,7 +85,39 @@ pub fn load(root: &Path, specs: &Path, scope: Scope) -> Result<Vec<Canary>> {
         };
         sources.push((shown, source));
     }
-    parse_sources(sources, scope, &relative_specs(root, specs))
+    parse_sources(sources, scope, &relative_specs(root, specs), &|path| read_in_tree(root, path))
+}
+
+/// The bytes of `rel` in the work tree at `root`, refusing a symlink anywhere on the way and
+/// anything but a regular file; at most one byte over the size limit is read.
+fn read_in_tree(root: &Path, rel: &Path) -> std::result::Result<Vec<u8>, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut path = root.to_path_buf();
+    for part in rel.components() {
+        path.push(part);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let shown = path.strip_prefix(root).unwrap_or(&path).display().to_string();
+                return Err(format!("`{shown}` is a symlink: kanari reads files of the repository alone"));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err("no such file".into()),
+            Err(e) => return Err(format!("cannot read the file: {e}")),
+        }
+    }
+    // Non-blocking, so that a FIFO cannot hang the run.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(&path)
+        .map_err(|e| format!("cannot read the file: {e}"))?;
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Err("not a regular file".into());
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read the file: {e}"))?;
+    Ok(bytes)
 }
 
 /// The error for a repository whose specs folder is missing, is no folder, or holds no Canary
@@ -110,8 +147,14 @@ pub fn is_spec_file(path: &Path) -> bool {
 }
 
 /// Every release in `files` (path shown in problems → contents), as read from the specs folder
-/// `specs` of a commit; fails as [`load`] does.
-pub fn load_files(files: BTreeMap<PathBuf, Vec<u8>>, specs: &Path, scope: Scope) -> Result<Vec<Canary>> {
+/// `specs` of a commit, the files named by `from:` read through `read` (from the same commit);
+/// fails as [`load`] does.
+pub fn load_files(
+    files: BTreeMap<PathBuf, Vec<u8>>,
+    specs: &Path,
+    scope: Scope,
+    read: ReadFile,
+) -> Result<Vec<Canary>> {
     let sources = files
         .into_iter()
         .filter(|(path, _)| is_spec_file(path))
@@ -120,7 +163,7 @@ pub fn load_files(files: BTreeMap<PathBuf, Vec<u8>>, specs: &Path, scope: Scope)
             (path, source)
         })
         .collect();
-    parse_sources(sources, scope, &relative_specs(Path::new(""), specs))
+    parse_sources(sources, scope, &relative_specs(Path::new(""), specs), read)
 }
 
 type Source = (PathBuf, std::result::Result<String, Problem>);
@@ -137,14 +180,14 @@ pub(super) fn holds_word(text: &str, word: &str) -> bool {
 
 /// The releases of `sources`, read as `scope` asks; [`no_specs`] when every file was read and
 /// none holds a Canary; the [`Problems`] when any file has one.
-fn parse_sources(sources: Vec<Source>, scope: Scope, specs: &Path) -> Result<Vec<Canary>> {
+fn parse_sources(sources: Vec<Source>, scope: Scope, specs: &Path, read: ReadFile) -> Result<Vec<Canary>> {
     if let Scope::Named(selectors) = scope
         && !selectors.is_empty()
-        && let Some(found) = parse_named(&sources, selectors, specs)
+        && let Some(found) = parse_named(&sources, selectors, specs, read)
     {
         return Ok(found?);
     }
-    let canaries = parse_every(sources, specs)?;
+    let canaries = parse_every(sources, specs, read)?;
     if canaries.is_empty() {
         return Err(no_specs(specs));
     }
@@ -158,6 +201,7 @@ fn parse_named(
     sources: &[Source],
     selectors: &[String],
     specs: &Path,
+    read: ReadFile,
 ) -> Option<std::result::Result<Vec<Canary>, Problems>> {
     let names: Vec<&str> = selectors.iter().map(|s| s.rsplit_once('/').map_or(s.as_str(), |(_, name)| name)).collect();
     let holds = |source: &Source, name: &str| source.1.as_ref().map_or(true, |text| holds_word(text, name));
@@ -168,7 +212,7 @@ fn parse_named(
     let pick = |keep: &dyn Fn(usize) -> bool| -> Vec<Source> {
         sources.iter().enumerate().filter(|(i, _)| keep(*i)).map(|(_, source)| source.clone()).collect()
     };
-    let found = parse_every(pick(&|i| defines[i]), specs);
+    let found = parse_every(pick(&|i| defines[i]), specs, read);
     let Ok(canaries) = &found else { return Some(found) };
     let named: Vec<&Canary> = canaries.iter().filter(|c| selectors.iter().any(|s| c.is_named(s))).collect();
     let own_under_defaults =
@@ -187,7 +231,7 @@ fn parse_named(
     if !(0..sources.len()).any(neighbour) {
         return Some(found);
     }
-    Some(parse_every(pick(&|i| defines[i] || neighbour(i)), specs))
+    Some(parse_every(pick(&|i| defines[i] || neighbour(i)), specs, read))
 }
 
 /// The folders a spec file's `output` keys name (folded as [`folded`] folds them), read from its
@@ -232,8 +276,10 @@ fn outputs_in(text: &str) -> Option<Vec<PathBuf>> {
     Some(found)
 }
 
-/// Every release of `sources`, validated, with the checks across releases.
-fn parse_every(sources: Vec<Source>, specs: &Path) -> std::result::Result<Vec<Canary>, Problems> {
+/// Every release of `sources`, validated, with the files their `from:` blocks name read
+/// through `read` (one after the other: a commit's reader holds a repository handle), and the
+/// checks across releases.
+fn parse_every(sources: Vec<Source>, specs: &Path, read: ReadFile) -> std::result::Result<Vec<Canary>, Problems> {
     use rayon::prelude::*;
     let mut problems = Problems::default();
     if sources.len() > MAX_RELEASES {
@@ -271,8 +317,9 @@ fn parse_every(sources: Vec<Source>, specs: &Path) -> std::result::Result<Vec<Ca
         ));
     }
     cross_check(&placed, &mut problems);
+    let canaries: Vec<Canary> = placed.into_iter().map(|p| p.resolved(read, &mut problems)).collect();
     if problems.is_empty() {
-        Ok(placed.into_iter().map(|p| p.canary).collect())
+        Ok(canaries)
     } else {
         problems.sort();
         Err(problems)
@@ -481,9 +528,9 @@ mod tests {
                     .collect();
                 let specs = Path::new("canaries");
                 let selector = vec![format!("r{wanted}")];
-                let all = parse_sources(sources.clone(), Scope::All, specs)
+                let all = parse_sources(sources.clone(), Scope::All, specs, &crate::spec::own::no_files)
                     .map_err(|e| e.downcast::<Problems>().expect("every file reads, or has problems"));
-                let named = parse_sources(sources, Scope::Named(&selector), specs);
+                let named = parse_sources(sources, Scope::Named(&selector), specs, &crate::spec::own::no_files);
                 let pick = |found: &[Canary]| -> Vec<(String, PathBuf)> {
                     ids(found).into_iter().filter(|(id, _)| id.ends_with(&format!("/r{wanted}"))).collect()
                 };

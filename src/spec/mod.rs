@@ -14,6 +14,7 @@
 
 mod analysis;
 mod load;
+mod own;
 mod raw;
 mod router;
 mod rules;
@@ -29,12 +30,13 @@ use serde_json::Value;
 use crate::problem::Place;
 
 pub use analysis::BUILTINS;
-pub use load::{Scope, is_spec_file, load, load_files, no_specs, relative_specs};
+pub use load::{ReadFile, Scope, is_spec_file, load, load_files, no_specs, relative_specs};
+pub use own::{CANARY_MATCH, ISTIO_API_VERSIONS, SERVER_FIELDS};
 pub use router::{GATEWAY_API, MAX_HOSTNAMES, MAX_PARENT_REFS, header_prefix_regex, path_refusal};
 pub use rules::{
     BadHeaderName, HostRefusal, LABEL_KEY_RULE, binds_mesh, check_header_name, check_output_path, format_duration,
     host_refusals, hosts_overlap, is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, is_gateway, is_host,
-    is_label_key, is_label_name, is_label_value, parse_duration,
+    is_label_key, is_label_name, is_label_value, parse_duration, service_of,
 };
 pub use template::main_container;
 pub use validate::parse_file;
@@ -83,6 +85,42 @@ pub struct Canary {
     pub analysis: Option<Analysis>,
     /// Where parts of the spec are written, for warnings that point at them.
     pub places: Places,
+    /// The user's own manifests that kanari's objects are made from (`from:`), read and
+    /// checked with the spec.
+    pub own: Own,
+}
+
+/// The user's own manifests (`spec.virtualService`, `spec.destinationRule`, `spec.deployment`),
+/// read from the same place as the spec (the work tree, or the spec's commit) when it is loaded,
+/// so that planning and rendering stay pure.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Own {
+    /// The VirtualService kept whole but for one HTTP route, and that route's name.
+    pub virtual_service: Option<(Manifest, String)>,
+    /// The DestinationRule whose traffic policy is kept; kanari sets the subsets.
+    pub destination_rule: Option<Manifest>,
+    /// The Deployment every version is made from; its pod template is [`Canary::template`].
+    pub deployment: Option<Manifest>,
+}
+
+impl Own {
+    /// The files the manifests come from, repository-relative.
+    pub fn files(&self) -> Vec<&std::path::Path> {
+        let vs = self.virtual_service.as_ref().map(|(m, _)| m);
+        [vs, self.destination_rule.as_ref(), self.deployment.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|m| m.file.as_path())
+            .collect()
+    }
+}
+
+/// One manifest of the user's: the object as written (fields the API server fills in dropped).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Manifest {
+    /// Repository-relative.
+    pub file: PathBuf,
+    pub object: Value,
 }
 
 /// How a release's canary is judged (`spec.analysis`).

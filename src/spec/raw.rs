@@ -51,6 +51,24 @@ pub(super) struct RawSpec {
     pub(super) analysis: Option<S<RawAnalysis>>,
     #[serde(default)]
     pub(super) stages: Vec<S<RawStage>>,
+    pub(super) virtual_service: Option<S<RawVirtualServiceFrom>>,
+    pub(super) destination_rule: Option<S<RawFrom>>,
+    pub(super) deployment: Option<S<RawFrom>>,
+}
+
+/// `spec.destinationRule` and `spec.deployment`: the user's own manifest, by file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFrom {
+    pub(super) from: S<String>,
+}
+
+/// `spec.virtualService`: the user's own VirtualService and the HTTP route kanari rewrites.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawVirtualServiceFrom {
+    pub(super) from: S<String>,
+    pub(super) route: S<String>,
 }
 
 #[derive(Deserialize)]
@@ -164,7 +182,7 @@ pub(super) fn read_docs(file: &Path, source: &str) -> Result<Vec<RawDoc>, Proble
     }
 }
 
-fn yaml_options() -> serde_saphyr::Options {
+pub(super) fn yaml_options() -> serde_saphyr::Options {
     serde_saphyr::options! {
         strict_booleans: true,
         with_snippet: false,
@@ -241,7 +259,7 @@ fn not_canaries(file: &Path, source: &str) -> Vec<(u64, u64, Problem)> {
 
 /// serde-saphyr's message without its own `at line L, column C`, which we print in front, and
 /// with the names Rust gives numbers turned into words.
-fn yaml_message(e: &serde_saphyr::Error) -> String {
+pub(super) fn yaml_message(e: &serde_saphyr::Error) -> String {
     let text = e.to_string();
     let text = text.lines().next().unwrap_or("").to_string();
     let text = match text.rfind(" at line ") {

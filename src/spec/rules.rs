@@ -178,6 +178,20 @@ pub fn check_output_path(text: &str) -> std::result::Result<PathBuf, &'static st
     Ok(normal)
 }
 
+/// The Service a route's destination `host` names, as `(name, namespace)`, for a route of an
+/// object in `namespace`: a short name (`reviews`) is the Service in that namespace, and
+/// `reviews.bookinfo`, `reviews.bookinfo.svc` and `reviews.bookinfo.svc.cluster.local` name
+/// the Service of another; any other host (`api.example.com`) names no Service, `None`. The one
+/// rule by which the spec, the check and the review tell the release's routes from others.
+pub fn service_of<'a>(host: &'a str, namespace: &'a str) -> Option<(&'a str, &'a str)> {
+    let parts: Vec<&str> = host.split('.').collect();
+    match parts[..] {
+        [name] => Some((name, namespace)),
+        [name, ns] | [name, ns, "svc"] | [name, ns, "svc", "cluster", "local"] => Some((name, ns)),
+        _ => None,
+    }
+}
+
 /// Parses a duration such as `30m`, `1h30m`, `45s` or `2d`.
 pub fn parse_duration(text: &str) -> std::result::Result<Duration, &'static str> {
     const WHY: &str = "must be a duration such as `30m`, `1h30m`, `45s` or `2d`";

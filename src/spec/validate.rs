@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::load::holds_word;
+use super::load::{ReadFile, holds_word};
+use super::own::Want;
 use super::raw::{
     RawAutoscaling, RawDoc, RawMatch, RawSpec, RawStage, RawStringMatch, RawVersion, S, not_a_canary, read_docs,
 };
@@ -26,8 +27,9 @@ use crate::problem::{Place, Problem, Problems};
 
 /// Parses and validates one file's documents. `file` is the path shown in problems.
 pub fn parse_file(file: &Path, source: &str) -> (Vec<Canary>, Problems) {
-    let (placed, problems) = parse_placed(file, source, None);
-    (placed.into_iter().map(|p| p.canary).collect(), problems)
+    let (placed, mut problems) = parse_placed(file, source, None);
+    let resolved = placed.into_iter().map(|p| p.resolved(&super::own::no_files, &mut problems));
+    (resolved.collect(), problems)
 }
 
 /// A validated release and the places the checks across releases point at.
@@ -37,6 +39,16 @@ pub(super) struct Placed {
     pub(super) name: Place,
     /// `spec.output`, or `metadata.name` when the output is the default one.
     pub(super) output: Place,
+    /// The files its `from:` blocks name, read by [`Placed::resolved`].
+    pub(super) wants: Vec<Want>,
+}
+
+impl Placed {
+    /// The release with the manifests its `from:` blocks name, read through `read`.
+    pub(super) fn resolved(mut self, read: ReadFile, problems: &mut Problems) -> Canary {
+        super::own::resolve(&mut self.canary, &self.wants, read, problems);
+        self.canary
+    }
 }
 
 /// [`parse_file`], keeping places; `specs` is the specs folder (relative to the repository
@@ -142,6 +154,7 @@ impl Validator<'_> {
         let stages = self.stages(&spec, autoscaling.as_ref());
         let warmup = self.warmup(&spec);
         let analysis = spec.analysis.as_ref().and_then(|a| self.analysis(a));
+        let wants = self.own(&spec);
         if self.problems.len() > before {
             return None;
         }
@@ -164,8 +177,9 @@ impl Validator<'_> {
             warmup,
             analysis,
             places,
+            own: Default::default(),
         };
-        Some(Placed { canary, name: name_at, output: output_at })
+        Some(Placed { canary, name: name_at, output: output_at, wants })
     }
 
     /// `apiVersion` and `kind` name a kanari Canary; else a problem at the one that is wrong.

@@ -13,6 +13,7 @@ mod git;
 mod hostile;
 mod index;
 mod lint;
+mod own;
 mod prometheus;
 mod props;
 mod push;

@@ -13,12 +13,17 @@
 //!
 //! - defined: the DestinationRule's `spec.subsets[].name`; with an HTTPRoute (`router:
 //!   gateway-api`), the `version` selector of each Service of the overlay;
-//! - routed: a weight above 0 in the catch-all HTTP rule (the first one without `match`; a lone
-//!   destination without a weight takes 100), or a destination of a rule with a `match`; with an
-//!   HTTPRoute, a backendRef (to the Service of v) with a weight above 0 in the rule without
-//!   `matches`, or a backendRef of a rule with `matches`;
-//! - share: the catch-all weight (0 when absent); an HTTPRoute's weights are proportions, so
-//!   its share is the weight's part of their sum, in percent;
+//! - the release's routes: the HTTP rules with a destination whose host is the DestinationRule's
+//!   host, both read as the Service they name (`reviews` in `bookinfo` is
+//!   `reviews.bookinfo.svc.cluster.local`); a VirtualService of the user's also routes to other
+//!   Services, and those rules are not the release's;
+//! - routed: a weight above 0 in the weighted rule (the last of the release's routes: kanari's
+//!   catch-all, or the user's named route, which may have a `match` of its own; a lone
+//!   destination without a weight takes 100), or a destination of a release's rule before it
+//!   with a `match`; with an HTTPRoute, a backendRef (to the Service of v) with a weight above 0
+//!   in the rule without `matches`, or a backendRef of a rule with `matches`;
+//! - share: the weighted rule's weight (0 when absent); an HTTPRoute's weights are proportions,
+//!   so its share is the weight's part of their sum, in percent;
 //! - pods: the `spec.replicas` of the Deployment whose `version` label is v, else the
 //!   `minReplicas` of the HorizontalPodAutoscaler that targets it, else 1 (Kubernetes'
 //!   default); no Deployment is 0 pods;
@@ -42,6 +47,7 @@ mod bookinfo;
 mod checker;
 mod drive;
 mod gateway;
+mod own;
 mod props;
 mod semver;
 
@@ -121,18 +127,30 @@ impl Overlay {
         if vss.len() != 1 {
             return Err(format!("{at}: {} VirtualServices", vss.len()));
         }
-        let http: Vec<&Value> = list(&vss[0]["spec"]["http"]).collect();
-        for rule in &http {
-            let routes: Vec<&Value> = list(&rule["route"]).collect();
+        let namespace = text(&vss[0]["metadata"]["namespace"]).unwrap_or_default();
+        let host = of("DestinationRule").find_map(|d| text(&d["spec"]["host"]));
+        let ours = |destination: &Value| match (&host, text(&destination["host"])) {
+            (Some(own), Some(to)) => service(own, &namespace) == service(&to, &namespace),
+            _ => true,
+        };
+        let http: Vec<&Value> = list(&vss[0]["spec"]["http"])
+            .filter(|rule| {
+                list(&rule["route"]).any(|r| ours(&r["destination"])) || rule.get("mirror").is_some_and(ours)
+            })
+            .collect();
+        for (i, rule) in http.iter().enumerate() {
+            let routes: Vec<&Value> = list(&rule["route"]).filter(|r| ours(&r["destination"])).collect();
             let subsets = routes.iter().filter_map(|r| text(&r["destination"]["subset"]));
             overlay.named.extend(subsets.clone());
-            overlay.named.extend(text(&rule["mirror"]["subset"]));
-            if rule.get("match").is_some() {
+            if rule.get("mirror").is_some_and(ours) {
+                overlay.named.extend(text(&rule["mirror"]["subset"]));
+            }
+            if rule.get("match").is_some() && i + 1 < http.len() {
                 overlay.matched.extend(subsets);
             }
         }
-        if let Some(catch_all) = http.iter().find(|rule| rule.get("match").is_none()) {
-            let routes: Vec<&Value> = list(&catch_all["route"]).collect();
+        if let Some(weighted) = http.last() {
+            let routes: Vec<&Value> = list(&weighted["route"]).collect();
             let lone = routes.len() == 1;
             for r in routes {
                 let subset = text(&r["destination"]["subset"]).ok_or(format!("{at}: a route without a subset"))?;
@@ -245,6 +263,17 @@ impl Overlay {
     /// `abc1234 (web: promote a -> b, stage b)`.
     fn label(&self) -> String {
         format!("{} `{}` [stage {}]", short(&self.commit), self.subject, self.stage)
+    }
+}
+
+/// The Service a destination host names, as `name.namespace`, for a route in `namespace`: a
+/// short name is in that namespace; `a.b`, `a.b.svc` and `a.b.svc.cluster.local` are `a.b`.
+fn service(host: &str, namespace: &str) -> String {
+    let parts: Vec<&str> = host.split('.').collect();
+    match parts[..] {
+        [name] => format!("{name}.{namespace}"),
+        [name, ns] | [name, ns, "svc"] | [name, ns, "svc", "cluster", "local"] => format!("{name}.{ns}"),
+        _ => host.to_string(),
     }
 }
 
