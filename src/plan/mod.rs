@@ -16,6 +16,7 @@
 //! - `prepare` creates the canary's Deployment and subset but routes nothing to it, so no route
 //!   ever names a subset in the same commit that creates it;
 //! - `aborted` sends everything to stable at its full size and holds the canary at 0;
+//! - a mirror stage keeps all traffic on stable and copies a share to the canary ([`mirror`]);
 //! - a [`Transit`] state (a canary the spec no longer has, on its way out) plans the spec's stable
 //!   alone and carries the leaving version's files from the committed overlay.
 
@@ -27,9 +28,11 @@ use serde_json::{Map, Value, json};
 
 use crate::spec::{self, Canary, StringMatch};
 
+mod mirror;
 mod pods;
 mod warnings;
 
+pub use mirror::{Mirror, mirror_text};
 pub use pods::{Counts, Pods, counts, declared, full, has_canary, need, pods, settled};
 pub use warnings::warnings;
 
@@ -238,6 +241,8 @@ pub struct VirtualServicePlan {
     pub match_route: Option<MatchRoute>,
     /// The catch-all rule's destinations, weights summing to 100.
     pub weights: Vec<WeightedSubset>,
+    /// A mirror stage's copy of the catch-all rule's requests to the canary.
+    pub mirror: Option<Mirror>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -309,7 +314,7 @@ pub fn plan(canary: &Canary, state: &State) -> Plan {
     }
 
     let stable = canary.stable.version.clone();
-    let (weights, match_route) = match (step, canary_version) {
+    let (weights, match_route, mirror) = match (step, canary_version) {
         (Step::Stage(i), Some(c)) if state.transit.is_none() => {
             let stage = &canary.stages[i];
             let weights = vec![
@@ -320,9 +325,9 @@ pub fn plan(canary: &Canary, state: &State) -> Plan {
                 subset: c.version.clone(),
                 matches: stage.matches.iter().map(istio_match).collect(),
             });
-            (weights, route)
+            (weights, route, stage.mirror.map(|percent| Mirror { subset: c.version.clone(), percent }))
         }
-        _ => (vec![WeightedSubset { subset: stable, weight: 100 }], None),
+        _ => (vec![WeightedSubset { subset: stable, weight: 100 }], None, None),
     };
     let mut subsets: Vec<String> = versions.iter().map(|v| v.version.clone()).collect();
     if let Some(t) = &state.transit {
@@ -348,6 +353,7 @@ pub fn plan(canary: &Canary, state: &State) -> Plan {
             host: canary.name.clone(),
             match_route,
             weights,
+            mirror,
         },
         carry: state.transit.as_ref().map(|t| t.carry.clone()).unwrap_or_default(),
         carried: BTreeMap::new(),
@@ -440,6 +446,8 @@ pub struct Summary {
     pub traffic: Vec<(String, u32)>,
     /// The stage's match entries, in a short form (`end-user=jason`, `uri^=/api`).
     pub matches: Vec<String>,
+    /// A mirror stage's copy, as [`mirror_text`] says it.
+    pub mirror: Option<String>,
     /// Pods per version: `10`, `hpa 3-10`, or `0`.
     pub pods: Vec<(String, String)>,
     /// What holds the release in this state: `approval`, a bake time such as `30m`, both or none.
@@ -482,7 +490,8 @@ pub fn summarize(canary: &Canary, step: Step, plan: &Plan) -> Summary {
             gate.push(spec::format_duration(d));
         }
     }
-    Summary { state: plan.stage.clone(), traffic, matches, pods, gate }
+    let mirror = plan.virtual_service.mirror.as_ref().map(|m| mirror_text(m.percent.into(), &m.subset));
+    Summary { state: plan.stage.clone(), traffic, matches, mirror, pods, gate }
 }
 
 /// A match entry in one line: its conditions joined by ` & `.
@@ -528,6 +537,7 @@ pub(crate) mod tests {
             name: name.into(),
             weight,
             matches,
+            mirror: None,
             replicas: ReplicaOverride { stable, canary },
             pause: Pause::default(),
             at: Default::default(),
