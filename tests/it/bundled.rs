@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::{documents, kanari_ok, kustomize, one, project, replicas, tree, weights};
 
-const FIXTURES: [&str; 2] = ["bookinfo", "helloworld"];
+const FIXTURES: [&str; 3] = ["bookinfo", "helloworld", "mirror"];
 
 /// Renders every state of the fixture's one release into a temporary folder.
 fn all_stages(fixture: &str) -> tempfile::TempDir {
@@ -99,6 +99,7 @@ fn the_stable_pod_template_is_the_same_in_every_state() {
 fn release_of(fixture: &str) -> &'static str {
     match fixture {
         "bookinfo" => "reviews",
+        "mirror" => "httpbin",
         _ => "helloworld",
     }
 }
@@ -133,6 +134,26 @@ fn the_bookinfo_stages_route_and_scale_as_the_guides_do() {
     let http = one(&jason, "VirtualService")["spec"]["http"].as_array().unwrap().clone();
     assert_eq!(http[0]["match"][0]["headers"]["end-user"]["exact"], "jason");
     assert_eq!(http[0]["route"][0]["destination"]["subset"], "v2");
+}
+
+#[test]
+fn the_mirror_fixture_copies_a_fifth_of_the_requests_to_v2_before_traffic_moves() {
+    let out = all_stages("mirror");
+    let dir = out.path().join("stages");
+    let build = |state: &str| documents(&kustomize(&dir.join(state)));
+    let shadow = build("shadow");
+    let vs = one(&shadow, "VirtualService");
+    assert_eq!(weights(vs), [("v1".to_string(), 100), ("v2".to_string(), 0)]);
+    let primary = &vs["spec"]["http"][0];
+    assert_eq!(primary["mirror"], serde_json::json!({"host": "httpbin", "subset": "v2"}));
+    assert_eq!(primary["mirrorPercentage"]["value"], 20);
+    // The copies are real load: ceil(10 × 20%) = 2 pods, already in `prepare`.
+    assert_eq!(replicas(&shadow)["httpbin-v2"], Some(2));
+    assert_eq!(replicas(&build("prepare"))["httpbin-v2"], Some(2));
+    for state in ["prepare", "90-10", "aborted", "steady"] {
+        let docs = build(state);
+        assert!(one(&docs, "VirtualService")["spec"]["http"][0].get("mirror").is_none(), "{state}");
+    }
 }
 
 #[test]

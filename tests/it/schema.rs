@@ -1,5 +1,5 @@
-//! Schema check: every manifest kanari renders for every state of the fixtures (`bookinfo` and
-//! `helloworld`, via `render --all-stages --out`) validated against the upstream schemas, by
+//! Schema check: every manifest kanari renders for every state of the fixtures (`bookinfo`,
+//! `helloworld` and `mirror`, via `render --all-stages --out`) validated against the upstream schemas, by
 //! `node tests/schema/validate.mjs` with the npm packages pinned in `tests/schema/package-lock.json`:
 //!
 //! - `kubernetes-models` 5.1.0: Kubernetes' own OpenAPI schemas (Service, `apps/v1` Deployment,
@@ -71,7 +71,7 @@ fn render_all_states(name: &str, out: &Path) -> Vec<PathBuf> {
 #[test]
 fn every_state_of_every_fixture_passes_the_upstream_schemas() {
     // (fixture, its states, the kinds its overlays hold between them)
-    let fixtures: [(&str, &[&str], &[&str]); 2] = [
+    let fixtures: [(&str, &[&str], &[&str]); 3] = [
         (
             "bookinfo",
             &["0-100", "50-50", "90-10", "aborted", "jason", "prepare", "steady"],
@@ -81,6 +81,11 @@ fn every_state_of_every_fixture_passes_the_upstream_schemas() {
             "helloworld",
             &["10", "100", "50", "aborted", "prepare", "steady"],
             &["Deployment", "DestinationRule", "HorizontalPodAutoscaler", "Service", "VirtualService"],
+        ),
+        (
+            "mirror",
+            &["0-100", "50-50", "90-10", "aborted", "prepare", "shadow", "steady"],
+            &["Deployment", "DestinationRule", "Service", "VirtualService"],
         ),
     ];
     for (name, expected_states, expected_kinds) in fixtures {
