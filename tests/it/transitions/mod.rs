@@ -13,8 +13,10 @@
 //!
 //! - defined: the DestinationRule's `spec.subsets[].name`;
 //! - routed: a weight above 0 in the catch-all HTTP rule (the first one without `match`; a lone
-//!   destination without a weight takes 100), or a destination of a rule with a `match`;
-//! - share: the catch-all weight (0 when absent);
+//!   destination without a weight takes 100), a destination of a rule with a `match`, or the
+//!   `mirror` of a rule whose `mirrorPercentage.value` is above 0 (Istio's default is 100);
+//! - share: the catch-all weight (0 when absent), plus the percent mirrored to it (copies are
+//!   real load), at most 100;
 //! - pods: the `spec.replicas` of the Deployment whose `version` label is v, else the
 //!   `minReplicas` of the HorizontalPodAutoscaler that targets it, else 1 (Kubernetes'
 //!   default); no Deployment is 0 pods;
@@ -27,7 +29,7 @@
 //!   capacity decision, so it lowers the need; it never raises it.
 //!
 //! Subsets are named after their versions in every release driven here, so a subset and a
-//! version are one name. A mirror's copied load is not counted.
+//! version are one name.
 //!
 //! Every overlay must also build with `kubectl kustomize`, and name in its VirtualService only
 //! subsets its own DestinationRule defines. [`checker`] shows with hand-written overlays that each
@@ -64,6 +66,8 @@ pub struct Overlay {
     pub shares: BTreeMap<String, u64>,
     /// The destinations of the rules with a `match`.
     pub matched: BTreeSet<String>,
+    /// The percent of the requests mirrored to each subset.
+    pub mirrored: BTreeMap<String, u64>,
     /// Pods by version.
     pub pods: BTreeMap<String, u64>,
 }
@@ -89,6 +93,7 @@ impl Overlay {
             named: BTreeSet::new(),
             shares: BTreeMap::new(),
             matched: BTreeSet::new(),
+            mirrored: BTreeMap::new(),
             pods: BTreeMap::new(),
         };
         for dr in of("DestinationRule") {
@@ -103,7 +108,11 @@ impl Overlay {
             let routes: Vec<&Value> = list(&rule["route"]).collect();
             let subsets = routes.iter().filter_map(|r| text(&r["destination"]["subset"]));
             overlay.named.extend(subsets.clone());
-            overlay.named.extend(text(&rule["mirror"]["subset"]));
+            if let Some(mirror) = text(&rule["mirror"]["subset"]) {
+                let percent = rule["mirrorPercentage"]["value"].as_f64().map_or(100, |p| p.ceil() as u64);
+                *overlay.mirrored.entry(mirror.clone()).or_default() += percent;
+                overlay.named.insert(mirror);
+            }
             if rule.get("match").is_some() {
                 overlay.matched.extend(subsets);
             }
@@ -133,18 +142,26 @@ impl Overlay {
         Ok(overlay)
     }
 
-    /// v takes traffic: a weight above 0 in the catch-all rule, or a match sends to it.
+    /// v takes traffic: a weight above 0 in the catch-all rule, a mirror above 0%, or a match
+    /// sends to it.
     pub fn routed(&self, v: &str) -> bool {
         self.share(v) > 0 || self.matched.contains(v)
     }
 
     /// Every version that takes traffic.
     pub fn routed_all(&self) -> BTreeSet<String> {
-        self.shares.keys().chain(&self.matched).filter(|v| self.routed(v)).cloned().collect()
+        self.shares
+            .keys()
+            .chain(&self.matched)
+            .chain(self.mirrored.keys())
+            .filter(|v| self.routed(v))
+            .cloned()
+            .collect()
     }
 
+    /// The catch-all weight plus the percent mirrored to v, at most 100.
     pub fn share(&self, v: &str) -> u64 {
-        self.shares.get(v).copied().unwrap_or(0)
+        (self.shares.get(v).copied().unwrap_or(0) + self.mirrored.get(v).copied().unwrap_or(0)).min(100)
     }
 
     pub fn pods(&self, v: &str) -> u64 {
@@ -154,12 +171,13 @@ impl Overlay {
     /// What the overlay routes and runs, in a line.
     pub fn summary(&self) -> String {
         format!(
-            "{}: canary {:?}, defined {:?}, catch-all {:?}, matched {:?}, pods {:?}",
+            "{}: canary {:?}, defined {:?}, catch-all {:?}, matched {:?}, mirrored {:?}, pods {:?}",
             self.label(),
             self.canary,
             self.defined,
             self.shares,
             self.matched,
+            self.mirrored,
             self.pods
         )
     }
@@ -213,10 +231,11 @@ pub fn need(x: &Overlay, spec: &Value, v: &str) -> u64 {
     computed.min(limit).max(1)
 }
 
-/// What a version takes in `x`, for messages: `50%`, `0% + match`.
+/// What a version takes in `x`, for messages: `50%`, `0% + match`, `20% (mirrored 20%)`.
 fn traffic(x: &Overlay, v: &str) -> String {
     let matched = if x.matched.contains(v) { " + match" } else { "" };
-    format!("{}%{matched}", x.share(v))
+    let mirrored = x.mirrored.get(v).map(|p| format!(" (mirrored {p}%)")).unwrap_or_default();
+    format!("{}%{matched}{mirrored}", x.share(v))
 }
 
 /// `1 pod`, `5 pods`.
