@@ -13,7 +13,9 @@
 //! - `traffic-share`: the canary's share of the release's requests, by
 //!   `destination_canonical_revision`, against the stage's weight: the distance in points,
 //!   against `max` (the cluster runs what Git says before the release moves on); in a stage
-//!   with matches, only how far it falls below the weight;
+//!   with matches, only how far it falls below the weight; in a mirror stage of P% the canary's
+//!   destination metrics count the copies, so its expected share of what both versions serve
+//!   is P / (100 + P) (16.7% for a mirror of 20%);
 //! - `errors-vs-stable`: 5xx and request counts of both versions summed over the window, a 98%
 //!   Newcombe-Wilson interval on the difference of error rates, in points ([`crate::stats`]);
 //! - `latency-vs-stable`: per-minute mean latencies of both versions (minutes where both served
@@ -51,11 +53,22 @@ pub struct Window<'a> {
     /// Whether the stage also sends matching requests to the canary (then it takes at least
     /// its weight, not exactly).
     pub matched: bool,
+    /// A mirror stage's percent: stable serves every request and the canary a copy of this share.
+    pub mirror: Option<u32>,
     pub since: Timestamp,
     pub now: Timestamp,
 }
 
 impl Window<'_> {
+    /// The canary's expected share of the requests both versions serve, in percent: the weight,
+    /// or in a mirror stage P / (100 + P) (stable serves them all, the canary P% more as copies).
+    pub fn expected_share(&self) -> f64 {
+        match self.mirror {
+            Some(p) => 100.0 * f64::from(p) / (100.0 + f64::from(p)),
+            None => f64::from(self.weight),
+        }
+    }
+
     fn seconds(&self) -> i64 {
         (self.now.as_second() - self.since.as_second()).max(0)
     }
@@ -288,16 +301,16 @@ pub fn judge(w: &Window, planned: &Planned, answers: &[Vec<Series>], min_request
             let share = 100.0 * by.get(w.version).copied().unwrap_or(0.0) / total.max(1.0);
             // With matches the canary takes its weight and the matching requests: only a share
             // below the weight says the cluster is behind.
+            let expected = w.expected_share();
             let off = match w.matched {
-                true => (w.weight as f64 - share).max(0.0),
-                false => (share - w.weight as f64).abs(),
+                true => (expected - share).max(0.0),
+                false => (share - expected).abs(),
             };
-            let detail = format!(
-                "the canary took {}% of {} requests, the stage says {}%",
-                round(share),
-                total.round(),
-                w.weight
-            );
+            let says = match w.mirror {
+                Some(p) => format!("the stage's mirror of {p}% makes it {}%", round(expected)),
+                None => format!("the stage says {}%", w.weight),
+            };
+            let detail = format!("the canary took {}% of {} requests, {says}", round(share), total.round());
             (if within(off) { Verdict::Pass } else { Verdict::Fail }, Some(off), detail)
         }
         MetricKind::ErrorsVsStable => errors_vs_stable(w, metric, &answers[1], &answers[2]),
@@ -460,7 +473,7 @@ spec:
         let c = parse_file(Path::new("c.yaml"), SPEC).0.remove(0);
         let since: Timestamp = "2026-03-01T10:00:00Z".parse().unwrap();
         let now: Timestamp = "2026-03-01T10:30:00Z".parse().unwrap();
-        let w = Window { canary: &c, version: "v2", weight: 10, matched: false, since, now };
+        let w = Window { canary: &c, version: "v2", weight: 10, matched: false, mirror: None, since, now };
         let metrics = &c.analysis.as_ref().unwrap().metrics;
         let planned = plan(&w, metrics).unwrap();
         assert_eq!(
@@ -491,6 +504,15 @@ spec:
         let judged_matched = |answer: Vec<Series>| judge(&matched, &planned[1], &[requests.clone(), answer], 100);
         assert_eq!(judged_matched(vec![by("v1", 1500.0), by("v2", 1500.0)]).unwrap().verdict, "pass");
         assert_eq!(judged_matched(vec![by("v1", 3000.0)]).unwrap().verdict, "fail");
+        // A mirror of 20%: the canary serves a copy of a fifth of stable's requests, 1/6 of all.
+        let mirrored = Window { weight: 0, mirror: Some(20), ..w.clone() };
+        let judged_mirrored = |answer: Vec<Series>| judge(&mirrored, &planned[1], &[requests.clone(), answer], 100);
+        let o = judged_mirrored(vec![by("v1", 3000.0), by("v2", 600.0)]).unwrap();
+        assert_eq!(o.verdict, "pass", "{}", o.line());
+        assert!(
+            o.detail.ends_with("the canary took 16.667% of 3600 requests, the stage's mirror of 20% makes it 16.667%")
+        );
+        assert_eq!(judged_mirrored(vec![by("v1", 3000.0)]).unwrap().verdict, "fail");
         // A query of the spec's own returning several series is the spec's mistake.
         let two = vec![series(&[("w", "a")], 1.0), series(&[("w", "b")], 1.0)];
         let e = judged(2, two, &requests).unwrap_err();
@@ -508,7 +530,7 @@ spec:
         let c = parse_file(Path::new("c.yaml"), &spec).0.remove(0);
         let since: Timestamp = "2026-03-01T10:00:00Z".parse().unwrap();
         let now: Timestamp = "2026-03-01T10:30:00Z".parse().unwrap();
-        let w = Window { canary: &c, version: "v2", weight: 10, matched: false, since, now };
+        let w = Window { canary: &c, version: "v2", weight: 10, matched: false, mirror: None, since, now };
         let planned = plan(&w, &c.analysis.as_ref().unwrap().metrics).unwrap();
         let minutes = |workload: &str, f: &dyn Fn(usize) -> f64| Series {
             labels: vec![("destination_workload".into(), workload.into())],

@@ -18,7 +18,8 @@
 //!   when the overlay has a DestinationRule for it;
 //!   header names lowercase HTTP tokens; string matches with exactly one of exact, prefix or
 //!   regex, regexes that RE2 reads as written, within 1,024 characters ([`crate::re2::check`],
-//!   the same check as the spec's); a catch-all rule (one without `match`) only last;
+//!   the same check as the spec's); a catch-all rule (one without `match`) only last; a `mirror`
+//!   to a subset the overlay defines, its `mirrorPercentage.value` from 0 to 100;
 //! - HTTPRoute (`router: gateway-api`): see [`httproute`]; every backend a Service of the overlay;
 //! - Deployment: a selector that selects its own pod template; HPA: 1 ≤ minReplicas ≤ maxReplicas.
 
@@ -269,6 +270,34 @@ fn virtual_service(at: &mut At, doc: &Value, subsets: &BTreeMap<String, BTreeSet
                 );
             }
         }
+        if rule.get("mirror").is_some() {
+            mirror(at, rule, &label, subsets, namespace_of(doc));
+        }
+    }
+}
+
+/// A rule's `mirror`: a host, a subset the overlay defines (a copy to a missing one is lost
+/// without a word), and a `mirrorPercentage.value` from 0 to 100.
+fn mirror(at: &mut At, rule: &Value, label: &str, subsets: &BTreeMap<String, BTreeSet<String>>, namespace: &str) {
+    let host = rule["mirror"]["host"].as_str().unwrap_or_default();
+    if host.is_empty() {
+        at.problem("mirror:", format!("{label} mirrors to no host"));
+    }
+    if let Some(subset) = rule["mirror"]["subset"].as_str()
+        && !subsets.get(&service_key(host, namespace)).is_some_and(|s| s.contains(subset))
+    {
+        at.problem(
+            "mirror:",
+            format!(
+                "{label} mirrors to subset `{subset}` of `{host}`, which no DestinationRule in the overlay defines"
+            ),
+        );
+    }
+    if let Some(p) = rule.get("mirrorPercentage") {
+        match p["value"].as_f64() {
+            Some(v) if (0.0..=100.0).contains(&v) => {}
+            _ => at.problem("mirrorPercentage", format!("{label}'s mirrorPercentage.value must be from 0 to 100")),
+        }
     }
 }
 
@@ -345,6 +374,10 @@ pub(super) mod tests {
             "    - name: primary\n      route:\n        - {destination: {host: web, subset: v1}, weight: 90}\n        - {destination: {host: web, subset: v2}, weight: 10}\n",
         );
         assert_eq!(messages(&[("dr.yaml", DR), ("vs.yaml", &good)]), Vec::<String>::new());
+        let mirrored = vs(
+            "    - route: [{destination: {host: web, subset: v1}}]\n      mirror: {host: web, subset: v2}\n      mirrorPercentage: {value: 20}\n",
+        );
+        assert_eq!(messages(&[("dr.yaml", DR), ("vs.yaml", &mirrored)]), Vec::<String>::new());
         // (a broken VirtualService http section, what the problem says)
         let table = [
             ("    - route:\n        - {destination: {host: web, subset: v9}}\n", "subset `v9`"),
@@ -375,6 +408,14 @@ pub(super) mod tests {
             (
                 "    - match: [{uri: {exact: a, prefix: b}}]\n      route: [{destination: {host: web, subset: v2}}]\n    - route: [{destination: {host: web, subset: v1}}]\n",
                 "exactly one of",
+            ),
+            (
+                "    - route: [{destination: {host: web, subset: v1}}]\n      mirror: {host: web, subset: v9}\n",
+                "mirrors to subset `v9` of `web`",
+            ),
+            (
+                "    - route: [{destination: {host: web, subset: v1}}]\n      mirror: {host: web, subset: v2}\n      mirrorPercentage: {value: 120}\n",
+                "mirrorPercentage.value must be from 0 to 100",
             ),
         ];
         for (http, expected) in table {

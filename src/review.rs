@@ -1,6 +1,6 @@
 //! What a reviewer wants to know about an overlay without reading YAML: its stage, the traffic
-//! per version, the pods (or HPA minimum) per version and the match rules, from a VirtualService
-//! or a Gateway API HTTPRoute. Read from the overlay's
+//! per version, the pods (or HPA minimum) per version, the match rules and a mirror, from a
+//! VirtualService or a Gateway API HTTPRoute. Read from the overlay's
 //! files themselves, so the "before" side of a diff is what is really committed, whatever the
 //! spec says now. Sits beside [`crate::diff`]: it reads rendered bytes and imports only
 //! [`crate::plan`] (how a match reads) and [`crate::spec`] (which host is the release's); never
@@ -26,10 +26,15 @@ pub struct Facts {
     pub pods: Vec<(String, String)>,
     /// The match rules that send requests to a version, in a short form: `end-user=jason -> v2`.
     pub matches: Vec<String>,
+    /// A rule's copy of its requests to a subset, as [`plan::mirror_text`] says it:
+    /// `mirror 20% -> v2`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<String>,
     /// Pods per version as a number: the Deployment's replicas, or its HPA's minimum.
     #[serde(skip)]
     pub counts: BTreeMap<String, u32>,
-    /// The versions that take traffic: a weight above 0, or the target of a match rule.
+    /// The versions that take traffic: a weight above 0, the target of a match rule, or of a
+    /// mirror above 0%.
     #[serde(skip)]
     pub routed: BTreeSet<String>,
     /// The container images of each version's Deployment.
@@ -111,6 +116,14 @@ pub fn facts(files: &BTreeMap<PathBuf, Vec<u8>>) -> Facts {
                     .collect();
                 for (i, rule) in rules.iter().enumerate() {
                     let routes = rule["route"].as_array().cloned().unwrap_or_default();
+                    if let Some(to) = rule["mirror"]["subset"].as_str() {
+                        // Istio mirrors every request when no percentage is given.
+                        let percent = rule["mirrorPercentage"]["value"].as_f64().unwrap_or(100.0);
+                        out.mirror = Some(plan::mirror_text(percent, to));
+                        if percent > 0.0 {
+                            out.routed.insert(to.to_string());
+                        }
+                    }
                     match rule.get("match").filter(|_| i + 1 < rules.len()) {
                         None if i + 1 < rules.len() => {}
                         None => {
@@ -185,6 +198,16 @@ fn http_route(out: &mut Facts, route: &Value, selects: &BTreeMap<String, String>
     };
     for rule in route["spec"]["rules"].as_array().into_iter().flatten() {
         let backends = rule["backendRefs"].as_array().cloned().unwrap_or_default();
+        for filter in rule["filters"].as_array().into_iter().flatten().filter(|f| f["type"] == "RequestMirror") {
+            let mirror = &filter["requestMirror"];
+            let to = version(&mirror["backendRef"]);
+            // Without a percent or fraction, every request is mirrored.
+            let percent = mirror["percent"].as_f64().unwrap_or(100.0);
+            out.mirror = Some(plan::mirror_text(percent, &to));
+            if percent > 0.0 {
+                out.routed.insert(to);
+            }
+        }
         match rule.get("matches") {
             None => {
                 let lone = backends.len() == 1;
@@ -259,7 +282,7 @@ mod tests {
             ("h2.yaml", "kind: HorizontalPodAutoscaler\nmetadata: {labels: {version: v2}}\nspec: {minReplicas: 2, maxReplicas: 9}\n"),
             (
                 "vs.yaml",
-                "kind: VirtualService\nspec:\n  http:\n    - match: [{headers: {end-user: {exact: jason}}, uri: {prefix: /a}}]\n      route: [{destination: {subset: v2}}]\n    - route:\n        - {destination: {subset: v1}, weight: 90}\n        - {destination: {subset: v2}, weight: 10}\n",
+                "kind: VirtualService\nspec:\n  http:\n    - match: [{headers: {end-user: {exact: jason}}, uri: {prefix: /a}}]\n      route: [{destination: {subset: v2}}]\n    - route:\n        - {destination: {subset: v1}, weight: 90}\n        - {destination: {subset: v2}, weight: 10}\n      mirror: {host: web, subset: v3}\n      mirrorPercentage: {value: 20}\n",
             ),
         ]
         .into_iter()
@@ -270,6 +293,8 @@ mod tests {
         assert_eq!(f.traffic, [("v1".to_string(), 90), ("v2".to_string(), 10)]);
         assert_eq!(f.pods, [("v1".to_string(), "10".to_string()), ("v2".to_string(), "hpa 2-9".to_string())]);
         assert_eq!(f.matches, ["end-user=jason & uri^=/a -> v2"]);
+        assert_eq!(f.mirror.as_deref(), Some("mirror 20% -> v3"));
+        assert!(f.routed.contains("v3"), "a mirrored subset takes traffic: {:?}", f.routed);
     }
 
     #[test]

@@ -98,6 +98,20 @@ pub(super) fn http_route(at: &mut At, doc: &Value, services: &BTreeSet<String>) 
                 at.problem(&format!("name: {name}"), format!("{label}'s backend `{name}` needs a port"));
             }
         }
+        // A mirror: to a Service of the overlay, at most every request.
+        for filter in rule["filters"].as_array().into_iter().flatten().filter(|f| f["type"] == "RequestMirror") {
+            let mirror = &filter["requestMirror"];
+            let name = mirror["backendRef"]["name"].as_str().unwrap_or_default();
+            if !services.contains(name) {
+                at.problem(
+                    "type: RequestMirror",
+                    format!("{label} mirrors to `{name}`, which is not a Service the overlay defines"),
+                );
+            }
+            if mirror["percent"].as_i64().is_some_and(|p| !(0..=100).contains(&p)) {
+                at.problem("percent:", format!("{label}'s mirror percent must be from 0 to 100"));
+            }
+        }
     }
 }
 
@@ -154,6 +168,14 @@ mod tests {
             (
                 "    - matches: [{headers: [{name: x, type: Exact, value: ''}]}]\n      backendRefs: [{name: web-v1, port: 80}]\n",
                 "needs a value",
+            ),
+            (
+                "    - backendRefs: [{name: web-v1, port: 80}]\n      filters: [{type: RequestMirror, requestMirror: {backendRef: {name: web-v9, port: 80}, percent: 20}}]\n",
+                "mirrors to `web-v9`",
+            ),
+            (
+                "    - backendRefs: [{name: web-v1, port: 80}]\n      filters: [{type: RequestMirror, requestMirror: {backendRef: {name: web-v2, port: 80}, percent: 120}}]\n",
+                "mirror percent must be from 0 to 100",
             ),
         ];
         for (rules, expected) in table {

@@ -3,8 +3,9 @@
 //! ([`judge_all`]: each release's queries in turn, releases side by side on a bounded number
 //! of connections, so one slow release does not hold the others up).
 //!
-//! A release is judged while its committed state is a stage that sends the canary traffic, once
-//! the stage's warmup has passed; the window is the stage's age and the time is `now`.
+//! A release is judged while its committed state is a stage that sends the canary traffic (a
+//! weight, a match or a mirror), once the stage's warmup has passed; the window is the stage's
+//! age and the time is `now`.
 //!
 //! JSON (`--format json`): an array with one object per release judged: `name`, `stage`,
 //! `window` (`1800s`) and `checks`: objects with `name`, `verdict` (`pass`, `fail`,
@@ -47,7 +48,8 @@ pub(crate) fn window<'a>(canary: &'a Canary, recorded: Option<&Recorded>, now: T
     }
     let version = canary.canary.as_ref()?.version.as_str();
     let stage = &canary.stages[i];
-    Some(Window { canary, version, weight: stage.weight, matched: !stage.matches.is_empty(), since, now })
+    let matched = !stage.matches.is_empty();
+    Some(Window { canary, version, weight: stage.weight, matched, mirror: stage.mirror, since, now })
 }
 
 /// The Prometheus a release's analysis asks: `--prometheus` (or KANARI_PROMETHEUS_URL), else

@@ -128,11 +128,6 @@ fn stages() -> Vec<CompletionCandidate> {
 /// Local branches, remote-tracking branches and tags.
 fn refs() -> Vec<CompletionCandidate> {
     let Some(ws) = workspace() else { return Vec::new() };
-    let Ok(repo) = git2::Repository::open(&ws.root) else { return Vec::new() };
-    let Ok(references) = repo.references() else { return Vec::new() };
-    let mut names: Vec<String> = references.flatten().filter_map(|r| r.shorthand().ok().map(str::to_string)).collect();
-    names.retain(|n| !n.ends_with("/HEAD"));
-    names.sort();
-    names.dedup();
-    names.into_iter().map(CompletionCandidate::new).collect()
+    let Ok(repo) = crate::repo::Repo::open(&ws.root) else { return Vec::new() };
+    repo.ref_names().into_iter().map(CompletionCandidate::new).collect()
 }

@@ -365,6 +365,10 @@ fn table(before: &Facts, after: &Facts, from: Option<&str>, to: &str) -> String 
     let pct = |f: &Facts| f.traffic.iter().map(|(v, w)| (v.clone(), format!("{w}%"))).collect::<Vec<_>>();
     pairs("traffic", &pct(before), &pct(after), &mut rows);
     pairs("pods", &before.pods, &after.pods, &mut rows);
+    if before.mirror.is_some() || after.mirror.is_some() {
+        let side = |f: &Facts| f.mirror.as_ref().map_or("–".to_string(), |m| format!("`{m}`"));
+        rows.push(("mirror".into(), side(before), side(after)));
+    }
     for m in after.matches.iter().filter(|m| !before.matches.contains(m)) {
         rows.push(("match added".into(), String::new(), format!("`{}`", cell(m))));
     }

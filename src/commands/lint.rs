@@ -44,7 +44,15 @@ pub fn run(ws: &Workspace, args: &Selection) -> Result<Code> {
         let Some(a) = &canary.analysis else { continue };
         let now = jiff::Timestamp::UNIX_EPOCH + jiff::SignedDuration::from_hours(1);
         let version = canary.canary.as_ref().unwrap_or(&canary.stable).version.as_str();
-        let w = Window { canary, version, weight: 0, matched: false, since: jiff::Timestamp::UNIX_EPOCH, now };
+        let w = Window {
+            canary,
+            version,
+            weight: 0,
+            matched: false,
+            mirror: None,
+            since: jiff::Timestamp::UNIX_EPOCH,
+            now,
+        };
         if let Err(e) = analysis::plan(&w, &a.metrics) {
             let metric = a.metrics.iter().find(|m| m.name == e.metric).expect("the error names a check");
             bail!("{}", metric.at.problem(e.to_string()));

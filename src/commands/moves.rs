@@ -488,6 +488,11 @@ fn message(
     };
     let traffic_before = before.as_ref().map(percent);
     body.push(format!("traffic: {}", changes(traffic_before.as_deref(), &percent(&after))));
+    match (before.as_ref().and_then(|b| b.mirror.as_ref()), &after.mirror) {
+        (_, Some(mirror)) => body.push(mirror.clone()),
+        (Some(mirror), None) => body.push(format!("{mirror} stopped")),
+        (None, None) => {}
+    }
     body.push(format!("pods: {}", changes(before.as_ref().map(|b| b.pods.as_slice()), &after.pods)));
     let more: String = trailers.iter().map(|(key, value)| format!("{key}: {value}\n")).collect();
     format!("{subject}\n\n{}\n\nKanari-Canary: {}\nKanari-Stage: {to_name}\n{more}", body.join("\n"), canary.id())

@@ -6,7 +6,8 @@
 //! JSON: an array with one object per release: `name` (`namespace/name`), `file`, `output`,
 //! `stable`, `canary` (or null), `current` (the state the overlay records, resolved against the
 //! spec), and `states`: objects with `state`, `current` (bool), `traffic` (version → percent),
-//! `matches` (strings), `pods` (version → `10`, `hpa 1-10` or `0`) and `gate` (strings).
+//! `matches` (strings), `pods` (version → `10`, `hpa 1-10` or `0`), `gate` (strings) and, in a
+//! mirror stage, `mirror` (`mirror 20% -> v2`, also shown in the text table's MATCH column).
 
 use std::io::Write;
 
@@ -114,7 +115,10 @@ fn rows(r: &Release) -> Vec<Vec<String>> {
             if s.state == r.current { "*".into() } else { "".into() },
             s.state.clone(),
             per_version(i),
-            if s.matches.is_empty() { "-".into() } else { s.matches.join(" | ") },
+            match s.matches.iter().chain(&s.mirror).cloned().collect::<Vec<_>>() {
+                routing if routing.is_empty() => "-".into(),
+                routing => routing.join(" | "),
+            },
             per_version(n + i),
             if s.gate.is_empty() { "-".into() } else { s.gate.join(" + ") },
         ]);
@@ -183,6 +187,9 @@ fn mermaid(r: &Release) -> String {
             if !s.matches.is_empty() {
                 label.push_str(" +match");
             }
+            if s.mirror.is_some() {
+                label.push_str(" +mirror");
+            }
             if !s.gate.is_empty() {
                 label.push_str(&format!(" ({})", s.gate.join(" + ")));
             }
@@ -210,14 +217,18 @@ fn to_json(r: &Release) -> Value {
         .map(|s| {
             let traffic: Map<String, Value> = s.traffic.iter().map(|(v, w)| (v.clone(), json!(w))).collect();
             let pods: Map<String, Value> = s.pods.iter().map(|(v, p)| (v.clone(), json!(p))).collect();
-            json!({
+            let mut state = json!({
                 "state": s.state,
                 "current": s.state == r.current,
                 "traffic": traffic,
                 "matches": s.matches,
                 "pods": pods,
                 "gate": s.gate,
-            })
+            });
+            if let Some(mirror) = &s.mirror {
+                state["mirror"] = json!(mirror);
+            }
+            state
         })
         .collect();
     json!({

@@ -43,6 +43,15 @@ pub struct HttpRoutePlan {
     pub match_rule: Option<MatchRule>,
     /// The catch-all rule's backends, weights summing to 100.
     pub backends: Vec<Backend>,
+    /// A mirror stage's copy of the catch-all rule's requests (a `RequestMirror` filter).
+    pub mirror: Option<RouteMirror>,
+}
+
+/// A `RequestMirror` filter: `percent` of the requests copied to `backend`, responses dropped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RouteMirror {
+    pub backend: String,
+    pub percent: u32,
 }
 
 /// A `parentRef`: a Gateway, or the release's own Service (the mesh, GAMMA).
@@ -80,9 +89,9 @@ pub(super) fn plan(
     let Router::GatewayApi { hostnames } = &canary.router else { return None };
     let port = canary.service.port;
     // Every routed subset is a version the plan runs; the subset itself stands in otherwise.
-    let service_of = |subset: &str| {
-        versions.iter().find(|v| v.version == subset).map_or_else(|| subset.to_string(), |v| v.deployment.clone())
-    };
+    let of = |subset: &str| versions.iter().find(|v| v.name == subset);
+    let service_of = |subset: &str| of(subset).map_or_else(|| subset.to_string(), |v| v.deployment.clone());
+    let version_of = |subset: &str| of(subset).map_or_else(|| subset.to_string(), |v| v.version.clone());
     let mesh = spec::binds_mesh(canary.gateways.iter().map(String::as_str));
     let mut parents: Vec<ParentRef> = canary
         .gateways
@@ -112,8 +121,9 @@ pub(super) fn plan(
     let backends = routes
         .weights
         .iter()
-        .map(|w| Backend { name: service_of(&w.subset), version: w.subset.clone(), weight: w.weight })
+        .map(|w| Backend { name: service_of(&w.subset), version: version_of(&w.subset), weight: w.weight })
         .collect();
+    let mirror = routes.mirror.as_ref().map(|m| RouteMirror { backend: service_of(&m.subset), percent: m.percent });
     Some(GatewayPlan {
         services: versions
             .iter()
@@ -126,6 +136,7 @@ pub(super) fn plan(
             port,
             match_rule,
             backends,
+            mirror,
         },
     })
 }
@@ -177,6 +188,7 @@ mod tests {
             name: name.into(),
             weight,
             matches,
+            mirror: None,
             replicas: ReplicaOverride::default(),
             pause: Pause::default(),
             at: Default::default(),

@@ -16,6 +16,7 @@
 //! - `prepare` creates the canary's Deployment and subset but routes nothing to it, so no route
 //!   ever names a subset in the same commit that creates it;
 //! - `aborted` sends everything to stable at its full size and holds the canary at 0;
+//! - a mirror stage keeps all traffic on stable and copies a share to the canary ([`mirror`]);
 //! - a [`Transit`] state (a canary the spec no longer has, on its way out) plans the spec's stable
 //!   alone and carries the leaving version's files from the committed overlay.
 
@@ -28,11 +29,15 @@ use serde_json::{Map, Value, json};
 use crate::spec::{self, Canary, StringMatch};
 
 mod gateway;
+mod mirror;
 mod own;
 mod pods;
 mod warnings;
 
-pub use gateway::{Backend, GatewayPlan, HttpRoutePlan, MatchRule, ParentRef, VersionService, gateway_match};
+pub use gateway::{
+    Backend, GatewayPlan, HttpRoutePlan, MatchRule, ParentRef, RouteMirror, VersionService, gateway_match,
+};
+pub use mirror::{Mirror, mirror_text};
 pub use pods::{Counts, Pods, counts, declared, full, has_canary, need, pods, settled};
 pub use warnings::warnings;
 
@@ -256,6 +261,8 @@ pub struct VirtualServicePlan {
     pub match_route: Option<MatchRoute>,
     /// The catch-all rule's destinations, weights summing to 100.
     pub weights: Vec<WeightedSubset>,
+    /// A mirror stage's copy of the catch-all rule's requests to the canary.
+    pub mirror: Option<Mirror>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -327,7 +334,7 @@ pub fn plan(canary: &Canary, state: &State) -> Plan {
     }
 
     let stable = canary.stable.name.clone();
-    let (weights, match_route) = match (step, canary_version) {
+    let (weights, match_route, mirror) = match (step, canary_version) {
         (Step::Stage(i), Some(c)) if state.transit.is_none() => {
             let stage = &canary.stages[i];
             let weights = vec![
@@ -338,9 +345,9 @@ pub fn plan(canary: &Canary, state: &State) -> Plan {
                 subset: c.name.clone(),
                 matches: stage.matches.iter().map(istio_match).collect(),
             });
-            (weights, route)
+            (weights, route, stage.mirror.map(|percent| Mirror { subset: c.name.clone(), percent }))
         }
-        _ => (vec![WeightedSubset { subset: stable, weight: 100 }], None),
+        _ => (vec![WeightedSubset { subset: stable, weight: 100 }], None, None),
     };
     let mut subsets: Vec<SubsetPlan> =
         versions.iter().map(|v| SubsetPlan { name: v.name.clone(), version: v.version.clone() }).collect();
@@ -354,6 +361,7 @@ pub fn plan(canary: &Canary, state: &State) -> Plan {
         host: canary.name.clone(),
         match_route,
         weights,
+        mirror,
     };
     let matches: &[spec::Match] = match step {
         Step::Stage(i) => &canary.stages[i].matches,
@@ -474,6 +482,8 @@ pub struct Summary {
     pub traffic: Vec<(String, u32)>,
     /// The stage's match entries, in a short form (`end-user=jason`, `uri^=/api`).
     pub matches: Vec<String>,
+    /// A mirror stage's copy, as [`mirror_text`] says it.
+    pub mirror: Option<String>,
     /// Pods per version: `10`, `hpa 3-10`, or `0`.
     pub pods: Vec<(String, String)>,
     /// What holds the release in this state: `approval`, a bake time such as `30m`, both or none.
@@ -521,7 +531,8 @@ pub fn summarize(canary: &Canary, step: Step, plan: &Plan) -> Summary {
             gate.push(spec::format_duration(d));
         }
     }
-    Summary { state: plan.stage.clone(), traffic, matches, pods, gate }
+    let mirror = plan.virtual_service.mirror.as_ref().map(|m| mirror_text(m.percent.into(), &m.subset));
+    Summary { state: plan.stage.clone(), traffic, matches, mirror, pods, gate }
 }
 
 /// A match entry in one line: its conditions joined by ` & `.
@@ -552,170 +563,4 @@ pub fn condition_text(subject: &str, kind: &str, value: &str) -> String {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use crate::spec::{Autoscaling, Match, Pause, ReplicaOverride, Service, Stage, Version};
-
-    fn stage(name: &str, weight: u32, matched: bool, stable: Option<u32>, canary: Option<u32>) -> Stage {
-        let mut matches = Vec::new();
-        if matched {
-            let mut m = Match::default();
-            m.headers.insert("end-user".into(), StringMatch::Exact("jason".into()));
-            matches.push(m);
-        }
-        Stage {
-            name: name.into(),
-            weight,
-            matches,
-            replicas: ReplicaOverride { stable, canary },
-            pause: Pause::default(),
-            at: Default::default(),
-        }
-    }
-
-    /// A release `web` (v1 -> v2) with these pods and stages, for tests.
-    pub(crate) fn release(replicas: u32, autoscaling: Option<Autoscaling>, stages: Vec<Stage>) -> Canary {
-        Canary {
-            name: "web".into(),
-            namespace: "shop".into(),
-            file: "c.yaml".into(),
-            output: "out".into(),
-            service: Service { port: 80, create: true },
-            hosts: vec!["web".into()],
-            gateways: vec![],
-            router: Default::default(),
-            stable: Version { version: "v1".into(), image: "web:1".into(), name: "v1".into() },
-            canary: Some(Version { version: "v2".into(), image: "web:2".into(), name: "v2".into() }),
-            replicas,
-            autoscaling,
-            template: json!({}),
-            stages,
-            warmup: crate::spec::DEFAULT_WARMUP,
-            analysis: None,
-            places: Default::default(),
-            own: Default::default(),
-        }
-    }
-
-    #[test]
-    fn replica_rules() {
-        let stages = vec![
-            stage("m", 0, true, None, None),
-            stage("a", 10, false, None, None),
-            stage("b", 33, false, None, None),
-            stage("none", 0, false, None, None),
-            stage("c", 100, false, Some(0), None),
-            stage("d", 50, false, Some(3), Some(7)),
-        ];
-        let c = release(10, None, stages);
-        // (state, stable pods, canary pods)
-        let table = [
-            (Step::Steady, 10, None),
-            (Step::Prepare, 10, Some(1)),
-            (Step::Stage(0), 10, Some(1)), // a match is traffic: at least 1
-            (Step::Stage(1), 10, Some(1)),
-            (Step::Stage(2), 10, Some(4)), // ceil(3.3)
-            (Step::Stage(3), 10, Some(0)), // no traffic, no pods
-            (Step::Stage(4), 0, Some(10)),
-            (Step::Stage(5), 3, Some(7)),
-            (Step::Aborted, 10, Some(0)),
-        ];
-        for (step, stable, canary) in table {
-            assert_eq!(pods(&c, step), (Pods(stable), canary.map(Pods)), "{step:?}");
-        }
-    }
-
-    #[test]
-    fn autoscaling_rules() {
-        let a = Autoscaling { min_replicas: 3, max_replicas: 10, target_cpu_utilization_percentage: 80 };
-        let c = release(
-            1,
-            Some(a),
-            vec![
-                stage("a", 10, false, None, None),
-                stage("b", 100, false, Some(0), None),
-                stage("c", 50, false, Some(4), None),
-            ],
-        );
-        // (state, stable (replicas, hpa min), canary (replicas, hpa min))
-        type Row = (Step, (Option<u32>, Option<u32>), Option<(Option<u32>, Option<u32>)>);
-        let table: [Row; 6] = [
-            (Step::Steady, (None, Some(3)), None),
-            (Step::Prepare, (None, Some(3)), Some((None, Some(1)))),
-            // Stage a already runs the HPA minimum stage b needs.
-            (Step::Stage(0), (None, Some(3)), Some((None, Some(3)))),
-            (Step::Stage(1), (Some(0), None), Some((None, Some(3)))),
-            (Step::Stage(2), (None, Some(4)), Some((None, Some(2)))),
-            (Step::Aborted, (None, Some(3)), Some((Some(0), None))),
-        ];
-        for (step, stable, canary) in table {
-            let p = plan(&c, &State::new(step));
-            let got = |v: &VersionPlan| (v.replicas, v.hpa.as_ref().map(|h| h.min_replicas));
-            assert_eq!(got(&p.versions[0]), stable, "{step:?} stable");
-            assert_eq!(p.versions.get(1).map(got), canary, "{step:?} canary");
-            for v in &p.versions {
-                if let Some(h) = &v.hpa {
-                    assert_eq!(h.max_replicas, 10);
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn routes_never_name_a_subset_the_same_state_creates() {
-        let c = release(4, None, vec![stage("m", 0, true, None, None), stage("a", 50, false, None, None)]);
-        let p = plan(&c, &State::new(Step::Prepare));
-        let names = |p: &Plan| p.destination_rule.subsets.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
-        assert_eq!(names(&p), ["v1", "v2"]);
-        assert_eq!(p.virtual_service.weights, [WeightedSubset { subset: "v1".into(), weight: 100 }]);
-        assert!(p.virtual_service.match_route.is_none());
-
-        let p = plan(&c, &State::new(Step::Stage(0)));
-        let route = p.virtual_service.match_route.unwrap();
-        assert_eq!(route.subset, "v2");
-        assert_eq!(route.matches, [json!({"headers": {"end-user": {"exact": "jason"}}})]);
-
-        let p = plan(&c, &State::new(Step::Stage(1)));
-        let w: Vec<u32> = p.virtual_service.weights.iter().map(|w| w.weight).collect();
-        assert_eq!(w, [50, 50]);
-
-        let p = plan(&c, &State::new(Step::Steady));
-        assert_eq!(names(&p), ["v1"]);
-        assert_eq!(p.versions.len(), 1);
-    }
-
-    #[test]
-    fn pod_template_does_not_depend_on_the_state() {
-        let c = release(4, None, vec![stage("a", 50, false, Some(2), None)]);
-        let templates: Vec<Value> =
-            Step::all(&c).into_iter().map(|s| plan(&c, &State::new(s)).versions[0].pod_template.clone()).collect();
-        assert!(templates.windows(2).all(|w| w[0] == w[1]));
-        assert_eq!(templates[0]["metadata"]["labels"], json!({"app": "web", "version": "v1"}));
-        assert_eq!(templates[0]["spec"]["containers"][0]["image"], json!("web:1"));
-    }
-
-    #[test]
-    fn warnings_name_their_stage() {
-        let c = release(
-            10,
-            None,
-            vec![
-                stage("a", 50, false, None, Some(2)),
-                stage("b", 30, false, None, None),
-                stage("c", 30, false, None, None),
-                stage("d", 60, false, Some(1), None),
-            ],
-        );
-        let found: Vec<String> = warnings(&c).into_iter().map(|p| p.message).collect();
-        let expect = [
-            "stage `a` gives the canary 50% of the traffic but 2 pods (its share of 10 is 5)",
-            "stage `b` lowers the canary's weight from 50% to 30%",
-            "stage `c` changes nothing from stage `b`",
-            "stage `d` gives stable 40% of the traffic but 1 pods (its share of 10 is 4)",
-        ];
-        for e in expect {
-            assert!(found.iter().any(|f| f.starts_with(e)), "{e}: {found:#?}");
-        }
-        assert_eq!(found.len(), 4, "{found:#?}");
-    }
-}
+pub(crate) mod tests;

@@ -168,7 +168,7 @@ mod tests {
             matches.push(m);
         }
         let (replicas, pause, at) = (ReplicaOverride::default(), Pause::default(), Default::default());
-        Stage { name: name.into(), weight, matches, replicas, pause, at }
+        Stage { name: name.into(), weight, matches, mirror: None, replicas, pause, at }
     }
 
     fn manifest(object: Value) -> Manifest {

@@ -12,6 +12,9 @@
 //!   `max(1, ceil(full × share / 100))`, lowered to the stage's explicit override of that version
 //!   when it sets one (a smaller count than the share is the spec's own decision about capacity).
 //!
+//! In a mirror stage the canary's share is the mirrored percent (copies are real load) and
+//! stable's is all of the traffic.
+//!
 //! With autoscaling, every count is an HPA minimum and `full` is `minReplicas`.
 
 use super::{State, Step};
@@ -46,15 +49,16 @@ pub fn full(canary: &Canary) -> u32 {
 }
 
 /// The canary's share of the traffic of a stage, in pods: at least 1 when it takes traffic (an
-/// HPA minimum is never 0: a version at 0 is said by an override, not by arithmetic).
+/// HPA minimum is never 0: a version at 0 is said by an override, not by arithmetic). Mirrored
+/// requests are traffic like routed ones.
 fn share(canary: &Canary, stage: &Stage) -> u32 {
-    let computed = (full(canary) * stage.weight).div_ceil(100);
+    let computed = (full(canary) * stage.canary_load()).div_ceil(100);
     let floor = u32::from(takes_traffic(stage) || canary.autoscaling.is_some());
     computed.max(floor)
 }
 
 fn takes_traffic(stage: &Stage) -> bool {
-    stage.weight > 0 || !stage.matches.is_empty()
+    stage.weight > 0 || !stage.matches.is_empty() || stage.mirror.is_some()
 }
 
 /// The pods of stable and canary that `step` declares on its own, before autoscaling turns them
@@ -105,7 +109,7 @@ pub fn need(canary: &Canary, step: Step) -> Counts {
         Step::Stage(i) => {
             let stage = &canary.stages[i];
             let stable = if stage.weight < 100 { of(100 - stage.weight, stage.replicas.stable) } else { 0 };
-            let canary_need = if takes_traffic(stage) { of(stage.weight, stage.replicas.canary) } else { 0 };
+            let canary_need = if takes_traffic(stage) { of(stage.canary_load(), stage.replicas.canary) } else { 0 };
             Counts { stable, canary: canary_need }
         }
     }

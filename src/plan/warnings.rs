@@ -21,12 +21,13 @@ pub fn warnings(canary: &Canary) -> Vec<crate::problem::Problem> {
         let (stable, canary_pods) = pods(canary, Step::Stage(i));
         let canary_pods = canary_pods.map_or(0, |p| p.0);
         let need = |share: u32| (full * share).div_ceil(100);
-        if canary_pods < need(stage.weight) {
+        if canary_pods < need(stage.canary_load()) {
+            let gives = if stage.mirror.is_some() { "mirrors to the canary" } else { "gives the canary" };
             out.push(stage.at.problem(format!(
-                "stage `{}` gives the canary {}% of the traffic but {canary_pods} {unit} (its share of {full} is {})",
+                "stage `{}` {gives} {}% of the traffic but {canary_pods} {unit} (its share of {full} is {})",
                 stage.name,
-                stage.weight,
-                need(stage.weight)
+                stage.canary_load(),
+                need(stage.canary_load())
             )));
         }
         if stable.0 < need(100 - stage.weight) {
@@ -51,7 +52,8 @@ pub fn warnings(canary: &Canary) -> Vec<crate::problem::Problem> {
         let same = |(a, a_pods): &(Plan, super::Counts), (b, b_pods): &(Plan, super::Counts)| {
             let routes = |p: &Plan| {
                 let active: Vec<&WeightedSubset> = p.virtual_service.weights.iter().filter(|w| w.weight > 0).collect();
-                (format!("{active:?}"), p.virtual_service.match_route.clone())
+                let vs = &p.virtual_service;
+                (format!("{active:?}"), vs.match_route.clone(), vs.mirror.clone())
             };
             routes(a) == routes(b) && a_pods == b_pods
         };

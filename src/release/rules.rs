@@ -41,6 +41,12 @@ fn needs(canary: &Canary, plan: &Plan) -> BTreeMap<String, u32> {
     if let Some(m) = &plan.virtual_service.match_route {
         out.entry(m.subset.clone()).or_insert(1);
     }
+    // Mirrored requests are real load: the mirrored subset is routed, with the mirror's share.
+    if let Some(m) = &plan.virtual_service.mirror {
+        let n = (full * m.percent).div_ceil(100).max(1);
+        let n = over(&m.subset).map_or(n, |o| n.min(o.max(1)));
+        out.entry(m.subset.clone()).and_modify(|have| *have = n.max(*have)).or_insert(n);
+    }
     out
 }
 
@@ -81,8 +87,12 @@ enum Op {
     Wait,
 }
 
-fn stage_strategy() -> impl Strategy<Value = (u32, bool, Option<u32>, Option<u32>, bool)> {
-    (0u32..=100, any::<bool>(), prop::option::of(0u32..12), prop::option::of(0u32..12), any::<bool>())
+type GenStage = ((u32, bool, Option<u32>), Option<u32>, Option<u32>, bool);
+
+/// (weight, a match, a mirror), overrides, approval.
+fn stage_strategy() -> impl Strategy<Value = GenStage> {
+    let traffic = (0u32..=100, any::<bool>(), prop::option::weighted(0.25, 1u32..=100));
+    (traffic, prop::option::of(0u32..12), prop::option::of(0u32..12), any::<bool>())
 }
 
 fn release_strategy() -> impl Strategy<Value = Canary> {
@@ -90,8 +100,10 @@ fn release_strategy() -> impl Strategy<Value = Canary> {
         let stages = stages
             .into_iter()
             .enumerate()
-            .map(|(i, (weight, matched, stable, canary, approval))| {
-                let matches = if matched || weight == 0 {
+            .map(|(i, ((weight, matched, mirror), stable, canary, approval))| {
+                // As validation allows: a mirror stage has no weight and no match.
+                let weight = if mirror.is_some() { 0 } else { weight };
+                let matches = if mirror.is_none() && (matched || weight == 0) {
                     let mut m = Match::default();
                     m.headers.insert("x-user".into(), StringMatch::Exact("a".into()));
                     vec![m]
@@ -106,6 +118,7 @@ fn release_strategy() -> impl Strategy<Value = Canary> {
                     name: format!("s{i}"),
                     weight,
                     matches,
+                    mirror,
                     replicas: ReplicaOverride { stable, canary },
                     pause,
                     at: Default::default(),
@@ -190,4 +203,21 @@ fn the_walk_keeps_the_rules() {
     }
     let names: Vec<String> = walk(&c).iter().map(|s| s.step.name(&c).to_string()).collect();
     assert_eq!(names, ["steady", "prepare", "a", "b", "c", "aborted", "aborted"]);
+}
+
+/// A mirror stage is traffic to make before break: its subset is defined and its pods are up
+/// before the mirror starts (`prepare` already runs them), and kept under it.
+#[test]
+fn a_walk_through_a_mirror_stage_keeps_the_rules() {
+    let shadow = Stage { name: "shadow".into(), mirror: Some(30), ..Stage::default() };
+    let half = Stage { name: "half".into(), weight: 50, ..Stage::default() };
+    let c = crate::plan::tests::release(10, None, vec![shadow, half]);
+    let states = walk(&c);
+    let plans: Vec<Plan> = states.iter().map(|s| plan::plan(&c, s)).collect();
+    for pair in plans.windows(2) {
+        check(&c, &pair[0], &pair[1]).unwrap();
+    }
+    let names: Vec<&str> = states.iter().map(|s| s.step.name(&c)).collect();
+    assert_eq!(names[..4], ["steady", "prepare", "shadow", "half"]);
+    assert_eq!(needs(&c, &plans[2])["v2"], 3);
 }

@@ -127,6 +127,18 @@ pub struct Branch {
 }
 
 impl Repo {
+    /// The short names of the local branches, remote-tracking branches and tags, sorted, for a
+    /// shell's completion of `--base`.
+    pub fn ref_names(&self) -> Vec<String> {
+        let Ok(references) = self.git.references() else { return Vec::new() };
+        let mut names: Vec<String> =
+            references.flatten().filter_map(|r| r.shorthand().ok().map(str::to_string)).collect();
+        names.retain(|n| !n.ends_with("/HEAD"));
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// Opens the repository around `root` (the project root).
     pub fn open(root: &Path) -> Result<Repo> {
         quick_reads();

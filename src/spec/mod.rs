@@ -257,17 +257,28 @@ pub struct Autoscaling {
     pub target_cpu_utilization_percentage: u32,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stage {
     pub name: String,
     /// Percent of the traffic that no match took which goes to the canary.
     pub weight: u32,
     /// Requests matching any of these go to the canary.
     pub matches: Vec<Match>,
+    /// A mirror stage: stable serves every request and this percent of them is copied to the
+    /// canary, its responses dropped. Such a stage has no weight above 0 and no match.
+    pub mirror: Option<u32>,
     pub replicas: ReplicaOverride,
     pub pause: Pause,
     /// Where the stage's name is written.
     pub at: Place,
+}
+
+impl Stage {
+    /// The percent of the requests the canary serves, routed or mirrored: what its pods are
+    /// planned for. The weight, or in a mirror stage the mirrored percent.
+    pub fn canary_load(&self) -> u32 {
+        self.mirror.unwrap_or(self.weight)
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

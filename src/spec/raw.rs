@@ -100,6 +100,7 @@ pub(super) struct RawAutoscaling {
 pub(super) struct RawStage {
     pub(super) name: S<String>,
     pub(super) weight: Option<S<i64>>,
+    pub(super) mirror: Option<S<i64>>,
     #[serde(rename = "match", default)]
     pub(super) matches: Vec<S<RawMatch>>,
     pub(super) replicas: Option<RawReplicaOverride>,

@@ -2,6 +2,9 @@
 //! planner can trust, every problem of a file collected with its place. The checks on single
 //! values are the pure rules of [`super::rules`]; the pod template's are in
 //! [`super::template`]. Like all of `spec`, it imports no later step of the pipeline.
+//!
+//! A stage's `mirror` (1 to 100) stands alone: with a weight above 0 or a match it is an error at
+//! that weight or match, so a mirror stage's canary serves copies only, of a known share.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -463,6 +466,7 @@ impl Validator<'_> {
             None => 0,
         };
         let matches: Vec<Match> = s.matches.iter().filter_map(|m| self.match_entry(m)).collect();
+        let mirror = s.mirror.as_ref().and_then(|m| self.mirror(m, s));
         let mut over = ReplicaOverride::default();
         if let Some(r) = &s.replicas {
             let cap = autoscaling.map_or(MAX_REPLICAS, |a| a.max_replicas as i64);
@@ -476,7 +480,7 @@ impl Validator<'_> {
                 });
             }
             if let (Some(0), Some(at)) = (over.canary, &r.canary) {
-                self.check(at, weight == 0 && matches.is_empty(), || {
+                self.check(at, weight == 0 && matches.is_empty() && s.mirror.is_none(), || {
                     "replicas.canary is 0 but the canary takes traffic in this stage".to_string()
                 });
             }
@@ -496,10 +500,30 @@ impl Validator<'_> {
             name: name.value.clone(),
             weight,
             matches,
+            mirror,
             replicas: over,
             pause,
             at,
         })
+    }
+
+    /// A stage's `mirror`: 1 to 100, in a stage with no weight above 0 and no match (stable
+    /// keeps every request while the canary gets copies; a weight or a match in the same stage
+    /// would send it real ones too, and its share of the requests would read two ways).
+    fn mirror(&mut self, at: &S<i64>, stage: &RawStage) -> Option<u32> {
+        let percent = self.number(at, "mirror", 1, 100)?;
+        let why = |what: String, noun: &str| {
+            format!(
+                "{what} with mirror {percent}: a mirror stage keeps every request on stable and copies a share to the canary; give the {noun} a stage of its own"
+            )
+        };
+        if let Some(w) = stage.weight.as_ref().filter(|w| w.value > 0) {
+            self.problem(w, why(format!("weight {}", w.value), "weight"));
+        }
+        if let Some(m) = stage.matches.first() {
+            self.problem(m, why("a match".into(), "match"));
+        }
+        Some(percent)
     }
 
     fn match_entry(&mut self, raw: &S<RawMatch>) -> Option<Match> {

@@ -48,7 +48,15 @@ fn at(minutes: i64) -> Timestamp {
 /// A repository with the release entered into its first stage (`ten`) at the data's first
 /// minute, `prometheus` showing its pods available.
 fn release(metrics: &str, prometheus: &str) -> tempfile::TempDir {
-    let repo = repo_with(&[(SPEC, &spec(metrics))]);
+    let repo = release_of(&spec(metrics), prometheus);
+    assert_eq!(subject(repo.path()), "reviews: promote prepare -> ten (stage 1 of 3)");
+    repo
+}
+
+/// A repository with the release of `spec_text` entered into its first stage at the data's
+/// first minute.
+fn release_of(spec_text: &str, prometheus: &str) -> tempfile::TempDir {
+    let repo = repo_with(&[(SPEC, spec_text)]);
     let r = repo.path();
     for git_args in [&["init", "-q", "-b", "main"][..], &["add", "-A"], &["commit", "-q", "-m", "spec"]] {
         git(r, git_args);
@@ -59,7 +67,6 @@ fn release(metrics: &str, prometheus: &str) -> tempfile::TempDir {
         let run = promote(r, Some(prometheus), minute);
         assert_eq!(run.code, 0, "{}", run.stderr);
     }
-    assert_eq!(subject(r), "reviews: promote prepare -> ten (stage 1 of 3)");
     repo
 }
 
@@ -460,4 +467,44 @@ fn a_release_whose_prometheus_fails_holds_while_the_others_move_and_the_run_ends
         both.stderr
     );
     assert_eq!(subject(r), "reviews: promote half -> all (stage 3 of 3)");
+}
+
+#[test]
+fn a_canary_in_a_mirror_stage_is_judged_by_the_copies_it_serves() {
+    // The first stage copies 20% of stable's requests to the canary: v1 serves all 2000 a
+    // minute, v2 a copy of 400, a sixth of what both serve.
+    let mirrored = spec(&format!("{SUCCESS}{SHARE}")).replace("{name: ten, weight: 10}", "{name: shadow, mirror: 20}");
+    let judged = |canary: Traffic| {
+        let prometheus = Prometheus::start(&metrics(40, canary));
+        let repo = release_of(&mirrored, &prometheus.url);
+        assert_eq!(subject(repo.path()), "reviews: promote prepare -> shadow (stage 1 of 3)");
+        let run = promote(repo.path(), Some(&prometheus.url), 30);
+        (repo, run)
+    };
+    let copies = Traffic::steady("shop", "reviews", "v2", 40, 400.0);
+    let (repo, run) = judged(copies.clone());
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(subject(repo.path()), "reviews: promote shadow -> half (stage 2 of 3)");
+    let body = git(repo.path(), &["log", "-1", "--format=%b"]);
+    assert!(body.contains("analysis: success-rate 100 (min 99): pass; 0 of 12000 requests failed"), "{body}");
+    assert!(
+        body.contains(
+            "(max 5): pass; the canary took 16.667% of 72000 requests, the stage's mirror of 20% makes it 16.667%"
+        ),
+        "{body}"
+    );
+
+    // Copies that fail are the canary's failures: aborted, as in any stage.
+    let (repo, run) = judged(Traffic { error_ratio: 0.1, ..copies });
+    assert_eq!(run.code, 5, "{}{}", run.stdout, run.stderr);
+    assert_eq!(subject(repo.path()), "reviews: abort shadow");
+    let k = std::fs::read_to_string(repo.path().join("overlays/reviews/kustomization.yaml")).unwrap();
+    assert!(k.contains("analysis: success-rate 90 (min 99): fail; 1200 of 12000 requests failed"), "{k}");
+
+    // The canary serving a third of the requests is not a mirror of 20%: the cluster is not
+    // running what Git says; the release holds.
+    let (repo, run) = judged(canary(40));
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("the stage's mirror of 20% makes it 16.667%"), "{}", run.stderr);
+    assert_eq!(subject(repo.path()), "reviews: promote prepare -> shadow (stage 1 of 3)");
 }

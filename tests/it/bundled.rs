@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::{backend_weights, documents, kanari_ok, kustomize, one, project, replicas, tree, weights};
 
-const FIXTURES: [&str; 5] = ["bookinfo", "helloworld", "gateway-api", "semver", "own-manifests"];
+const FIXTURES: [&str; 6] = ["bookinfo", "helloworld", "gateway-api", "semver", "own-manifests", "mirror"];
 
 /// The catch-all weights of an overlay's routes: its VirtualService's by subset, or its
 /// HTTPRoute's by backend Service.
@@ -148,11 +148,12 @@ fn the_gateway_api_stages_route_through_one_service_per_version() {
     // (state, catch-all weights by backend Service, the match rule's backend, the version Services)
     type Row<'a> = (&'a str, &'a [(&'a str, u64)], Option<&'a str>, &'a [&'a str]);
     let both: &[&str] = &["reviews-v1", "reviews-v2"];
-    let table: [Row; 8] = [
+    let table: [Row; 9] = [
         ("steady", &[("reviews-v1", 100)], None, &["reviews-v1"]),
         ("prepare", &[("reviews-v1", 100)], None, both),
         ("jason", &[("reviews-v1", 100), ("reviews-v2", 0)], Some("reviews-v2"), both),
         ("beta", &[("reviews-v1", 100), ("reviews-v2", 0)], Some("reviews-v2"), both),
+        ("shadow", &[("reviews-v1", 100), ("reviews-v2", 0)], None, both),
         ("90-10", &[("reviews-v1", 90), ("reviews-v2", 10)], None, both),
         ("50-50", &[("reviews-v1", 50), ("reviews-v2", 50)], None, both),
         ("0-100", &[("reviews-v1", 0), ("reviews-v2", 100)], None, both),
@@ -194,6 +195,42 @@ fn the_gateway_api_stages_route_through_one_service_per_version() {
     assert!(regex.is_match("a=1; beta=on") && !regex.is_match("beta=off"));
     assert_eq!(matches[1]["headers"][0]["value"], "^qa\\-.*");
     assert_eq!(matches[1]["path"]["type"], "PathPrefix");
+    // The mirror stage: v1 answers every request, a fifth of them copied to v2's Service.
+    let shadow = build("shadow");
+    let rules = one(&shadow, "HTTPRoute")["spec"]["rules"].as_array().unwrap().clone();
+    let filter = &rules[rules.len() - 1]["filters"][0];
+    assert_eq!(filter["type"], "RequestMirror");
+    assert_eq!(filter["requestMirror"]["backendRef"]["name"], "reviews-v2");
+    assert_eq!(filter["requestMirror"]["percent"], 20);
+    for state in ["beta", "90-10", "aborted"] {
+        assert!(
+            one(&build(state), "HTTPRoute")["spec"]["rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r.get("filters").is_none())
+        );
+    }
+}
+
+#[test]
+fn the_mirror_fixture_copies_a_fifth_of_the_requests_to_v2_before_traffic_moves() {
+    let out = all_stages("mirror");
+    let dir = out.path().join("stages");
+    let build = |state: &str| documents(&kustomize(&dir.join(state)));
+    let shadow = build("shadow");
+    let vs = one(&shadow, "VirtualService");
+    assert_eq!(weights(vs), [("v1".to_string(), 100), ("v2".to_string(), 0)]);
+    let primary = &vs["spec"]["http"][0];
+    assert_eq!(primary["mirror"], serde_json::json!({"host": "httpbin", "subset": "v2"}));
+    assert_eq!(primary["mirrorPercentage"]["value"], 20);
+    // The copies are real load: ceil(10 × 20%) = 2 pods, already in `prepare`.
+    assert_eq!(replicas(&shadow)["httpbin-v2"], Some(2));
+    assert_eq!(replicas(&build("prepare"))["httpbin-v2"], Some(2));
+    for state in ["prepare", "90-10", "aborted", "steady"] {
+        let docs = build(state);
+        assert!(one(&docs, "VirtualService")["spec"]["http"][0].get("mirror").is_none(), "{state}");
+    }
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! Schema check: every manifest kanari renders for every state of the fixtures (`bookinfo`,
-//! `helloworld`, `gateway-api`, `semver` and `own-manifests`, via `render --all-stages --out`) validated against the upstream schemas, by
+//! `helloworld`, `gateway-api`, `semver`, `own-manifests` and `mirror`, via `render --all-stages --out`) validated against the upstream schemas, by
 //! `node tests/schema/validate.mjs` with the npm packages pinned in `tests/schema/package-lock.json`:
 //!
 //! - `kubernetes-models` 5.1.0: Kubernetes' own OpenAPI schemas (Service, `apps/v1` Deployment,
@@ -74,7 +74,7 @@ fn render_all_states(name: &str, out: &Path) -> Vec<PathBuf> {
 #[test]
 fn every_state_of_every_fixture_passes_the_upstream_schemas() {
     // (fixture, its states, the kinds its overlays hold between them)
-    let fixtures: [(&str, &[&str], &[&str]); 5] = [
+    let fixtures: [(&str, &[&str], &[&str]); 6] = [
         (
             "semver",
             &["100", "25", "aborted", "beta-testers", "prepare", "steady"],
@@ -92,12 +92,17 @@ fn every_state_of_every_fixture_passes_the_upstream_schemas() {
         ),
         (
             "gateway-api",
-            &["0-100", "50-50", "90-10", "aborted", "beta", "jason", "prepare", "steady"],
+            &["0-100", "50-50", "90-10", "aborted", "beta", "jason", "prepare", "shadow", "steady"],
             &["Deployment", "HTTPRoute", "Service"],
         ),
         (
             "own-manifests",
             &["aborted", "all", "half", "jason", "prepare", "quarter", "steady"],
+            &["Deployment", "DestinationRule", "Service", "VirtualService"],
+        ),
+        (
+            "mirror",
+            &["0-100", "50-50", "90-10", "aborted", "prepare", "shadow", "steady"],
             &["Deployment", "DestinationRule", "Service", "VirtualService"],
         ),
     ];

@@ -37,6 +37,7 @@ fn node() -> impl Strategy<Value = Node> {
             "stages",
             "weight",
             "match",
+            "mirror",
             "headers",
             "cookie",
             "uri",

@@ -17,6 +17,8 @@ struct Hand {
     catch_all: Vec<(&'static str, Option<u64>)>,
     /// The destination of a rule with a `match`, before the catch-all.
     matched: Option<&'static str>,
+    /// The catch-all's `mirror` subset and `mirrorPercentage`.
+    mirror: Option<(&'static str, u64)>,
     /// Deployments: version and `spec.replicas` (none: an HPA owns the count).
     deployments: Vec<(&'static str, Option<u64>)>,
     /// HorizontalPodAutoscalers: version and `minReplicas`.
@@ -30,6 +32,7 @@ fn hand(stage: &'static str, catch_all: &[(&'static str, u64)], pods: &[(&'stati
         subsets: pods.iter().map(|(v, _)| *v).collect(),
         catch_all: catch_all.iter().map(|(v, w)| (*v, Some(*w))).collect(),
         matched: None,
+        mirror: None,
         deployments: pods.iter().map(|(v, n)| (*v, Some(*n))).collect(),
         hpas: Vec::new(),
     }
@@ -67,6 +70,11 @@ impl Hand {
         for (subset, weight) in &self.catch_all {
             http += &route(subset, *weight);
         }
+        if let Some((subset, percent)) = self.mirror {
+            http += &format!(
+                "      mirror:\n        host: web\n        subset: {subset}\n      mirrorPercentage:\n        value: {percent}\n"
+            );
+        }
         files.insert(
             "virtualservice-web.yaml".to_string(),
             format!("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: web\nspec:\n  hosts: [web]\n  http:\n{http}"),
@@ -92,6 +100,7 @@ impl Hand {
 fn spec() -> Value {
     json!({ "spec": { "replicas": 10, "stages": [
         { "name": "jason", "match": [{ "headers": { "end-user": { "exact": "jason" } } }] },
+        { "name": "shadow", "mirror": 20 },
         { "name": "90-10", "weight": 10 },
         { "name": "50-50", "weight": 50 },
         { "name": "0-100", "weight": 100, "replicas": { "stable": 0 } },
@@ -205,4 +214,36 @@ fn an_overlay_that_routes_to_a_subset_it_does_not_define_fails() {
     let mut zero = hand("prepare", &[("v1", 100), ("v2", 0)], &[("v1", 10), ("v2", 1)]);
     zero.subsets = vec!["v1"];
     assert!(check_overlay(&zero.overlay("c0")).is_err());
+}
+
+#[test]
+fn a_mirror_routes_its_share_to_its_subset() {
+    let spec = spec();
+    let mirrored = |pods: &[(&'static str, u64)]| Hand {
+        mirror: Some(("v2", 20)),
+        ..hand("shadow", &[("v1", 100), ("v2", 0)], pods)
+    };
+    let shadow = mirrored(&[("v1", 10), ("v2", 2)]);
+    // The copies of 20% of the requests need 2 of the canary's pods.
+    assert_eq!(need(&shadow.overlay("c0"), &spec, "v2"), 2);
+    assert!(shadow.overlay("c0").routed("v2"));
+    let prepare = hand("prepare", &[("v1", 100), ("v2", 0)], &[("v1", 10), ("v2", 2)]);
+    let half = hand("50-50", &[("v1", 50), ("v2", 50)], &[("v1", 10), ("v2", 5)]);
+    let settled = mirrored(&[("v1", 10), ("v2", 5)]);
+    assert_eq!(broken(&[prepare.clone(), shadow.clone(), settled, half.clone()], &spec), Vec::<u8>::new());
+    // 1: the mirror names v2 before its subset exists.
+    let mut steady = hand("steady", &[("v1", 100)], &[("v1", 10), ("v2", 2)]);
+    steady.subsets = vec!["v1"];
+    assert_eq!(broken(&[steady, shadow.clone()], &spec), vec![1]);
+    // 3: the mirror starts onto one pod.
+    let thin = hand("prepare", &[("v1", 100), ("v2", 0)], &[("v1", 10), ("v2", 1)]);
+    assert_eq!(broken(&[thin, shadow.clone()], &spec), vec![3]);
+    // 2 and 4: the abort pulls the subset and the pods from under the copies in one commit.
+    let mut gone = hand("aborted", &[("v1", 100)], &[("v1", 10), ("v2", 0)]);
+    gone.subsets = vec!["v1"];
+    assert_eq!(broken(&[shadow.clone(), gone], &spec), vec![2, 4]);
+    // An overlay whose mirror names a subset it does not define fails on its own.
+    let mut odd = shadow;
+    odd.subsets = vec!["v1"];
+    assert!(check_overlay(&odd.overlay("c0")).unwrap_err().contains("[\"v2\"]"));
 }

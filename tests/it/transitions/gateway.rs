@@ -12,7 +12,7 @@ use crate::fixture_repo;
 
 const SPEC: &str = "canaries/reviews.yaml";
 const OUTPUT: &str = "overlays/bookinfo/reviews";
-const STATES: [&str; 6] = ["prepare", "jason", "beta", "90-10", "50-50", "0-100"];
+const STATES: [&str; 7] = ["prepare", "jason", "beta", "shadow", "90-10", "50-50", "0-100"];
 const CANARY_V2: &str = "    version: v2\n    image: docker.io/istio/examples-bookinfo-reviews-v2:1.16.2\n";
 const CANARY_V3: &str = "    version: v3\n    image: docker.io/istio/examples-bookinfo-reviews-v3:1.16.2\n";
 

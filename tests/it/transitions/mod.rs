@@ -20,10 +20,12 @@
 //! - routed: a weight above 0 in the weighted rule (the last of the release's routes: kanari's
 //!   catch-all, or the user's named route, which may have a `match` of its own; a lone
 //!   destination without a weight takes 100), or a destination of a release's rule before it
-//!   with a `match`; with an HTTPRoute, a backendRef (to the Service of v) with a weight above 0
+//!   with a `match`, or the `mirror` of a release's rule whose `mirrorPercentage.value` is above 0
+//!   (Istio's default is 100); with an HTTPRoute, a backendRef (to the Service of v) with a weight above 0
 //!   in the rule without `matches`, or a backendRef of a rule with `matches`;
-//! - share: the weighted rule's weight (0 when absent); an HTTPRoute's weights are proportions,
-//!   so its share is the weight's part of their sum, in percent;
+//! - share: the weighted rule's weight (0 when absent), plus the percent mirrored to it (copies
+//!   are real load), at most 100; an HTTPRoute's weights are proportions, so its share is the
+//!   weight's part of their sum, in percent;
 //! - pods: the `spec.replicas` of the Deployment whose `version` label is v, else the
 //!   `minReplicas` of the HorizontalPodAutoscaler that targets it, else 1 (Kubernetes'
 //!   default); no Deployment is 0 pods;
@@ -37,7 +39,7 @@
 //!
 //! Versions are named by their subsets: a Deployment's `version` label and the
 //! `kanari.dev/canary` annotation are read through the DestinationRule's subset labels (a
-//! version `6.5.0` is the subset `6-5-0`). A mirror's copied load is not counted.
+//! version `6.5.0` is the subset `6-5-0`).
 //!
 //! Every overlay must also build with `kubectl kustomize`, and name in its routes only
 //! subsets (or version Services) it defines itself. [`checker`] shows with hand-written overlays that each
@@ -77,6 +79,8 @@ pub struct Overlay {
     pub shares: BTreeMap<String, u64>,
     /// The destinations of the rules with a `match`.
     pub matched: BTreeSet<String>,
+    /// The percent of the requests mirrored to each subset.
+    pub mirrored: BTreeMap<String, u64>,
     /// Pods by version.
     pub pods: BTreeMap<String, u64>,
 }
@@ -102,6 +106,7 @@ impl Overlay {
             named: BTreeSet::new(),
             shares: BTreeMap::new(),
             matched: BTreeSet::new(),
+            mirrored: BTreeMap::new(),
             pods: BTreeMap::new(),
         };
         let routes: Vec<&Value> = of("HTTPRoute").collect();
@@ -142,8 +147,12 @@ impl Overlay {
             let routes: Vec<&Value> = list(&rule["route"]).filter(|r| ours(&r["destination"])).collect();
             let subsets = routes.iter().filter_map(|r| text(&r["destination"]["subset"]));
             overlay.named.extend(subsets.clone());
-            if rule.get("mirror").is_some_and(ours) {
-                overlay.named.extend(text(&rule["mirror"]["subset"]));
+            if rule.get("mirror").is_some_and(ours)
+                && let Some(mirror) = text(&rule["mirror"]["subset"])
+            {
+                let percent = rule["mirrorPercentage"]["value"].as_f64().map_or(100, |p| p.ceil() as u64);
+                *overlay.mirrored.entry(mirror.clone()).or_default() += percent;
+                overlay.named.insert(mirror);
             }
             if rule.get("match").is_some() && i + 1 < http.len() {
                 overlay.matched.extend(subsets);
@@ -190,6 +199,13 @@ impl Overlay {
         for rule in &rules {
             let backends = list(&rule["backendRefs"]).map(version);
             self.named.extend(backends.clone());
+            // A RequestMirror filter copies its percent (all without one) to its backend.
+            for filter in list(&rule["filters"]).filter(|f| f["type"] == "RequestMirror") {
+                let to = version(&filter["requestMirror"]["backendRef"]);
+                let percent = filter["requestMirror"]["percent"].as_u64().unwrap_or(100);
+                *self.mirrored.entry(to.clone()).or_default() += percent;
+                self.named.insert(to);
+            }
             if rule.get("matches").is_some() {
                 self.matched.extend(backends);
             }
@@ -229,18 +245,26 @@ impl Overlay {
         Ok(())
     }
 
-    /// v takes traffic: a weight above 0 in the catch-all rule, or a match sends to it.
+    /// v takes traffic: a weight above 0 in the catch-all rule, a mirror above 0%, or a match
+    /// sends to it.
     pub fn routed(&self, v: &str) -> bool {
         self.share(v) > 0 || self.matched.contains(v)
     }
 
     /// Every version that takes traffic.
     pub fn routed_all(&self) -> BTreeSet<String> {
-        self.shares.keys().chain(&self.matched).filter(|v| self.routed(v)).cloned().collect()
+        self.shares
+            .keys()
+            .chain(&self.matched)
+            .chain(self.mirrored.keys())
+            .filter(|v| self.routed(v))
+            .cloned()
+            .collect()
     }
 
+    /// The catch-all weight plus the percent mirrored to v, at most 100.
     pub fn share(&self, v: &str) -> u64 {
-        self.shares.get(v).copied().unwrap_or(0)
+        (self.shares.get(v).copied().unwrap_or(0) + self.mirrored.get(v).copied().unwrap_or(0)).min(100)
     }
 
     pub fn pods(&self, v: &str) -> u64 {
@@ -250,12 +274,13 @@ impl Overlay {
     /// What the overlay routes and runs, in a line.
     pub fn summary(&self) -> String {
         format!(
-            "{}: canary {:?}, defined {:?}, catch-all {:?}, matched {:?}, pods {:?}",
+            "{}: canary {:?}, defined {:?}, catch-all {:?}, matched {:?}, mirrored {:?}, pods {:?}",
             self.label(),
             self.canary,
             self.defined,
             self.shares,
             self.matched,
+            self.mirrored,
             self.pods
         )
     }
@@ -320,10 +345,11 @@ pub fn need(x: &Overlay, spec: &Value, v: &str) -> u64 {
     computed.min(limit).max(1)
 }
 
-/// What a version takes in `x`, for messages: `50%`, `0% + match`.
+/// What a version takes in `x`, for messages: `50%`, `0% + match`, `20% (mirrored 20%)`.
 fn traffic(x: &Overlay, v: &str) -> String {
     let matched = if x.matched.contains(v) { " + match" } else { "" };
-    format!("{}%{matched}", x.share(v))
+    let mirrored = x.mirrored.get(v).map(|p| format!(" (mirrored {p}%)")).unwrap_or_default();
+    format!("{}%{matched}{mirrored}", x.share(v))
 }
 
 /// `1 pod`, `5 pods`.

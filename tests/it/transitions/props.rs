@@ -1,5 +1,5 @@
-//! Generated releases (every match form, stage replica overrides, replicas or autoscaling, 1 to
-//! 64 stages) put through a random sequence of operations with the real binary: promote now or
+//! Generated releases (every match form, mirror stages, stage replica overrides, replicas or
+//! autoscaling, 1 to 64 stages) put through a random sequence of operations with the real binary: promote now or
 //! two hours later, `promote --to` a random state, approve, abort (once, or until it is done),
 //! `promote --restart`, a new canary version, and the finish (after which the next new canary
 //! starts from the new stable). Then every consecutive pair of committed overlays must make
@@ -28,6 +28,8 @@ struct GenStage {
     weight: u32,
     /// Match entries, each as JSON text.
     matches: Vec<String>,
+    /// A mirror stage's percent (then no weight and no match).
+    mirror: Option<u32>,
     replicas: Option<(Option<u32>, Option<u32>)>,
     pause: Option<(bool, Option<&'static str>)>,
 }
@@ -114,10 +116,14 @@ fn stage() -> impl Strategy<Value = GenStage> {
     (
         weight,
         prop_oneof![3 => Just(Vec::new()), 1 => prop::collection::vec(a_match(), 1..=2)],
+        prop::option::weighted(0.2, 1u32..=100),
         prop::option::weighted(0.4, (count(), count())),
         prop::option::weighted(0.3, (any::<bool>(), duration)),
     )
-        .prop_map(|(weight, matches, replicas, pause)| GenStage { weight, matches, replicas, pause })
+        .prop_map(|(weight, matches, mirror, replicas, pause)| match mirror {
+            Some(_) => GenStage { weight: 0, matches: Vec::new(), mirror, replicas, pause },
+            None => GenStage { weight, matches, mirror, replicas, pause },
+        })
 }
 
 /// The last stage most releases have: all the traffic to the canary, the stable often at 0.
@@ -126,6 +132,7 @@ fn last_stage() -> impl Strategy<Value = GenStage> {
         GenStage {
             weight: 100,
             matches: Vec::new(),
+            mirror: None,
             replicas: stable.map(|n| (Some(n), None)),
             pause: bake.then_some((false, Some("30m"))),
         }
@@ -143,7 +150,7 @@ fn release() -> impl Strategy<Value = Release> {
     parts.prop_map(|(sizing, mut stages, last, gateway)| {
         stages.extend(last);
         if stages.is_empty() {
-            stages.push(GenStage { weight: 50, matches: Vec::new(), replicas: None, pause: None });
+            stages.push(GenStage { weight: 50, matches: Vec::new(), mirror: None, replicas: None, pause: None });
         }
         let mut release = Release { sizing, stages, gateway };
         release.make_valid();
@@ -165,7 +172,8 @@ fn op() -> impl Strategy<Value = Op> {
 
 impl Release {
     /// Keeps the overrides lint accepts: 0 stable pods only where the canary takes all the
-    /// traffic and nothing is matched, 0 canary pods only where it takes none, and with
+    /// traffic and nothing is matched, 0 canary pods only where it takes none (no weight, match
+    /// or mirror), and with
     /// autoscaling no count above `maxReplicas`.
     fn make_valid(&mut self) {
         let cap = match self.sizing {
@@ -181,7 +189,7 @@ impl Release {
                 if *stable == Some(0) && !(s.weight == 100 && plain) {
                     *stable = Some(1);
                 }
-                if *canary == Some(0) && !(s.weight == 0 && plain) {
+                if *canary == Some(0) && !(s.weight == 0 && plain && s.mirror.is_none()) {
                     *canary = Some(1);
                 }
             }
@@ -189,7 +197,11 @@ impl Release {
     }
 
     fn names(&self) -> Vec<String> {
-        self.stages.iter().enumerate().map(|(i, s)| format!("w{}-{i}", s.weight)).collect()
+        let name = |(i, s): (usize, &GenStage)| match s.mirror {
+            Some(m) => format!("m{m}-{i}"),
+            None => format!("w{}-{i}", s.weight),
+        };
+        self.stages.iter().enumerate().map(name).collect()
     }
 
     /// The spec with stable version `v{stable}` and, if any, canary `v{canary}`.
@@ -211,6 +223,9 @@ impl Release {
             let mut stage = Stage::new(&name).weight(s.weight);
             if !s.matches.is_empty() {
                 stage = stage.matches(&format!("[{}]", s.matches.join(", ")));
+            }
+            if let Some(m) = s.mirror {
+                stage = stage.line(&format!("mirror: {m}"));
             }
             if let Some((stable, canary)) = s.replicas {
                 stage = stage.replicas(stable, canary);
