@@ -6,7 +6,7 @@
 //! The window is the stage's age (`now - kanari.dev/since`), every query is evaluated at `now`,
 //! and the builtins read Istio's standard metrics as the destination's proxy reports them
 //! (`reporter="destination"`, `destination_workload_namespace`, `destination_workload` =
-//! `<name>-<version>`):
+//! `<name>-<subset>`, the version's Deployment):
 //! - `success-rate`: percent of the canary's responses that are not 5xx, against `min`;
 //! - `latency-p99`: the canary's 99th percentile latency in ms (`histogram_quantile` over the
 //!   window), against `max`;
