@@ -26,8 +26,16 @@ fn text(out: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
+/// The Python tools run as modules of the `python3` that `.ci/run` installed them into, so that
+/// they are found whether or not pip put their scripts on PATH.
+fn python_module(module: &str) -> Command {
+    let mut cmd = Command::new("python3");
+    cmd.args(["-m", module]);
+    cmd
+}
+
 fn check_jsonschema(schema: &str, files: &[PathBuf]) -> Output {
-    run(Command::new("check-jsonschema").arg("--builtin-schema").arg(schema).args(files))
+    run(python_module("check_jsonschema").arg("--builtin-schema").arg(schema).args(files))
 }
 
 #[test]
@@ -67,7 +75,7 @@ fn the_workflows_the_action_and_the_gitlab_example_pass_the_schemastore_schemas(
 #[test]
 fn the_pre_commit_manifest_is_valid_and_its_entry_runs() {
     let manifest = project().join(".pre-commit-hooks.yaml");
-    let out = run(Command::new("pre-commit").arg("validate-manifest").arg(&manifest));
+    let out = run(python_module("pre_commit").arg("validate-manifest").arg(&manifest));
     assert!(out.status.success(), "{}", text(&out));
     let hooks: serde_json::Value = serde_saphyr::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
     let entry = hooks[0]["entry"].as_str().unwrap();
