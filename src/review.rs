@@ -40,6 +40,10 @@ pub struct Facts {
     /// The container images of each version's Deployment.
     #[serde(skip)]
     pub images: BTreeMap<String, Vec<String>>,
+    /// Each version's pod template (the Deployment's `spec.template`) as JSON text: a change to
+    /// it restarts the version's pods.
+    #[serde(skip)]
+    pub templates: BTreeMap<String, String>,
     /// Each version's Deployment name.
     #[serde(skip)]
     pub deployments: BTreeMap<String, String>,
@@ -80,6 +84,7 @@ pub fn facts(files: &BTreeMap<PathBuf, Vec<u8>>) -> Facts {
                 let containers = doc["spec"]["template"]["spec"]["containers"].as_array().cloned().unwrap_or_default();
                 let images = containers.iter().filter_map(|c| c["image"].as_str().map(str::to_string)).collect();
                 out.images.insert(version(), images);
+                out.templates.insert(version(), doc["spec"]["template"].to_string());
             }
             Some("HorizontalPodAutoscaler") => {
                 let (min, max) = (&doc["spec"]["minReplicas"], &doc["spec"]["maxReplicas"]);
@@ -295,6 +300,20 @@ mod tests {
         assert_eq!(f.matches, ["end-user=jason & uri^=/a -> v2"]);
         assert_eq!(f.mirror.as_deref(), Some("mirror 20% -> v3"));
         assert!(f.routed.contains("v3"), "a mirrored subset takes traffic: {:?}", f.routed);
+    }
+
+    #[test]
+    fn a_pod_template_is_read_per_version() {
+        let deployment = |env: &str| {
+            let text = format!(
+                "kind: Deployment\nmetadata: {{labels: {{version: v2}}}}\nspec:\n  replicas: 3\n  template:\n    spec:\n      containers: [{{name: web, image: web:2, env: [{{name: A, value: {env}}}]}}]\n"
+            );
+            facts(&[(PathBuf::from("d.yaml"), text.into_bytes())].into())
+        };
+        let (a, b) = (deployment("x"), deployment("y"));
+        assert_eq!(a.images["v2"], ["web:2"]);
+        assert_ne!(a.templates["v2"], b.templates["v2"], "an env change is a template change");
+        assert_eq!(a.templates["v2"], deployment("x").templates["v2"]);
     }
 
     #[test]

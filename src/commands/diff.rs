@@ -34,7 +34,17 @@ struct ReleaseDiff<'a> {
     changes: Vec<Change>,
     before: Facts,
     after: Facts,
+    /// Where the release stands on its way and what holds it or guards its next stage, in a
+    /// comment's words: `stage 3 of 4; needs approval before the next stage`.
+    gate: Option<String>,
+    /// With `--next`, the `kanari.dev/since` written is the clock's now, not the time the merge
+    /// commits: the comment shows a placeholder instead.
+    next: bool,
 }
+
+/// What the comment shows in place of the `kanari.dev/since` a `--next` diff adds: the time is
+/// the commit's, which `promote` records when it commits.
+pub const SINCE_PLACEHOLDER: &str = "<time of the commit>";
 
 pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<Code> {
     let canaries = ws.releases(&args.selection.releases)?;
@@ -45,6 +55,15 @@ pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<Code> {
         None => git.repo.head_commit()?,
     };
     let now = now()?;
+    // The two sides compared, for the comment's first line.
+    let compared = {
+        let base_name = args.base.as_deref().unwrap_or("HEAD");
+        let at =
+            |id: Option<crate::repo::CommitId>| id.map_or(String::new(), |id| format!(" (`{}`)", &id.short()[..7]));
+        let head = git.repo.head_commit()?;
+        let head = head.map_or(String::new(), |id| format!(" at `{}`", &id.short()[..7]));
+        format!("Base `{base_name}`{} → head: the work tree{head}.", at(base))
+    };
     let progress = crate::commands::Progress::new(ws, "diffing", canaries.len());
     let diffs: Vec<(ReleaseDiff, Option<Recorded>)> = git.map_committed(base, &canaries, |canary, committed| {
         progress.tick();
@@ -91,7 +110,7 @@ pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<Code> {
             serde_json::to_string_pretty(&list)? + "\n"
         }
         DiffFormat::Markdown => {
-            let mut out = markdown(&diffs, MARKDOWN_LIMIT);
+            let mut out = markdown(&diffs, &compared, MARKDOWN_LIMIT);
             if analysis.is_some() {
                 let mut rows = Vec::new();
                 let mut errors = String::new();
@@ -145,16 +164,22 @@ fn release_diff<'a>(
 ) -> Result<ReleaseDiff<'a>> {
     let recorded = committed.recorded.as_ref();
     let current = release::current(canary, recorded)?;
+    let mut held = None;
     let state = if let Some(name) = &args.stage {
         named_state(canary, name, current)?
     } else if args.next {
         match release::next(canary, recorded, &committed.observed_for(canary), now, &release::Options::default())? {
             Next::Move { to } => to,
-            Next::Stay { .. } | Next::Held(_) => current,
+            Next::Stay { .. } => current,
+            Next::Held(gate) => {
+                held = Some(gate);
+                current
+            }
         }
     } else {
         current
     };
+    let gate = gate_line(canary, state.step, held.as_ref(), now);
     let mut planned = plan::plan(canary, &state);
     committed.carry_into(&mut planned)?;
     let rendered = renderer.render(&planned, &canary.file).with_context(|| format!("release `{}`", canary.id()))?;
@@ -179,7 +204,72 @@ fn release_diff<'a>(
         changes,
         before,
         after,
+        gate,
+        next: args.next,
     })
+}
+
+/// Where `step` stands among the stages, and the gate that holds the release (`held`) or else
+/// the one that guards the stage after it: `stage 3 of 4; needs approval before the next stage`.
+fn gate_line(canary: &Canary, step: plan::Step, held: Option<&release::Gate>, now: jiff::Timestamp) -> Option<String> {
+    let left = |until: &jiff::Timestamp| {
+        let secs = until.duration_since(now).as_secs().max(0) as u64;
+        // Rounded up: a bake with 30 seconds left has not ended.
+        crate::spec::format_duration(std::time::Duration::from_secs(secs.div_ceil(60) * 60))
+    };
+    let place = match step {
+        plan::Step::Stage(i) => Some(format!("stage {} of {}", i + 1, canary.stages.len())),
+        _ => None,
+    };
+    let guard = match (held, step) {
+        (Some(release::Gate::Approval { .. }), _) => Some("held: needs approval (`kanari approve`)".to_string()),
+        (Some(release::Gate::Bake { duration, until, .. }), _) => {
+            Some(format!("held: bake {duration}, {} left", left(until)))
+        }
+        (Some(release::Gate::Warmup { until, why }), _) => Some(format!("held: {why}, {} left", left(until))),
+        (Some(gate), _) => Some(format!("held: {gate}")),
+        (None, plan::Step::Stage(i)) => {
+            let pause = &canary.stages[i].pause;
+            let mut needs = Vec::new();
+            if pause.approval {
+                needs.push("needs approval".to_string());
+            }
+            if let Some(d) = pause.duration {
+                needs.push(format!("bakes {}", crate::spec::format_duration(d)));
+            }
+            (!needs.is_empty()).then(|| format!("{} before the next stage", needs.join(" and ")))
+        }
+        (None, _) => None,
+    };
+    match (place, guard) {
+        (None, None) => None,
+        (Some(p), None) | (None, Some(p)) => Some(p),
+        (Some(p), Some(g)) => Some(format!("{p}; {g}")),
+    }
+}
+
+/// How much a file tells a reviewer, first first: the routes, the Deployments, the rest, and the
+/// Kustomization (the state's annotations) last.
+fn review_rank(change: &Change) -> u8 {
+    let name = change.path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    match name {
+        "kustomization.yaml" => 3,
+        _ if name.starts_with("virtualservice") || name.starts_with("httproute") => 0,
+        _ if name.starts_with("deployment") => 1,
+        _ => 2,
+    }
+}
+
+/// A `--next` diff's body with the `kanari.dev/since` it adds shown as [`SINCE_PLACEHOLDER`].
+fn placeholder_since(body: &str) -> String {
+    body.split_inclusive('\n')
+        .map(|line| match line.strip_prefix('+').and_then(|rest| rest.split_once("kanari.dev/since: ")) {
+            Some((indent, _)) if !line.starts_with("+++") => {
+                format!("+{indent}kanari.dev/since: {SINCE_PLACEHOLDER}\n")
+            }
+            _ => line.to_string(),
+        })
+        .collect()
 }
 
 fn headline(d: &ReleaseDiff) -> String {
@@ -248,9 +338,9 @@ fn to_json(d: &ReleaseDiff) -> serde_json::Value {
 /// The diff as a pull-request comment: per release a heading, a table of what moves (stage,
 /// traffic and pods per version, match rules added or removed), and each file's diff in a
 /// collapsible block. Past `limit` characters the largest file diffs are folded into a note.
-fn markdown(diffs: &[ReleaseDiff], limit: usize) -> String {
+fn markdown(diffs: &[ReleaseDiff], compared: &str, limit: usize) -> String {
     let changed = diffs.iter().filter(|d| !d.changes.is_empty()).count();
-    let mut head = String::from("## kanari diff\n\n");
+    let mut head = format!("## kanari diff\n\n{compared}\n\n");
     head.push_str(&match changed {
         0 => "No changes.\n".to_string(),
         n => {
@@ -271,10 +361,27 @@ fn markdown(diffs: &[ReleaseDiff], limit: usize) -> String {
             Some(from) => text.push_str(&format!(": `{from}` → `{}`\n\n", d.to)),
             None => text.push_str(&format!(": nothing committed → `{}`\n\n", d.to)),
         }
-        text.push_str(&table(&d.before, &d.after, d.from.as_deref(), &d.to));
-        let files = d
-            .changes
+        if let Some(gate) = &d.gate {
+            text.push_str(&format!("{}.\n\n", capitalized(gate)));
+        }
+        let restarts: Vec<String> = d
+            .after
+            .templates
             .iter()
+            .filter(|(v, t)| d.before.templates.get(*v).is_some_and(|b| b != *t))
+            .map(|(v, _)| format!("`{v}`"))
+            .collect();
+        if !restarts.is_empty() {
+            text.push_str(&format!(
+                "**⚠ restarts the pods of {}**: the pod template changes (image, env or anything under the Deployment's `spec.template`).\n\n",
+                restarts.join(", ")
+            ));
+        }
+        text.push_str(&table(&d.before, &d.after, d.from.as_deref(), &d.to));
+        let mut changes: Vec<&Change> = d.changes.iter().collect();
+        changes.sort_by_key(|c| review_rank(c));
+        let files = changes
+            .into_iter()
             .map(|c| {
                 let (added, removed) = c.stat();
                 let summary = format!(
@@ -282,7 +389,7 @@ fn markdown(diffs: &[ReleaseDiff], limit: usize) -> String {
                     html_escape(&c.path.display().to_string()),
                     kind_word(c.kind)
                 );
-                let body = c.unified();
+                let body = if d.next { placeholder_since(&c.unified()) } else { c.unified() };
                 let fence = fence_for(&body);
                 (summary, format!("{fence}diff\n{body}{fence}\n"), "\n</details>\n".to_string())
             })
@@ -323,6 +430,11 @@ fn markdown(diffs: &[ReleaseDiff], limit: usize) -> String {
 
 /// A release's text, and its files' diffs as (summary, body, end), the body foldable.
 type Section = (String, Vec<(String, String, String)>);
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or(String::new(), |first| first.to_uppercase().chain(chars).collect())
+}
 
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
@@ -365,6 +477,10 @@ fn table(before: &Facts, after: &Facts, from: Option<&str>, to: &str) -> String 
     let pct = |f: &Facts| f.traffic.iter().map(|(v, w)| (v.clone(), format!("{w}%"))).collect::<Vec<_>>();
     pairs("traffic", &pct(before), &pct(after), &mut rows);
     pairs("pods", &before.pods, &after.pods, &mut rows);
+    let images = |f: &Facts| {
+        f.images.iter().map(|(v, images)| (v.clone(), format!("`{}`", cell(&images.join(", "))))).collect::<Vec<_>>()
+    };
+    pairs("image", &images(before), &images(after), &mut rows);
     if before.mirror.is_some() || after.mirror.is_some() {
         let side = |f: &Facts| f.mirror.as_ref().map_or("–".to_string(), |m| format!("`{m}`"));
         rows.push(("mirror".into(), side(before), side(after)));

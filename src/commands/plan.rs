@@ -3,6 +3,9 @@
 //! commits make before break adds where a move cannot be one commit (`0-100, draining 50-50`: the
 //! traffic moved, the pods it left stay until the next promote), and `aborted`. Formats: text for terminals, JSON for scripts, Markdown for comments.
 //!
+//! In the tables, `—` is a version that does not run in that state, `0` is zero (no traffic,
+//! no pods), and an empty cell is "not applicable" (no match rule, no gate).
+//!
 //! JSON: an array with one object per release: `name` (`namespace/name`), `file`, `output`,
 //! `stable`, `canary` (or null), `current` (the state the overlay records, resolved against the
 //! spec), and `states`: objects with `state`, `current` (bool), `traffic` (version → percent),
@@ -89,6 +92,9 @@ fn heading(r: &Release) -> String {
     format!("{}  {versions}  ({}, output {})", c.id(), c.file.display(), c.output.display())
 }
 
+/// A version that does not run in a state (no Deployment, no route), unlike `0`.
+const NOT_RUNNING: &str = "—";
+
 /// Rows of cells, one per state, with the header first.
 fn rows(r: &Release) -> Vec<Vec<String>> {
     let traffic: Vec<Vec<(String, String)>> =
@@ -98,7 +104,7 @@ fn rows(r: &Release) -> Vec<Vec<String>> {
         traffic.iter().map(Vec::as_slice).chain(r.states.iter().map(|s| s.pods.as_slice())).collect();
     let table = by_version(&sides);
     let per_version = |side: usize| {
-        table.iter().map(|(_, values)| values[side].map_or("-", String::as_str)).collect::<Vec<_>>().join(" / ")
+        table.iter().map(|(_, values)| values[side].map_or(NOT_RUNNING, String::as_str)).collect::<Vec<_>>().join(" / ")
     };
     let label = table.iter().map(|(v, _)| *v).collect::<Vec<_>>().join(" / ");
     let mut out = vec![vec![
@@ -116,11 +122,11 @@ fn rows(r: &Release) -> Vec<Vec<String>> {
             s.state.clone(),
             per_version(i),
             match s.matches.iter().chain(&s.mirror).cloned().collect::<Vec<_>>() {
-                routing if routing.is_empty() => "-".into(),
+                routing if routing.is_empty() => String::new(),
                 routing => routing.join(" | "),
             },
             per_version(n + i),
-            if s.gate.is_empty() { "-".into() } else { s.gate.join(" + ") },
+            s.gate.join(" + "),
         ]);
     }
     out
@@ -157,7 +163,7 @@ fn markdown(r: &Release) -> String {
             .iter()
             .map(|cell| {
                 let cell = escape(cell);
-                if i > 0 && row[0] == "*" { format!("**{cell}**") } else { cell }
+                if i > 0 && row[0] == "*" && !cell.is_empty() { format!("**{cell}**") } else { cell }
             })
             .collect();
         out.push_str(&format!("| {} |\n", cells.join(" | ")));
@@ -166,25 +172,30 @@ fn markdown(r: &Release) -> String {
         }
     }
     if r.canary.canary.is_some() {
-        out.push('\n');
-        out.push_str(&mermaid(r));
+        out.push_str(&format!("\n```mermaid\n{}```\n", mermaid(r)));
     }
     out
 }
 
 /// A Mermaid chart of the canary's share of the traffic per stage, gates marked in the labels
-/// (`50-50 (approval)`), as GitHub renders it in a comment. Steady and aborted are left out: the
-/// chart is the way through the release.
+/// (`50-50 (approval)`), as GitHub renders it in a comment; the chart alone, without a fence
+/// (`markdown` adds one). Steady and aborted are left out: the chart is the way through the
+/// release. A stage that sends the canary only what matches has no bar: its label says
+/// `match only`. The theme is set, not left to the page's (the default is faint on GitHub's light
+/// theme), and each bar shows its value.
 fn mermaid(r: &Release) -> String {
     let Some(canary) = &r.canary.canary else {
         return format!("%% {}: no canary, 100% to {}\n", r.canary.id(), r.canary.stable.version);
     };
+    let share = |s: &Summary| s.traffic.iter().find(|(v, _)| v == &canary.version).map_or(0, |(_, w)| *w);
     let through: Vec<&Summary> = r.states[..r.forward].iter().filter(|s| s.state != "steady").collect();
     let labels: Vec<String> = through
         .iter()
         .map(|s| {
             let mut label = s.state.clone();
-            if !s.matches.is_empty() {
+            if !s.matches.is_empty() && share(s) == 0 {
+                label.push_str(" (match only)");
+            } else if !s.matches.is_empty() {
                 label.push_str(" +match");
             }
             if s.mirror.is_some() {
@@ -196,18 +207,19 @@ fn mermaid(r: &Release) -> String {
             format!("\"{}\"", label.replace('"', "'"))
         })
         .collect();
-    let shares: Vec<String> = through
-        .iter()
-        .map(|s| s.traffic.iter().find(|(v, _)| v == &canary.version).map_or(0, |(_, w)| *w).to_string())
-        .collect();
+    let shares: Vec<String> = through.iter().map(|s| share(s).to_string()).collect();
     format!(
-        "```mermaid\nxychart-beta\n    title \"{}: {} share of traffic per stage\"\n    x-axis [{}]\n    y-axis \"percent\" 0 --> 100\n    bar [{}]\n```\n",
+        "{MERMAID_INIT}\nxychart-beta\n    title \"{}: {} share of traffic per stage\"\n    x-axis [{}]\n    y-axis \"percent\" 0 --> 100\n    bar [{}]\n",
         r.canary.id(),
         canary.version,
         labels.join(", "),
         shares.join(", ")
     )
 }
+
+/// The chart's theme and options: `base` with a bar color that reads on a light and a dark page,
+/// and the value shown on each bar.
+const MERMAID_INIT: &str = r##"%%{init: {"theme": "base", "themeVariables": {"xyChart": {"plotColorPalette": "#1f6feb", "backgroundColor": "transparent"}}, "xyChart": {"showDataLabel": true}}}%%"##;
 
 fn to_json(r: &Release) -> Value {
     let c = r.canary;

@@ -216,3 +216,109 @@ fn the_diff_reads_an_http_route() {
     assert!(diff.stdout.contains("end-user=jason -> v2"), "{}", diff.stdout);
     assert!(diff.stdout.contains("cookie~=") && diff.stdout.contains("x-tester~=^qa"), "{}", diff.stdout);
 }
+
+/// What GitHub makes of a comment: `tests/comment/gfm.py` renders it with cmark-gfm (PyPI's
+/// `cmarkgfm`) and reports its tables, `<details>` and code blocks; every Mermaid block is then
+/// parsed by the real `mermaid` package (`tests/comment/mermaid.mjs`). Returns gfm.py's report.
+fn as_github_shows(markdown: &str) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("comment.md");
+    std::fs::write(&file, markdown).unwrap();
+    let tools = project().join("tests/comment");
+    let out = std::process::Command::new("python3")
+        .arg(tools.join("gfm.py"))
+        .args([&file, dir.path()])
+        .output()
+        .expect("python3 with cmarkgfm (`.ci/run` installs it)");
+    assert!(out.status.success(), "gfm.py: {}", String::from_utf8_lossy(&out.stderr));
+    let shape: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let charts: Vec<&str> = shape["mermaid"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    if !charts.is_empty() {
+        let (ok, report) = parse_mermaid(&charts);
+        assert!(ok, "a Mermaid block does not parse:\n{report}");
+    }
+    shape
+}
+
+/// `node tests/comment/mermaid.mjs FILE...`: whether every chart parses, and its report.
+fn parse_mermaid(files: &[impl AsRef<std::ffi::OsStr>]) -> (bool, String) {
+    let tools = project().join("tests/comment");
+    assert!(tools.join("node_modules/mermaid").is_dir(), "run `npm ci --prefix tests/comment` (`.ci/run` does)");
+    let out = std::process::Command::new("node")
+        .arg(tools.join("mermaid.mjs"))
+        .args(files)
+        .output()
+        .expect("node must be installed (`.ci/run` installs it)");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+}
+
+#[test]
+fn the_comment_renders_on_github_and_its_charts_parse() {
+    let repo = at_90_10();
+    let comment = kanari_at(repo.path(), &["diff", "--next", "--format", "markdown"]).stdout;
+    let shape = as_github_shows(&comment);
+    assert_eq!(shape["details"], serde_json::json!([3, 3]), "{comment}");
+    assert_eq!(shape["tables"].as_array().unwrap().len(), 1, "{comment}");
+    // The routes first, then the Deployments, the Kustomization last.
+    let summaries: Vec<&str> = shape["summaries"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    assert!(summaries[0].contains("virtualservice") && summaries[2].contains("kustomization.yaml"), "{summaries:?}");
+    // The comment is the same on every run: no clock in it.
+    let later = kanari_later(repo.path(), &["diff", "--next", "--format", "markdown"], 7).stdout;
+    assert_eq!(comment, later);
+    assert!(comment.contains("kanari.dev/since: <time of the commit>"), "{comment}");
+    let plan = kanari_at(repo.path(), &["plan", "--format", "markdown"]).stdout;
+    let shape = as_github_shows(&plan);
+    assert_eq!(shape["mermaid"].as_array().unwrap().len(), 1, "{plan}");
+    // `--format mermaid` is the chart alone, as a `.mmd` file holds it.
+    let chart = kanari_at(repo.path(), &["plan", "--format", "mermaid"]).stdout;
+    assert!(!chart.contains("```"), "{chart}");
+    let file = repo.path().join("chart.mmd");
+    std::fs::write(&file, &chart).unwrap();
+    let (ok, report) = parse_mermaid(&[&file]);
+    assert!(ok && report.contains("ok (xychart)"), "{report}");
+}
+
+/// The checks can fail: a broken chart fails mermaid's parse, an unclosed `<details>` fails the
+/// GFM check.
+#[test]
+fn a_broken_chart_or_comment_fails_the_checks() {
+    let repo = at_90_10();
+    let chart = kanari_at(repo.path(), &["plan", "--format", "mermaid"]).stdout;
+    let file = repo.path().join("broken.mmd");
+    std::fs::write(&file, chart.replacen("x-axis [", "x-axis ", 1)).unwrap();
+    let (ok, report) = parse_mermaid(&[&file]);
+    assert!(!ok && report.contains("Parse error"), "{report}");
+    let dir = tempfile::tempdir().unwrap();
+    let md = dir.path().join("broken.md");
+    std::fs::write(&md, "<details>\n<summary>x</summary>\n\n```diff\n+a\n```\n").unwrap();
+    let out = std::process::Command::new("python3")
+        .arg(project().join("tests/comment/gfm.py"))
+        .args([&md, dir.path()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// A new image on pods that serve traffic shows in the table, and a pod template change is said
+/// to restart the version's pods.
+#[test]
+fn an_image_change_shows_and_says_it_restarts_pods() {
+    let repo = at_90_10();
+    let r = repo.path();
+    let spec = r.join("canaries/reviews.yaml");
+    std::fs::write(&spec, std::fs::read_to_string(&spec).unwrap().replace("reviews-v2:1.16.2", "reviews-v2:1.17.0"))
+        .unwrap();
+    let comment = kanari_at(r, &["diff", "--format", "markdown"]).stdout;
+    assert!(comment.contains("**⚠ restarts the pods of `v2`**"), "{comment}");
+    assert!(
+        comment.contains(
+            "| image `v2` | `docker.io/istio/examples-bookinfo-reviews-v2:1.16.2` | **`docker.io/istio/examples-bookinfo-reviews-v2:1.17.0`** |"
+        ),
+        "{comment}"
+    );
+    // Moving traffic alone restarts nothing.
+    std::fs::write(&spec, std::fs::read_to_string(&spec).unwrap().replace("reviews-v2:1.17.0", "reviews-v2:1.16.2"))
+        .unwrap();
+    let next = kanari_at(r, &["diff", "--next", "--format", "markdown"]).stdout;
+    assert!(!next.contains("restarts") && next.contains("Stage 3 of"), "{next}");
+}
