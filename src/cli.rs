@@ -140,6 +140,18 @@ Examples:
     #[command(after_help = "Examples:\n  kanari abort reviews --reason \"5xx rate above 1%\"")]
     Abort(AbortArgs),
 
+    /// Print the JSON Schema of a Canary spec, for editors: hover help, completion and errors as
+    /// you type
+    #[command(after_help = "\
+The schema is the one committed as schemas/canary.schema.json. With the YAML language server
+(VS Code's YAML extension, Neovim), make this the first line of a spec:
+  # yaml-language-server: $schema=canary.schema.json
+
+Examples:
+  kanari schema
+  kanari schema > canary.schema.json")]
+    Schema,
+
     /// Print the script that registers kanari's completion in a shell: commands and flags, and
     /// the repository's release names, stage names and refs where they go
     #[command(

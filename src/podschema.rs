@@ -265,12 +265,13 @@ enum Simple {
 static SCHEMA: LazyLock<Schema> =
     LazyLock::new(|| serde_json::from_str(SCHEMA_JSON).expect("schemas/pod-template-spec.json is valid"));
 
-static QUANTITY: LazyLock<regex::Regex> = LazyLock::new(|| {
-    // Kubernetes' serialization format of a resource.Quantity: a signed decimal, then a binary
-    // suffix (Ki..Ei), a decimal suffix (n, u, m, k, M..E) or a decimal exponent (e3, E-2).
-    regex::Regex::new(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$")
-        .expect("the quantity regex compiles")
-});
+// Kubernetes' serialization format of a resource.Quantity: a signed decimal, then a binary
+// suffix (Ki..Ei), a decimal suffix (n, u, m, k, M..E) or a decimal exponent (e3, E-2).
+const QUANTITY_PATTERN: &str =
+    r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$";
+
+static QUANTITY: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex::Regex::new(QUANTITY_PATTERN).expect("the quantity regex compiles"));
 
 /// One thing wrong in a template, at the place of the node it is about.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -288,6 +289,80 @@ pub fn check(template: &Node, path: &str, filled: &[&str]) -> Vec<Finding> {
     let mut checker = Checker { schema, filled, found: Vec::new() };
     checker.definition(&schema.root, template, path);
     checker.found
+}
+
+/// The schema as JSON Schema (draft 2020-12) definitions, for editors: the name of the root
+/// definition (`io.k8s.api.core.v1.PodTemplateSpec`) and every definition by name, each
+/// referring to the others as `{refs}<name>` (`#/$defs/`). It says what [`check`] does where
+/// JSON Schema can: every object closed to unknown fields, the integer ranges, int-or-string,
+/// the quantity pattern, required fields and enums; `null` is refused wherever a type is named.
+/// `filled` are the fields kanari fills in, as paths from the root (`spec.containers`): they
+/// are not required. Deterministic: definitions and properties in sorted order.
+pub fn json_schema(refs: &str, filled: &[&str]) -> (String, serde_json::Map<String, Value>) {
+    let schema = &*SCHEMA;
+    let not_required: Vec<(String, &str)> = filled
+        .iter()
+        .filter_map(|path| {
+            let (parent, field) = path.rsplit_once('.').unwrap_or(("", path));
+            let mut name = schema.root.clone();
+            for step in parent.split('.').filter(|s| !s.is_empty()) {
+                match schema.definitions.get(&name)?.properties.get(step)? {
+                    Type::Ref { name: next } => name = next.clone(),
+                    _ => return None,
+                }
+            }
+            Some((name, field))
+        })
+        .collect();
+    let definitions = schema
+        .definitions
+        .iter()
+        .map(|(name, def)| {
+            let properties: serde_json::Map<String, Value> =
+                def.properties.iter().map(|(k, ty)| (k.clone(), json_type(ty, refs))).collect();
+            let required: Vec<&String> =
+                def.required.iter().filter(|r| !not_required.contains(&(name.clone(), r.as_str()))).collect();
+            let mut object = serde_json::json!({
+                "type": "object",
+                "properties": properties,
+                "additionalProperties": false,
+            });
+            if !required.is_empty() {
+                object["required"] = serde_json::json!(required);
+            }
+            (name.clone(), object)
+        })
+        .collect();
+    (schema.root.clone(), definitions)
+}
+
+/// The name of the schema's root definition, `io.k8s.api.core.v1.PodTemplateSpec`.
+pub fn root() -> &'static str {
+    &SCHEMA.root
+}
+
+fn json_type(ty: &Type, refs: &str) -> Value {
+    use serde_json::json;
+    let int32 = json!({"type": "integer", "format": "int32", "minimum": i32::MIN, "maximum": i32::MAX});
+    match ty {
+        Type::Simple(Simple::String) => json!({"type": "string"}),
+        Type::Simple(Simple::Boolean) => json!({"type": "boolean"}),
+        Type::Simple(Simple::Int32) => int32,
+        Type::Simple(Simple::Int64) => {
+            json!({"type": "integer", "format": "int64", "minimum": i64::MIN, "maximum": i64::MAX})
+        }
+        Type::Simple(Simple::Integer) => json!({"type": "integer"}),
+        Type::Simple(Simple::Number) => json!({"type": "number"}),
+        Type::Simple(Simple::IntOrString) => json!({"anyOf": [int32, {"type": "string"}]}),
+        Type::Simple(Simple::Quantity) => {
+            json!({"anyOf": [{"type": "number"}, {"type": "string", "pattern": QUANTITY_PATTERN}]})
+        }
+        Type::Simple(Simple::Object) => json!({"type": "object"}),
+        Type::Enum { values } => json!({"type": "string", "enum": values}),
+        Type::List { list } => json!({"type": "array", "items": json_type(list, refs)}),
+        Type::Map { map } => json!({"type": "object", "additionalProperties": json_type(map, refs)}),
+        Type::Ref { name } => json!({"$ref": format!("{refs}{name}")}),
+    }
 }
 
 struct Checker<'a> {

@@ -15,6 +15,7 @@ mod plan;
 mod promote;
 mod render;
 mod rendering;
+mod schema;
 mod status;
 
 pub use rendering::Renderer;
@@ -255,6 +256,9 @@ pub fn run(cli: Cli) -> Result<Code> {
         print!("{}", complete::registration(args.shell)?);
         return Ok(Code::Ok);
     }
+    if let Command::Schema = &cli.command {
+        return schema::run();
+    }
     let ws = Workspace::from_cli(&cli)?;
     match &cli.command {
         Command::Lint(args) => lint::run(&ws, args),
@@ -266,7 +270,7 @@ pub fn run(cli: Cli) -> Result<Code> {
         Command::Approve(args) => approve::run(&ws, args),
         Command::Abort(args) => abort::run(&ws, args),
         Command::Analyze(args) => analyze::run(&ws, args),
-        Command::Completions(_) => unreachable!("handled before the workspace is resolved"),
+        Command::Schema | Command::Completions(_) => unreachable!("handled before the workspace is resolved"),
     }
 }
 

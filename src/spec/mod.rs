@@ -10,7 +10,8 @@
 //! By job: this module holds the model (what a validated release is); [`load`] which files are
 //! read and the checks across releases; `raw` the YAML model with places; `validate` a file's
 //! documents turned into releases; `template` the pod template's checks; `rules` the rules on
-//! single values, which [`crate::check`] shares; `router` what `spec.router` accepts.
+//! single values, which [`crate::check`] shares; `router` what `spec.router` accepts; `schema`
+//! the JSON Schema of a document, derived from `raw`'s types, for editors.
 
 mod analysis;
 mod load;
@@ -18,6 +19,7 @@ mod own;
 mod raw;
 mod router;
 mod rules;
+mod schema;
 mod template;
 mod validate;
 
@@ -38,6 +40,7 @@ pub use rules::{
     host_refusals, hosts_overlap, is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, is_gateway, is_host,
     is_label_key, is_label_name, is_label_value, parse_duration, service_of,
 };
+pub use schema::schema;
 pub use template::main_container;
 pub use validate::parse_file;
 

@@ -9,139 +9,261 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::API_VERSION;
+use super::schema::PodTemplate;
 use crate::podschema::Node;
 use crate::problem::{Problem, Problems};
 
 pub(super) type S<T> = Spanned<T>;
 
-#[derive(Deserialize)]
+// The derived `JsonSchema` is `kanari schema` (see `super::schema`): the doc comments below are
+// its descriptions (an editor's hover help), and each `S<T>` field says `schemars(with = T)`,
+// as the place it keeps is no part of the document.
+
+/// A kanari Canary: one release of one service, from its stable version to its canary through the stages.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Canary")]
 pub(super) struct RawDoc {
+    /// `kanari.dev/v1alpha1`.
+    #[schemars(with = "String", extend("const" = API_VERSION))]
     pub(super) api_version: S<String>,
+    /// `Canary`.
+    #[schemars(with = "String", extend("const" = "Canary"))]
     pub(super) kind: S<String>,
     pub(super) metadata: RawMetadata,
     pub(super) spec: RawSpec,
 }
 
-#[derive(Deserialize)]
+/// The release's name and namespace.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Metadata")]
 pub(super) struct RawMetadata {
+    /// A DNS-1035 label; names the Service, VirtualService, DestinationRule and the `<name>-<subset>` Deployments.
+    #[schemars(with = "String")]
     pub(super) name: S<String>,
+    /// A DNS-1123 label (default `default`).
+    #[schemars(with = "Option<String>")]
     pub(super) namespace: Option<S<String>>,
 }
 
-#[derive(Deserialize)]
+/// What the release runs and how its traffic moves from stable to canary.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Spec")]
 pub(super) struct RawSpec {
+    /// The repository-relative overlay folder (default `overlays/<namespace>/<name>`); no `..`, not in `.git`.
+    #[schemars(with = "Option<String>")]
     pub(super) output: Option<S<String>>,
+    /// The Kubernetes Service of the release.
     pub(super) service: RawService,
+    /// VirtualService hosts (default `[<name>]`); with `router: gateway-api`, the HTTPRoute's hostnames (default none).
+    #[schemars(with = "Option<Vec<String>>")]
     pub(super) hosts: Option<Vec<S<String>>>,
+    /// VirtualService gateways, `name` or `namespace/name` (default none: the mesh); with `router: gateway-api`, the HTTPRoute's parents.
+    #[schemars(with = "Option<Vec<String>>")]
     pub(super) gateways: Option<Vec<S<String>>>,
+    /// `istio` (default: a DestinationRule and a VirtualService) or `gateway-api` (an HTTPRoute over one Service per version).
+    #[schemars(with = "Option<String>")]
     pub(super) router: Option<S<String>>,
+    /// The version that takes all the traffic in the steady state.
     pub(super) stable: RawVersion,
+    /// The new version; leave it out for the steady state.
     pub(super) canary: Option<RawVersion>,
+    /// Pods a version runs at 100% of the traffic (default 1; not with `autoscaling`).
+    #[schemars(with = "Option<i64>")]
     pub(super) replicas: Option<S<i64>>,
+    /// One HorizontalPodAutoscaler per version, in place of `replicas`.
+    #[schemars(with = "Option<RawAutoscaling>")]
     pub(super) autoscaling: Option<S<RawAutoscaling>>,
+    /// The pod template every version shares (`metadata`, `spec`), a Kubernetes PodTemplateSpec; kanari adds the `app` and `version` labels and sets the image of the container named `<name>` (or the only one).
+    #[schemars(with = "Option<PodTemplate>")]
     pub(super) template: Option<Node>,
+    /// How long new pods get before a promote moves traffic onto them, and moved traffic before the pods it left go (default `1m`; `0s` turns the wait off).
+    #[schemars(with = "Option<String>")]
     pub(super) warmup: Option<S<String>>,
+    /// How the canary's health is judged from its metrics in Prometheus.
+    #[schemars(with = "Option<RawAnalysis>")]
     pub(super) analysis: Option<S<RawAnalysis>>,
+    /// The stages a release goes through, in order.
     #[serde(default)]
+    #[schemars(with = "Vec<RawStage>")]
     pub(super) stages: Vec<S<RawStage>>,
+    /// Your own VirtualService, kept whole but for the HTTP route `route`; then leave out `hosts` and `gateways`.
+    #[schemars(with = "Option<RawVirtualServiceFrom>")]
     pub(super) virtual_service: Option<S<RawVirtualServiceFrom>>,
+    /// Your own DestinationRule, kanari setting its subsets.
+    #[schemars(with = "Option<RawFrom>")]
     pub(super) destination_rule: Option<S<RawFrom>>,
+    /// Your own Deployment as the template of every version; not with `template`.
+    #[schemars(with = "Option<RawFrom>")]
     pub(super) deployment: Option<S<RawFrom>>,
 }
 
 /// `spec.destinationRule` and `spec.deployment`: the user's own manifest, by file.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "From")]
 pub(super) struct RawFrom {
+    /// The manifest's file, repository-relative.
+    #[schemars(with = "String")]
     pub(super) from: S<String>,
 }
 
 /// `spec.virtualService`: the user's own VirtualService and the HTTP route kanari rewrites.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "VirtualServiceFrom")]
 pub(super) struct RawVirtualServiceFrom {
+    /// The VirtualService's file, repository-relative.
+    #[schemars(with = "String")]
     pub(super) from: S<String>,
+    /// The name of the HTTP route whose destinations kanari sets.
+    #[schemars(with = "String")]
     pub(super) route: S<String>,
 }
 
-#[derive(Deserialize)]
+/// The release's Service.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Service")]
 pub(super) struct RawService {
+    /// The service port (1-65535); without a template, also the container port.
+    #[schemars(with = "i64")]
     pub(super) port: S<i64>,
+    /// Render the Kubernetes Service too (default `true`).
     pub(super) create: Option<bool>,
 }
 
-#[derive(Deserialize)]
+/// A version of the release.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Version")]
 pub(super) struct RawVersion {
+    /// The `version` label (any label value: `v2`, `6.5.0`, `2024_11`).
+    #[schemars(with = "String")]
     pub(super) version: S<String>,
+    /// The container image.
+    #[schemars(with = "String")]
     pub(super) image: S<String>,
+    /// The name of the version's objects (subset, Deployment and HPA suffix); default: the version with `.` and `_` turned into `-`.
+    #[schemars(with = "Option<String>")]
     pub(super) subset: Option<S<String>>,
 }
 
-#[derive(Deserialize)]
+/// One HorizontalPodAutoscaler per version.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Autoscaling")]
 pub(super) struct RawAutoscaling {
+    /// The stable HPA's minimum; the canary's is this times the stage's weight, at least 1.
+    #[schemars(with = "i64")]
     pub(super) min_replicas: S<i64>,
+    /// The HPA's maximum.
+    #[schemars(with = "i64")]
     pub(super) max_replicas: S<i64>,
+    /// The CPU utilisation the HPA aims at, in percent of the pods' CPU requests.
     #[serde(rename = "targetCPUUtilizationPercentage")]
+    #[schemars(with = "i64")]
     pub(super) target_cpu_utilization_percentage: S<i64>,
 }
 
-#[derive(Deserialize)]
+/// One stage of the release: where the traffic goes, and what must hold before it leaves.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Stage")]
 pub(super) struct RawStage {
+    /// The stage's name: unique, not `steady`, `prepare` or `aborted`, safe as a folder name.
+    #[schemars(with = "String")]
     pub(super) name: S<String>,
+    /// Percent (0-100) of the traffic no match took that goes to the canary (default 0).
+    #[schemars(with = "Option<i64>")]
     pub(super) weight: Option<S<i64>>,
+    /// Percent (1-100) of the traffic copied to the canary, its responses dropped; stable keeps it all. Not with a weight above 0 or a match.
+    #[schemars(with = "Option<i64>")]
     pub(super) mirror: Option<S<i64>>,
+    /// Requests that go to the canary: entries ORed, the fields of one entry ANDed.
     #[serde(rename = "match", default)]
+    #[schemars(with = "Vec<RawMatch>")]
     pub(super) matches: Vec<S<RawMatch>>,
+    /// Overrides of the computed pod counts (HPA minimums with autoscaling).
     pub(super) replicas: Option<RawReplicaOverride>,
+    /// What must hold before the release leaves the stage.
     pub(super) pause: Option<RawPause>,
 }
 
-#[derive(Deserialize)]
+/// Overrides of a stage's computed pod counts.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ReplicaOverride")]
 pub(super) struct RawReplicaOverride {
+    /// The stable version's pods in this stage.
+    #[schemars(with = "Option<i64>")]
     pub(super) stable: Option<S<i64>>,
+    /// The canary's pods in this stage.
+    #[schemars(with = "Option<i64>")]
     pub(super) canary: Option<S<i64>>,
 }
 
-#[derive(Deserialize)]
+/// The gates of a stage.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Pause")]
 pub(super) struct RawPause {
+    /// Wait for `kanari approve`.
     pub(super) approval: Option<bool>,
+    /// How long the stage bakes before a promote may leave it (`30m`, `1h`).
+    #[schemars(with = "Option<String>")]
     pub(super) duration: Option<S<String>>,
 }
 
-#[derive(Deserialize)]
+/// One match entry; its fields are ANDed.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Match")]
 pub(super) struct RawMatch {
     // Keys with their places, so that a bad header name is shown where it is written.
+    /// Request headers by lowercase name, each with one of `exact`, `prefix` or `regex`.
+    #[schemars(with = "Option<HashMap<String, RawStringMatch>>")]
     pub(super) headers: Option<HashMap<S<String>, S<RawStringMatch>>>,
+    /// A cookie's name and value.
     pub(super) cookie: Option<RawCookie>,
+    /// The request's path, with one of `exact`, `prefix` or `regex`.
+    #[schemars(with = "Option<RawStringMatch>")]
     pub(super) uri: Option<S<RawStringMatch>>,
 }
 
-#[derive(Deserialize)]
+/// Exactly one of `exact`, `prefix` or `regex`.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "StringMatch")]
 pub(super) struct RawStringMatch {
+    /// The whole value.
+    #[schemars(with = "Option<String>")]
     pub(super) exact: Option<S<String>>,
+    /// The start of the value; not empty.
+    #[schemars(with = "Option<String>")]
     pub(super) prefix: Option<S<String>>,
+    /// An RE2 regex the whole value matches (at most 1,024 characters).
+    #[schemars(with = "Option<String>")]
     pub(super) regex: Option<S<String>>,
 }
 
-#[derive(Deserialize)]
+/// A cookie the request carries.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Cookie")]
 pub(super) struct RawCookie {
+    /// The cookie's name.
+    #[schemars(with = "String")]
     pub(super) name: S<String>,
+    /// The cookie's value, exactly.
+    #[schemars(with = "String")]
     pub(super) value: S<String>,
 }
 
@@ -284,30 +406,55 @@ pub(super) fn yaml_message(e: &serde_saphyr::Error) -> String {
     text
 }
 
-#[derive(Deserialize)]
+/// How the canary's health is judged from its metrics in Prometheus.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Analysis")]
 pub(super) struct RawAnalysis {
+    /// The Prometheus to query (or `--prometheus URL`, KANARI_PROMETHEUS_URL).
+    #[schemars(with = "Option<String>")]
     pub(super) prometheus: Option<S<String>>,
+    /// Fewer canary requests in the window make a check inconclusive (default 100).
+    #[schemars(with = "Option<i64>")]
     pub(super) min_requests: Option<S<i64>>,
+    /// `abort` (default: a failed check aborts the release) or `hold`.
+    #[schemars(with = "Option<String>")]
     pub(super) on_failure: Option<S<String>>,
+    /// The checks, each a builtin or your own PromQL query.
     #[serde(default)]
+    #[schemars(with = "Vec<RawMetric>")]
     pub(super) metrics: Vec<S<RawMetric>>,
 }
 
-#[derive(Deserialize)]
+/// One check of the analysis.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Metric")]
 pub(super) struct RawMetric {
+    /// The check's name, in verdicts and commit messages.
+    #[schemars(with = "String")]
     pub(super) name: S<String>,
+    /// The name of a builtin check, such as `success-rate`, `latency-p99` or `errors-vs-stable`.
+    #[schemars(with = "Option<String>")]
     pub(super) builtin: Option<S<String>>,
+    /// Your own PromQL query returning one number, a template over `namespace`, `canary`, `window` and the like.
+    #[schemars(with = "Option<String>")]
     pub(super) query: Option<S<String>>,
+    /// The least value that passes.
+    #[schemars(with = "Option<f64>")]
     pub(super) min: Option<S<f64>>,
+    /// The greatest value that passes.
+    #[schemars(with = "Option<f64>")]
     pub(super) max: Option<S<f64>>,
     /// A number (points, or ms) or a percent of stable's value (`10%`).
+    #[schemars(with = "Option<RawMargin>")]
     pub(super) margin: Option<S<RawMargin>>,
 }
 
-#[derive(Deserialize)]
+/// A number (points, or ms) or a percent of stable's value (`10%`).
+#[derive(Deserialize, JsonSchema)]
 #[serde(untagged)]
+#[schemars(rename = "Margin")]
 pub(super) enum RawMargin {
     Number(f64),
     Text(String),

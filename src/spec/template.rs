@@ -9,6 +9,10 @@ use super::validate::Validator;
 use crate::podschema::Node;
 use crate::problem::{Place, Problem};
 
+/// The template's fields kanari fills in when they are missing (its default container), so not
+/// required of the template.
+pub(super) const FILLED: [&str; 1] = ["template.spec.containers"];
+
 impl Validator<'_> {
     fn node_problem(&mut self, node: &Node, message: impl Into<String>) {
         self.problems.push(Problem::at(self.file, self.source, node.line, node.column, message));
@@ -32,7 +36,7 @@ impl Validator<'_> {
             );
             return (Value::Object(Default::default()), Vec::new());
         }
-        for found in crate::podschema::check(raw, "template", &["template.spec.containers"]) {
+        for found in crate::podschema::check(raw, "template", &FILLED) {
             self.problems.push(Problem::at(self.file, self.source, found.line, found.column, found.message));
         }
         if let Some(labels) = raw.get("metadata").and_then(|m| m.get("labels")) {

@@ -23,6 +23,7 @@ mod schema;
 mod semantics;
 mod servers;
 mod signing;
+mod spec_schema;
 mod specs;
 mod structure;
 mod template;

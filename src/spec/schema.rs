@@ -1,0 +1,54 @@
+//! The JSON Schema (draft 2020-12) of a Canary document, for editors (`kanari schema`): hover
+//! help, completion and errors as the spec is typed. A view of the model, in the spec layer.
+//!
+//! Decision: the schema is derived with `schemars` from the very types the loader reads specs
+//! with ([`super::raw`]), so it cannot drift from them: serde's `deny_unknown_fields`,
+//! `rename_all`, `rename` and `default` are read by the derive (every object closed to unknown
+//! fields, optional fields not required), the Raw types' doc comments are the descriptions, and
+//! a field added to a Raw type is in the schema (or the build fails, for an `S<T>` field without
+//! its `schemars(with = T)`). `S<T>` is serde-saphyr's `Spanned<T>`, a foreign type that the
+//! orphan rule keeps from implementing `JsonSchema` here, so each such field names its `T`. The
+//! pod template is Kubernetes' `PodTemplateSpec`: [`PodTemplate`] brings the definitions of
+//! `schemas/pod-template-spec.json` into `$defs` ([`crate::podschema::json_schema`]), so the
+//! editor's schema and the loader's check read the same file. What a schema cannot say (ranges
+//! of numbers, name rules, checks across fields and releases) stays `kanari lint`'s.
+
+use std::borrow::Cow;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde_json::Value;
+
+use super::raw::RawDoc;
+use super::template::FILLED;
+
+/// Where the generator keeps definitions, as a JSON pointer fragment.
+const DEFS: &str = "#/$defs/";
+
+/// The schema of one Canary document, as JSON; its bytes are the same on every run (objects in
+/// sorted order).
+pub fn schema() -> Value {
+    let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
+    generator.into_root_schema_for::<RawDoc>().to_value()
+}
+
+/// `spec.template`: Kubernetes' PodTemplateSpec, its definitions taken from the schema the
+/// loader checks templates against.
+pub(super) struct PodTemplate;
+
+impl JsonSchema for PodTemplate {
+    fn schema_name() -> Cow<'static, str> {
+        crate::podschema::root().into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let (root, mut definitions) = crate::podschema::json_schema(DEFS, &filled_from_root());
+        let root = definitions.remove(&root).unwrap_or(Value::Bool(true));
+        generator.definitions_mut().extend(definitions);
+        Schema::try_from(root).unwrap_or_default()
+    }
+}
+
+/// [`FILLED`] as paths from the template (`spec.containers`).
+fn filled_from_root() -> Vec<&'static str> {
+    FILLED.iter().filter_map(|path| path.strip_prefix("template.")).collect()
+}
