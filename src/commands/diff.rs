@@ -4,6 +4,8 @@
 //!
 //! JSON (`--format json`): an array with one object per release: `name` (`namespace/name`),
 //! `output`, `from` (the committed stage, or null), `to` (the rendered state), `changed` (bool),
+//! `held` (with `--next`, what holds the release where it is: `needs approval of 50-50`; else
+//! null), `before` and `after` (stage, traffic, pods, matches: see the README's "JSON output"),
 //! and `files`: objects with `path`, `kind` (`added`, `removed`, `modified`), `added` and
 //! `removed` (line counts) and `diff` (the unified diff).
 
@@ -34,6 +36,8 @@ struct ReleaseDiff<'a> {
     changes: Vec<Change>,
     before: Facts,
     after: Facts,
+    /// With `--next`, what holds the release where it is ([`release::Gate::held`]).
+    held: Option<String>,
 }
 
 pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<Code> {
@@ -145,12 +149,17 @@ fn release_diff<'a>(
 ) -> Result<ReleaseDiff<'a>> {
     let recorded = committed.recorded.as_ref();
     let current = release::current(canary, recorded)?;
+    let mut held = None;
     let state = if let Some(name) = &args.stage {
         named_state(canary, name, current)?
     } else if args.next {
         match release::next(canary, recorded, &committed.observed_for(canary), now, &release::Options::default())? {
             Next::Move { to } => to,
-            Next::Stay { .. } | Next::Held(_) => current,
+            Next::Stay { .. } => current,
+            Next::Held(gate) => {
+                held = Some(gate.held(now));
+                current
+            }
         }
     } else {
         current
@@ -179,14 +188,17 @@ fn release_diff<'a>(
         changes,
         before,
         after,
+        held,
     })
 }
 
 fn headline(d: &ReleaseDiff) -> String {
     let from = d.from.as_deref().unwrap_or("(nothing committed)");
     let moves = if d.from.as_deref() == Some(d.to.as_str()) { d.to.clone() } else { format!("{from} -> {}", d.to) };
-    if d.changes.is_empty() {
-        return format!("{}: {moves}: no changes\n", d.canary.id());
+    match (&d.held, d.changes.is_empty()) {
+        (Some(held), true) => return format!("{}: {moves}: held: {held}\n", d.canary.id()),
+        (None, true) => return format!("{}: {moves}: no changes\n", d.canary.id()),
+        _ => {}
     }
     let (added, removed) = d.changes.iter().map(Change::stat).fold((0, 0), |a, s| (a.0 + s.0, a.1 + s.1));
     let n = d.changes.len();
@@ -195,6 +207,9 @@ fn headline(d: &ReleaseDiff) -> String {
 
 fn text(d: &ReleaseDiff, color: bool) -> String {
     let mut out = paint(&headline(d), BOLD, color);
+    if let Some(held) = d.held.as_ref().filter(|_| !d.changes.is_empty()) {
+        out.push_str(&format!("held: {held}\n"));
+    }
     for change in &d.changes {
         for line in change.unified().split_inclusive('\n') {
             let style = match line.as_bytes().first() {
@@ -239,6 +254,7 @@ fn to_json(d: &ReleaseDiff) -> serde_json::Value {
         "from": d.from,
         "to": d.to,
         "changed": !d.changes.is_empty(),
+        "held": d.held,
         "before": d.before,
         "after": d.after,
         "files": files,

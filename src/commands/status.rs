@@ -19,7 +19,8 @@
 //!
 //! JSON (`--format json`): an array of objects with `name` (`namespace/name`), `stage` (or null),
 //! `status`, `since` (or null), `next` (or null), `gate` (or null), `why` (or null), `doing` (or
-//! null) and `canary` (the committed canary version, or null).
+//! null), `canary` (the committed canary version, or null) and `reason` (why an aborted or
+//! aborting release was aborted, or null).
 
 use anyhow::Result;
 use serde::Serialize;
@@ -46,6 +47,8 @@ struct Row {
     why: Option<String>,
     doing: Option<String>,
     canary: Option<String>,
+    /// Why an aborted (or aborting) release was aborted: `kanari.dev/reason`.
+    reason: Option<String>,
     #[serde(skip)]
     of: Option<(usize, usize)>,
 }
@@ -99,6 +102,7 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<Code> {
             why: verdict.as_ref().map(|(_, why)| why.clone()).or(gate.map(|g| g.to_string())),
             doing: recorded.and_then(crate::commands::doing),
             canary: recorded.and_then(|r| r.canary.clone()),
+            reason: recorded.filter(|_| matches!(status, "aborted" | "aborting")).and_then(|r| r.reason.clone()),
             of,
         });
     }
@@ -127,6 +131,11 @@ fn text(rows: &[Row]) -> String {
                 (None, Some(gate)) => format!("held: {gate}"),
                 (Some(next), None) => format!("next: {next}"),
                 (None, None) => String::new(),
+            };
+            let next = match (&r.reason, next.is_empty()) {
+                (Some(reason), true) => format!("reason: {reason}"),
+                (Some(reason), false) => format!("{next}, reason: {reason}"),
+                (None, _) => next,
             };
             [r.name.clone(), stage, r.status.to_string(), since, next]
         })

@@ -1,0 +1,107 @@
+//! What a new user reads and tripped on: the abort reason in `status`, what holds a release in
+//! `diff --next`, commit bodies that read as sentences, one JSON shape for traffic and pods in
+//! `plan`, `diff` and `status`, and Git errors without libgit2's class and code.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::{fixture_repo, kanari, kanari_env};
+
+const AUTHOR: &str = "CI <ci@example.com>";
+
+/// kanari run in `repo` at 12:`minute` of a fixed day.
+fn at(repo: &Path, minute: u32, args: &[&str]) -> crate::Run {
+    let now = format!("2026-05-01T12:{minute:02}:00Z");
+    let mut all = vec!["-C", repo.to_str().unwrap()];
+    all.extend_from_slice(args);
+    kanari_env(repo, &all, &[("KANARI_NOW", &now)])
+}
+
+/// The bookinfo release promoted `times` times, a minute apart from 12:00 (past each warmup).
+fn promoted(times: u32) -> tempfile::TempDir {
+    let repo = fixture_repo("bookinfo");
+    for minute in 0..times {
+        let run = at(repo.path(), minute, &["promote", "--author", AUTHOR]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    repo
+}
+
+fn json_of(run: &crate::Run) -> Value {
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+}
+
+/// The reason given to `abort` showed nowhere but in the overlay's annotations.
+#[test]
+fn status_shows_why_a_release_was_aborted() {
+    let repo = promoted(4);
+    let r = repo.path();
+    let run = at(r, 10, &["abort", "--reason", "p99 latency doubled", "--author", AUTHOR]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for minute in [10, 20] {
+        if minute == 20 {
+            // The second abort scales the canary down: the reason stays.
+            assert_eq!(at(r, 12, &["abort", "--reason", "p99 latency doubled", "--author", AUTHOR]).code, 0);
+        }
+        let text = at(r, minute, &["status"]);
+        assert_eq!(text.code, 0, "{}", text.stderr);
+        assert!(text.stdout.contains("reason: p99 latency doubled"), "{}", text.stdout);
+        let rows = json_of(&at(r, minute, &["status", "--format", "json"]));
+        assert_eq!(rows[0]["reason"], "p99 latency doubled", "{rows}");
+        assert!(["aborted", "aborting"].contains(&rows[0]["status"].as_str().unwrap()), "{rows}");
+    }
+    // A release that was not aborted has no reason.
+    let rows = json_of(&at(promoted(2).path(), 5, &["status", "--format", "json"]));
+    assert_eq!(rows[0]["reason"], Value::Null, "{rows}");
+}
+
+/// `diff --next` said "no changes" when a gate held the release, as if there were nothing to do.
+#[test]
+fn diff_next_says_which_gate_holds_the_release() {
+    // At 50-50, which waits for an approval.
+    let repo = promoted(5);
+    let r = repo.path();
+    let text = at(r, 10, &["diff", "--next"]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert_eq!(text.stdout, "bookinfo/reviews: 50-50: held: needs approval of 50-50\n");
+    let list = json_of(&at(r, 10, &["diff", "--next", "--format", "json"]));
+    assert_eq!(list[0]["held"], "needs approval of 50-50", "{list}");
+    // Approved, it moves: nothing holds it.
+    assert_eq!(at(r, 10, &["approve", "--author", AUTHOR]).code, 0);
+    let list = json_of(&at(r, 11, &["diff", "--next", "--format", "json"]));
+    assert_eq!(list[0]["held"], Value::Null, "{list}");
+    assert_eq!(list[0]["changed"], true, "{list}");
+    // Right after a move, the new pods warm up: the warmup's own words.
+    let run = at(r, 11, &["promote", "--author", AUTHOR]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let text = at(r, 11, &["diff", "--next"]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(text.stdout.contains(", draining 50-50: held: the traffic left `50-50`"), "{}", text.stdout);
+    assert!(text.stdout.ends_with("at 2026-05-01T12:12:00Z\n"), "{}", text.stdout);
+    // Settled, the last stage bakes for 30m from the move.
+    assert_eq!(at(r, 12, &["promote", "--author", AUTHOR]).code, 0);
+    let text = at(r, 20, &["diff", "--next"]);
+    assert_eq!(text.stdout, "bookinfo/reviews: 0-100: held: bake time, 21m left\n");
+    // Without --next there is no gate to speak of.
+    let plain = json_of(&at(r, 11, &["diff", "--format", "json"]));
+    assert_eq!(plain[0]["held"], Value::Null, "{plain}");
+}
+
+/// libgit2's "class=Repository (6); code=NotFound (-3)" reached the user.
+#[test]
+fn git_errors_are_said_without_libgit2_class_and_code() {
+    let outside = tempfile::tempdir().unwrap();
+    let run = kanari(outside.path(), &["status"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let place = outside.path().canonicalize().unwrap();
+    let expected = format!("error: `{}` is not inside a Git repository\n", place.display());
+    let raw = format!("error: `{}` is not inside a Git repository\n", outside.path().display());
+    assert!(run.stderr == expected || run.stderr == raw, "{}", run.stderr);
+    // Any other Git error keeps its message and loses the noise.
+    let repo = fixture_repo("bookinfo");
+    let run = at(repo.path(), 0, &["diff", "--base", "no-such-rev"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.starts_with("error: no revision `no-such-rev` in the repository: "), "{}", run.stderr);
+    assert!(!run.stderr.contains("class=") && !run.stderr.contains("code="), "{}", run.stderr);
+}
