@@ -255,8 +255,8 @@ fn to_json(d: &ReleaseDiff) -> serde_json::Value {
         "to": d.to,
         "changed": !d.changes.is_empty(),
         "held": d.held,
-        "before": d.before,
-        "after": d.after,
+        "before": d.before.to_json(),
+        "after": d.after.to_json(),
         "files": files,
     })
 }

@@ -105,3 +105,24 @@ fn git_errors_are_said_without_libgit2_class_and_code() {
     assert!(run.stderr.starts_with("error: no revision `no-such-rev` in the repository: "), "{}", run.stderr);
     assert!(!run.stderr.contains("class=") && !run.stderr.contains("code="), "{}", run.stderr);
 }
+
+/// Pods were strings (`"10"`, `"hpa 1-10"`) in `plan`, `[version, value]` pairs in `diff`, and
+/// absent from `status`: one shape now, numbers by version.
+#[test]
+fn plan_diff_and_status_show_traffic_and_pods_in_one_json_shape() {
+    let repo = promoted(4);
+    let r = repo.path();
+    let traffic = serde_json::json!({"v1": 90, "v2": 10});
+    let pods = serde_json::json!({"v1": {"replicas": 10}, "v2": {"replicas": 5}});
+    let status = json_of(&at(r, 10, &["status", "--format", "json"]));
+    assert_eq!((&status[0]["traffic"], &status[0]["pods"]), (&traffic, &pods), "{status}");
+    let plan = json_of(&at(r, 10, &["plan", "--format", "json"]));
+    let current = plan[0]["states"].as_array().unwrap().iter().find(|s| s["current"] == true).unwrap();
+    assert_eq!((&current["traffic"], &current["pods"]), (&traffic, &pods), "{plan}");
+    let diff = json_of(&at(r, 10, &["diff", "--next", "--format", "json"]));
+    assert_eq!((&diff[0]["before"]["traffic"], &diff[0]["before"]["pods"]), (&traffic, &pods), "{diff}");
+    assert_eq!(diff[0]["after"]["traffic"], serde_json::json!({"v1": 50, "v2": 50}), "{diff}");
+    // Nothing committed: null.
+    let fresh = json_of(&at(fixture_repo("bookinfo").path(), 0, &["status", "--format", "json"]));
+    assert_eq!((&fresh[0]["traffic"], &fresh[0]["pods"]), (&Value::Null, &Value::Null), "{fresh}");
+}
