@@ -67,8 +67,7 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<Code> {
         let facts = c.recorded.is_some().then(|| crate::review::facts(&c.files));
         Ok(((c.observed_for(canary), c.recorded), facts))
     })?;
-    let (committed, facts): (Vec<(Observed, Option<Recorded>)>, Vec<Option<crate::review::Facts>>) =
-        committed.into_iter().unzip();
+    let (committed, facts): (Vec<_>, Vec<Option<crate::review::Facts>>) = committed.into_iter().unzip();
     let (observed, recorded): (Vec<Observed>, Vec<Option<Recorded>>) = committed.into_iter().unzip();
     // The analysis of each release in a stage with canary traffic, run now: a check that does
     // not pass is what holds the release (or, for a failure, what the next promote aborts on).
