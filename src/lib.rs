@@ -56,10 +56,12 @@ pub fn exit_code_of(err: &anyhow::Error) -> exit::Code {
 }
 
 /// The error as printed: spec problems as their own report, anything else as one lowercase
-/// `error:` line with its causes after colons.
+/// `error:` line with its causes after colons (a Git error in its own words, without libgit2's
+/// class and code).
 pub fn describe(err: &anyhow::Error) -> String {
     if let Some(problems) = err.downcast_ref::<problem::Problems>() {
         return problems.to_string();
     }
-    format!("error: {err:#}")
+    let causes: Vec<String> = err.chain().map(|e| repo::plain_cause(e).unwrap_or_else(|| e.to_string())).collect();
+    format!("error: {}", causes.join(": "))
 }

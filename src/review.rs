@@ -52,6 +52,23 @@ pub struct Facts {
     pub subsets: BTreeMap<String, String>,
 }
 
+impl Facts {
+    /// The facts as every JSON output shows them: `stage`, `traffic` and `pods` by version (see
+    /// [`plan::traffic_json`], [`plan::pods_json`]), `matches`, and `mirror` when there is one.
+    pub fn to_json(&self) -> Value {
+        let mut out = serde_json::json!({
+            "stage": self.stage,
+            "traffic": plan::traffic_json(&self.traffic),
+            "pods": plan::pods_json(&self.pods),
+            "matches": self.matches,
+        });
+        if let Some(mirror) = &self.mirror {
+            out["mirror"] = serde_json::json!(mirror);
+        }
+        out
+    }
+}
+
 /// Reads the facts from an overlay's files (file name → bytes). Files that do not parse are
 /// skipped: the facts are a summary, the diff below them is the truth. Versions are named by
 /// their `version` label: a route's subset is read through the DestinationRule's subsets.
@@ -88,7 +105,8 @@ pub fn facts(files: &BTreeMap<PathBuf, Vec<u8>>) -> Facts {
             }
             Some("HorizontalPodAutoscaler") => {
                 let (min, max) = (&doc["spec"]["minReplicas"], &doc["spec"]["maxReplicas"]);
-                hpas.insert(version(), format!("hpa {}-{}", min.as_u64().unwrap_or(1), max.as_u64().unwrap_or(0)));
+                let hpa = plan::PodCount::Hpa { min: min.as_u64().unwrap_or(1), max: max.as_u64().unwrap_or(0) };
+                hpas.insert(version(), hpa.to_string());
             }
             Some("DestinationRule") => {
                 for subset in doc["spec"]["subsets"].as_array().into_iter().flatten() {

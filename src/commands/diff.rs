@@ -4,6 +4,8 @@
 //!
 //! JSON (`--format json`): an array with one object per release: `name` (`namespace/name`),
 //! `output`, `from` (the committed stage, or null), `to` (the rendered state), `changed` (bool),
+//! `held` (with `--next`, what holds the release where it is: `needs approval of 50-50`; else
+//! null), `before` and `after` (stage, traffic, pods, matches: see the README's "JSON output"),
 //! and `files`: objects with `path`, `kind` (`added`, `removed`, `modified`), `added` and
 //! `removed` (line counts) and `diff` (the unified diff).
 
@@ -40,6 +42,8 @@ struct ReleaseDiff<'a> {
     /// With `--next`, the `kanari.dev/since` written is the clock's now, not the time the merge
     /// commits: the comment shows a placeholder instead.
     next: bool,
+    /// With `--next`, what holds the release where it is ([`release::Gate::held`]).
+    held: Option<String>,
 }
 
 /// What the comment shows in place of the `kanari.dev/since` a `--next` diff adds: the time is
@@ -206,6 +210,7 @@ fn release_diff<'a>(
         after,
         gate,
         next: args.next,
+        held: held.map(|g| g.held(now)),
     })
 }
 
@@ -275,8 +280,10 @@ fn placeholder_since(body: &str) -> String {
 fn headline(d: &ReleaseDiff) -> String {
     let from = d.from.as_deref().unwrap_or("(nothing committed)");
     let moves = if d.from.as_deref() == Some(d.to.as_str()) { d.to.clone() } else { format!("{from} -> {}", d.to) };
-    if d.changes.is_empty() {
-        return format!("{}: {moves}: no changes\n", d.canary.id());
+    match (&d.held, d.changes.is_empty()) {
+        (Some(held), true) => return format!("{}: {moves}: held: {held}\n", d.canary.id()),
+        (None, true) => return format!("{}: {moves}: no changes\n", d.canary.id()),
+        _ => {}
     }
     let (added, removed) = d.changes.iter().map(Change::stat).fold((0, 0), |a, s| (a.0 + s.0, a.1 + s.1));
     let n = d.changes.len();
@@ -285,6 +292,9 @@ fn headline(d: &ReleaseDiff) -> String {
 
 fn text(d: &ReleaseDiff, color: bool) -> String {
     let mut out = paint(&headline(d), BOLD, color);
+    if let Some(held) = d.held.as_ref().filter(|_| !d.changes.is_empty()) {
+        out.push_str(&format!("held: {held}\n"));
+    }
     for change in &d.changes {
         for line in change.unified().split_inclusive('\n') {
             let style = match line.as_bytes().first() {
@@ -329,8 +339,9 @@ fn to_json(d: &ReleaseDiff) -> serde_json::Value {
         "from": d.from,
         "to": d.to,
         "changed": !d.changes.is_empty(),
-        "before": d.before,
-        "after": d.after,
+        "held": d.held,
+        "before": d.before.to_json(),
+        "after": d.after.to_json(),
         "files": files,
     })
 }

@@ -483,17 +483,20 @@ fn message(
     let after_files = rendered.files.iter().map(|(k, v)| (k.into(), v.clone())).collect();
     let after = review::facts(&after_files);
     let before = recorded.map(|_| review::facts(&from.files));
-    let percent = |f: &review::Facts| -> Vec<(String, String)> {
-        f.traffic.iter().map(|(v, w)| (v.clone(), format!("{w}%"))).collect()
-    };
-    let traffic_before = before.as_ref().map(percent);
-    body.push(format!("traffic: {}", changes(traffic_before.as_deref(), &percent(&after))));
+    body.extend(traffic_sentences(before.as_ref().map(|b| b.traffic.as_slice()), &after.traffic));
     match (before.as_ref().and_then(|b| b.mirror.as_ref()), &after.mirror) {
-        (_, Some(mirror)) => body.push(mirror.clone()),
-        (Some(mirror), None) => body.push(format!("{mirror} stopped")),
+        (_, Some(mirror)) => body.push(format!("{mirror}.")),
+        (Some(mirror), None) => body.push(format!("{mirror} stops.")),
         (None, None) => {}
     }
-    body.push(format!("pods: {}", changes(before.as_ref().map(|b| b.pods.as_slice()), &after.pods)));
+    let before_matches = before.as_ref().map_or(&[][..], |b| b.matches.as_slice());
+    for m in after.matches.iter().filter(|m| !before_matches.contains(m)) {
+        body.push(format!("{}.", match_sentence(m, "go to")));
+    }
+    for m in before_matches.iter().filter(|m| !after.matches.contains(m)) {
+        body.push(format!("{}.", match_sentence(m, "no longer go to")));
+    }
+    body.extend(pod_sentences(before.as_ref().map(|b| b.pods.as_slice()), &after.pods));
     let more: String = trailers.iter().map(|(key, value)| format!("{key}: {value}\n")).collect();
     format!("{subject}\n\n{}\n\nKanari-Canary: {}\nKanari-Stage: {to_name}\n{more}", body.join("\n"), canary.id())
 }
@@ -580,34 +583,82 @@ fn purpose(canary: &Canary, from: Option<&Recorded>, to: &State) -> Option<(Stri
     })
 }
 
-/// `v1 90% -> 50%, v2 10% -> 50%`: each version's value before and after.
-fn changes(before: Option<&[(String, String)]>, after: &[(String, String)]) -> String {
+/// `requests with end-user=jason go to v2`, from a match as [`review::Facts`] reads it
+/// (`end-user=jason -> v2`).
+fn match_sentence(m: &str, verb: &str) -> String {
+    match m.rsplit_once(" -> ") {
+        Some((when, to)) => format!("requests with {when} {verb} {to}"),
+        None => format!("requests with {m} {verb} the canary"),
+    }
+}
+
+/// One sentence per version: `v1 goes from 90% to 50% of the traffic.`, `v2 keeps 10% of the
+/// traffic.`, `v3 takes 40% of the traffic.`, `v3 no longer takes traffic.`.
+fn traffic_sentences(before: Option<&[(String, u64)]>, after: &[(String, u64)]) -> Vec<String> {
+    let sides: Vec<&[(String, u64)]> = [Some(after), before].into_iter().flatten().collect();
+    by_version(&sides)
+        .into_iter()
+        .map(|(v, values)| match (values[0], before.map(|_| values[1])) {
+            (Some(new), None | Some(None)) => format!("{v} takes {new}% of the traffic."),
+            (Some(new), Some(Some(old))) if old == new => format!("{v} keeps {new}% of the traffic."),
+            (Some(new), Some(Some(old))) => format!("{v} goes from {old}% to {new}% of the traffic."),
+            (None, _) => format!("{v} no longer takes traffic."),
+        })
+        .collect()
+}
+
+/// One sentence per version: `v2 scales from 1 to 5 pods.`, `v1 keeps 10 pods.`, `v2 starts
+/// with 5 pods.`, `v2 is removed.` (a count is a number or `hpa 2-10`).
+fn pod_sentences(before: Option<&[(String, String)]>, after: &[(String, String)]) -> Vec<String> {
     let sides: Vec<&[(String, String)]> = [Some(after), before].into_iter().flatten().collect();
     by_version(&sides)
         .into_iter()
-        .map(|(v, values)| {
-            let new = values[0].map_or("-", String::as_str);
-            match (before, values.get(1).copied().flatten()) {
-                (None, _) => format!("{v} {new}"),
-                (Some(_), Some(old)) if old == new => format!("{v} {new}"),
-                (Some(_), old) => format!("{v} {} -> {new}", old.map_or("-", String::as_str)),
-            }
+        .map(|(v, values)| match (values[0], before.map(|_| values[1])) {
+            (Some(new), None | Some(None)) => format!("{v} starts with {}.", pods(new)),
+            (Some(new), Some(Some(old))) if old == new => format!("{v} keeps {}.", pods(new)),
+            (Some(new), Some(Some(old))) => match (plan::PodCount::read(old), plan::PodCount::read(new)) {
+                (Some(plan::PodCount::Replicas(_)), Some(plan::PodCount::Replicas(_))) => {
+                    format!("{v} scales from {old} to {}.", pods(new))
+                }
+                _ => format!("{v} scales from {} to {}.", pods(old), pods(new)),
+            },
+            (None, _) => format!("{v} is removed."),
         })
-        .collect::<Vec<_>>()
-        .join(", ")
+        .collect()
+}
+
+/// A version's pods in words: `1 pod`, `5 pods`, `2 to 10 pods (autoscaled)`.
+fn pods(text: &str) -> String {
+    match plan::PodCount::read(text) {
+        Some(plan::PodCount::Replicas(1)) => "1 pod".into(),
+        Some(plan::PodCount::Hpa { min, max }) => format!("{min} to {max} pods (autoscaled)"),
+        _ => format!("{text} pods"),
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::changes;
+    use super::{match_sentence, pod_sentences, traffic_sentences};
 
     #[test]
-    fn changes_name_each_version_before_and_after() {
-        let pair = |v: &str, x: &str| (v.to_string(), x.to_string());
-        let before = [pair("v1", "90%"), pair("v2", "10%")];
-        let after = [pair("v1", "50%"), pair("v2", "10%"), pair("v3", "40%")];
-        assert_eq!(changes(Some(&before), &after), "v1 90% -> 50%, v2 10%, v3 - -> 40%");
-        assert_eq!(changes(Some(&after), &before), "v1 50% -> 90%, v2 10%, v3 40% -> -");
-        assert_eq!(changes(None, &after), "v1 50%, v2 10%, v3 40%");
+    fn changes_read_as_one_sentence_per_version() {
+        let pair = |v: &str, x: u64| (v.to_string(), x);
+        let before = [pair("v1", 90), pair("v2", 10)];
+        let after = [pair("v1", 50), pair("v2", 10), pair("v3", 40)];
+        assert_eq!(
+            traffic_sentences(Some(&before), &after),
+            ["v1 goes from 90% to 50% of the traffic.", "v2 keeps 10% of the traffic.", "v3 takes 40% of the traffic."]
+        );
+        assert_eq!(traffic_sentences(Some(&after), &before)[2], "v3 no longer takes traffic.");
+        let pods = |v: &str, x: &str| (v.to_string(), x.to_string());
+        let before = [pods("v1", "10"), pods("v2", "1")];
+        let after = [pods("v1", "10"), pods("v2", "5"), pods("v3", "hpa 2-10")];
+        assert_eq!(
+            pod_sentences(Some(&before), &after),
+            ["v1 keeps 10 pods.", "v2 scales from 1 to 5 pods.", "v3 starts with 2 to 10 pods (autoscaled)."]
+        );
+        assert_eq!(pod_sentences(Some(&after), &before)[2], "v3 is removed.");
+        assert_eq!(pod_sentences(None, &before), ["v1 starts with 10 pods.", "v2 starts with 1 pod."]);
+        assert_eq!(match_sentence("end-user=jason -> v2", "go to"), "requests with end-user=jason go to v2");
     }
 }

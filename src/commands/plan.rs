@@ -9,13 +9,14 @@
 //! JSON: an array with one object per release: `name` (`namespace/name`), `file`, `output`,
 //! `stable`, `canary` (or null), `current` (the state the overlay records, resolved against the
 //! spec), and `states`: objects with `state`, `current` (bool), `traffic` (version → percent),
-//! `matches` (strings), `pods` (version → `10`, `hpa 1-10` or `0`), `gate` (strings) and, in a
+//! `matches` (strings), `pods` (version → `{"replicas": 10}` or `{"hpa": {"min": 1, "max": 10}}`:
+//! the README's "JSON output"), `gate` (strings) and, in a
 //! mirror stage, `mirror` (`mirror 20% -> v2`, also shown in the text table's MATCH column).
 
 use std::io::Write;
 
 use anyhow::Result;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::cli::{PlanArgs, PlanFormat};
 use crate::commands::{Workspace, by_version, state_text};
@@ -227,14 +228,12 @@ fn to_json(r: &Release) -> Value {
         .states
         .iter()
         .map(|s| {
-            let traffic: Map<String, Value> = s.traffic.iter().map(|(v, w)| (v.clone(), json!(w))).collect();
-            let pods: Map<String, Value> = s.pods.iter().map(|(v, p)| (v.clone(), json!(p))).collect();
             let mut state = json!({
                 "state": s.state,
                 "current": s.state == r.current,
-                "traffic": traffic,
+                "traffic": plan::traffic_json(&s.traffic),
                 "matches": s.matches,
-                "pods": pods,
+                "pods": plan::pods_json(&s.pods),
                 "gate": s.gate,
             });
             if let Some(mirror) = &s.mirror {

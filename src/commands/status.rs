@@ -19,7 +19,9 @@
 //!
 //! JSON (`--format json`): an array of objects with `name` (`namespace/name`), `stage` (or null),
 //! `status`, `since` (or null), `next` (or null), `gate` (or null), `why` (or null), `doing` (or
-//! null) and `canary` (the committed canary version, or null).
+//! null), `canary` (the committed canary version, or null), `reason` (why an aborted or
+//! aborting release was aborted, or null), and `traffic` and `pods` (the committed overlay's, by
+//! version, in the shape the README's "JSON output" gives; null when nothing is committed).
 
 use anyhow::Result;
 use serde::Serialize;
@@ -46,6 +48,12 @@ struct Row {
     why: Option<String>,
     doing: Option<String>,
     canary: Option<String>,
+    /// Why an aborted (or aborting) release was aborted: `kanari.dev/reason`.
+    reason: Option<String>,
+    /// The committed overlay's traffic and pods by version ([`crate::plan::traffic_json`],
+    /// [`crate::plan::pods_json`]), or null when nothing is committed.
+    traffic: serde_json::Value,
+    pods: serde_json::Value,
     #[serde(skip)]
     of: Option<(usize, usize)>,
 }
@@ -55,8 +63,12 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<Code> {
     let (head, canaries) = git.releases_at_head(&args.selection.releases)?;
     let now = now()?;
     let mut rows = Vec::new();
-    let (observed, recorded): (Vec<Observed>, Vec<Option<Recorded>>) =
-        git.map_committed(head, &canaries, |canary, c| Ok((c.observed_for(canary), c.recorded)))?.into_iter().unzip();
+    let committed = git.map_committed(head, &canaries, |canary, c| {
+        let facts = c.recorded.is_some().then(|| crate::review::facts(&c.files));
+        Ok(((c.observed_for(canary), c.recorded), facts))
+    })?;
+    let (committed, facts): (Vec<_>, Vec<Option<crate::review::Facts>>) = committed.into_iter().unzip();
+    let (observed, recorded): (Vec<Observed>, Vec<Option<Recorded>>) = committed.into_iter().unzip();
     // The analysis of each release in a stage with canary traffic, run now: a check that does
     // not pass is what holds the release (or, for a failure, what the next promote aborts on).
     let verdicts: Vec<Option<(String, String)>> = analyze::judge_each(ws, &canaries, &recorded, now)
@@ -70,7 +82,7 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<Code> {
         })
         .collect();
     let committed = observed.into_iter().zip(recorded);
-    for ((canary, (observed, recorded)), verdict) in canaries.iter().zip(committed).zip(verdicts) {
+    for (((canary, (observed, recorded)), verdict), facts) in canaries.iter().zip(committed).zip(verdicts).zip(facts) {
         let recorded = recorded.as_ref();
         let position = release::position(canary, recorded)?;
         let next = release::next(canary, recorded, &observed, now, &release::Options::default())?;
@@ -99,6 +111,9 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<Code> {
             why: verdict.as_ref().map(|(_, why)| why.clone()).or(gate.map(|g| g.to_string())),
             doing: recorded.and_then(crate::commands::doing),
             canary: recorded.and_then(|r| r.canary.clone()),
+            reason: recorded.filter(|_| matches!(status, "aborted" | "aborting")).and_then(|r| r.reason.clone()),
+            traffic: facts.as_ref().map_or(serde_json::Value::Null, |f| crate::plan::traffic_json(&f.traffic)),
+            pods: facts.as_ref().map_or(serde_json::Value::Null, |f| crate::plan::pods_json(&f.pods)),
             of,
         });
     }
@@ -127,6 +142,11 @@ fn text(rows: &[Row]) -> String {
                 (None, Some(gate)) => format!("held: {gate}"),
                 (Some(next), None) => format!("next: {next}"),
                 (None, None) => String::new(),
+            };
+            let next = match (&r.reason, next.is_empty()) {
+                (Some(reason), true) => format!("reason: {reason}"),
+                (Some(reason), false) => format!("{next}, reason: {reason}"),
+                (None, _) => next,
             };
             [r.name.clone(), stage, r.status.to_string(), since, next]
         })

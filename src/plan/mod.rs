@@ -497,6 +497,48 @@ impl Summary {
     }
 }
 
+/// The pods one version runs, as every JSON output shows them: `{"replicas": 10}` or
+/// `{"hpa": {"min": 2, "max": 10}}`; as text (tables, commit bodies), `10` or `hpa 2-10`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PodCount {
+    Replicas(u64),
+    Hpa { min: u64, max: u64 },
+}
+
+impl std::fmt::Display for PodCount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PodCount::Replicas(n) => write!(f, "{n}"),
+            PodCount::Hpa { min, max } => write!(f, "hpa {min}-{max}"),
+        }
+    }
+}
+
+impl PodCount {
+    /// Reads the text form back (`10`, `hpa 2-10`); None for anything else (`-`).
+    pub fn read(text: &str) -> Option<PodCount> {
+        match text.strip_prefix("hpa ") {
+            Some(range) => {
+                let (min, max) = range.split_once('-')?;
+                Some(PodCount::Hpa { min: min.parse().ok()?, max: max.parse().ok()? })
+            }
+            None => text.parse().ok().map(PodCount::Replicas),
+        }
+    }
+}
+
+/// Traffic per version as every JSON output shows it: `{"v1": 90, "v2": 10}`.
+pub fn traffic_json<W: Copy + Into<u64>>(traffic: &[(String, W)]) -> Value {
+    Value::Object(traffic.iter().map(|(v, w)| (v.clone(), json!((*w).into()))).collect())
+}
+
+/// Pods per version as every JSON output shows them: `{"v1": {"replicas": 10}, "v2": {"hpa":
+/// {"min": 2, "max": 10}}}`, null for a version whose count is unknown.
+pub fn pods_json(pods: &[(String, String)]) -> Value {
+    Value::Object(pods.iter().map(|(v, text)| (v.clone(), json!(PodCount::read(text)))).collect())
+}
+
 /// Summarizes a plan of `step`.
 pub fn summarize(canary: &Canary, step: Step, plan: &Plan) -> Summary {
     // By version label, as people name versions: the subset names them for Istio only.
@@ -515,7 +557,7 @@ pub fn summarize(canary: &Canary, step: Step, plan: &Plan) -> Summary {
         .iter()
         .map(|v| {
             let text = match (&v.hpa, v.replicas) {
-                (Some(h), _) => format!("hpa {}-{}", h.min_replicas, h.max_replicas),
+                (Some(h), _) => PodCount::Hpa { min: h.min_replicas.into(), max: h.max_replicas.into() }.to_string(),
                 (None, Some(n)) => n.to_string(),
                 (None, None) => "-".into(),
             };

@@ -128,6 +128,22 @@ impl Gate {
             Gate::Analysis { check, .. } => format!("analysis: {check}"),
         }
     }
+
+    /// What holds the release, as a view of what comes next says it at time `now`: `needs
+    /// approval of 50-50`, `bake time, 12m left`, the warmup's or the analysis's own reason.
+    pub fn held(&self, now: Timestamp) -> String {
+        match self {
+            Gate::Approval { stage } => format!("needs approval of {stage}"),
+            Gate::Bake { until, .. } => {
+                let left = (until.as_second() - now.as_second()).max(0).unsigned_abs();
+                format!("bake time, {} left", crate::spec::format_duration(std::time::Duration::from_secs(left)))
+            }
+            Gate::Aborted { reason: Some(reason) } => format!("aborted ({reason})"),
+            Gate::Aborted { reason: None } => "aborted".into(),
+            Gate::OnTheWay { .. } | Gate::Warmup { .. } => self.to_string(),
+            Gate::Analysis { why, .. } => format!("analysis: {why}"),
+        }
+    }
 }
 
 /// What a command would do to a release: `promote` decides the step ([`next`]), the committing

@@ -38,7 +38,7 @@ mod worktree;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use git2::{ErrorCode, Oid, Repository};
 
 pub use commit::{Identity, Signatures, parse_identity};
@@ -142,8 +142,14 @@ impl Repo {
     /// Opens the repository around `root` (the project root).
     pub fn open(root: &Path) -> Result<Repo> {
         quick_reads();
-        let git = Repository::discover(root)
-            .with_context(|| format!("`{}` is not inside a Git repository", root.display()))?;
+        let git = match Repository::discover(root) {
+            Ok(git) => git,
+            // libgit2's own words add nothing to this one.
+            Err(e) if e.code() == ErrorCode::NotFound => bail!("`{}` is not inside a Git repository", root.display()),
+            Err(e) => {
+                return Err(e).with_context(|| format!("failed to open the repository around `{}`", root.display()));
+            }
+        };
         let workdir = git.workdir().ok_or_else(|| anyhow!("the repository at `{}` is bare", root.display()))?;
         let workdir = workdir.canonicalize().with_context(|| format!("failed to resolve `{}`", workdir.display()))?;
         let root = root.canonicalize().with_context(|| format!("failed to resolve `{}`", root.display()))?;
@@ -231,6 +237,13 @@ impl Repo {
             }
         }
     }
+}
+
+/// An error of the git layer as the user reads it: libgit2's message without the class and code
+/// it appends (`; class=Repository (6); code=NotFound (-3)`). None for any other error. The one
+/// place that noise is taken out: [`crate::describe`] reads every cause through it.
+pub fn plain_cause(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    e.downcast_ref::<git2::Error>().map(|g| g.message().to_string())
 }
 
 fn oid_bytes(oid: Oid) -> [u8; 20] {

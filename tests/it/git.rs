@@ -111,8 +111,11 @@ fn the_bookinfo_release_walks_from_nothing_to_its_end() {
         assert_eq!(pods.get("reviews-v2").copied(), *v2, "{subject}");
     }
     let message = git(r, &["log", "-1", "--format=%B"]);
-    assert!(message.contains("traffic: v1 90% -> 50%, v2 10% -> 50%"), "{message}");
-    assert!(message.contains("pods: v1 10, v2 5 -> 10"), "{message}");
+    assert!(
+        message.contains("\n\nv1 goes from 90% to 50% of the traffic.\nv2 goes from 10% to 50% of the traffic.\n"),
+        "{message}"
+    );
+    assert!(message.contains("\nv1 keeps 10 pods.\nv2 scales from 5 to 10 pods.\n"), "{message}");
     assert!(
         message.ends_with("Kanari-Canary: bookinfo/reviews\nKanari-Stage: 50-50\n\n")
             || message.contains("Kanari-Stage: 50-50")

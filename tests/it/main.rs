@@ -28,6 +28,7 @@ mod specs;
 mod structure;
 mod template;
 mod transitions;
+mod ux;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
