@@ -63,3 +63,14 @@ fn every_kanari_command_in_the_examples_and_readme_parses() {
     }
     assert!(checked >= 12, "only {checked} commands found");
 }
+
+#[test]
+fn the_readme_shows_the_real_plan_of_bookinfo() {
+    let readme = std::fs::read_to_string(project().join("README.md")).unwrap();
+    let start = readme.find("`kanari -C fixtures/bookinfo plan` shows").expect("the README shows the plan");
+    let block = &readme[start..];
+    let open = block.find("```\n").unwrap() + 4;
+    let shown = &block[open..open + block[open..].find("```\n").unwrap()];
+    let run = crate::kanari_ok(&project(), &["-C", "fixtures/bookinfo", "plan"]);
+    assert_eq!(shown, run.stdout, "the README's plan table is stale; paste `kanari -C fixtures/bookinfo plan`");
+}
