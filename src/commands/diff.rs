@@ -477,11 +477,11 @@ fn cell(text: &str) -> String {
 /// The before/after table; changed values in bold.
 fn table(before: &Facts, after: &Facts, from: Option<&str>, to: &str) -> String {
     let mut rows: Vec<(String, String, String)> =
-        vec![("stage".into(), from.map_or("–".into(), |f| format!("`{f}`")), format!("`{to}`"))];
+        vec![("stage".into(), from.map_or("—".into(), |f| format!("`{f}`")), format!("`{to}`"))];
     let pairs =
         |label: &str, a: &[(String, String)], b: &[(String, String)], rows: &mut Vec<(String, String, String)>| {
             for (v, values) in by_version(&[a, b]) {
-                let get = |i: usize| values[i].map_or("–".to_string(), String::clone);
+                let get = |i: usize| values[i].map_or("—".to_string(), String::clone);
                 rows.push((format!("{label} `{v}`"), get(0), get(1)));
             }
         };
@@ -493,7 +493,7 @@ fn table(before: &Facts, after: &Facts, from: Option<&str>, to: &str) -> String 
     };
     pairs("image", &images(before), &images(after), &mut rows);
     if before.mirror.is_some() || after.mirror.is_some() {
-        let side = |f: &Facts| f.mirror.as_ref().map_or("–".to_string(), |m| format!("`{m}`"));
+        let side = |f: &Facts| f.mirror.as_ref().map_or("—".to_string(), |m| format!("`{m}`"));
         rows.push(("mirror".into(), side(before), side(after)));
     }
     for m in after.matches.iter().filter(|m| !before.matches.contains(m)) {

@@ -323,3 +323,17 @@ fn an_image_change_shows_and_says_it_restarts_pods() {
     let next = kanari_at(r, &["diff", "--next", "--format", "markdown"]).stdout;
     assert!(!next.contains("restarts") && next.contains("Stage 3 of"), "{next}");
 }
+
+/// A version one side of the table does not run reads `—`, the plan table's mark for it.
+#[test]
+fn a_version_on_one_side_only_reads_as_not_running() {
+    // Committed at `prepare` (v2 runs 1 pod); `steady` has no v2.
+    let repo = fixture_repo("bookinfo");
+    promote(repo.path(), 2);
+    let comment = kanari_at(repo.path(), &["diff", "--stage", "steady", "--format", "markdown"]).stdout;
+    for row in
+        ["| pods `v2` | 1 | **—** |", "| image `v2` | `docker.io/istio/examples-bookinfo-reviews-v2:1.16.2` | **—** |"]
+    {
+        assert!(comment.contains(row), "no `{row}` in:\n{comment}");
+    }
+}
