@@ -55,7 +55,11 @@ impl Committed {
         for name in names {
             let version = by_name(name).expect("every name is the spec's").version.clone();
             let bytes = &self.files[Path::new(&format!("{prefix}{name}.yaml"))];
-            observed.images.insert(version.clone(), image_lines(bytes));
+            // The same name under another `version` label (`6.5.0` → `6_5_0`): read it all.
+            if values_of(bytes, "version:").first() != Some(&version) {
+                return self.observed();
+            }
+            observed.images.insert(version.clone(), values_of(bytes, "image:"));
             observed.pods.insert(version, 0);
         }
         observed
@@ -87,12 +91,13 @@ impl Committed {
     }
 }
 
-/// The values of the `image:` keys of a Deployment kanari wrote (one per line, as its emitter
-/// writes them, plain or quoted).
-fn image_lines(bytes: &[u8]) -> Vec<String> {
+/// The values of the `key` keys (`image:`, `version:`) of a Deployment kanari wrote, in file
+/// order (one per line, as its emitter writes them, plain or quoted): its first `version:` is its
+/// own label.
+fn values_of(bytes: &[u8], key: &str) -> Vec<String> {
     String::from_utf8_lossy(bytes)
         .lines()
-        .filter_map(|line| line.trim_start().trim_start_matches("- ").strip_prefix("image:"))
+        .filter_map(|line| line.trim_start().trim_start_matches("- ").strip_prefix(key))
         .map(|value| {
             let value = value.trim();
             match value.as_bytes().first() {
@@ -258,11 +263,13 @@ impl<'a> Git<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::image_lines;
+    use super::values_of;
 
     #[test]
     fn images_are_read_from_a_deployments_lines_plain_or_quoted() {
         let yaml = "spec:\n  template:\n    spec:\n      containers:\n        - image: r:1\n          name: a\n        - name: b\n          image: \"r:2 x\"\n      initContainers:\n        - image: 'it''s:3'\n";
-        assert_eq!(image_lines(yaml.as_bytes()), ["r:1", "r:2 x", "it's:3"]);
+        assert_eq!(values_of(yaml.as_bytes(), "image:"), ["r:1", "r:2 x", "it's:3"]);
+        let labels = "metadata:\n  labels:\n    app: r\n    version: \"6.5\"\nspec:\n  selector:\n    matchLabels:\n      version: \"6.5\"\n";
+        assert_eq!(values_of(labels.as_bytes(), "version:").first().map(String::as_str), Some("6.5"));
     }
 }

@@ -355,6 +355,26 @@ pub fn gates_skipped(
 /// What promote commits next for a release whose overlay records `recorded` (its files read
 /// as `observed`), at time `now`: the next state toward the next stage, through the intermediate
 /// commits of [`transition`] and [`transit`].
+/// A leaving version whose Deployment has the name a version of the spec takes (a version label
+/// changed while its object name did not: `6.5.0` → `6_5_0` are both `6-5-0`). The two cannot
+/// run side by side, and a Deployment's selector cannot change in place, so the spec must give
+/// the new version a name of its own.
+fn refuse_a_taken_name(canary: &Canary, observed: &Observed, leaving: &[&String]) -> Result<(), Error> {
+    for old in leaving {
+        let Some(deployment) = observed.deployments.get(*old) else { continue };
+        let versions = [Some(&canary.stable), canary.canary.as_ref()];
+        if let Some(new) =
+            versions.into_iter().flatten().find(|v| &crate::plan::version_object_name(canary, v) == deployment)
+        {
+            return Err(Error::new(format!(
+                "the committed Deployment `{deployment}` runs version `{old}`, and the spec's version `{}` would take the same name; a Deployment's selector cannot change in place, so give `{}` a `subset:` of its own",
+                new.version, new.version
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub fn next(
     canary: &Canary,
     recorded: Option<&Recorded>,
@@ -366,7 +386,9 @@ pub fn next(
     let departing = recorded.is_some_and(|r| r.departing.is_some());
     // A version the committed overlay runs that the spec no longer names (a changed canary, a
     // finish, a stable version changed in place) leaves before anything else happens.
-    let leaving = !observed.leaving(canary).is_empty();
+    let leaving = observed.leaving(canary);
+    refuse_a_taken_name(canary, observed, &leaving)?;
+    let leaving = !leaving.is_empty();
     if let Some(r) = recorded.filter(|_| position == Position::Outdated || departing || leaving) {
         return transit::next(canary, r, observed, now, None);
     }

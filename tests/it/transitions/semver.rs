@@ -60,3 +60,35 @@ fn semver_versions_walk_finish_and_abort_making_before_breaking() {
     assert!(last.stage == "aborted" && last.pods("6-7-0") == 0 && last.share("next") == 100, "{}", last.summary());
     assert_eq!(last.canary.as_deref(), Some("6-7-0"), "the recorded canary, read through its subset");
 }
+
+/// A version label changed while its object name did not (`6.5.0` → `6_5_0`, both `6-5-0`):
+/// the new Deployment would take the old one's name with another selector, which Kubernetes
+/// refuses, so promote refuses it first and commits nothing.
+#[test]
+fn a_new_version_that_would_take_the_old_ones_name_is_refused() {
+    let repo = fixture_repo("semver");
+    let r = repo.path();
+    identity(r);
+    let mut driver = Driver::new(r);
+    let text = std::fs::read_to_string(r.join(SPEC)).unwrap().replace(CANARY, "");
+    driver.commit_spec(SPEC, &text, "checkout: no canary");
+    driver.run(&["promote"], &[0]).unwrap_or_else(|e| panic!("{e}"));
+    let renamed = text.replace("    version: 6.5.0\n", "    version: 6_5_0\n");
+    assert_ne!(renamed, text);
+    driver.commit_spec(SPEC, &renamed, "checkout: 6_5_0");
+    let head = crate::git(r, &["rev-parse", "HEAD"]);
+    let refused = driver.run(&["promote"], &[2]).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        refused.stderr.contains("the committed Deployment `checkout-6-5-0` runs version `6.5.0`")
+            && refused.stderr.contains("give `6_5_0` a `subset:` of its own"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(crate::git(r, &["rev-parse", "HEAD"]), head, "nothing is committed");
+    // With a subset of its own, the new version replaces the old one, making before breaking.
+    let subset = renamed.replace("    version: 6_5_0\n", "    version: 6_5_0\n    subset: v6-5-0-b\n");
+    driver.commit_spec(SPEC, &subset, "checkout: 6_5_0 as v6-5-0-b");
+    driver.drive_to_end().unwrap_or_else(|e| panic!("{e}"));
+    let last = checked(r, &driver);
+    assert!(last.pods.contains_key("v6-5-0-b") && !last.pods.contains_key("6-5-0"), "{}", last.summary());
+}
