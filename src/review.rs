@@ -81,7 +81,8 @@ pub fn facts(files: &BTreeMap<PathBuf, Vec<u8>>) -> Facts {
     // Subset name → version label.
     let mut versions: BTreeMap<String, String> = BTreeMap::new();
     let mut replicas: BTreeMap<String, Option<u64>> = BTreeMap::new();
-    let mut hpas: BTreeMap<String, String> = BTreeMap::new();
+    // Each autoscaled version's HPA bounds: (minReplicas, maxReplicas).
+    let mut hpas: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     let mut routes: Vec<&Value> = Vec::new();
     // Gateway API: the version each Service selects, by Service name.
     let mut selects: BTreeMap<String, String> = BTreeMap::new();
@@ -105,8 +106,7 @@ pub fn facts(files: &BTreeMap<PathBuf, Vec<u8>>) -> Facts {
             }
             Some("HorizontalPodAutoscaler") => {
                 let (min, max) = (&doc["spec"]["minReplicas"], &doc["spec"]["maxReplicas"]);
-                let hpa = plan::PodCount::Hpa { min: min.as_u64().unwrap_or(1), max: max.as_u64().unwrap_or(0) };
-                hpas.insert(version(), hpa.to_string());
+                hpas.insert(version(), (min.as_u64().unwrap_or(1), max.as_u64().unwrap_or(0)));
             }
             Some("DestinationRule") => {
                 for subset in doc["spec"]["subsets"].as_array().into_iter().flatten() {
@@ -191,16 +191,15 @@ pub fn facts(files: &BTreeMap<PathBuf, Vec<u8>>) -> Facts {
         }
     }
     for (version, n) in &replicas {
-        let min = |h: &String| h.strip_prefix("hpa ").and_then(|r| r.split('-').next()).and_then(|n| n.parse().ok());
-        let count = n.map(|n| n as u32).or_else(|| hpas.get(version).and_then(min)).unwrap_or(0);
+        let count = n.or_else(|| hpas.get(version).map(|(min, _)| *min)).unwrap_or(0) as u32;
         out.counts.insert(version.clone(), count);
     }
     out.pods = replicas
         .into_iter()
         .map(|(version, n)| {
             let text = match (n, hpas.get(&version)) {
-                (Some(n), _) => n.to_string(),
-                (None, Some(hpa)) => hpa.clone(),
+                (Some(n), _) => plan::PodCount::Replicas(n).to_string(),
+                (None, Some(&(min, max))) => plan::PodCount::Hpa { min, max }.to_string(),
                 (None, None) => "-".into(),
             };
             (version, text)

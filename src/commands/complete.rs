@@ -74,9 +74,8 @@ fn words() -> Vec<OsString> {
 fn workspace() -> Option<Workspace> {
     let words = words();
     let mut flags: Vec<OsString> = vec!["kanari".into()];
-    let mut i = 0;
-    while i < words.len() {
-        let word = words[i].to_string_lossy();
+    for (i, word) in words.iter().enumerate() {
+        let word = word.to_string_lossy();
         for (long, short) in [("--repo", Some("-C")), ("--specs", None)] {
             if word == long || Some(word.as_ref()) == short {
                 if let Some(value) = words.get(i + 1) {
@@ -86,7 +85,6 @@ fn workspace() -> Option<Workspace> {
                 flags.extend([long.into(), value.into()]);
             }
         }
-        i += 1;
     }
     flags.push("status".into());
     let cli = Cli::try_parse_from(flags).ok()?;

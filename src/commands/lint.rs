@@ -86,7 +86,8 @@ pub fn run(ws: &Workspace, args: &Selection) -> Result<Code> {
 /// new canary usually means a new version, so it is said.
 fn rerolls(ws: &Workspace, canary: &Canary) -> Result<Vec<Problem>> {
     let versions = [Some(&canary.stable), canary.canary.as_ref()].into_iter().flatten();
-    let names: Vec<String> = versions.map(|v| format!("deployment-{}-{}.yaml", canary.name, v.name)).collect();
+    let names: Vec<String> =
+        versions.map(|v| format!("deployment-{}.yaml", plan::version_object_name(canary, v))).collect();
     let files = overlay::read_named(&ws.root, &canary.output, &names)?;
     let observed = Observed { images: review::facts(&files).images, ..Observed::default() };
     Ok(observed

@@ -185,7 +185,7 @@ fn readiness(
         if after <= before {
             continue;
         }
-        let deployment = format!("{}-{}", canary.name, version.name);
+        let deployment = plan::version_object_name(canary, version);
         let query = format!(
             "max(kube_deployment_status_replicas_available{{namespace=\"{}\",deployment=\"{deployment}\"}})",
             canary.namespace
