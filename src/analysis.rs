@@ -168,6 +168,20 @@ fn round(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
 
+/// The readiness query of a release: the pods each of its versions' Deployments has available,
+/// as kube-state-metrics reports them, one series per Deployment (`deployment` label). Object
+/// names are DNS-1123 labels, so they need no escaping inside the regex.
+pub fn readiness_query(canary: &Canary) -> String {
+    let versions = [Some(&canary.stable), canary.canary.as_ref()];
+    let names: Vec<String> =
+        versions.into_iter().flatten().map(|v| crate::plan::version_object_name(canary, v)).collect();
+    format!(
+        "max by (deployment) (kube_deployment_status_replicas_available{{namespace=\"{}\",deployment=~\"{}\"}})",
+        canary.namespace,
+        names.join("|")
+    )
+}
+
 /// The queries every check of the release's analysis asks, in the spec's order.
 pub fn plan<'a>(w: &Window, metrics: &'a [Metric]) -> Result<Vec<Planned<'a>>, Error> {
     let canary = w.workload(w.version);

@@ -26,8 +26,8 @@ use crate::commands::git::{Git, now};
 use crate::exit::{Code, Exit};
 use crate::plan::{self, Recorded, Step};
 use crate::prometheus::{self, Client};
-use crate::release::{self, Position};
-use crate::spec::Canary;
+use crate::release::{self, Check, Evidence, Position};
+use crate::spec::{Canary, MetricKind, OnFailure};
 use crate::stats::Verdict;
 
 /// Releases judged at once, at most.
@@ -69,11 +69,6 @@ pub(crate) fn client(ws: &Workspace, canary: &Canary) -> Result<Client> {
     };
     let token = std::env::var("KANARI_PROMETHEUS_TOKEN").ok().filter(|t| !t.is_empty());
     Ok(Client::new(&url, token, ws.prometheus_headers.clone()))
-}
-
-/// Runs the checks of one release and judges them.
-pub(crate) fn judge(ws: &Workspace, w: &Window) -> Result<Vec<Outcome>> {
-    judge_with(&client(ws, w.canary)?, w)
 }
 
 /// [`judge`] through a client already made.
@@ -176,6 +171,134 @@ pub(crate) fn judge_each<'a>(
     let due: Vec<Window> = windows.iter().flatten().cloned().collect();
     let mut results = judge_all(ws, &due).into_iter();
     windows.into_iter().map(|w| Some((w?, results.next().expect("one result per window")))).collect()
+}
+
+/// What Prometheus says about each release, asked before anything is decided, in the order of
+/// `canaries` (with what each overlay records): the checks of the releases due now
+/// ([`judge_each`]) and, for every release with an analysis and a committed state, the pods its
+/// Deployments have available (one query each, [`analysis::readiness_query`]). Prometheus
+/// failing (unreachable, an error status) is kept in the release's [`Evidence`]; any other
+/// error (a query of the wrong shape: bad input) is the release's `Err`.
+pub(crate) fn evidence(
+    ws: &Workspace,
+    canaries: &[Canary],
+    recorded: &[Option<Recorded>],
+    now: Timestamp,
+) -> Vec<Result<Evidence>> {
+    answers(ws, canaries, recorded, now).into_iter().map(|a| a.map(|a| a.evidence)).collect()
+}
+
+/// A release's [`Evidence`] with the outcomes it was read from, for the views that print them
+/// (`diff --analysis`): the window (`1800s`) and each check's numbers.
+pub(crate) struct Answers {
+    pub evidence: Evidence,
+    pub judged: Option<(String, Vec<Outcome>)>,
+}
+
+/// [`evidence`], with the outcomes behind it.
+pub(crate) fn answers(
+    ws: &Workspace,
+    canaries: &[Canary],
+    recorded: &[Option<Recorded>],
+    now: Timestamp,
+) -> Vec<Result<Answers>> {
+    let judged = judge_each(ws, canaries, recorded, now);
+    // A Prometheus the checks could not reach is not asked again for readiness.
+    let unreachable: BTreeMap<String, String> = canaries
+        .iter()
+        .zip(&judged)
+        .filter_map(|(canary, judged)| match judged {
+            Some((_, Err(e))) => match e.downcast_ref::<Exit>() {
+                Some(Exit { code: Code::Conflict, message }) => {
+                    let why = message.split_once(": ").map_or(message.as_str(), |(_, why)| why);
+                    Some((client(ws, canary).ok()?.base().to_string(), why.to_string()))
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    let asks: Vec<bool> = canaries.iter().zip(recorded).map(|(c, r)| c.analysis.is_some() && r.is_some()).collect();
+    let mut available = available_all(ws, canaries, &asks, unreachable, now).into_iter();
+    canaries
+        .iter()
+        .zip(judged)
+        .zip(asks)
+        .map(|((canary, judged), asked)| {
+            let mut shown = None;
+            let checks = match judged {
+                None => None,
+                Some((w, Ok(outcomes))) => {
+                    let checks = outcomes.iter().map(|o| check(canary, o)).collect();
+                    shown = Some((w.promql(), outcomes));
+                    Some(Ok(checks))
+                }
+                Some((_, Err(e))) => match e.downcast_ref::<Exit>() {
+                    Some(Exit { code: Code::Conflict, .. }) => Some(Err(format!("{e:#}"))),
+                    _ => return Err(e),
+                },
+            };
+            let available = match asked {
+                true => Some(available.next().expect("one answer per release asked")?),
+                false => None,
+            };
+            Ok(Answers { evidence: Evidence { checks, available }, judged: shown })
+        })
+        .collect()
+}
+
+/// An outcome as the release's decision reads it: whether its failure aborts (`onFailure:
+/// abort`, except a `traffic-share` check, whose failure says the cluster is behind Git).
+fn check(canary: &Canary, outcome: &Outcome) -> Check {
+    let a = canary.analysis.as_ref().expect("judged releases have an analysis");
+    let kind = a.metrics.iter().find(|m| m.name == outcome.name).map(|m| &m.kind);
+    Check {
+        name: outcome.name.clone(),
+        verdict: outcome.verdict(),
+        line: outcome.line(),
+        aborts: a.on_failure == OnFailure::Abort && !matches!(kind, Some(MetricKind::TrafficShare)),
+    }
+}
+
+/// The pods each asked release's Deployments have available, by Deployment name; a Prometheus
+/// that fails is the release's `Ok(Err(why))` (and is not asked again: `unreachable`, by base
+/// URL), a release whose Prometheus is not configured its `Err`. One entry per `true` in `asks`.
+fn available_all(
+    ws: &Workspace,
+    canaries: &[Canary],
+    asks: &[bool],
+    mut unreachable: BTreeMap<String, String>,
+    now: Timestamp,
+) -> Vec<Result<Result<BTreeMap<String, f64>, String>>> {
+    let mut clients: BTreeMap<String, Client> = BTreeMap::new();
+    let mut out = Vec::new();
+    for (canary, _) in canaries.iter().zip(asks).filter(|(_, asked)| **asked) {
+        let made = match client(ws, canary) {
+            Ok(made) => made,
+            Err(e) => {
+                out.push(Err(e));
+                continue;
+            }
+        };
+        let client = clients.entry(made.base().to_string()).or_insert(made).clone();
+        if let Some(why) = unreachable.get(client.base()) {
+            out.push(Ok(Err(format!("release `{}`: {why}", canary.id()))));
+            continue;
+        }
+        let answer = match client.instant(&analysis::readiness_query(canary), now) {
+            Ok(series) => Ok(series
+                .iter()
+                .filter_map(|s| Some((s.label("deployment").to_string(), s.samples.last()?.1)))
+                .collect()),
+            Err(e) => {
+                let why = format!("release `{}`: {e}", canary.id());
+                unreachable.insert(client.base().to_string(), e.to_string());
+                Err(why)
+            }
+        };
+        out.push(Ok(answer));
+    }
+    out
 }
 
 /// The verdict of a release: a failure first, then inconclusive, else a pass.

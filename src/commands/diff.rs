@@ -20,8 +20,7 @@ use crate::commands::{Workspace, by_version, named_state};
 use crate::diff::{self, Change};
 use crate::exit::Code;
 use crate::plan;
-use crate::plan::Recorded;
-use crate::release::{self, Next};
+use crate::release::{self, Evidence, Next};
 use crate::review::{self, Facts};
 use crate::spec::Canary;
 
@@ -42,8 +41,10 @@ struct ReleaseDiff<'a> {
     /// With `--next`, the `kanari.dev/since` written is the clock's now, not the time the merge
     /// commits: the comment shows a placeholder instead.
     next: bool,
-    /// With `--next`, what holds the release where it is ([`release::Gate::held`]).
-    held: Option<String>,
+    /// With `--next`, every gate that holds the release where it is ([`release::Gate::held`]).
+    held: Vec<String>,
+    /// With `--next`, the failing check the next promote aborts the release for.
+    aborts: Option<String>,
 }
 
 /// What the comment shows in place of the `kanari.dev/since` a `--next` diff adds: the time is
@@ -68,17 +69,44 @@ pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<Code> {
         let head = head.map_or(String::new(), |id| format!(" at `{}`", &id.short()[..7]));
         format!("Base `{base_name}`{} → head: the work tree{head}.", at(base))
     };
-    let progress = crate::commands::Progress::new(ws, "diffing", canaries.len());
-    let diffs: Vec<(ReleaseDiff, Option<Recorded>)> = git.map_committed(base, &canaries, |canary, committed| {
-        progress.tick();
-        let recorded = committed.recorded.clone();
-        Ok((release_diff(canary, &committed, args, now, &renderer)?, recorded))
-    })?;
-    let (diffs, recorded): (Vec<ReleaseDiff>, Vec<Option<Recorded>>) = diffs.into_iter().unzip();
-    let analysis = match args.analysis {
-        true => Some(analyses(ws, &canaries, &recorded, now)),
+    // With `--analysis`, Prometheus is asked first, as `promote` asks it, so that `--next` shows
+    // promote's own decision; without it no gate of the analysis is judged.
+    let answers = match args.analysis {
+        true => {
+            let recorded = git.map_committed(base, &canaries, |_, c| Ok(c.recorded))?;
+            Some(analyze::answers(ws, &canaries, &recorded, now))
+        }
         false => None,
     };
+    let evidence: Vec<Option<Evidence>> = canaries
+        .iter()
+        .enumerate()
+        .map(|(i, _)| {
+            answers.as_ref().map(|a| match &a[i] {
+                Ok(a) => a.evidence.clone(),
+                Err(e) => Evidence { checks: Some(Err(format!("{e:#}"))), available: None },
+            })
+        })
+        .collect();
+    let progress = crate::commands::Progress::new(ws, "diffing", canaries.len());
+    let index = |canary: &Canary| canaries.iter().position(|c| std::ptr::eq(c, canary)).expect("one of them");
+    let diffs: Vec<ReleaseDiff> = git.map_committed(base, &canaries, |canary, committed| {
+        progress.tick();
+        release_diff(canary, &committed, args, now, &renderer, evidence[index(canary)].as_ref())
+    })?;
+    let analysis: Option<Vec<Judged>> = answers.map(|answers| {
+        answers
+            .into_iter()
+            .map(|a| match a {
+                Ok(a) => match (a.judged, a.evidence.checks) {
+                    (Some(judged), _) => Some(Ok(judged)),
+                    (None, Some(Err(why))) => Some(Err(why)),
+                    (None, _) => None,
+                },
+                Err(e) => Some(Err(format!("{e:#}"))),
+            })
+            .collect()
+    });
     let judged = |i: usize| analysis.as_ref().and_then(|a| a[i].as_ref());
     let out = match args.format {
         DiffFormat::Text => {
@@ -149,41 +177,44 @@ pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<Code> {
 /// checks, or why they could not run (a comment shows that rather than failing).
 type Judged = Option<Result<(String, Vec<Outcome>), String>>;
 
-fn analyses(ws: &Workspace, canaries: &[Canary], recorded: &[Option<Recorded>], now: jiff::Timestamp) -> Vec<Judged> {
-    analyze::judge_each(ws, canaries, recorded, now)
-        .into_iter()
-        .map(|judged| {
-            let (w, result) = judged?;
-            Some(result.map(|checks| (w.promql(), checks)).map_err(|e| format!("{e:#}")))
-        })
-        .collect()
-}
-
 fn release_diff<'a>(
     canary: &'a Canary,
     committed: &Committed,
     args: &DiffArgs,
     now: jiff::Timestamp,
     renderer: &crate::commands::Renderer,
+    evidence: Option<&Evidence>,
 ) -> Result<ReleaseDiff<'a>> {
     let recorded = committed.recorded.as_ref();
     let current = release::current(canary, recorded)?;
-    let mut held = None;
+    let mut held = Vec::new();
+    let mut aborts = None;
     let state = if let Some(name) = &args.stage {
         named_state(canary, name, current)?
     } else if args.next {
-        match release::next(canary, recorded, &committed.observed_for(canary), now, &release::Options::default())? {
+        let observed = committed.observed_for(canary);
+        let options = release::Options::default();
+        let decision = match evidence {
+            Some(evidence) => release::decide(canary, recorded, &observed, now, &options, evidence)?,
+            None => release::Decision {
+                next: release::next(canary, recorded, &observed, now, &options)?,
+                aborts: None,
+                analysis: Vec::new(),
+            },
+        };
+        aborts = decision.aborts;
+        match decision.next {
             Next::Move { to } => to,
             Next::Stay { .. } => current,
-            Next::Held(gate) => {
-                held = Some(gate);
+            Next::Held(gates) => {
+                held = gates;
                 current
             }
         }
     } else {
         current
     };
-    let gate = gate_line(canary, state.step, held.as_ref(), now);
+    let gate = gate_line(canary, state.step, &held, now);
     let mut planned = plan::plan(canary, &state);
     committed.carry_into(&mut planned)?;
     let rendered = renderer.render(&planned, &canary.file).with_context(|| format!("release `{}`", canary.id()))?;
@@ -210,13 +241,14 @@ fn release_diff<'a>(
         after,
         gate,
         next: args.next,
-        held: held.map(|g| g.held(now)),
+        held: held.iter().map(|g| g.held(now)).collect(),
+        aborts,
     })
 }
 
 /// Where `step` stands among the stages, and the gate that holds the release (`held`) or else
 /// the one that guards the stage after it: `stage 3 of 4; needs approval before the next stage`.
-fn gate_line(canary: &Canary, step: plan::Step, held: Option<&release::Gate>, now: jiff::Timestamp) -> Option<String> {
+fn gate_line(canary: &Canary, step: plan::Step, held: &[release::Gate], now: jiff::Timestamp) -> Option<String> {
     let left = |until: &jiff::Timestamp| {
         let secs = until.duration_since(now).as_secs().max(0) as u64;
         // Rounded up: a bake with 30 seconds left has not ended.
@@ -226,14 +258,15 @@ fn gate_line(canary: &Canary, step: plan::Step, held: Option<&release::Gate>, no
         plan::Step::Stage(i) => Some(format!("stage {} of {}", i + 1, canary.stages.len())),
         _ => None,
     };
+    let said = |gate: &release::Gate| match gate {
+        release::Gate::Approval { .. } => "needs approval (`kanari approve`)".to_string(),
+        release::Gate::Bake { duration, until, .. } => format!("bake {duration}, {} left", left(until)),
+        release::Gate::Warmup { until, why } => format!("{why}, {} left", left(until)),
+        gate => gate.to_string(),
+    };
     let guard = match (held, step) {
-        (Some(release::Gate::Approval { .. }), _) => Some("held: needs approval (`kanari approve`)".to_string()),
-        (Some(release::Gate::Bake { duration, until, .. }), _) => {
-            Some(format!("held: bake {duration}, {} left", left(until)))
-        }
-        (Some(release::Gate::Warmup { until, why }), _) => Some(format!("held: {why}, {} left", left(until))),
-        (Some(gate), _) => Some(format!("held: {gate}")),
-        (None, plan::Step::Stage(i)) => {
+        ([_, ..], _) => Some(format!("held: {}", held.iter().map(said).collect::<Vec<_>>().join("; "))),
+        ([], plan::Step::Stage(i)) => {
             let pause = &canary.stages[i].pause;
             let mut needs = Vec::new();
             if pause.approval {
@@ -244,7 +277,7 @@ fn gate_line(canary: &Canary, step: plan::Step, held: Option<&release::Gate>, no
             }
             (!needs.is_empty()).then(|| format!("{} before the next stage", needs.join(" and ")))
         }
-        (None, _) => None,
+        ([], _) => None,
     };
     match (place, guard) {
         (None, None) => None,
@@ -280,8 +313,8 @@ fn placeholder_since(body: &str) -> String {
 fn headline(d: &ReleaseDiff) -> String {
     let from = d.from.as_deref().unwrap_or("(nothing committed)");
     let moves = if d.from.as_deref() == Some(d.to.as_str()) { d.to.clone() } else { format!("{from} -> {}", d.to) };
-    match (&d.held, d.changes.is_empty()) {
-        (Some(held), true) => return format!("{}: {moves}: held: {held}\n", d.canary.id()),
+    match (held_text(d), d.changes.is_empty()) {
+        (Some(held), true) => return format!("{}: {moves}: {held}\n", d.canary.id()),
         (None, true) => return format!("{}: {moves}: no changes\n", d.canary.id()),
         _ => {}
     }
@@ -290,10 +323,21 @@ fn headline(d: &ReleaseDiff) -> String {
     format!("{}: {moves}: {n} file{} changed, +{added} -{removed}\n", d.canary.id(), if n == 1 { "" } else { "s" })
 }
 
+/// What holds the release, or the abort the next promote commits: `held: needs approval of
+/// 50-50; bake time, 12m left`, `the next promote aborts: success-rate fail ...`.
+fn held_text(d: &ReleaseDiff) -> Option<String> {
+    let held = (!d.held.is_empty()).then(|| format!("held: {}", d.held.join("; ")));
+    let aborts = d.aborts.as_ref().map(|check| format!("the next promote aborts: {check}"));
+    match (held, aborts) {
+        (Some(h), Some(a)) => Some(format!("{h}; {a}")),
+        (one, other) => one.or(other),
+    }
+}
+
 fn text(d: &ReleaseDiff, color: bool) -> String {
     let mut out = paint(&headline(d), BOLD, color);
-    if let Some(held) = d.held.as_ref().filter(|_| !d.changes.is_empty()) {
-        out.push_str(&format!("held: {held}\n"));
+    if let Some(held) = held_text(d).filter(|_| !d.changes.is_empty()) {
+        out.push_str(&format!("{held}\n"));
     }
     for change in &d.changes {
         for line in change.unified().split_inclusive('\n') {
@@ -339,7 +383,9 @@ fn to_json(d: &ReleaseDiff) -> serde_json::Value {
         "from": d.from,
         "to": d.to,
         "changed": !d.changes.is_empty(),
-        "held": d.held,
+        "held": (!d.held.is_empty()).then(|| d.held.join("; ")),
+        "holds": d.held,
+        "aborts": d.aborts,
         "before": d.before.to_json(),
         "after": d.after.to_json(),
         "files": files,
@@ -364,6 +410,9 @@ fn markdown(diffs: &[ReleaseDiff], compared: &str, limit: usize) -> String {
         let mut text = format!("\n### `{}`", d.canary.id());
         if d.changes.is_empty() {
             text.push_str(&format!(": no changes (at `{}`)\n", d.to));
+            if let Some(held) = held_text(d) {
+                text.push_str(&format!("\n{}.\n", capitalized(&held)));
+            }
             sections.push((text, Vec::new()));
             continue;
         }

@@ -28,7 +28,7 @@ use crate::commands::git::{Committed, Git, now};
 use crate::commands::{Workspace, by_version};
 use crate::exit::{Code, Exit};
 use crate::plan::{self, Recorded, State, Step};
-use crate::release::Next;
+use crate::release::{Gate, Next};
 use crate::render::Rendered;
 use crate::repo::{CommitId, short};
 use crate::review;
@@ -95,8 +95,8 @@ struct Intents {
     canaries: Vec<Canary>,
     /// The releases to move, each with the recorded state it was read in.
     moves: Vec<(String, Key)>,
-    /// Whether a gate held a release.
-    held: bool,
+    /// The exit code of the gates that held a release, if any ([`hold`]).
+    held: Option<Code>,
 }
 
 /// A commit one attempt built in the object database, not yet on any branch.
@@ -116,8 +116,8 @@ pub struct Planned {
     /// The commit the first new commit is built on.
     pub on: CommitId,
     pub commits: Vec<NewCommit>,
-    /// Whether a gate held a release on this tip.
-    pub held: bool,
+    /// The exit code of the gates that held a release on this tip, if any ([`hold`]).
+    pub held: Option<Code>,
     /// The exit code a committed transition asks for (an abort by the analysis).
     pub exit: Option<Code>,
 }
@@ -160,10 +160,12 @@ pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, intent: Int
     let intents = run.intents(branch.tip, selection, &mut notes);
     print_notes(ws, &notes);
     let intents = intents?;
-    let code = |held: bool| if held || intents.held { Code::Gate } else { Code::Ok };
+    let code = |held: Option<Code>| {
+        held.into_iter().chain(intents.held).max_by_key(|c| *c == Code::Conflict).unwrap_or(Code::Ok)
+    };
     if intents.moves.is_empty() {
         git.refuse_uncommitted(&intents.canaries)?;
-        return Ok(code(false));
+        return Ok(code(None));
     }
 
     let creds = Credentials::from_env();
@@ -224,16 +226,13 @@ impl Run<'_> {
             None => git.repo.head_commit()?.ok_or_else(|| anyhow::anyhow!("the repository has no commit yet"))?,
         };
         let canaries = git.releases_at(base, &selection.releases)?;
-        let (mut moves, mut held) = (Vec::new(), false);
+        let (mut moves, mut held) = (Vec::new(), None);
         for canary in &canaries {
             let committed = git.committed(Some(base), canary)?;
             match (self.decide)(canary, &committed, self.now)? {
                 Next::Move { .. } => moves.push((canary.id(), key(committed.recorded.as_ref()))),
                 Next::Stay { why } => notes.push(Note::Stay(format!("{}: nothing to do: {why}", canary.id()))),
-                Next::Held(gate) => {
-                    held = true;
-                    notes.push(Note::Held(format!("{}: held: {gate}", canary.id())));
-                }
+                Next::Held(gates) => held = hold(held, notes, &canary.id(), &gates),
             }
         }
         Ok(Intents { base, selectors: selection.releases.clone(), canaries, moves, held })
@@ -254,7 +253,7 @@ impl Run<'_> {
             }
         };
         let renderer = git.renderer_at(tip)?;
-        let mut planned = Planned { on: tip, commits: Vec::new(), held: false, exit: None };
+        let mut planned = Planned { on: tip, commits: Vec::new(), held: None, exit: None };
         for (id, from) in &intents.moves {
             let Some(canary) = canaries.iter().find(|c| &c.id() == id) else {
                 notes.push(Note::Stay(format!(
@@ -284,9 +283,8 @@ impl Run<'_> {
                     notes.push(Note::Stay(format!("{id}: nothing to do: {why}")));
                     continue;
                 }
-                Next::Held(gate) => {
-                    planned.held = true;
-                    notes.push(Note::Held(format!("{id}: held: {gate}")));
+                Next::Held(gates) => {
+                    planned.held = hold(planned.held, notes, id, &gates);
                     continue;
                 }
             };
@@ -369,6 +367,19 @@ impl Run<'_> {
         })?;
         Ok(Published::Done)
     }
+}
+
+/// Says each gate that holds release `id`, a line each, and returns the run's hold code with
+/// this one's: 4 when Prometheus could not answer (an outside system failed), else 3.
+fn hold(held: Option<Code>, notes: &mut Vec<Note>, id: &str, gates: &[Gate]) -> Option<Code> {
+    for gate in gates {
+        notes.push(Note::Held(format!("{id}: held: {gate}")));
+    }
+    let code = match gates.iter().any(|g| matches!(g, Gate::Unavailable { .. })) {
+        true => Code::Conflict,
+        false => Code::Gate,
+    };
+    Some(if held == Some(Code::Conflict) { Code::Conflict } else { code })
 }
 
 fn print_notes(ws: &Workspace, notes: &[Note]) {

@@ -5,7 +5,8 @@
 //! Statuses: `new` (nothing committed), `steady` (no canary), `ready` (promote moves it now),
 //! `waiting` (a gate holds it), `complete` (at the last stage: finish it in the spec),
 //! `restart` (the spec names another canary: the old one drains, then the new one is prepared),
-//! `finish` (the spec has no canary any more: the old stable drains, then `steady`), `aborting`
+//! `finish` (the spec has no canary any more: the old stable drains, then `steady`), `failing`
+//! (the analysis failed: the next promote aborts), `aborting`
 //! (the traffic is on its way back to stable; the next promote or abort scales the canary to 0
 //! once it has drained), `aborted`.
 //!
@@ -13,13 +14,18 @@
 //! moved) shows in `doing` (`scaled up for 0-100`, `draining 50-50`), and a wait for new pods or
 //! for traffic to drain in `gate` (`warmup until T`) and `why` (the whole sentence).
 //!
-//! With `spec.analysis`, a release in a stage with canary traffic has its checks run now: the
-//! first that does not pass shows as the gate (`analysis: success-rate fail`) with its numbers in
-//! `why`.
+//! The decision is `promote`'s own ([`crate::release::decide`], with Prometheus asked the same
+//! way): every gate that holds the release is listed (`gate`: `approval, bake until T`; `why`:
+//! the sentences), each analysis check that does not pass among them (`analysis:
+//! success-rate`), and a release whose analysis fails so that the next promote aborts it has
+//! the status `failing`, its next state `aborted` and the check in `aborts` (text: `the next
+//! promote aborts: ...`).
 //!
 //! JSON (`--format json`): an array of objects with `name` (`namespace/name`), `stage` (or null),
 //! `status`, `since` (or null), `next` (or null), `gate` (or null), `why` (or null), `doing` (or
-//! null), `canary` (the committed canary version, or null), `reason` (why an aborted or
+//! null), `holds` (every gate that holds the release: objects with `gate` and `why`), `aborts`
+//! (the failing check the next promote aborts for, or null), `canary` (the committed canary
+//! version, or null), `reason` (why an aborted or
 //! aborting release was aborted, or null), and `traffic` and `pods` (the committed overlay's, by
 //! version, in the shape the README's "JSON output" gives; null when nothing is committed).
 
@@ -33,9 +39,7 @@ use crate::commands::git::{Git, now};
 use crate::exit::Code;
 use crate::plan::Recorded;
 use crate::plan::Step;
-use crate::release::Observed;
-use crate::release::{self, Gate, Next, Position};
-use crate::stats::Verdict;
+use crate::release::{self, Evidence, Gate, Next, Observed, Position};
 
 #[derive(Serialize)]
 struct Row {
@@ -44,8 +48,14 @@ struct Row {
     status: &'static str,
     since: Option<String>,
     next: Option<String>,
+    /// Every gate that holds the release, in short forms, comma-separated.
     gate: Option<String>,
+    /// Every gate that holds the release, in sentences, `; `-separated.
     why: Option<String>,
+    /// Every gate that holds the release, one object each: `gate` (short) and `why`.
+    holds: Vec<Hold>,
+    /// The failing check the next promote aborts the release for, if it will.
+    aborts: Option<String>,
     doing: Option<String>,
     canary: Option<String>,
     /// Why an aborted (or aborting) release was aborted: `kanari.dev/reason`.
@@ -56,6 +66,12 @@ struct Row {
     pods: serde_json::Value,
     #[serde(skip)]
     of: Option<(usize, usize)>,
+}
+
+#[derive(Serialize)]
+struct Hold {
+    gate: String,
+    why: String,
 }
 
 pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<Code> {
@@ -69,46 +85,50 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<Code> {
     })?;
     let (committed, facts): (Vec<_>, Vec<Option<crate::review::Facts>>) = committed.into_iter().unzip();
     let (observed, recorded): (Vec<Observed>, Vec<Option<Recorded>>) = committed.into_iter().unzip();
-    // The analysis of each release in a stage with canary traffic, run now: a check that does
-    // not pass is what holds the release (or, for a failure, what the next promote aborts on).
-    let verdicts: Vec<Option<(String, String)>> = analyze::judge_each(ws, &canaries, &recorded, now)
-        .into_iter()
-        .map(|judged| match judged?.1 {
-            Ok(checks) => checks
-                .iter()
-                .find(|c| c.verdict() != Verdict::Pass)
-                .map(|c| (format!("analysis: {} {}", c.name, c.verdict), c.line())),
-            Err(e) => Some(("analysis: unavailable".to_string(), format!("{e:#}"))),
-        })
-        .collect();
+    // What Prometheus says, asked as `promote` asks it: the decision below is promote's.
+    let evidence = analyze::evidence(ws, &canaries, &recorded, now);
     let committed = observed.into_iter().zip(recorded);
-    for (((canary, (observed, recorded)), verdict), facts) in canaries.iter().zip(committed).zip(verdicts).zip(facts) {
+    for (((canary, (observed, recorded)), evidence), facts) in canaries.iter().zip(committed).zip(evidence).zip(facts) {
         let recorded = recorded.as_ref();
         let position = release::position(canary, recorded)?;
-        let next = release::next(canary, recorded, &observed, now, &release::Options::default())?;
-        // Held in a stage, `next` is where the release goes once the gate opens.
-        let (next_name, gate) = match (&next, position) {
-            (Next::Move { to }, _) => (Some(crate::commands::state_text(canary, to)), None),
-            (Next::Stay { .. }, _) => (None, None),
-            (Next::Held(gate @ Gate::Warmup { .. }), _) => (None, Some(gate)),
-            (Next::Held(gate), Position::At(Step::Stage(i))) if recorded.is_some_and(|r| r.toward.is_none()) => {
-                (canary.stages.get(i + 1).map(|s| s.name.clone()), Some(gate))
-            }
-            (Next::Held(gate), _) => (None, Some(gate)),
+        // A check whose query cannot be planned is shown as what holds the release.
+        let evidence = evidence.unwrap_or_else(|e| Evidence { checks: Some(Err(format!("{e:#}"))), available: None });
+        let decision = release::decide(canary, recorded, &observed, now, &release::Options::default(), &evidence)?;
+        let next = &decision.next;
+        let gates: &[Gate] = match next {
+            Next::Held(gates) => gates,
+            _ => &[],
         };
-        let status = if verdict.is_some() { "waiting" } else { release::status(canary, position, recorded, &next) };
+        // Held in a stage, `next` is where the release goes once the gates open.
+        let next_name = match (next, position) {
+            (Next::Move { to }, _) => Some(crate::commands::state_text(canary, to)),
+            (Next::Held(gates), Position::At(Step::Stage(i)))
+                if recorded.is_some_and(|r| r.toward.is_none())
+                    && !gates.iter().any(|g| matches!(g, Gate::Warmup { .. })) =>
+            {
+                canary.stages.get(i + 1).map(|s| s.name.clone())
+            }
+            _ => None,
+        };
+        let status = match decision.aborts {
+            Some(_) => "failing",
+            None => release::status(canary, position, recorded, next),
+        };
         let of = match position {
             Position::At(Step::Stage(i)) => Some((i + 1, canary.stages.len())),
             _ => None,
         };
+        let joined = |parts: Vec<String>, by: &str| (!parts.is_empty()).then(|| parts.join(by));
         rows.push(Row {
             name: canary.id(),
             stage: recorded.map(|r| r.stage.clone()),
             status,
             since: recorded.and_then(|r| r.since.clone()),
             next: next_name,
-            gate: verdict.as_ref().map(|(short, _)| short.clone()).or(gate.map(Gate::short)),
-            why: verdict.as_ref().map(|(_, why)| why.clone()).or(gate.map(|g| g.to_string())),
+            gate: joined(gates.iter().map(Gate::short).collect(), ", "),
+            why: joined(gates.iter().map(ToString::to_string).collect(), "; "),
+            holds: gates.iter().map(|g| Hold { gate: g.short(), why: g.to_string() }).collect(),
+            aborts: decision.aborts.clone(),
             doing: recorded.and_then(crate::commands::doing),
             canary: recorded.and_then(|r| r.canary.clone()),
             reason: recorded.filter(|_| matches!(status, "aborted" | "aborting")).and_then(|r| r.reason.clone()),
@@ -142,6 +162,11 @@ fn text(rows: &[Row]) -> String {
                 (None, Some(gate)) => format!("held: {gate}"),
                 (Some(next), None) => format!("next: {next}"),
                 (None, None) => String::new(),
+            };
+            let next = match (&r.aborts, next.is_empty()) {
+                (Some(check), true) => format!("the next promote aborts: {check}"),
+                (Some(check), false) => format!("{next}, the next promote aborts: {check}"),
+                (None, _) => next,
             };
             let next = match (&r.reason, next.is_empty()) {
                 (Some(reason), true) => format!("reason: {reason}"),

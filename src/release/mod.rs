@@ -52,9 +52,11 @@ use jiff::Timestamp;
 use crate::plan::{Recorded, State, Step};
 use crate::spec::{Canary, format_duration};
 
+mod decide;
 mod transit;
 mod transition;
 
+pub use decide::{Check, Decision, Evidence, decide};
 pub use transit::Observed;
 pub use transition::{advance, walk, warm_until};
 
@@ -93,6 +95,13 @@ pub enum Gate {
     Warmup { until: Timestamp, why: String },
     /// The analysis holds the release: a check is inconclusive, or failed with `onFailure: hold`.
     Analysis { check: String, why: String },
+    /// Prometheus could not answer the analysis (exit 4 once the run is over).
+    Unavailable { why: String },
+    /// A stage the release has not run yet (what a finish would skip).
+    NotRun { stage: String },
+    /// The spec finishes the release (its canary became the stable version) while the release
+    /// stands at `from`: `pending` are the gates of that stage and of every stage not yet run.
+    Finish { from: String, pending: Vec<Gate> },
 }
 
 impl fmt::Display for Gate {
@@ -108,6 +117,23 @@ impl fmt::Display for Gate {
             }
             Gate::Warmup { until, why } => write!(f, "{why}, at {until}"),
             Gate::Analysis { why, .. } => write!(f, "the analysis holds it: {why}"),
+            Gate::Unavailable { why } => write!(f, "the analysis cannot run: {why}"),
+            Gate::NotRun { stage } => write!(f, "stage `{stage}` has not run"),
+            Gate::Finish { from, pending } => {
+                let said: Vec<String> = pending
+                    .iter()
+                    .map(|gate| match gate {
+                        Gate::Aborted { reason: Some(reason) } => format!("the canary was aborted ({reason})"),
+                        Gate::Aborted { reason: None } => "the canary was aborted".into(),
+                        gate => gate.to_string(),
+                    })
+                    .collect();
+                write!(
+                    f,
+                    "the spec finishes the release, which is at `{from}`: {}; finish early on purpose with promote --skip-gates --reason TEXT",
+                    said.join("; ")
+                )
+            }
             Gate::OnTheWay { stage, pause } => write!(
                 f,
                 "--to passes stage `{stage}`, which {pause}; promote one stage at a time, or skip its gates on purpose with --skip-gates --reason TEXT"
@@ -126,6 +152,11 @@ impl Gate {
             Gate::OnTheWay { stage, .. } => format!("on the way: {stage}"),
             Gate::Warmup { until, .. } => format!("warmup until {until}"),
             Gate::Analysis { check, .. } => format!("analysis: {check}"),
+            Gate::Unavailable { .. } => "analysis: unavailable".into(),
+            Gate::NotRun { stage } => format!("{stage} not run"),
+            Gate::Finish { pending, .. } => {
+                format!("finish early: {}", pending.iter().map(Gate::short).collect::<Vec<_>>().join(", "))
+            }
         }
     }
 
@@ -140,8 +171,13 @@ impl Gate {
             }
             Gate::Aborted { reason: Some(reason) } => format!("aborted ({reason})"),
             Gate::Aborted { reason: None } => "aborted".into(),
-            Gate::OnTheWay { .. } | Gate::Warmup { .. } => self.to_string(),
+            Gate::OnTheWay { .. } | Gate::Warmup { .. } | Gate::Unavailable { .. } => self.to_string(),
             Gate::Analysis { why, .. } => format!("analysis: {why}"),
+            Gate::NotRun { stage } => format!("{stage} has not run"),
+            Gate::Finish { pending, .. } => format!(
+                "the spec finishes the release early: {}",
+                pending.iter().map(|g| g.held(now)).collect::<Vec<_>>().join(", ")
+            ),
         }
     }
 }
@@ -154,8 +190,8 @@ pub enum Next<To = Step> {
     Move { to: To },
     /// Nothing to do, and why.
     Stay { why: String },
-    /// A gate holds the release where it is.
-    Held(Gate),
+    /// Gates hold the release where it is: every one of them, never none.
+    Held(Vec<Gate>),
 }
 
 /// How far the recorded state is from what the spec describes.
@@ -176,7 +212,7 @@ impl<To> Next<To> {
         match self {
             Next::Move { to } => Next::Move { to: f(to) },
             Next::Stay { why } => Next::Stay { why },
-            Next::Held(gate) => Next::Held(gate),
+            Next::Held(gates) => Next::Held(gates),
         }
     }
 
@@ -185,7 +221,7 @@ impl<To> Next<To> {
         Ok(match self {
             Next::Move { to } => Next::Move { to: f(to)? },
             Next::Stay { why } => Next::Stay { why },
-            Next::Held(gate) => Next::Held(gate),
+            Next::Held(gates) => Next::Held(gates),
         })
     }
 }
@@ -302,9 +338,9 @@ pub fn gates(canary: &Canary, step: Step, recorded: Option<&Recorded>, now: Time
 /// their approval cannot have been given and their bake time cannot have run.
 pub fn gates_on_the_way(canary: &Canary, from: Step, to: Step) -> Vec<Gate> {
     let first = match from {
-        Step::Prepare => 0,
+        Step::Steady | Step::Prepare => 0,
         Step::Stage(i) => i + 1,
-        Step::Steady | Step::Aborted => return vec![],
+        Step::Aborted => return vec![],
     };
     let Step::Stage(last) = to else { return vec![] };
     canary.stages[first.min(last)..last]
@@ -346,10 +382,44 @@ pub fn gates_skipped(
     to: Step,
     now: Timestamp,
 ) -> Result<Vec<Gate>, Error> {
+    if let Some(Gate::Finish { pending, .. }) = finish_gate(canary, recorded, now)? {
+        return Ok(pending);
+    }
     match position(canary, recorded)? {
         Position::At(from) => gates_passed(canary, from, to, recorded, now),
         Position::New | Position::Outdated => Ok(vec![]),
     }
+}
+
+/// What holds a finish: the spec made the recorded canary its stable version and has no canary
+/// left, while the release stands before the end of its last stage. The finish leaves the stage
+/// the release is in, so that stage's gates (approval, bake) and every stage not yet run guard
+/// it; a release that was aborted has a canary judged bad. None when the spec does not finish
+/// the release this way, when the finish is already under way, or when nothing holds it.
+pub fn finish_gate(canary: &Canary, recorded: Option<&Recorded>, now: Timestamp) -> Result<Option<Gate>, Error> {
+    let Some(r) = recorded else { return Ok(None) };
+    let finishing = canary.canary.is_none()
+        && r.canary.as_deref() == Some(canary.stable.version.as_str())
+        && r.stage != "steady"
+        && r.departing.is_none()
+        && r.toward.as_deref() != Some("steady");
+    if !finishing {
+        return Ok(None);
+    }
+    let not_run = |from: usize| canary.stages[from..].iter().map(|s| Gate::NotRun { stage: s.name.clone() });
+    let pending: Vec<Gate> = match r.stage.as_str() {
+        "prepare" => not_run(0).collect(),
+        "aborted" => vec![Gate::Aborted { reason: r.reason.clone() }],
+        stage => match canary.stage(stage) {
+            Some((i, _)) => {
+                let mut pending = gates(canary, Step::Stage(i), recorded, now)?;
+                pending.extend(not_run(i + 1));
+                pending
+            }
+            None => vec![Gate::NotRun { stage: format!("{stage}` (no longer in the spec, so its gates are unknown`") }],
+        },
+    };
+    Ok((!pending.is_empty()).then(|| Gate::Finish { from: r.stage.clone(), pending }))
 }
 
 /// What promote commits next for a release whose overlay records `recorded` (its files read
@@ -390,6 +460,11 @@ pub fn next(
     refuse_a_taken_name(canary, observed, &leaving)?;
     let leaving = !leaving.is_empty();
     if let Some(r) = recorded.filter(|_| position == Position::Outdated || departing || leaving) {
+        if !opts.skip_gates
+            && let Some(gate) = finish_gate(canary, recorded, now)?
+        {
+            return Ok(Next::Held(vec![gate]));
+        }
         return transit::next(canary, r, observed, now, None);
     }
     let cur = current(canary, recorded)?;
@@ -411,19 +486,22 @@ pub fn next(
             return Err(Error::new("--to moves a release that is under way; promote without --to first"));
         };
         if from == Step::Aborted && !opts.restart {
-            return Ok(Next::Held(gates(canary, from, recorded, now)?.remove(0)));
+            return Ok(Next::Held(gates(canary, from, recorded, now)?));
         }
         if to == from && !cur.in_between() {
             return Ok(Next::Stay { why: format!("already at `{}`", to.name(canary)) });
         }
         // Going back (a partial rollback) needs no gate; going forward passes the gates of every
         // stage it leaves, the current one and each one it passes through.
-        if !opts.skip_gates
-            && cur.toward.is_none()
-            && let Some(gate) = gates_passed(canary, from, to, recorded, now)?.into_iter().next()
-        {
-            return Ok(Next::Held(gate));
+        if !opts.skip_gates && cur.toward.is_none() {
+            let passed = gates_passed(canary, from, to, recorded, now)?;
+            if !passed.is_empty() {
+                return Ok(Next::Held(passed));
+            }
         }
+        // From `steady` the canary has no Deployment or subset yet: `prepare` comes first, or a
+        // scale-up toward the target could never let its traffic move.
+        let to = if from == Step::Steady { Step::Prepare } else { to };
         return advance(canary, &cur, to, now, None);
     }
     let reason = cur.reason.clone();
@@ -439,15 +517,14 @@ pub fn next(
         Position::At(Step::Aborted) if opts.restart => go(Step::Prepare),
         // The second half of an abort: the canary goes to 0 once its traffic has drained.
         Position::At(Step::Aborted) if cur.holding.is_some() => go(Step::Aborted),
-        Position::At(Step::Aborted) => Ok(Next::Held(gates(canary, Step::Aborted, recorded, now)?.remove(0))),
+        Position::At(Step::Aborted) => Ok(Next::Held(gates(canary, Step::Aborted, recorded, now)?)),
         // A drain under way ends before the release moves on.
         Position::At(step) if cur.holding.is_some() => go(step),
         Position::At(Step::Prepare) => go(Step::Stage(0)),
         Position::At(Step::Stage(i)) => {
-            let held =
-                if opts.skip_gates { None } else { gates(canary, Step::Stage(i), recorded, now)?.into_iter().next() };
-            if let Some(gate) = held {
-                Ok(Next::Held(gate))
+            let held = if opts.skip_gates { vec![] } else { gates(canary, Step::Stage(i), recorded, now)? };
+            if !held.is_empty() {
+                Ok(Next::Held(held))
             } else if i + 1 < canary.stages.len() {
                 go(Step::Stage(i + 1))
             } else {

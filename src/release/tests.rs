@@ -49,11 +49,11 @@ fn promote_walks_the_release_and_stops_at_gates() {
     assert_eq!(next(&c, Some(&at("v2", "a", t0, None)), now, &opts), step(Step::Stage(1)));
     assert_eq!(
         next(&c, Some(&at("v2", "b", t0, None)), now, &opts),
-        Ok(Next::Held(Gate::Approval { stage: "b".into() }))
+        Ok(Next::Held(vec![Gate::Approval { stage: "b".into() }]))
     );
     assert_eq!(
         next(&c, Some(&at("v2", "b", t0, Some("a"))), now, &opts).unwrap(),
-        Next::Held(Gate::Approval { stage: "b".into() })
+        Next::Held(vec![Gate::Approval { stage: "b".into() }])
     );
     assert_eq!(next(&c, Some(&at("v2", "b", t0, Some("b"))), now, &opts), step(Step::Stage(2)));
     // Bake: 30m from since; held just before, free at the minute.
@@ -61,11 +61,11 @@ fn promote_walks_the_release_and_stops_at_gates() {
     let held = next(&c, Some(&at("v2", "c", entered, None)), now, &opts).unwrap();
     assert_eq!(
         held,
-        Next::Held(Gate::Bake {
+        Next::Held(vec![Gate::Bake {
             stage: "c".into(),
             until: "2026-01-01T01:10:00Z".parse().unwrap(),
             duration: "30m".into()
-        })
+        }])
     );
     let later: Timestamp = "2026-01-01T01:10:00Z".parse().unwrap();
     assert!(matches!(next(&c, Some(&at("v2", "c", entered, None)), later, &opts), Ok(Next::Stay { .. })));
@@ -79,7 +79,10 @@ fn changed_canaries_restart_and_aborted_releases_stay() {
     let opts = Options::default();
     assert_eq!(next(&c, Some(&at("v0", "b", t0, None)), now, &opts), Ok(Next::Move { to: Step::Prepare }));
     let aborted = Recorded { reason: Some("errors".into()), ..at("v2", "aborted", t0, None) };
-    assert_eq!(next(&c, Some(&aborted), now, &opts), Ok(Next::Held(Gate::Aborted { reason: Some("errors".into()) })));
+    assert_eq!(
+        next(&c, Some(&aborted), now, &opts),
+        Ok(Next::Held(vec![Gate::Aborted { reason: Some("errors".into()) }]))
+    );
     let restart = Options { restart: true, ..Options::default() };
     assert_eq!(next(&c, Some(&aborted), now, &restart), Ok(Next::Move { to: Step::Prepare }));
     let finished = Canary { canary: None, ..c.clone() };
@@ -117,11 +120,12 @@ fn to_forward_meets_the_gates_of_every_stage_it_passes() {
     let now: Timestamp = "2026-01-01T01:00:00Z".parse().unwrap();
     let t0 = "2026-01-01T00:00:00Z";
     let to = |s: Step| Options { to: Some(s), ..Options::default() };
-    let on_the_way = |stage: &str, pause: &str| Next::Held(Gate::OnTheWay { stage: stage.into(), pause: pause.into() });
-    // From a stage without a gate to the last: b's approval holds it.
+    let gate = |stage: &str, pause: &str| Gate::OnTheWay { stage: stage.into(), pause: pause.into() };
+    let on_the_way = |stage: &str, pause: &str| Next::Held(vec![gate(stage, pause)]);
+    // From a stage without a gate to the last: b's approval and c's bake hold it, both said.
     assert_eq!(
         next(&c, Some(&at("v2", "a", t0, None)), now, &to(Step::Stage(3))),
-        Ok(on_the_way("b", "waits for approval"))
+        Ok(Next::Held(vec![gate("b", "waits for approval"), gate("c", "bakes for 30m")]))
     );
     // From prepare: the same.
     assert_eq!(
@@ -148,7 +152,9 @@ fn to_forward_meets_the_gates_of_every_stage_it_passes() {
     assert_eq!(next(&c, Some(&at("v2", "b", t0, None)), now, &skip_here), Ok(Next::Move { to: Step::Stage(2) }));
     // It never leaves `aborted`: that is --restart.
     let aborted = at("v2", "aborted", t0, None);
-    assert!(matches!(next(&c, Some(&aborted), now, &skip_here), Ok(Next::Held(Gate::Aborted { .. }))));
+    assert!(
+        matches!(next(&c, Some(&aborted), now, &skip_here), Ok(Next::Held(g)) if matches!(g[..], [Gate::Aborted { .. }]))
+    );
 }
 
 #[test]

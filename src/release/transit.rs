@@ -118,13 +118,13 @@ pub fn next(
 
     if leaving.is_empty() || (!routed && kept_pods >= full) {
         if let (Some(held), Some(until)) = (&recorded.holding, until) {
-            return Ok(Next::Held(Gate::Warmup {
+            return Ok(Next::Held(vec![Gate::Warmup {
                 until,
                 why: format!(
                     "the traffic left {} at the start of this state (it was at `{held}`); it goes after the warmup ({warmup})",
                     names(&leaving)
                 ),
-            }));
+            }]));
         }
         let mut to = entered(destination, now);
         to.reason = abort.map(str::to_string).filter(|_| destination == Step::Aborted);
@@ -160,12 +160,12 @@ pub fn next(
     if let Some(until) =
         until.filter(|_| recorded.warming.as_deref().is_some_and(|w| w.split(',').any(|v| v == keeper)))
     {
-        return Ok(Next::Held(Gate::Warmup {
+        return Ok(Next::Held(vec![Gate::Warmup {
             until,
             why: format!(
                 "the pods of {keeper} came up in this state; traffic moves onto them after the warmup ({warmup})"
             ),
-        }));
+        }]));
     }
     let subsets: Vec<SubsetPlan> = leaving.iter().map(|v| observed.subset(v)).collect();
     // The recorded canary leaving: a changed canary, its drain recorded as an abort of it.

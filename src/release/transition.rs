@@ -73,7 +73,7 @@ pub fn advance(
             ..State::default()
         };
         if let Some(gate) = wait(canary, from, &to, need_from, need_to, now) {
-            return Ok(Next::Held(gate));
+            return Ok(Next::Held(vec![gate]));
         }
         to
     };

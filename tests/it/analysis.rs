@@ -14,7 +14,7 @@ use crate::{git, kanari_env, repo_with};
 const SPEC: &str = "canaries/reviews.yaml";
 
 /// The release's spec with `metrics` (YAML lines under `metrics:`).
-fn spec(metrics: &str) -> String {
+pub fn spec(metrics: &str) -> String {
     format!(
         "apiVersion: kanari.dev/v1alpha1
 kind: Canary
@@ -36,12 +36,12 @@ spec:
     )
 }
 
-const SUCCESS: &str = "      - {name: success-rate, builtin: success-rate, min: 99}\n";
+pub const SUCCESS: &str = "      - {name: success-rate, builtin: success-rate, min: 99}\n";
 const LATENCY: &str = "      - {name: latency, builtin: latency-p99, max: 500}\n";
-const ERRORS: &str = "      - {name: errors, builtin: errors-vs-stable, margin: 1}\n";
+pub const ERRORS: &str = "      - {name: errors, builtin: errors-vs-stable, margin: 1}\n";
 const SHARE: &str = "      - {name: traffic, builtin: traffic-share, max: 5}\n";
 
-fn at(minutes: i64) -> Timestamp {
+pub fn at(minutes: i64) -> Timestamp {
     day() + SignedDuration::from_mins(minutes)
 }
 
@@ -55,7 +55,7 @@ fn release(metrics: &str, prometheus: &str) -> tempfile::TempDir {
 
 /// A repository with the release of `spec_text` entered into its first stage at the data's
 /// first minute.
-fn release_of(spec_text: &str, prometheus: &str) -> tempfile::TempDir {
+pub fn release_of(spec_text: &str, prometheus: &str) -> tempfile::TempDir {
     let repo = repo_with(&[(SPEC, spec_text)]);
     let r = repo.path();
     for git_args in [&["init", "-q", "-b", "main"][..], &["add", "-A"], &["commit", "-q", "-m", "spec"]] {
@@ -70,7 +70,7 @@ fn release_of(spec_text: &str, prometheus: &str) -> tempfile::TempDir {
     repo
 }
 
-fn promote(repo: &Path, url: Option<&str>, minute: i64) -> crate::Run {
+pub fn promote(repo: &Path, url: Option<&str>, minute: i64) -> crate::Run {
     let mut args = vec!["-C", repo.to_str().unwrap()];
     if let Some(url) = url {
         args.extend(["--prometheus", url]);
@@ -79,13 +79,13 @@ fn promote(repo: &Path, url: Option<&str>, minute: i64) -> crate::Run {
     kanari_env(repo, &args, &[("KANARI_NOW", &at(minute).to_string())])
 }
 
-fn subject(repo: &Path) -> String {
+pub fn subject(repo: &Path) -> String {
     git(repo, &["log", "-1", "--format=%s"]).trim().to_string()
 }
 
 /// Istio's metrics for v1 and v2 from the first minute on, and kube-state-metrics' count of
 /// available pods.
-fn metrics(minutes: u32, canary: Traffic) -> OpenMetrics {
+pub fn metrics(minutes: u32, canary: Traffic) -> OpenMetrics {
     let mut series = OpenMetrics::every(60);
     series.traffic(Traffic::steady("shop", "reviews", "v1", minutes, 2000.0)).traffic(canary);
     available(&mut series, |_| 10);
@@ -93,7 +93,7 @@ fn metrics(minutes: u32, canary: Traffic) -> OpenMetrics {
 }
 
 /// Both Deployments with `pods(minute)` pods available, for 100 minutes.
-fn available(series: &mut OpenMetrics, pods: fn(u32) -> u32) {
+pub fn available(series: &mut OpenMetrics, pods: fn(u32) -> u32) {
     for version in ["v1", "v2"] {
         series.replicas(Replicas {
             namespace: "shop".into(),
@@ -105,7 +105,7 @@ fn available(series: &mut OpenMetrics, pods: fn(u32) -> u32) {
     }
 }
 
-fn canary(minutes: u32) -> Traffic {
+pub fn canary(minutes: u32) -> Traffic {
     Traffic::steady("shop", "reviews", "v2", minutes, 1000.0)
 }
 
@@ -326,10 +326,9 @@ fn analyze_status_and_the_pull_request_comment_show_each_check() {
 
     let status = run(&["status", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
-    assert_eq!(
-        (v[0]["status"].as_str(), v[0]["gate"].as_str()),
-        (Some("waiting"), Some("analysis: success-rate fail"))
-    );
+    // The next promote aborts: said so, not as a gate that holds.
+    assert_eq!((v[0]["status"].as_str(), v[0]["gate"].as_str()), (Some("failing"), None));
+    assert!(v[0]["aborts"].as_str().is_some_and(|a| a.starts_with("analysis: success-rate 90 (min 99): fail")), "{v}");
 
     let comment = run(&["diff", "--next", "--format", "markdown", "--analysis"]);
     assert!(comment.stdout.contains("## kanari analyze") && comment.stdout.contains("**fail**"), "{}", comment.stdout);

@@ -115,6 +115,18 @@ impl<'a> Driver<'a> {
         Some(super::overlay_at(self.repo, &head, dir).stage)
     }
 
+    /// The committed `kanari.dev/stage` of the overlay in `dir`, and whether a move is under way
+    /// there (a scale-up, a drain, a version departing).
+    pub fn stage_annotations(&self, dir: &str) -> Option<(String, bool)> {
+        let head = super::history(self.repo, dir).pop()?;
+        let x = super::overlay_at(self.repo, &head, dir);
+        let kustomization = x.files.get("kustomization.yaml")?;
+        let between = ["kanari.dev/toward:", "kanari.dev/holding:", "kanari.dev/departing:"]
+            .iter()
+            .any(|key| kustomization.contains(key));
+        Some((x.stage, between))
+    }
+
     /// Promotes (2 hours later each time, approving when a stage waits for it) until the
     /// committed stage is `target`; at most 100 promotes.
     pub fn reach(&mut self, dir: &str, target: &str) -> Result<(), String> {

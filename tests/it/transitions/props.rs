@@ -3,14 +3,17 @@
 //! two hours later, `promote --to` a random state, approve, abort (once, or until it is done),
 //! `promote --restart`, a new canary version, and the finish (after which the next new canary
 //! starts from the new stable). Then every consecutive pair of committed overlays must make
-//! before it breaks, and every overlay must build.
+//! before it breaks, and every overlay must build. Two more rules about progress: every commit
+//! `promote` makes changes routes, pods or the recorded stage (not only its time), and a target
+//! taken with `promote --to T --skip-gates` (after `--restart` from `aborted`) is reached within a
+//! bounded number of promotes.
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{Value, json};
 
-use super::check_release;
 use super::drive::{Driver, repository};
+use super::{Overlay, check_release};
 use crate::{Spec, Stage};
 
 const FILE: &str = "canaries/web.yaml";
@@ -63,6 +66,11 @@ enum Op {
     Change,
     /// The canary becomes the stable version and leaves the spec.
     Finish,
+    /// `promote --to` the stage at this index (modulo the stages and `prepare`), every gate
+    /// skipped, until it is there.
+    Reach {
+        to: usize,
+    },
 }
 
 fn string_match() -> impl Strategy<Value = Value> {
@@ -167,6 +175,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Restart),
         2 => Just(Op::Change),
         1 => Just(Op::Finish),
+        1 => (0usize..64).prop_map(|to| Op::Reach { to }),
     ]
 }
 
@@ -240,7 +249,7 @@ impl Release {
 }
 
 /// Runs `ops` on `release` in a new repository, then checks its history.
-fn run_case(release: &Release, ops: &[Op]) -> Result<(), String> {
+fn run_case(release: &Release, ops: &[Op], final_to: usize) -> Result<(), String> {
     let (mut stable, mut canary, mut next) = (1, Some(2), 3);
     let first = release.yaml(stable, canary);
     let repo = repository(&[(FILE, &first)]);
@@ -270,6 +279,10 @@ fn run_case(release: &Release, ops: &[Op]) -> Result<(), String> {
                 d.commit_spec(FILE, &release.yaml(stable, canary), &format!("web: canary v{}", next - 1));
                 Ok(())
             }
+            Op::Reach { to } => {
+                let target = names.get(to % (names.len() + 1)).map_or("prepare", String::as_str);
+                reach_skipping_gates(&mut d, if canary.is_some() { target } else { "steady" })
+            }
             Op::Finish => {
                 if let Some(c) = canary.take() {
                     stable = c;
@@ -280,8 +293,52 @@ fn run_case(release: &Release, ops: &[Op]) -> Result<(), String> {
         };
         done.map_err(with_spec)?;
     }
-    check_release(repo.path(), OUTPUT, FILE)
+    let target = names.get(final_to % (names.len() + 1)).map_or("prepare", String::as_str);
+    let target = if canary.is_some() { target } else { "steady" };
+    reach_skipping_gates(&mut d, target).map_err(with_spec)?;
+    let overlays = check_release(repo.path(), OUTPUT, FILE)
         .map_err(|e| format!("{e}\nlog:\n{}\nfirst spec:\n{first}", d.log.join("\n")))?;
+    every_promote_makes_progress(&overlays).map_err(|e| format!("{e}\nlog:\n{}", d.log.join("\n")))?;
+    Ok(())
+}
+
+/// Takes the release to `target` on purpose (every gate skipped, `--restart` out of `aborted`
+/// unless the spec finished the release,
+/// a plain promote where `--to` refuses a move under way), two hours apart: it must be there,
+/// with no move under way, within 12 runs.
+fn reach_skipping_gates(d: &mut Driver, target: &str) -> Result<(), String> {
+    let skip = ["--skip-gates", "--reason", "prop"];
+    for _ in 0..12 {
+        d.advance_hours(2);
+        let head = d.stage_annotations(OUTPUT);
+        if head.as_ref().is_some_and(|(stage, between)| stage == target && !between) {
+            return Ok(());
+        }
+        let run = match head.as_ref().map(|(stage, _)| stage.as_str()) {
+            _ if target == "steady" => d.run(&[&["promote"][..], &skip].concat(), &[0, 3])?,
+            Some("aborted") => d.run(&["promote", "--restart"], &[0, 3])?,
+            _ => d.run(&[&["promote", "--to", target][..], &skip].concat(), &[0, 2, 3])?,
+        };
+        if run.code == 2 {
+            d.run(&[&["promote"][..], &skip].concat(), &[0, 3])?;
+        }
+    }
+    Err(format!("`promote --to {target} --skip-gates` did not reach it in 12 runs:\n{}", d.log.join("\n")))
+}
+
+/// Every commit of `promote` changes more than the recorded time: its routes, its pods or its
+/// recorded stage (a promote that commits the same state again, run after run, is no progress).
+fn every_promote_makes_progress(overlays: &[Overlay]) -> Result<(), String> {
+    let without_times = |x: &Overlay| -> Vec<(String, String)> {
+        let kept = |line: &&str| !line.contains("kanari.dev/since:") && !line.contains("kanari.dev/warming:");
+        x.files.iter().map(|(name, text)| (name.clone(), text.lines().filter(kept).collect())).collect()
+    };
+    for pair in overlays.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        if b.subject.contains(": promote ") && without_times(a) == without_times(b) {
+            return Err(format!("`{}` changes nothing but the time of `{}` (no progress)", b.subject, a.subject));
+        }
+    }
     Ok(())
 }
 
@@ -296,7 +353,9 @@ fn every_committed_transition_makes_before_it_breaks() {
     };
     let mut runner = TestRunner::new(config);
     let ops = prop::collection::vec(op(), 4..=15);
-    let result = runner.run(&(release(), ops), |(release, ops)| run_case(&release, &ops).map_err(TestCaseError::fail));
+    let result = runner.run(&(release(), ops, 0usize..64), |(release, ops, final_to)| {
+        run_case(&release, &ops, final_to).map_err(TestCaseError::fail)
+    });
     if let Err(e) = result {
         panic!("{e}");
     }

@@ -1,0 +1,170 @@
+//! One answer to "what happens next, and what holds it": [`decide`] takes the release's life
+//! ([`super::next`]: the stage's approval and bake, the warmup, the finish's gates) and the
+//! answers gathered from Prometheus before any decision ([`Evidence`]: the analysis checks of the
+//! stage, the pods it shows available), and returns the one [`Decision`] that `promote` commits
+//! and that `status`, `diff --next` and the pull-request comment show. Pure: the clock and the
+//! answers come in as values, so the decision can be replayed.
+//!
+//! The rules, in order:
+//! 1. A check that fails with `onFailure: abort` (other than `traffic-share`, whose failure says
+//!    the cluster does not run what Git says yet) aborts the release, wherever it stands and
+//!    whatever else holds it.
+//! 2. Every other gate is collected, not just the first: the stage's approval and bake, the
+//!    warmup, each failing or inconclusive check, an unreachable Prometheus. A decision held by
+//!    several gates names them all.
+//! 3. The analysis (a check that does not pass, or no answer at all) holds only a move that puts
+//!    more traffic on the canary. A scale-up, a scale-down, a settle, a drain or a step back puts
+//!    none, so it never waits for an analysis that cannot conclude (a failing check still aborts).
+//! 4. Readiness: with an analysis, a move that raises the traffic a version needs pods for waits
+//!    until Prometheus shows that version's declared pods available
+//!    (`kube_deployment_status_replicas_available`, from kube-state-metrics).
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+
+use super::{Error, Gate, Next, Options, current, next};
+use crate::plan::{self, Recorded, State, Step};
+use crate::spec::Canary;
+use crate::stats::Verdict;
+
+/// What Prometheus said about a release, asked before deciding.
+#[derive(Clone, Debug, Default)]
+pub struct Evidence {
+    /// The checks of the stage the release is in, judged now; None when none are due (no
+    /// analysis, no canary traffic, or within the stage's warmup); an error when Prometheus
+    /// could not answer.
+    pub checks: Option<Result<Vec<Check>, String>>,
+    /// The pods Prometheus shows available, by Deployment name; None when not asked (a release
+    /// without analysis, or with nothing committed yet).
+    pub available: Option<Result<BTreeMap<String, f64>, String>>,
+}
+
+/// One analysis check as judged now.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Check {
+    pub name: String,
+    pub verdict: Verdict,
+    /// The check in a line: name, verdict, value, bound and the numbers behind them.
+    pub line: String,
+    /// Whether its failure aborts the release (`onFailure: abort`, and not a traffic share).
+    pub aborts: bool,
+}
+
+/// What `promote` would do now.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decision {
+    pub next: Next<State>,
+    /// The failing check the release is aborted for: `next` is the abort's commit.
+    pub aborts: Option<String>,
+    /// The lines of every check judged now, for the commit's body.
+    pub analysis: Vec<String>,
+}
+
+/// The decision for a release whose overlay records `recorded` (its files read as `observed`)
+/// at `now`, given what Prometheus said ([`Evidence`]). The rules are in the module doc.
+pub fn decide(
+    canary: &Canary,
+    recorded: Option<&Recorded>,
+    observed: &super::Observed,
+    now: Timestamp,
+    opts: &Options,
+    evidence: &Evidence,
+) -> Result<Decision, Error> {
+    let mut held = Vec::new();
+    let mut lines = Vec::new();
+    match &evidence.checks {
+        Some(Ok(checks)) => {
+            lines = checks.iter().map(|c| format!("analysis: {}", c.line)).collect();
+            if let Some(failed) = checks.iter().find(|c| c.verdict == Verdict::Fail && c.aborts) {
+                let reason = format!("analysis: {}", failed.line).chars().take(1000).collect::<String>();
+                let next = super::abort(canary, recorded, observed, now, &reason)?;
+                return Ok(Decision { next, aborts: Some(reason), analysis: lines });
+            }
+            held.extend(
+                checks
+                    .iter()
+                    .filter(|c| c.verdict != Verdict::Pass)
+                    .map(|c| Gate::Analysis { check: c.name.clone(), why: c.line.clone() }),
+            );
+        }
+        Some(Err(why)) => held.push(Gate::Unavailable { why: why.clone() }),
+        None => {}
+    }
+    let next = next(canary, recorded, observed, now, opts)?;
+    let next = match next {
+        Next::Move { to } => {
+            let from = current(canary, recorded).ok();
+            let adds = from.as_ref().is_some_and(|from| adds_canary_traffic(canary, from, &to));
+            if !adds {
+                held.clear();
+            }
+            if let Some(from) = from.as_ref().filter(|_| recorded.is_some() && canary.analysis.is_some()) {
+                held.extend(readiness(canary, from, &to, evidence));
+            }
+            match held.is_empty() {
+                true => Next::Move { to },
+                false => Next::Held(held),
+            }
+        }
+        Next::Held(mut gates) => {
+            gates.extend(held);
+            Next::Held(gates)
+        }
+        stay @ Next::Stay { .. } => stay,
+    };
+    Ok(Decision { next, aborts: None, analysis: lines })
+}
+
+/// Whether the move from `from` to `to` puts more traffic on the canary: a higher weight or
+/// mirror, or matches it did not have. A scale-up or a settle (the same step), a drain back to
+/// stable and a departing version put none.
+fn adds_canary_traffic(canary: &Canary, from: &State, to: &State) -> bool {
+    if to.transit.is_some() || to.step == from.step || to.step == Step::Aborted {
+        return false;
+    }
+    let stage = |step: Step| match step {
+        Step::Stage(i) => canary.stages.get(i),
+        _ => None,
+    };
+    let (before, after) = (stage(from.step), stage(to.step));
+    let load = |s: Option<&crate::spec::Stage>| s.map_or(0, |s| s.canary_load());
+    let before_matches = before.map_or(&[][..], |s| s.matches.as_slice());
+    let after_matches = after.map_or(&[][..], |s| s.matches.as_slice());
+    load(after) > load(before) || after_matches.iter().any(|m| !before_matches.contains(m))
+}
+
+/// The readiness gate of a move: every version whose traffic rises runs, as Prometheus shows,
+/// the pods the current state declares for it.
+fn readiness(canary: &Canary, from: &State, to: &State, evidence: &Evidence) -> Option<Gate> {
+    if to.transit.is_some() {
+        return None;
+    }
+    let (before, after, declared) =
+        (plan::need(canary, from.step), plan::need(canary, to.step), plan::counts(canary, from));
+    let mut versions = vec![(&canary.stable, before.stable, after.stable, declared.stable)];
+    if let Some(c) = &canary.canary {
+        versions.push((c, before.canary, after.canary, declared.canary));
+    }
+    for (version, before, after, declared) in versions {
+        if after <= before {
+            continue;
+        }
+        let deployment = plan::version_object_name(canary, version);
+        let available = match &evidence.available {
+            Some(Ok(available)) => available.get(&deployment).copied().filter(|n| n.is_finite()),
+            Some(Err(why)) => return Some(Gate::Unavailable { why: why.clone() }),
+            None => None,
+        };
+        if available.is_none_or(|n| n < f64::from(declared)) {
+            let shown = available.map_or("no data".to_string(), |n| format!("{n} of {declared} pods available"));
+            return Some(Gate::Analysis {
+                check: "readiness".into(),
+                why: format!(
+                    "traffic moves onto `{deployment}` once its {declared} pods are available; Prometheus shows {shown} (kube_deployment_status_replicas_available)"
+                ),
+            });
+        }
+    }
+    None
+}
