@@ -11,6 +11,7 @@
 //! `window` (`1800s`) and `checks`: objects with `name`, `verdict` (`pass`, `fail`,
 //! `inconclusive`), `value` (or null), `bound`, `detail`, `requests` and `window`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,7 +27,7 @@ use crate::commands::git::{Git, now};
 use crate::exit::{Code, Exit};
 use crate::plan::{self, Recorded, Step};
 use crate::prometheus::{self, Client};
-use crate::release::{self, Check, Evidence, Position};
+use crate::release::{self, Check, Evidence, Observed, Position};
 use crate::spec::{Canary, MetricKind, OnFailure};
 use crate::stats::Verdict;
 
@@ -159,18 +160,23 @@ pub(crate) fn judge_all(ws: &Workspace, windows: &[Window]) -> Vec<Result<Vec<Ou
 }
 
 /// Each release's analysis run now, in the order of `canaries` (with what each overlay
-/// records): `None` for a release not judged now ([`window`]), else its window and what judging
-/// it gave. The releases due are judged side by side ([`judge_all`]).
-pub(crate) fn judge_each<'a>(
+/// records and shows): `None` for a release not judged now ([`window`]), else its window and what
+/// judging it gave. The releases due are judged side by side ([`judge_all`]). A release the spec
+/// finishes is judged as it was before the finish ([`release::judged_as`]).
+pub(crate) fn judge_each(
     ws: &Workspace,
-    canaries: &'a [Canary],
+    canaries: &[Canary],
     recorded: &[Option<Recorded>],
+    observed: &[Observed],
     now: Timestamp,
-) -> Vec<Option<(Window<'a>, Result<Vec<Outcome>>)>> {
-    let windows: Vec<Option<Window>> = canaries.iter().zip(recorded).map(|(c, r)| window(c, r.as_ref(), now)).collect();
+) -> Vec<Option<(String, Result<Vec<Outcome>>)>> {
+    let views: Vec<Cow<Canary>> =
+        canaries.iter().zip(recorded).zip(observed).map(|((c, r), o)| release::judged_as(c, r.as_ref(), o)).collect();
+    let windows: Vec<Option<Window>> =
+        views.iter().zip(recorded).map(|(c, r)| window(c.as_ref(), r.as_ref(), now)).collect();
     let due: Vec<Window> = windows.iter().flatten().cloned().collect();
     let mut results = judge_all(ws, &due).into_iter();
-    windows.into_iter().map(|w| Some((w?, results.next().expect("one result per window")))).collect()
+    windows.into_iter().map(|w| Some((w?.promql(), results.next().expect("one result per window")))).collect()
 }
 
 /// What Prometheus says about each release, asked before anything is decided, in the order of
@@ -183,9 +189,10 @@ pub(crate) fn evidence(
     ws: &Workspace,
     canaries: &[Canary],
     recorded: &[Option<Recorded>],
+    observed: &[Observed],
     now: Timestamp,
 ) -> Vec<Result<Evidence>> {
-    answers(ws, canaries, recorded, now).into_iter().map(|a| a.map(|a| a.evidence)).collect()
+    answers(ws, canaries, recorded, observed, now).into_iter().map(|a| a.map(|a| a.evidence)).collect()
 }
 
 /// A release's [`Evidence`] with the outcomes it was read from, for the views that print them
@@ -200,9 +207,10 @@ pub(crate) fn answers(
     ws: &Workspace,
     canaries: &[Canary],
     recorded: &[Option<Recorded>],
+    observed: &[Observed],
     now: Timestamp,
 ) -> Vec<Result<Answers>> {
-    let judged = judge_each(ws, canaries, recorded, now);
+    let judged = judge_each(ws, canaries, recorded, observed, now);
     // A Prometheus the checks could not reach is not asked again for readiness.
     let unreachable: BTreeMap<String, String> = canaries
         .iter()
@@ -228,9 +236,9 @@ pub(crate) fn answers(
             let mut shown = None;
             let checks = match judged {
                 None => None,
-                Some((w, Ok(outcomes))) => {
+                Some((window, Ok(outcomes))) => {
                     let checks = outcomes.iter().map(|o| check(canary, o)).collect();
-                    shown = Some((w.promql(), outcomes));
+                    shown = Some((window, outcomes));
                     Some(Ok(checks))
                 }
                 Some((_, Err(e))) => match e.downcast_ref::<Exit>() {
@@ -317,14 +325,15 @@ pub fn run(ws: &Workspace, args: &AnalyzeArgs) -> Result<Code> {
     let git = Git::open(ws)?;
     let (head, canaries) = git.releases_at_head(&args.selection.releases)?;
     let now = now()?;
-    let recorded = git.map_committed(head, &canaries, |_, c| Ok(c.recorded))?;
+    let committed = git.map_committed(head, &canaries, |canary, c| Ok((c.observed_for(canary), c.recorded)))?;
+    let (observed, recorded): (Vec<Observed>, Vec<Option<Recorded>>) = committed.into_iter().unzip();
     let mut rows = Vec::new();
     let mut skipped = Vec::new();
     let mut code = Code::Ok;
     // A release whose checks cannot run is said, and the others are still judged; the run ends
     // with that error's code.
     let mut failed: Option<Code> = None;
-    let judged = judge_each(ws, &canaries, &recorded, now);
+    let judged = judge_each(ws, &canaries, &recorded, &observed, now);
     for ((canary, r), judged) in canaries.iter().zip(&recorded).zip(judged) {
         let Some((w, result)) = judged else {
             skipped.push(canary.id());
@@ -342,7 +351,7 @@ pub fn run(ws: &Workspace, args: &AnalyzeArgs) -> Result<Code> {
             code = Code::Gate;
         }
         let stage = r.as_ref().map(|r| r.stage.clone()).unwrap_or_default();
-        rows.push((canary.id(), stage, w.promql(), outcomes));
+        rows.push((canary.id(), stage, w, outcomes));
     }
     match args.format {
         AnalyzeFormat::Json => {

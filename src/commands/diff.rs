@@ -73,8 +73,9 @@ pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<Code> {
     // promote's own decision; without it no gate of the analysis is judged.
     let answers = match args.analysis {
         true => {
-            let recorded = git.map_committed(base, &canaries, |_, c| Ok(c.recorded))?;
-            Some(analyze::answers(ws, &canaries, &recorded, now))
+            let committed = git.map_committed(base, &canaries, |canary, c| Ok((c.observed_for(canary), c.recorded)))?;
+            let (observed, recorded): (Vec<_>, Vec<_>) = committed.into_iter().unzip();
+            Some(analyze::answers(ws, &canaries, &recorded, &observed, now))
         }
         false => None,
     };

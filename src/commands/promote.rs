@@ -18,7 +18,7 @@ use crate::commands::moves::{self, Decision, Transition};
 use crate::commands::{Workspace, parse_step};
 use crate::exit::Code;
 use crate::plan::Recorded;
-use crate::release::{self, Evidence, Options};
+use crate::release::{self, Evidence, Observed, Options};
 use crate::spec::Canary;
 
 pub fn run(ws: &Workspace, args: &PromoteArgs) -> Result<Code> {
@@ -33,10 +33,11 @@ pub fn run(ws: &Workspace, args: &PromoteArgs) -> Result<Code> {
     let asked: Mutex<Asked> = Mutex::new(ask_at_head(ws, &args.selection.releases)?);
     moves::run(ws, &args.selection, &args.commit, moves::Intent::FromHere, &|canary, committed, now| {
         let recorded = committed.recorded.as_ref();
-        let evidence = evidence_for(ws, &asked, canary, recorded, now)?;
+        let observed = committed.observed_for(canary);
+        let evidence = evidence_for(ws, &asked, canary, recorded, observed.clone(), now)?;
         let to = args.to.as_deref().map(|name| parse_step(canary, name)).transpose()?;
         let opts = Options { to, restart: args.restart, skip_gates: args.skip_gates };
-        let decision = release::decide(canary, recorded, &committed.observed_for(canary), now, &opts, &evidence)?;
+        let decision = release::decide(canary, recorded, &observed, now, &opts, &evidence)?;
         transition(canary, committed, now, args, reason, decision)
     })
 }
@@ -89,10 +90,11 @@ fn ask_at_head(ws: &Workspace, selectors: &[String]) -> Result<Asked> {
     let git = Git::open(ws)?;
     let Some(head) = git.repo.head_commit()? else { return Ok(BTreeMap::new()) };
     let Ok(canaries) = git.releases_at(head, selectors) else { return Ok(BTreeMap::new()) };
-    let recorded = git.map_committed(Some(head), &canaries, |_, c| Ok(c.recorded))?;
+    let committed = git.map_committed(Some(head), &canaries, |canary, c| Ok((c.observed_for(canary), c.recorded)))?;
+    let (observed, recorded): (Vec<_>, Vec<_>) = committed.into_iter().unzip();
     let mut out = BTreeMap::new();
     for ((canary, r), evidence) in
-        canaries.iter().zip(&recorded).zip(analyze::evidence(ws, &canaries, &recorded, now()?))
+        canaries.iter().zip(&recorded).zip(analyze::evidence(ws, &canaries, &recorded, &observed, now()?))
     {
         out.insert((canary.id(), r.as_ref().and_then(|r| r.since.clone())), evidence?);
     }
@@ -106,13 +108,14 @@ fn evidence_for(
     asked: &Mutex<Asked>,
     canary: &Canary,
     recorded: Option<&Recorded>,
+    observed: Observed,
     now: Timestamp,
 ) -> Result<Evidence> {
     let key = (canary.id(), recorded.and_then(|r| r.since.clone()));
     if let Some(evidence) = asked.lock().expect("no panic holds it").get(&key) {
         return Ok(evidence.clone());
     }
-    let mut fresh = analyze::evidence(ws, std::slice::from_ref(canary), &[recorded.cloned()], now);
+    let mut fresh = analyze::evidence(ws, std::slice::from_ref(canary), &[recorded.cloned()], &[observed], now);
     let evidence = fresh.remove(0)?;
     asked.lock().expect("no panic holds it").insert(key, evidence.clone());
     Ok(evidence)

@@ -86,7 +86,7 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<Code> {
     let (committed, facts): (Vec<_>, Vec<Option<crate::review::Facts>>) = committed.into_iter().unzip();
     let (observed, recorded): (Vec<Observed>, Vec<Option<Recorded>>) = committed.into_iter().unzip();
     // What Prometheus says, asked as `promote` asks it: the decision below is promote's.
-    let evidence = analyze::evidence(ws, &canaries, &recorded, now);
+    let evidence = analyze::evidence(ws, &canaries, &recorded, &observed, now);
     let committed = observed.into_iter().zip(recorded);
     for (((canary, (observed, recorded)), evidence), facts) in canaries.iter().zip(committed).zip(evidence).zip(facts) {
         let recorded = recorded.as_ref();

@@ -8,12 +8,14 @@
 //! The rules, in order:
 //! 1. A check that fails with `onFailure: abort` (other than `traffic-share`, whose failure says
 //!    the cluster does not run what Git says yet) aborts the release, wherever it stands and
-//!    whatever else holds it.
+//!    whatever else holds it; except a finish's, which it holds (the spec has made the canary its
+//!    stable version: the way back is to revert that change).
 //! 2. Every other gate is collected, not just the first: the stage's approval and bake, the
 //!    warmup, each failing or inconclusive check, an unreachable Prometheus. A decision held by
 //!    several gates names them all.
 //! 3. The analysis (a check that does not pass, or no answer at all) holds only a move that puts
-//!    more traffic on the canary. A scale-up, a scale-down, a settle, a drain or a step back puts
+//!    more traffic on the canary (a finish does: it is judged as the stage it leaves, see
+//!    [`super::judged_as`]). A scale-up, a scale-down, a settle, a drain or a step back puts
 //!    none, so it never waits for an analysis that cannot conclude (a failing check still aborts).
 //! 4. Readiness: with an analysis, a move that raises the traffic a version needs pods for waits
 //!    until Prometheus shows that version's declared pods available
@@ -73,10 +75,14 @@ pub fn decide(
 ) -> Result<Decision, Error> {
     let mut held = Vec::new();
     let mut lines = Vec::new();
+    // A finish moves the rest of the traffic onto the canary, which the spec already names as
+    // its stable: the analysis guards it like any move onto the canary, but a failing check
+    // holds it rather than aborting (the spec has no canary left to abort; revert the finish).
+    let finishing = recorded.is_some_and(|r| super::finishing(canary, r));
     match &evidence.checks {
         Some(Ok(checks)) => {
             lines = checks.iter().map(|c| format!("analysis: {}", c.line)).collect();
-            if let Some(failed) = checks.iter().find(|c| c.verdict == Verdict::Fail && c.aborts) {
+            if let Some(failed) = checks.iter().find(|c| c.verdict == Verdict::Fail && c.aborts && !finishing) {
                 let reason = format!("analysis: {}", failed.line).chars().take(1000).collect::<String>();
                 let next = super::abort(canary, recorded, observed, now, &reason)?;
                 return Ok(Decision { next, aborts: Some(reason), analysis: lines });
@@ -95,7 +101,7 @@ pub fn decide(
     let next = match next {
         Next::Move { to } => {
             let from = current(canary, recorded).ok();
-            let adds = from.as_ref().is_some_and(|from| adds_canary_traffic(canary, from, &to));
+            let adds = finishing || from.as_ref().is_some_and(|from| adds_canary_traffic(canary, from, &to));
             if !adds {
                 held.clear();
             }

@@ -38,13 +38,20 @@
 //! - `prepare`: the first stage. Stage k: stage k+1, once stage k's gates hold: its approval is
 //!   recorded and its bake time has passed since `kanari.dev/since`.
 //! - the last stage: nothing; the release finishes by a spec change (the canary becomes stable),
-//!   after which `steady` is next.
+//!   after which `steady` is next. The finish leaves the stage the release is in, so it waits
+//!   ([`finish_gate`]) for that stage's approval and bake and for every stage not yet run (or,
+//!   from `aborted`, holds: the canary was judged bad), unless `--skip-gates` finishes early on
+//!   purpose. A spec that drops its canary without making it the stable version rolls back, and
+//!   nothing holds that.
+//! - `--to` from `steady` commits `prepare` first: the canary's Deployment and subset must exist
+//!   before any scale-up toward a stage can let its traffic move.
 //! - `aborted`: nothing until the spec's canary version changes or `--restart` is given.
 //!
 //! `approve` records the approval of the current stage's gate (its `since` kept); `abort` moves
 //! the traffic of a release that has a canary under way back to stable, wherever it stands, and
 //! the next promote or a second abort scales the canary to 0.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use jiff::Timestamp;
@@ -391,21 +398,44 @@ pub fn gates_skipped(
     }
 }
 
+/// Whether the spec finishes the release that `r` records, and the finish has not started: the
+/// spec made the recorded canary its stable version and has no canary left, while the overlay
+/// still records a canary's state (not `steady`, no version departing, no scale-up toward
+/// `steady` under way: those are a finish already past its gates).
+pub fn finishing(canary: &Canary, r: &Recorded) -> bool {
+    canary.canary.is_none()
+        && r.canary.as_deref() == Some(canary.stable.version.as_str())
+        && r.stage != "steady"
+        && r.departing.is_none()
+        && r.toward.as_deref() != Some("steady")
+}
+
+/// The release as its analysis judges it: the spec itself, or, while the spec finishes the
+/// release ([`finishing`]), the spec as it was before the finish: the version leaving the
+/// overlay as the stable and the new stable as the canary, so that the stage the release is in is
+/// judged as it runs (the finish is one of the moves its analysis guards).
+pub fn judged_as<'a>(canary: &'a Canary, recorded: Option<&Recorded>, observed: &Observed) -> Cow<'a, Canary> {
+    let leaving = observed.leaving(canary);
+    let (Some(_), [old]) = (recorded.filter(|r| finishing(canary, r)), leaving.as_slice()) else {
+        return Cow::Borrowed(canary);
+    };
+    let prefix = format!("{}-", canary.name);
+    let name = match observed.deployments.get(*old).and_then(|d| d.strip_prefix(&prefix)) {
+        Some(name) => name.to_string(),
+        None => observed.subset(old).name,
+    };
+    let image = observed.images.get(*old).and_then(|i| i.first()).cloned().unwrap_or_default();
+    let stable = crate::spec::Version { version: (*old).clone(), image, name };
+    Cow::Owned(Canary { canary: Some(canary.stable.clone()), stable, ..canary.clone() })
+}
+
 /// What holds a finish: the spec made the recorded canary its stable version and has no canary
 /// left, while the release stands before the end of its last stage. The finish leaves the stage
 /// the release is in, so that stage's gates (approval, bake) and every stage not yet run guard
 /// it; a release that was aborted has a canary judged bad. None when the spec does not finish
 /// the release this way, when the finish is already under way, or when nothing holds it.
 pub fn finish_gate(canary: &Canary, recorded: Option<&Recorded>, now: Timestamp) -> Result<Option<Gate>, Error> {
-    let Some(r) = recorded else { return Ok(None) };
-    let finishing = canary.canary.is_none()
-        && r.canary.as_deref() == Some(canary.stable.version.as_str())
-        && r.stage != "steady"
-        && r.departing.is_none()
-        && r.toward.as_deref() != Some("steady");
-    if !finishing {
-        return Ok(None);
-    }
+    let Some(r) = recorded.filter(|r| finishing(canary, r)) else { return Ok(None) };
     let not_run = |from: usize| canary.stages[from..].iter().map(|s| Gate::NotRun { stage: s.name.clone() });
     let pending: Vec<Gate> = match r.stage.as_str() {
         "prepare" => not_run(0).collect(),

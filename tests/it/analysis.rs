@@ -460,7 +460,7 @@ fn a_release_whose_prometheus_fails_holds_while_the_others_move_and_the_run_ends
     assert_eq!(both.code, 4, "{}{}", both.stdout, both.stderr);
     assert!(
         both.stderr.contains(&format!(
-            "shop/ratings: held: the analysis holds it: release `shop/ratings`: Prometheus at {dead} cannot be reached"
+            "shop/ratings: held: the analysis cannot run: release `shop/ratings`: Prometheus at {dead} cannot be reached"
         )),
         "{}",
         both.stderr

@@ -283,3 +283,49 @@ fn status_and_diff_next_say_when_the_next_promote_aborts() {
     assert_eq!(aborted.code, 5, "{}{}", aborted.stdout, aborted.stderr);
     assert_eq!(subject(r), "reviews: abort ten");
 }
+
+#[test]
+fn a_finish_is_judged_by_the_analysis_of_the_stage_it_leaves() {
+    // The canary serves all the traffic at `all` (from minute 15) in the second server; in the
+    // first, nothing reaches it after minute 14, so its success rate at `all` is inconclusive.
+    for (served, finished) in [(14, false), (100, true)] {
+        let mut series = OpenMetrics::every(60);
+        series
+            .traffic(Traffic::steady("shop", "reviews", "v1", 100, 2000.0))
+            .traffic(Traffic::steady("shop", "reviews", "v2", served, 1000.0));
+        available(&mut series, |_| 10);
+        let prometheus = Prometheus::start(&series);
+        let repo = release_of(&to_all_spec(), &prometheus.url);
+        let r = repo.path();
+        for (minute, expected) in [
+            (15, "reviews: promote ten -> all (stage 2 of 2)"),
+            (17, "reviews: promote all: scale down after the traffic moved"),
+        ] {
+            let run = promote(r, Some(&prometheus.url), minute);
+            assert_eq!((run.code, subject(r)), (0, expected.to_string()), "{}{}", run.stdout, run.stderr);
+        }
+        let spec = std::fs::read_to_string(r.join(SPEC)).unwrap();
+        let finish = spec.replace(
+            "  stable: {version: v1, image: r:1}\n  canary: {version: v2, image: r:2}\n",
+            "  stable: {version: v2, image: r:2}\n",
+        );
+        assert_ne!(finish, spec);
+        std::fs::write(r.join(SPEC), finish).unwrap();
+        git(r, &["commit", "-q", "-am", "reviews: v2 is the stable version"]);
+        let run = promote(r, Some(&prometheus.url), 40);
+        if finished {
+            assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+            assert_eq!(subject(r), "reviews: promote all -> steady");
+            let body = git(r, &["log", "-1", "--format=%b"]);
+            assert!(body.contains("analysis: success-rate 100 (min 99): pass"), "{body}");
+        } else {
+            assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+            assert!(
+                run.stderr.contains("shop/reviews: held: the analysis holds it: success-rate no value (min 99): inconclusive; 0 canary requests"),
+                "{}",
+                run.stderr
+            );
+            assert_eq!(subject(r), "reviews: v2 is the stable version", "nothing committed");
+        }
+    }
+}

@@ -192,7 +192,8 @@ fn the_bookinfo_release_walks_from_nothing_to_its_end() {
     assert_eq!(one_new_commit(r, &before), "reviews: promote aborted -> prepare");
 
     // Finishing is a spec change: v2 becomes stable. From prepare (v2 at 1 pod, no traffic),
-    // v2 comes up to full size, then takes all the traffic with v1 still there, then v1 goes.
+    // on purpose, v2 comes up to full size, then takes all the traffic with v1 still there, then
+    // v1 goes.
     let spec = r.join("canaries/reviews.yaml");
     let text = std::fs::read_to_string(&spec).unwrap();
     let stable_at = text.find("  stable:").unwrap();
@@ -206,14 +207,25 @@ fn the_bookinfo_release_walks_from_nothing_to_its_end() {
     );
     std::fs::write(&spec, finished).unwrap();
     git(r, &["commit", "-q", "-m", "reviews: v2 is stable", "--", "canaries/reviews.yaml"]);
+    // No stage has run since the restart: the finish holds until one says so on purpose.
+    let before = commits(r);
+    let held = run(r, &["promote"], "2026-03-03T00:00:00Z");
+    assert_eq!(held.code, 3, "{}", held.stderr);
+    assert!(
+        held.stderr.contains("the spec finishes the release, which is at `prepare`: stage `jason` has not run;"),
+        "{}",
+        held.stderr
+    );
+    assert_eq!(commits(r), before);
+    let skip: &[&str] = &["promote", "--skip-gates", "--reason", "v2 is proven"];
     let finish = [
-        ("2026-03-03T00:00:00Z", "reviews: promote prepare: scale up v2 to take all the traffic"),
-        ("2026-03-03T00:01:00Z", "reviews: promote prepare -> steady: all traffic to v2, v1 departing"),
-        ("2026-03-03T00:02:00Z", "reviews: promote steady: remove v1 after the traffic moved"),
+        (skip, "2026-03-03T00:00:00Z", "reviews: promote prepare: scale up v2 to take all the traffic"),
+        (&["promote"], "2026-03-03T00:01:00Z", "reviews: promote prepare -> steady: all traffic to v2, v1 departing"),
+        (&["promote"], "2026-03-03T00:02:00Z", "reviews: promote steady: remove v1 after the traffic moved"),
     ];
-    for (time, subject) in finish {
+    for (args, time, subject) in finish {
         let before = commits(r);
-        let out = run(r, &["promote"], time);
+        let out = run(r, args, time);
         assert_eq!(out.code, 0, "{}", out.stderr);
         assert_eq!(one_new_commit(r, &before), subject);
         kustomize(&r.join("overlays/reviews"));
