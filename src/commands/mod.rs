@@ -17,6 +17,7 @@ mod render;
 mod rendering;
 mod schema;
 mod status;
+mod upstream;
 
 pub use rendering::Renderer;
 

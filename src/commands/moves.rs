@@ -1,7 +1,8 @@
 //! Committing new states: what `promote`, `approve` and `abort` share.
 //!
-//! The intent of a run is fixed when it starts, read from the branch tip: "move release R from
-//! state S" (promote, approve) or "abort R, wherever it stands" (abort). Then the repository
+//! The intent of a run is fixed when it starts, read from the branch tip (with `--push`, under the
+//! lock, from the tip [`upstream`] picks): "move release R from state S" (promote, approve) or
+//! "abort R, wherever it stands" (abort). Then the repository
 //! lock is taken, and the tip is read again: if R is no longer at S, someone else moved it, and
 //! for promote and approve that is success with nothing to do; an abort is decided again on the
 //! new tip, and lands unless R is aborted already (a person's abort is never dropped because a
@@ -25,6 +26,7 @@ use jiff::Timestamp;
 
 use crate::cli::{CommitArgs, Selection};
 use crate::commands::git::{Committed, Git, now};
+use crate::commands::upstream::{self, Upstream};
 use crate::commands::{Workspace, by_version};
 use crate::exit::{Code, Exit};
 use crate::plan::{self, Recorded, State, Step};
@@ -153,36 +155,68 @@ struct Run<'a> {
 /// Runs a committing command over the selected releases: the intents, then attempts on the
 /// branch tip, each planned and then published, until one lands or `ATTEMPTS` have failed.
 pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, intent: Intent, decide: &Decide) -> Result<Code> {
+    run_checked(ws, selection, args, intent, decide, &|_| Ok(()))
+}
+
+/// Asked, once the intents are read, about the releases a run sets out to move (`namespace/name`
+/// each): an error stops the run before anything is committed.
+pub type Check<'a> = dyn Fn(&[String]) -> Result<()> + 'a;
+
+/// [`run`], with a [`Check`] of the releases to move.
+pub fn run_checked(
+    ws: &Workspace,
+    selection: &Selection,
+    args: &CommitArgs,
+    intent: Intent,
+    decide: &Decide,
+    check: &Check,
+) -> Result<Code> {
     let run = Run { git: Git::open(ws)?, args, intent, now: now()?, decide };
     let git = &run.git;
     let branch = git.repo.branch(args.branch.as_deref(), &args.remote)?;
+    let creds = Credentials::from_env();
+    // With --push the remote's tip decides (or the local tip ahead of it with kanari's commits
+    // alone), fetched first, under the lock, as every fetch is.
+    let lock = args.push.then(|| git.repo.lock(LOCK_WAIT, ws.quiet)).transpose()?;
+    let mut upstream = args.push.then(|| Upstream::fetch(git, &branch.name, &args.remote, &creds)).transpose()?;
     let mut notes = Vec::new();
-    let intents = run.intents(branch.tip, selection, &mut notes);
+    let intents = run.intents(upstream.as_ref().map_or(branch.tip, |u| u.base), selection, &mut notes);
+    if let Ok(intents) = &intents {
+        check(&intents.moves.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>())?;
+    }
     print_notes(ws, &notes);
     let intents = intents?;
     let code = |held: bool| if held || intents.held { Code::Gate } else { Code::Ok };
-    if intents.moves.is_empty() {
+    if intents.moves.is_empty() && upstream.as_ref().is_none_or(|u| u.ahead.is_empty()) {
         git.refuse_uncommitted(&intents.canaries)?;
+        upstream.inspect(|u| u.note_stranded(&branch.name, &args.remote));
         return Ok(code(false));
     }
 
-    let creds = Credentials::from_env();
-    let _lock = if args.dry_run { None } else { Some(git.repo.lock(LOCK_WAIT, ws.quiet)?) };
+    let _lock = if lock.is_some() || args.dry_run { lock } else { Some(git.repo.lock(LOCK_WAIT, ws.quiet)?) };
     // Under the lock: another kanari's files in flight are done by now, never blamed on the user.
     git.refuse_uncommitted(&intents.canaries)?;
     let mut last_reason = String::new();
     for attempt in 1..=ATTEMPTS {
-        // The tip to build on: the remote's, freshly fetched, when pushing; else the branch's.
-        // A branch that does not exist yet starts at the base commit.
-        let tip = match args.push {
-            true => git.repo.fetch(&args.remote, &branch.name, &creds)?,
-            false => git.repo.branch(Some(&branch.name), &args.remote)?.tip,
+        // The tip to build on: the remote's, freshly fetched, when pushing (the first attempt's
+        // fetched before the intents), or the local tip ahead of it; else the branch's. A
+        // branch that does not exist yet starts at the base commit.
+        let upstream = match (args.push, upstream.take()) {
+            (true, None) => Some(Upstream::fetch(git, &branch.name, &args.remote, &creds)?),
+            (_, first) => first,
         };
+        let tip = match &upstream {
+            Some(u) => u.remote,
+            None => git.repo.branch(Some(&branch.name), &args.remote)?.tip,
+        };
+        let on = upstream.as_ref().map_or(tip, |u| u.base);
+        let ahead = upstream.as_ref().map_or(&[][..], |u| u.ahead.as_slice());
         let mut notes = Vec::new();
-        let planned = run.plan_on(&intents, tip.unwrap_or(intents.base), &mut notes);
+        let planned = run.plan_on(&intents, on.unwrap_or(intents.base), &mut notes);
         print_notes(ws, &notes);
         let planned = planned?;
-        if planned.commits.is_empty() {
+        if planned.commits.is_empty() && ahead.is_empty() {
+            upstream.inspect(|u| u.note_stranded(&branch.name, &args.remote));
             return Ok(code(planned.held));
         }
         if args.dry_run {
@@ -194,9 +228,11 @@ pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, intent: Int
         match run.publish(&branch.name, tip, &planned, &creds, attempt)? {
             Published::Done => {
                 let pushed = if args.push { format!(" -> {}", args.remote) } else { String::new() };
-                for commit in &planned.commits {
-                    say(ws, format!("[{} {}{pushed}] {}", branch.name, short(commit.id), commit.subject));
+                let ahead = ahead.iter().map(|c| (c.id, &c.subject));
+                for (id, subject) in ahead.chain(planned.commits.iter().map(|c| (c.id, &c.subject))) {
+                    say(ws, format!("[{} {}{pushed}] {subject}", branch.name, short(id)));
                 }
+                upstream.map_or(Ok(()), |u| u.refuse_stranded(&branch.name, &args.remote, planned.head()))?;
                 return Ok(planned.exit.unwrap_or(code(planned.held)));
             }
             Published::Moved(reason) => {
@@ -381,12 +417,11 @@ fn print_notes(ws: &Workspace, notes: &[Note]) {
 }
 
 /// After a push: the local branch (and HEAD, the index and the work tree for `dirs`) follow,
-/// when they were at the commit the push built on. A clone that had other commits is left alone.
+/// when they were at the commit the push built on; elsewhere, [`upstream::catch_up`].
 fn follow_locally(git: &Git, branch: &str, built_on: CommitId, pushed: CommitId, dirs: &[&Path]) -> Result<()> {
     let local = git.repo.branch(Some(branch), "origin")?.tip;
-    if local.is_some_and(|l| l != built_on) {
-        eprintln!("note: the local `{branch}` is not at the remote's tip; update it with `git pull`");
-        return Ok(());
+    if let Some(local) = local.filter(|l| *l != built_on || *l == pushed) {
+        return upstream::catch_up(git, branch, local, built_on, pushed);
     }
     let prepared = git.repo.prepare_move(branch, Some(built_on))?;
     if local.is_some() && !git.repo.move_branch(branch, local, pushed, "kanari: follow the push")? {

@@ -5,6 +5,7 @@
 mod analysis;
 mod bundled;
 mod completions;
+mod decisions_remote;
 mod ecosystem;
 mod errors;
 mod examples;
