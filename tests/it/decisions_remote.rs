@@ -92,6 +92,55 @@ fn assert_follows(clone: &Path, origin: &Origin) {
     }
 }
 
+/// Regression: a bare `approve` with two releases waiting committed both approvals, unasked.
+#[test]
+fn approve_without_a_name_approves_the_one_release_that_waits_or_none() {
+    let repo = two_releases_waiting();
+    let r = repo.path();
+    let before = log(r, "main");
+
+    let refused = kanari_at(r, &["approve"], 5);
+    assert_eq!(refused.code, 2, "a bare approve with two releases waiting: {}{}", refused.stdout, refused.stderr);
+    assert_eq!(
+        refused.stderr,
+        "error: 2 releases wait for approval: `bookinfo/ratings`, `bookinfo/reviews`; name the one to approve (as in `kanari approve bookinfo/ratings`), or pass `--all` to approve them all\n"
+    );
+    assert_eq!(log(r, "main"), before, "a refused approve committed");
+    assert_eq!(git(r, &["status", "--porcelain"]), "");
+
+    let one = kanari_at(r, &["approve", "reviews"], 5);
+    assert_eq!(one.code, 0, "{}", one.stderr);
+    assert_eq!(log(r, "main")[..2], ["reviews: approve 50-50", before[0].as_str()]);
+
+    // One release waits now: a bare approve approves it.
+    let last = kanari_at(r, &["approve"], 6);
+    assert_eq!(last.code, 0, "{}", last.stderr);
+    assert_eq!(log(r, "main")[..2], ["ratings: approve 50-50", "reviews: approve 50-50"]);
+
+    // None waits: nothing to do.
+    let none = kanari_at(r, &["approve"], 7);
+    assert_eq!(none.code, 0, "{}", none.stderr);
+    assert_eq!(log(r, "main").len(), before.len() + 2);
+}
+
+#[test]
+fn approve_all_approves_every_release_that_waits_on_purpose() {
+    let repo = two_releases_waiting();
+    let r = repo.path();
+    let before = log(r, "main");
+
+    let both = kanari_at(r, &["approve", "--all", "reviews"], 5);
+    assert_eq!(both.code, 2, "--all with a name: {}", both.stderr);
+    assert!(both.stderr.contains("'--all' cannot be used with '[RELEASE]...'"), "{}", both.stderr);
+    assert_eq!(log(r, "main"), before);
+
+    let all = kanari_at(r, &["approve", "--all"], 5);
+    assert_eq!(all.code, 0, "{}", all.stderr);
+    assert_eq!(log(r, "main")[..3], ["reviews: approve 50-50", "ratings: approve 50-50", before[0].as_str()]);
+    let help = kanari_env(r, &["approve", "--help"], &[]);
+    assert!(help.stdout.contains("--all"), "{}", help.stdout);
+}
+
 /// Regression: a CI clone behind `origin` read its intents from its own, older tip, and said
 /// `reviews` waits for approval while `origin` already held the approval.
 #[test]
