@@ -121,7 +121,13 @@ Examples:
     Promote(PromoteArgs),
 
     /// Commit the approval of the current stage's gate
-    #[command(after_help = "Examples:\n  kanari approve reviews")]
+    #[command(after_help = "\
+Without a release name, approves the one release that waits for approval; when several wait, name
+the one to approve, or pass --all to approve them all (exit code 2 otherwise, nothing committed).
+
+Examples:
+  kanari approve reviews
+  kanari approve --all")]
     Approve(ApproveArgs),
 
     /// Run each release's analysis checks now against Prometheus: value, bound and verdict
@@ -293,6 +299,11 @@ pub struct PromoteArgs {
 pub struct ApproveArgs {
     #[command(flatten)]
     pub selection: Selection,
+
+    /// Approve every release that waits for approval; without it, and without a release name,
+    /// `approve` approves the one release that waits, and refuses when several do
+    #[arg(long, conflicts_with = "releases")]
+    pub all: bool,
 
     #[command(flatten)]
     pub commit: CommitArgs,

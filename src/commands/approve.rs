@@ -1,17 +1,44 @@
 //! `kanari approve`: commit the approval of the current stage's gate (`kanari.dev/approved`).
 //! The stage and its `since` time stay as they are; a bake time still runs from the stage's start.
+//!
+//! An approval is a person's decision about one release: without a release name it approves the
+//! one release that waits, and refuses (exit 2, nothing committed) when several wait, unless
+//! `--all` says to approve them all.
 
 use anyhow::Result;
 
 use crate::cli::ApproveArgs;
 use crate::commands::Workspace;
+use crate::commands::git::Committed;
 use crate::commands::moves::{self, Transition};
-use crate::exit::Code;
+use crate::exit::{Code, Exit};
 use crate::release;
+use crate::spec::Canary;
 
 pub fn run(ws: &Workspace, args: &ApproveArgs) -> Result<Code> {
-    moves::run(ws, &args.selection, &args.commit, moves::Intent::FromHere, &|canary, committed, _now| {
+    let named = args.all || !args.selection.releases.is_empty();
+    let one_or_all = |waiting: &[String]| match waiting {
+        [_, _, ..] if !named => Err(several_wait(waiting)),
+        _ => Ok(()),
+    };
+    let decide = |canary: &Canary, committed: &Committed, _now| {
         let next = release::approve(canary, committed.recorded.as_ref())?;
         Ok(next.map(|target| Transition::to(target, "approve")))
-    })
+    };
+    moves::run_checked(ws, &args.selection, &args.commit, moves::Intent::FromHere, &decide, &one_or_all)
+}
+
+/// The refusal of a bare `approve` while several releases wait for approval.
+fn several_wait(waiting: &[String]) -> anyhow::Error {
+    let list: Vec<String> = waiting.iter().map(|id| format!("`{id}`")).collect();
+    Exit {
+        code: Code::BadInput,
+        message: format!(
+            "{} releases wait for approval: {}; name the one to approve (as in `kanari approve {}`), or pass `--all` to approve them all",
+            waiting.len(),
+            list.join(", "),
+            waiting[0]
+        ),
+    }
+    .into()
 }

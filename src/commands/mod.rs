@@ -10,6 +10,7 @@ pub mod complete;
 mod diff;
 pub mod git;
 mod lint;
+mod message;
 mod moves;
 mod plan;
 mod promote;
@@ -17,6 +18,7 @@ mod render;
 mod rendering;
 mod schema;
 mod status;
+mod upstream;
 
 pub use rendering::Renderer;
 

@@ -1,7 +1,8 @@
 //! Committing new states: what `promote`, `approve` and `abort` share.
 //!
-//! The intent of a run is fixed when it starts, read from the branch tip: "move release R from
-//! state S" (promote, approve) or "abort R, wherever it stands" (abort). Then the repository
+//! The intent of a run is fixed when it starts, read from the branch tip (with `--push`, under the
+//! lock, from the tip [`upstream`] picks): "move release R from state S" (promote, approve) or
+//! "abort R, wherever it stands" (abort). Then the repository
 //! lock is taken, and the tip is read again: if R is no longer at S, someone else moved it, and
 //! for promote and approve that is success with nothing to do; an abort is decided again on the
 //! new tip, and lands unless R is aborted already (a person's abort is never dropped because a
@@ -24,14 +25,13 @@ use anyhow::Result;
 use jiff::Timestamp;
 
 use crate::cli::{CommitArgs, Selection};
+use crate::commands::Workspace;
 use crate::commands::git::{Committed, Git, now};
-use crate::commands::{Workspace, by_version};
+use crate::commands::upstream::{self, Upstream};
 use crate::exit::{Code, Exit};
-use crate::plan::{self, Recorded, State, Step};
+use crate::plan::{self, Recorded, State};
 use crate::release::{Gate, Next};
-use crate::render::Rendered;
 use crate::repo::{CommitId, short};
-use crate::review;
 use crate::spec::Canary;
 use crate::transport::{Credentials, Pushed};
 
@@ -153,38 +153,70 @@ struct Run<'a> {
 /// Runs a committing command over the selected releases: the intents, then attempts on the
 /// branch tip, each planned and then published, until one lands or `ATTEMPTS` have failed.
 pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, intent: Intent, decide: &Decide) -> Result<Code> {
+    run_checked(ws, selection, args, intent, decide, &|_| Ok(()))
+}
+
+/// Asked, once the intents are read, about the releases a run sets out to move (`namespace/name`
+/// each): an error stops the run before anything is committed.
+pub type Check<'a> = dyn Fn(&[String]) -> Result<()> + 'a;
+
+/// [`run`], with a [`Check`] of the releases to move.
+pub fn run_checked(
+    ws: &Workspace,
+    selection: &Selection,
+    args: &CommitArgs,
+    intent: Intent,
+    decide: &Decide,
+    check: &Check,
+) -> Result<Code> {
     let run = Run { git: Git::open(ws)?, args, intent, now: now()?, decide };
     let git = &run.git;
     let branch = git.repo.branch(args.branch.as_deref(), &args.remote)?;
+    let creds = Credentials::from_env();
+    // With --push the remote's tip decides (or the local tip ahead of it with kanari's commits
+    // alone), fetched first, under the lock, as every fetch is.
+    let lock = args.push.then(|| git.repo.lock(LOCK_WAIT, ws.quiet)).transpose()?;
+    let mut upstream = args.push.then(|| Upstream::fetch(git, &branch.name, &args.remote, &creds)).transpose()?;
     let mut notes = Vec::new();
-    let intents = run.intents(branch.tip, selection, &mut notes);
+    let intents = run.intents(upstream.as_ref().map_or(branch.tip, |u| u.base), selection, &mut notes);
+    if let Ok(intents) = &intents {
+        check(&intents.moves.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>())?;
+    }
     print_notes(ws, &notes);
     let intents = intents?;
     let code = |held: Option<Code>| {
         held.into_iter().chain(intents.held).max_by_key(|c| *c == Code::Conflict).unwrap_or(Code::Ok)
     };
-    if intents.moves.is_empty() {
+    if intents.moves.is_empty() && upstream.as_ref().is_none_or(|u| u.ahead.is_empty()) {
         git.refuse_uncommitted(&intents.canaries)?;
+        upstream.inspect(|u| u.note_stranded(&branch.name, &args.remote));
         return Ok(code(None));
     }
 
-    let creds = Credentials::from_env();
-    let _lock = if args.dry_run { None } else { Some(git.repo.lock(LOCK_WAIT, ws.quiet)?) };
+    let _lock = if lock.is_some() || args.dry_run { lock } else { Some(git.repo.lock(LOCK_WAIT, ws.quiet)?) };
     // Under the lock: another kanari's files in flight are done by now, never blamed on the user.
     git.refuse_uncommitted(&intents.canaries)?;
     let mut last_reason = String::new();
     for attempt in 1..=ATTEMPTS {
-        // The tip to build on: the remote's, freshly fetched, when pushing; else the branch's.
-        // A branch that does not exist yet starts at the base commit.
-        let tip = match args.push {
-            true => git.repo.fetch(&args.remote, &branch.name, &creds)?,
-            false => git.repo.branch(Some(&branch.name), &args.remote)?.tip,
+        // The tip to build on: the remote's, freshly fetched, when pushing (the first attempt's
+        // fetched before the intents), or the local tip ahead of it; else the branch's. A
+        // branch that does not exist yet starts at the base commit.
+        let upstream = match (args.push, upstream.take()) {
+            (true, None) => Some(Upstream::fetch(git, &branch.name, &args.remote, &creds)?),
+            (_, first) => first,
         };
+        let tip = match &upstream {
+            Some(u) => u.remote,
+            None => git.repo.branch(Some(&branch.name), &args.remote)?.tip,
+        };
+        let on = upstream.as_ref().map_or(tip, |u| u.base);
+        let ahead = upstream.as_ref().map_or(&[][..], |u| u.ahead.as_slice());
         let mut notes = Vec::new();
-        let planned = run.plan_on(&intents, tip.unwrap_or(intents.base), &mut notes);
+        let planned = run.plan_on(&intents, on.unwrap_or(intents.base), &mut notes);
         print_notes(ws, &notes);
         let planned = planned?;
-        if planned.commits.is_empty() {
+        if planned.commits.is_empty() && ahead.is_empty() {
+            upstream.inspect(|u| u.note_stranded(&branch.name, &args.remote));
             return Ok(code(planned.held));
         }
         if args.dry_run {
@@ -196,9 +228,11 @@ pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, intent: Int
         match run.publish(&branch.name, tip, &planned, &creds, attempt)? {
             Published::Done => {
                 let pushed = if args.push { format!(" -> {}", args.remote) } else { String::new() };
-                for commit in &planned.commits {
-                    say(ws, format!("[{} {}{pushed}] {}", branch.name, short(commit.id), commit.subject));
+                let ahead = ahead.iter().map(|c| (c.id, &c.subject));
+                for (id, subject) in ahead.chain(planned.commits.iter().map(|c| (c.id, &c.subject))) {
+                    say(ws, format!("[{} {}{pushed}] {subject}", branch.name, short(id)));
                 }
+                upstream.map_or(Ok(()), |u| u.refuse_stranded(&branch.name, &args.remote, planned.head()))?;
                 return Ok(planned.exit.unwrap_or(code(planned.held)));
             }
             Published::Moved(reason) => {
@@ -291,7 +325,8 @@ impl Run<'_> {
             let mut planned_state = plan::plan(canary, &target);
             committed.carry_into(&mut planned_state)?;
             let rendered = renderer.render(&planned_state, &canary.file)?;
-            let message = message(canary, &committed, &target, &rendered, verb, note.as_deref(), &trailers);
+            let message =
+                super::message::message(canary, &committed, &target, &rendered, verb, note.as_deref(), &trailers);
             let by = git.repo.signatures(self.args.author.as_deref(), self.now)?;
             match git.repo.build_commit(Some(parent), &canary.output, &rendered.files, &message, &by)? {
                 Some(id) => {
@@ -392,12 +427,11 @@ fn print_notes(ws: &Workspace, notes: &[Note]) {
 }
 
 /// After a push: the local branch (and HEAD, the index and the work tree for `dirs`) follow,
-/// when they were at the commit the push built on. A clone that had other commits is left alone.
+/// when they were at the commit the push built on; elsewhere, [`upstream::catch_up`].
 fn follow_locally(git: &Git, branch: &str, built_on: CommitId, pushed: CommitId, dirs: &[&Path]) -> Result<()> {
     let local = git.repo.branch(Some(branch), "origin")?.tip;
-    if local.is_some_and(|l| l != built_on) {
-        eprintln!("note: the local `{branch}` is not at the remote's tip; update it with `git pull`");
-        return Ok(());
+    if let Some(local) = local.filter(|l| *l != built_on || *l == pushed) {
+        return upstream::catch_up(git, branch, local, built_on, pushed);
     }
     let prepared = git.repo.prepare_move(branch, Some(built_on))?;
     if local.is_some() && !git.repo.move_branch(branch, local, pushed, "kanari: follow the push")? {
@@ -442,234 +476,5 @@ fn describe(recorded: Option<&Recorded>) -> String {
     match recorded {
         Some(r) => r.stage.clone(),
         None => "nothing committed".into(),
-    }
-}
-
-/// `reviews: promote 90-10 -> 50-50 (stage 3 of 4)`, a body that says what the commit is for
-/// when it is a step on the way (a scale-up, a drain, a settle) and the traffic and pod changes
-/// read from the committed and the new overlay, and the `Kanari-Canary` and `Kanari-Stage`
-/// trailers.
-fn message(
-    canary: &Canary,
-    from: &Committed,
-    to: &State,
-    rendered: &Rendered,
-    verb: &str,
-    note: Option<&str>,
-    trailers: &[(&str, String)],
-) -> String {
-    let recorded = from.recorded.as_ref();
-    let to_name = match &to.transit {
-        Some(t) => t.record.stage.clone(),
-        None => to.step.name(canary).to_string(),
-    };
-    let from_name = recorded.map_or("(new)", |r| r.stage.as_str());
-    let purpose = purpose(canary, recorded, to);
-    // An abort's traffic move is the abort itself: its subject says no more than that.
-    let purpose_in_subject =
-        purpose.as_ref().filter(|_| !(verb == "abort" && to.holding.is_some() && from_name != to_name));
-    let mut subject = match (verb, purpose_in_subject) {
-        (_, Some((short, _))) if from_name == to_name => format!("{}: {verb} {from_name}: {short}", canary.name),
-        (_, Some((short, _))) if to.transit.is_some() => {
-            format!("{}: {verb} {from_name} -> {to_name}: {short}", canary.name)
-        }
-        ("promote", _) => format!("{}: promote {from_name} -> {to_name}", canary.name),
-        (_, Some((short, _))) => format!("{}: {verb} {from_name}: {short}", canary.name),
-        _ => format!("{}: {verb} {from_name}", canary.name),
-    };
-    if let Step::Stage(i) = to.step
-        && verb == "promote"
-        && from_name != to_name
-        && to.transit.is_none()
-    {
-        subject.push_str(&format!(" (stage {} of {})", i + 1, canary.stages.len()));
-    }
-    let mut body = Vec::new();
-    if let Some(note) = note {
-        body.push(note.to_string());
-    }
-    if let Some((_, long)) = purpose {
-        body.push(long);
-    }
-    let after_files = rendered.files.iter().map(|(k, v)| (k.into(), v.clone())).collect();
-    let after = review::facts(&after_files);
-    let before = recorded.map(|_| review::facts(&from.files));
-    body.extend(traffic_sentences(before.as_ref().map(|b| b.traffic.as_slice()), &after.traffic));
-    match (before.as_ref().and_then(|b| b.mirror.as_ref()), &after.mirror) {
-        (_, Some(mirror)) => body.push(format!("{mirror}.")),
-        (Some(mirror), None) => body.push(format!("{mirror} stops.")),
-        (None, None) => {}
-    }
-    let before_matches = before.as_ref().map_or(&[][..], |b| b.matches.as_slice());
-    for m in after.matches.iter().filter(|m| !before_matches.contains(m)) {
-        body.push(format!("{}.", match_sentence(m, "go to")));
-    }
-    for m in before_matches.iter().filter(|m| !after.matches.contains(m)) {
-        body.push(format!("{}.", match_sentence(m, "no longer go to")));
-    }
-    body.extend(pod_sentences(before.as_ref().map(|b| b.pods.as_slice()), &after.pods));
-    let more: String = trailers.iter().map(|(key, value)| format!("{key}: {value}\n")).collect();
-    format!("{subject}\n\n{}\n\nKanari-Canary: {}\nKanari-Stage: {to_name}\n{more}", body.join("\n"), canary.id())
-}
-
-/// What a commit on the way between two states is for: a short form for the subject and a
-/// sentence for the body. None for a plain move from one state to the next.
-fn purpose(canary: &Canary, from: Option<&Recorded>, to: &State) -> Option<(String, String)> {
-    let warmup = crate::spec::format_duration(canary.warmup);
-    if !to.rerolled.is_empty() {
-        let versions = to.rerolled.join(", ");
-        return Some((
-            format!("re-roll {versions} in place"),
-            format!(
-                "step: a new image under the same version: the pods of {versions} are replaced where they stand, with no traffic moved; the next promote moves traffic, after the warmup of {warmup}"
-            ),
-        ));
-    }
-    if let Some(t) = &to.transit {
-        let r = &t.record;
-        return Some(match (&r.toward, &r.departing, r.stage.as_str()) {
-            (Some(_), _, _) => (
-                format!("scale up {} to take all the traffic", canary.stable.version),
-                format!(
-                    "step: {} scales up to take all the traffic before it moves (the next promote moves it, after the warmup of {warmup})",
-                    canary.stable.version
-                ),
-            ),
-            (None, Some(leaving), _) => (
-                format!("all traffic to {}, {leaving} departing", canary.stable.version),
-                format!(
-                    "step: all traffic moves to {}; {leaving} keeps its pods until it has drained (the next promote removes it, after the warmup of {warmup})",
-                    canary.stable.version
-                ),
-            ),
-            _ => (
-                format!(
-                    "traffic back to {}, draining {}",
-                    canary.stable.version,
-                    r.canary.as_deref().unwrap_or("the old canary")
-                ),
-                format!(
-                    "step: {}; all traffic moves back to {}, and the old canary keeps its pods until it has drained (the next promote replaces it, after the warmup of {warmup})",
-                    r.reason.as_deref().unwrap_or("the canary changed"),
-                    canary.stable.version
-                ),
-            ),
-        });
-    }
-    if let Some(t) = to.toward {
-        return Some((
-            match t {
-                Step::Aborted => format!("scale up {} before the traffic moves back", canary.stable.version),
-                _ => format!("scale up for {}", t.name(canary)),
-            },
-            format!(
-                "step: pods for `{}` come up before any traffic moves onto them; the traffic moves with the next promote{}, after the warmup of {warmup}",
-                t.name(canary),
-                if t == Step::Aborted { " or abort" } else { "" }
-            ),
-        ));
-    }
-    if let Some(h) = to.holding {
-        return Some((
-            format!("traffic moved, draining {}", h.name(canary)),
-            format!(
-                "step: the traffic moves now; the pods the traffic of `{}` needed stay until it has drained (the next promote{} scales them down, after the warmup of {warmup})",
-                h.name(canary),
-                if to.step == Step::Aborted { " or abort" } else { "" }
-            ),
-        ));
-    }
-    if let Some(leaving) = from.and_then(|r| r.departing.as_deref()) {
-        return Some((
-            format!("remove {leaving} after the traffic moved"),
-            format!("step: all traffic moved to {} in the commit before; {leaving} goes now", canary.stable.version),
-        ));
-    }
-    let settled = from.is_some_and(|r| r.holding.is_some() && r.stage == to.step.name(canary));
-    settled.then(|| {
-        (
-            "scale down after the traffic moved".to_string(),
-            "step: the traffic moved in the commit before; the pods it no longer needs go now".to_string(),
-        )
-    })
-}
-
-/// `requests with end-user=jason go to v2`, from a match as [`review::Facts`] reads it
-/// (`end-user=jason -> v2`).
-fn match_sentence(m: &str, verb: &str) -> String {
-    match m.rsplit_once(" -> ") {
-        Some((when, to)) => format!("requests with {when} {verb} {to}"),
-        None => format!("requests with {m} {verb} the canary"),
-    }
-}
-
-/// One sentence per version: `v1 goes from 90% to 50% of the traffic.`, `v2 keeps 10% of the
-/// traffic.`, `v3 takes 40% of the traffic.`, `v3 no longer takes traffic.`.
-fn traffic_sentences(before: Option<&[(String, u64)]>, after: &[(String, u64)]) -> Vec<String> {
-    let sides: Vec<&[(String, u64)]> = [Some(after), before].into_iter().flatten().collect();
-    by_version(&sides)
-        .into_iter()
-        .map(|(v, values)| match (values[0], before.map(|_| values[1])) {
-            (Some(new), None | Some(None)) => format!("{v} takes {new}% of the traffic."),
-            (Some(new), Some(Some(old))) if old == new => format!("{v} keeps {new}% of the traffic."),
-            (Some(new), Some(Some(old))) => format!("{v} goes from {old}% to {new}% of the traffic."),
-            (None, _) => format!("{v} no longer takes traffic."),
-        })
-        .collect()
-}
-
-/// One sentence per version: `v2 scales from 1 to 5 pods.`, `v1 keeps 10 pods.`, `v2 starts
-/// with 5 pods.`, `v2 is removed.` (a count is a number or `hpa 2-10`).
-fn pod_sentences(before: Option<&[(String, String)]>, after: &[(String, String)]) -> Vec<String> {
-    let sides: Vec<&[(String, String)]> = [Some(after), before].into_iter().flatten().collect();
-    by_version(&sides)
-        .into_iter()
-        .map(|(v, values)| match (values[0], before.map(|_| values[1])) {
-            (Some(new), None | Some(None)) => format!("{v} starts with {}.", pods(new)),
-            (Some(new), Some(Some(old))) if old == new => format!("{v} keeps {}.", pods(new)),
-            (Some(new), Some(Some(old))) => match (plan::PodCount::read(old), plan::PodCount::read(new)) {
-                (Some(plan::PodCount::Replicas(_)), Some(plan::PodCount::Replicas(_))) => {
-                    format!("{v} scales from {old} to {}.", pods(new))
-                }
-                _ => format!("{v} scales from {} to {}.", pods(old), pods(new)),
-            },
-            (None, _) => format!("{v} is removed."),
-        })
-        .collect()
-}
-
-/// A version's pods in words: `1 pod`, `5 pods`, `2 to 10 pods (autoscaled)`.
-fn pods(text: &str) -> String {
-    match plan::PodCount::read(text) {
-        Some(plan::PodCount::Replicas(1)) => "1 pod".into(),
-        Some(plan::PodCount::Hpa { min, max }) => format!("{min} to {max} pods (autoscaled)"),
-        _ => format!("{text} pods"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{match_sentence, pod_sentences, traffic_sentences};
-
-    #[test]
-    fn changes_read_as_one_sentence_per_version() {
-        let pair = |v: &str, x: u64| (v.to_string(), x);
-        let before = [pair("v1", 90), pair("v2", 10)];
-        let after = [pair("v1", 50), pair("v2", 10), pair("v3", 40)];
-        assert_eq!(
-            traffic_sentences(Some(&before), &after),
-            ["v1 goes from 90% to 50% of the traffic.", "v2 keeps 10% of the traffic.", "v3 takes 40% of the traffic."]
-        );
-        assert_eq!(traffic_sentences(Some(&after), &before)[2], "v3 no longer takes traffic.");
-        let pods = |v: &str, x: &str| (v.to_string(), x.to_string());
-        let before = [pods("v1", "10"), pods("v2", "1")];
-        let after = [pods("v1", "10"), pods("v2", "5"), pods("v3", "hpa 2-10")];
-        assert_eq!(
-            pod_sentences(Some(&before), &after),
-            ["v1 keeps 10 pods.", "v2 scales from 1 to 5 pods.", "v3 starts with 2 to 10 pods (autoscaled)."]
-        );
-        assert_eq!(pod_sentences(Some(&after), &before)[2], "v3 is removed.");
-        assert_eq!(pod_sentences(None, &before), ["v1 starts with 10 pods.", "v2 starts with 1 pod."]);
-        assert_eq!(match_sentence("end-user=jason -> v2", "go to"), "requests with end-user=jason go to v2");
     }
 }

@@ -6,6 +6,7 @@ mod analysis;
 mod bundled;
 mod completions;
 mod decisions;
+mod decisions_remote;
 mod ecosystem;
 mod errors;
 mod examples;

@@ -121,10 +121,12 @@ fn a_remote_that_moved_with_an_unrelated_commit_gets_the_promote_on_top_once() {
     assert_eq!(origin.log(), ["reviews: promote (new) -> steady", "docs: the owning team", "the release's spec"]);
     let files = git(&origin.path(), &["show", "--name-only", "--format=", "main"]);
     assert!(files.lines().all(|f| f.starts_with("overlays/reviews/")), "{files}");
-    // Once: a second run finds the target state and pushes nothing.
+    // Once: a second run decides on the remote's state, where the release is at steady already,
+    // and moves it on from there (not from the stale clone's `(new)` again).
     let again = promote_push(&stale, &[]).output().unwrap();
-    assert_eq!(again.status.code(), Some(0));
-    assert_eq!(origin.log().len(), 3);
+    assert_eq!(again.status.code(), Some(0), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(origin.log()[..2], ["reviews: promote steady -> prepare", "reviews: promote (new) -> steady"]);
+    assert_eq!(origin.log().len(), 4);
 }
 
 #[test]

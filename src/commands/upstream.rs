@@ -1,0 +1,134 @@
+//! Where a pushing run starts, and how the local branch follows it: the remote's tip, fetched
+//! before anything is read, decides; unless the local branch is ahead of it with kanari's own
+//! commits alone (a `promote` committed locally, then `promote --push`): those are what the user
+//! asks kanari to publish, so the run builds on the local tip and pushes them with its own.
+//!
+//! A local branch behind the remote follows the push when what it lacks is kanari's commits
+//! (their folders are synced as a run's own are); a local branch with commits of its own that
+//! kanari does not push (someone's work, or a history that diverged) cannot follow, and the run
+//! says so: exit 6, `git pull --rebase`.
+
+use std::path::Path;
+
+use anyhow::{Result, bail};
+
+use crate::commands::git::Git;
+use crate::exit::{Code, Exit};
+use crate::repo::{CommitId, Logged, short};
+use crate::transport::Credentials;
+
+/// The trailer every kanari commit carries ([`crate::commands::moves`]' message).
+const KANARI_TRAILER: &str = "Kanari-Canary";
+
+/// The local branch against the remote's tip, as one attempt of a pushing run finds them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upstream {
+    /// The remote's tip, freshly fetched (None: the remote has no such branch); the push is a
+    /// compare-and-swap on it.
+    pub remote: Option<CommitId>,
+    /// Where the run reads its intents and builds: the local tip when it is ahead of the remote
+    /// with kanari's commits alone, or when the remote has no such branch; else the remote's tip.
+    pub base: Option<CommitId>,
+    /// kanari's commits the local branch has and the remote lacks, oldest first: pushed with the
+    /// run's own.
+    pub ahead: Vec<Logged>,
+    /// How many commits the local branch has that the remote lacks, when they are not kanari's
+    /// alone or the two diverged: they stay local, and the local branch cannot follow a push.
+    pub stranded: usize,
+}
+
+impl Upstream {
+    /// Fetches `branch` from `remote` and compares it with the local `branch`.
+    pub fn fetch(git: &Git, branch: &str, remote: &str, creds: &Credentials) -> Result<Upstream> {
+        let remote_tip = git.repo.fetch(remote, branch, creds)?;
+        let local = git.repo.branch(Some(branch), remote)?.tip;
+        let (Some(local), Some(remote_tip)) = (local, remote_tip) else {
+            return Ok(Upstream { remote: remote_tip, base: local.or(remote_tip), ahead: vec![], stranded: 0 });
+        };
+        let mine = match local == remote_tip {
+            true => vec![],
+            false => git.repo.commits_between(remote_tip, local)?,
+        };
+        let ahead_alone = !mine.is_empty() && git.repo.is_ancestor(remote_tip, local)?;
+        Ok(match ahead_alone && mine.iter().all(is_kanari) {
+            true => Upstream { remote: Some(remote_tip), base: Some(local), ahead: mine, stranded: 0 },
+            false => Upstream { remote: Some(remote_tip), base: Some(remote_tip), ahead: vec![], stranded: mine.len() },
+        })
+    }
+
+    /// After a push, an error when the local branch keeps commits of its own, so it could not
+    /// follow (exit 6).
+    pub fn refuse_stranded(&self, branch: &str, remote: &str, pushed: CommitId) -> Result<()> {
+        if self.stranded == 0 {
+            return Ok(());
+        }
+        Err(Exit {
+            code: Code::Partial,
+            message: format!(
+                "`{branch}` on `{remote}` is at {} (pushed), but the local `{branch}` could not follow: it has {} that `{remote}` does not, which kanari does not push; run `git pull --rebase`",
+                short(pushed),
+                commits(self.stranded)
+            ),
+        }
+        .into())
+    }
+
+    /// For a run that pushed nothing while the local branch keeps commits of its own, a note:
+    /// the run decided on the remote's tip, not on them.
+    pub fn note_stranded(&self, branch: &str, remote: &str) {
+        if self.stranded > 0 {
+            eprintln!(
+                "note: the local `{branch}` has {} that `{remote}` does not, which kanari does not push; it decided on `{remote}`'s tip; run `git pull --rebase`",
+                commits(self.stranded)
+            );
+        }
+    }
+}
+
+/// Whether kanari made the commit: its message carries the `Kanari-Canary` trailer.
+fn is_kanari(commit: &Logged) -> bool {
+    commit.trailer(KANARI_TRAILER).is_some()
+}
+
+fn commits(n: usize) -> String {
+    match n {
+        1 => "1 commit".into(),
+        n => format!("{n} commits"),
+    }
+}
+
+/// After a push built on `built_on`, for a local branch at `local`, elsewhere (or at `pushed`
+/// already: nothing to do): when `local` is
+/// behind `built_on` by kanari's commits alone, the branch (and HEAD, the index and the work
+/// tree for the folders those commits and the push changed) moves to `pushed`. A local branch
+/// with commits of its own is left alone (the run reports it); one behind by commits that are
+/// not kanari's is left alone with a note, since kanari syncs its own folders only.
+pub fn catch_up(git: &Git, branch: &str, local: CommitId, built_on: CommitId, pushed: CommitId) -> Result<()> {
+    if local == pushed || !git.repo.is_ancestor(local, built_on)? {
+        return Ok(());
+    }
+    let missed = git.repo.commits_between(local, built_on)?;
+    let folders = match missed.iter().all(is_kanari) {
+        true => git.repo.changed_folders(local, pushed)?,
+        false => None,
+    };
+    let Some(folders) = folders else {
+        eprintln!(
+            "note: the local `{branch}` is behind the remote's tip by commits that are not kanari's; update it with `git pull`"
+        );
+        return Ok(());
+    };
+    let dirs: Vec<&Path> = folders.iter().map(|f| f.as_path()).collect();
+    let dirty = git.repo.uncommitted(&dirs)?;
+    if !dirty.is_empty() {
+        let list: Vec<String> = dirty.iter().map(|p| format!("`{}`", p.display())).collect();
+        bail!("the local `{branch}` was behind, and has uncommitted changes in {}", list.join(", "));
+    }
+    let prepared = git.repo.prepare_move(branch, Some(local))?;
+    if !git.repo.move_branch(branch, Some(local), pushed, "kanari: follow the push")? {
+        eprintln!("note: the local `{branch}` moved meanwhile; update it with `git pull`");
+        return Ok(());
+    }
+    git.repo.sync_worktree(prepared, Some(local), pushed, &dirs)?;
+    Ok(())
+}
