@@ -98,7 +98,7 @@ pub fn run(ws: &Workspace, args: &PromoteArgs) -> Result<Code> {
 fn prejudge(ws: &Workspace, selectors: &[String]) -> Result<Judged> {
     let git = Git::open(ws)?;
     let Some(head) = git.repo.head_commit()? else { return Ok(BTreeMap::new()) };
-    let Ok(canaries) = git.releases_at(head, selectors) else { return Ok(BTreeMap::new()) };
+    let Ok(canaries) = git.loaded_at(head, selectors).map(|loaded| loaded.canaries) else { return Ok(BTreeMap::new()) };
     let recorded = git.map_committed(Some(head), &canaries, |_, c| Ok(c.recorded))?;
     let mut out = BTreeMap::new();
     for (r, judged) in recorded.iter().zip(analyze::judge_each(ws, &canaries, &recorded, now()?)) {

@@ -13,6 +13,7 @@ mod git;
 mod hostile;
 mod index;
 mod lint;
+mod neighbours;
 mod own;
 mod prometheus;
 mod props;
