@@ -1,6 +1,18 @@
 //! Exit codes, the same for every command: the one place their numbers are written. Commands
 //! return a [`Code`], or an error that carries one ([`Exit`]); `main` turns it into the process's
 //! exit status. Imports nothing of kanari's.
+//!
+//! A run over several releases can end several ways at once: one release moved, another held
+//! by a gate, a third skipped because its spec does not load. It exits with the gravest of its
+//! outcomes ([`Code::worst`]), and its output names each. From the least grave to the gravest:
+//!
+//! 0 (done) < 1 (differences) < 3 (a gate holds: a release's ordinary life) < 2 (bad input: a
+//! person must fix a spec, and that release was not judged) < 4 (an outside system failed: a
+//! release may not have been judged or moved at all) < 6 (a commit landed, the clone did not
+//! follow) < 5 (the analysis aborted a release: what CI must alert on first).
+//!
+//! So a run that aborts a failing canary while another release's spec is broken exits 5, and
+//! one that promotes a release while another's spec is broken exits 2.
 
 use std::fmt;
 
@@ -27,6 +39,26 @@ pub enum Code {
     Partial = 6,
 }
 
+impl Code {
+    /// Where the code stands in the order of gravity (see the module's documentation).
+    fn gravity(self) -> u8 {
+        match self {
+            Code::Ok => 0,
+            Code::Differences => 1,
+            Code::Gate => 2,
+            Code::BadInput => 3,
+            Code::Conflict => 4,
+            Code::Partial => 5,
+            Code::Aborted => 6,
+        }
+    }
+
+    /// The graver of two outcomes of one run.
+    pub fn worst(self, other: Code) -> Code {
+        if other.gravity() > self.gravity() { other } else { self }
+    }
+}
+
 impl From<Code> for std::process::ExitCode {
     fn from(code: Code) -> Self {
         std::process::ExitCode::from(code as u8)
@@ -47,3 +79,21 @@ impl fmt::Display for Exit {
 }
 
 impl std::error::Error for Exit {}
+
+#[cfg(test)]
+mod tests {
+    use super::Code;
+
+    #[test]
+    fn a_run_ends_with_its_gravest_outcome() {
+        use Code::*;
+        let order = [Ok, Differences, Gate, BadInput, Conflict, Partial, Aborted];
+        for (i, a) in order.iter().enumerate() {
+            for (j, b) in order.iter().enumerate() {
+                assert_eq!(a.worst(*b), order[i.max(j)], "{a:?} and {b:?}");
+            }
+        }
+        assert_eq!(Aborted.worst(BadInput) as u8, 5);
+        assert_eq!(Gate.worst(BadInput) as u8, 2);
+    }
+}

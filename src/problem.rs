@@ -65,6 +65,11 @@ impl Problem {
         Place::at(file, source, line, column).problem(message)
     }
 
+    /// `file:line:column: message`, the problem's first line.
+    pub fn headline(&self) -> String {
+        headline(&self.location, &self.message)
+    }
+
     /// The same problem, with a note about a second place it involves.
     pub fn with_note(mut self, place: &Place, message: impl Into<String>) -> Self {
         self.note = Some(Box::new(Note { place: place.clone(), message: message.into() }));
@@ -72,15 +77,20 @@ impl Problem {
     }
 }
 
+fn headline(location: &Location, message: &str) -> String {
+    let Location { file, line, column } = location;
+    format!("{}:{line}:{column}: {message}", file.display())
+}
+
 /// `file:line:column: message`, then the source line with a caret under the column.
 fn write_at(f: &mut fmt::Formatter<'_>, location: &Location, message: &str, source_line: &str) -> fmt::Result {
-    let Location { file, line, column } = location;
-    write!(f, "{}:{line}:{column}: {message}", file.display())?;
+    let (line, column) = (location.line, location.column);
+    f.write_str(&headline(location, message))?;
     if !source_line.is_empty() {
         // Long lines (minified YAML, a huge scalar) are cut around the column.
         let text: String = source_line.chars().take(200).collect();
         let gutter = line.to_string().len();
-        let caret = (*column as usize).saturating_sub(1).min(text.chars().count());
+        let caret = (column as usize).saturating_sub(1).min(text.chars().count());
         let pad: String = text.chars().take(caret).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
         write!(f, "\n {line} | {text}\n {:gutter$} | {pad}^", "")?;
     }

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use jiff::Timestamp;
 
 use crate::commands::Renderer;
-use crate::commands::{Workspace, select};
+use crate::commands::{Workspace, select_each};
 use crate::overlay;
 use crate::plan::{Plan, Recorded};
 use crate::release::Observed;
@@ -120,10 +120,17 @@ impl<'a> Git<'a> {
         Ok(Git { ws, repo: Repo::open(&ws.root)? })
     }
 
-    /// The selected releases as the specs in `commit` define them.
+    /// The selected releases as the specs in `commit` define them; an error when any of them
+    /// does not load.
     pub fn releases_at(&self, commit: CommitId, selectors: &[String]) -> Result<Vec<Canary>> {
+        self.loaded_at(commit, selectors)?.strict()
+    }
+
+    /// The selected releases as the specs in `commit` define them, each on its own
+    /// ([`spec::Loaded`]): those whose specs load, and the problems of the others.
+    pub fn loaded_at(&self, commit: CommitId, selectors: &[String]) -> Result<spec::Loaded> {
         let specs = &spec::relative_specs(&self.ws.root, &self.ws.specs);
-        let files = match self.repo.files(commit, specs)? {
+        let files = match self.spec_files(commit)? {
             Some(files) => files,
             // Said apart, or the sentence would deny a folder the user can see.
             None if self.ws.root.join(specs).is_dir() => bail!(
@@ -133,31 +140,80 @@ impl<'a> Git<'a> {
             ),
             None => return Err(spec::no_specs(specs)),
         };
-        let files: BTreeMap<PathBuf, Vec<u8>> =
-            files.into_iter().map(|(rel, bytes)| (specs.join(rel), bytes)).collect();
-        // The files a spec names with `from:` come from the same commit as the spec.
-        let read = |path: &Path| match self.repo.file(commit, path) {
+        let read = self.reader(commit);
+        if selectors.is_empty() {
+            return spec::load_files_each(files, specs, spec::Scope::All, &read);
+        }
+        // As `Workspace::loaded`: every file again when a name is no release of those read.
+        select_each(spec::load_files_each(files.clone(), specs, spec::Scope::Named(selectors), &read)?, selectors)
+            .or_else(|_| select_each(spec::load_files_each(files, specs, spec::Scope::All, &read)?, selectors))
+    }
+
+    /// The spec files of `commit`, by their path in the project; `None` without a specs folder.
+    fn spec_files(&self, commit: CommitId) -> Result<Option<BTreeMap<PathBuf, Vec<u8>>>> {
+        let specs = &spec::relative_specs(&self.ws.root, &self.ws.specs);
+        Ok(self
+            .repo
+            .files(commit, specs)?
+            .map(|files| files.into_iter().map(|(rel, bytes)| (specs.join(rel), bytes)).collect()))
+    }
+
+    /// How specs read the files they name with `from:`: from the same commit as the spec.
+    fn reader(&self, commit: CommitId) -> impl Fn(&Path) -> std::result::Result<Vec<u8>, String> + '_ {
+        move |path: &Path| match self.repo.file(commit, path) {
             Ok(Some(bytes)) => Ok(bytes),
             Ok(None) => Err(format!("no such file in commit {}", short(commit))),
             Err(e) => Err(format!("{e:#}")),
-        };
-        if selectors.is_empty() {
-            return select(spec::load_files(files, specs, spec::Scope::All, &read)?, selectors);
         }
-        // As `Workspace::releases`: every file again when a name is no release of those read.
-        select(spec::load_files(files.clone(), specs, spec::Scope::Named(selectors), &read)?, selectors)
-            .or_else(|_| select(spec::load_files(files, specs, spec::Scope::All, &read)?, selectors))
     }
 
     /// HEAD, and the selected releases its specs define (the work tree's, in a repository with
     /// no commit yet).
     pub fn releases_at_head(&self, selectors: &[String]) -> Result<(Option<CommitId>, Vec<Canary>)> {
+        let (head, loaded) = self.loaded_at_head(selectors)?;
+        Ok((head, loaded.strict()?))
+    }
+
+    /// HEAD, and the selected releases its specs define, each on its own ([`Git::loaded_at`]).
+    pub fn loaded_at_head(&self, selectors: &[String]) -> Result<(Option<CommitId>, spec::Loaded)> {
         let head = self.repo.head_commit()?;
-        let canaries = match head {
-            Some(head) => self.releases_at(head, selectors)?,
-            None => self.ws.releases(selectors)?,
+        let loaded = match head {
+            Some(head) => self.loaded_at(head, selectors)?,
+            None => self.ws.loaded(selectors)?,
         };
-        Ok((head, canaries))
+        Ok((head, loaded))
+    }
+
+    /// The release `selector` names as the newest commit before `tip` defines it, on the
+    /// first-parent line, among the `reach` commits before it, with a spec that loads there;
+    /// `None` when no commit in reach has one. A version of the specs folder is read once,
+    /// whichever commits hold it, and never that of `tip` (where the spec does not load): a
+    /// spec broken only by a file outside the folder that it names with `from:` is looked for
+    /// among the commits that changed the folder.
+    pub fn last_loaded(&self, tip: CommitId, selector: &str, reach: usize) -> Result<Option<(CommitId, Canary)>> {
+        let specs = &spec::relative_specs(&self.ws.root, &self.ws.specs);
+        let mut seen = std::collections::HashSet::new();
+        seen.insert(self.repo.folder_key(tip, specs)?);
+        for commit in self.repo.first_parents(tip, reach + 1)?.into_iter().skip(1) {
+            if !seen.insert(self.repo.folder_key(commit, specs)?) {
+                continue;
+            }
+            let Some(files) = self.spec_files(commit)? else { continue };
+            let only = [selector.to_string()];
+            // A load that fails as a whole (no specs, too many) is no spec of the release.
+            let Ok(loaded) = spec::load_files_each(files, specs, spec::Scope::Named(&only), &self.reader(commit))
+            else {
+                continue;
+            };
+            let named = |id: &String| spec::selects_id(selector, id);
+            let found: Vec<&Canary> = loaded.canaries.iter().filter(|c| c.is_named(selector)).collect();
+            if let [canary] = found[..]
+                && !loaded.broken.iter().any(|b| b.ids.iter().any(named))
+            {
+                return Ok(Some((commit, canary.clone())));
+            }
+        }
+        Ok(None)
     }
 
     /// The renderer with the template overrides `commit` has (or the work tree's, when the

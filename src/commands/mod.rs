@@ -6,6 +6,7 @@
 mod abort;
 mod analyze;
 mod approve;
+mod broken;
 pub mod complete;
 mod diff;
 pub mod git;
@@ -104,10 +105,17 @@ impl Workspace {
     /// The releases `selectors` name (all when there are none), from the spec files that can
     /// define them ([`spec::Scope::Named`]).
     pub fn releases(&self, selectors: &[String]) -> Result<Vec<Canary>> {
-        let found = spec::load(&self.root, &self.specs, spec::Scope::Named(selectors))?;
+        self.loaded(selectors)?.strict()
+    }
+
+    /// The releases `selectors` name (all when there are none), each on its own
+    /// ([`spec::Loaded`]): those whose specs load, and the problems of the others.
+    pub fn loaded(&self, selectors: &[String]) -> Result<spec::Loaded> {
+        let found = spec::load_each(&self.root, &self.specs, spec::Scope::Named(selectors))?;
         // A name that is a word of some file but no release: read every file, so that the
         // error lists every release there is.
-        select(found, selectors).or_else(|_| self.all_releases(selectors))
+        select_each(found, selectors)
+            .or_else(|_| select_each(spec::load_each(&self.root, &self.specs, spec::Scope::All)?, selectors))
     }
 
     /// Loads every release, whatever `selectors` name, then keeps those they name.
@@ -250,6 +258,43 @@ pub(crate) fn select(all: Vec<Canary>, selectors: &[String]) -> Result<Vec<Canar
         }
     }
     Ok(all.into_iter().filter(|c| selectors.iter().any(|s| c.is_named(s))).collect())
+}
+
+/// The releases of `loaded` that `selectors` name (all when there are none), and the problems
+/// that hold back a release they name or a release no one can name (a file that cannot be read
+/// as documents). A selector that names no release is an error, unless such a file could define
+/// it; one that names releases in two namespaces is an error.
+pub(crate) fn select_each(loaded: spec::Loaded, selectors: &[String]) -> Result<spec::Loaded> {
+    if selectors.is_empty() {
+        return Ok(loaded);
+    }
+    let unnamed = loaded.broken.iter().any(|b| b.ids.is_empty());
+    for s in selectors {
+        let mut ids: Vec<String> = loaded.canaries.iter().filter(|c| c.is_named(s)).map(Canary::id).collect();
+        ids.extend(loaded.broken.iter().flat_map(|b| &b.ids).filter(|id| spec::selects_id(s, id)).cloned());
+        ids.sort();
+        ids.dedup();
+        if ids.is_empty() && !unnamed {
+            let mut known: Vec<String> = Vec::new();
+            for id in loaded.canaries.iter().map(Canary::id).chain(loaded.broken.iter().flat_map(|b| b.ids.clone())) {
+                if !known.contains(&id) {
+                    known.push(id);
+                }
+            }
+            bail!(
+                "no release is named `{s}` (known: {})",
+                if known.is_empty() { "none".into() } else { known.join(", ") }
+            );
+        }
+        if ids.len() > 1 {
+            bail!("`{s}` names {} releases in different namespaces; write it as `namespace/{s}`", ids.len());
+        }
+    }
+    let named = |id: &str| selectors.iter().any(|s| spec::selects_id(s, id));
+    Ok(spec::Loaded {
+        canaries: loaded.canaries.into_iter().filter(|c| named(&c.id())).collect(),
+        broken: loaded.broken.into_iter().filter(|b| b.ids.is_empty() || b.ids.iter().any(|id| named(id))).collect(),
+    })
 }
 
 /// Runs the command the command line names; returns the exit code.

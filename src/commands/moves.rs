@@ -26,13 +26,14 @@ use jiff::Timestamp;
 
 use crate::cli::{CommitArgs, Selection};
 use crate::commands::Workspace;
+use crate::commands::broken;
 use crate::commands::git::{Committed, Git, now};
 use crate::commands::upstream::{self, Upstream};
 use crate::exit::{Code, Exit};
 use crate::plan::{self, Recorded, State};
 use crate::release::{Gate, Next};
 use crate::repo::{CommitId, short};
-use crate::spec::Canary;
+use crate::spec::{Broken, Canary};
 use crate::transport::{Credentials, Pushed};
 
 /// How many times the branch may move under a run before it gives up (exit 4).
@@ -78,11 +79,13 @@ pub enum Intent {
 pub type Decide<'a> = dyn Fn(&Canary, &Committed, Timestamp) -> Result<Decision> + 'a;
 
 /// A line a run says about one release, in the order it is found: `nothing to do` on stdout
-/// (unless `--quiet`), `held` on stderr.
+/// (unless `--quiet`), `held` and what a person should know on stderr.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Note {
     Stay(String),
     Held(String),
+    /// Something the run did otherwise than usual (an abort with an older spec).
+    Warn(String),
 }
 
 /// What a run sets out to do, fixed when it starts, read from the branch tip (`base`).
@@ -91,8 +94,12 @@ struct Intents {
     base: CommitId,
     /// The selectors of the command line, to read the specs of another tip with.
     selectors: Vec<String>,
-    /// The selected releases as `base` defines them.
+    /// The selected releases as `base` defines them, with those of [`Intents::fallbacks`].
     canaries: Vec<Canary>,
+    /// The releases an abort moves with their last spec that loaded ([`broken::fall_back`]).
+    fallbacks: Vec<Canary>,
+    /// The problems of the selected releases whose specs do not load: reported at the end.
+    broken: Vec<Broken>,
     /// The releases to move, each with the recorded state it was read in.
     moves: Vec<(String, Key)>,
     /// The exit code of the gates that held a release, if any ([`hold`]).
@@ -150,8 +157,8 @@ struct Run<'a> {
     decide: &'a Decide<'a>,
 }
 
-/// Runs a committing command over the selected releases: the intents, then attempts on the
-/// branch tip, each planned and then published, until one lands or `ATTEMPTS` have failed.
+/// Runs a committing command over the selected releases whose specs load (and, for an abort,
+/// those whose last spec that loaded is in reach), then reports the others ([`broken::finish`]).
 pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, intent: Intent, decide: &Decide) -> Result<Code> {
     run_checked(ws, selection, args, intent, decide, &|_| Ok(()))
 }
@@ -169,6 +176,22 @@ pub fn run_checked(
     decide: &Decide,
     check: &Check,
 ) -> Result<Code> {
+    let mut broken = Vec::new();
+    let result = attempts(ws, selection, args, intent, decide, check, &mut broken);
+    broken::finish(&broken, result)
+}
+
+/// The intents, then attempts on the branch tip, each planned and then published, until one
+/// lands or `ATTEMPTS` have failed; the problems of the releases left out go to `broken`.
+fn attempts(
+    ws: &Workspace,
+    selection: &Selection,
+    args: &CommitArgs,
+    intent: Intent,
+    decide: &Decide,
+    check: &Check,
+    broken: &mut Vec<Broken>,
+) -> Result<Code> {
     let run = Run { git: Git::open(ws)?, args, intent, now: now()?, decide };
     let git = &run.git;
     let branch = git.repo.branch(args.branch.as_deref(), &args.remote)?;
@@ -183,7 +206,8 @@ pub fn run_checked(
         check(&intents.moves.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>())?;
     }
     print_notes(ws, &notes);
-    let intents = intents?;
+    let mut intents = intents?;
+    *broken = std::mem::take(&mut intents.broken);
     let code = |held: Option<Code>| {
         held.into_iter().chain(intents.held).max_by_key(|c| *c == Code::Conflict).unwrap_or(Code::Ok)
     };
@@ -259,7 +283,11 @@ impl Run<'_> {
             Some(tip) => tip,
             None => git.repo.head_commit()?.ok_or_else(|| anyhow::anyhow!("the repository has no commit yet"))?,
         };
-        let canaries = git.releases_at(base, &selection.releases)?;
+        let mut loaded = git.loaded_at(base, &selection.releases)?;
+        // Only an abort moves a release whose spec does not load, with its last spec that did.
+        let fallen = if self.intent == Intent::Wherever { &selection.releases[..] } else { &[] };
+        let fallbacks = broken::fall_back(git, base, fallen, &mut loaded, notes)?;
+        let canaries: Vec<Canary> = loaded.canaries.into_iter().chain(fallbacks.iter().cloned()).collect();
         let (mut moves, mut held) = (Vec::new(), None);
         for canary in &canaries {
             let committed = git.committed(Some(base), canary)?;
@@ -269,7 +297,8 @@ impl Run<'_> {
                 Next::Held(gates) => held = hold(held, notes, &canary.id(), &gates),
             }
         }
-        Ok(Intents { base, selectors: selection.releases.clone(), canaries, moves, held })
+        let (selectors, broken) = (selection.releases.clone(), loaded.broken);
+        Ok(Intents { base, selectors, canaries, fallbacks, broken, moves, held })
     }
 
     /// One attempt on `tip`: each intent decided again on what `tip` records, rendered from
@@ -282,7 +311,8 @@ impl Run<'_> {
         let canaries = match tip == intents.base {
             true => &intents.canaries,
             false => {
-                tip_canaries = git.releases_at(tip, &intents.selectors)?;
+                tip_canaries =
+                    broken::with_fallbacks(git.loaded_at(tip, &intents.selectors)?.canaries, &intents.fallbacks);
                 &tip_canaries
             }
         };
@@ -421,7 +451,7 @@ fn print_notes(ws: &Workspace, notes: &[Note]) {
     for note in notes {
         match note {
             Note::Stay(line) => say(ws, line.clone()),
-            Note::Held(line) => eprintln!("{line}"),
+            Note::Held(line) | Note::Warn(line) => eprintln!("{line}"),
         }
     }
 }

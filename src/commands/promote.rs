@@ -89,7 +89,7 @@ type Asked = BTreeMap<(String, Option<String>), Evidence>;
 fn ask_at_head(ws: &Workspace, selectors: &[String]) -> Result<Asked> {
     let git = Git::open(ws)?;
     let Some(head) = git.repo.head_commit()? else { return Ok(BTreeMap::new()) };
-    let Ok(canaries) = git.releases_at(head, selectors) else { return Ok(BTreeMap::new()) };
+    let Ok(canaries) = git.loaded_at(head, selectors).map(|loaded| loaded.canaries) else { return Ok(BTreeMap::new()) };
     let committed = git.map_committed(Some(head), &canaries, |canary, c| Ok((c.observed_for(canary), c.recorded)))?;
     let (observed, recorded): (Vec<_>, Vec<_>) = committed.into_iter().unzip();
     let mut out = BTreeMap::new();

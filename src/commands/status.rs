@@ -76,7 +76,9 @@ struct Hold {
 
 pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<Code> {
     let git = Git::open(ws)?;
-    let (head, canaries) = git.releases_at_head(&args.selection.releases)?;
+    // Releases whose specs do not load are named at the end (exit 2); the others are shown.
+    let (head, loaded) = git.loaded_at_head(&args.selection.releases)?;
+    let canaries = loaded.canaries;
     let now = now()?;
     let mut rows = Vec::new();
     let committed = git.map_committed(head, &canaries, |canary, c| {
@@ -141,7 +143,7 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<Code> {
         StatusFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
         StatusFormat::Text => print!("{}", text(&rows)),
     }
-    Ok(Code::Ok)
+    crate::commands::broken::finish(&loaded.broken, Ok(Code::Ok))
 }
 
 fn text(rows: &[Row]) -> String {

@@ -1,14 +1,20 @@
-//! Two tips of one branch against each other (the local branch and the remote's): whether one is
-//! an ancestor of the other, the commits one has that the other lacks, and the folders the
-//! changes between them touch.
+//! History: two tips of one branch against each other (the local branch and the remote's:
+//! whether one is an ancestor of the other, the commits one has that the other lacks, the
+//! folders the changes between them touch), and walking back from a tip on its first-parent
+//! line with a cheap key for a folder's contents at a commit, so that a walk reads each version
+//! of a folder once.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use git2::Sort;
+use git2::{Oid, Sort};
 
 use super::{CommitId, Repo};
+
+/// The contents of a folder at some commit: equal keys, equal files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FolderKey(Oid);
 
 /// A commit as a history reads it: its id, the first line of its message and its trailers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,5 +81,26 @@ impl Repo {
             }
         }
         Ok(Some(folders.into_iter().collect()))
+    }
+
+    /// `from` and the commits before it on its first-parent line, newest first, at most
+    /// `limit` of them. The walk stops early at a root commit or a shallow clone's boundary.
+    pub fn first_parents(&self, from: CommitId, limit: usize) -> Result<Vec<CommitId>> {
+        let mut found = Vec::new();
+        let mut at = Some(self.git.find_commit(from.0).with_context(|| format!("failed to read commit {from}"))?);
+        while let Some(commit) = at {
+            if found.len() == limit {
+                break;
+            }
+            found.push(CommitId(commit.id()));
+            at = commit.parents().next();
+        }
+        Ok(found)
+    }
+
+    /// The key of the folder `dir` (project-relative) in `commit`; `None` when there is no such
+    /// folder.
+    pub fn folder_key(&self, commit: CommitId, dir: &Path) -> Result<Option<FolderKey>> {
+        Ok(self.folder(commit, &self.in_tree(dir))?.map(FolderKey))
     }
 }

@@ -18,9 +18,10 @@
 //! [`crate::overlay::lock_writes`] so that no render writes into a folder while it is synced.
 //!
 //! The handle ([`Repo`], [`RepoPlace`]), opening, revisions and branches are here; the rest by
-//! job: `tree` reads committed files, `commit` builds commits, `worktree` checks and
-//! follows the local clone around a branch move, `staging` writes the index, `lock` holds
-//! locks, `remote` fetches and pushes, `history` compares the local branch with the remote's.
+//! job: `tree` reads committed files, `history` walks back from a tip and compares the local
+//! branch with the remote's, `commit` builds commits, `worktree` checks and follows the local
+//! clone around a branch move, `staging` writes the index, `lock` holds locks, `remote` fetches
+//! and pushes.
 //!
 //! Commits are named by [`CommitId`], this module's own type, so that git2 stays behind the git
 //! layer: the commands hold, compare and print commit ids without naming git2.
@@ -43,7 +44,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use git2::{ErrorCode, Oid, Repository};
 
 pub use commit::{Identity, Signatures, parse_identity};
-pub use history::Logged;
+pub use history::{FolderKey, Logged};
 pub use lock::{Lock, LockHeld};
 pub use staging::IndexLock;
 pub use worktree::LocalMove;

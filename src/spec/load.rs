@@ -1,23 +1,32 @@
 //! Loading: which spec files are read (from the work tree, or from a commit's bytes), within
 //! which limits, and how a run for named releases reads only the files that can define them
 //! ([`Scope::Named`]). Each file is then read and validated by [`super::validate`]; the checks
-//! across releases (one definition per release, one folder per release) are made here, over
-//! everything loaded. Like all of `spec`, it imports no later step of the pipeline.
+//! across releases (one definition per release, one folder per release) are made over
+//! everything loaded, by [`super::each`]. Like all of `spec`, it imports no later step of the
+//! pipeline.
 //!
-//! A load returns one `anyhow::Result`: bad specs fail it with a [`Problems`] value (every
-//! problem of every file parsed, with its place), anything else (an unreadable folder, no
-//! specs at all) with a plain error. Every caller only propagates the failure, and the top of
-//! the run tells the two apart by downcasting to [`Problems`] (`kanari::describe` prints them
-//! as their report, and they exit 2 like any bad input), so an error enum or a `Result` inside
-//! a `Result` would be matched by nobody.
+//! Two ways to load. [`load`] and [`load_files`] return every release or fail: bad specs fail
+//! them with a [`Problems`] value (every problem of every file parsed, with its place), anything
+//! else (an unreadable folder, no specs at all) with a plain error; the top of the run tells the
+//! two apart by downcasting to [`Problems`] (`kanari::describe` prints them as their report, and
+//! they exit 2 like any bad input). `lint` and the commands that read specs whole use them.
+//! [`load_each`] and [`load_files_each`] take each release on its own ([`Loaded`]): the
+//! releases whose specs load, and beside them the problems of each that does not ([`Broken`]),
+//! so that one broken spec never holds another release back (the committing commands and
+//! `status`). A release is broken when a document that names it does not validate, when it
+//! clashes with another (defined twice, one folder for two), or when a file it names with
+//! `from:` cannot be used; a file that cannot be read as documents breaks no release by name,
+//! as it may define any. Only the limits on the whole run (too many files or releases) and
+//! what is no spec's fault (an unreadable folder) fail these loads.
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use super::each::{Broken, Loaded, cross_check, held_by_shadows, outputs_of_failed};
 use super::rules::{check_output_path, default_output, folded};
-use super::validate::{Placed, parse_placed};
+use super::validate::{Failed, Placed, parse_placed};
 use super::{Canary, MAX_FILE_BYTES, MAX_RELEASES};
 use crate::problem::{Problem, Problems};
 
@@ -53,6 +62,12 @@ pub enum Scope<'a> {
 /// nothing downstream ever sees half a repository: the error is then the [`Problems`]. A specs
 /// folder that is missing, is no folder, or holds no Canary document is the error [`no_specs`].
 pub fn load(root: &Path, specs: &Path, scope: Scope) -> Result<Vec<Canary>> {
+    load_each(root, specs, scope)?.strict()
+}
+
+/// As [`load`], each release on its own: the problems of a spec that does not load hold back
+/// the releases it names, not the others.
+pub fn load_each(root: &Path, specs: &Path, scope: Scope) -> Result<Loaded> {
     let dir = root.join(specs);
     match std::fs::symlink_metadata(&dir) {
         Ok(meta) if meta.is_dir() => {}
@@ -85,7 +100,7 @@ pub fn load(root: &Path, specs: &Path, scope: Scope) -> Result<Vec<Canary>> {
         };
         sources.push((shown, source));
     }
-    parse_sources(sources, scope, &relative_specs(root, specs), &|path| read_in_tree(root, path))
+    parse_loaded(sources, scope, &relative_specs(root, specs), &|path| read_in_tree(root, path))
 }
 
 /// The bytes of `rel` in the work tree at `root`, refusing a symlink anywhere on the way and
@@ -155,6 +170,16 @@ pub fn load_files(
     scope: Scope,
     read: ReadFile,
 ) -> Result<Vec<Canary>> {
+    load_files_each(files, specs, scope, read)?.strict()
+}
+
+/// As [`load_files`], each release on its own, as [`load_each`] takes them.
+pub fn load_files_each(
+    files: BTreeMap<PathBuf, Vec<u8>>,
+    specs: &Path,
+    scope: Scope,
+    read: ReadFile,
+) -> Result<Loaded> {
     let sources = files
         .into_iter()
         .filter(|(path, _)| is_spec_file(path))
@@ -163,7 +188,7 @@ pub fn load_files(
             (path, source)
         })
         .collect();
-    parse_sources(sources, scope, &relative_specs(Path::new(""), specs), read)
+    parse_loaded(sources, scope, &relative_specs(Path::new(""), specs), read)
 }
 
 type Source = (PathBuf, std::result::Result<String, Problem>);
@@ -180,18 +205,25 @@ pub(super) fn holds_word(text: &str, word: &str) -> bool {
 
 /// The releases of `sources`, read as `scope` asks; [`no_specs`] when every file was read and
 /// none holds a Canary; the [`Problems`] when any file has one.
+#[cfg(test)]
 fn parse_sources(sources: Vec<Source>, scope: Scope, specs: &Path, read: ReadFile) -> Result<Vec<Canary>> {
+    parse_loaded(sources, scope, specs, read)?.strict()
+}
+
+/// The releases of `sources`, read as `scope` asks, each on its own; [`no_specs`] when every
+/// file was read and none holds a Canary or a problem.
+fn parse_loaded(sources: Vec<Source>, scope: Scope, specs: &Path, read: ReadFile) -> Result<Loaded> {
     if let Scope::Named(selectors) = scope
         && !selectors.is_empty()
         && let Some(found) = parse_named(&sources, selectors, specs, read)
     {
         return Ok(found?);
     }
-    let canaries = parse_every(sources, specs, read)?;
-    if canaries.is_empty() {
+    let loaded = parse_every(sources, specs, read)?;
+    if loaded.canaries.is_empty() && loaded.broken.is_empty() {
         return Err(no_specs(specs));
     }
-    Ok(canaries)
+    Ok(loaded)
 }
 
 /// The releases of the files that can define the releases `selectors` name, with the files
@@ -202,7 +234,7 @@ fn parse_named(
     selectors: &[String],
     specs: &Path,
     read: ReadFile,
-) -> Option<std::result::Result<Vec<Canary>, Problems>> {
+) -> Option<std::result::Result<Loaded, Problems>> {
     let names: Vec<&str> = selectors.iter().map(|s| s.rsplit_once('/').map_or(s.as_str(), |(_, name)| name)).collect();
     let holds = |source: &Source, name: &str| source.1.as_ref().map_or(true, |text| holds_word(text, name));
     if !names.iter().all(|name| sources.iter().any(|source| holds(source, name))) {
@@ -213,8 +245,8 @@ fn parse_named(
         sources.iter().enumerate().filter(|(i, _)| keep(*i)).map(|(_, source)| source.clone()).collect()
     };
     let found = parse_every(pick(&|i| defines[i]), specs, read);
-    let Ok(canaries) = &found else { return Some(found) };
-    let named: Vec<&Canary> = canaries.iter().filter(|c| selectors.iter().any(|s| c.is_named(s))).collect();
+    let Ok(loaded) = &found else { return Some(found) };
+    let named: Vec<&Canary> = loaded.canaries.iter().filter(|c| selectors.iter().any(|s| c.is_named(s))).collect();
     let own_under_defaults =
         |c: &Canary| folded(&c.output).starts_with("overlays") && c.output != default_output(&c.namespace, &c.name);
     if named.iter().any(|c| own_under_defaults(c)) {
@@ -240,7 +272,7 @@ fn parse_named(
 /// after it allowed) whose folder is a valid output. Words in other places (a comment, a value,
 /// a block scalar) make it `None` or add a folder too many: either way the file is parsed
 /// rather than skipped when it matters, never skipped when it could nest.
-fn outputs_in(text: &str) -> Option<Vec<PathBuf>> {
+pub(super) fn outputs_in(text: &str) -> Option<Vec<PathBuf>> {
     const WORD: &str = "output";
     let is_name = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'));
     let mut found = Vec::new();
@@ -278,52 +310,73 @@ fn outputs_in(text: &str) -> Option<Vec<PathBuf>> {
 
 /// Every release of `sources`, validated, with the files their `from:` blocks name read
 /// through `read` (one after the other: a commit's reader holds a repository handle), and the
-/// checks across releases.
-fn parse_every(sources: Vec<Source>, specs: &Path, read: ReadFile) -> std::result::Result<Vec<Canary>, Problems> {
+/// checks across releases; each release on its own ([`Loaded`]). Only the limits on the whole
+/// run fail it.
+fn parse_every(sources: Vec<Source>, specs: &Path, read: ReadFile) -> std::result::Result<Loaded, Problems> {
     use rayon::prelude::*;
-    let mut problems = Problems::default();
     if sources.len() > MAX_RELEASES {
         let shown = &sources[MAX_RELEASES].0;
-        problems.push(Problem::at(
-            shown,
-            "",
-            1,
-            1,
-            format!("more than {MAX_RELEASES} spec files; split the repository"),
-        ));
-        return Err(problems);
+        let message = format!("more than {MAX_RELEASES} spec files; split the repository");
+        return Err(Problems(vec![Problem::at(shown, "", 1, 1, message)]));
     }
     // Files parse independently, on every core; the results are put back in file order.
-    let parsed: Vec<(Vec<Placed>, Problems)> = sources
+    let parsed: Vec<(Vec<Placed>, Vec<Failed>, Vec<PathBuf>)> = sources
         .into_par_iter()
         .map(|(shown, source)| match source {
-            Ok(source) => parse_placed(&shown, &source, Some(specs)),
-            Err(problem) => (Vec::new(), Problems(vec![problem])),
+            Ok(source) => {
+                let (found, failed) = parse_placed(&shown, &source, Some(specs));
+                let outputs = if failed.is_empty() { Vec::new() } else { outputs_of_failed(&source, &found, &failed) };
+                (found, failed, outputs)
+            }
+            Err(problem) => {
+                (Vec::new(), vec![Failed { id: None, output: None, problems: Problems(vec![problem]) }], Vec::new())
+            }
         })
         .collect();
     let mut placed = Vec::new();
-    for (found, file_problems) in parsed {
+    let mut broken = Vec::new();
+    // The folders that files with a document that does not validate may write to.
+    let mut shadows: Vec<(usize, Vec<PathBuf>)> = Vec::new();
+    for (found, failed, outputs) in parsed {
         placed.extend(found);
-        problems.0.extend(file_problems.0);
+        if !outputs.is_empty() {
+            shadows.push((broken.len(), outputs));
+        }
+        let failed = failed.into_iter().map(|f| Broken { ids: f.id.into_iter().collect(), problems: f.problems });
+        broken.extend(failed);
     }
     if placed.len() > MAX_RELEASES {
         let shown = placed[MAX_RELEASES].canary.file.clone();
-        problems.push(Problem::at(
-            &shown,
-            "",
-            1,
-            1,
-            format!("more than {MAX_RELEASES} releases; split the repository"),
-        ));
-    }
-    cross_check(&placed, &mut problems);
-    let canaries: Vec<Canary> = placed.into_iter().map(|p| p.resolved(read, &mut problems)).collect();
-    if problems.is_empty() {
-        Ok(canaries)
-    } else {
+        let message = format!("more than {MAX_RELEASES} releases; split the repository");
+        let mut problems = Problems(broken.into_iter().flat_map(|b| b.problems.0).collect());
+        problems.push(Problem::at(&shown, "", 1, 1, message));
         problems.sort();
-        Err(problems)
+        return Err(problems);
     }
+    let held = held_by_shadows(&placed, &shadows, &broken);
+    broken.extend(held);
+    broken.extend(cross_check(&placed));
+    let mut canaries = Vec::new();
+    for p in placed {
+        let mut problems = Problems::default();
+        let canary = p.resolved(read, &mut problems);
+        match problems.is_empty() {
+            true => canaries.push(canary),
+            false => broken.push(Broken { ids: vec![canary.id()], problems }),
+        }
+    }
+    // A release that any problem names is broken as a whole: a second definition of it that
+    // does not validate leaves no telling which one is meant.
+    canaries.retain(|c| !broken.iter().any(|b| b.ids.contains(&c.id())));
+    for b in &mut broken {
+        b.problems.sort();
+    }
+    broken.sort_by(|a, b| {
+        let place =
+            |x: &Broken| x.problems.0.first().map(|p| (p.location.file.clone(), p.location.line, p.location.column));
+        place(a).cmp(&place(b))
+    });
+    Ok(Loaded { canaries, broken })
 }
 
 fn read_limited(path: &Path, shown: &Path) -> std::result::Result<String, Problem> {
@@ -355,49 +408,6 @@ fn check_size(shown: &Path, bytes: Vec<u8>) -> std::result::Result<String, Probl
         let line = upto.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
         Problem::at(shown, "", line, 1, "the file is not UTF-8 text")
     })
-}
-
-/// Checks across releases: unique ids, outputs that neither coincide nor nest. Each problem
-/// points at both places.
-fn cross_check(placed: &[Placed], problems: &mut Problems) {
-    let mut ids: BTreeMap<String, &Placed> = BTreeMap::new();
-    for p in placed {
-        let id = p.canary.id();
-        if let Some(first) = ids.get(&id) {
-            let message = format!("release `{id}` is defined twice: a release is one Canary document");
-            problems.push(p.name.problem(message).with_note(&first.name, format!("`{id}` is first defined here")));
-        } else {
-            ids.insert(id, p);
-        }
-    }
-    let mut outputs: Vec<(PathBuf, &Placed)> = placed.iter().map(|p| (folded(&p.canary.output), p)).collect();
-    outputs.sort_by(|a, b| a.0.cmp(&b.0));
-    for pair in outputs.windows(2) {
-        let ((fa, a), (fb, b)) = (&pair[0], &pair[1]);
-        let (ac, bc) = (&a.canary, &b.canary);
-        // A release defined twice is reported as that, not again as two writers of one folder.
-        if !fb.starts_with(fa) || ac.id() == bc.id() {
-            continue;
-        }
-        let message = if fa == fb {
-            format!(
-                "release `{}` writes to `{}`, as release `{}` does: each release needs a folder of its own",
-                bc.id(),
-                bc.output.display(),
-                ac.id()
-            )
-        } else {
-            format!(
-                "release `{}` writes to `{}`, inside the output `{}` of release `{}`: each release needs a folder of its own",
-                bc.id(),
-                bc.output.display(),
-                ac.output.display(),
-                ac.id()
-            )
-        };
-        let note = format!("release `{}` writes to `{}`", ac.id(), ac.output.display());
-        problems.push(b.output.problem(message).with_note(&a.output, note));
-    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //! the JSON Schema of a document, derived from `raw`'s types, for editors.
 
 mod analysis;
+mod each;
 mod load;
 mod own;
 mod raw;
@@ -32,7 +33,8 @@ use serde_json::Value;
 use crate::problem::Place;
 
 pub use analysis::BUILTINS;
-pub use load::{ReadFile, Scope, is_spec_file, load, load_files, no_specs, relative_specs};
+pub use each::{Broken, Loaded};
+pub use load::{ReadFile, Scope, is_spec_file, load, load_each, load_files, load_files_each, no_specs, relative_specs};
 pub use own::{CANARY_MATCH, ISTIO_API_VERSIONS, SERVER_FIELDS};
 pub use router::{GATEWAY_API, MAX_HOSTNAMES, MAX_PARENT_REFS, header_prefix_regex, path_refusal};
 pub use rules::{
@@ -204,15 +206,25 @@ impl Canary {
 
     /// True when `selector` (`name` or `namespace/name`) names this release.
     pub fn is_named(&self, selector: &str) -> bool {
-        match selector.split_once('/') {
-            Some((namespace, name)) => namespace == self.namespace && name == self.name,
-            None => selector == self.name,
-        }
+        selects(selector, &self.namespace, &self.name)
     }
 
     pub fn stage(&self, name: &str) -> Option<(usize, &Stage)> {
         self.stages.iter().enumerate().find(|(_, s)| s.name == name)
     }
+}
+
+/// True when `selector` (`name` or `namespace/name`) names the release `namespace/name`.
+pub fn selects(selector: &str, namespace: &str, name: &str) -> bool {
+    match selector.split_once('/') {
+        Some((ns, n)) => ns == namespace && n == name,
+        None => selector == name,
+    }
+}
+
+/// True when `selector` names the release of `id` (`namespace/name`).
+pub fn selects_id(selector: &str, id: &str) -> bool {
+    id.split_once('/').is_some_and(|(namespace, name)| selects(selector, namespace, name))
 }
 
 /// Which resources route a release's traffic (`spec.router`).

@@ -30,7 +30,8 @@ use crate::problem::{Place, Problem, Problems};
 
 /// Parses and validates one file's documents. `file` is the path shown in problems.
 pub fn parse_file(file: &Path, source: &str) -> (Vec<Canary>, Problems) {
-    let (placed, mut problems) = parse_placed(file, source, None);
+    let (placed, failed) = parse_placed(file, source, None);
+    let mut problems = Problems(failed.into_iter().flat_map(|f| f.problems.0).collect());
     let resolved = placed.into_iter().map(|p| p.resolved(&super::own::no_files, &mut problems));
     (resolved.collect(), problems)
 }
@@ -55,21 +56,37 @@ impl Placed {
 }
 
 /// [`parse_file`], keeping places; `specs` is the specs folder (relative to the repository
-/// root), which no output may nest with.
-pub(super) fn parse_placed(file: &Path, source: &str, specs: Option<&Path>) -> (Vec<Placed>, Problems) {
+/// root), which no output may nest with. The problems come grouped by the release they belong
+/// to: each document that does not validate gives the `namespace/name` it is written with and
+/// its own problems; a file that cannot be read as documents gives its problems without a name.
+pub(super) fn parse_placed(file: &Path, source: &str, specs: Option<&Path>) -> (Vec<Placed>, Vec<Failed>) {
     let docs = match read_docs(file, source) {
         Ok(docs) => docs,
-        Err(problems) => return (Vec::new(), problems),
+        Err(problems) => return (Vec::new(), vec![Failed { id: None, output: None, problems }]),
     };
-    let mut problems = Problems::default();
+    let mut failed = Vec::new();
     let mut canaries = Vec::new();
     for doc in docs {
+        let namespace = doc.metadata.namespace.as_ref().map_or("default", |n| n.value.as_str());
+        let id = format!("{namespace}/{}", doc.metadata.name.value);
+        let mut problems = Problems::default();
         let mut v = Validator { file, source, specs, problems: &mut problems };
-        if let Some(canary) = v.canary(doc) {
-            canaries.push(canary);
+        match v.canary(doc) {
+            Ok(canary) => canaries.push(canary),
+            Err(output) => failed.push(Failed { id: Some(id), output, problems }),
         }
     }
-    (canaries, problems)
+    (canaries, failed)
+}
+
+/// The problems of a document that does not validate.
+pub(super) struct Failed {
+    /// The release it names (`None`: the file could not be read as documents, so the releases
+    /// it defines are not known).
+    pub(super) id: Option<String>,
+    /// The folder it writes to, when that much of it is valid.
+    pub(super) output: Option<PathBuf>,
+    pub(super) problems: Problems,
 }
 
 /// Checks the documents of one file, recording problems.
@@ -127,9 +144,10 @@ impl Validator<'_> {
         }
     }
 
-    /// One document as a release; `None` when it has problems, which are recorded. Each part
-    /// of the spec is checked in the order it is written, so that problems read top to bottom.
-    fn canary(&mut self, doc: RawDoc) -> Option<Placed> {
+    /// One document as a release; when it has problems, which are recorded, the folder it
+    /// writes to, if that much is valid. Each part of the spec is checked in the order it is
+    /// written, so that problems read top to bottom.
+    fn canary(&mut self, doc: RawDoc) -> Result<Placed, Option<PathBuf>> {
         let before = self.problems.len();
         self.kind(&doc);
         let name = doc.metadata.name;
@@ -158,20 +176,20 @@ impl Validator<'_> {
         let warmup = self.warmup(&spec);
         let analysis = spec.analysis.as_ref().and_then(|a| self.analysis(a));
         let wants = self.own(&spec);
-        if self.problems.len() > before {
-            return None;
-        }
+        let (Some(output), Some(stable), false) = (output.clone(), stable, self.problems.len() > before) else {
+            return Err(output);
+        };
         let name_at = self.place(&name);
         let canary = Canary {
             name: name.value,
             namespace,
             file: self.file.to_path_buf(),
-            output: output?,
+            output,
             service: Service { port, create: spec.service.create.unwrap_or(true) },
             hosts,
             gateways,
             router,
-            stable: stable?,
+            stable,
             canary,
             replicas,
             autoscaling,
@@ -182,7 +200,7 @@ impl Validator<'_> {
             places,
             own: Default::default(),
         };
-        Some(Placed { canary, name: name_at, output: output_at, wants })
+        Ok(Placed { canary, name: name_at, output: output_at, wants })
     }
 
     /// `apiVersion` and `kind` name a kanari Canary; else a problem at the one that is wrong.

@@ -15,6 +15,7 @@ mod git;
 mod hostile;
 mod index;
 mod lint;
+mod neighbours;
 mod own;
 mod prometheus;
 mod props;
