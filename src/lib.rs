@@ -46,13 +46,29 @@ pub fn exit_code_of(err: &anyhow::Error) -> exit::Code {
         .find_map(|e| {
             if let Some(exit) = e.downcast_ref::<exit::Exit>() {
                 Some(exit.code)
-            } else if e.is::<transport::RemoteFailed>() || e.is::<flock::LockHeld>() {
+            } else if e.is::<transport::RemoteFailed>() || e.is::<flock::LockHeld>() || out_of_room(e) {
                 Some(exit::Code::Conflict)
             } else {
                 None
             }
         })
         .unwrap_or(exit::Code::BadInput)
+}
+
+/// Whether `e` is a write the machine refused for want of room or rights to write: a full disk,
+/// a quota, a read-only file system. Not bad input: an outside system failed (exit 4), and what
+/// the run left is said by the error that carries it.
+fn out_of_room(e: &(dyn std::error::Error + 'static)) -> bool {
+    use std::io::ErrorKind;
+    if let Some(io) = e.downcast_ref::<std::io::Error>() {
+        return matches!(io.kind(), ErrorKind::StorageFull | ErrorKind::ReadOnlyFilesystem | ErrorKind::QuotaExceeded);
+    }
+    if let Some(errno) = e.downcast_ref::<rustix::io::Errno>() {
+        return matches!(*errno, rustix::io::Errno::NOSPC | rustix::io::Errno::ROFS | rustix::io::Errno::DQUOT);
+    }
+    // libgit2 says so in the operating system's words.
+    let text = e.to_string();
+    ["No space left on device", "Read-only file system", "Disk quota exceeded"].iter().any(|w| text.contains(w))
 }
 
 /// The error as printed: spec problems as their own report, anything else as one lowercase

@@ -307,6 +307,7 @@ pub fn run(cli: Cli) -> Result<Code> {
         return schema::run();
     }
     let ws = Workspace::from_cli(&cli)?;
+    recover(&ws)?;
     match &cli.command {
         Command::Lint(args) => lint::run(&ws, args),
         Command::Plan(args) => plan::run(&ws, args),
@@ -319,6 +320,21 @@ pub fn run(cli: Cli) -> Result<Code> {
         Command::Analyze(args) => analyze::run(&ws, args),
         Command::Schema | Command::Completions(_) => unreachable!("handled before the workspace is resolved"),
     }
+}
+
+/// A move that a killed (or failed) kanari left half done is finished or undone before anything
+/// else, under kanari's lock, and said ([`crate::repo::pending_move`], `Repo::recover`): every
+/// command, whatever it is, first puts the repository at the state before or after that move.
+fn recover(ws: &Workspace) -> Result<()> {
+    if crate::repo::pending_move(&ws.root).is_none() {
+        return Ok(());
+    }
+    let repo = crate::repo::Repo::open(&ws.root)?;
+    let _lock = repo.lock(std::time::Duration::from_secs(60), ws.quiet)?;
+    if let Some(done) = repo.recover()? {
+        eprintln!("note: {done}");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

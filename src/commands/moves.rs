@@ -32,7 +32,7 @@ use crate::commands::upstream::{self, Upstream};
 use crate::exit::{Code, Exit};
 use crate::plan::{self, Recorded, State};
 use crate::release::{Gate, Next};
-use crate::repo::{CommitId, short};
+use crate::repo::{CommitId, MoveStopped, Moved, short};
 use crate::spec::{Broken, Canary};
 use crate::transport::{Credentials, Pushed};
 
@@ -415,22 +415,15 @@ impl Run<'_> {
             };
         }
         let log = format!("kanari: {}", planned.commits[0].subject);
-        // Every lock the local clone needs, before the branch moves: a lock that cannot be had
-        // stops the run here, with nothing committed.
-        let local = git.repo.prepare_move(branch, tip)?;
-        if !git.repo.move_branch(branch, tip, head, &log)? {
-            drop(local);
-            eprintln!("`{branch}` moved while kanari worked (attempt {attempt} of {ATTEMPTS}); starting again");
-            return Ok(Published::Moved(None));
+        // The crash-safe protocol of `repo::journal`: the folders and the index reach the new
+        // commit before the branch does.
+        match git.repo.move_local(branch, tip, head, &dirs, &log, true).map_err(|e| stopped(branch, head, e))? {
+            Moved::Done => Ok(Published::Done),
+            Moved::Lost => {
+                eprintln!("`{branch}` moved while kanari worked (attempt {attempt} of {ATTEMPTS}); starting again");
+                Ok(Published::Moved(None))
+            }
         }
-        git.repo.sync_worktree(local, Some(planned.on), head, &dirs).map_err(|e| {
-            partial(format!(
-                "`{branch}` is at {} (committed), but the work tree could not follow: {e:#}; the index matches the commit, so `git checkout -- {}` brings the files back",
-                short(head),
-                dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(" ")
-            ))
-        })?;
-        Ok(Published::Done)
     }
 }
 
@@ -463,13 +456,35 @@ fn follow_locally(git: &Git, branch: &str, built_on: CommitId, pushed: CommitId,
     if let Some(local) = local.filter(|l| *l != built_on || *l == pushed) {
         return upstream::catch_up(git, branch, local, built_on, pushed);
     }
-    let prepared = git.repo.prepare_move(branch, Some(built_on))?;
-    if local.is_some() && !git.repo.move_branch(branch, local, pushed, "kanari: follow the push")? {
+    let log = "kanari: follow the push";
+    if git.repo.move_local(branch, Some(built_on), pushed, dirs, log, local.is_some())? == Moved::Lost {
         eprintln!("note: the local `{branch}` moved meanwhile; update it with `git pull`");
-        return Ok(());
     }
-    git.repo.sync_worktree(prepared, Some(built_on), pushed, dirs)?;
     Ok(())
+}
+
+/// The error of a local move that stopped part way, with the exit code and advice that are
+/// true for what it left: the commit landed (6) or not (4), the folders put right or left for
+/// the next kanari command (which finishes or undoes the move from its journal).
+fn stopped(branch: &str, new: CommitId, e: anyhow::Error) -> anyhow::Error {
+    let Some(s) = e.downcast_ref::<MoveStopped>() else { return e };
+    let dirs = s.dirs.iter().map(|d| format!("`{}`", d.display())).collect::<Vec<_>>().join(", ");
+    let (code, message) = match (s.landed, s.healed) {
+        (true, true) => (Code::Partial, format!("`{branch}` is at {} (committed): {s}; {dirs} follow it", short(new))),
+        (true, false) => (
+            Code::Partial,
+            format!(
+                "`{branch}` is at {} (committed), but the index and work tree of {dirs} could not follow: {s}; the next kanari command brings them up to date",
+                short(new)
+            ),
+        ),
+        (false, true) => (Code::Conflict, format!("nothing was committed: {s}; {dirs} are as `{branch}` has them")),
+        (false, false) => (
+            Code::Conflict,
+            format!("nothing was committed: {s}; the next kanari command puts {dirs} back as `{branch}` has them"),
+        ),
+    };
+    Exit { code, message }.into()
 }
 
 /// The error for a run whose commit landed but whose local clone could not follow (exit 6).

@@ -124,11 +124,10 @@ pub fn catch_up(git: &Git, branch: &str, local: CommitId, built_on: CommitId, pu
         let list: Vec<String> = dirty.iter().map(|p| format!("`{}`", p.display())).collect();
         bail!("the local `{branch}` was behind, and has uncommitted changes in {}", list.join(", "));
     }
-    let prepared = git.repo.prepare_move(branch, Some(local))?;
-    if !git.repo.move_branch(branch, Some(local), pushed, "kanari: follow the push")? {
+    if git.repo.move_local(branch, Some(local), pushed, &dirs, "kanari: follow the push", true)?
+        == crate::repo::Moved::Lost
+    {
         eprintln!("note: the local `{branch}` moved meanwhile; update it with `git pull`");
-        return Ok(());
     }
-    git.repo.sync_worktree(prepared, Some(local), pushed, &dirs)?;
     Ok(())
 }

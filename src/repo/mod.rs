@@ -31,6 +31,7 @@
 //! a run that stops before moving the branch leaves nothing behind that anyone sees.
 mod commit;
 mod history;
+mod journal;
 mod lock;
 mod remote;
 mod staging;
@@ -45,9 +46,10 @@ use git2::{ErrorCode, Oid, Repository};
 
 pub use commit::{Identity, Signatures, parse_identity};
 pub use history::{FolderKey, Logged};
+pub use journal::pending_move;
 pub use lock::{Lock, LockHeld};
 pub use staging::IndexLock;
-pub use worktree::LocalMove;
+pub use worktree::{MoveStopped, Moved};
 
 use tree::Folders;
 

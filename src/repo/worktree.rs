@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use git2::{ErrorCode, ObjectType, Oid, Repository, Status, StatusOptions};
 
+use super::journal::Record;
 use super::lock::{LOCK_PAUSE, LOCK_RETRIES, busy_git_lock};
 use super::staging::{IndexLock, StagedIndex};
 use super::{CommitId, MODE_BLOB, Repo, oid_bytes};
@@ -40,11 +41,33 @@ enum Follows {
     Nothing,
 }
 
-/// A branch move, prepared: what follows it locally, with the index's lock held when needed.
-pub struct LocalMove {
-    follows: Follows,
-    index: Option<IndexLock>,
+/// How a local move ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Moved {
+    Done,
+    /// The branch was no longer at the old commit: someone else moved it first. Nothing was
+    /// committed, and the folders are as the branch has them.
+    Lost,
 }
+
+/// A local move that stopped part way (a full disk, a read-only folder, a lock): whether the
+/// commit landed (the branch moved), and whether the folders' files and index entries were put
+/// right (else the journal is left for the next kanari command, which does it).
+#[derive(Debug)]
+pub struct MoveStopped {
+    pub landed: bool,
+    pub healed: bool,
+    pub dirs: Vec<PathBuf>,
+    pub cause: anyhow::Error,
+}
+
+impl std::fmt::Display for MoveStopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.cause)
+    }
+}
+
+impl std::error::Error for MoveStopped {}
 
 impl Repo {
     /// Paths below `paths` (project-relative) whose work tree or index differs from HEAD,
@@ -233,7 +256,7 @@ impl Repo {
     /// Whether a sparse checkout keeps the files of `dir` (project-relative) out of the work
     /// tree: the index marks its files `skip-worktree` already, or (for a folder the index does
     /// not have yet) the cone-mode patterns leave it out ([`crate::sparse`]).
-    fn outside_sparse_cone(&self, index: &StagedIndex, dir: &Path) -> bool {
+    pub(super) fn outside_sparse_cone(&self, index: &StagedIndex, dir: &Path) -> bool {
         if !self.config_flag("core.sparseCheckout", false) {
             return false;
         }
@@ -287,26 +310,99 @@ impl Repo {
         Ok(())
     }
 
-    /// Decides, before `branch` moves from `old`, what the local clone will follow, and takes
-    /// the index's lock when HEAD follows: every lock is held before the branch moves, so a
-    /// moved branch never meets an index that cannot be written (which the next `git commit`
-    /// would turn into a revert). A lock another process keeps is [`LockHeld`](super::LockHeld), and nothing moved.
-    pub fn prepare_move(&self, branch: &str, old: Option<CommitId>) -> Result<LocalMove> {
-        self.refuse_checked_out_elsewhere(branch)?;
-        self.refuse_sparse_index()?;
+    /// What the local clone follows when `branch` moves from `old`.
+    fn follows(&self, branch: &str, old: Option<CommitId>) -> Result<Follows> {
         let head = self.git.find_reference("HEAD").context("failed to read HEAD")?;
-        let follows = if head.symbolic_target().ok().flatten() == Some(format!("refs/heads/{branch}").as_str()) {
+        Ok(if head.symbolic_target().ok().flatten() == Some(format!("refs/heads/{branch}").as_str()) {
             Follows::Branch
         } else if head.target().is_some() && head.target() == old.map(|o| o.0) {
             Follows::Detached
         } else {
             Follows::Nothing
+        })
+    }
+
+    /// Moves `branch` from `old` to `new` (with `sets_branch`; else only a detached HEAD at
+    /// `old` follows), and brings the index and the work tree of `dirs` along, by the protocol
+    /// of [`super::journal`]: journal, work tree, index, branch, journal gone. `Moved::Lost`
+    /// when the branch was no longer at `old` (someone else moved it first: the folders are as
+    /// the branch has them, nothing committed). A failure part way is a [`MoveStopped`] that
+    /// says whether the commit landed and whether the folders were put right.
+    pub fn move_local(
+        &self,
+        branch: &str,
+        old: Option<CommitId>,
+        new: CommitId,
+        dirs: &[&Path],
+        log: &str,
+        sets_branch: bool,
+    ) -> Result<Moved> {
+        if sets_branch {
+            self.refuse_checked_out_elsewhere(branch)?;
+        }
+        self.refuse_sparse_index()?;
+        let follows = self.follows(branch, old)?;
+        if follows == Follows::Nothing {
+            return Ok(match !sets_branch || self.move_branch(branch, old, new, log)? {
+                true => Moved::Done,
+                false => Moved::Lost,
+            });
+        }
+        let record = Record {
+            branch: branch.to_string(),
+            old: old.map(|o| o.0.to_string()),
+            new: new.0.to_string(),
+            dirs: dirs.iter().map(|d| d.to_path_buf()).collect(),
+            detached: follows == Follows::Detached,
+            sets_branch,
         };
-        let index = match follows {
-            Follows::Nothing => None,
-            _ => Some(IndexLock::take(self.git.path())?),
+        let stopped = |landed: bool, healed: bool, cause: anyhow::Error| -> anyhow::Error {
+            MoveStopped { landed, healed, dirs: record.dirs.clone(), cause }.into()
         };
-        Ok(LocalMove { follows, index })
+        self.write_journal(&record).map_err(|e| stopped(false, true, e))?;
+        let lock = match IndexLock::take(self.git.path()) {
+            Ok(lock) => lock,
+            // Nothing but the journal was written.
+            Err(e) => {
+                return Err(match self.remove_journal() {
+                    Ok(()) => e,
+                    Err(also) => stopped(false, false, e.context(format!("{also:#}"))),
+                });
+            }
+        };
+        let applied = (|| -> std::result::Result<bool, (bool, anyhow::Error)> {
+            let mut changes = dirs
+                .iter()
+                .map(|dir| self.dir_change(old, new, dir))
+                .collect::<Result<Vec<_>>>()
+                .map_err(|e| (false, e))?;
+            self.sync_folders(&mut changes, lock).map_err(|e| (false, e))?;
+            if sets_branch && !self.move_branch(branch, old, new, log).map_err(|e| (false, e))? {
+                return Ok(false);
+            }
+            if follows == Follows::Detached {
+                self.git
+                    .set_head_detached(new.0)
+                    .context("failed to move the detached HEAD")
+                    .map_err(|e| (sets_branch, e))?;
+            }
+            Ok(true)
+        })();
+        match applied {
+            Ok(true) => {
+                self.remove_journal().map_err(|e| stopped(true, true, e))?;
+                Ok(Moved::Done)
+            }
+            Ok(false) => {
+                // The folders back as the branch has them.
+                self.heal(&record).and_then(|_| self.remove_journal()).map_err(|e| stopped(false, false, e))?;
+                Ok(Moved::Lost)
+            }
+            Err((landed, cause)) => {
+                let healed = self.heal(&record).and_then(|_| self.remove_journal()).is_ok();
+                Err(stopped(landed, healed, cause))
+            }
+        }
     }
 
     /// Moves `refs/heads/<branch>` from `old` (None: the branch must not exist) to `new`.
@@ -338,56 +434,8 @@ impl Repo {
         }
     }
 
-    /// After the branch of `local` moved from `old` to `new`: brings HEAD, the index and the
-    /// work tree up to date for `dirs` alone, when HEAD follows the branch. Returns false when
-    /// HEAD is elsewhere and the work tree was left alone.
-    pub fn sync_worktree(
-        &self,
-        local: LocalMove,
-        old: Option<CommitId>,
-        new: CommitId,
-        dirs: &[&Path],
-    ) -> Result<bool> {
-        let index_lock = match (local.follows, &local.index) {
-            (Follows::Nothing, _) | (_, None) => return Ok(false),
-            (_, Some(lock)) => lock,
-        };
-        if local.follows == Follows::Detached {
-            self.git.set_head_detached(new.0).context("failed to move the detached HEAD")?;
-        }
-        // What the index must say for each folder is read from the commits first, so that the
-        // index matches HEAD for all of them even when writing one folder fails.
-        let mut changes = dirs.iter().map(|dir| self.dir_change(old, new, dir)).collect::<Result<Vec<_>>>()?;
-        // Read under the index's lock, so that no other writer's change is lost.
-        let index = self.staged_index()?;
-        for change in &mut changes {
-            change.sparse = self.outside_sparse_cone(&index, &change.dir);
-        }
-        // No render writes into the same folders meanwhile.
-        let _writing = crate::overlay::lock_writes(&self.workdir.join(&self.prefix), true)?;
-        let mut failure = None;
-        for change in changes.iter_mut().filter(|c| !c.sparse) {
-            match self.write_dir(change) {
-                Ok(()) => change.written = true,
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            }
-        }
-        let staged = match index {
-            StagedIndex::Bytes(index) => self.update_index(&index, &changes, index_lock),
-            StagedIndex::Libgit2(_) => self.update_index_libgit2(&changes, index_lock),
-        };
-        match (failure, staged) {
-            (None, staged) => staged.map(|()| true),
-            (Some(e), Ok(())) => Err(e),
-            (Some(e), Err(also)) => Err(e.context(format!("and the index could not be updated: {also:#}"))),
-        }
-    }
-
     /// What syncing `dir` from `old` to `new` writes, removes and stages.
-    fn dir_change(&self, old: Option<CommitId>, new: CommitId, dir: &Path) -> Result<FolderSync> {
+    pub(super) fn dir_change(&self, old: Option<CommitId>, new: CommitId, dir: &Path) -> Result<FolderSync> {
         let old_files = match old {
             Some(old) => self.files(old, dir)?.unwrap_or_default(),
             None => BTreeMap::new(),
@@ -399,7 +447,7 @@ impl Repo {
 
     /// Writes the files of the folder that differ between the two commits into the work tree
     /// and removes those the new one no longer has.
-    fn write_dir(&self, change: &FolderSync) -> Result<()> {
+    pub(super) fn write_dir(&self, change: &FolderSync) -> Result<()> {
         let folder = crate::overlay::SafeDir::open(&self.workdir, &self.in_tree(&change.dir), true)?
             .expect("created when missing");
         // Under the write lock, a temporary file is a killed run's leftover.
@@ -414,8 +462,12 @@ impl Repo {
                 folder.write(&name, bytes)?;
             }
         }
+        // Only files: what kanari wrote. A folder of the user's in the way is left alone.
         for rel in &change.gone {
-            folder.remove(&rel.to_string_lossy())?;
+            let name = rel.to_string_lossy();
+            if folder.kind(name.as_ref())? == Some(crate::overlay::Kind::File) {
+                folder.remove(&name)?;
+            }
         }
         folder.sync();
         Ok(())

@@ -530,23 +530,28 @@ fn a_committed_symlink_or_foreign_file_in_the_overlay_is_refused() {
 }
 
 #[test]
-fn a_work_tree_write_that_fails_after_the_commit_leaves_the_index_at_the_commit() {
+fn a_work_tree_write_that_fails_commits_nothing_and_leaves_the_clone_as_it_was() {
     let repo = fixture_repo("bookinfo");
     let r = repo.path();
     assert_eq!(run(r, &["promote"], "2026-03-01T00:00:00Z").code, 0);
+    let before = git(r, &["rev-parse", "HEAD"]);
     // A folder (ignored, so not an uncommitted change) where the next state writes a file.
     std::fs::write(r.join(".git/info/exclude"), "deployment-reviews-v2.yaml/\n").unwrap();
     std::fs::create_dir_all(r.join("overlays/reviews/deployment-reviews-v2.yaml")).unwrap();
     std::fs::write(r.join("overlays/reviews/deployment-reviews-v2.yaml/x"), "x").unwrap();
     let out = run(r, &["promote"], "2026-03-01T01:00:00Z");
-    // The commit landed: not "nothing was written" (2) but its own code and words.
-    assert_eq!(out.code, 6, "{}", out.stderr);
-    assert!(out.stderr.contains("(committed), but the work tree could not follow"), "{}", out.stderr);
-    assert!(git(r, &["log", "-1", "--format=%s"]).starts_with("reviews: promote steady -> prepare"));
-    // The index says what HEAD says: nothing staged, so a plain `git commit` cannot undo the
-    // promotion; what the work tree lacks shows as unstaged.
-    assert_eq!(git(r, &["diff", "--cached", "--name-only"]), "");
-    let status = git(r, &["status", "--porcelain"]);
-    assert!(status.lines().all(|l| l.starts_with(' ')), "{status}");
+    // The work tree is written before the branch moves: the failure commits nothing (an outside
+    // failure, 4, not "bad input"), and says so.
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("nothing was committed: ")
+            && out.stderr.contains("`overlays/reviews` are as `main` has them"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(git(r, &["rev-parse", "HEAD"]), before);
+    // Nothing staged, nothing changed, no journal or lock left.
+    assert_eq!(git(r, &["status", "--porcelain"]), "");
+    assert!(!r.join(".git/kanari-move").exists() && !r.join(".git/index.lock").exists());
     git(r, &["fsck", "--strict", "--no-progress"]);
 }
