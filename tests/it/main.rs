@@ -14,6 +14,7 @@ mod fidelity;
 mod git;
 mod hostile;
 mod index;
+mod kills;
 mod lint;
 mod neighbours;
 mod own;
