@@ -13,9 +13,9 @@ Exit codes:
   1  differences found (diff)
   2  bad input or usage; nothing was written or committed
   3  a gate holds the release (promote)
-  4  an outside system failed or stayed busy after bounded retries (a push race, a remote that
-     cannot be reached, a lock held by another process, Prometheus unreachable); nothing
-     was committed
+  4  an outside system failed or stayed busy after bounded retries or its deadline (a push
+     race, a remote that cannot be reached or does not answer within --timeout, a lock held
+     by another process, Prometheus unreachable); nothing was committed
   5  the analysis failed and the release was aborted (a commit was made)
   6  the commit was made (and pushed, with --push), but the local branch, index or work tree
      could not follow it";
@@ -267,6 +267,12 @@ pub struct CommitArgs {
     /// GITHUB_TOKEN or GITLAB_TOKEN)
     #[arg(long)]
     pub push: bool,
+
+    /// How long the run may wait on remotes in all: each fetch and push gets the time left, and a
+    /// remote that has not answered by then ends the run (exit 4, nothing committed); Prometheus
+    /// gets half of it. A duration such as `30s`, `2m` or `1h`
+    #[arg(long, value_name = "DURATION", default_value = "2m")]
+    pub timeout: String,
 }
 
 #[derive(Debug, Args)]

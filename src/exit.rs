@@ -28,9 +28,9 @@ pub enum Code {
     BadInput = 2,
     /// A gate holds the release (`promote`).
     Gate = 3,
-    /// An outside system failed, or stayed busy, after bounded retries: a push race, a moved
-    /// branch, a remote that cannot be reached or refuses the credentials, a lock that another
-    /// process holds. Nothing was committed.
+    /// An outside system failed, or stayed busy, after bounded retries or its deadline: a push
+    /// race, a moved branch, a remote that cannot be reached, refuses the credentials or does
+    /// not answer within `--timeout`, a lock that another process holds. Nothing was committed.
     Conflict = 4,
     /// The analysis failed and the release was aborted: a commit was made.
     Aborted = 5,

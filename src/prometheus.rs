@@ -1,15 +1,16 @@
 //! Prometheus's HTTP query API, read with a small blocking client (ureq): instant and range
 //! queries at exact times, a bearer token and extra headers (a tenant's `X-Scope-OrgID` for
-//! Mimir, Thanos or Cortex), TLS with the system's roots, a timeout on every request, and a
-//! bounded retry. Imports nothing of kanari's; the analysis decides what to ask and what the
-//! answers mean.
+//! Mimir, Thanos or Cortex), TLS with the system's roots, a timeout on every request, a bounded
+//! retry, and a deadline for the run ([`Client::until`]): no request outlives it, and none starts
+//! after it. Imports nothing of kanari's; the analysis decides what to ask and what the answers
+//! mean.
 //!
 //! Failures come in two kinds: the server could not be reached or answered with an error of its
 //! own ([`Error::Unreachable`]: exit 4 after the retries), or it refused the query itself
 //! ([`Error::Query`]: a PromQL mistake, the spec's to fix). The token is never printed.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use serde_json::Value;
@@ -26,6 +27,8 @@ pub struct Client {
     base: String,
     token: Option<String>,
     headers: Vec<(String, String)>,
+    /// When the run stops asking, and the whole time it gives Prometheus (for messages).
+    deadline: Option<(Instant, Duration)>,
 }
 
 impl fmt::Debug for Client {
@@ -79,7 +82,25 @@ impl Client {
             .user_agent(concat!("kanari/", env!("CARGO_PKG_VERSION")))
             .tls_config(ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::PlatformVerifier).build())
             .build();
-        Client { agent: config.into(), base: base.trim_end_matches('/').to_string(), token, headers }
+        Client { agent: config.into(), base: base.trim_end_matches('/').to_string(), token, headers, deadline: None }
+    }
+
+    /// The client, asking no longer than until `at`, the end of the `allowance` the run gives
+    /// Prometheus in all: each request's timeout is cut to the time left, and no attempt starts
+    /// after it.
+    pub fn until(self, at: Instant, allowance: Duration) -> Client {
+        Client { deadline: Some((at, allowance)), ..self }
+    }
+
+    /// The time left for a request: [`TIMEOUT`], or less when the run's deadline is nearer;
+    /// None when it has passed.
+    fn time_left(&self) -> Option<Duration> {
+        match self.deadline {
+            None => Some(TIMEOUT),
+            Some((at, _)) => {
+                Some(at.saturating_duration_since(Instant::now())).filter(|d| !d.is_zero()).map(|d| d.min(TIMEOUT))
+            }
+        }
     }
 
     /// The base URL, for messages.
@@ -104,9 +125,19 @@ impl Client {
         let mut last = String::new();
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
-                std::thread::sleep(Duration::from_millis(250 * 4u64.pow(attempt - 1)));
+                let pause = Duration::from_millis(250 * 4u64.pow(attempt - 1));
+                std::thread::sleep(pause.min(self.time_left().unwrap_or_default()));
             }
-            let mut request = self.agent.get(&url);
+            let Some(left) = self.time_left() else {
+                let allowance = self.deadline.map_or(TIMEOUT, |(_, a)| a);
+                let said = format!(
+                    "Prometheus at {} did not answer within the {}s the run gives it",
+                    self.base,
+                    allowance.as_secs_f64()
+                );
+                return Err(Error::Unreachable(said));
+            };
+            let mut request = self.agent.get(&url).config().timeout_global(Some(left)).build();
             for (k, v) in params {
                 request = request.query(*k, *v);
             }

@@ -15,12 +15,26 @@
 //! `ps` shows) and is asked for only by a server that wants credentials. Everything git prints
 //! passes through [`Credentials::redact`] before it is shown.
 //!
+//! Every wait on a remote is bounded. Each run of `git` has the run's deadline ([`Remote`]: the
+//! time `--timeout` leaves): it is started as the leader of a process group of its own, and when
+//! the deadline passes first the whole group (git, `git-remote-http`, `ssh`) is killed and the
+//! leader reaped, within a bounded wait. That is the only bound on `git://`, which has no
+//! timeout of its own. Before that, the transports' own timeouts end a stalled transfer early,
+//! which matters under a long `--timeout`: over HTTP(S) `http.lowSpeedLimit`/`lowSpeedTime`
+//! (unless the user's configuration sets either), and over SSH `ConnectTimeout`,
+//! `ServerAliveInterval` and `ServerAliveCountMax` added to the user's own ssh command when that
+//! is OpenSSH's `ssh` ([`ssh_command`]).
+//!
 //! Part of the git layer: [`crate::repo`] runs it for `Repo::fetch` and `Repo::push`. It imports
-//! nothing of kanari's, and picks no exit code: a remote that fails is [`RemoteFailed`], which
-//! the top level maps.
+//! nothing of kanari's, and picks no exit code: a remote that fails or does not answer in time
+//! is [`RemoteFailed`], which the top level maps.
 
+use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
 
@@ -45,6 +59,25 @@ const MOVED: [&str; 7] = [
     "failed to update ref",
     "is at ",
 ];
+
+/// A transfer over HTTP(S) slower than this many bytes a second for [`LOW_SPEED_SECONDS`] is
+/// given up by git itself: a stalled transfer, not a slow one (a server's hooks that think for a
+/// while before answering a push stay well inside a minute).
+const LOW_SPEED_LIMIT: u32 = 1000;
+const LOW_SPEED_SECONDS: u32 = 60;
+
+/// OpenSSH's options for a remote that does not answer: 30 s to connect, then a keepalive every
+/// 15 s that ends the session after 4 go unanswered (a minute of silence from a dead peer; a
+/// busy server's sshd answers keepalives while its hooks run).
+const SSH_OPTIONS: &str = "-o ConnectTimeout=30 -o ServerAliveInterval=15 -o ServerAliveCountMax=4";
+
+/// How long a killed process group's leader may take to be reaped (SIGKILL cannot be caught: it
+/// ends at once unless the kernel holds it in an uninterruptible wait).
+const KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// How long git's output may take to end after git exits: a process it started that outlives
+/// it still holding the pipes (an ssh master left to persist) must not hold the run.
+const DRAIN: Duration = Duration::from_secs(1);
 
 /// How a remote failure reads when the remote asked for credentials that did not work.
 const AUTH_FAILED: [&str; 4] =
@@ -114,11 +147,50 @@ impl std::fmt::Display for RemoteFailed {
 
 impl std::error::Error for RemoteFailed {}
 
-/// The `git` program, run on one repository.
+/// The remote a run fetches from and pushes to, the deadline of every wait on it, and what the
+/// user's configuration says that kanari's timeouts must compose with.
+#[derive(Clone, Debug)]
+pub struct Remote {
+    /// Its name: `origin`.
+    pub name: String,
+    /// Its URL, for messages, without a user or password.
+    pub url: String,
+    /// When the run stops waiting for it.
+    pub deadline: Deadline,
+    /// The user's `core.sshCommand`, if any.
+    pub ssh_config: Option<String>,
+    /// Whether the user's configuration sets `http.lowSpeedLimit` or `http.lowSpeedTime`.
+    pub low_speed_configured: bool,
+}
+
+/// How long a run may wait on remotes: until `at`, of a whole allowance of `timeout` (the run's
+/// `--timeout`, for messages). Every fetch and push gets the time left, not a fresh allowance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deadline {
+    pub at: Instant,
+    pub timeout: Duration,
+}
+
+impl Deadline {
+    /// `timeout` from now.
+    pub fn after(timeout: Duration) -> Deadline {
+        Deadline { at: Instant::now() + timeout, timeout }
+    }
+}
+
+/// What a run of `git` is doing, for the message when the remote does not answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Doing {
+    Fetch,
+    Push,
+}
+
+/// The `git` program, run on one repository for one remote.
 pub struct GitProgram {
     /// The repository's `.git` folder (a linked work tree's own, which git resolves itself).
     git_dir: PathBuf,
     creds: Credentials,
+    remote: Remote,
 }
 
 /// What one run of `git` said.
@@ -130,12 +202,24 @@ struct Output {
 }
 
 impl GitProgram {
-    pub fn new(git_dir: &Path, creds: Credentials) -> Self {
-        GitProgram { git_dir: git_dir.to_path_buf(), creds }
+    pub fn new(git_dir: &Path, creds: Credentials, remote: Remote) -> Self {
+        GitProgram { git_dir: git_dir.to_path_buf(), creds, remote }
     }
 
-    fn run(&self, args: &[&str]) -> Result<Output> {
+    /// Runs `git args`, and waits for it until the remote's deadline at the latest: then its
+    /// process group is killed and the run is a [`RemoteFailed`] that says the remote hung.
+    fn run(&self, args: &[&str], doing: Doing) -> Result<Output> {
+        let started = Instant::now();
+        if started >= self.remote.deadline.at {
+            return Err(RemoteFailed(self.hung(doing, None)).into());
+        }
         let mut cmd = Command::new("git");
+        if !self.remote.low_speed_configured {
+            cmd.arg("-c")
+                .arg(format!("http.lowSpeedLimit={LOW_SPEED_LIMIT}"))
+                .arg("-c")
+                .arg(format!("http.lowSpeedTime={LOW_SPEED_SECONDS}"));
+        }
         cmd.arg("--git-dir").arg(&self.git_dir).args(args);
         // Never wait for a person: a CI job has no one at the terminal.
         cmd.env("GIT_TERMINAL_PROMPT", "0")
@@ -144,32 +228,72 @@ impl GitProgram {
             .env_remove("GIT_INDEX_FILE")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stderr(Stdio::piped())
+            // A group of its own, so that the deadline can stop git and what it started.
+            .process_group(0);
+        if let Some(ssh) = ssh_command(self.remote.ssh_config.as_deref()) {
+            cmd.env("GIT_SSH_COMMAND", ssh);
+        }
         self.creds.apply(&mut cmd);
-        let out = cmd.output().map_err(|e| match e.kind() {
+        let mut child = cmd.spawn().map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => {
                 anyhow!("`--push` runs the `git` program, which is not installed or not on PATH")
             }
             _ => anyhow!("failed to run `git {}`: {e}", args.first().copied().unwrap_or_default()),
         })?;
+        let (stdout, stderr) = (Capture::of(child.stdout.take()), Capture::of(child.stderr.take()));
+        let status = match wait_until(&mut child, self.remote.deadline.at) {
+            Ok(Some(status)) => status,
+            Ok(None) => {
+                stop(child);
+                return Err(RemoteFailed(self.hung(doing, Some(started.elapsed()))).into());
+            }
+            Err(e) => {
+                stop(child);
+                return Err(anyhow!("failed to wait for `git {}`: {e}", args.first().copied().unwrap_or_default()));
+            }
+        };
+        let drained = Instant::now() + DRAIN;
         Ok(Output {
-            ok: out.status.success(),
-            stdout: self.creds.redact(&String::from_utf8_lossy(&out.stdout)),
-            stderr: self.creds.redact(&String::from_utf8_lossy(&out.stderr)),
+            ok: status.success(),
+            stdout: self.creds.redact(&stdout.text(drained)),
+            stderr: self.creds.redact(&stderr.text(drained)),
         })
+    }
+
+    /// What the run says when the remote did not answer in time (`waited`: how long this run of
+    /// git waited; None: the deadline had passed before it started).
+    fn hung(&self, doing: Doing, waited: Option<Duration>) -> String {
+        let Remote { name, url, deadline, .. } = &self.remote;
+        let who = format!("the remote `{name}` ({url})");
+        match (doing, waited) {
+            (_, None) => format!(
+                "the run's --timeout of {} ran out before kanari could ask {who}; nothing was committed",
+                seconds(deadline.timeout)
+            ),
+            (Doing::Fetch, Some(waited)) => {
+                format!("{who} did not answer within {}; nothing was committed", seconds(waited))
+            }
+            (Doing::Push, Some(waited)) => format!(
+                "{who} did not answer the push within {}; nothing was committed locally, and whether `{name}` took the push is unknown: the next run with --push starts from what it holds",
+                seconds(waited)
+            ),
+        }
     }
 
     /// Fetches `branch` from `remote` into `refs/remotes/<remote>/<branch>`. Returns false when
     /// the remote has no such branch (the tracking ref is then removed).
-    pub fn fetch(&self, remote: &str, branch: &str) -> Result<bool> {
+    pub fn fetch(&self, branch: &str) -> Result<bool> {
+        let remote = self.remote.name.as_str();
         let tracking = format!("refs/remotes/{remote}/{branch}");
         let refspec = format!("+refs/heads/{branch}:{tracking}");
-        let out = self.run(&["fetch", "--quiet", "--no-tags", "--no-recurse-submodules", "--", remote, &refspec])?;
+        let out = self
+            .run(&["fetch", "--quiet", "--no-tags", "--no-recurse-submodules", "--", remote, &refspec], Doing::Fetch)?;
         if out.ok {
             return Ok(true);
         }
         if out.stderr.contains("couldn't find remote ref") {
-            let _ = self.run(&["update-ref", "-d", &tracking]);
+            let _ = self.run(&["update-ref", "-d", &tracking], Doing::Fetch);
             return Ok(false);
         }
         Err(RemoteFailed(format!(
@@ -183,11 +307,13 @@ impl GitProgram {
     /// Pushes `commit` to `refs/heads/<branch>` on `remote` if, and only if, the remote branch is
     /// still at `old` (None: it must not exist): a compare-and-swap on the remote ref, whatever
     /// the transport, and never a force.
-    pub fn push(&self, remote: &str, branch: &str, commit: &str, old: Option<&str>) -> Result<Pushed> {
+    pub fn push(&self, branch: &str, commit: &str, old: Option<&str>) -> Result<Pushed> {
+        let remote = self.remote.name.as_str();
         let refname = format!("refs/heads/{branch}");
         let lease = format!("--force-with-lease={refname}:{}", old.unwrap_or(""));
         let refspec = format!("{commit}:{refname}");
-        let out = self.run(&["push", "--porcelain", "--no-follow-tags", &lease, "--", remote, &refspec])?;
+        let out =
+            self.run(&["push", "--porcelain", "--no-follow-tags", &lease, "--", remote, &refspec], Doing::Push)?;
         let line = porcelain_line(&out.stdout, &refname);
         let remote_said: Vec<&str> = out
             .stderr
@@ -213,6 +339,100 @@ impl GitProgram {
             ))
             .into()),
         }
+    }
+}
+
+/// The ssh command git is to run: the user's own (`GIT_SSH_COMMAND`, else `core.sshCommand`,
+/// else the program `GIT_SSH`, in git's order), else `ssh`, with [`SSH_OPTIONS`] after it when
+/// it is OpenSSH's `ssh`. ssh takes the first value it is given of an option, so the user's own
+/// `-o ConnectTimeout=...` wins over kanari's, and kanari's over `~/.ssh/config`. Another program
+/// (PuTTY's `plink`, a wrapper script) would not read OpenSSH's options: it is left as the user
+/// set it (None), and the deadline alone bounds it.
+fn ssh_command(configured: Option<&str>) -> Option<String> {
+    let var = |k: &str| std::env::var(k).ok();
+    compose_ssh(var("GIT_SSH_COMMAND"), configured.map(str::to_string), var("GIT_SSH"))
+}
+
+/// [`ssh_command`] from `GIT_SSH_COMMAND`, `core.sshCommand` and `GIT_SSH`.
+fn compose_ssh(command: Option<String>, configured: Option<String>, program: Option<String>) -> Option<String> {
+    let set = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+    let user = match (set(command).or(set(configured)), set(program)) {
+        (Some(command), _) => command,
+        // A path git runs as it is, not through the shell: taken as a command only when it
+        // needs no quoting.
+        (None, Some(path)) if !path.contains(|c: char| c.is_whitespace() || "'\"\\$`;&|<>()*?".contains(c)) => path,
+        (None, Some(_)) => return None,
+        (None, None) => return Some(format!("ssh {SSH_OPTIONS}")),
+    };
+    let first = user.split_whitespace().next()?;
+    let name = Path::new(first).file_name()?.to_str()?;
+    matches!(name, "ssh" | "ssh.exe").then(|| format!("{user} {SSH_OPTIONS}"))
+}
+
+/// Waits for `child` to exit until `deadline`: its status, or None when the deadline came
+/// first. The child is not reaped before it exits, so its id (and its group's) stays its own.
+fn wait_until(child: &mut Child, deadline: Instant) -> std::io::Result<Option<ExitStatus>> {
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// Kills `child`'s process group and reaps the child, waiting [`KILL_GRACE`] at most; a child
+/// that has not ended by then is left to a thread that reaps it whenever it does.
+fn stop(mut child: Child) {
+    let _ =
+        rustix::process::kill_process_group(rustix::process::Pid::from_child(&child), rustix::process::Signal::KILL);
+    if !matches!(wait_until(&mut child, Instant::now() + KILL_GRACE), Ok(Some(_))) {
+        let _ = child.kill();
+        std::thread::spawn(move || child.wait());
+    }
+}
+
+/// One of a child's output pipes, read to its end by a thread of its own.
+struct Capture {
+    read: Arc<Mutex<Vec<u8>>>,
+    done: mpsc::Receiver<()>,
+}
+
+impl Capture {
+    fn of(pipe: Option<impl Read + Send + 'static>) -> Capture {
+        let read = Arc::new(Mutex::new(Vec::new()));
+        let (tx, done) = mpsc::channel();
+        if let Some(mut pipe) = pipe {
+            let into = read.clone();
+            std::thread::spawn(move || {
+                let mut chunk = [0u8; 8192];
+                while let Ok(n @ 1..) = pipe.read(&mut chunk) {
+                    into.lock().expect("no panic holds it").extend_from_slice(&chunk[..n]);
+                }
+                let _ = tx.send(());
+            });
+        }
+        Capture { read, done }
+    }
+
+    /// What was read, once the pipe ended or at `until`, whichever comes first.
+    fn text(self, until: Instant) -> String {
+        let _ = self.done.recv_timeout(until.saturating_duration_since(Instant::now()));
+        String::from_utf8_lossy(&self.read.lock().expect("no panic holds it")).into_owned()
+    }
+}
+
+/// A duration as messages give it: `3s`, `2.5s`, `90s`.
+fn seconds(d: Duration) -> String {
+    let tenths = (d.as_millis() + 50) / 100;
+    match tenths.is_multiple_of(10) || tenths >= 100 {
+        true => format!("{}s", (tenths + 5) / 10),
+        false => format!("{}.{}s", tenths / 10, tenths % 10),
     }
 }
 
@@ -266,6 +486,49 @@ mod tests {
     fn failures_keep_git_s_own_words() {
         assert_eq!(said("hint: x\nfatal: could not read from remote\n"), "fatal: could not read from remote");
         assert_eq!(said(""), "git printed nothing");
+    }
+
+    #[test]
+    fn ssh_gets_timeouts_after_the_user_s_own_options_and_other_programs_are_left_alone() {
+        let s = |v: &str| Some(v.to_string());
+        let with = |cmd: &str| Some(format!("{cmd} {SSH_OPTIONS}"));
+        assert_eq!(compose_ssh(None, None, None), with("ssh"));
+        assert_eq!(
+            compose_ssh(s("ssh -i key -o ConnectTimeout=5"), s("ssh -F x"), None),
+            with("ssh -i key -o ConnectTimeout=5")
+        );
+        assert_eq!(compose_ssh(None, s("/usr/bin/ssh -F cfg"), s("plink")), with("/usr/bin/ssh -F cfg"));
+        assert_eq!(compose_ssh(s(" "), None, s("/opt/bin/ssh")), with("/opt/bin/ssh"));
+        assert_eq!(compose_ssh(None, None, s("/opt/my tools/ssh")), None);
+        assert_eq!(compose_ssh(s("plink -batch"), None, None), None);
+        assert_eq!(compose_ssh(None, s("./wrap-ssh.sh"), None), None);
+    }
+
+    #[test]
+    fn a_run_past_its_deadline_asks_no_remote() {
+        let deadline = Deadline { at: Instant::now(), timeout: Duration::from_secs(3) };
+        let remote = Remote {
+            name: "origin".into(),
+            url: "git://127.0.0.1:9/x".into(),
+            deadline,
+            ssh_config: None,
+            low_speed_configured: false,
+        };
+        let git = GitProgram::new(Path::new("/nonexistent/.git"), Credentials::default(), remote);
+        let err = git.fetch("main").unwrap_err();
+        assert!(err.is::<RemoteFailed>(), "{err:#}");
+        assert_eq!(
+            err.to_string(),
+            "the run's --timeout of 3s ran out before kanari could ask the remote `origin` (git://127.0.0.1:9/x); nothing was committed"
+        );
+    }
+
+    #[test]
+    fn waits_read_in_seconds() {
+        assert_eq!(seconds(Duration::from_millis(2980)), "3s");
+        assert_eq!(seconds(Duration::from_millis(1520)), "1.5s");
+        assert_eq!(seconds(Duration::from_secs(120)), "120s");
+        assert_eq!(seconds(Duration::from_millis(90_400)), "90s");
     }
 
     #[test]

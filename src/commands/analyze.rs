@@ -69,7 +69,8 @@ pub(crate) fn client(ws: &Workspace, canary: &Canary) -> Result<Client> {
         .into());
     };
     let token = std::env::var("KANARI_PROMETHEUS_TOKEN").ok().filter(|t| !t.is_empty());
-    Ok(Client::new(&url, token, ws.prometheus_headers.clone()))
+    let deadline = ws.prometheus_deadline;
+    Ok(Client::new(&url, token, ws.prometheus_headers.clone()).until(deadline.at, deadline.timeout))
 }
 
 /// [`judge`] through a client already made.

@@ -24,6 +24,7 @@ mod upstream;
 pub use rendering::Renderer;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
@@ -32,6 +33,7 @@ use std::io::IsTerminal;
 use crate::cli::{Cli, ColorChoice, Command};
 use crate::exit::Code;
 use crate::overlay;
+use crate::transport::Deadline;
 
 /// Where a repository keeps its template overrides, relative to its root.
 pub const DEFAULT_TEMPLATES: &str = ".kanari/templates";
@@ -53,6 +55,31 @@ pub struct Workspace {
     pub prometheus: Option<String>,
     /// `--prometheus-header`, as name and value.
     pub prometheus_headers: Vec<(String, String)>,
+    /// When the run stops waiting on remotes: `--timeout` after it started (2m for the commands
+    /// that have no such flag).
+    pub remotes: Deadline,
+    /// When the run stops asking Prometheus: half of `--timeout` after it started, so that the
+    /// fetch and push after the analysis keep the other half; the whole 2m for the commands
+    /// that push nothing.
+    pub prometheus_deadline: Deadline,
+}
+
+/// How long a run may wait on remotes when it has no `--timeout`.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// `--timeout` of a committing command, or None for the others.
+fn timeout(cli: &Cli) -> Result<Option<Duration>> {
+    let text = match &cli.command {
+        Command::Promote(a) => &a.commit.timeout,
+        Command::Approve(a) => &a.commit.timeout,
+        Command::Abort(a) => &a.commit.timeout,
+        _ => return Ok(None),
+    };
+    match spec::parse_duration(text) {
+        Ok(d) if !d.is_zero() => Ok(Some(d)),
+        Ok(_) => bail!("--timeout `{text}` must be longer than 0s"),
+        Err(why) => bail!("--timeout `{text}` {why}"),
+    }
 }
 
 impl Workspace {
@@ -90,6 +117,10 @@ impl Workspace {
             }
             prometheus_headers.push((name.to_string(), value.trim().to_string()));
         }
+        let (remotes, prometheus_deadline) = match timeout(cli)? {
+            Some(timeout) => (Deadline::after(timeout), Deadline::after(timeout / 2)),
+            None => (Deadline::after(DEFAULT_TIMEOUT), Deadline::after(DEFAULT_TIMEOUT)),
+        };
         Ok(Workspace {
             root,
             specs: cli.specs.clone(),
@@ -99,6 +130,8 @@ impl Workspace {
             color,
             prometheus: cli.prometheus.clone().filter(|p| !p.is_empty()),
             prometheus_headers,
+            remotes,
+            prometheus_deadline,
         })
     }
 

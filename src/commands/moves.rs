@@ -389,7 +389,7 @@ impl Run<'_> {
         let (git, args) = (&self.git, self.args);
         let (head, dirs) = (planned.head(), planned.dirs());
         if args.push {
-            return match git.repo.push(&args.remote, branch, head, tip, creds)? {
+            return match git.repo.push(&args.remote, branch, head, tip, creds, git.ws.remotes)? {
                 Pushed::Accepted => {
                     follow_locally(git, branch, planned.on, head, &dirs).map_err(|e| {
                         partial(format!(

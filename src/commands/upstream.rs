@@ -38,9 +38,10 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// Fetches `branch` from `remote` and compares it with the local `branch`.
+    /// Fetches `branch` from `remote`, by the run's deadline, and compares it with the local
+    /// `branch`.
     pub fn fetch(git: &Git, branch: &str, remote: &str, creds: &Credentials) -> Result<Upstream> {
-        let remote_tip = git.repo.fetch(remote, branch, creds)?;
+        let remote_tip = git.repo.fetch(remote, branch, creds, git.ws.remotes)?;
         let local = git.repo.branch(Some(branch), remote)?.tip;
         let (Some(local), Some(remote_tip)) = (local, remote_tip) else {
             return Ok(Upstream { remote: remote_tip, base: local.or(remote_tip), ahead: vec![], stranded: 0 });

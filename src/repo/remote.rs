@@ -1,23 +1,49 @@
-//! Fetch and push on a [`Repo`], through the `git` program ([`crate::transport`]).
+//! Fetch and push on a [`Repo`], through the `git` program ([`crate::transport`]), each bounded
+//! by the run's deadline.
 
 use anyhow::{Context, Result};
 use git2::ErrorCode;
 
 use super::{CommitId, Repo};
-use crate::transport::{Credentials, GitProgram, Pushed};
+use crate::transport::{Credentials, Deadline, GitProgram, Pushed, Remote};
 
 impl Repo {
-    /// The `git` program on this repository, for fetch and push ([`crate::transport`]).
-    fn program(&self, remote: &str, creds: &Credentials) -> Result<GitProgram> {
+    /// The `git` program on this repository, for fetch and push on `remote` until `deadline`
+    /// ([`crate::transport`]).
+    fn program(&self, remote: &str, creds: &Credentials, deadline: Deadline, push: bool) -> Result<GitProgram> {
         // git would say "does not appear to be a git repository"; name the remote instead.
-        self.git.find_remote(remote).with_context(|| format!("no remote `{remote}` in the repository"))?;
-        Ok(GitProgram::new(self.git.path(), creds.clone()))
+        let found = self.git.find_remote(remote).with_context(|| format!("no remote `{remote}` in the repository"))?;
+        let url = match push {
+            true => found.pushurl().ok().flatten().or(found.url().ok()),
+            false => found.url().ok(),
+        };
+        let config = self.git.config()?;
+        let set = |key: &str| {
+            config.get_entry(key).is_ok()
+                || (0..env_count())
+                    .any(|i| std::env::var(format!("GIT_CONFIG_KEY_{i}")).is_ok_and(|k| k.eq_ignore_ascii_case(key)))
+        };
+        let remote = Remote {
+            name: remote.to_string(),
+            url: without_userinfo(url.unwrap_or_default()),
+            deadline,
+            ssh_config: config.get_string("core.sshCommand").ok(),
+            low_speed_configured: set("http.lowSpeedLimit") || set("http.lowSpeedTime"),
+        };
+        Ok(GitProgram::new(self.git.path(), creds.clone(), remote))
     }
 
     /// Fetches `branch` from `remote` into `refs/remotes/<remote>/<branch>` and returns its tip
-    /// (None when the remote has no such branch).
-    pub fn fetch(&self, remote: &str, branch: &str, creds: &Credentials) -> Result<Option<CommitId>> {
-        if !self.program(remote, creds)?.fetch(remote, branch)? {
+    /// (None when the remote has no such branch); a remote that has not answered by `deadline`
+    /// is a [`crate::transport::RemoteFailed`].
+    pub fn fetch(
+        &self,
+        remote: &str,
+        branch: &str,
+        creds: &Credentials,
+        deadline: Deadline,
+    ) -> Result<Option<CommitId>> {
+        if !self.program(remote, creds, deadline, false)?.fetch(branch)? {
             return Ok(None);
         }
         let tracking = format!("refs/remotes/{remote}/{branch}");
@@ -29,7 +55,8 @@ impl Repo {
     }
 
     /// Pushes `commit` to `refs/heads/<branch>` on `remote` if the remote branch is still at
-    /// `old` (None: it must not exist yet): a compare-and-swap on the remote ref.
+    /// `old` (None: it must not exist yet): a compare-and-swap on the remote ref; a remote that
+    /// has not answered by `deadline` is a [`crate::transport::RemoteFailed`].
     pub fn push(
         &self,
         remote: &str,
@@ -37,8 +64,38 @@ impl Repo {
         commit: CommitId,
         old: Option<CommitId>,
         creds: &Credentials,
+        deadline: Deadline,
     ) -> Result<Pushed> {
         let old = old.map(|o| o.to_string());
-        self.program(remote, creds)?.push(remote, branch, &commit.to_string(), old.as_deref())
+        self.program(remote, creds, deadline, true)?.push(branch, &commit.to_string(), old.as_deref())
+    }
+}
+
+/// How many `GIT_CONFIG_KEY_<n>` the environment gives git.
+fn env_count() -> usize {
+    std::env::var("GIT_CONFIG_COUNT").ok().and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
+/// A remote's URL as messages show it: without a user or password (`https://u:p@host/x` →
+/// `https://host/x`); an scp-like `git@host:x` keeps its user, which is no secret.
+fn without_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let end = rest.find('/').unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_userinfo;
+
+    #[test]
+    fn urls_in_messages_carry_no_password() {
+        assert_eq!(without_userinfo("https://u:s3cret@host/x.git"), "https://host/x.git");
+        assert_eq!(without_userinfo("git://127.0.0.1:9418/x"), "git://127.0.0.1:9418/x");
+        assert_eq!(without_userinfo("git@github.com:org/x.git"), "git@github.com:org/x.git");
+        assert_eq!(without_userinfo("/srv/git/x.git"), "/srv/git/x.git");
     }
 }

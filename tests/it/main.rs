@@ -13,6 +13,7 @@ mod examples;
 mod fidelity;
 mod git;
 mod hostile;
+mod hung;
 mod index;
 mod kills;
 mod lint;
