@@ -55,7 +55,7 @@ struct Scenario {
 
 /// Runs `kanari args` in `repo` at `now`, through `strace` with `strace_args` when given;
 /// returns the exit code (None: killed by a signal).
-fn kanari_at(repo: &Path, args: &[&str], now: &str, strace_args: Option<&[String]>) -> (Option<i32>, String) {
+pub fn kanari_at(repo: &Path, args: &[&str], now: &str, strace_args: Option<&[String]>) -> (Option<i32>, String) {
     let k = kanari_command(repo, args, &[("KANARI_NOW", now), ("RAYON_NUM_THREADS", "1")]);
     let mut cmd = match strace_args {
         Some(strace_args) => {
@@ -79,7 +79,7 @@ fn kanari_at(repo: &Path, args: &[&str], now: &str, strace_args: Option<&[String
     (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
-fn bookinfo_template(push: bool) -> tempfile::TempDir {
+pub fn bookinfo_template(push: bool) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let clone = dir.path().join("clone");
     crate::copy_tree(&crate::project().join("fixtures/bookinfo"), &clone);
@@ -143,7 +143,7 @@ fn copy(s: &Scenario) -> tempfile::TempDir {
 }
 
 /// `(mode, id, path)` of the overlay's entries: in the index, or in a commit's tree.
-fn index_entries(repo: &Path) -> Vec<(String, String, String)> {
+pub fn index_entries(repo: &Path) -> Vec<(String, String, String)> {
     let text = git(repo, &["ls-files", "-s", "--", OVERLAY]);
     text.lines()
         .map(|l| {
@@ -154,7 +154,7 @@ fn index_entries(repo: &Path) -> Vec<(String, String, String)> {
         .collect()
 }
 
-fn tree_entries(repo: &Path, commit: &str) -> Vec<(String, String, String)> {
+pub fn tree_entries(repo: &Path, commit: &str) -> Vec<(String, String, String)> {
     let text = git(repo, &["ls-tree", "-r", commit, "--", OVERLAY]);
     text.lines()
         .map(|l| {
@@ -165,7 +165,7 @@ fn tree_entries(repo: &Path, commit: &str) -> Vec<(String, String, String)> {
         .collect()
 }
 
-fn head(repo: &Path) -> String {
+pub fn head(repo: &Path) -> String {
     git(repo, &["rev-parse", "HEAD"]).trim().to_string()
 }
 

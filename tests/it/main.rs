@@ -7,6 +7,7 @@ mod bundled;
 mod completions;
 mod decisions;
 mod decisions_remote;
+mod disk;
 mod ecosystem;
 mod errors;
 mod examples;
