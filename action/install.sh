@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs kanari for action.yml: the release binary for this runner when the release has one,
 # its SHA-256 checked against the release's SHA256SUMS (a mismatch is an error, never a reason to
-# fall back); else this repository's source built with `cargo install --locked`.
+# fall back); else this repository's source built with `cargo install --locked`. Only a release,
+# tag or asset that is not there (HTTP 404) falls back to the source; a download that fails for
+# any other reason (refused credentials, a server error, no network) stops with exit 1.
 #
 # Environment:
 #   KANARI_VERSION       a release tag (v0.2.0) or `latest` (default)
@@ -24,10 +26,27 @@ mkdir -p "$dir/bin"
 
 say() { printf 'kanari install: %s\n' "$*" >&2; }
 
-fetch() { # URL FILE: 0 when fetched, 1 when the server has no such file
-  local auth=()
-  [[ -n "${KANARI_TOKEN:-}" && "$1" == "$api"* ]] && auth=(-H "Authorization: Bearer $KANARI_TOKEN")
-  curl -fsSL --retry 3 --retry-delay 1 --max-time 120 "${auth[@]}" -o "$2" "$1"
+# The token goes to the API alone, in a header read from a file of the job's own (mode 0600): never
+# an argument, which `ps` and /proc/PID/cmdline show to every process on the runner.
+fetch() { # URL FILE: 0 when fetched, 1 when the server answers 404; anything else stops the install
+  local auth=() status
+  if [[ -n "${KANARI_TOKEN:-}" && "$1" == "$api"* ]]; then
+    (umask 077 && printf 'Authorization: Bearer %s\n' "$KANARI_TOKEN" >"$work/auth-header")
+    auth=(-H "@$work/auth-header")
+  fi
+  status="$(curl -sSL --retry 3 --retry-delay 1 --max-time 120 "${auth[@]}" -o "$2" -w '%{http_code}' "$1")" || {
+    say "could not download $1 (curl exit $?): not installed"
+    exit 1
+  }
+  case "$status" in
+    2??) return 0 ;;
+    404) return 1 ;;
+    *)
+      # Refused credentials, a server error: a reason to stop, never to build something else.
+      say "downloading $1 answered HTTP $status: not installed"
+      exit 1
+      ;;
+  esac
 }
 
 target() {

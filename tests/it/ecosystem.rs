@@ -8,8 +8,10 @@
 //!   SHA-256 the release's SHA256SUMS lists, refuses one that does not match, and builds from
 //!   source (`cargo install --locked`, here a stand-in `cargo` that records its arguments) when
 //!   the release has no binary.
-//! - The run script splits `args` into words without running anything, and lets the listed exit
-//!   codes pass.
+//! - The run script splits `args` into words without running anything, refuses an unmatched
+//!   quote, and lets the listed exit codes pass.
+//! - The install script keeps its token out of every process's arguments, and stops (never
+//!   building from source instead) when a download fails for a reason other than 404.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -254,4 +256,120 @@ fn the_action_runs_one_command_with_its_words_and_allowed_exit_codes() {
     let out = action_run("render", &args, "0 2", &output);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(std::fs::read_to_string(&output).unwrap(), "exit-code=2\n");
+}
+
+/// A stand-in for `name` first on PATH that records its arguments, one a line, in `dir/<name>-args`,
+/// then runs the real one (or nothing, when `real` is false).
+fn recording(dir: &Path, name: &str, real: bool) -> PathBuf {
+    let log = dir.join(format!("{name}-args"));
+    let then = match real {
+        true => {
+            let found = run(Command::new("bash").args(["-c", &format!("command -v {name}")]));
+            format!("exec '{}' \"$@\"\n", String::from_utf8_lossy(&found.stdout).trim())
+        }
+        false => String::new(),
+    };
+    let script = format!("#!/usr/bin/env bash\nprintf '%s\\n' \"$@\" >> '{}'\n{then}", log.display());
+    let path = dir.join(name);
+    std::fs::write(&path, script).unwrap();
+    run(Command::new("chmod").arg("+x").arg(&path));
+    log
+}
+
+/// A server on 127.0.0.1 that answers every request with `status` (a Python one-liner, in a
+/// process group stopped when dropped); its URL.
+fn answering(status: u16) -> (ProcessGroup, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let script = format!(
+        "import http.server\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        self.send_response({status}); self.send_header('Content-Length', '0'); self.end_headers()\n    def log_message(self, *a): pass\nhttp.server.HTTPServer(('127.0.0.1', {port}), H).serve_forever()\n"
+    );
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", &script]).stdout(Stdio::null()).stderr(Stdio::null());
+    let server = ProcessGroup::spawn(cmd);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the server did not listen on port {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (server, format!("http://127.0.0.1:{port}"))
+}
+
+#[test]
+fn the_action_keeps_its_token_out_of_argv_and_stops_on_a_download_that_fails_other_than_404() {
+    let release = Release::serve();
+    let shims = tempfile::tempdir().unwrap();
+    let cargo_log = fake_cargo(shims.path());
+    let curl_log = recording(shims.path(), "curl", true);
+
+    // The token reaches curl in a header file, never as an argument any process can read.
+    let into = tempfile::tempdir().unwrap();
+    let path = format!("{}:{}", shims.path().display(), std::env::var("PATH").unwrap());
+    let out = run(Command::new("bash")
+        .arg(project().join("action/install.sh"))
+        .env("KANARI_VERSION", "latest")
+        .env("KANARI_REPOSITORY", "owner/kanari")
+        .env("KANARI_SOURCE", project())
+        .env("KANARI_RELEASES_URL", &release.url)
+        .env("KANARI_API_URL", format!("{}/api", release.url))
+        .env("KANARI_INSTALL_DIR", into.path())
+        .env("KANARI_TOKEN", "tok-in-argv-never-3141")
+        .env("PATH", &path));
+    assert!(out.status.success(), "{}", text(&out));
+    let args = std::fs::read_to_string(&curl_log).unwrap();
+    assert!(args.contains("-H\n@"), "the API call carries a header from a file: {args}");
+    assert!(!args.contains("tok-in-argv-never-3141"), "the token was an argument of curl: {args}");
+
+    // A release server that refuses the credentials, or that cannot be reached: exit 1, and
+    // nothing is built in its place.
+    let (_refusing, refusing) = answering(401);
+    let closed = {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        format!("http://127.0.0.1:{port}")
+    };
+    for url in [refusing, closed] {
+        let into = tempfile::tempdir().unwrap();
+        let out = run(Command::new("bash")
+            .arg(project().join("action/install.sh"))
+            .env("KANARI_VERSION", "v9.9.9")
+            .env("KANARI_REPOSITORY", "owner/kanari")
+            .env("KANARI_SOURCE", project())
+            .env("KANARI_RELEASES_URL", &url)
+            .env("KANARI_INSTALL_DIR", into.path())
+            .env("PATH", &path)
+            .env_remove("KANARI_TOKEN"));
+        assert_eq!(out.status.code(), Some(1), "{url}: {}", text(&out));
+        assert!(text(&out).contains("not installed"), "{url}: {}", text(&out));
+        assert!(!cargo_log.exists(), "{url}: a failed download fell back to building from source");
+        assert!(!into.path().join("bin/kanari").exists());
+    }
+}
+
+#[test]
+fn the_action_refuses_args_with_an_unmatched_quote_and_runs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let kanari_log = recording(dir.path(), "kanari", false);
+    let output = dir.path().join("output");
+    let path = format!("{}:{}", dir.path().display(), std::env::var("PATH").unwrap());
+    let out = run(Command::new("bash")
+        .arg(project().join("action/run.sh"))
+        .current_dir(dir.path())
+        .env("PATH", &path)
+        .env("KANARI_COMMAND", "promote")
+        .env("KANARI_ARGS", "--reason don't --dry-run")
+        .env("KANARI_ALLOWED", "0")
+        .env("GITHUB_OUTPUT", &output));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("unmatched quote"), "{}", text(&out));
+    assert!(!kanari_log.exists(), "kanari ran with the words before the quote");
+    assert_eq!(std::fs::read_to_string(&output).unwrap(), "exit-code=2\n");
+    // Balanced quotes still group words.
+    let out = run(Command::new("bash")
+        .arg(project().join("action/run.sh"))
+        .current_dir(dir.path())
+        .env("PATH", &path)
+        .env("KANARI_COMMAND", "promote")
+        .env("KANARI_ARGS", "--reason \"don't stop\" --dry-run")
+        .env("GITHUB_OUTPUT", &output));
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&kanari_log).unwrap(), "promote\n--reason\ndon't stop\n--dry-run\n");
 }
