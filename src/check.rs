@@ -6,6 +6,12 @@
 //! the rendered bytes ([`Rendered`]) and never the renderer: it imports `render` for that value
 //! type alone, and nothing after it in the pipeline.
 //!
+//! What an overlay may hold at all: objects of the kinds kanari makes ([`KINDS`]), of the user's
+//! own manifests and of `spec.extraKinds` ([`Rendered::kinds`]); a `kustomization.yaml` with
+//! `apiVersion`, `kind`, `metadata` and `resources` naming files of the overlay, nothing else (no
+//! remote or `../` resources, generators, patches, `helmCharts`...). A problem in a file that a
+//! template of the repository's wrote names that template.
+//!
 //! Rules, for the fields kanari emits:
 //! - every object: a kind, a name that is a DNS-1123 subdomain (a DNS-1035 label for a Service),
 //!   a DNS-1123 label namespace, label keys and values Kubernetes accepts;
@@ -26,13 +32,13 @@
 mod httproute;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 use crate::problem::{Problem, Problems};
 use crate::re2::Refusal;
-use crate::render::{KUSTOMIZATION, Rendered};
+use crate::render::{KINDS, KUSTOMIZATION, Rendered, is_plain_file_name};
 use crate::spec::{
     HostRefusal, LABEL_KEY_RULE, binds_mesh, check_header_name, host_refusals, is_dns1035_label, is_dns1123_label,
     is_dns1123_subdomain, is_gateway, is_host, is_label_key, is_label_value, service_of,
@@ -46,23 +52,37 @@ pub fn check(rendered: &Rendered) -> Result<(), Problems> {
     for (name, bytes) in &rendered.files {
         let file = rendered.output.join(name);
         let text = String::from_utf8_lossy(bytes).into_owned();
-        match serde_saphyr::from_str::<Value>(&text) {
-            Ok(doc) if name != KUSTOMIZATION => docs.push((file, text, doc)),
-            Ok(doc) => release = doc["metadata"]["name"].as_str().map(str::to_string),
+        let template = rendered.templates.get(name).map(PathBuf::as_path);
+        // A file may hold several documents: kustomize reads every one.
+        match serde_saphyr::from_multiple::<Value>(&text) {
+            Ok(found) => {
+                let found: Vec<Value> = found.into_iter().filter(|d| !d.is_null()).collect();
+                let mut at = At { file: &file, text: &text, template, problems: &mut problems };
+                if name == KUSTOMIZATION {
+                    kustomization(&mut at, &found, rendered);
+                    release = found.first().and_then(|d| d["metadata"]["name"].as_str()).map(str::to_string);
+                } else {
+                    for doc in &found {
+                        allowed_kind(&mut at, doc, &rendered.kinds);
+                    }
+                    docs.extend(found.into_iter().map(|doc| (file.clone(), text.clone(), template, doc)));
+                }
+            }
             Err(e) => {
                 let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
-                problems.push(Problem::at(&file, &text, line, column, format!("the rendered file is not YAML: {e}")));
+                let mut at = At { file: &file, text: &text, template, problems: &mut problems };
+                at.push(line, column, format!("the rendered file is not YAML: {e}"));
             }
         }
     }
     let subsets = subsets_by_host(&docs);
     let services: BTreeSet<String> = docs
         .iter()
-        .filter(|(_, _, d)| d["kind"] == "Service")
-        .filter_map(|(_, _, d)| d["metadata"]["name"].as_str().map(str::to_string))
+        .filter(|(_, _, _, d)| d["kind"] == "Service")
+        .filter_map(|(_, _, _, d)| d["metadata"]["name"].as_str().map(str::to_string))
         .collect();
-    for (file, text, doc) in &docs {
-        let mut at = At { file, text, problems: &mut problems };
+    for (file, text, template, doc) in &docs {
+        let mut at = At { file, text, template: *template, problems: &mut problems };
         object(&mut at, doc);
         match doc["kind"].as_str() {
             Some("DestinationRule") => destination_rule(&mut at, doc),
@@ -81,14 +101,28 @@ pub fn check(rendered: &Rendered) -> Result<(), Problems> {
     }
 }
 
+/// One rendered file and the documents it holds: where, its text, the template of the
+/// repository's that wrote it, the document.
+type Doc<'a> = (PathBuf, String, Option<&'a Path>, Value);
+
 /// Where problems of one rendered file go; the line is found from the offending text.
 struct At<'a> {
     file: &'a Path,
     text: &'a str,
+    /// The repository's template that wrote the file, named in every problem.
+    template: Option<&'a Path>,
     problems: &'a mut Problems,
 }
 
 impl At<'_> {
+    fn push(&mut self, line: u64, column: u64, message: String) {
+        let message = match self.template {
+            Some(t) => format!("{message} (written by the template `{}`)", t.display()),
+            None => message,
+        };
+        self.problems.push(Problem::at(self.file, self.text, line, column, message));
+    }
+
     /// A problem on the first line that holds `needle` (the file's first line if none does).
     fn problem(&mut self, needle: &str, message: String) {
         let (line, column) = self
@@ -97,7 +131,7 @@ impl At<'_> {
             .enumerate()
             .find_map(|(i, l)| l.find(needle).map(|c| (i as u64 + 1, c as u64 + 1)))
             .unwrap_or((1, 1));
-        self.problems.push(Problem::at(self.file, self.text, line, column, message));
+        self.push(line, column, message);
     }
 
     /// A problem at the first mapping key `key` (plain or quoted), else as [`At::problem`].
@@ -109,7 +143,7 @@ impl At<'_> {
             forms.iter().any(|f| rest.starts_with(f.as_str())).then(|| (i as u64 + 1, column as u64 + 1))
         });
         match found {
-            Some((line, column)) => self.problems.push(Problem::at(self.file, self.text, line, column, message)),
+            Some((line, column)) => self.push(line, column, message),
             None => self.problem(key, message),
         }
     }
@@ -125,9 +159,68 @@ fn namespace_of(doc: &Value) -> &str {
     doc["metadata"]["namespace"].as_str().unwrap_or_default()
 }
 
-fn subsets_by_host(docs: &[(std::path::PathBuf, String, Value)]) -> BTreeMap<String, BTreeSet<String>> {
+/// An object of a kind the overlay may hold: kanari's own, or one of `kinds` (`Kind`, or
+/// `group/Kind` with `core` the core group).
+fn allowed_kind(at: &mut At, doc: &Value, kinds: &BTreeSet<String>) {
+    let Some(kind) = doc["kind"].as_str() else { return };
+    let api_version = doc["apiVersion"].as_str().unwrap_or_default();
+    let group = api_version.rsplit_once('/').map_or("core", |(group, _)| group);
+    if KINDS.contains(&kind) || kinds.contains(kind) || kinds.contains(&format!("{group}/{kind}")) {
+        return;
+    }
+    let message = format!(
+        "the overlay may not hold a `{kind}` ({api_version}): kanari makes {}; list it in the spec's `extraKinds` to allow it",
+        KINDS.join(", ")
+    );
+    let line = at.text.lines().position(|l| l.trim_end() == format!("kind: {kind}"));
+    match line {
+        Some(i) => at.push(i as u64 + 1, 1, message),
+        None => at.problem(kind, message),
+    }
+}
+
+/// The keys a `kustomization.yaml` may hold: anything else (generators, patches, `helmCharts`,
+/// components) would put in the overlay what kanari did not make.
+const KUSTOMIZATION_KEYS: [&str; 4] = ["apiVersion", "kind", "metadata", "resources"];
+
+/// The overlay's index: one document, of [`KUSTOMIZATION_KEYS`] only, its resources files of the
+/// overlay itself.
+fn kustomization(at: &mut At, docs: &[Value], rendered: &Rendered) {
+    let [doc] = docs else {
+        at.problem("kind", format!("`{KUSTOMIZATION}` must be one YAML document, not {}", docs.len()));
+        return;
+    };
+    let Some(map) = doc.as_object() else {
+        at.problem("kind", format!("`{KUSTOMIZATION}` must be a mapping"));
+        return;
+    };
+    for key in map.keys().filter(|k| !KUSTOMIZATION_KEYS.contains(&k.as_str())) {
+        at.problem_at_key(
+            key,
+            format!("`{KUSTOMIZATION}` may hold only `apiVersion`, `kind`, `metadata` and `resources`, not `{key}`"),
+        );
+    }
+    let Some(resources) = doc["resources"].as_array() else {
+        if doc.get("resources").is_some() {
+            at.problem_at_key("resources", "`resources` must be a list of the overlay's files".into());
+        }
+        return;
+    };
+    for resource in resources {
+        let name = resource.as_str().map_or_else(|| resource.to_string(), str::to_string);
+        let own = resource.as_str().is_some_and(|n| is_plain_file_name(n) && n != KUSTOMIZATION);
+        if !own || !rendered.files.contains_key(&name) {
+            at.problem(
+                &name,
+                format!("the resource `{name}` is not a file of the overlay: an overlay lists only its own files (no URL, no path, no `..`)"),
+            );
+        }
+    }
+}
+
+fn subsets_by_host(docs: &[Doc]) -> BTreeMap<String, BTreeSet<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (_, _, doc) in docs.iter().filter(|(_, _, d)| d["kind"] == "DestinationRule") {
+    for (_, _, _, doc) in docs.iter().filter(|(_, _, _, d)| d["kind"] == "DestinationRule") {
         let host = service_key(doc["spec"]["host"].as_str().unwrap_or_default(), namespace_of(doc));
         let names = doc["spec"]["subsets"].as_array().into_iter().flatten().filter_map(|s| s["name"].as_str());
         out.entry(host).or_default().extend(names.map(str::to_string));
@@ -350,7 +443,25 @@ pub(super) mod tests {
             output: PathBuf::from("o"),
             files: files.iter().map(|(n, t)| (n.to_string(), t.as_bytes().to_vec())).collect(),
             resources: files.iter().map(|(n, _)| n.to_string()).collect(),
+            kinds: BTreeSet::new(),
+            templates: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn only_kanari_kinds_and_own_files() {
+        let binding = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: x}\n";
+        let found = messages(&[("dr.yaml", &format!("{DR}---\n{binding}"))]);
+        assert!(found.iter().any(|m| m.contains("may not hold a `ClusterRoleBinding`")), "{found:?}");
+        let mut allowed = overlay(&[("dr.yaml", &format!("{DR}---\n{binding}"))]);
+        allowed.kinds.insert("rbac.authorization.k8s.io/ClusterRoleBinding".into());
+        assert!(check(&allowed).is_ok());
+        allowed.kinds = ["core/ClusterRoleBinding".to_string()].into();
+        assert!(check(&allowed).is_err());
+        let k = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [dr.yaml, ../x.yaml]\nhelmCharts: []\n";
+        let found = messages(&[("dr.yaml", DR), (KUSTOMIZATION, k)]);
+        assert!(found.iter().any(|m| m.contains("`../x.yaml` is not a file of the overlay")), "{found:?}");
+        assert!(found.iter().any(|m| m.contains("not `helmCharts`")), "{found:?}");
     }
 
     const DR: &str = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: web, namespace: shop}\nspec:\n  host: web\n  subsets:\n    - {name: v1, labels: {version: v1}}\n    - {name: v2, labels: {version: v2}}\n";

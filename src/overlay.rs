@@ -26,7 +26,7 @@ use serde::Deserialize;
 
 use crate::flock::{LockHeld, Waited};
 use crate::plan::Recorded;
-use crate::render::{KUSTOMIZATION, Overrides, Rendered};
+use crate::render::{KUSTOMIZATION, Overrides, Rendered, is_plain_file_name};
 
 /// Prefix and suffix of kanari's temporary files; a leftover one (a killed run) is kanari's own.
 const TMP_PREFIX: &str = ".kanari-";
@@ -273,10 +273,6 @@ pub fn parse(text: &str) -> Result<Existing> {
     Ok(Existing { recorded: Some(recorded), owned })
 }
 
-fn is_plain_file_name(name: &str) -> bool {
-    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
-}
-
 /// A checked plan to replace one overlay's files.
 #[derive(Debug)]
 pub struct OverlayWrite {
@@ -428,16 +424,33 @@ pub fn apply<'a>(writes: impl IntoIterator<Item = &'a OverlayWrite>) -> Result<(
     })
 }
 
-/// The template overrides in `dir` of the work tree (none when it does not exist): regular
-/// files only, each at most the size of a spec file and UTF-8.
-pub fn read_templates(dir: &Path) -> Result<Overrides> {
+/// The template overrides in `dir` of the work tree (none when it does not exist): a real
+/// folder, reached from the repository `root` without a symlink on the way (or, outside the
+/// repository, not a symlink itself); regular files only, each at most the size of a spec
+/// file and UTF-8.
+pub fn read_templates(root: &Path, dir: &Path) -> Result<Overrides> {
     let mut templates = BTreeMap::new();
-    if dir.is_dir() {
-        let folder = SafeDir::open(dir, Path::new(""), false)?.expect("the folder exists");
+    let absolute = match dir.is_absolute() {
+        true => dir.to_path_buf(),
+        false => std::env::current_dir().context("failed to read the current folder")?.join(dir),
+    };
+    let folder = match absolute.strip_prefix(root) {
+        Ok(rel) => SafeDir::open(root, rel, false)
+            .with_context(|| format!("failed to read the template folder `{}`", dir.display()))?,
+        Err(_) => match std::fs::symlink_metadata(dir) {
+            Ok(meta) if meta.file_type().is_symlink() => bail!(
+                "the template folder `{}` is a symlink: kanari reads templates only from a real folder",
+                dir.display()
+            ),
+            Ok(meta) if meta.is_dir() => SafeDir::open(dir, Path::new(""), false)?,
+            _ => None,
+        },
+    };
+    if let Some(folder) = folder {
         for name in folder.names()? {
             // Regular files only: a symlink could read outside the repository, a FIFO would hang.
             if folder.kind(&name)? != Some(Kind::File) {
-                bail!("template `{}` is not a regular file", dir.join(&name).display());
+                bail!("template `{}` is not a regular file (a symlink, a folder...)", dir.join(&name).display());
             }
             let bytes = folder.read(&name, crate::spec::MAX_FILE_BYTES)?;
             let text = String::from_utf8(bytes)

@@ -10,7 +10,7 @@
 //! handed in). It imports only `plan` and `yaml`; checking what it rendered is the next step
 //! ([`crate::check`]), glued by the commands ([`crate::commands::Renderer`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -35,6 +35,23 @@ pub const BUILTIN: [(&str, &str); 8] = [
 /// The file that indexes an overlay and records its state.
 pub const KUSTOMIZATION: &str = "kustomization.yaml";
 
+/// The kinds of object kanari makes; an overlay holds these, the kinds of the user's own
+/// manifests and those `spec.extraKinds` names, nothing else.
+pub const KINDS: [&str; 6] =
+    ["Deployment", "Service", "DestinationRule", "VirtualService", "HTTPRoute", "HorizontalPodAutoscaler"];
+
+/// The most bytes one template may write: a manifest is a few KiB.
+pub const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
+
+/// The instructions one template may run: kanari's own take a few thousand; a loop that would
+/// run for hours ends here in milliseconds.
+const FUEL: u64 = 2_000_000;
+
+/// Whether `name` is a file of an overlay's own folder: no path, no `..`, no URL.
+pub fn is_plain_file_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0', ':'])
+}
+
 /// One release's overlay, in memory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rendered {
@@ -44,6 +61,12 @@ pub struct Rendered {
     pub files: BTreeMap<String, Vec<u8>>,
     /// The resource files in the order `kustomization.yaml` lists them.
     pub resources: Vec<String>,
+    /// The kinds the overlay may hold beyond [`KINDS`]: those of the user's own manifests and
+    /// `spec.extraKinds` (`Kind`, or `group/Kind`).
+    pub kinds: BTreeSet<String>,
+    /// File name → the repository's template that wrote it, for the files an override wrote:
+    /// a problem in such a file names its template.
+    pub templates: BTreeMap<String, PathBuf>,
 }
 
 impl Rendered {
@@ -61,8 +84,9 @@ impl Rendered {
 /// The compiled templates, built once per run and shared by every release.
 pub struct Renderer {
     env: Environment<'static>,
-    /// Whether some template is the repository's own.
-    overridden: bool,
+    /// Where the repository's templates are, and which of them it overrides.
+    dir: PathBuf,
+    overrides: BTreeSet<String>,
 }
 
 impl Renderer {
@@ -72,6 +96,7 @@ impl Renderer {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_auto_escape_callback(|_| AutoEscape::None);
         env.set_debug(true);
+        env.set_fuel(Some(FUEL));
         let mut syntax = minijinja::syntax::SyntaxConfig::builder();
         syntax.keep_trailing_newline(true);
         env.set_syntax(syntax.build().expect("the default syntax is valid"));
@@ -97,13 +122,13 @@ impl Renderer {
                 false => format!("failed to compile the built-in template `{name}`"),
             })?;
         }
-        Ok(Renderer { env, overridden: !overrides.templates.is_empty() })
+        Ok(Renderer { env, dir: overrides.dir.clone(), overrides: overrides.templates.keys().cloned().collect() })
     }
 
     /// Whether some template is the repository's own rather than a built-in one: such a
     /// template can write anything, so what it renders is checked before it is used.
     pub fn overridden(&self) -> bool {
-        self.overridden
+        !self.overrides.is_empty()
     }
 
     /// The overlay of `plan`. `spec_file` is named in the overlay's header comment. Files the
@@ -112,6 +137,7 @@ impl Renderer {
         let mut files = BTreeMap::new();
         let mut resources = Vec::new();
         let mut carried = Vec::new();
+        let mut templates = BTreeMap::new();
         // Serialized once; minijinja values are shared, not copied.
         let plan_value = ser(plan);
         let mut add = |name: String, template: &str, ctx: JinjaValue| -> Result<()> {
@@ -124,6 +150,9 @@ impl Renderer {
             } else {
                 let text = self.run(template, ctx)?;
                 files.insert(name.clone(), text.into_bytes());
+                if self.overrides.contains(template) {
+                    templates.insert(name.clone(), self.dir.join(template));
+                }
             }
             resources.push(name);
             Ok(())
@@ -198,6 +227,9 @@ impl Renderer {
         let kustomization =
             self.run("kustomization.yaml.j2", context! { plan => plan_value.clone(), resources => ser(&resources) })?;
         files.insert(KUSTOMIZATION.to_string(), kustomization.into_bytes());
+        if self.overrides.contains("kustomization.yaml.j2") {
+            templates.insert(KUSTOMIZATION.to_string(), self.dir.join("kustomization.yaml.j2"));
+        }
         // Every file says whose it is: an unlisted file with this line is a leftover of a run
         // killed between two renames, and kanari's to replace or remove. Carried files have it.
         let header = header(&format!("{}/{}", plan.namespace, plan.name), spec_file);
@@ -206,15 +238,32 @@ impl Renderer {
                 bytes.splice(0..0, header.bytes());
             }
         }
-        Ok(Rendered { output: plan.output.clone(), files, resources })
+        let own = plan.own.values().filter_map(|o| o["kind"].as_str().map(str::to_string));
+        let kinds = own.chain(plan.extra_kinds.iter().cloned()).collect();
+        Ok(Rendered { output: plan.output.clone(), files, resources, kinds, templates })
     }
 
+    /// The template's text: within its fuel and [`MAX_OUTPUT_BYTES`], or an error naming it.
     fn run(&self, name: &str, ctx: JinjaValue) -> Result<String> {
         let template = self.env.get_template(name).expect("every template is added in new()");
-        let mut text = template
-            .render(ctx)
-            .map_err(|e| anyhow::anyhow!("{e:#}"))
-            .with_context(|| format!("failed to render template `{name}`"))?;
+        let shown = match self.overrides.contains(name) {
+            true => self.dir.join(name).display().to_string(),
+            false => name.to_string(),
+        };
+        let mut out = Bounded(Vec::new());
+        if let Err(e) = template.render_captured_to(ctx, &mut out) {
+            if out.0.len() > MAX_OUTPUT_BYTES {
+                bail!("template `{shown}` writes more than 1 MiB: a manifest is a few KiB");
+            }
+            if e.kind() == minijinja::ErrorKind::OutOfFuel {
+                bail!(
+                    "template `{shown}` ran out of fuel (it runs more than {FUEL} instructions): does a loop run without end?"
+                );
+            }
+            return Err(anyhow::anyhow!("{e:#}")).with_context(|| format!("failed to render template `{shown}`"));
+        }
+        let mut text =
+            String::from_utf8(out.0).with_context(|| format!("template `{shown}` wrote text that is not UTF-8"))?;
         if !text.ends_with('\n') {
             text.push('\n');
         }
@@ -227,6 +276,24 @@ pub fn header(release: &str, spec_file: &Path) -> String {
     let spec_file: String =
         spec_file.display().to_string().chars().map(|c| if c.is_control() { '?' } else { c }).collect();
     format!("# Written by kanari for {release} from {spec_file}; edit the spec, not this file.\n")
+}
+
+/// A writer that refuses to grow past [`MAX_OUTPUT_BYTES`].
+struct Bounded(Vec<u8>);
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > MAX_OUTPUT_BYTES {
+            self.0.resize(MAX_OUTPUT_BYTES + 1, 0);
+            return Err(std::io::Error::other("the output limit is reached"));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn to_json(v: &JinjaValue) -> Result<serde_json::Value, minijinja::Error> {

@@ -224,7 +224,7 @@ impl<'a> Git<'a> {
                 let files = self.repo.files(commit, rel)?.unwrap_or_default();
                 Overrides::from_files(&self.ws.templates, files)?
             }
-            Err(_) => crate::overlay::read_templates(&self.ws.templates)?,
+            Err(_) => crate::overlay::read_templates(&self.ws.root, &self.ws.templates)?,
         };
         Renderer::new(&overrides)
     }

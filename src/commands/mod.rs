@@ -159,7 +159,7 @@ impl Workspace {
 
     /// The renderer, with the work tree's template overrides.
     pub fn renderer(&self) -> Result<Renderer> {
-        Renderer::new(&overlay::read_templates(&self.templates)?)
+        Renderer::new(&overlay::read_templates(&self.root, &self.templates)?)
     }
 
     /// What the release's overlay in the work tree records, if anything.

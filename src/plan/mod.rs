@@ -203,6 +203,9 @@ pub struct Plan {
     /// rendered as they are, in place of a template.
     #[serde(skip)]
     pub own: BTreeMap<String, Value>,
+    /// More kinds the overlay may hold (`spec.extraKinds`).
+    #[serde(skip)]
+    pub extra_kinds: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -386,6 +389,7 @@ pub fn plan(canary: &Canary, state: &State) -> Plan {
         carry: state.transit.as_ref().map(|t| t.carry.clone()).unwrap_or_default(),
         carried: BTreeMap::new(),
         own: BTreeMap::new(),
+        extra_kinds: canary.extra_kinds.clone(),
     };
     Plan { own: own::objects(canary, &plan), ..plan }
 }

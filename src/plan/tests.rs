@@ -42,6 +42,7 @@ pub(crate) fn release(replicas: u32, autoscaling: Option<Autoscaling>, stages: V
         analysis: None,
         places: Default::default(),
         own: Default::default(),
+        extra_kinds: Vec::new(),
     }
 }
 

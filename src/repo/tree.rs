@@ -150,6 +150,9 @@ impl Repo {
             let listing = self.folders.list(&self.git, tree)?;
             match listing.get(name.to_string_lossy().as_ref()) {
                 Some((id, Some(ObjectType::Tree), _)) => tree = *id,
+                Some((_, _, 0o120000)) => {
+                    bail!("`{}` in commit {} is a symlink, not a folder", path.display(), short(commit))
+                }
                 Some(_) => bail!("`{}` in commit {} is not a folder", path.display(), short(commit)),
                 None => return Ok(None),
             }

@@ -93,6 +93,9 @@ pub struct Canary {
     /// The user's own manifests that kanari's objects are made from (`from:`), read and
     /// checked with the spec.
     pub own: Own,
+    /// More kinds the overlay may hold than kanari makes (`spec.extraKinds`): `Kind` (any API
+    /// group) or `group/Kind`, for what a template of the repository's own adds.
+    pub extra_kinds: Vec<String>,
 }
 
 /// The user's own manifests (`spec.virtualService`, `spec.destinationRule`, `spec.deployment`),

@@ -103,6 +103,9 @@ pub(super) struct RawSpec {
     /// Your own Deployment as the template of every version; not with `template`.
     #[schemars(with = "Option<RawFrom>")]
     pub(super) deployment: Option<S<RawFrom>>,
+    /// More kinds the overlay may hold, for what a template of your own adds: `ConfigMap` (any API group) or `group/Kind` (`rbac.authorization.k8s.io/Role`; `core/ConfigMap` for the core group). The overlay holds only the kinds kanari makes, those of your `from:` manifests and these.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub(super) extra_kinds: Option<Vec<S<String>>>,
 }
 
 /// `spec.destinationRule` and `spec.deployment`: the user's own manifest, by file.

@@ -176,6 +176,7 @@ impl Validator<'_> {
         let warmup = self.warmup(&spec);
         let analysis = spec.analysis.as_ref().and_then(|a| self.analysis(a));
         let wants = self.own(&spec);
+        let extra_kinds = self.extra_kinds(&spec);
         let (Some(output), Some(stable), false) = (output.clone(), stable, self.problems.len() > before) else {
             return Err(output);
         };
@@ -199,8 +200,28 @@ impl Validator<'_> {
             analysis,
             places,
             own: Default::default(),
+            extra_kinds,
         };
         Ok(Placed { canary, name: name_at, output: output_at, wants })
+    }
+
+    /// `spec.extraKinds`: each `Kind` or `group/Kind`, listed once.
+    fn extra_kinds(&mut self, spec: &RawSpec) -> Vec<String> {
+        let mut kinds = Vec::new();
+        for entry in spec.extra_kinds.iter().flatten() {
+            let text = entry.value.as_str();
+            if !is_kind_entry(text) {
+                self.problem(
+                    entry,
+                    format!("extraKinds entry `{text}` is not a kind: write `Kind` (`ConfigMap`) or `group/Kind` (`rbac.authorization.k8s.io/Role`)"),
+                );
+            } else if kinds.iter().any(|k| k == text) {
+                self.problem(entry, format!("extraKinds lists `{text}` twice"));
+            } else {
+                kinds.push(text.to_string());
+            }
+        }
+        kinds
     }
 
     /// `apiVersion` and `kind` name a kanari Canary; else a problem at the one that is wrong.
@@ -623,3 +644,13 @@ impl Validator<'_> {
 #[cfg(test)]
 #[path = "validate_tests.rs"]
 mod tests;
+
+/// A Kubernetes kind (`ConfigMap`: a capital letter, then letters and digits, at most 63) or
+/// `group/Kind`, the group a DNS-1123 subdomain or `core`.
+fn is_kind_entry(text: &str) -> bool {
+    let (group, kind) = text.rsplit_once('/').map_or((None, text), |(g, k)| (Some(g), k));
+    let kind_ok = kind.len() <= 63
+        && kind.starts_with(|c: char| c.is_ascii_uppercase())
+        && kind.chars().all(|c| c.is_ascii_alphanumeric());
+    kind_ok && group.is_none_or(|g| g == "core" || super::is_dns1123_subdomain(g))
+}

@@ -19,6 +19,7 @@ mod index;
 mod kills;
 mod lint;
 mod neighbours;
+mod overlaytrust;
 mod own;
 mod prometheus;
 mod props;
