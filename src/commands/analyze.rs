@@ -7,6 +7,11 @@
 //! weight, a match or a mirror), once the stage's warmup has passed; the window is the stage's
 //! age and the time is `now`.
 //!
+//! Where the token and the headers go: to `--prometheus`, else to the spec's URL when the spec
+//! is trusted. `promote`, `status` and `analyze` read the specs of a commit of the branch they
+//! run on, which is; `diff` reads the work tree, a pull request's head, and asks only the
+//! Prometheus its base's specs name ([`answers_trusting`]).
+//!
 //! JSON (`--format json`): an array with one object per release judged: `name`, `stage`,
 //! `window` (`1800s`) and `checks`: objects with `name`, `verdict` (`pass`, `fail`,
 //! `inconclusive`), `value` (or null), `bound`, `detail`, `requests` and `window`.

@@ -8,6 +8,11 @@
 //! null), `before` and `after` (stage, traffic, pods, matches: see the README's "JSON output"),
 //! and `files`: objects with `path`, `kind` (`added`, `removed`, `modified`), `added` and
 //! `removed` (line counts) and `diff` (the unified diff).
+//!
+//! With `--analysis`, the work tree is a pull request's head and not trusted: a Prometheus is
+//! asked (with the token and headers) only when `--prometheus` or the base's committed specs
+//! name it; a release whose URL only the head names is not asked, and its analysis says why
+//! ([`analyze::answers_trusting`]).
 
 use anyhow::{Context, Result};
 use serde_json::json;

@@ -22,7 +22,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("cli", 0),
     ("exit", 0),
     ("stats", 0),
-    // The outside world: what is printed of it passes through `secret`.
+    // The outside world (git, Prometheus): what is printed of it passes through `secret`.
     ("transport", 1),
     ("prometheus", 1),
     // The pure pipeline.
