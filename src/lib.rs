@@ -25,6 +25,7 @@ pub mod release;
 pub mod render;
 pub mod repo;
 pub mod review;
+pub mod secret;
 pub mod sign;
 pub mod sparse;
 pub mod spec;
@@ -73,11 +74,17 @@ fn out_of_room(e: &(dyn std::error::Error + 'static)) -> bool {
 
 /// The error as printed: spec problems as their own report, anything else as one lowercase
 /// `error:` line with its causes after colons (a Git error in its own words, without libgit2's
-/// class and code).
+/// class and code). Whatever it says, no URL in it keeps its password and no token of the
+/// environment shows ([`secret::redact`]): the sources redact their own, this is the last guard.
 pub fn describe(err: &anyhow::Error) -> String {
-    if let Some(problems) = err.downcast_ref::<problem::Problems>() {
-        return problems.to_string();
-    }
-    let causes: Vec<String> = err.chain().map(|e| repo::plain_cause(e).unwrap_or_else(|| e.to_string())).collect();
-    format!("error: {}", causes.join(": "))
+    let said = match err.downcast_ref::<problem::Problems>() {
+        Some(problems) => problems.to_string(),
+        None => {
+            let causes: Vec<String> =
+                err.chain().map(|e| repo::plain_cause(e).unwrap_or_else(|| e.to_string())).collect();
+            format!("error: {}", causes.join(": "))
+        }
+    };
+    let tokens = secret::from_env();
+    secret::redact(&said, &tokens.iter().map(String::as_str).collect::<Vec<_>>())
 }

@@ -7,13 +7,18 @@
 //!
 //! Failures come in two kinds: the server could not be reached or answered with an error of its
 //! own ([`Error::Unreachable`]: exit 4 after the retries), or it refused the query itself
-//! ([`Error::Query`]: a PromQL mistake, the spec's to fix). The token is never printed.
+//! ([`Error::Query`]: a PromQL mistake, the spec's to fix). Nothing secret is printed: every
+//! message shows the URL without its user and password, and a server's words (an error body
+//! that echoes the request) with the token, the headers' values and the password hidden
+//! ([`crate::secret::redact`]).
 
 use std::fmt;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use serde_json::Value;
+
+use crate::secret;
 
 /// Attempts per query: the first and two retries, 250 ms and 1 s apart.
 const ATTEMPTS: u32 = 3;
@@ -25,6 +30,8 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Client {
     agent: ureq::Agent,
     base: String,
+    /// The base as messages show it: without a user or password.
+    shown: String,
     token: Option<String>,
     headers: Vec<(String, String)>,
     /// When the run stops asking, and the whole time it gives Prometheus (for messages).
@@ -34,7 +41,7 @@ pub struct Client {
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The token stays out of every message.
-        f.debug_struct("Client").field("base", &self.base).field("token", &self.token.as_ref().map(|_| "***")).finish()
+        f.debug_struct("Client").field("base", &self.shown).field("token", &self.token.as_ref().map(|_| "***")).finish()
     }
 }
 
@@ -82,7 +89,8 @@ impl Client {
             .user_agent(concat!("kanari/", env!("CARGO_PKG_VERSION")))
             .tls_config(ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::PlatformVerifier).build())
             .build();
-        Client { agent: config.into(), base: base.trim_end_matches('/').to_string(), token, headers, deadline: None }
+        let base = base.trim_end_matches('/').to_string();
+        Client { agent: config.into(), shown: secret::without_userinfo(&base), base, token, headers, deadline: None }
     }
 
     /// The client, asking no longer than until `at`, the end of the `allowance` the run gives
@@ -103,9 +111,27 @@ impl Client {
         }
     }
 
-    /// The base URL, for messages.
+    /// The base URL, as given: the key that tells one Prometheus from another.
     pub fn base(&self) -> &str {
         &self.base
+    }
+
+    /// `text` (a server's words, an error of the HTTP client) as messages show it: every URL
+    /// without its user and password, the token, the headers' values and the password hidden.
+    fn redact(&self, text: &str) -> String {
+        let password = self.base.split_once("://").and_then(|(_, rest)| {
+            let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+            let user = &authority[..authority.rfind('@')?];
+            user.split_once(':').map(|(_, password)| password)
+        });
+        let secrets: Vec<&str> = self
+            .token
+            .iter()
+            .map(String::as_str)
+            .chain(self.headers.iter().map(|(_, v)| v.as_str()))
+            .chain(password)
+            .collect();
+        secret::redact(text, &secrets)
     }
 
     /// `query` evaluated at `time`: one sample per series.
@@ -132,7 +158,7 @@ impl Client {
                 let allowance = self.deadline.map_or(TIMEOUT, |(_, a)| a);
                 let said = format!(
                     "Prometheus at {} did not answer within the {}s the run gives it",
-                    self.base,
+                    self.shown,
                     allowance.as_secs_f64()
                 );
                 return Err(Error::Unreachable(said));
@@ -150,7 +176,7 @@ impl Client {
             let mut response = match request.call() {
                 Ok(r) => r,
                 Err(e) => {
-                    last = format!("Prometheus at {} cannot be reached: {e}", self.base);
+                    last = format!("Prometheus at {} cannot be reached: {}", self.shown, self.redact(&e.to_string()));
                     continue;
                 }
             };
@@ -161,17 +187,19 @@ impl Client {
                 .as_ref()
                 .and_then(|j| j["error"].as_str())
                 .map_or_else(|| body.chars().take(200).collect::<String>(), str::to_string);
+            // A server may echo the request (its Authorization header) in its error.
+            let said = self.redact(&said);
             match status {
-                200 => return parse(json.as_ref()).map_err(|why| Error::Unreachable(format!("{}: {why}", self.base))),
+                200 => return parse(json.as_ref()).map_err(|why| Error::Unreachable(format!("{}: {why}", self.shown))),
                 // Prometheus says 400 for a query it cannot parse, 422 for one it cannot run.
                 400 | 422 => return Err(Error::Query(format!("Prometheus refused the query: {said}"))),
                 401 | 403 => {
                     return Err(Error::Unreachable(format!(
                         "Prometheus at {} refused the credentials (HTTP {status}): check KANARI_PROMETHEUS_TOKEN",
-                        self.base
+                        self.shown
                     )));
                 }
-                _ => last = format!("Prometheus at {} answered HTTP {status}: {said}", self.base),
+                _ => last = format!("Prometheus at {} answered HTTP {status}: {said}", self.shown),
             }
         }
         Err(Error::Unreachable(format!("{last} (after {ATTEMPTS} attempts)")))
@@ -247,5 +275,18 @@ mod tests {
         let c = Client::new("http://p:9090/", Some("s3cret".into()), vec![]);
         assert!(!format!("{c:?}").contains("s3cret"));
         assert_eq!(c.base(), "http://p:9090");
+    }
+
+    #[test]
+    fn a_password_in_the_url_and_an_echoed_header_are_never_shown() {
+        let c = Client::new(
+            "http://admin:PW-1@p:9090/",
+            Some("s3cret".into()),
+            vec![("X-Scope-OrgID".into(), "tenant-a".into())],
+        );
+        assert!(!format!("{c:?}").contains("PW-1"));
+        let said =
+            c.redact("bad auth: Authorization: Bearer s3cret; X-Scope-OrgID: tenant-a; via http://admin:PW-1@p:9090");
+        assert_eq!(said, "bad auth: Authorization: Bearer ***; X-Scope-OrgID: ***; via http://p:9090");
     }
 }

@@ -109,12 +109,9 @@ impl Credentials {
         Credentials { token, user: var("KANARI_GIT_USER").unwrap_or_else(|| default_user.to_string()) }
     }
 
-    /// `text` with the token replaced by `***`.
+    /// `text` with the token replaced by `***` and every URL's user and password removed.
     pub fn redact(&self, text: &str) -> String {
-        match &self.token {
-            Some(token) => text.replace(token.as_str(), "***"),
-            None => text.to_string(),
-        }
+        crate::secret::redact(text, &self.token.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
     /// Sets up `cmd` so that git answers a server's request for credentials with the token,
@@ -534,6 +531,7 @@ mod tests {
     #[test]
     fn tokens_are_redacted() {
         let creds = Credentials { token: Some("s3cret".into()), user: "u".into() };
-        assert_eq!(creds.redact("https://u:s3cret@host"), "https://u:***@host");
+        assert_eq!(creds.redact("https://u:s3cret@host"), "https://host");
+        assert_eq!(creds.redact("token s3cret"), "token ***");
     }
 }

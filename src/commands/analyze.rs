@@ -7,12 +7,17 @@
 //! weight, a match or a mirror), once the stage's warmup has passed; the window is the stage's
 //! age and the time is `now`.
 //!
+//! Where the token and the headers go: to `--prometheus`, else to the spec's URL when the spec
+//! is trusted. `promote`, `status` and `analyze` read the specs of a commit of the branch they
+//! run on, which is; `diff` reads the work tree, a pull request's head, and asks only the
+//! Prometheus its base's specs name ([`answers_trusting`]).
+//!
 //! JSON (`--format json`): an array with one object per release judged: `name`, `stage`,
 //! `window` (`1800s`) and `checks`: objects with `name`, `verdict` (`pass`, `fail`,
 //! `inconclusive`), `value` (or null), `bound`, `detail`, `requests` and `window`.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -28,6 +33,7 @@ use crate::exit::{Code, Exit};
 use crate::plan::{self, Recorded, Step};
 use crate::prometheus::{self, Client};
 use crate::release::{self, Check, Evidence, Observed, Position};
+use crate::secret;
 use crate::spec::{Canary, MetricKind, OnFailure};
 use crate::stats::Verdict;
 
@@ -54,7 +60,9 @@ pub(crate) fn window<'a>(canary: &'a Canary, recorded: Option<&Recorded>, now: T
 }
 
 /// The Prometheus a release's analysis asks: `--prometheus` (or KANARI_PROMETHEUS_URL), else
-/// the spec's URL; a bearer token from KANARI_PROMETHEUS_TOKEN.
+/// the spec's URL; a bearer token from KANARI_PROMETHEUS_TOKEN. The spec is trusted: the
+/// callers read it from a commit of the branch they run on, or, when the specs are a pull
+/// request's, ask only the releases [`untrusted`] lets through ([`answers_trusting`]).
 pub(crate) fn client(ws: &Workspace, canary: &Canary) -> Result<Client> {
     let spec_url = canary.analysis.as_ref().and_then(|a| a.prometheus.clone());
     let Some(url) = ws.prometheus.clone().or(spec_url) else {
@@ -252,6 +260,63 @@ pub(crate) fn answers(
                 false => None,
             };
             Ok(Answers { evidence: Evidence { checks, available }, judged: shown })
+        })
+        .collect()
+}
+
+/// A Prometheus URL as the trusted side and the pull request are compared by.
+fn url_key(url: &str) -> &str {
+    url.trim().trim_end_matches('/')
+}
+
+/// The Prometheus URLs the trusted side's `canaries` name (`analysis.prometheus`), the only
+/// ones besides `--prometheus` that receive the token and the headers.
+pub(crate) fn trusted_urls(canaries: &[Canary]) -> BTreeSet<String> {
+    canaries.iter().filter_map(|c| c.analysis.as_ref()?.prometheus.as_deref()).map(|u| url_key(u).to_string()).collect()
+}
+
+/// Why `canary`'s Prometheus is not asked: its spec names a URL that `trusted` lacks (a URL the
+/// pull request's head introduces) and no `--prometheus` overrides it. None when it is asked.
+pub(crate) fn untrusted(ws: &Workspace, canary: &Canary, trusted: &BTreeSet<String>, base: &str) -> Option<String> {
+    if ws.prometheus.is_some() {
+        return None;
+    }
+    let url = canary.analysis.as_ref()?.prometheus.as_deref()?;
+    (!trusted.contains(url_key(url))).then(|| {
+        format!(
+            "not asked: the pull request's spec names Prometheus `{}`, which the base `{base}` does not; only a Prometheus the base or `--prometheus` names is asked (and given the token and headers)",
+            secret::without_userinfo(url)
+        )
+    })
+}
+
+/// [`answers`] for specs that are not trusted (a pull request's work tree): a release whose
+/// Prometheus is [`untrusted`] is not asked at all (no query, no token, no header: a pull
+/// request could point it at a server of its author's, or at a host only the CI runner can
+/// reach), and its evidence says why, as an analysis that cannot run.
+pub(crate) fn answers_trusting(
+    ws: &Workspace,
+    canaries: &[Canary],
+    recorded: &[Option<Recorded>],
+    observed: &[Observed],
+    now: Timestamp,
+    (trusted, base): (&BTreeSet<String>, &str),
+) -> Vec<Result<Answers>> {
+    let why: Vec<Option<String>> = canaries.iter().map(|c| untrusted(ws, c, trusted, base)).collect();
+    let asked: Vec<usize> = (0..canaries.len()).filter(|&i| why[i].is_none()).collect();
+    let pick = |i: &usize| (canaries[*i].clone(), (recorded[*i].clone(), observed[*i].clone()));
+    let (c, (r, o)): (Vec<Canary>, (Vec<_>, Vec<_>)) = asked.iter().map(pick).unzip();
+    let mut answered = answers(ws, &c, &r, &o, now).into_iter();
+    why.into_iter()
+        .zip(canaries.iter().zip(recorded))
+        .map(|(why, (canary, recorded))| match why {
+            None => answered.next().expect("one answer per release asked"),
+            Some(why) => {
+                // As a Prometheus that cannot be reached: every question it would answer holds.
+                let asks = canary.analysis.is_some() && recorded.is_some();
+                let (checks, available) = (asks.then(|| Err(why.clone())), asks.then_some(Err(why)));
+                Ok(Answers { evidence: Evidence { checks, available }, judged: None })
+            }
         })
         .collect()
 }

@@ -8,6 +8,11 @@
 //! null), `before` and `after` (stage, traffic, pods, matches: see the README's "JSON output"),
 //! and `files`: objects with `path`, `kind` (`added`, `removed`, `modified`), `added` and
 //! `removed` (line counts) and `diff` (the unified diff).
+//!
+//! With `--analysis`, the work tree is a pull request's head and not trusted: a Prometheus is
+//! asked (with the token and headers) only when `--prometheus` or the base's committed specs
+//! name it; a release whose URL only the head names is not asked, and its analysis says why
+//! ([`analyze::answers_trusting`]).
 
 use anyhow::{Context, Result};
 use serde_json::json;
@@ -70,12 +75,19 @@ pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<Code> {
         format!("Base `{base_name}`{} → head: the work tree{head}.", at(base))
     };
     // With `--analysis`, Prometheus is asked first, as `promote` asks it, so that `--next` shows
-    // promote's own decision; without it no gate of the analysis is judged.
+    // promote's own decision; without it no gate of the analysis is judged. The work tree is a
+    // pull request's head, not trusted: only a Prometheus the base's specs (or `--prometheus`)
+    // name is asked, and gets the token.
     let answers = match args.analysis {
         true => {
             let committed = git.map_committed(base, &canaries, |canary, c| Ok((c.observed_for(canary), c.recorded)))?;
             let (observed, recorded): (Vec<_>, Vec<_>) = committed.into_iter().unzip();
-            Some(analyze::answers(ws, &canaries, &recorded, &observed, now))
+            // A base whose specs do not load names no Prometheus.
+            let trusted = base
+                .and_then(|base| git.loaded_at(base, &[]).ok())
+                .map_or_else(Default::default, |loaded| analyze::trusted_urls(&loaded.canaries));
+            let base_name = args.base.as_deref().unwrap_or("HEAD");
+            Some(analyze::answers_trusting(ws, &canaries, &recorded, &observed, now, (&trusted, base_name)))
         }
         false => None,
     };

@@ -106,7 +106,8 @@ pub fn decide(
                 held.clear();
             }
             if let Some(from) = from.as_ref().filter(|_| recorded.is_some() && canary.analysis.is_some()) {
-                held.extend(readiness(canary, from, &to, evidence));
+                // A Prometheus that cannot answer holds the release once, not once per question.
+                held.extend(readiness(canary, from, &to, evidence).filter(|gate| !held.contains(gate)));
             }
             match held.is_empty() {
                 true => Next::Move { to },

@@ -5,6 +5,7 @@ use anyhow::{Context, Result};
 use git2::ErrorCode;
 
 use super::{CommitId, Repo};
+use crate::secret::without_userinfo;
 use crate::transport::{Credentials, Deadline, GitProgram, Pushed, Remote};
 
 impl Repo {
@@ -74,28 +75,4 @@ impl Repo {
 /// How many `GIT_CONFIG_KEY_<n>` the environment gives git.
 fn env_count() -> usize {
     std::env::var("GIT_CONFIG_COUNT").ok().and_then(|c| c.parse().ok()).unwrap_or(0)
-}
-
-/// A remote's URL as messages show it: without a user or password (`https://u:p@host/x` →
-/// `https://host/x`); an scp-like `git@host:x` keeps its user, which is no secret.
-fn without_userinfo(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let end = rest.find('/').unwrap_or(rest.len());
-    match rest[..end].rfind('@') {
-        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
-        None => url.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::without_userinfo;
-
-    #[test]
-    fn urls_in_messages_carry_no_password() {
-        assert_eq!(without_userinfo("https://u:s3cret@host/x.git"), "https://host/x.git");
-        assert_eq!(without_userinfo("git://127.0.0.1:9418/x"), "git://127.0.0.1:9418/x");
-        assert_eq!(without_userinfo("git@github.com:org/x.git"), "git@github.com:org/x.git");
-        assert_eq!(without_userinfo("/srv/git/x.git"), "/srv/git/x.git");
-    }
 }

@@ -27,6 +27,7 @@ mod push;
 mod render;
 mod review;
 mod schema;
+mod secrets;
 mod semantics;
 mod servers;
 mod signing;

@@ -17,12 +17,14 @@ const LAYERS: &[(&str, u8)] = &[
     ("index", 0),
     ("sparse", 0),
     ("sign", 0),
-    ("transport", 0),
+    ("secret", 0),
     ("flock", 0),
     ("cli", 0),
     ("exit", 0),
     ("stats", 0),
-    ("prometheus", 0),
+    // The outside world (git, Prometheus): what is printed of it passes through `secret`.
+    ("transport", 1),
+    ("prometheus", 1),
     // The pure pipeline.
     ("spec", 1),
     ("plan", 2),
