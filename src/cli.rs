@@ -264,7 +264,7 @@ pub struct CommitArgs {
     /// Push the branch to the remote with the `git` program, as a compare-and-swap; when the
     /// remote moved first, fetch and start again from its tip (git's credential helpers,
     /// http.extraheader and SSH config apply; HTTPS tokens also from KANARI_GIT_TOKEN,
-    /// GITHUB_TOKEN or GITLAB_TOKEN)
+    /// GITHUB_TOKEN or GITLAB_TOKEN, offered to the remote's own host alone)
     #[arg(long)]
     pub push: bool,
 

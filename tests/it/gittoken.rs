@@ -24,6 +24,8 @@ enum Answer {
     Unauthorized,
     /// 302 to the same path below this base URL.
     Redirect(String),
+    /// 401 to a request without credentials; 302 as [`Answer::Redirect`] to one with them.
+    RedirectOnceAuthorized(String),
 }
 
 /// A loopback HTTP server that logs the head of every request it receives (request line and
@@ -104,13 +106,15 @@ fn answer_one(stream: std::net::TcpStream, answer: &Answer, log: &Mutex<Vec<Stri
     let target = head.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_string();
     let mut out = stream;
     let body = "no\n";
+    let authorized = head.to_ascii_lowercase().contains("\nauthorization:");
     match answer {
-        Answer::Unauthorized => write!(
+        Answer::Unauthorized | Answer::RedirectOnceAuthorized(_) if !authorized => write!(
             out,
             "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         )?,
-        Answer::Redirect(base) => write!(
+        Answer::Unauthorized => unreachable!("answered above"),
+        Answer::Redirect(base) | Answer::RedirectOnceAuthorized(base) => write!(
             out,
             "HTTP/1.1 302 Found\r\nLocation: {base}{target}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
@@ -174,18 +178,22 @@ fn a_plain_http_remote_gets_the_token_only_with_allow_insecure_http() {
 
 #[test]
 fn a_redirect_to_another_host_never_gets_the_token() {
-    let elsewhere = Logger::serve(Answer::Unauthorized);
-    let remote = Logger::serve(Answer::Redirect(elsewhere.url("")));
-    let repo = fixture_repo("bookinfo");
-    git(repo.path(), &["remote", "add", "origin", &remote.url("platform/gitops.git")]);
-    let out = promote_push(repo.path(), &["--allow-insecure-http"], &[]);
-    assert_eq!(out.code, 4, "{}{}", out.stdout, out.stderr);
-    assert!(!remote.requests().is_empty(), "the remote was never asked: {}", out.stderr);
-    // git followed the redirect and was asked for credentials there: none were given.
-    assert!(!elsewhere.requests().is_empty(), "the redirect was not followed: {:?}", remote.requests());
-    assert_eq!(elsewhere.with_token(), Vec::<String>::new(), "the token went to the host redirected to");
-    assert!(!out.stderr.contains(TOKEN) && !out.stdout.contains(TOKEN));
-    assert_eq!(git(repo.path(), &["log", "--format=%s"]).trim(), "the release's spec");
+    // The remote redirects at once, or once it has the token: either way the host it redirects
+    // to asks for credentials and gets none.
+    for redirect in [Answer::Redirect as fn(String) -> Answer, Answer::RedirectOnceAuthorized] {
+        let elsewhere = Logger::serve(Answer::Unauthorized);
+        let remote = Logger::serve(redirect(elsewhere.url("")));
+        let repo = fixture_repo("bookinfo");
+        git(repo.path(), &["remote", "add", "origin", &remote.url("platform/gitops.git")]);
+        let out = promote_push(repo.path(), &["--allow-insecure-http"], &[]);
+        assert_eq!(out.code, 4, "{}{}", out.stdout, out.stderr);
+        assert!(!remote.requests().is_empty(), "the remote was never asked: {}", out.stderr);
+        // git followed the redirect and was asked for credentials there.
+        assert!(!elsewhere.requests().is_empty(), "the redirect was not followed: {:?}", remote.requests());
+        assert_eq!(elsewhere.with_token(), Vec::<String>::new(), "the token went to the host redirected to");
+        assert!(!out.stderr.contains(TOKEN) && !out.stdout.contains(TOKEN));
+        assert_eq!(git(repo.path(), &["log", "--format=%s"]).trim(), "the release's spec");
+    }
 }
 
 #[test]
