@@ -264,9 +264,14 @@ pub struct CommitArgs {
     /// Push the branch to the remote with the `git` program, as a compare-and-swap; when the
     /// remote moved first, fetch and start again from its tip (git's credential helpers,
     /// http.extraheader and SSH config apply; HTTPS tokens also from KANARI_GIT_TOKEN,
-    /// GITHUB_TOKEN or GITLAB_TOKEN)
+    /// GITHUB_TOKEN or GITLAB_TOKEN, offered to the remote's own host alone)
     #[arg(long)]
     pub push: bool,
+
+    /// Send the git token (KANARI_GIT_TOKEN, GITHUB_TOKEN or GITLAB_TOKEN) to a plain `http://`
+    /// remote, in clear text; without it, such a remote is refused (exit 2) when there is a token
+    #[arg(long)]
+    pub allow_insecure_http: bool,
 
     /// How long the run may wait on remotes in all: each fetch and push gets the time left, and a
     /// remote that has not answered by then ends the run (exit 4, nothing committed); Prometheus
@@ -374,4 +379,157 @@ pub struct RenderArgs {
     /// Write one overlay per state into DIR/<state>/ (needs --out, one release)
     #[arg(long, requires = "out")]
     pub all_stages: bool,
+}
+
+/// Checks the names the flags give git (`--branch`, `--remote`, `--base`) before any git program
+/// sees them: a name is never an option, `HEAD` or a revision expression. The error says which
+/// flag and why.
+pub fn check_names(cli: &Cli) -> Result<(), String> {
+    let commit = match &cli.command {
+        Command::Promote(a) => Some(&a.commit),
+        Command::Approve(a) => Some(&a.commit),
+        Command::Abort(a) => Some(&a.commit),
+        _ => None,
+    };
+    if let Some(commit) = commit {
+        if let Some(why) = commit.branch.as_deref().and_then(ref_name_problem) {
+            let name = commit.branch.as_deref().unwrap_or_default().escape_debug();
+            return Err(format!("--branch `{name}` is not a branch name: {why}"));
+        }
+        if let Some(why) = ref_name_problem(&commit.remote) {
+            return Err(format!("--remote `{}` is not a remote name: {why}", commit.remote.escape_debug()));
+        }
+    }
+    if let Command::Diff(DiffArgs { base: Some(base), .. }) = &cli.command
+        && let Some(why) = revision_problem(base)
+    {
+        return Err(format!("--base `{}` is not a revision: {why}", base.escape_debug()));
+    }
+    Ok(())
+}
+
+/// Why `name` cannot be a branch or remote name, as git checks one (`git check-ref-format
+/// --allow-onelevel`, and what `git branch` refuses besides: `HEAD` and a leading `-`); None
+/// when it can.
+pub fn ref_name_problem(name: &str) -> Option<String> {
+    let why = |s: &str| Some(s.to_string());
+    if name.is_empty() {
+        return why("it is empty");
+    }
+    if name == "HEAD" || name == "@" {
+        return Some(format!("`{name}` names what is checked out, not a branch"));
+    }
+    if name.starts_with('-') {
+        return why("it starts with `-`, as an option does");
+    }
+    if name.chars().any(|c| c.is_ascii_control()) {
+        return why("it holds a control character");
+    }
+    if let Some(c) = name.chars().find(|c| " ~^:?*[\\".contains(*c)) {
+        return Some(format!("it holds `{c}`"));
+    }
+    for bad in ["..", "@{"] {
+        if name.contains(bad) {
+            return Some(format!("it holds `{bad}`"));
+        }
+    }
+    if name.split('/').any(str::is_empty) {
+        return why("it has an empty part (a leading, trailing or double `/`)");
+    }
+    if name.split('/').any(|part| part.starts_with('.')) {
+        return why("a part of it starts with `.`");
+    }
+    if name.split('/').any(|part| part.ends_with(".lock")) {
+        return why("a part of it ends with `.lock`");
+    }
+    if name.ends_with('.') {
+        return why("it ends with `.`");
+    }
+    None
+}
+
+/// Why `rev` cannot be a revision given to `--base`, or None: any expression git's `rev-parse`
+/// reads is let through (`origin/main~1`, `main@{1}`, `v1.2^{commit}`), and only what could be
+/// taken for an option (a leading `-`), nothing, or a control character is refused.
+pub fn revision_problem(rev: &str) -> Option<String> {
+    if rev.is_empty() {
+        return Some("it is empty".into());
+    }
+    if rev.starts_with('-') {
+        return Some("it starts with `-`, as an option does".into());
+    }
+    rev.chars().any(|c| c.is_ascii_control()).then(|| "it holds a control character".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked_as_git_checks_ref_names() {
+        let table: &[(&str, Option<&str>)] = &[
+            ("main", None),
+            ("release/2026-04", None),
+            ("feature/a.b", None),
+            ("v1@2", None),
+            ("", Some("it is empty")),
+            ("HEAD", Some("`HEAD` names what is checked out, not a branch")),
+            ("@", Some("`@` names what is checked out, not a branch")),
+            ("-x", Some("it starts with `-`, as an option does")),
+            ("--force", Some("it starts with `-`, as an option does")),
+            ("a..b", Some("it holds `..`")),
+            ("a@{1}", Some("it holds `@{`")),
+            ("a\nb", Some("it holds a control character")),
+            ("a\u{7f}", Some("it holds a control character")),
+            ("a b", Some("it holds ` `")),
+            ("a~1", Some("it holds `~`")),
+            ("a^", Some("it holds `^`")),
+            ("a:b", Some("it holds `:`")),
+            ("a?", Some("it holds `?`")),
+            ("a*", Some("it holds `*`")),
+            ("a[", Some("it holds `[`")),
+            ("a\\b", Some("it holds `\\`")),
+            ("main.lock", Some("a part of it ends with `.lock`")),
+            ("a.lock/b", Some("a part of it ends with `.lock`")),
+            ("main/", Some("it has an empty part (a leading, trailing or double `/`)")),
+            ("/main", Some("it has an empty part (a leading, trailing or double `/`)")),
+            ("a//b", Some("it has an empty part (a leading, trailing or double `/`)")),
+            (".hidden", Some("a part of it starts with `.`")),
+            ("a/.b", Some("a part of it starts with `.`")),
+            ("main.", Some("it ends with `.`")),
+        ];
+        for (name, expected) in table {
+            assert_eq!(ref_name_problem(name).as_deref(), *expected, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn a_base_may_be_any_revision_but_never_an_option() {
+        for rev in ["origin/main", "HEAD", "HEAD~1", "main@{1}", "v1^{commit}", ":/fix", "a..b"] {
+            assert_eq!(revision_problem(rev), None, "{rev}");
+        }
+        assert_eq!(revision_problem("-x").as_deref(), Some("it starts with `-`, as an option does"));
+        assert_eq!(revision_problem("--output=/tmp/x").as_deref(), Some("it starts with `-`, as an option does"));
+        assert_eq!(revision_problem("").as_deref(), Some("it is empty"));
+        assert_eq!(revision_problem("a\nb").as_deref(), Some("it holds a control character"));
+    }
+
+    #[test]
+    fn every_flag_is_named_in_its_error() {
+        let check = |args: &[&str]| check_names(&Cli::parse_from(args)).err();
+        assert_eq!(
+            check(&["kanari", "promote", "--branch", "HEAD"]).as_deref(),
+            Some("--branch `HEAD` is not a branch name: `HEAD` names what is checked out, not a branch")
+        );
+        assert_eq!(
+            check(&["kanari", "approve", "--remote=-x"]).as_deref(),
+            Some("--remote `-x` is not a remote name: it starts with `-`, as an option does")
+        );
+        assert_eq!(
+            check(&["kanari", "diff", "--base=-x"]).as_deref(),
+            Some("--base `-x` is not a revision: it starts with `-`, as an option does")
+        );
+        assert_eq!(check(&["kanari", "abort", "--reason", "r", "--branch", "release/1"]), None);
+        assert_eq!(check(&["kanari", "diff", "--base", "origin/main~1"]), None);
+    }
 }

@@ -10,10 +10,16 @@
 //! result is read per reference from `--porcelain`.
 //!
 //! Tokens from the environment (`KANARI_GIT_TOKEN`, `GITHUB_TOKEN`, `GITLAB_TOKEN`) are handed to
-//! git through its environment: a credential helper set with `GIT_CONFIG_COUNT`/`KEY`/`VALUE`
-//! that prints variables of the child's environment, so the token is never an argument (which
-//! `ps` shows) and is asked for only by a server that wants credentials. Everything git prints
-//! passes through [`Credentials::redact`] before it is shown.
+//! git through its environment: a credential helper whose text holds no secret prints variables
+//! of the child's environment, so the token is never an argument (which `ps` shows) and is asked
+//! for only by a server that wants credentials. The token goes to the remote's own host alone
+//! ([`Scope`]): the helper is set for the remote's URL only (`credential.<url>.helper`), after
+//! an empty `credential.helper` that empties the list of helpers for the run, so that the user's
+//! own (`store`, `cache`, a keychain) neither answer nor save it; it answers only when git asks
+//! for the remote's own protocol and host; redirects are followed on the first request alone
+//! (`http.followRedirects=initial`); and a plain `http://` remote is refused unless the run
+//! allows it (`--allow-insecure-http`). Everything git prints passes through
+//! [`Credentials::redact`] before it is shown.
 //!
 //! Every wait on a remote is bounded. Each run of `git` has the run's deadline ([`Remote`]: the
 //! time `--timeout` leaves): it is started as the leader of a process group of its own, and when
@@ -88,6 +94,8 @@ const AUTH_FAILED: [&str; 4] =
 pub struct Credentials {
     token: Option<String>,
     user: String,
+    /// Whether the token may be sent to a plain `http://` remote (`--allow-insecure-http`).
+    insecure_http: bool,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -106,7 +114,16 @@ impl Credentials {
             (None, None, Some(t)) => (Some(t), "oauth2"),
             _ => (None, "x-access-token"),
         };
-        Credentials { token, user: var("KANARI_GIT_USER").unwrap_or_else(|| default_user.to_string()) }
+        Credentials {
+            token,
+            user: var("KANARI_GIT_USER").unwrap_or_else(|| default_user.to_string()),
+            insecure_http: false,
+        }
+    }
+
+    /// These credentials, allowed (or not) to go to a plain `http://` remote.
+    pub fn allowing_insecure_http(self, allow: bool) -> Self {
+        Credentials { insecure_http: allow, ..self }
     }
 
     /// `text` with the token replaced by `***` and every URL's user and password removed.
@@ -114,20 +131,74 @@ impl Credentials {
         crate::secret::redact(text, &self.token.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
-    /// Sets up `cmd` so that git answers a server's request for credentials with the token,
-    /// through the environment alone. Configuration given in `GIT_CONFIG_*` by the caller's own
-    /// environment is kept: ours is added after it.
-    fn apply(&self, cmd: &mut Command) {
-        let Some(token) = &self.token else { return };
-        let count: usize = std::env::var("GIT_CONFIG_COUNT").ok().and_then(|c| c.parse().ok()).unwrap_or(0);
-        // A helper whose text holds no secret: it prints two variables of its own environment.
-        let helper = "!f() { test \"$1\" = get || exit 0; \
+    /// Sets up `cmd` (git's own options, before the subcommand) so that git answers a request
+    /// for credentials from `remote`'s own host with the token, and no other; nothing when there
+    /// is no token or the remote is not reached over HTTP(S). An error (bad input: nothing has
+    /// been sent) when the remote is plain `http://` and that is not allowed.
+    fn apply(&self, cmd: &mut Command, remote: &Remote) -> Result<()> {
+        let Some(token) = &self.token else { return Ok(()) };
+        let Some(scope) = Scope::of(&remote.url) else { return Ok(()) };
+        if !scope.https && !self.insecure_http {
+            return Err(anyhow!(
+                "the remote `{}` ({}) is plain `http://`: kanari sends the git token (KANARI_GIT_TOKEN, GITHUB_TOKEN or GITLAB_TOKEN) only over HTTPS; use an `https://` remote, or pass --allow-insecure-http to send it in clear text",
+                remote.name,
+                remote.url
+            ));
+        }
+        // A helper whose text holds no secret: it answers `get` for the remote's own protocol and
+        // host alone (git writes `protocol=` and `host=` lines on its stdin), with two variables
+        // of its own environment.
+        let helper = "!f() { test \"$1\" = get || exit 0; p=; h=; \
+                      while IFS= read -r l; do case \"$l\" in \
+                      \"protocol=$KANARI_CREDENTIAL_PROTOCOL\") p=1 ;; \"host=$KANARI_CREDENTIAL_HOST\") h=1 ;; esac; done; \
+                      test \"$p$h\" = 11 || exit 0; \
                       printf 'username=%s\\npassword=%s\\n' \"$KANARI_CREDENTIAL_USER\" \"$KANARI_CREDENTIAL_TOKEN\"; }; f";
-        cmd.env("GIT_CONFIG_COUNT", (count + 1).to_string())
-            .env(format!("GIT_CONFIG_KEY_{count}"), "credential.helper")
-            .env(format!("GIT_CONFIG_VALUE_{count}"), helper)
+        // Given with `-c`, which git reads after every configuration file and after
+        // `GIT_CONFIG_COUNT`: the empty `credential.helper` empties the list of helpers gathered
+        // so far (the user's `store`, `cache`, keychain), so that they never see the token.
+        cmd.arg("-c")
+            .arg("credential.helper=")
+            .arg("-c")
+            .arg(format!("credential.{}.helper={helper}", scope.origin))
+            .arg("-c")
+            .arg("http.followRedirects=initial")
+            .env("KANARI_CREDENTIAL_PROTOCOL", &scope.protocol)
+            .env("KANARI_CREDENTIAL_HOST", &scope.host)
             .env("KANARI_CREDENTIAL_USER", &self.user)
             .env("KANARI_CREDENTIAL_TOKEN", token);
+        Ok(())
+    }
+}
+
+/// Where a token may go: an HTTP(S) remote's protocol and host (with its port, as git gives
+/// `host=` to a credential helper), and the two as a URL (`https://host:port`), the pattern of
+/// `credential.<url>.helper`.
+#[derive(Debug, PartialEq, Eq)]
+struct Scope {
+    protocol: String,
+    host: String,
+    origin: String,
+    https: bool,
+}
+
+impl Scope {
+    /// The scope of `url`, or None when git does not reach it over HTTP(S) (SSH, `git://`, a
+    /// path) or it names no host.
+    fn of(url: &str) -> Option<Scope> {
+        let (protocol, rest) = url.split_once("://")?;
+        let https = match protocol.to_ascii_lowercase().as_str() {
+            "https" => true,
+            "http" => false,
+            _ => return None,
+        };
+        let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+        let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+        (!host.is_empty()).then(|| Scope {
+            protocol: protocol.to_string(),
+            host: host.to_string(),
+            origin: format!("{protocol}://{host}"),
+            https,
+        })
     }
 }
 
@@ -217,6 +288,7 @@ impl GitProgram {
                 .arg("-c")
                 .arg(format!("http.lowSpeedTime={LOW_SPEED_SECONDS}"));
         }
+        self.creds.apply(&mut cmd, &self.remote)?;
         cmd.arg("--git-dir").arg(&self.git_dir).args(args);
         // Never wait for a person: a CI job has no one at the terminal.
         cmd.env("GIT_TERMINAL_PROMPT", "0")
@@ -231,7 +303,6 @@ impl GitProgram {
         if let Some(ssh) = ssh_command(self.remote.ssh_config.as_deref()) {
             cmd.env("GIT_SSH_COMMAND", ssh);
         }
-        self.creds.apply(&mut cmd);
         let mut child = cmd.spawn().map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => {
                 anyhow!("`--push` runs the `git` program, which is not installed or not on PATH")
@@ -529,8 +600,32 @@ mod tests {
     }
 
     #[test]
+    fn a_token_is_scoped_to_the_remote_s_own_protocol_and_host() {
+        let scope = |protocol: &str, host: &str, https| Scope {
+            protocol: protocol.into(),
+            host: host.into(),
+            origin: format!("{protocol}://{host}"),
+            https,
+        };
+        assert_eq!(Scope::of("https://github.com/org/x.git"), Some(scope("https", "github.com", true)));
+        assert_eq!(Scope::of("https://u@git.example.com:8443/x"), Some(scope("https", "git.example.com:8443", true)));
+        assert_eq!(Scope::of("http://127.0.0.1:9/x.git"), Some(scope("http", "127.0.0.1:9", false)));
+        assert_eq!(Scope::of("HTTPS://[::1]:8443?x"), Some(scope("HTTPS", "[::1]:8443", true)));
+        for url in [
+            "git@github.com:org/x.git",
+            "ssh://git@host/x",
+            "git://127.0.0.1/x",
+            "/srv/x.git",
+            "file:///x",
+            "https:///x",
+        ] {
+            assert_eq!(Scope::of(url), None, "{url}");
+        }
+    }
+
+    #[test]
     fn tokens_are_redacted() {
-        let creds = Credentials { token: Some("s3cret".into()), user: "u".into() };
+        let creds = Credentials { token: Some("s3cret".into()), user: "u".into(), insecure_http: false };
         assert_eq!(creds.redact("https://u:s3cret@host"), "https://host");
         assert_eq!(creds.redact("token s3cret"), "token ***");
     }

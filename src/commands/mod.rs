@@ -84,6 +84,7 @@ fn timeout(cli: &Cli) -> Result<Option<Duration>> {
 
 impl Workspace {
     fn from_cli(cli: &Cli) -> Result<Self> {
+        crate::cli::check_names(cli).map_err(anyhow::Error::msg)?;
         let root = match &cli.repo {
             Some(dir) => dir.clone(),
             None => {

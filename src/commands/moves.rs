@@ -195,7 +195,7 @@ fn attempts(
     let run = Run { git: Git::open(ws)?, args, intent, now: now()?, decide };
     let git = &run.git;
     let branch = git.repo.branch(args.branch.as_deref(), &args.remote)?;
-    let creds = Credentials::from_env();
+    let creds = Credentials::from_env().allowing_insecure_http(args.allow_insecure_http);
     // With --push the remote's tip decides (or the local tip ahead of it with kanari's commits
     // alone), fetched first, under the lock, as every fetch is.
     let lock = args.push.then(|| git.repo.lock(LOCK_WAIT, ws.quiet)).transpose()?;

@@ -13,6 +13,7 @@ mod errors;
 mod examples;
 mod fidelity;
 mod git;
+mod gittoken;
 mod hostile;
 mod hung;
 mod index;

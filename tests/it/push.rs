@@ -198,7 +198,15 @@ fn a_bad_token_fails_fast_and_never_shows() {
     let token = "kanari-test-token-5f0c2a7e";
     let out = kanari_env(
         repo.path(),
-        &["-C", repo.path().to_str().unwrap(), "promote", "--push", "--author", "CI <ci@example.com>"],
+        &[
+            "-C",
+            repo.path().to_str().unwrap(),
+            "promote",
+            "--push",
+            "--allow-insecure-http",
+            "--author",
+            "CI <ci@example.com>",
+        ],
         &[("KANARI_GIT_TOKEN", token)],
     );
     assert_ne!(out.code, 0);
@@ -428,7 +436,7 @@ fn a_token_from_the_environment_is_never_an_argument() {
     let c = clone.to_str().unwrap();
     let out = kanari_command(
         &clone,
-        &["-C", c, "promote", "--push", "--author", "CI <ci@example.com>"],
+        &["-C", c, "promote", "--push", "--allow-insecure-http", "--author", "CI <ci@example.com>"],
         &[("KANARI_GIT_TOKEN", HTTP_TOKEN), ("PATH", &path)],
     )
     .output()
