@@ -201,7 +201,16 @@ fn attempts(
     let lock = args.push.then(|| git.repo.lock(LOCK_WAIT, ws.quiet)).transpose()?;
     let mut upstream = args.push.then(|| Upstream::fetch(git, &branch.name, &args.remote, &creds)).transpose()?;
     let mut notes = Vec::new();
-    let intents = run.intents(upstream.as_ref().map_or(branch.tip, |u| u.base), selection, &mut notes);
+    let mut intents = run.intents(upstream.as_ref().map_or(branch.tip, |u| u.base), selection, &mut notes);
+    if let (Ok(intents), Some(u), Intent::FromHere) = (&mut intents, &upstream, intent) {
+        intents.moves.retain(|(id, _)| match u.moved.iter().find(|(moved, _)| moved == id) {
+            Some((_, subject)) => {
+                notes.push(Note::Stay(format!("{id}: nothing to do: someone else moved it first (`{subject}`)")));
+                false
+            }
+            None => true,
+        });
+    }
     if let Ok(intents) = &intents {
         check(&intents.moves.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>())?;
     }

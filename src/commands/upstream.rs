@@ -3,6 +3,11 @@
 //! commits alone (a `promote` committed locally, then `promote --push`): those are what the user
 //! asks kanari to publish, so the run builds on the local tip and pushes them with its own.
 //!
+//! A release that another kanari moved on the remote since the local branch (a promote or an
+//! abort the local clone has not seen) is not moved again by this run: someone else moved it
+//! first, as when a race is lost, so that jobs started together move a release once. What else
+//! the remote has (an approval, a spec change) is decided on the remote's state.
+//!
 //! A local branch behind the remote follows the push when what it lacks is kanari's commits
 //! (their folders are synced as a run's own are); a local branch with commits of its own that
 //! kanari does not push (someone's work, or a history that diverged) cannot follow, and the run
@@ -35,6 +40,11 @@ pub struct Upstream {
     /// How many commits the local branch has that the remote lacks, when they are not kanari's
     /// alone or the two diverged: they stay local, and the local branch cannot follow a push.
     pub stranded: usize,
+    /// The releases another kanari moved (promoted or aborted) on the remote since the local
+    /// branch, with the first line of that commit: "someone else moved it first", as for a race
+    /// lost. An approval, a spec change or anyone's other work is no move: the run decides on the
+    /// remote's state for those.
+    pub moved: Vec<(String, String)>,
 }
 
 impl Upstream {
@@ -44,7 +54,12 @@ impl Upstream {
         let remote_tip = git.repo.fetch(remote, branch, creds, git.ws.remotes)?;
         let local = git.repo.branch(Some(branch), remote)?.tip;
         let (Some(local), Some(remote_tip)) = (local, remote_tip) else {
-            return Ok(Upstream { remote: remote_tip, base: local.or(remote_tip), ahead: vec![], stranded: 0 });
+            let base = local.or(remote_tip);
+            return Ok(Upstream { remote: remote_tip, base, ahead: vec![], stranded: 0, moved: vec![] });
+        };
+        let moved = match local != remote_tip && git.repo.is_ancestor(local, remote_tip)? {
+            true => git.repo.commits_between(local, remote_tip)?.iter().filter_map(move_of).collect(),
+            false => vec![],
         };
         let mine = match local == remote_tip {
             true => vec![],
@@ -52,8 +67,14 @@ impl Upstream {
         };
         let ahead_alone = !mine.is_empty() && git.repo.is_ancestor(remote_tip, local)?;
         Ok(match ahead_alone && mine.iter().all(is_kanari) {
-            true => Upstream { remote: Some(remote_tip), base: Some(local), ahead: mine, stranded: 0 },
-            false => Upstream { remote: Some(remote_tip), base: Some(remote_tip), ahead: vec![], stranded: mine.len() },
+            true => Upstream { remote: Some(remote_tip), base: Some(local), ahead: mine, stranded: 0, moved },
+            false => Upstream {
+                remote: Some(remote_tip),
+                base: Some(remote_tip),
+                ahead: vec![],
+                stranded: mine.len(),
+                moved,
+            },
         })
     }
 
@@ -84,6 +105,14 @@ impl Upstream {
             );
         }
     }
+}
+
+/// The release a commit of kanari's moved, and its first line: a promote or an abort (the verb
+/// after `name: ` in the subject kanari writes), not an approval.
+fn move_of(commit: &Logged) -> Option<(String, String)> {
+    let release = commit.trailer(KANARI_TRAILER)?;
+    let (_, rest) = commit.subject.split_once(": ")?;
+    (rest.starts_with("promote ") || rest.starts_with("abort ")).then(|| (release.to_string(), commit.subject.clone()))
 }
 
 /// Whether kanari made the commit: its message carries the `Kanari-Canary` trailer.

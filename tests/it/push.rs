@@ -121,12 +121,13 @@ fn a_remote_that_moved_with_an_unrelated_commit_gets_the_promote_on_top_once() {
     assert_eq!(origin.log(), ["reviews: promote (new) -> steady", "docs: the owning team", "the release's spec"]);
     let files = git(&origin.path(), &["show", "--name-only", "--format=", "main"]);
     assert!(files.lines().all(|f| f.starts_with("overlays/reviews/")), "{files}");
-    // Once: a second run decides on the remote's state, where the release is at steady already,
-    // and moves it on from there (not from the stale clone's `(new)` again).
+    // Once: the stale clone, still behind, sees that the remote has a move of the release it
+    // has not seen (its own, which it could not follow past the unrelated commit): someone else
+    // moved it first, and a second run pushes nothing.
     let again = promote_push(&stale, &[]).output().unwrap();
     assert_eq!(again.status.code(), Some(0), "{}", String::from_utf8_lossy(&again.stderr));
-    assert_eq!(origin.log()[..2], ["reviews: promote steady -> prepare", "reviews: promote (new) -> steady"]);
-    assert_eq!(origin.log().len(), 4);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("someone else moved it first"));
+    assert_eq!(origin.log().len(), 3);
 }
 
 #[test]
@@ -449,4 +450,27 @@ fn a_token_from_the_environment_is_never_an_argument() {
     assert!(!args.contains(HTTP_TOKEN), "the token was an argument: {args}");
     assert!(!stdout.contains(HTTP_TOKEN) && !stderr.contains(HTTP_TOKEN));
     assert!(remote.http.as_ref().unwrap().requests() >= 2, "the server never asked for credentials");
+}
+
+/// Regression: with `--push` deciding on the remote's tip, a job that fetched after another
+/// job's push moved the release a second step in the same race. A move the clone has not seen
+/// is someone else's: nothing to do, as for a race lost.
+#[test]
+fn a_clone_behind_a_move_it_has_not_seen_does_not_move_the_release_again() {
+    let origin = Origin::new();
+    let url = origin.file_url();
+    let (_first_tmp, first) = origin.clone(&url, &[]);
+    let (_late_tmp, late) = origin.clone(&url, &[]);
+    let out = promote_push(&first, &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = promote_push(&late, &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(
+            "bookinfo/reviews: nothing to do: someone else moved it first (`reviews: promote (new) -> steady`)"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(origin.log(), ["reviews: promote (new) -> steady", "the release's spec"]);
 }
