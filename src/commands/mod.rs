@@ -360,10 +360,8 @@ pub fn run(cli: Cli) -> Result<Code> {
 /// else, under kanari's lock, and said ([`crate::repo::pending_move`], `Repo::recover`): every
 /// command, whatever it is, first puts the repository at the state before or after that move.
 fn recover(ws: &Workspace) -> Result<()> {
-    if crate::repo::pending_move(&ws.root).is_none() {
-        return Ok(());
-    }
-    let repo = crate::repo::Repo::open(&ws.root)?;
+    let Some(top) = crate::repo::pending_move(&ws.root) else { return Ok(()) };
+    let repo = crate::repo::Repo::open(&top)?;
     let _lock = repo.lock(std::time::Duration::from_secs(60), ws.quiet)?;
     if let Some(done) = repo.recover()? {
         eprintln!("note: {done}");

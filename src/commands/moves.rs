@@ -258,7 +258,17 @@ fn attempts(
             }
             return Ok(code(planned.held));
         }
-        match run.publish(&branch.name, tip, &planned, &creds, attempt)? {
+        // An abort by the analysis that landed is what CI must hear (5), even when the clone could
+        // not follow it (6): the message says both.
+        let published = run.publish(&branch.name, tip, &planned, &creds, attempt).map_err(|e| {
+            match (planned.exit, e.downcast_ref::<Exit>().map(|x| x.code)) {
+                (Some(Code::Aborted), Some(Code::Partial)) => {
+                    Exit { code: Code::Aborted, message: format!("{e:#}") }.into()
+                }
+                _ => e,
+            }
+        });
+        match published? {
             Published::Done => {
                 let pushed = if args.push { format!(" -> {}", args.remote) } else { String::new() };
                 let ahead = ahead.iter().map(|c| (c.id, &c.subject));

@@ -81,8 +81,18 @@ fn transition(
     })
 }
 
-/// What Prometheus said, by release and the `since` of its recorded state.
-type Asked = BTreeMap<(String, Option<String>), Evidence>;
+/// What Prometheus said, by release, the spec's canary and stable versions (a tip whose spec
+/// changed them is asked again) and the `since` of its recorded state.
+type Asked = BTreeMap<[Option<String>; 4], Evidence>;
+
+fn key(canary: &Canary, recorded: Option<&Recorded>) -> [Option<String>; 4] {
+    [
+        Some(canary.id()),
+        canary.canary.as_ref().map(|c| c.version.clone()),
+        Some(canary.stable.version.clone()),
+        recorded.and_then(|r| r.since.clone()),
+    ]
+}
 
 /// The evidence of every selected release at HEAD, asked side by side ([`analyze::evidence`]).
 /// A release whose analysis cannot be planned (bad input) ends the run.
@@ -96,7 +106,7 @@ fn ask_at_head(ws: &Workspace, selectors: &[String]) -> Result<Asked> {
     for ((canary, r), evidence) in
         canaries.iter().zip(&recorded).zip(analyze::evidence(ws, &canaries, &recorded, &observed, now()?))
     {
-        out.insert((canary.id(), r.as_ref().and_then(|r| r.since.clone())), evidence?);
+        out.insert(key(canary, r.as_ref()), evidence?);
     }
     Ok(out)
 }
@@ -111,7 +121,7 @@ fn evidence_for(
     observed: Observed,
     now: Timestamp,
 ) -> Result<Evidence> {
-    let key = (canary.id(), recorded.and_then(|r| r.since.clone()));
+    let key = key(canary, recorded);
     if let Some(evidence) = asked.lock().expect("no panic holds it").get(&key) {
         return Ok(evidence.clone());
     }

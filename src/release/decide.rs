@@ -13,10 +13,11 @@
 //! 2. Every other gate is collected, not just the first: the stage's approval and bake, the
 //!    warmup, each failing or inconclusive check, an unreachable Prometheus. A decision held by
 //!    several gates names them all.
-//! 3. The analysis (a check that does not pass, or no answer at all) holds only a move that puts
-//!    more traffic on the canary (a finish does: it is judged as the stage it leaves, see
-//!    [`super::judged_as`]). A scale-up, a scale-down, a settle, a drain or a step back puts
-//!    none, so it never waits for an analysis that cannot conclude (a failing check still aborts).
+//! 3. The analysis (a check that does not pass, or no answer at all) holds only a move on its way
+//!    to more traffic on the canary: a higher weight or mirror, new matches, a scale-up for such a
+//!    stage, a finish (judged as the stage it leaves, see [`super::judged_as`]). A scale-down, a
+//!    settle, a drain or a step back puts none, so it never waits for an analysis that cannot
+//!    conclude (a failing check still aborts).
 //! 4. Readiness: with an analysis, a move that raises the traffic a version needs pods for waits
 //!    until Prometheus shows that version's declared pods available
 //!    (`kube_deployment_status_replicas_available`, from kube-state-metrics).
@@ -123,28 +124,34 @@ pub fn decide(
     Ok(Decision { next, aborts: None, analysis: lines })
 }
 
-/// Whether the move from `from` to `to` puts more traffic on the canary: a higher weight or
-/// mirror, or matches it did not have. A scale-up or a settle (the same step), a drain back to
-/// stable and a departing version put none.
+/// Whether the move from `from` to `to` is on its way to more traffic on the canary: a higher
+/// weight, a higher mirror, or matches it did not have. A scale-up is judged by the state it
+/// scales up for (the traffic move that follows it is not judged again: its state is in
+/// between). A settle (the same step), a drain back to stable and a departing version put none.
 fn adds_canary_traffic(canary: &Canary, from: &State, to: &State) -> bool {
-    if to.transit.is_some() || to.step == from.step || to.step == Step::Aborted {
+    let target = to.toward.unwrap_or(to.step);
+    if to.transit.is_some() || target == from.step || target == Step::Aborted {
         return false;
     }
     let stage = |step: Step| match step {
         Step::Stage(i) => canary.stages.get(i),
         _ => None,
     };
-    let (before, after) = (stage(from.step), stage(to.step));
-    let load = |s: Option<&crate::spec::Stage>| s.map_or(0, |s| s.canary_load());
+    let (before, after) = (stage(from.step), stage(target));
+    let weight = |s: Option<&crate::spec::Stage>| s.map_or(0, |s| if s.mirror.is_some() { 0 } else { s.weight });
+    let mirror = |s: Option<&crate::spec::Stage>| s.and_then(|s| s.mirror).unwrap_or(0);
     let before_matches = before.map_or(&[][..], |s| s.matches.as_slice());
     let after_matches = after.map_or(&[][..], |s| s.matches.as_slice());
-    load(after) > load(before) || after_matches.iter().any(|m| !before_matches.contains(m))
+    weight(after) > weight(before)
+        || mirror(after) > mirror(before)
+        || after_matches.iter().any(|m| !before_matches.contains(m))
 }
 
 /// The readiness gate of a move: every version whose traffic rises runs, as Prometheus shows,
 /// the pods the current state declares for it.
 fn readiness(canary: &Canary, from: &State, to: &State, evidence: &Evidence) -> Option<Gate> {
-    if to.transit.is_some() {
+    // An abort's way back to stable never waits on Prometheus: `kanari abort` would not.
+    if to.transit.is_some() || to.step == Step::Aborted || to.toward == Some(Step::Aborted) {
         return None;
     }
     let (before, after, declared) =

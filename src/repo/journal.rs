@@ -25,10 +25,14 @@
 //! is there): the folders are made to match the branch as it is now, in the work tree and the
 //! index. If the branch reached the new commit, that finishes the move; if it is still at the
 //! old one, that undoes it (nothing was committed: the next promote decides again); if someone
-//! moved it since, the folders follow them. Lock files the killed run held (`index.lock`, the
-//! branch's `.lock`) are removed when they stay through git's usual wait: kanari's lock is held,
-//! so their owner is gone. The journal goes last, so a recovery that is itself interrupted is run
-//! again by the next command.
+//! moved it since, the folders follow them. (The folders are matched with HEAD, which is what
+//! `git status` compares the index with, on the branch or detached.) Lock files the killed run
+//! held (`index.lock`, `HEAD.lock`, the branch's `.lock`) are removed when they were made after
+//! the journal and stay through git's usual wait: kanari's lock is held, so their owner is gone;
+//! an older one belongs to a git that was running before (a `git commit` in its editor) and is
+//! left alone. The journal names its folders from the repository's root, and recovery opens the
+//! repository there, whatever folder either run was started in. The journal goes last, so a
+//! recovery that is itself interrupted is run again by the next command.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -52,7 +56,8 @@ pub(super) struct Record {
     /// The branch's commit before the move (None: the branch did not exist).
     pub(super) old: Option<String>,
     pub(super) new: String,
-    /// The folders that change, project-relative.
+    /// The folders that change, as the repository's tree names them (from its root, whatever
+    /// folder the run was started in).
     pub(super) dirs: Vec<PathBuf>,
     /// HEAD was detached at the old commit, and follows the move.
     pub(super) detached: bool,
@@ -70,8 +75,9 @@ impl Record {
     }
 }
 
-/// Where a journal would be for the repository around `root`, if one is there: a few `stat`s,
-/// so that every command can look before it opens the repository.
+/// The work tree around `root` when its git folder holds a journal: a few `stat`s, so that every
+/// command can look before it opens the repository. Recovery opens the repository there, at its
+/// root, where the journal's folders are named.
 pub fn pending_move(root: &Path) -> Option<PathBuf> {
     let root = root.canonicalize().ok()?;
     for dir in root.ancestors() {
@@ -85,8 +91,7 @@ pub fn pending_move(root: &Path) -> Option<PathBuf> {
             let named = PathBuf::from(text.trim().strip_prefix("gitdir:")?.trim());
             if named.is_absolute() { named } else { dir.join(named) }
         };
-        let journal = git_dir.join(JOURNAL);
-        return journal.exists().then_some(journal);
+        return git_dir.join(JOURNAL).exists().then(|| dir.to_path_buf());
     }
     None
 }
@@ -136,10 +141,13 @@ impl Repo {
         };
         let record: Record = serde_json::from_slice(&bytes)
             .with_context(|| format!("the journal `{}` cannot be read; remove it", path.display()))?;
-        // The killed run's lock files: nobody else's, once they stay through git's usual wait.
+        // The killed run's lock files: made after its journal, and still there after git's usual
+        // wait. An older one is a git that was already running (a `git commit` in its editor):
+        // left alone, and the heal below says it is busy.
+        let written = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
         let branch_lock = self.git.commondir().join(format!("refs/heads/{}.lock", record.branch));
-        for lock in [self.git.path().join("index.lock"), branch_lock] {
-            remove_if_it_stays(&lock)?;
+        for lock in [self.git.path().join("index.lock"), self.git.path().join("HEAD.lock"), branch_lock] {
+            remove_if_it_stays(&lock, written)?;
         }
         let target = self.heal(&record)?;
         self.remove_journal()?;
@@ -170,16 +178,19 @@ impl Repo {
     /// to follow a branch that reached the new commit is moved there first. Returns that commit.
     pub(super) fn heal(&self, record: &Record) -> Result<Option<CommitId>> {
         let new = record.new_commit()?;
-        let tip = match record.sets_branch {
-            true => self.branch(Some(&record.branch), "origin")?.tip,
-            false => self.head_commit()?,
-        };
-        if record.sets_branch && record.detached && tip == Some(new) && self.head_commit()? == record.old_commit() {
-            self.git.set_head_detached(new.0).context("failed to move the detached HEAD")?;
+        if record.sets_branch && record.detached && self.head_commit()? == record.old_commit() {
+            let branch = self.branch(Some(&record.branch), "origin")?.tip;
+            if branch == Some(new) {
+                self.git.set_head_detached(new.0).context("failed to move the detached HEAD")?;
+            }
         }
+        // What `git status` compares the index with: HEAD, on the branch or detached (or on
+        // whatever the user checked out since).
+        let tip = self.head_commit()?;
         let lock = IndexLock::take(self.git.path())?;
         let mut changes = Vec::new();
-        for dir in &record.dirs {
+        for tree_dir in &record.dirs {
+            let dir = &tree_dir.strip_prefix(&self.prefix).unwrap_or(tree_dir).to_path_buf();
             let target = match tip {
                 Some(tip) => self.files(tip, dir)?.unwrap_or_default(),
                 None => Default::default(),
@@ -237,13 +248,20 @@ impl Repo {
     }
 }
 
-/// Removes the lock file `path` when it is still there after git's usual wait.
-fn remove_if_it_stays(path: &Path) -> Result<()> {
+/// Removes the lock file `path` when it was made no earlier than the journal (`written`) and is
+/// still there after git's usual wait.
+fn remove_if_it_stays(path: &Path, written: Option<std::time::SystemTime>) -> Result<()> {
     for _ in 0..LOCK_RETRIES {
         if !path.exists() {
             return Ok(());
         }
         std::thread::sleep(LOCK_PAUSE);
+    }
+    let made = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    if let (Some(made), Some(written)) = (made, written)
+        && made < written
+    {
+        return Ok(());
     }
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),

@@ -352,7 +352,7 @@ impl Repo {
             branch: branch.to_string(),
             old: old.map(|o| o.0.to_string()),
             new: new.0.to_string(),
-            dirs: dirs.iter().map(|d| d.to_path_buf()).collect(),
+            dirs: dirs.iter().map(|d| self.in_tree(d)).collect(),
             detached: follows == Follows::Detached,
             sets_branch,
         };

@@ -307,3 +307,39 @@ fn an_abort_killed_at_any_write_leaves_the_old_or_the_new_state_and_the_next_com
 fn a_push_killed_at_any_write_leaves_the_old_or_the_new_state_and_the_next_command_heals_it() {
     report("promote --push", kill_everywhere(&push_scenario()));
 }
+
+/// Regression: the journal named its folders from the folder the killed run was started in, so
+/// a command started elsewhere in the repository healed the wrong folder and left the move
+/// staged. Killed as the branch is about to move (its index already written), a promote run in
+/// `deploy/` is healed by a `status` run from the repository's root.
+#[test]
+fn a_move_killed_in_a_subfolder_is_healed_from_the_repository_s_root() {
+    let root = tempfile::tempdir().unwrap();
+    let project = root.path().join("deploy");
+    crate::copy_tree(&crate::project().join("fixtures/bookinfo"), &project);
+    git(root.path(), &["init", "-q", "-b", "main"]);
+    git(root.path(), &["add", "-A"]);
+    git(root.path(), &["commit", "-q", "-m", "the release's spec"]);
+    git(root.path(), &["config", "user.name", "CI"]);
+    git(root.path(), &["config", "user.email", "ci@example.com"]);
+    let dir = project.to_str().unwrap();
+    for now in ["2026-03-01T00:00:00Z", "2026-03-01T01:00:00Z"] {
+        assert_eq!(kanari_at(&project, &["-C", dir, "promote"], now, None).0, Some(0));
+    }
+    let old = head(root.path());
+    // The third `rename`: the journal's, the index's, then the branch's (libgit2's lock file).
+    let inject = ["-qq", "-o", "/dev/null", "-e", "inject=rename:signal=KILL:when=3"].map(String::from);
+    let (code, stderr) = kanari_at(&project, &["-C", dir, "promote"], "2026-03-01T02:00:00Z", Some(&inject));
+    assert_eq!(code, None, "killed: {stderr}");
+    assert_eq!(head(root.path()), old, "the branch had not moved");
+    assert_ne!(git(root.path(), &["diff", "--cached", "--name-only"]), "", "the move was staged");
+    let top = root.path().to_str().unwrap();
+    let (_, stderr) = kanari_at(root.path(), &["-C", top, "status"], "2026-03-01T02:00:00Z", None);
+    assert!(
+        stderr.contains("note: an interrupted kanari had not moved `main`")
+            && stderr.contains("`deploy/overlays/reviews` put back"),
+        "{stderr}"
+    );
+    assert_eq!(git(root.path(), &["status", "--porcelain"]), "");
+    assert!(!root.path().join(".git/kanari-move").exists());
+}
