@@ -97,7 +97,7 @@ pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<Code> {
         .map(|(i, _)| {
             answers.as_ref().map(|a| match &a[i] {
                 Ok(a) => a.evidence.clone(),
-                Err(e) => Evidence { checks: Some(Err(format!("{e:#}"))), available: None },
+                Err(e) => Evidence::unavailable(format!("{e:#}")),
             })
         })
         .collect();

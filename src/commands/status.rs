@@ -94,7 +94,7 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<Code> {
         let recorded = recorded.as_ref();
         let position = release::position(canary, recorded)?;
         // A check whose query cannot be planned is shown as what holds the release.
-        let evidence = evidence.unwrap_or_else(|e| Evidence { checks: Some(Err(format!("{e:#}"))), available: None });
+        let evidence = evidence.unwrap_or_else(|e| Evidence::unavailable(format!("{e:#}")));
         let decision = release::decide(canary, recorded, &observed, now, &release::Options::default(), &evidence)?;
         let next = &decision.next;
         let gates: &[Gate] = match next {

@@ -43,6 +43,14 @@ pub struct Evidence {
     pub available: Option<Result<BTreeMap<String, f64>, String>>,
 }
 
+impl Evidence {
+    /// The evidence of a release whose analysis could not be asked at all, and why: it holds
+    /// what it would hold with Prometheus unreachable.
+    pub fn unavailable(why: String) -> Evidence {
+        Evidence { checks: Some(Err(why)), available: None }
+    }
+}
+
 /// One analysis check as judged now.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Check {

@@ -4,15 +4,9 @@
 //! `--remote` and `--base` are refs, never options. Every server listens on 127.0.0.1, logs what
 //! it receives, and stops with the test, also when it fails; every loop is bounded.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
-use crate::servers::{SmartHttp, base64};
+use crate::servers::{LoggingHttp, SmartHttp, base64};
 use crate::{Run, fixture_repo, git, kanari_env};
 
 const USER: &str = "x-access-token";
@@ -28,49 +22,24 @@ enum Answer {
     RedirectOnceAuthorized(String),
 }
 
-/// A loopback HTTP server that logs the head of every request it receives (request line and
-/// headers) and answers each with the same [`Answer`]. Stopped when dropped; answers at most 200
-/// requests in at most 2 minutes.
+/// A loopback HTTP server ([`LoggingHttp`]) that logs the head of every request it receives
+/// and answers each with the same [`Answer`].
 struct Logger {
-    port: u16,
-    seen: Arc<Mutex<Vec<String>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    server: LoggingHttp,
 }
 
 impl Logger {
     fn serve(answer: Answer) -> Logger {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (seen, stop) = (Arc::new(Mutex::new(Vec::new())), Arc::new(AtomicBool::new(false)));
-        let (log, stopped) = (seen.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(120);
-            let mut answered = 0;
-            while !stopped.load(Ordering::SeqCst) && Instant::now() < deadline && answered < 200 {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        answered += 1;
-                        let _ = answer_one(stream, &answer, &log);
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(Duration::from_millis(5))
-                    }
-                    Err(_) => break,
-                }
-            }
-        });
-        Logger { port, seen, stop, thread: Some(thread) }
+        Logger { server: LoggingHttp::serve(move |head| respond(&answer, head)) }
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}/{path}", self.port)
+        format!("{}/{path}", self.server.base())
     }
 
     /// The heads of the requests received so far.
     fn requests(&self) -> Vec<String> {
-        self.seen.lock().unwrap().clone()
+        self.server.heads()
     }
 
     /// The heads received so far that carry the token, plain or in a Basic header.
@@ -80,47 +49,22 @@ impl Logger {
     }
 }
 
-impl Drop for Logger {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// Reads one request's head, logs it, and answers (the connection is closed after it).
-fn answer_one(stream: std::net::TcpStream, answer: &Answer, log: &Mutex<Vec<String>>) -> std::io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut head = String::new();
-    for _ in 0..200 {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
-            break;
-        }
-        head.push_str(&line);
-    }
-    log.lock().unwrap().push(head.clone());
+/// The answer to a request whose head is `head`.
+fn respond(answer: &Answer, head: &str) -> String {
     let target = head.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_string();
-    let mut out = stream;
     let body = "no\n";
     let authorized = head.to_ascii_lowercase().contains("\nauthorization:");
     match answer {
-        Answer::Unauthorized | Answer::RedirectOnceAuthorized(_) if !authorized => write!(
-            out,
+        Answer::Unauthorized | Answer::RedirectOnceAuthorized(_) if !authorized => format!(
             "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
-        )?,
+        ),
         Answer::Unauthorized => unreachable!("answered above"),
-        Answer::Redirect(base) | Answer::RedirectOnceAuthorized(base) => write!(
-            out,
+        Answer::Redirect(base) | Answer::RedirectOnceAuthorized(base) => format!(
             "HTTP/1.1 302 Found\r\nLocation: {base}{target}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
-        )?,
+        ),
     }
-    out.flush()
 }
 
 /// A bare `origin.git` holding the bookinfo fixture on `main`, and a clone of it whose `origin`

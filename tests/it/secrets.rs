@@ -6,15 +6,10 @@
 //! The Prometheus here is a small server on 127.0.0.1 that logs the head of every request it
 //! receives and answers the query API minimally, or with an error that echoes the request.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
 use crate::analysis::{SUCCESS, at, release_of};
+use crate::servers::LoggingHttp;
 use crate::{git, kanari_env};
 
 const TOKEN: &str = "s3cret-token-7f3a";
@@ -29,77 +24,44 @@ enum Answer {
     EchoError,
 }
 
-/// A fake Prometheus on 127.0.0.1 that logs the head of every request (lowercased). It serves
-/// at most 200 connections for at most 120 s, and stops (its thread joined) when dropped, also
-/// when the test fails.
+/// A fake Prometheus on 127.0.0.1 ([`LoggingHttp`]) that logs the head of every request.
 struct LoggingServer {
     url: String,
-    heads: Arc<Mutex<Vec<String>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    server: LoggingHttp,
 }
 
 impl LoggingServer {
     fn start(answer: Answer) -> LoggingServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-        let heads = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (log, stopped) = (heads.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(120);
-            let mut served = 0;
-            while !stopped.load(Ordering::Relaxed) && Instant::now() < deadline && served < 200 {
-                let Ok((stream, _)) = listener.accept() else {
-                    std::thread::sleep(Duration::from_millis(10));
-                    continue;
-                };
-                served += 1;
-                stream.set_nonblocking(false).unwrap();
-                stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut head = String::new();
-                while reader.read_line(&mut head).map(|n| n > 2).unwrap_or(false) && head.len() < 16384 {}
-                let raw = head.clone();
-                log.lock().unwrap().push(head.to_lowercase());
-                let (status, body) = match answer {
-                    Answer::Metrics if raw.contains("kube_deployment_status_replicas_available") => (
-                        "200 OK",
-                        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"deployment":"reviews-v1"},"value":[1,"10"]},{"metric":{"deployment":"reviews-v2"},"value":[1,"10"]}]}}"#.to_string(),
-                    ),
-                    Answer::Metrics => (
-                        "200 OK",
-                        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"1000"]}]}}"#.to_string(),
-                    ),
-                    Answer::EchoError => {
-                        let auth = raw.lines().find(|l| l.to_lowercase().starts_with("authorization:")).unwrap_or("");
-                        ("500 Internal Server Error", format!("bad gateway; your request had {auth}"))
-                    }
-                };
-                let mut stream = stream;
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
-        });
-        LoggingServer { url, heads, stop, thread: Some(thread) }
+        let server = LoggingHttp::serve(move |head| respond(answer, head));
+        LoggingServer { url: server.base(), server }
     }
 
+    /// The heads received so far, lowercased.
     fn heads(&self) -> Vec<String> {
-        self.heads.lock().unwrap().clone()
+        self.server.heads().into_iter().map(|h| h.to_lowercase()).collect()
     }
 }
 
-impl Drop for LoggingServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+/// The answer to a request whose head is `raw`.
+fn respond(answer: Answer, raw: &str) -> String {
+    let (status, body) = match answer {
+        Answer::Metrics if raw.contains("kube_deployment_status_replicas_available") => (
+            "200 OK",
+            r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"deployment":"reviews-v1"},"value":[1,"10"]},{"metric":{"deployment":"reviews-v2"},"value":[1,"10"]}]}}"#.to_string(),
+        ),
+        Answer::Metrics => (
+            "200 OK",
+            r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"1000"]}]}}"#.to_string(),
+        ),
+        Answer::EchoError => {
+            let auth = raw.lines().find(|l| l.to_lowercase().starts_with("authorization:")).unwrap_or("");
+            ("500 Internal Server Error", format!("bad gateway; your request had {auth}"))
         }
-    }
+    };
+    format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
 }
 
 /// The release's spec, its analysis asking the Prometheus at `url`.

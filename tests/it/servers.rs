@@ -305,3 +305,84 @@ fn servers_stop_with_everything_they_started() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A loopback HTTP server that logs the head of every request it receives (request line and
+/// headers, as sent) and answers each with what `respond` makes of that head (a whole HTTP
+/// response; the connection is closed after it). It answers at most 200 requests in at most 2
+/// minutes, and stops (its thread joined) when dropped, also when the test fails.
+pub struct LoggingHttp {
+    port: u16,
+    heads: Arc<std::sync::Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LoggingHttp {
+    pub fn serve(respond: impl Fn(&str) -> String + Send + 'static) -> LoggingHttp {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (log, stopped) = (heads.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            let mut answered = 0;
+            while !stopped.load(Ordering::SeqCst) && Instant::now() < deadline && answered < 200 {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        answered += 1;
+                        let _ = answer_one(stream, &respond, &log);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(5))
+                    }
+                    Err(_) => break,
+                }
+            }
+        });
+        LoggingHttp { port, heads, stop, thread: Some(thread) }
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The heads of the requests received so far.
+    pub fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
+}
+
+impl Drop for LoggingHttp {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Reads one request's head (at most 200 lines), logs it, and writes what `respond` makes of it.
+fn answer_one(
+    stream: TcpStream,
+    respond: &impl Fn(&str) -> String,
+    log: &std::sync::Mutex<Vec<String>>,
+) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut head = String::new();
+    for _ in 0..200 {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    log.lock().unwrap().push(head.clone());
+    let mut out = stream;
+    out.write_all(respond(&head).as_bytes())?;
+    out.flush()
+}
