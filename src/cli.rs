@@ -225,6 +225,25 @@ pub struct AnalyzeArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = AnalyzeFormat::Text)]
     pub format: AnalyzeFormat,
+
+    /// Say, for each check, how many canary requests a healthy canary needs to pass at the rates
+    /// observed now
+    #[arg(long)]
+    pub explain: bool,
+
+    /// Replay one release's checks over a past window, START..END (RFC 3339 times; the stage
+    /// began at START): the verdicts at every look, and when the release would have been
+    /// aborted or passed
+    #[arg(long, value_name = "START..END")]
+    pub replay: Option<String>,
+
+    /// With --replay: the time between looks
+    #[arg(long, value_name = "DURATION", default_value = "10m", requires = "replay")]
+    pub every: String,
+
+    /// With --replay: the stage the release was in (its weights) [default: the committed stage]
+    #[arg(long, value_name = "STAGE", requires = "replay")]
+    pub stage: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

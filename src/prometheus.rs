@@ -22,6 +22,8 @@ use crate::secret;
 
 /// Attempts per query: the first and two retries, 250 ms and 1 s apart.
 const ATTEMPTS: u32 = 3;
+/// The longest query parameters sent in a URL; longer ones go in a POST body.
+const LONGEST_URL: usize = 4096;
 /// The longest any one request may take, connect to last byte.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -163,17 +165,32 @@ impl Client {
                 );
                 return Err(Error::Unreachable(said));
             };
-            let mut request = self.agent.get(&url).config().timeout_global(Some(left)).build();
-            for (k, v) in params {
-                request = request.query(*k, *v);
-            }
-            if let Some(token) = &self.token {
-                request = request.header("Authorization", &format!("Bearer {token}"));
-            }
-            for (k, v) in &self.headers {
-                request = request.header(k.as_str(), v.as_str());
-            }
-            let mut response = match request.call() {
+            let headers = self.headers.iter().map(|(k, v)| (k.as_str(), v.clone()));
+            let bearer = self.token.as_ref().map(|t| ("Authorization", format!("Bearer {t}")));
+            let headers: Vec<(&str, String)> = bearer.into_iter().chain(headers).collect();
+            // A long query (a thousand releases asked at once) goes in a form body, as
+            // Prometheus's API allows: a URL that long is refused by proxies.
+            let long = params.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>() > LONGEST_URL;
+            let sent = match long {
+                false => {
+                    let mut request = self.agent.get(&url).config().timeout_global(Some(left)).build();
+                    for (k, v) in params {
+                        request = request.query(*k, *v);
+                    }
+                    for (k, v) in &headers {
+                        request = request.header(*k, v.as_str());
+                    }
+                    request.call()
+                }
+                true => {
+                    let mut request = self.agent.post(&url).config().timeout_global(Some(left)).build();
+                    for (k, v) in &headers {
+                        request = request.header(*k, v.as_str());
+                    }
+                    request.send_form(params.iter().copied())
+                }
+            };
+            let mut response = match sent {
                 Ok(r) => r,
                 Err(e) => {
                     last = format!("Prometheus at {} cannot be reached: {}", self.shown, self.redact(&e.to_string()));

@@ -25,7 +25,7 @@ use anyhow::Result;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
-use crate::analysis::{self, Outcome, Query, Window};
+use crate::analysis::{self, Outcome, Window};
 use crate::cli::{AnalyzeArgs, AnalyzeFormat};
 use crate::commands::Workspace;
 use crate::commands::git::{Git, now};
@@ -81,91 +81,122 @@ pub(crate) fn client(ws: &Workspace, canary: &Canary) -> Result<Client> {
     Ok(Client::new(&url, token, ws.prometheus_headers.clone()).until(deadline.at, deadline.timeout))
 }
 
-/// [`judge`] through a client already made.
-fn judge_with(client: &Client, w: &Window) -> Result<Vec<Outcome>> {
-    let a = w.canary.analysis.as_ref().expect("a window implies an analysis");
+/// The analysis of the windows that share `client`, all at the same `now`: one query per
+/// measure for them all ([`analysis::ask`]), then each check of a spec's own (releases side by
+/// side on at most [`CONNECTIONS`] threads), then each verdict. A Prometheus that fails fails
+/// every window here (exit 4); a query of the spec's own that Prometheus refuses, or that does
+/// not return one number, is an error at the check's line (exit 2).
+fn judge_group(client: &Client, windows: &[&Window]) -> Vec<Result<Vec<Outcome>>> {
+    let Some(now) = windows.first().map(|w| w.now) else { return Vec::new() };
+    let owned: Vec<Window> = windows.iter().map(|w| (*w).clone()).collect();
+    let spans = analysis::ask::Spans::of(&owned);
+    let unreachable = |e: &prometheus::Error| -> Vec<Result<Vec<Outcome>>> {
+        owned
+            .iter()
+            .map(|w| Err(Exit { code: Code::Conflict, message: format!("release `{}`: {e}", w.canary.id()) }.into()))
+            .collect()
+    };
+    let mut answers = Vec::new();
+    for request in spans.requests() {
+        QUERIES.fetch_add(1, Ordering::Relaxed);
+        match client.instant(&request.promql, now) {
+            Ok(series) => answers.push((request.measure, series)),
+            Err(e) => return unreachable(&e),
+        }
+    }
+    let readings = spans.read(&owned, &answers);
     let at = |metric: &crate::spec::Metric, message: String| -> anyhow::Error {
         Exit { code: Code::BadInput, message: metric.at.problem(message).to_string() }.into()
     };
-    let planned = analysis::plan(w, &a.metrics).map_err(|e| {
-        let metric = a.metrics.iter().find(|m| m.name == e.metric).expect("the error names a check");
-        at(metric, e.to_string())
-    })?;
-    // The same query (the canary's request count) is asked once per release.
-    let mut asked: BTreeMap<String, Vec<prometheus::Series>> = BTreeMap::new();
-    let mut out = Vec::new();
-    for p in &planned {
-        let mut answers = Vec::new();
-        for q in &p.queries {
-            if let Some(answer) = asked.get(q.promql()) {
-                answers.push(answer.clone());
+    // The checks of the spec's own, each window's in turn, windows side by side.
+    let next = AtomicUsize::new(0);
+    let own: Mutex<Vec<Option<Result<OwnAnswers>>>> = Mutex::new(owned.iter().map(|_| None).collect());
+    let ask_own = |w: &Window| -> Result<OwnAnswers> {
+        let a = w.canary.analysis.as_ref().expect("a window implies an analysis");
+        let mut out = Vec::new();
+        for metric in &a.metrics {
+            let MetricKind::Query(template) = &metric.kind else {
+                out.push(None);
                 continue;
-            }
-            let answer = match q {
-                Query::Instant(promql) => client.instant(promql, w.now),
-                Query::Range(promql) => {
-                    let start = (w.since + SignedDuration::from_secs(60)).min(w.now);
-                    client.range(promql, start, w.now, 60)
-                }
             };
-            let answer = answer.map_err(|e| -> anyhow::Error {
+            let promql = analysis::render(template, w, metric).map_err(|e| at(metric, e.to_string()))?;
+            QUERIES.fetch_add(1, Ordering::Relaxed);
+            let answer = client.instant(&promql, w.now).map_err(|e| -> anyhow::Error {
                 match e {
-                    prometheus::Error::Query(why) if matches!(p.metric.kind, crate::spec::MetricKind::Query(_)) => {
-                        at(p.metric, format!("check `{}`: {why}", p.metric.name))
-                    }
+                    prometheus::Error::Query(why) => at(metric, format!("check `{}`: {why}", metric.name)),
                     e => Exit { code: Code::Conflict, message: format!("release `{}`: {e}", w.canary.id()) }.into(),
                 }
             })?;
-            asked.insert(q.promql().to_string(), answer.clone());
-            answers.push(answer);
+            out.push(Some(answer));
         }
-        out.push(analysis::judge(w, p, &answers, a.min_requests).map_err(|e| at(p.metric, e.to_string()))?);
-    }
-    Ok(out)
-}
-
-/// [`judge`] for many releases at once, on at most [`CONNECTIONS`] threads; each result in the
-/// order of `windows`. Releases that name the same Prometheus share one client (and its
-/// connections); once it could not be reached, the releases after it fail at once instead of
-/// each waiting through the retries.
-pub(crate) fn judge_all(ws: &Workspace, windows: &[Window]) -> Vec<Result<Vec<Outcome>>> {
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<Vec<Outcome>>>>> = Mutex::new(windows.iter().map(|_| None).collect());
-    let clients: Mutex<BTreeMap<String, Client>> = Mutex::new(BTreeMap::new());
-    let unreachable: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
-    let judge_one = |w: &Window| -> Result<Vec<Outcome>> {
-        let made = client(ws, w.canary)?;
-        let client = clients.lock().expect("no panic holds it").entry(made.base().to_string()).or_insert(made).clone();
-        if let Some(why) = unreachable.lock().expect("no panic holds it").get(client.base()) {
-            return Err(Exit { code: Code::Conflict, message: format!("release `{}`: {why}", w.canary.id()) }.into());
-        }
-        let result = judge_with(&client, w);
-        if let Err(e) = &result
-            && let Some(Exit { code: Code::Conflict, message }) = e.downcast_ref::<Exit>()
-        {
-            let why = message.split_once(": ").map_or(message.as_str(), |(_, why)| why).to_string();
-            unreachable.lock().expect("no panic holds it").insert(client.base().to_string(), why);
-        }
-        result
+        Ok(out)
     };
+    let asks: Vec<usize> = (0..owned.len())
+        .filter(|&i| {
+            let a = owned[i].canary.analysis.as_ref().expect("a window implies an analysis");
+            a.metrics.iter().any(|m| matches!(m.kind, MetricKind::Query(_)))
+        })
+        .collect();
     std::thread::scope(|scope| {
-        for _ in 0..CONNECTIONS.min(windows.len()) {
+        for _ in 0..CONNECTIONS.min(asks.len()) {
             scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(w) = windows.get(i) else { break };
-                    let result = judge_one(w);
-                    results.lock().expect("no worker panics holding the lock")[i] = Some(result);
+                while let Some(&i) = asks.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let result = ask_own(&owned[i]);
+                    own.lock().expect("no worker panics holding the lock")[i] = Some(result);
                 }
             });
         }
     });
-    results
-        .into_inner()
-        .expect("the workers are done")
-        .into_iter()
-        .map(|r| r.expect("every window is judged"))
+    let own = own.into_inner().expect("the workers are done");
+    owned
+        .iter()
+        .zip(readings)
+        .zip(own)
+        .map(|((w, reading), own)| {
+            let own = own.unwrap_or_else(|| Ok(Vec::new()))?;
+            let a = w.canary.analysis.as_ref().expect("a window implies an analysis");
+            a.metrics
+                .iter()
+                .enumerate()
+                .map(|(i, metric)| {
+                    let answer = own.get(i).and_then(Option::as_deref);
+                    analysis::judge(w, metric, &reading, answer).map_err(|e| at(metric, e.to_string()))
+                })
+                .collect()
+        })
         .collect()
+}
+
+/// The answers to a release's checks of the spec's own, one per check (None for a builtin).
+type OwnAnswers = Vec<Option<Vec<prometheus::Series>>>;
+
+/// What a release's readiness query said: the pods of each Deployment, or why Prometheus could
+/// not say; `Err` for a release whose Prometheus is not configured.
+type Availability = Result<Result<BTreeMap<String, f64>, String>>;
+
+/// The queries this process has sent to Prometheus (for `analyze --explain`'s last line and
+/// the benchmarks).
+pub(crate) static QUERIES: AtomicUsize = AtomicUsize::new(0);
+
+/// [`judge`] for many releases at once, each result in the order of `windows`: the releases
+/// that name the same Prometheus are asked together ([`judge_group`]), one query per measure
+/// for them all.
+pub(crate) fn judge_all(ws: &Workspace, windows: &[Window]) -> Vec<Result<Vec<Outcome>>> {
+    let mut results: Vec<Option<Result<Vec<Outcome>>>> = windows.iter().map(|_| None).collect();
+    let mut groups: BTreeMap<String, (Client, Vec<usize>)> = BTreeMap::new();
+    for (i, w) in windows.iter().enumerate() {
+        match client(ws, w.canary) {
+            Ok(made) => groups.entry(made.base().to_string()).or_insert((made, Vec::new())).1.push(i),
+            Err(e) => results[i] = Some(Err(e)),
+        }
+    }
+    for (client, members) in groups.values() {
+        let group: Vec<&Window> = members.iter().map(|&i| &windows[i]).collect();
+        for (&i, result) in members.iter().zip(judge_group(client, &group)) {
+            results[i] = Some(result);
+        }
+    }
+    results.into_iter().map(|r| r.expect("every window is judged")).collect()
 }
 
 /// Each release's analysis run now, in the order of `canaries` (with what each overlay
@@ -323,7 +354,7 @@ pub(crate) fn answers_trusting(
 
 /// An outcome as the release's decision reads it: whether its failure aborts (`onFailure:
 /// abort`, except a `traffic-share` check, whose failure says the cluster is behind Git).
-fn check(canary: &Canary, outcome: &Outcome) -> Check {
+pub(crate) fn check(canary: &Canary, outcome: &Outcome) -> Check {
     let a = canary.analysis.as_ref().expect("judged releases have an analysis");
     let kind = a.metrics.iter().find(|m| m.name == outcome.name).map(|m| &m.kind);
     Check {
@@ -334,45 +365,48 @@ fn check(canary: &Canary, outcome: &Outcome) -> Check {
     }
 }
 
-/// The pods each asked release's Deployments have available, by Deployment name; a Prometheus
-/// that fails is the release's `Ok(Err(why))` (and is not asked again: `unreachable`, by base
-/// URL), a release whose Prometheus is not configured its `Err`. One entry per `true` in `asks`.
+/// The pods each asked release's Deployments have available, by Deployment name: one query per
+/// Prometheus for all its releases ([`analysis::readiness_query`]); a Prometheus that fails is
+/// the release's `Ok(Err(why))` (and is not asked again: `unreachable`, by base URL), a release
+/// whose Prometheus is not configured its `Err`. One entry per `true` in `asks`.
 fn available_all(
     ws: &Workspace,
     canaries: &[Canary],
     asks: &[bool],
-    mut unreachable: BTreeMap<String, String>,
+    unreachable: BTreeMap<String, String>,
     now: Timestamp,
-) -> Vec<Result<Result<BTreeMap<String, f64>, String>>> {
-    let mut clients: BTreeMap<String, Client> = BTreeMap::new();
-    let mut out = Vec::new();
-    for (canary, _) in canaries.iter().zip(asks).filter(|(_, asked)| **asked) {
-        let made = match client(ws, canary) {
-            Ok(made) => made,
-            Err(e) => {
-                out.push(Err(e));
-                continue;
-            }
-        };
-        let client = clients.entry(made.base().to_string()).or_insert(made).clone();
-        if let Some(why) = unreachable.get(client.base()) {
-            out.push(Ok(Err(format!("release `{}`: {why}", canary.id()))));
-            continue;
+) -> Vec<Availability> {
+    let asked: Vec<&Canary> = canaries.iter().zip(asks).filter(|(_, asked)| **asked).map(|(c, _)| c).collect();
+    let mut groups: BTreeMap<String, (Client, Vec<usize>)> = BTreeMap::new();
+    let mut out: Vec<Option<Availability>> = asked.iter().map(|_| None).collect();
+    for (i, canary) in asked.iter().enumerate() {
+        match client(ws, canary) {
+            Ok(made) => groups.entry(made.base().to_string()).or_insert((made, Vec::new())).1.push(i),
+            Err(e) => out[i] = Some(Err(e)),
         }
-        let answer = match client.instant(&analysis::readiness_query(canary), now) {
-            Ok(series) => Ok(series
-                .iter()
-                .filter_map(|s| Some((s.label("deployment").to_string(), s.samples.last()?.1)))
-                .collect()),
-            Err(e) => {
-                let why = format!("release `{}`: {e}", canary.id());
-                unreachable.insert(client.base().to_string(), e.to_string());
-                Err(why)
+    }
+    for (base, (client, members)) in &groups {
+        let answer = match unreachable.get(base) {
+            Some(why) => Err(why.clone()),
+            None => {
+                QUERIES.fetch_add(1, Ordering::Relaxed);
+                let query = analysis::readiness_query(members.iter().map(|&i| asked[i]));
+                client.instant(&query, now).map_err(|e| e.to_string())
             }
         };
-        out.push(Ok(answer));
+        for &i in members {
+            let canary = asked[i];
+            out[i] = Some(Ok(match &answer {
+                Ok(series) => Ok(series
+                    .iter()
+                    .filter(|s| s.label("namespace") == canary.namespace)
+                    .filter_map(|s| Some((s.label("deployment").to_string(), s.samples.last()?.1)))
+                    .collect()),
+                Err(why) => Err(format!("release `{}`: {why}", canary.id())),
+            }));
+        }
     }
-    out
+    out.into_iter().map(|r| r.expect("every release asked has an answer")).collect()
 }
 
 /// The verdict of a release: a failure first, then inconclusive, else a pass.
@@ -390,9 +424,12 @@ pub(crate) fn overall(outcomes: &[Outcome]) -> Verdict {
 pub fn run(ws: &Workspace, args: &AnalyzeArgs) -> Result<Code> {
     let git = Git::open(ws)?;
     let (head, canaries) = git.releases_at_head(&args.selection.releases)?;
-    let now = now()?;
     let committed = git.map_committed(head, &canaries, |canary, c| Ok((c.observed_for(canary), c.recorded)))?;
     let (observed, recorded): (Vec<Observed>, Vec<Option<Recorded>>) = committed.into_iter().unzip();
+    if let Some(range) = &args.replay {
+        return super::replay::run(ws, args, range, &canaries, &recorded);
+    }
+    let now = now()?;
     let mut rows = Vec::new();
     let mut skipped = Vec::new();
     let mut code = Code::Ok;
@@ -417,6 +454,10 @@ pub fn run(ws: &Workspace, args: &AnalyzeArgs) -> Result<Code> {
             code = Code::Gate;
         }
         let stage = r.as_ref().map(|r| r.stage.clone()).unwrap_or_default();
+        let outcomes = match args.explain {
+            true => outcomes,
+            false => outcomes.into_iter().map(|o| Outcome { explain: None, ..o }).collect(),
+        };
         rows.push((canary.id(), stage, w, outcomes));
     }
     match args.format {
@@ -432,10 +473,16 @@ pub fn run(ws: &Workspace, args: &AnalyzeArgs) -> Result<Code> {
                 println!("{name}  {stage}  window {window}");
                 for c in checks {
                     println!("  {}", c.line());
+                    if let Some(explain) = &c.explain {
+                        println!("    to pass: {explain}");
+                    }
                 }
             }
             if !ws.quiet && !skipped.is_empty() {
                 println!("not judged now (no analysis, no canary traffic, or its warmup): {}", skipped.join(", "));
+            }
+            if args.explain {
+                println!("{} queries sent to Prometheus", QUERIES.load(Ordering::Relaxed));
             }
         }
         AnalyzeFormat::Markdown => print!("{}", markdown(&rows)),

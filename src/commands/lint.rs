@@ -53,7 +53,7 @@ pub fn run(ws: &Workspace, args: &Selection) -> Result<Code> {
             since: jiff::Timestamp::UNIX_EPOCH,
             now,
         };
-        if let Err(e) = analysis::plan(&w, &a.metrics) {
+        if let Err(e) = analysis::render_all(&w, &a.metrics) {
             let metric = a.metrics.iter().find(|m| m.name == e.metric).expect("the error names a check");
             bail!("{}", metric.at.problem(e.to_string()));
         }

@@ -17,6 +17,7 @@ mod plan;
 mod promote;
 mod render;
 mod rendering;
+mod replay;
 mod schema;
 mod status;
 mod upstream;

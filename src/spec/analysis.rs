@@ -3,8 +3,11 @@
 //! template renders and returns one number is the analysis's to find, at the check's place.
 
 use super::raw::{RawAnalysis, RawMargin, RawMetric, S};
+use super::rules::parse_duration;
 use super::validate::Validator;
-use super::{Analysis, DEFAULT_MIN_REQUESTS, Margin, Metric, MetricKind, OnFailure};
+use super::{
+    Analysis, DEFAULT_ALPHA, DEFAULT_MIN_REQUESTS, Margin, Metric, MetricKind, OnFailure, OnInconclusive, Stage,
+};
 
 /// The builtin checks by name, with the bound each needs.
 pub const BUILTINS: [(&str, &str); 5] = [
@@ -16,7 +19,7 @@ pub const BUILTINS: [(&str, &str); 5] = [
 ];
 
 impl Validator<'_> {
-    pub(super) fn analysis(&mut self, raw: &S<RawAnalysis>) -> Option<Analysis> {
+    pub(super) fn analysis(&mut self, raw: &S<RawAnalysis>, stages: &[Stage]) -> Option<Analysis> {
         let before = self.problems.len();
         let a = &raw.value;
         let prometheus = a.prometheus.as_ref().map(|p| {
@@ -42,6 +45,39 @@ impl Validator<'_> {
                 OnFailure::Abort
             }
         };
+        let on_inconclusive = match a.on_inconclusive.as_ref().map(|o| (o, o.value.as_str())) {
+            None | Some((_, "hold")) => OnInconclusive::Hold,
+            Some((_, "pass")) => OnInconclusive::Pass,
+            Some((_, "abort")) => OnInconclusive::Abort,
+            Some((o, other)) => {
+                self.problem(o, format!("analysis.onInconclusive `{other}` must be `hold`, `pass` or `abort`"));
+                OnInconclusive::Hold
+            }
+        };
+        let alpha = match &a.alpha {
+            Some(x) => {
+                let ok = x.value > 0.0 && x.value <= 0.5;
+                self.check(x, ok, || {
+                    format!("analysis.alpha must be above 0 and at most 0.5 (0.01 is 1%), got {}", x.value)
+                });
+                if ok { x.value } else { DEFAULT_ALPHA }
+            }
+            None => DEFAULT_ALPHA,
+        };
+        let deadline = match &a.deadline {
+            Some(d) => match parse_duration(&d.value) {
+                Ok(d) if !d.is_zero() => d,
+                Ok(_) => {
+                    self.problem(d, "analysis.deadline must be longer than 0s");
+                    default_deadline(stages)
+                }
+                Err(why) => {
+                    self.problem(d, format!("analysis.deadline `{}` {why}", d.value));
+                    default_deadline(stages)
+                }
+            },
+            None => default_deadline(stages),
+        };
         if a.metrics.is_empty() {
             self.problem(raw, "analysis needs at least one check under analysis.metrics");
         }
@@ -54,7 +90,15 @@ impl Validator<'_> {
                 metrics.push(metric);
             }
         }
-        (self.problems.len() == before).then_some(Analysis { prometheus, min_requests, on_failure, metrics })
+        (self.problems.len() == before).then_some(Analysis {
+            prometheus,
+            min_requests,
+            on_failure,
+            alpha,
+            deadline,
+            on_inconclusive,
+            metrics,
+        })
     }
 
     fn metric(&mut self, raw: &S<RawMetric>) -> Option<Metric> {
@@ -97,32 +141,35 @@ impl Validator<'_> {
         }
         let margin = m.margin.as_ref().and_then(|raw| {
             let parsed = match &raw.value {
-                RawMargin::Number(n) if n.is_finite() && *n >= 0.0 => Some(Margin::Absolute(*n)),
+                RawMargin::Number(n) if n.is_finite() && *n > 0.0 => Some(Margin::Absolute(*n)),
                 RawMargin::Text(t) => t
                     .strip_suffix('%')
                     .and_then(|n| n.trim().parse::<f64>().ok())
-                    .filter(|n| n.is_finite() && *n >= 0.0)
+                    .filter(|n| n.is_finite() && *n > 0.0)
                     .map(Margin::Percent),
                 RawMargin::Number(_) => None,
             };
             if parsed.is_none() {
-                self.problem(raw, "margin must be a number at least 0, or a percent such as `10%`");
+                // A margin of 0 asks the canary to be proven no worse at all: no test can ever pass it.
+                self.problem(
+                    raw,
+                    "margin must be a number above 0 (points, or ms), or a percent above 0 such as `10%` (a margin of 0 can never pass)",
+                );
             }
             parsed
         });
         let needs = match &kind {
             MetricKind::SuccessRate => m.min.is_some(),
             MetricKind::LatencyP99 | MetricKind::TrafficShare => m.max.is_some(),
-            MetricKind::ErrorsVsStable => matches!(margin, Some(Margin::Absolute(_))) || m.margin.is_none(),
-            MetricKind::LatencyVsStable => true,
+            MetricKind::ErrorsVsStable | MetricKind::LatencyVsStable => true,
             MetricKind::Query(_) => m.min.is_some() || m.max.is_some(),
         };
         let what = match &kind {
             MetricKind::SuccessRate => "`min` (percent of responses that are not 5xx)",
             MetricKind::LatencyP99 => "`max` (ms)",
             MetricKind::TrafficShare => "`max` (percentage points off the stage's weight)",
-            MetricKind::ErrorsVsStable => "a `margin` in percentage points (a number)",
-            MetricKind::LatencyVsStable => "a `margin`",
+            MetricKind::ErrorsVsStable => "a `margin`: percentage points (`0.5`) or a percent of stable's rate (`50%`)",
+            MetricKind::LatencyVsStable => "a `margin`: ms (`20`) or a percent of stable's median (`10%`)",
             MetricKind::Query(_) => "`min` or `max`",
         };
         self.check(name, needs, || format!("check `{}` needs {what}", name.value));
@@ -138,4 +185,10 @@ impl Validator<'_> {
             at: self.place(name),
         })
     }
+}
+
+/// `analysis.deadline` when the spec does not say: three times the longest bake, at least an hour.
+fn default_deadline(stages: &[Stage]) -> std::time::Duration {
+    let longest = stages.iter().filter_map(|s| s.pause.duration).max().unwrap_or_default();
+    (longest * 3).max(std::time::Duration::from_secs(3600))
 }

@@ -139,8 +139,27 @@ pub struct Analysis {
     /// Fewer canary requests than this in the window: inconclusive.
     pub min_requests: u64,
     pub on_failure: OnFailure,
+    /// The chance that a healthy canary is ever failed by a comparison during a stage.
+    pub alpha: f64,
+    /// How long a stage's checks may stay inconclusive before `on_inconclusive` decides.
+    pub deadline: Duration,
+    pub on_inconclusive: OnInconclusive,
     pub metrics: Vec<Metric>,
 }
+
+/// What a check still inconclusive past the deadline does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnInconclusive {
+    /// Hold the release, saying "inconclusive past the deadline" (exit 3).
+    Hold,
+    /// Count the check as passed.
+    Pass,
+    /// Count the check as failed (with `onFailure: abort`, the release is aborted).
+    Abort,
+}
+
+/// `spec.analysis.alpha` when the spec does not say.
+pub const DEFAULT_ALPHA: f64 = 0.01;
 
 /// What a failed check does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,9 +191,9 @@ pub enum MetricKind {
     LatencyP99,
     /// |observed canary share - the stage's weight|, percentage points.
     TrafficShare,
-    /// The canary's error rate against stable's (Newcombe-Wilson interval), points.
+    /// The canary's error rate against stable's (confidence sequences), points or %.
     ErrorsVsStable,
-    /// The canary's per-minute mean latency against stable's (Mann-Whitney U), ms or %.
+    /// The canary's median latency against stable's (confidence sequences), ms or %.
     LatencyVsStable,
     /// A minijinja template of a PromQL query that returns one number.
     Query(String),

@@ -423,6 +423,15 @@ pub(super) struct RawAnalysis {
     /// `abort` (default: a failed check aborts the release) or `hold`.
     #[schemars(with = "Option<String>")]
     pub(super) on_failure: Option<S<String>>,
+    /// The chance that a healthy canary is ever failed by a comparison during a whole stage, however often it is looked at (default 0.01).
+    #[schemars(with = "Option<f64>")]
+    pub(super) alpha: Option<S<f64>>,
+    /// How long a stage's checks may stay inconclusive before `onInconclusive` decides (default: three times the longest bake, at least `1h`).
+    #[schemars(with = "Option<String>")]
+    pub(super) deadline: Option<S<String>>,
+    /// What an inconclusive check does past the deadline: `hold` (default, and loudly), `pass` or `abort`.
+    #[schemars(with = "Option<String>")]
+    pub(super) on_inconclusive: Option<S<String>>,
     /// The checks, each a builtin or your own PromQL query.
     #[serde(default)]
     #[schemars(with = "Vec<RawMetric>")]

@@ -174,7 +174,7 @@ impl Validator<'_> {
         };
         let stages = self.stages(&spec, autoscaling.as_ref());
         let warmup = self.warmup(&spec);
-        let analysis = spec.analysis.as_ref().and_then(|a| self.analysis(a));
+        let analysis = spec.analysis.as_ref().and_then(|a| self.analysis(a, &stages));
         let wants = self.own(&spec);
         let extra_kinds = self.extra_kinds(&spec);
         let (Some(output), Some(stable), false) = (output.clone(), stable, self.problems.len() > before) else {

@@ -170,7 +170,7 @@ fn an_error_rate_clearly_above_stables_is_aborted_and_a_slightly_higher_one_hold
         worse,
         "errors",
         ERRORS,
-        "analysis: errors 5 (margin 1): fail; canary 1500 of 30000 failed, stable 0 of 60000",
+        "analysis: errors 5 (margin 1): fail; canary 1500 of 30000 failed (5%, at least 4.44%, at most 5.6%), stable 0 of 60000 in 1800s",
     );
 
     // 1.2% against 0.6%, on few requests: above stable, but neither clearly beyond the margin
@@ -187,7 +187,7 @@ fn an_error_rate_clearly_above_stables_is_aborted_and_a_slightly_higher_one_hold
     let run = promote(r, Some(&prometheus.url), 30);
     assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
     assert!(
-        run.stderr.contains("errors 0.6 (margin 1): inconclusive; canary 36 of 3000 failed, stable 36 of 6000"),
+        run.stderr.contains("errors 0.6 (margin 1): inconclusive; canary 36 of 3000 failed (1.2%, at least "),
         "{}",
         run.stderr
     );
@@ -195,24 +195,24 @@ fn an_error_rate_clearly_above_stables_is_aborted_and_a_slightly_higher_one_hold
 }
 
 #[test]
-fn no_data_or_too_few_requests_hold_and_commit_nothing() {
-    for (what, series) in [
-        ("no data", metrics(40, Traffic::steady("shop", "ratings", "v2", 40, 1000.0))),
-        ("too few requests", metrics(40, Traffic::steady("shop", "reviews", "v2", 40, 3.0))),
-    ] {
-        let prometheus = Prometheus::start(&series);
-        let repo = release(SUCCESS, &prometheus.url);
-        let r = repo.path();
-        let head = git(r, &["rev-parse", "HEAD"]);
-        let run = promote(r, Some(&prometheus.url), 30);
-        assert_eq!(run.code, 3, "{what}: {}{}", run.stdout, run.stderr);
-        assert!(
-            run.stderr.contains("inconclusive") && run.stderr.contains("fewer than minRequests 100"),
-            "{what}: {}",
-            run.stderr
-        );
-        assert_eq!(git(r, &["rev-parse", "HEAD"]), head, "{what}: nothing committed");
-    }
+fn too_few_requests_hold_and_commit_nothing_and_no_request_while_stable_serves_aborts() {
+    // Stable serves, and not one request reaches the canary in a stage that sends it 10%: the
+    // canary is broken (or its pods cannot be reached), not idle.
+    let prometheus = Prometheus::start(&metrics(40, Traffic::steady("shop", "ratings", "v2", 40, 1000.0)));
+    let repo = release(SUCCESS, &prometheus.url);
+    let run = promote(repo.path(), Some(&prometheus.url), 30);
+    assert_eq!(run.code, 5, "{}{}", run.stdout, run.stderr);
+    let k = std::fs::read_to_string(repo.path().join("overlays/reviews/kustomization.yaml")).unwrap();
+    assert!(k.contains("no traffic reaches the canary: 0 requests in 1800s"), "{k}");
+    // 3 canary requests a minute: 90 in the window, fewer than minRequests.
+    let prometheus = Prometheus::start(&metrics(40, Traffic::steady("shop", "reviews", "v2", 40, 3.0)));
+    let repo = release(SUCCESS, &prometheus.url);
+    let r = repo.path();
+    let head = git(r, &["rev-parse", "HEAD"]);
+    let run = promote(r, Some(&prometheus.url), 30);
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("inconclusive; 90 canary requests, fewer than minRequests 100"), "{}", run.stderr);
+    assert_eq!(git(r, &["rev-parse", "HEAD"]), head, "nothing committed");
 }
 
 #[test]
@@ -486,9 +486,10 @@ fn a_canary_in_a_mirror_stage_is_judged_by_the_copies_it_serves() {
     assert_eq!(subject(repo.path()), "reviews: promote shadow -> half (stage 2 of 3)");
     let body = git(repo.path(), &["log", "-1", "--format=%b"]);
     assert!(body.contains("analysis: success-rate 100 (min 99): pass; 0 of 12000 requests failed"), "{body}");
+    // The split of the last 5 minutes: 2000 + 400 requests a minute.
     assert!(
         body.contains(
-            "(max 5): pass; the canary took 16.667% of 72000 requests, the stage's mirror of 20% makes it 16.667%"
+            "(max 5): pass; the canary took 16.7% of 12000 requests in the last 300s, the stage's mirror of 20% makes it 16.7%"
         ),
         "{body}"
     );
@@ -504,6 +505,6 @@ fn a_canary_in_a_mirror_stage_is_judged_by_the_copies_it_serves() {
     // running what Git says; the release holds.
     let (repo, run) = judged(canary(40));
     assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
-    assert!(run.stderr.contains("the stage's mirror of 20% makes it 16.667%"), "{}", run.stderr);
+    assert!(run.stderr.contains("the stage's mirror of 20% makes it 16.7%"), "{}", run.stderr);
     assert_eq!(subject(repo.path()), "reviews: promote prepare -> shadow (stage 1 of 3)");
 }

@@ -47,7 +47,7 @@ fn respond(answer: Answer, raw: &str) -> String {
     let (status, body) = match answer {
         Answer::Metrics if raw.contains("kube_deployment_status_replicas_available") => (
             "200 OK",
-            r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"deployment":"reviews-v1"},"value":[1,"10"]},{"metric":{"deployment":"reviews-v2"},"value":[1,"10"]}]}}"#.to_string(),
+            r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"namespace":"shop","deployment":"reviews-v1"},"value":[1,"10"]},{"metric":{"namespace":"shop","deployment":"reviews-v2"},"value":[1,"10"]}]}}"#.to_string(),
         ),
         Answer::Metrics => (
             "200 OK",

@@ -1,0 +1,329 @@
+//! What a run asks Prometheus, for every release due at once: one instant query per measure
+//! (requests, 5xx, latency buckets, the traffic split), each summed by namespace and workload,
+//! so the queries a run sends do not grow with the number of releases ([`Spans::requests`]).
+//! Releases whose windows differ are asked in one query all the same: each distinct window is a
+//! part of it (`increase(...[1800s])`, or `[3600s] @ <since>` for stable's counts before a
+//! stage), its series tagged with the part's number (`kanari_span`), the parts joined by `or`
+//! in a balanced tree. A part's selector may take more series than its releases need (a
+//! workload of one namespace's release in another's namespace); the reader takes only the
+//! exact ones ([`Spans::read`]).
+//!
+//! Namespaces, release names and version object names are DNS-1123 labels, so they go into the
+//! regexes and strings as they are.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::Window;
+use crate::prometheus::Series;
+use crate::spec::MetricKind;
+
+/// What a query measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Measure {
+    /// Requests to each version, by reporter.
+    Requests,
+    /// 5xx responses of each version, by reporter.
+    Errors,
+    /// Each version's latency histogram (the destination's).
+    Latency,
+    /// The requests to each revision of each app, over the last minutes.
+    Share,
+}
+
+/// A query to run at the windows' `now`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub measure: Measure,
+    pub promql: String,
+}
+
+/// A window's length in seconds and, for a window before a stage, the unix second it ends.
+type Span = (i64, Option<i64>);
+
+/// The distinct windows of the releases due, each with the workloads read over it.
+#[derive(Debug, Default)]
+pub struct Spans {
+    counts: BTreeMap<Span, BTreeMap<String, BTreeSet<String>>>,
+    shares: BTreeMap<i64, BTreeMap<String, BTreeSet<String>>>,
+    measures: BTreeSet<Measure>,
+}
+
+/// One version's counts over its window: each `Err` names the series that was bad.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Side {
+    /// Requests: the larger of the destination's and the source's count.
+    pub requests: Result<f64, String>,
+    /// 5xx responses: the larger of the two reporters' counts.
+    pub errors: Result<f64, String>,
+    /// The latency histogram summed over the window, `(le, requests at most le)`, `+Inf` last;
+    /// empty without requests.
+    pub latency: Result<Vec<(f64, f64)>, String>,
+}
+
+/// What Prometheus said about one release.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reading {
+    pub canary: Side,
+    pub stable: Side,
+    /// Where stable's counts come from: `1800s`, or `the 1800s before the stage`.
+    pub stable_window: String,
+    /// The requests to each revision over the last minutes, and that window (`300s`).
+    pub share: Result<BTreeMap<String, f64>, String>,
+    pub share_window: String,
+}
+
+impl Spans {
+    /// The windows of `windows` and the measures their checks read.
+    pub fn of(windows: &[Window]) -> Spans {
+        let mut spans = Spans::default();
+        for w in windows {
+            let Some(a) = &w.canary.analysis else { continue };
+            let ns = w.canary.namespace.clone();
+            let (canary, stable) = (w.workload(w.version), w.workload(&w.canary.stable.version));
+            let now = spans.counts.entry((w.seconds(), None)).or_default().entry(ns.clone()).or_default();
+            now.insert(canary);
+            if w.stable_idle() {
+                let before = (w.before_seconds(), Some(w.since.as_second()));
+                spans.counts.entry(before).or_default().entry(ns.clone()).or_default().insert(stable);
+            } else {
+                now.insert(stable);
+            }
+            spans.measures.insert(Measure::Requests);
+            for m in &a.metrics {
+                let measure = match m.kind {
+                    MetricKind::SuccessRate | MetricKind::ErrorsVsStable => Measure::Errors,
+                    MetricKind::LatencyP99 | MetricKind::LatencyVsStable => Measure::Latency,
+                    MetricKind::TrafficShare => {
+                        let apps = spans.shares.entry(w.share_seconds()).or_default();
+                        apps.entry(ns.clone()).or_default().insert(w.canary.name.clone());
+                        Measure::Share
+                    }
+                    MetricKind::Query(_) => continue,
+                };
+                spans.measures.insert(measure);
+            }
+        }
+        spans
+    }
+
+    /// The queries to run: one per measure the checks read.
+    pub fn requests(&self) -> Vec<Request> {
+        self.measures
+            .iter()
+            .map(|&measure| {
+                let parts: Vec<String> = match measure {
+                    Measure::Share => self
+                        .shares
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (seconds, apps))| share_part(i, *seconds, apps))
+                        .collect(),
+                    _ => self
+                        .counts
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (span, wl))| count_part(measure, i, *span, wl))
+                        .collect(),
+                };
+                Request { measure, promql: balanced(&parts) }
+            })
+            .collect()
+    }
+
+    /// Each window's reading from the answers to [`Spans::requests`] (a measure not asked
+    /// reads as no requests).
+    pub fn read(&self, windows: &[Window], answers: &[(Measure, Vec<Series>)]) -> Vec<Reading> {
+        let answer = |m: Measure| answers.iter().find(|(x, _)| *x == m).map_or(&[][..], |(_, s)| &s[..]);
+        let index: BTreeMap<Span, usize> = self.counts.keys().enumerate().map(|(i, s)| (*s, i)).collect();
+        let shares: BTreeMap<i64, usize> = self.shares.keys().enumerate().map(|(i, s)| (*s, i)).collect();
+        windows
+            .iter()
+            .map(|w| {
+                let ns = &w.canary.namespace;
+                let now = index.get(&(w.seconds(), None)).copied();
+                let (stable_span, stable_window) = match w.stable_idle() {
+                    true => (
+                        index.get(&(w.before_seconds(), Some(w.since.as_second()))).copied(),
+                        format!("the {}s before the stage", w.before_seconds()),
+                    ),
+                    false => (now, w.promql()),
+                };
+                let side = |span: Option<usize>, version: &str| {
+                    let workload = w.workload(version);
+                    let seconds = if span == now { w.seconds() } else { w.before_seconds() };
+                    side(
+                        answer(Measure::Requests),
+                        answer(Measure::Errors),
+                        answer(Measure::Latency),
+                        span,
+                        ns,
+                        &workload,
+                        seconds,
+                    )
+                };
+                let share_span = shares.get(&w.share_seconds()).copied();
+                Reading {
+                    canary: side(now, w.version),
+                    stable: side(stable_span, &w.canary.stable.version),
+                    stable_window,
+                    share: share(answer(Measure::Share), share_span, ns, &w.canary.name, w.share_seconds()),
+                    share_window: format!("{}s", w.share_seconds()),
+                }
+            })
+            .collect()
+    }
+}
+
+/// The selector of a part: the namespaces and names, as one regex each.
+fn selector(first: &str, names: &BTreeMap<String, BTreeSet<String>>, label: &str) -> String {
+    let namespaces: Vec<&str> = names.keys().map(String::as_str).collect();
+    let all: BTreeSet<&str> = names.values().flatten().map(String::as_str).collect();
+    let all: Vec<&str> = all.into_iter().collect();
+    format!("{first},destination_workload_namespace=~\"{}\",{label}=~\"{}\"", namespaces.join("|"), all.join("|"))
+}
+
+/// `label_replace(..., "kanari_span", "<i>", "", "")`: a part's series tagged with its number.
+fn tagged(i: usize, expr: String) -> String {
+    format!("label_replace({expr}, \"kanari_span\", \"{i}\", \"\", \"\")")
+}
+
+fn count_part(
+    measure: Measure,
+    i: usize,
+    (seconds, at): Span,
+    workloads: &BTreeMap<String, BTreeSet<String>>,
+) -> String {
+    let at = at.map_or(String::new(), |t| format!(" @ {t}"));
+    let (metric, first, by) = match measure {
+        Measure::Requests => ("istio_requests_total", "reporter=~\"destination|source\"", "reporter, "),
+        Measure::Errors => {
+            ("istio_requests_total", "reporter=~\"destination|source\",response_code=~\"5..\"", "reporter, ")
+        }
+        _ => ("istio_request_duration_milliseconds_bucket", "reporter=\"destination\"", "le, "),
+    };
+    let sel = selector(first, workloads, "destination_workload");
+    tagged(
+        i,
+        format!(
+            "sum by ({by}destination_workload_namespace, destination_workload) (increase({metric}{{{sel}}}[{seconds}s]{at}))"
+        ),
+    )
+}
+
+fn share_part(i: usize, seconds: i64, apps: &BTreeMap<String, BTreeSet<String>>) -> String {
+    let sel = selector("reporter=\"destination\"", apps, "destination_app");
+    tagged(
+        i,
+        format!(
+            "sum by (destination_workload_namespace, destination_app, destination_canonical_revision) (increase(istio_requests_total{{{sel}}}[{seconds}s]))"
+        ),
+    )
+}
+
+/// The parts joined by `or`, as a balanced tree (so a thousand parts nest ten deep).
+fn balanced(parts: &[String]) -> String {
+    match parts {
+        [] => "vector(0) unless vector(0)".to_string(),
+        [one] => one.clone(),
+        _ => {
+            let (left, right) = parts.split_at(parts.len() / 2);
+            format!("({} or {})", balanced(left), balanced(right))
+        }
+    }
+}
+
+/// The series a query gave for part `span`, namespace `ns` and `label` = `name`.
+fn matching<'a>(
+    answer: &'a [Series],
+    span: usize,
+    ns: &'a str,
+    label: &'a str,
+    name: &'a str,
+) -> impl Iterator<Item = &'a Series> {
+    let span = span.to_string();
+    answer.iter().filter(move |s| {
+        s.label("kanari_span") == span && s.label("destination_workload_namespace") == ns && s.label(label) == name
+    })
+}
+
+/// A series as messages name it: `istio_requests_total{reporter="source",...} over 1800s`.
+fn named(metric: &str, s: &Series, seconds: i64) -> String {
+    let labels: Vec<String> =
+        s.labels.iter().filter(|(k, _)| k != "kanari_span").map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    format!("{metric}{{{}}} over {seconds}s", labels.join(","))
+}
+
+/// A series' value when it is a count: finite and not negative; else why not, naming it.
+fn count(metric: &str, s: &Series, seconds: i64) -> Result<f64, String> {
+    let v = s.samples.last().map_or(f64::NAN, |(_, v)| *v);
+    match v.is_finite() && v >= 0.0 {
+        true => Ok(v),
+        false => Err(format!("{} is {}, not a count", named(metric, s, seconds), super::shown(v, &[]))),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn side(
+    requests: &[Series],
+    errors: &[Series],
+    latency: &[Series],
+    span: Option<usize>,
+    ns: &str,
+    workload: &str,
+    seconds: i64,
+) -> Side {
+    let Some(span) = span else {
+        return Side { requests: Ok(0.0), errors: Ok(0.0), latency: Ok(Vec::new()) };
+    };
+    let largest = |answer: &[Series]| -> Result<f64, String> {
+        matching(answer, span, ns, "destination_workload", workload)
+            .map(|s| count("istio_requests_total", s, seconds))
+            .try_fold(0.0f64, |most, v| Ok(most.max(v?)))
+    };
+    let latency = (|| {
+        let metric = "istio_request_duration_milliseconds_bucket";
+        let mut buckets = Vec::new();
+        for s in matching(latency, span, ns, "destination_workload", workload) {
+            let le: f64 = match s.label("le") {
+                "+Inf" => f64::INFINITY,
+                le => le
+                    .parse()
+                    .map_err(|_| format!("{} has the bucket le=\"{le}\", not a number", named(metric, s, seconds)))?,
+            };
+            buckets.push((le, count(metric, s, seconds)?));
+        }
+        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        if let Some(w) = buckets.windows(2).find(|w| w[1].1 < w[0].1) {
+            return Err(format!(
+                "{metric}{{destination_workload_namespace=\"{ns}\",destination_workload=\"{workload}\"}} over {seconds}s falls from {} at le={} to {} at le={}: its buckets are not cumulative",
+                super::shown(w[0].1, &[]),
+                super::shown(w[0].0, &[]),
+                super::shown(w[1].1, &[]),
+                super::shown(w[1].0, &[])
+            ));
+        }
+        if buckets.last().is_some_and(|(le, _)| le.is_finite()) {
+            return Err(format!(
+                "{metric}{{destination_workload_namespace=\"{ns}\",destination_workload=\"{workload}\"}} over {seconds}s has no +Inf bucket"
+            ));
+        }
+        Ok(buckets)
+    })();
+    Side { requests: largest(requests), errors: largest(errors), latency }
+}
+
+fn share(
+    answer: &[Series],
+    span: Option<usize>,
+    ns: &str,
+    app: &str,
+    seconds: i64,
+) -> Result<BTreeMap<String, f64>, String> {
+    let Some(span) = span else { return Ok(BTreeMap::new()) };
+    let mut by = BTreeMap::new();
+    for s in matching(answer, span, ns, "destination_app", app) {
+        let v = count("istio_requests_total", s, seconds)?;
+        *by.entry(s.label("destination_canonical_revision").to_string()).or_insert(0.0) += v;
+    }
+    Ok(by)
+}
