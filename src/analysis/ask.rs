@@ -134,6 +134,9 @@ impl Spans {
     /// reads as no requests).
     pub fn read(&self, windows: &[Window], answers: &[(Measure, Vec<Series>)]) -> Vec<Reading> {
         let answer = |m: Measure| answers.iter().find(|(x, _)| *x == m).map_or(&[][..], |(_, s)| &s[..]);
+        let (requests, errors) =
+            (by_key(answer(Measure::Requests), WORKLOAD), by_key(answer(Measure::Errors), WORKLOAD));
+        let (latency, shared) = (by_key(answer(Measure::Latency), WORKLOAD), by_key(answer(Measure::Share), APP));
         let index: BTreeMap<Span, usize> = self.counts.keys().enumerate().map(|(i, s)| (*s, i)).collect();
         let shares: BTreeMap<i64, usize> = self.shares.keys().enumerate().map(|(i, s)| (*s, i)).collect();
         windows
@@ -151,22 +154,19 @@ impl Spans {
                 let side = |span: Option<usize>, version: &str| {
                     let workload = w.workload(version);
                     let seconds = if span == now { w.seconds() } else { w.before_seconds() };
-                    side(
-                        answer(Measure::Requests),
-                        answer(Measure::Errors),
-                        answer(Measure::Latency),
-                        span,
-                        ns,
-                        &workload,
-                        seconds,
-                    )
+                    let key = |span: usize| (span, ns.as_str(), workload.as_str());
+                    side((&requests, &errors, &latency), span.map(key), seconds)
                 };
                 let share_span = shares.get(&w.share_seconds()).copied();
                 Reading {
                     canary: side(now, w.version),
                     stable: side(stable_span, &w.canary.stable.version),
                     stable_window,
-                    share: share(answer(Measure::Share), share_span, ns, &w.canary.name, w.share_seconds()),
+                    share: share(
+                        &shared,
+                        share_span.map(|span| (span, ns.as_str(), w.canary.name.as_str())),
+                        w.share_seconds(),
+                    ),
                     share_window: format!("{}s", w.share_seconds()),
                 }
             })
@@ -232,18 +232,28 @@ fn balanced(parts: &[String]) -> String {
     }
 }
 
-/// The series a query gave for part `span`, namespace `ns` and `label` = `name`.
-fn matching<'a>(
-    answer: &'a [Series],
-    span: usize,
-    ns: &'a str,
-    label: &'a str,
-    name: &'a str,
-) -> impl Iterator<Item = &'a Series> {
-    let span = span.to_string();
-    answer.iter().filter(move |s| {
-        s.label("kanari_span") == span && s.label("destination_workload_namespace") == ns && s.label(label) == name
-    })
+const WORKLOAD: &str = "destination_workload";
+const APP: &str = "destination_app";
+
+/// An answer's series by part, namespace and the value of `label`: the reader's index, so
+/// reading a thousand releases does not scan every series for each.
+type Index<'a> = BTreeMap<(usize, &'a str, &'a str), Vec<&'a Series>>;
+
+fn by_key<'a>(answer: &'a [Series], label: &str) -> Index<'a> {
+    let mut index: Index = BTreeMap::new();
+    for s in answer {
+        let Ok(span) = s.label("kanari_span").parse::<usize>() else { continue };
+        index.entry((span, s.label("destination_workload_namespace"), s.label(label))).or_default().push(s);
+    }
+    index
+}
+
+/// A part, a namespace and a workload (or app): the key of an [`Index`].
+type Key<'a> = (usize, &'a str, &'a str);
+
+/// The series of `key` in `index`.
+fn matching<'k>(index: &Index<'k>, key: Key<'k>) -> Vec<&'k Series> {
+    index.get(&key).cloned().unwrap_or_default()
 }
 
 /// A series as messages name it: `istio_requests_total{reporter="source",...} over 1800s`.
@@ -262,28 +272,21 @@ fn count(metric: &str, s: &Series, seconds: i64) -> Result<f64, String> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn side(
-    requests: &[Series],
-    errors: &[Series],
-    latency: &[Series],
-    span: Option<usize>,
-    ns: &str,
-    workload: &str,
-    seconds: i64,
-) -> Side {
-    let Some(span) = span else {
+fn side((requests, errors, latency): (&Index, &Index, &Index), key: Option<Key>, seconds: i64) -> Side {
+    let Some(key) = key else {
         return Side { requests: Ok(0.0), errors: Ok(0.0), latency: Ok(Vec::new()) };
     };
-    let largest = |answer: &[Series]| -> Result<f64, String> {
-        matching(answer, span, ns, "destination_workload", workload)
+    let (_, ns, workload) = key;
+    let largest = |index: &Index| -> Result<f64, String> {
+        matching(index, key)
+            .into_iter()
             .map(|s| count("istio_requests_total", s, seconds))
             .try_fold(0.0f64, |most, v| Ok(most.max(v?)))
     };
     let latency = (|| {
         let metric = "istio_request_duration_milliseconds_bucket";
         let mut buckets = Vec::new();
-        for s in matching(latency, span, ns, "destination_workload", workload) {
+        for s in matching(latency, key) {
             let le: f64 = match s.label("le") {
                 "+Inf" => f64::INFINITY,
                 le => le
@@ -312,16 +315,10 @@ fn side(
     Side { requests: largest(requests), errors: largest(errors), latency }
 }
 
-fn share(
-    answer: &[Series],
-    span: Option<usize>,
-    ns: &str,
-    app: &str,
-    seconds: i64,
-) -> Result<BTreeMap<String, f64>, String> {
-    let Some(span) = span else { return Ok(BTreeMap::new()) };
+fn share(index: &Index, key: Option<Key>, seconds: i64) -> Result<BTreeMap<String, f64>, String> {
+    let Some(key) = key else { return Ok(BTreeMap::new()) };
     let mut by = BTreeMap::new();
-    for s in matching(answer, span, ns, "destination_app", app) {
+    for s in index.get(&key).into_iter().flatten() {
         let v = count("istio_requests_total", s, seconds)?;
         *by.entry(s.label("destination_canonical_revision").to_string()).or_insert(0.0) += v;
     }

@@ -43,6 +43,8 @@
 //! `abort` (a failure).
 
 pub mod ask;
+#[cfg(test)]
+mod tests;
 pub mod verdict;
 
 use std::fmt;
@@ -288,7 +290,7 @@ pub fn render_all(w: &Window, metrics: &[crate::spec::Metric]) -> Result<(), Err
 }
 
 #[cfg(test)]
-mod tests {
+mod numbers {
     use super::*;
 
     #[test]

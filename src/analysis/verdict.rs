@@ -309,9 +309,9 @@ fn explain(w: &Window, metric: &Metric, a: &Analysis, reading: &Reading, request
         format!("a healthy canary needs about {needed} canary requests in all, {more} more{time}")
     };
     // The stable requests that come with each canary request, as observed (or as the weights say).
-    let ratio = |stable: f64| match (requests, w.stable_idle()) {
-        (0, _) | (_, true) if w.weight > 0 && w.weight < 100 => f64::from(100 - w.weight) / f64::from(w.weight),
-        (0, _) => 1.0,
+    let ratio = |stable: f64| match requests {
+        0 if w.weight > 0 && w.weight < 100 => f64::from(100 - w.weight) / f64::from(w.weight),
+        0 => 1.0,
         _ => stable / requests as f64,
     };
     let never = |why: &str| format!("no number of requests passes it at the rates observed now: {why}");

@@ -63,6 +63,8 @@ const PURE: &[&str] = &[
     "plan",
     "release",
     "analysis",
+    "analysis/ask",
+    "analysis/verdict",
     "render",
     "check",
     "diff",
