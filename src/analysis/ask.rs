@@ -28,6 +28,9 @@ pub enum Measure {
     Latency,
     /// The requests to each revision of each app, over the last minutes.
     Share,
+    /// Each version's counters summed over every sample of the window (`sum_over_time`): NaN
+    /// or infinite when any sample inside the window is, which `increase` skips over.
+    Samples,
 }
 
 /// A query to run at the windows' `now`.
@@ -88,7 +91,7 @@ impl Spans {
             } else {
                 now.insert(stable);
             }
-            spans.measures.insert(Measure::Requests);
+            spans.measures.extend([Measure::Requests, Measure::Samples]);
             for m in &a.metrics {
                 let measure = match m.kind {
                     MetricKind::SuccessRate | MetricKind::ErrorsVsStable => Measure::Errors,
@@ -118,6 +121,14 @@ impl Spans {
                         .enumerate()
                         .map(|(i, (seconds, apps))| share_part(i, *seconds, apps))
                         .collect(),
+                    Measure::Samples => {
+                        let latency = self.measures.contains(&Measure::Latency);
+                        self.counts
+                            .iter()
+                            .enumerate()
+                            .map(|(i, (span, wl))| samples_part(i, *span, wl, latency))
+                            .collect()
+                    }
                     _ => self
                         .counts
                         .iter()
@@ -137,6 +148,7 @@ impl Spans {
         let (requests, errors) =
             (by_key(answer(Measure::Requests), WORKLOAD), by_key(answer(Measure::Errors), WORKLOAD));
         let (latency, shared) = (by_key(answer(Measure::Latency), WORKLOAD), by_key(answer(Measure::Share), APP));
+        let samples = by_key(answer(Measure::Samples), WORKLOAD);
         let index: BTreeMap<Span, usize> = self.counts.keys().enumerate().map(|(i, s)| (*s, i)).collect();
         let shares: BTreeMap<i64, usize> = self.shares.keys().enumerate().map(|(i, s)| (*s, i)).collect();
         windows
@@ -155,7 +167,7 @@ impl Spans {
                     let workload = w.workload(version);
                     let seconds = if span == now { w.seconds() } else { w.before_seconds() };
                     let key = |span: usize| (span, ns.as_str(), workload.as_str());
-                    side((&requests, &errors, &latency), span.map(key), seconds)
+                    side((&requests, &errors, &latency, &samples), span.map(key), seconds)
                 };
                 let share_span = shares.get(&w.share_seconds()).copied();
                 Reading {
@@ -210,6 +222,31 @@ fn count_part(
     )
 }
 
+/// The counters' samples inside the window, summed: bad (NaN, infinite) when any is. Each
+/// metric's part is tagged with its name (`kanari_metric`), for the message.
+fn samples_part(
+    i: usize,
+    (seconds, at): Span,
+    workloads: &BTreeMap<String, BTreeSet<String>>,
+    latency: bool,
+) -> String {
+    let at = at.map_or(String::new(), |t| format!(" @ {t}"));
+    let metrics = [
+        ("istio_requests_total", "reporter=~\"destination|source\""),
+        ("istio_request_duration_milliseconds_bucket", "reporter=\"destination\""),
+    ];
+    let parts: Vec<String> = metrics[..if latency { 2 } else { 1 }]
+        .iter()
+        .map(|(metric, first)| {
+            let sel = selector(first, workloads, WORKLOAD);
+            format!(
+                "label_replace(sum by (reporter, destination_workload_namespace, destination_workload) (sum_over_time({metric}{{{sel}}}[{seconds}s]{at})), \"kanari_metric\", \"{metric}\", \"\", \"\")"
+            )
+        })
+        .collect();
+    tagged(i, balanced(&parts))
+}
+
 fn share_part(i: usize, seconds: i64, apps: &BTreeMap<String, BTreeSet<String>>) -> String {
     let sel = selector("reporter=\"destination\"", apps, "destination_app");
     tagged(
@@ -259,7 +296,7 @@ fn matching<'k>(index: &Index<'k>, key: Key<'k>) -> Vec<&'k Series> {
 /// A series as messages name it: `istio_requests_total{reporter="source",...} over 1800s`.
 fn named(metric: &str, s: &Series, seconds: i64) -> String {
     let labels: Vec<String> =
-        s.labels.iter().filter(|(k, _)| k != "kanari_span").map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+        s.labels.iter().filter(|(k, _)| !k.starts_with("kanari_")).map(|(k, v)| format!("{k}=\"{v}\"")).collect();
     format!("{metric}{{{}}} over {seconds}s", labels.join(","))
 }
 
@@ -272,10 +309,25 @@ fn count(metric: &str, s: &Series, seconds: i64) -> Result<f64, String> {
     }
 }
 
-fn side((requests, errors, latency): (&Index, &Index, &Index), key: Option<Key>, seconds: i64) -> Side {
+fn side(
+    (requests, errors, latency, samples): (&Index, &Index, &Index, &Index),
+    key: Option<Key>,
+    seconds: i64,
+) -> Side {
     let Some(key) = key else {
         return Side { requests: Ok(0.0), errors: Ok(0.0), latency: Ok(Vec::new()) };
     };
+    // A NaN or infinite sample inside the window, which `increase` steps over, by metric.
+    let bad = |metric: &str| -> Result<(), String> {
+        let found = matching(samples, key)
+            .into_iter()
+            .find(|s| s.label("kanari_metric") == metric && !s.samples.last().is_some_and(|(_, v)| v.is_finite()));
+        match found {
+            Some(s) => Err(format!("{} has a NaN or infinite sample", named(metric, s, seconds))),
+            None => Ok(()),
+        }
+    };
+    let (counters, buckets) = (bad("istio_requests_total"), bad("istio_request_duration_milliseconds_bucket"));
     let (_, ns, workload) = key;
     let largest = |index: &Index| -> Result<f64, String> {
         matching(index, key)
@@ -312,7 +364,11 @@ fn side((requests, errors, latency): (&Index, &Index, &Index), key: Option<Key>,
         }
         Ok(buckets)
     })();
-    Side { requests: largest(requests), errors: largest(errors), latency }
+    Side {
+        requests: counters.clone().and_then(|()| largest(requests)),
+        errors: counters.and_then(|()| largest(errors)),
+        latency: buckets.and_then(|()| latency),
+    }
 }
 
 fn share(index: &Index, key: Option<Key>, seconds: i64) -> Result<BTreeMap<String, f64>, String> {

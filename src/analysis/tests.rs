@@ -75,7 +75,7 @@ fn one_query_per_measure_asks_every_window_each_part_tagged() {
     let spans = Spans::of(&windows);
     let requests = spans.requests();
     let measures: Vec<Measure> = requests.iter().map(|r| r.measure).collect();
-    assert_eq!(measures, [Measure::Requests, Measure::Errors, Measure::Latency, Measure::Share]);
+    assert_eq!(measures, [Measure::Requests, Measure::Errors, Measure::Latency, Measure::Share, Measure::Samples]);
     let q = &requests[0].promql;
     // Three windows now (1800s, 2700s, 1200s) and stable's hour before the weight-100 stage.
     for part in ["[1200s]))", "[1800s]))", "[2700s]))", &format!("[1200s] @ {}))", at(0).as_second())] {
@@ -87,6 +87,9 @@ fn one_query_per_measure_asks_every_window_each_part_tagged() {
     assert!(requests[1].promql.contains("response_code=~\"5..\""));
     assert!(requests[2].promql.contains("sum by (le, destination_workload_namespace, destination_workload)"));
     assert!(requests[3].promql.contains("[300s]"), "{}", requests[3].promql);
+    // Every sample inside each window, for the NaN that `increase` steps over.
+    assert!(requests[4].promql.contains("(sum_over_time(istio_requests_total{"), "{}", requests[4].promql);
+    assert!(requests[4].promql.contains("(sum_over_time(istio_request_duration_milliseconds_bucket{"));
 }
 
 #[test]

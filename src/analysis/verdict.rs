@@ -284,7 +284,7 @@ fn settle(out: &mut Outcome, w: &Window, a: &Analysis) {
         OnInconclusive::Abort => (Verdict::Fail, "failed by onInconclusive: abort".to_string()),
     };
     out.verdict = word(verdict);
-    out.detail = format!("{}; inconclusive past the deadline of {deadline} ({said})", out.detail);
+    out.detail = format!("{}; {} of {deadline} ({said})", out.detail, crate::spec::PAST_DEADLINE);
 }
 
 /// What a healthy canary still needs to pass this check, at the rates observed now: the

@@ -158,6 +158,10 @@ impl Gate {
             Gate::Aborted { .. } => "aborted".into(),
             Gate::OnTheWay { stage, .. } => format!("on the way: {stage}"),
             Gate::Warmup { until, .. } => format!("warmup until {until}"),
+            // A hold past the analysis' deadline is said even in the short form: CI alerts on it.
+            Gate::Analysis { check, why } if why.contains(crate::spec::PAST_DEADLINE) => {
+                format!("analysis: {check} ({})", crate::spec::PAST_DEADLINE)
+            }
             Gate::Analysis { check, .. } => format!("analysis: {check}"),
             Gate::Unavailable { .. } => "analysis: unavailable".into(),
             Gate::NotRun { stage } => format!("{stage} not run"),

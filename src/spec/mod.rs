@@ -158,6 +158,10 @@ pub enum OnInconclusive {
     Abort,
 }
 
+/// What a check's line says once it has stayed inconclusive past `analysis.deadline`: the words
+/// `status` and `promote` repeat, for CI to alert on.
+pub const PAST_DEADLINE: &str = "inconclusive past the deadline";
+
 /// `spec.analysis.alpha` when the spec does not say.
 pub const DEFAULT_ALPHA: f64 = 0.01;
 

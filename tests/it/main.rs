@@ -38,6 +38,7 @@ mod structure;
 mod template;
 mod transitions;
 mod ux;
+mod watched;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -6,7 +6,7 @@ use std::net::TcpStream;
 
 use jiff::SignedDuration;
 
-use super::{Latency, OpenMetrics, Prometheus, Replicas, Traffic, at_minute, day};
+use super::{Latency, OpenMetrics, Prometheus, Replicas, Reporter, Traffic, at_minute, day};
 use crate::servers::live_members;
 
 /// reviews-v1 (stable) for 60 minutes and reviews-v2 (canary) for the first 30, in `shop`: 1000
@@ -178,4 +178,69 @@ fn the_text_is_openmetrics_with_counters_that_never_go_down() {
     let total = parsed[&format!("istio_requests_total{{{v3}}}")].last().unwrap().1;
     assert_eq!(total, (7.3f64 * 0.37 * 45.0).round());
     assert_eq!(parsed.keys().filter(|k| k.contains("ratings-v3") && k.contains("_bucket")).count(), 2 * 20);
+}
+
+/// reviews-v2 restarts just before minute 15; ratings-v2 fails from minute 10 and stops at 20;
+/// details-v2's requests read NaN from minute 20 to 25; clients see reviews-v3 answer 503.
+fn troubled() -> OpenMetrics {
+    let mut series = OpenMetrics::every(15);
+    series
+        .traffic(Traffic {
+            error_ratio: 0.1,
+            reset_at: Some(15),
+            ..Traffic::steady("shop", "reviews", "v2", 30, 1000.0)
+        })
+        .traffic(Traffic {
+            error_ratio: 0.5,
+            errors_from: 10,
+            stops_at: Some(20),
+            ..Traffic::steady("shop", "ratings", "v2", 30, 100.0)
+        })
+        .traffic(Traffic { nan: Some((200, 20..25)), ..Traffic::steady("shop", "details", "v2", 30, 100.0) })
+        .traffic(Traffic::steady("shop", "reviews", "v3", 30, 0.0))
+        .traffic(Traffic {
+            error_ratio: 1.0,
+            reporter: Reporter::Source,
+            ..Traffic::steady("shop", "reviews", "v3", 30, 60.0)
+        });
+    series
+}
+
+#[test]
+fn a_restart_a_stop_nan_samples_and_the_clients_view_read_as_istio_shows_them() {
+    let text = troubled().text();
+    let parsed = parse(&text);
+    let v2 = r#"reporter="destination",destination_workload_namespace="shop",destination_workload="reviews-v2",destination_app="reviews",destination_canonical_revision="v2",destination_service_name="reviews",response_code="200""#;
+    let ok = &parsed[&format!("istio_requests_total{{{v2}}}")];
+    // Every 15 s: 225 successes a quarter of a minute; the restart's first sample counts the
+    // requests since the last sample before it.
+    let around: Vec<f64> = ok[58..62].iter().map(|s| s.1).collect();
+    assert_eq!(around, [13050.0, 13275.0, 225.0, 450.0]);
+    let prometheus = Prometheus::start(&troubled());
+    let sum = |q: &str, minute: u32| prometheus.value(&format!("sum({q})"), at_minute(minute));
+    let workload = |w: &str, code: &str| {
+        format!(r#"istio_requests_total{{reporter="destination",destination_workload="{w}",response_code=~"{code}"}}"#)
+    };
+    // increase() counts through the restart: the same numbers as without it, the histogram's
+    // too.
+    assert_eq!(sum(&format!("increase({}[30m])", workload("reviews-v2", "5..")), 30), 3000.0);
+    assert_eq!(sum(&format!("increase({}[30m])", workload("reviews-v2", ".*")), 30), 30000.0);
+    let inf = r#"istio_request_duration_milliseconds_bucket{destination_workload="reviews-v2",le="+Inf"}"#;
+    assert_eq!(sum(&format!("increase({inf}[30m])"), 30), 30000.0);
+    let within = r#"istio_request_duration_milliseconds_bucket{destination_workload="reviews-v2",le="100"}"#;
+    // Half of them within 100 ms; each code's buckets are rounded before and after the restart.
+    let half = sum(&format!("increase({within}[30m])"), 30);
+    assert!((half - 15000.0).abs() <= 4.0, "requests to reviews-v2 within 100 ms: {half}");
+    // Failures from minute 10, requests until minute 20: 500 failures and 1500 successes.
+    assert_eq!(sum(&format!("increase({}[30m])", workload("ratings-v2", "5..")), 30), 500.0);
+    assert_eq!(sum(&format!("increase({}[30m])", workload("ratings-v2", "2..")), 30), 1500.0);
+    assert_eq!(sum(&format!("increase({}[5m])", workload("ratings-v2", ".*")), 30), 0.0);
+    // A NaN at either end of the window makes increase() NaN; in between, Prometheus takes the
+    // last sample less the first and never sees it.
+    assert!(sum(&format!("increase({}[10m])", workload("details-v2", ".*")), 22).is_nan());
+    assert_eq!(sum(&format!("increase({}[30m])", workload("details-v2", ".*")), 30), 3000.0);
+    // The clients count 60 requests a minute to reviews-v3, all 503; its own proxy counts none.
+    let source = r#"istio_requests_total{reporter="source",destination_workload="reviews-v3",response_code="503"}"#;
+    assert_eq!(sum(&format!("increase({source}[30m])"), 30), 1800.0);
+    assert_eq!(sum(&format!("increase({}[30m])", workload("reviews-v3", ".*")), 30), 0.0);
 }

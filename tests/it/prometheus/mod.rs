@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use serde_json::Value;
 
-pub use openmetrics::{Latency, OpenMetrics, Replicas, Traffic, at_minute, day};
+pub use openmetrics::{Latency, OpenMetrics, Replicas, Reporter, Traffic, at_minute, day};
 
 use crate::servers::{ProcessGroup, live_members};
 
