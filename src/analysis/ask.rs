@@ -367,7 +367,7 @@ fn side(
     Side {
         requests: counters.clone().and_then(|()| largest(requests)),
         errors: counters.and_then(|()| largest(errors)),
-        latency: buckets.and_then(|()| latency),
+        latency: buckets.and(latency),
     }
 }
 
