@@ -100,7 +100,7 @@ fn measured(
             };
             let total = h.last().map_or(0.0, |b| b.1);
             let top = h.iter().rev().find(|(le, _)| le.is_finite()).map_or(0.0, |(le, _)| *le);
-            let p99 = stats::order_statistic(h, 0.99 * total, top);
+            let p99 = stats::order_statistic(h, 0.99 * total, top, stats::Spread::Linear);
             let detail = format!("{} requests", total.round());
             Found::Judged(against(p99), Some(p99), detail + &sides(&bounds, p99))
         }
