@@ -247,7 +247,7 @@ pub fn order_statistic(h: &Histogram, c: f64, top: f64, spread: Spread) -> f64 {
             if le.is_infinite() {
                 return top;
             }
-            let ((lo, before), share) = (below, (c - below.1) / (count - below.1));
+            let (lo, share) = (below.0, (c - below.1) / (count - below.1));
             return match spread {
                 Spread::Geometric if lo > 0.0 => lo * (le / lo).powf(share),
                 _ => lo + (le - lo) * share,
