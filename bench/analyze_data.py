@@ -12,7 +12,11 @@ openmetrics.rs: the reporter="destination" side of istio_requests_total (respons
 503) and of istio_request_duration_milliseconds (a histogram with Istio's default buckets, per
 response code), for `<name>-v1` (stable) and `<name>-v2` (canary) in namespace `bench`, sampled
 every 60 s for 40 minutes from 2026-06-01T00:00:00Z. Every release is healthy: 0.1 % of requests
-fail on both versions and latencies stay well under 500 ms, so every check passes.
+fail on both versions and latencies stay well under 500 ms, so every check passes. And, as
+kube-state-metrics reports it, kube_deployment_status_replicas_available{namespace, deployment}
+of both versions' Deployments: 4 pods (the spec's replicas) every 60 s from T0-10m, so that
+`promote` (which waits for the pods a move needs, with an analysis) moves the releases to
+their first stage at T0.
 """
 
 import json
@@ -27,6 +31,8 @@ NAMESPACE = "bench"
 T0 = 1780272000  # 2026-06-01T00:00:00Z
 MINUTES = 40
 STEP = 60
+REPLICAS = 4  # the spec's replicas: every Deployment shows them all available
+READY_FROM = T0 - 10 * 60  # the readiness series start before the promotes (T0-3m to T0)
 ERROR_RATIO = 0.001
 # Istio's default buckets for istio_request_duration_milliseconds, in ms (+Inf follows).
 BUCKETS = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000,
@@ -39,7 +45,7 @@ spec:
   service: {{port: 8080}}
   stable: {{version: v1, image: registry.example.com/{name}:1}}
   canary: {{version: v2, image: registry.example.com/{name}:2}}
-  replicas: 4
+  replicas: {replicas}
   analysis:
     minRequests: 100
     metrics:
@@ -61,7 +67,7 @@ def specs(n, root):
     folder = Path(root) / "canaries"
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
-        (folder / f"{name(i)}.yaml").write_text(SPEC.format(name=name(i), ns=NAMESPACE))
+        (folder / f"{name(i)}.yaml").write_text(SPEC.format(name=name(i), ns=NAMESPACE, replicas=REPLICAS))
 
 
 def fmt(v):
@@ -134,6 +140,14 @@ def openmetrics(n, path):
                 w(f'istio_request_duration_milliseconds_bucket{{{labels},le="+Inf"}} {fmt(count)} {t}\n')
                 w(f"istio_request_duration_milliseconds_sum{{{labels}}} {fmt(total_ms)} {t}\n")
                 w(f"istio_request_duration_milliseconds_count{{{labels}}} {fmt(count)} {t}\n")
+        w("# HELP kube_deployment_status_replicas_available The number of available replicas.\n"
+          "# TYPE kube_deployment_status_replicas_available gauge\n")
+        ready = range(READY_FROM, T0 + MINUTES * 60 + 1, STEP)
+        for i in range(n):
+            for version, *_ in workloads(i):
+                labels = f'namespace="{NAMESPACE}",deployment="{name(i)}-{version}"'
+                for t in ready:
+                    w(f"kube_deployment_status_replicas_available{{{labels}}} {REPLICAS} {t}\n")
         w("# EOF\n")
 
 
@@ -155,21 +169,50 @@ def unix(rfc3339):
     return f"{datetime.fromisoformat(rfc3339.replace('Z', '+00:00')).timestamp():.3f}"
 
 
+# kanari sends a query whose parameters are longer than this in a POST form body (src/prometheus.rs).
+LONGEST_URL = 4096
+
+
 def curl_config(log, url):
     """The queries of a Prometheus query log as a curl config (`curl -Z -K FILE`), answers to
-    /dev/null."""
+    /dev/null. As kanari sends them: a query whose parameters are longer than LONGEST_URL goes
+    by POST, each such one in its own `next` group (a group's `data` would make all its URLs
+    POSTs), after the GETs; -Z runs the groups in parallel too."""
+    gets, posts = [], []
     for entry in query_log(log):
         p = entry["params"]
-        q = quote(p["query"], safe="")
+        params = {"query": p["query"]}
         if p["step"] == 0:
-            target = f"{url}/api/v1/query?query={q}&time={unix(p['end'])}"
+            path = "/api/v1/query"
+            params["time"] = unix(p["end"])
         else:
-            target = f"{url}/api/v1/query_range?query={q}&start={unix(p['start'])}&end={unix(p['end'])}&step={p['step']}"
-        print(f'url = "{target}"\noutput = "/dev/null"')
+            path = "/api/v1/query_range"
+            params.update(start=unix(p["start"]), end=unix(p["end"]), step=str(p["step"]))
+        encoded = "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
+        if sum(len(k) + len(v) for k, v in params.items()) > LONGEST_URL:
+            posts.append(f'url = "{url}{path}"\ndata = "{encoded}"')
+        else:
+            gets.append(f'url = "{url}{path}?{encoded}"\noutput = "/dev/null"')
+    groups = ["\n".join(gets)] if gets else []
+    # Options before the first `next` come from the command line too; a later group has only
+    # its own.
+    groups += [f'{post}\noutput = "/dev/null"\nfail\nsilent\nshow-error' for post in posts]
+    print("\nnext\n".join(groups))
 
 
 def kind(query):
-    """What a builtin's query reads, from its text."""
+    """What a builtin's query reads, from its text: one measure for every release at once
+    (kanari since Analysis II: parts tagged `kanari_span`), else one release's check."""
+    if "kanari_span" in query:
+        if "sum_over_time" in query:
+            return "all releases: every sample of the window (NaN check)"
+        if "istio_request_duration_milliseconds_bucket" in query:
+            return "all releases: latency histograms"
+        if "destination_canonical_revision" in query:
+            return "all releases: traffic share"
+        return "all releases: " + ("5xx" if "response_code=~" in query else "requests")
+    if query.startswith("max by (namespace, deployment)"):
+        return "all releases: pods available (readiness)"
     if query.startswith("histogram_quantile"):
         return "latency-p99"
     errors = "response_code=~" in query
@@ -202,26 +245,41 @@ def summary(results, sizes):
     machine = keyvalues(results / "machine.txt")
     print(f"kanari: {machine.get('kanari')}; {machine.get('prometheus')}; nproc {machine.get('nproc')}; "
           f"{machine.get('runs')} runs after 1 warm-up; {machine.get('date')}\n")
+    if "kanari_before" in machine:
+        print(f"before: {machine['kanari_before']}, on the same repository and server; each of its "
+              "commands run right after the same command of kanari\n")
+    # Each binary's figures: (row label, file tag, suffix of its hyperfine commands, rss key).
+    binaries = []
+    for n in sizes:
+        binaries.append((f"{int(n):,}", n, "", "rss_kib"))
+        if (results / f"analyze-{n}-before.json").exists():
+            binaries.append((f"{int(n):,}, before", f"{n}-before", " (before)", "rss_kib_before"))
+
+    def size(tag):
+        return int(tag.split("-")[0])
+
     print("| releases | analyze -q | analyze --format json | nothing judged (reading the repository) "
           "| curl, the same queries | peak memory | load average before / after |")
     print("|---|---|---|---|---|---|---|")
-    for n in sizes:
+    for label, tag, suffix, rss_key in binaries:
+        n = size(tag)
         runs = {r["command"]: r for r in json.loads((results / f"hyperfine-{n}.json").read_text())["results"]}
         data = keyvalues(results / f"data-{n}.txt")
         cells = []
         for name in ("analyze -q", "analyze --format json", "analyze -q, nothing judged", "curl, the same queries"):
-            r = runs[name]
+            r = runs[name + suffix]
             cells.append(f"{ms(r['median'])} ({ms(r['min'])}–{ms(r['max'])})")
-        rss = int(data["rss_kib"]) / 1024
-        print(f"| {int(n):,} | " + " | ".join(cells) + f" | {rss:.0f} MiB | {data['load_before']} / {data['load_after']} |")
+        rss = int(data[rss_key]) / 1024
+        print(f"| {label} | " + " | ".join(cells) + f" | {rss:.0f} MiB | {data['load_before']} / {data['load_after']} |")
 
     print("\nOne `analyze --format json` run, seen from both sides (the server's counters before and after):\n")
     print("| releases | HTTP queries (instant + range) | per release | TCP connections | kanari wall | kanari CPU (user + sys) "
           "| Prometheus CPU | Prometheus time answering (sum) | per query (mean) | engine: prepare / inner eval / queue (sum) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for n in sizes:
-        before = server_metrics(results / f"metrics-before-{n}.txt")
-        after = server_metrics(results / f"metrics-after-{n}.txt")
+    for label, tag, _, _ in binaries:
+        n = size(tag)
+        before = server_metrics(results / f"metrics-before-{tag}.txt")
+        after = server_metrics(results / f"metrics-after-{tag}.txt")
 
         def delta(pattern):
             return sum(v - before.get(k, 0.0) for k, v in after.items() if re.fullmatch(pattern, k))
@@ -234,9 +292,9 @@ def summary(results, sizes):
         connections = delta(r'net_conntrack_listener_conn_accepted_total\{listener_name="http"\}') - 1
         slices = [delta(r'prometheus_engine_query_duration_seconds_sum\{slice="%s"\}' % s)
                   for s in ("prepare_time", "inner_eval", "queue_time")]
-        t = dict(kv.split("=") for kv in (results / f"time-check-{n}.txt").read_text().split())
+        t = dict(kv.split("=") for kv in (results / f"time-check-{tag}.txt").read_text().split())
         queries = instant + ranged
-        print(f"| {int(n):,} | {queries:,.0f} ({instant:,.0f} + {ranged:,.0f}) | {queries / int(n):.1f} | {connections:,.0f} "
+        print(f"| {label} | {queries:,.0f} ({instant:,.0f} + {ranged:,.0f}) | {queries / n:.3g} | {connections:,.0f} "
               f"| {ms(float(t['wall']))} | {ms(float(t['user']) + float(t['sys']))} | {ms(cpu)} "
               f"| {ms(answering)} | {ms(answering / max(queries, 1))} | "
               + " / ".join(ms(x) for x in slices) + " |")
@@ -245,14 +303,14 @@ def summary(results, sizes):
           "slot, preparing, evaluating; the slots are the server's, 20 by default):\n")
     print("| releases | query | count | median | p90 | max | sum | samples read (median) |")
     print("|---|---|---|---|---|---|---|---|")
-    for n in sizes:
+    for label, tag, _, _ in binaries:
         by = {}
-        for e in query_log(results / f"queries-{n}.log"):
+        for e in query_log(results / f"queries-{tag}.log"):
             by.setdefault(kind(e["params"]["query"]), []).append(e["stats"])
         for k, stats in sorted(by.items()):
             t = sorted(s["timings"]["execTotalTime"] for s in stats)
             read = sorted(s.get("samples", {}).get("totalQueryableSamples", 0) for s in stats)
-            print(f"| {int(n):,} | {k} | {len(t):,} | {ms(t[len(t) // 2])} | {ms(t[len(t) * 9 // 10])} "
+            print(f"| {label} | {k} | {len(t):,} | {ms(t[len(t) // 2])} | {ms(t[len(t) * 9 // 10])} "
                   f"| {ms(t[-1])} | {ms(sum(t))} | {read[len(read) // 2]:,} |")
 
     print("\nMaking the data (not in the figures):\n")

@@ -47,6 +47,10 @@ type Span = (i64, Option<i64>);
 #[derive(Debug, Default)]
 pub struct Spans {
     counts: BTreeMap<Span, BTreeMap<String, BTreeSet<String>>>,
+    /// The workloads whose latency histograms a check reads (a subset of `counts`): the
+    /// canary's for `latency-p99`, both versions' for `latency-vs-stable`. Histograms are the
+    /// bulk of what a run reads (20 buckets a series), so no other is asked.
+    histograms: BTreeMap<Span, BTreeMap<String, BTreeSet<String>>>,
     shares: BTreeMap<i64, BTreeMap<String, BTreeSet<String>>>,
     measures: BTreeSet<Measure>,
 }
@@ -83,19 +87,29 @@ impl Spans {
             let Some(a) = &w.canary.analysis else { continue };
             let ns = w.canary.namespace.clone();
             let (canary, stable) = (w.workload(w.version), w.workload(&w.canary.stable.version));
-            let now = spans.counts.entry((w.seconds(), None)).or_default().entry(ns.clone()).or_default();
-            now.insert(canary);
-            if w.stable_idle() {
-                let before = (w.before_seconds(), Some(w.since.as_second()));
-                spans.counts.entry(before).or_default().entry(ns.clone()).or_default().insert(stable);
-            } else {
-                now.insert(stable);
-            }
+            let now = (w.seconds(), None);
+            let stable_span = match w.stable_idle() {
+                true => (w.before_seconds(), Some(w.since.as_second())),
+                false => now,
+            };
+            let add = |map: &mut BTreeMap<Span, BTreeMap<String, BTreeSet<String>>>, span: Span, workload: &str| {
+                map.entry(span).or_default().entry(ns.clone()).or_default().insert(workload.to_string());
+            };
+            add(&mut spans.counts, now, &canary);
+            add(&mut spans.counts, stable_span, &stable);
             spans.measures.extend([Measure::Requests, Measure::Samples]);
             for m in &a.metrics {
                 let measure = match m.kind {
                     MetricKind::SuccessRate | MetricKind::ErrorsVsStable => Measure::Errors,
-                    MetricKind::LatencyP99 | MetricKind::LatencyVsStable => Measure::Latency,
+                    MetricKind::LatencyP99 => {
+                        add(&mut spans.histograms, now, &canary);
+                        Measure::Latency
+                    }
+                    MetricKind::LatencyVsStable => {
+                        add(&mut spans.histograms, now, &canary);
+                        add(&mut spans.histograms, stable_span, &stable);
+                        Measure::Latency
+                    }
                     MetricKind::TrafficShare => {
                         let apps = spans.shares.entry(w.share_seconds()).or_default();
                         apps.entry(ns.clone()).or_default().insert(w.canary.name.clone());
@@ -121,14 +135,19 @@ impl Spans {
                         .enumerate()
                         .map(|(i, (seconds, apps))| share_part(i, *seconds, apps))
                         .collect(),
-                    Measure::Samples => {
-                        let latency = self.measures.contains(&Measure::Latency);
-                        self.counts
-                            .iter()
-                            .enumerate()
-                            .map(|(i, (span, wl))| samples_part(i, *span, wl, latency))
-                            .collect()
-                    }
+                    Measure::Samples => self
+                        .counts
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (span, wl))| samples_part(i, *span, wl, self.histograms.get(span)))
+                        .collect(),
+                    // The same part numbers as the counts', for the spans with histograms to read.
+                    Measure::Latency => self
+                        .counts
+                        .keys()
+                        .enumerate()
+                        .filter_map(|(i, span)| Some(count_part(measure, i, *span, self.histograms.get(span)?)))
+                        .collect(),
                     _ => self
                         .counts
                         .iter()
@@ -223,21 +242,22 @@ fn count_part(
 }
 
 /// The counters' samples inside the window, summed: bad (NaN, infinite) when any is. Each
-/// metric's part is tagged with its name (`kanari_metric`), for the message.
+/// metric's part is tagged with its name (`kanari_metric`), for the message. Of a histogram,
+/// the `+Inf` bucket (every request of the version) stands for the others: reading every
+/// bucket's every sample again would double what a run reads.
 fn samples_part(
     i: usize,
     (seconds, at): Span,
     workloads: &BTreeMap<String, BTreeSet<String>>,
-    latency: bool,
+    histograms: Option<&BTreeMap<String, BTreeSet<String>>>,
 ) -> String {
     let at = at.map_or(String::new(), |t| format!(" @ {t}"));
-    let metrics = [
-        ("istio_requests_total", "reporter=~\"destination|source\""),
-        ("istio_request_duration_milliseconds_bucket", "reporter=\"destination\""),
-    ];
-    let parts: Vec<String> = metrics[..if latency { 2 } else { 1 }]
-        .iter()
-        .map(|(metric, first)| {
+    let counters = ("istio_requests_total", "reporter=~\"destination|source\"", workloads);
+    let buckets =
+        histograms.map(|h| ("istio_request_duration_milliseconds_bucket", "reporter=\"destination\",le=\"+Inf\"", h));
+    let parts: Vec<String> = std::iter::once(counters)
+        .chain(buckets)
+        .map(|(metric, first, workloads)| {
             let sel = selector(first, workloads, WORKLOAD);
             format!(
                 "label_replace(sum by (reporter, destination_workload_namespace, destination_workload) (sum_over_time({metric}{{{sel}}}[{seconds}s]{at})), \"kanari_metric\", \"{metric}\", \"\", \"\")"

@@ -256,3 +256,19 @@ fn latency_compares_medians_of_the_histograms() {
     let o = judged(&c, &w, 2, &with(histogram(150.0, 0.5, 1.0), histogram(1350.0, 0.5, 1.0)));
     assert_ne!(o.verdict, "fail", "{}", o.line());
 }
+
+#[test]
+fn histograms_are_asked_only_for_the_workloads_a_check_reads() {
+    let text = SPEC.replace(
+        "      - {name: slow, builtin: latency-vs-stable, margin: 10%}\n",
+        "      - {name: p99, builtin: latency-p99, max: 500}\n",
+    );
+    let c = parse_file(Path::new("c.yaml"), &text).0.remove(0);
+    let windows = [window(&c, 10, 30)];
+    let requests = Spans::of(&windows).requests();
+    let latency = &requests.iter().find(|r| r.measure == Measure::Latency).unwrap().promql;
+    assert!(latency.contains("destination_workload=~\"reviews-v2\"}[1800s]"), "{latency}");
+    let samples = &requests.iter().find(|r| r.measure == Measure::Samples).unwrap().promql;
+    assert!(samples.contains("reporter=\"destination\",le=\"+Inf\",destination_workload_namespace=~\"bookinfo\",destination_workload=~\"reviews-v2\"}"), "{samples}");
+    assert!(samples.contains("destination_workload=~\"reviews-v1|reviews-v2\"}"), "{samples}");
+}
