@@ -5,9 +5,10 @@
 //! after it. Imports nothing of kanari's; the analysis decides what to ask and what the answers
 //! mean.
 //!
-//! Failures come in two kinds: the server could not be reached or answered with an error of its
-//! own ([`Error::Unreachable`]: exit 4 after the retries), or it refused the query itself
-//! ([`Error::Query`]: a PromQL mistake, the spec's to fix). Nothing secret is printed: every
+//! Failures come in three kinds: the server could not be reached or answered with an error of
+//! its own ([`Error::Unreachable`]: exit 4 after the retries), it refused the credentials
+//! ([`Error::Credentials`]: exit 4 at once), or it refused the query itself ([`Error::Query`]: a
+//! PromQL mistake, the spec's to fix). Nothing secret is printed: every
 //! message shows the URL without its user and password, and a server's words (an error body
 //! that echoes the request) with the token, the headers' values and the password hidden
 //! ([`crate::secret::redact`]).
@@ -54,12 +55,14 @@ pub enum Error {
     Unreachable(String),
     /// The server refused the query (bad PromQL, a wrong type).
     Query(String),
+    /// The server refused the credentials (HTTP 401 or 403): not retried.
+    Credentials(String),
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Unreachable(why) | Error::Query(why) => f.write_str(why),
+            Error::Unreachable(why) | Error::Query(why) | Error::Credentials(why) => f.write_str(why),
         }
     }
 }
@@ -211,7 +214,7 @@ impl Client {
                 // Prometheus says 400 for a query it cannot parse, 422 for one it cannot run.
                 400 | 422 => return Err(Error::Query(format!("Prometheus refused the query: {said}"))),
                 401 | 403 => {
-                    return Err(Error::Unreachable(format!(
+                    return Err(Error::Credentials(format!(
                         "Prometheus at {} refused the credentials (HTTP {status}): check KANARI_PROMETHEUS_TOKEN",
                         self.shown
                     )));

@@ -103,13 +103,16 @@ fn judge_group(client: &Client, windows: &[&Window]) -> Vec<Result<Vec<Outcome>>
         let asking: Vec<_> = requests.iter().map(|r| scope.spawn(|| client.instant(&r.promql, now))).collect();
         asking.into_iter().map(|h| h.join().expect("a query's thread does not panic")).collect()
     });
-    let mut answers = Vec::new();
-    for (request, answer) in requests.iter().zip(asked) {
-        match answer {
-            Ok(series) => answers.push((request.measure, series)),
-            Err(e) => return unreachable(&e),
-        }
+    // Of several failures, a refusal of the credentials says best what to do.
+    let failed = |credentials: bool| {
+        asked
+            .iter()
+            .find_map(|a| a.as_ref().err().filter(|e| matches!(e, prometheus::Error::Credentials(_)) == credentials))
+    };
+    if let Some(e) = failed(true).or_else(|| failed(false)) {
+        return unreachable(e);
     }
+    let answers: Vec<_> = requests.iter().map(|r| r.measure).zip(asked.into_iter().flatten()).collect();
     let readings = spans.read(&owned, &answers);
     let at = |metric: &crate::spec::Metric, message: String| -> anyhow::Error {
         Exit { code: Code::BadInput, message: metric.at.problem(message).to_string() }.into()
