@@ -358,28 +358,7 @@ fn errors_vs_stable_turns_where_the_reference_does() {
 //         print(f"({names[id(c)]}, [{f((cl, ce, ch))}], {names[id(s)]}, [{f((sl, se, sh))}], {alpha}, "
 //               f"{tol[0]}({float(tol[1])!r}), {v}),")
 /// Istio's default latency buckets (ms); the histograms below are requests per bucket.
-const LE: [f64; 20] = [
-    0.5,
-    1.0,
-    5.0,
-    10.0,
-    25.0,
-    50.0,
-    100.0,
-    250.0,
-    500.0,
-    1000.0,
-    2500.0,
-    5000.0,
-    10000.0,
-    30000.0,
-    60000.0,
-    300000.0,
-    600000.0,
-    1800000.0,
-    3600000.0,
-    f64::INFINITY,
-];
+use crate::simulation::monte_carlo::ISTIO_BUCKETS as LE;
 const SLOW: [u64; 20] = [0, 0, 0, 0, 0, 20, 180, 700, 90, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
 const USUAL: [u64; 20] = [0, 0, 0, 0, 0, 900, 6300, 1700, 90, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
 const USUAL_FEW: [u64; 20] = [0, 0, 0, 0, 0, 100, 700, 189, 10, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
