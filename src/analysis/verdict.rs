@@ -301,7 +301,7 @@ fn explain(w: &Window, metric: &Metric, a: &Analysis, reading: &Reading, request
         let time = match per_minute > 0.0 {
             true => format!(
                 ", about {} at the observed {} a minute",
-                format_duration(Duration::from_secs((more as f64 / per_minute * 60.0).ceil().min(1e12) as u64)),
+                format_duration(Duration::from_secs(60 * (more as f64 / per_minute).ceil().min(1e12) as u64)),
                 shown(per_minute, &[])
             ),
             false => String::new(),
