@@ -159,6 +159,9 @@ pub struct Outcome {
     /// Whether the check read bad data (a NaN, a negative count): never passed by a deadline.
     #[serde(skip)]
     pub bad_data: bool,
+    /// The check's `min` and `max`: the value is printed with the digits that show its side of each.
+    #[serde(skip)]
+    pub limits: Vec<f64>,
 }
 
 impl Outcome {
@@ -172,7 +175,7 @@ impl Outcome {
 
     /// `success-rate 90 (min 99): fail; 3000 of 30000 requests failed, window 1800s`.
     pub fn line(&self) -> String {
-        let value = self.value.map_or("no value".to_string(), |v| shown(v, &[]));
+        let value = self.value.map_or("no value".to_string(), |v| shown(v, &self.limits));
         format!("{} {value} ({}): {}; {}, window {}", self.name, self.bound, self.verdict, self.detail, self.window)
     }
 }
@@ -206,7 +209,9 @@ pub fn shown(v: f64, against: &[f64]) -> String {
     for digits in 3..=17 {
         text = with_digits(v, digits);
         let read: f64 = text.parse().unwrap_or(v);
-        if against.iter().all(|b| read.partial_cmp(b) == v.partial_cmp(b)) {
+        // On the same side of each bound, and nearer the value than the bound is.
+        let clear = |b: &f64| read.partial_cmp(b) == v.partial_cmp(b) && (v == *b || (read - v).abs() < (v - b).abs());
+        if against.iter().all(clear) {
             break;
         }
     }
@@ -298,6 +303,8 @@ mod numbers {
         assert_eq!(shown(0.00954, &[0.01]), "0.00954");
         assert_eq!(shown(0.0099999, &[0.01]), "0.0099999");
         assert_eq!(shown(99.95, &[100.0]), "99.95");
+        assert_eq!(shown(99.95, &[99.9]), "99.95");
+        assert_eq!(shown(98.999, &[99.0]), "98.999");
         assert_eq!(shown(3.2e-7, &[]), "3.2e-7");
         assert_eq!(shown(-0.0, &[]), "0");
         assert_eq!(shown(-0.00001, &[0.0]), "-1e-5");

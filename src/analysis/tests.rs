@@ -176,7 +176,7 @@ fn bad_data_is_never_a_pass_and_numbers_in_verdicts_are_exact() {
     let o = judged(&c, &w, 0, &reading(side(100_000.0, 1001.0), side(27000.0, 27.0)));
     assert_eq!(o.verdict, "fail");
     assert!(
-        o.line().starts_with("ok 99 (min 99): fail; 1001 of 100000 requests failed (value 98.999)"),
+        o.line().starts_with("ok 98.999 (min 99): fail; 1001 of 100000 requests failed, window 1800s"),
         "{}",
         o.line()
     );

@@ -25,6 +25,7 @@ pub fn judge(w: &Window, metric: &Metric, reading: &Reading, own: Option<&[Serie
         window: w.promql(),
         explain: None,
         bad_data: false,
+        limits: metric.min.into_iter().chain(metric.max).collect(),
     };
     let (verdict, value, detail) = match measured(w, metric, a, reading, own, &mut out)? {
         Found::Judged(v, value, detail) => (v, value, detail),
@@ -77,7 +78,6 @@ fn measured(
         return Ok(Found::Judged(Verdict::Inconclusive, None, detail));
     }
     let within = |v: f64| metric.min.is_none_or(|m| v >= m) && metric.max.is_none_or(|m| v <= m);
-    let bounds: Vec<f64> = metric.min.into_iter().chain(metric.max).collect();
     let against = |v: f64| if within(v) { Verdict::Pass } else { Verdict::Fail };
     Ok(match &metric.kind {
         MetricKind::SuccessRate => {
@@ -90,7 +90,7 @@ fn measured(
             }
             let rate = 100.0 * (1.0 - errors / requests);
             let detail = format!("{} of {} requests failed", errors.round(), out.requests);
-            Found::Judged(against(rate), Some(rate), detail + &sides(&bounds, rate))
+            Found::Judged(against(rate), Some(rate), detail)
         }
         MetricKind::LatencyP99 => {
             let h = match &reading.canary.latency {
@@ -102,7 +102,7 @@ fn measured(
             let top = h.iter().rev().find(|(le, _)| le.is_finite()).map_or(0.0, |(le, _)| *le);
             let p99 = stats::order_statistic(h, 0.99 * total, top, stats::Spread::Linear);
             let detail = format!("{} requests", total.round());
-            Found::Judged(against(p99), Some(p99), detail + &sides(&bounds, p99))
+            Found::Judged(against(p99), Some(p99), detail)
         }
         MetricKind::TrafficShare => {
             let by = match &reading.share {
@@ -128,16 +128,14 @@ fn measured(
                 total.round(),
                 reading.share_window
             );
-            Found::Judged(against(off), Some(off), detail + &sides(&bounds, off))
+            Found::Judged(against(off), Some(off), detail)
         }
         MetricKind::ErrorsVsStable => errors_vs_stable(w, metric, a, reading),
         MetricKind::LatencyVsStable => latency_vs_stable(metric, a, reading),
         MetricKind::Query(_) => match own.unwrap_or_default() {
             [] => Found::Judged(Verdict::Inconclusive, None, "no data".into()),
             [one] => match one.samples.last().map(|(_, v)| *v) {
-                Some(v) if v.is_finite() => {
-                    Found::Judged(against(v), Some(v), format!("{} requests", out.requests) + &sides(&bounds, v))
-                }
+                Some(v) if v.is_finite() => Found::Judged(against(v), Some(v), format!("{} requests", out.requests)),
                 v => Found::Bad(format!("its query returned {}", shown(v.unwrap_or(f64::NAN), &[]))),
             },
             many => {
@@ -151,17 +149,6 @@ fn measured(
             }
         },
     })
-}
-
-/// `; 99.95 against min 99.9`: the value again with the digits that show its side of a bound,
-/// when its three digits do not.
-fn sides(bounds: &[f64], v: f64) -> String {
-    let short = shown(v, &[]);
-    let long = shown(v, bounds);
-    match short == long {
-        true => String::new(),
-        false => format!(" (value {long})"),
-    }
 }
 
 fn more_errors(errors: f64, requests: f64, workload: &str) -> String {
