@@ -25,6 +25,9 @@ use crate::secret;
 const ATTEMPTS: u32 = 3;
 /// The longest query parameters sent in a URL; longer ones go in a POST body.
 const LONGEST_URL: usize = 4096;
+/// The largest answer read: a run's latency query over every due release grows by about 6 KB a
+/// release with a latency check.
+const LARGEST_ANSWER: u64 = 64 * 1024 * 1024;
 /// The longest any one request may take, connect to last byte.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -201,7 +204,19 @@ impl Client {
                 }
             };
             let status = response.status().as_u16();
-            let body = response.body_mut().with_config().limit(64 * 1024 * 1024).read_to_string().unwrap_or_default();
+            let body = match response.body_mut().with_config().limit(LARGEST_ANSWER).read_to_string() {
+                Ok(body) => body,
+                // Not retried: the same question gets the same answer.
+                Err(e) if status == 200 => {
+                    return Err(Error::Unreachable(format!(
+                        "{}: the answer could not be read whole (at most {} MiB are): {}",
+                        self.shown,
+                        LARGEST_ANSWER / (1024 * 1024),
+                        self.redact(&e.to_string())
+                    )));
+                }
+                Err(_) => String::new(),
+            };
             let json: Option<Value> = serde_json::from_str(&body).ok();
             let said = json
                 .as_ref()
@@ -295,6 +310,37 @@ mod tests {
         let c = Client::new("http://p:9090/", Some("s3cret".into()), vec![]);
         assert!(!format!("{c:?}").contains("s3cret"));
         assert_eq!(c.base(), "http://p:9090");
+    }
+
+    #[test]
+    fn an_answer_too_large_to_read_says_so() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // One connection: the head of a 200 answer promising more than the largest answer read,
+        // then that much.
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let _ = stream.read(&mut [0; 4096]);
+            let size = LARGEST_ANSWER as usize + 1;
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {size}\r\n\r\n");
+            stream.write_all(head.as_bytes()).unwrap();
+            let chunk = vec![b' '; 1 << 20];
+            let mut left = size;
+            while left > 0 {
+                let n = left.min(chunk.len());
+                if stream.write_all(&chunk[..n]).is_err() {
+                    break;
+                }
+                left -= n;
+            }
+        });
+        let c = Client::new(&format!("http://127.0.0.1:{port}"), None, vec![]);
+        let got = c.instant("up", "2026-03-01T10:00:00Z".parse().unwrap());
+        server.join().unwrap();
+        let Err(Error::Unreachable(why)) = got else { panic!("{got:?}") };
+        assert!(why.contains("the answer could not be read whole (at most 64 MiB are)"), "{why}");
     }
 
     #[test]
