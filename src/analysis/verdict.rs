@@ -195,23 +195,18 @@ fn errors_vs_stable(w: &Window, metric: &Metric, a: &Analysis, reading: &Reading
     let pct = |p: f64, against: &[f64]| {
         format!("{}%", shown(100.0 * p, &against.iter().map(|b| 100.0 * b).collect::<Vec<_>>()))
     };
-    let (fail_above, pass_below) = (tol.limit(t.stable.high), tol.limit(t.stable.low));
+    let [least, most, rule] = the_rule(pct, t.canary, t.stable, tol, a.alpha);
     let detail = format!(
-        "canary {} of {} failed ({}, at least {}, at most {}), stable {} of {} in {} ({}, at most {}, at least {}); fails when the canary's least is above {}, passes when its most is below {} ({} confidence at every look)",
+        "canary {} of {} failed ({}, at least {least}, at most {most}), stable {} of {} in {} ({}, at most {}, at least {}); {rule}",
         c.0.round(),
         c.1.round(),
         pct(t.canary.estimate, &[]),
-        pct(t.canary.low, &[fail_above]),
-        pct(t.canary.high, &[pass_below]),
         s.0.round(),
         s.1.round(),
         reading.stable_window,
         pct(t.stable.estimate, &[]),
         pct(t.stable.high, &[]),
         pct(t.stable.low, &[]),
-        pct(fail_above, &[t.canary.low]),
-        pct(pass_below, &[t.canary.high]),
-        confidence(a.alpha),
     );
     let difference = 100.0 * (t.canary.estimate - t.stable.estimate);
     Found::Judged(t.verdict, Some(difference), detail)
@@ -232,24 +227,39 @@ fn latency_vs_stable(metric: &Metric, a: &Analysis, reading: &Reading) -> Found 
         );
     };
     let ms = |v: f64, against: &[f64]| format!("{} ms", shown(v, against));
-    let (fail_above, pass_below) = (tol.limit(t.stable.high), tol.limit(t.stable.low));
     let total = |h: &[(f64, f64)]| h.last().map_or(0.0, |b| b.1).round();
+    let [least, most, rule] = the_rule(ms, t.canary, t.stable, tol, a.alpha);
     let detail = format!(
-        "canary median {} of {} requests (at least {}, at most {}), stable {} of {} in {} (at most {}, at least {}); fails when the canary's least is above {}, passes when its most is below {} ({} confidence at every look)",
+        "canary median {} of {} requests (at least {least}, at most {most}), stable {} of {} in {} (at most {}, at least {}); {rule}",
         ms(t.canary.estimate, &[]),
         total(c),
-        ms(t.canary.low, &[fail_above]),
-        ms(t.canary.high, &[pass_below]),
         ms(t.stable.estimate, &[]),
         total(s),
         reading.stable_window,
         ms(t.stable.high, &[]),
         ms(t.stable.low, &[]),
-        ms(fail_above, &[t.canary.low]),
-        ms(pass_below, &[t.canary.high]),
-        confidence(a.alpha),
     );
     Found::Judged(t.verdict, Some(t.canary.estimate - t.stable.estimate), detail)
+}
+
+/// A comparison's rule as verdicts say it: the canary's least and most, each shown against the
+/// limit it is held to, and `fails when the canary's least is above X, passes when its most is
+/// below Y (99% confidence at every look)`.
+fn the_rule(
+    show: impl Fn(f64, &[f64]) -> String,
+    canary: stats::Bounds,
+    stable: stats::Bounds,
+    tol: Tolerance,
+    alpha: f64,
+) -> [String; 3] {
+    let (fail_above, pass_below) = (tol.limit(stable.high), tol.limit(stable.low));
+    let rule = format!(
+        "fails when the canary's least is above {}, passes when its most is below {} ({} confidence at every look)",
+        show(fail_above, &[canary.low]),
+        show(pass_below, &[canary.high]),
+        confidence(alpha)
+    );
+    [show(canary.low, &[fail_above]), show(canary.high, &[pass_below]), rule]
 }
 
 /// `99%` for alpha 0.01.

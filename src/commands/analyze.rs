@@ -187,18 +187,29 @@ type Availability = Result<Result<BTreeMap<String, f64>, String>>;
 /// the benchmarks).
 pub(crate) static QUERIES: AtomicUsize = AtomicUsize::new(0);
 
+/// The releases by the Prometheus they ask (its base URL): one client each, with the
+/// releases' positions; `failed` gets each release whose Prometheus is not configured.
+fn by_prometheus<'a>(
+    ws: &Workspace,
+    canaries: impl Iterator<Item = &'a Canary>,
+    mut failed: impl FnMut(usize, anyhow::Error),
+) -> BTreeMap<String, (Client, Vec<usize>)> {
+    let mut groups: BTreeMap<String, (Client, Vec<usize>)> = BTreeMap::new();
+    for (i, canary) in canaries.enumerate() {
+        match client(ws, canary) {
+            Ok(made) => groups.entry(made.base().to_string()).or_insert((made, Vec::new())).1.push(i),
+            Err(e) => failed(i, e),
+        }
+    }
+    groups
+}
+
 /// [`judge`] for many releases at once, each result in the order of `windows`: the releases
 /// that name the same Prometheus are asked together ([`judge_group`]), one query per measure
 /// for them all.
 pub(crate) fn judge_all(ws: &Workspace, windows: &[Window]) -> Vec<Result<Vec<Outcome>>> {
     let mut results: Vec<Option<Result<Vec<Outcome>>>> = windows.iter().map(|_| None).collect();
-    let mut groups: BTreeMap<String, (Client, Vec<usize>)> = BTreeMap::new();
-    for (i, w) in windows.iter().enumerate() {
-        match client(ws, w.canary) {
-            Ok(made) => groups.entry(made.base().to_string()).or_insert((made, Vec::new())).1.push(i),
-            Err(e) => results[i] = Some(Err(e)),
-        }
-    }
+    let groups = by_prometheus(ws, windows.iter().map(|w| w.canary), |i, e| results[i] = Some(Err(e)));
     for (client, members) in groups.values() {
         let group: Vec<&Window> = members.iter().map(|&i| &windows[i]).collect();
         for (&i, result) in members.iter().zip(judge_group(client, &group)) {
@@ -386,14 +397,8 @@ fn available_all(
     now: Timestamp,
 ) -> Vec<Availability> {
     let asked: Vec<&Canary> = canaries.iter().zip(asks).filter(|(_, asked)| **asked).map(|(c, _)| c).collect();
-    let mut groups: BTreeMap<String, (Client, Vec<usize>)> = BTreeMap::new();
     let mut out: Vec<Option<Availability>> = asked.iter().map(|_| None).collect();
-    for (i, canary) in asked.iter().enumerate() {
-        match client(ws, canary) {
-            Ok(made) => groups.entry(made.base().to_string()).or_insert((made, Vec::new())).1.push(i),
-            Err(e) => out[i] = Some(Err(e)),
-        }
-    }
+    let groups = by_prometheus(ws, asked.iter().copied(), |i, e| out[i] = Some(Err(e)));
     for (base, (client, members)) in &groups {
         let answer = match unreachable.get(base) {
             Some(why) => Err(why.clone()),
