@@ -104,13 +104,22 @@ Examples:
     Diff(DiffArgs),
 
     /// Show the committed state of each release: stage, since when, what is next, what holds it
-    #[command(after_help = "Examples:\n  kanari status\n  kanari status --format json")]
+    #[command(after_help = "\
+Bake times and the analysis window are read at the current time: KANARI_NOW (an RFC 3339 time,
+such as 2026-01-02T03:04:05Z) when set, else the clock.
+
+Examples:
+  kanari status
+  kanari status --format json
+  KANARI_NOW=2026-01-02T15:00:00Z kanari status reviews")]
     Status(StatusArgs),
 
     /// Check the current stage's gates, render the next state and commit it
     #[command(after_help = "\
 One commit per release moved, touching its overlay folder alone. Exit code 3 when a gate holds a
-release (approval missing, bake time not over, aborted).
+release (approval missing, bake time not over, aborted). Bake times, warm-ups and the analysis
+are judged at the current time: KANARI_NOW (an RFC 3339 time, such as 2026-01-02T03:04:05Z) when
+set, else the clock; the commit records it as the stage's start.
 
 Examples:
   kanari promote

@@ -137,34 +137,60 @@ pub fn facts(files: &BTreeMap<PathBuf, Vec<u8>>) -> Facts {
                     .flatten()
                     .filter(|rule| rule["route"].as_array().into_iter().flatten().any(ours))
                     .collect();
+                let named = |rule: &Value, name: &str| rule["name"].as_str() == Some(name);
+                let matches_of = |rule: &Value| rule["match"].as_array().cloned().unwrap_or_default();
+                // The rule that carries the split: the last of the route's own (not a copy kanari
+                // made for matches or a mirror's matches) without a match, else the last whose
+                // destinations all carry weights (a user's named route with matches of its own).
+                let own: Vec<usize> = (0..rules.len())
+                    .filter(|&i| !named(rules[i], spec::CANARY_MATCH) && !named(rules[i], spec::CANARY_MIRROR))
+                    .collect();
+                let weighted =
+                    |rule: &Value| rule["route"].as_array().into_iter().flatten().all(|d| d.get("weight").is_some());
+                let split = own
+                    .iter()
+                    .rev()
+                    .find(|&&i| matches_of(rules[i]).is_empty())
+                    .or_else(|| own.iter().rev().find(|&&i| weighted(rules[i])))
+                    .or(own.last())
+                    .copied();
                 for (i, rule) in rules.iter().enumerate() {
                     let routes = rule["route"].as_array().cloned().unwrap_or_default();
                     if let Some(to) = rule["mirror"]["subset"].as_str() {
                         // Istio mirrors every request when no percentage is given.
                         let percent = rule["mirrorPercentage"]["value"].as_f64().unwrap_or(100.0);
-                        out.mirror = Some(plan::mirror_text(percent, to));
+                        let of: Vec<String> = match named(rule, spec::CANARY_MIRROR) {
+                            true => matches_of(rule).iter().map(match_text).collect(),
+                            false => Vec::new(),
+                        };
+                        out.mirror = Some(plan::mirror_text(percent, to, &of));
                         if percent > 0.0 {
                             out.routed.insert(to.to_string());
                         }
                     }
-                    match rule.get("match").filter(|_| i + 1 < rules.len()) {
-                        None if i + 1 < rules.len() => {}
-                        None => {
-                            out.traffic = routes
-                                .iter()
-                                .map(|r| {
-                                    let subset = r["destination"]["subset"].as_str().unwrap_or("?").to_string();
-                                    (subset, r["weight"].as_u64().unwrap_or(if routes.len() == 1 { 100 } else { 0 }))
-                                })
-                                .collect();
-                        }
-                        Some(matches) => {
-                            let to = routes.first().and_then(|r| r["destination"]["subset"].as_str()).unwrap_or("?");
-                            out.routed.insert(to.to_string());
-                            for m in matches.as_array().into_iter().flatten() {
-                                out.matches.push(format!("{} -> {to}", match_text(m)));
-                            }
-                        }
+                    if Some(i) == split {
+                        out.traffic = routes
+                            .iter()
+                            .map(|r| {
+                                let subset = r["destination"]["subset"].as_str().unwrap_or("?").to_string();
+                                (subset, r["weight"].as_u64().unwrap_or(if routes.len() == 1 { 100 } else { 0 }))
+                            })
+                            .collect();
+                        continue;
+                    }
+                    // A stage's match rule: kanari's, or an unnamed rule with a match of a route
+                    // written by hand; the user's own named rules are theirs.
+                    let stage_rule = named(rule, spec::CANARY_MATCH) || rule.get("name").is_none();
+                    if !stage_rule {
+                        continue;
+                    }
+                    let to = routes.first().and_then(|r| r["destination"]["subset"].as_str()).unwrap_or("?");
+                    let matches = matches_of(rule);
+                    if !matches.is_empty() {
+                        out.routed.insert(to.to_string());
+                    }
+                    for m in &matches {
+                        out.matches.push(format!("{} -> {to}", match_text(m)));
                     }
                 }
             }
@@ -225,10 +251,16 @@ fn http_route(out: &mut Facts, route: &Value, selects: &BTreeMap<String, String>
             let to = version(&mirror["backendRef"]);
             // Without a percent or fraction, every request is mirrored.
             let percent = mirror["percent"].as_f64().unwrap_or(100.0);
-            out.mirror = Some(plan::mirror_text(percent, &to));
+            let of: Vec<String> = rule["matches"].as_array().into_iter().flatten().map(gateway_match_text).collect();
+            out.mirror = Some(plan::mirror_text(percent, &to, &of));
             if percent > 0.0 {
                 out.routed.insert(to);
             }
+        }
+        // A mirror's own matches: the rule serves them as the catch-all does.
+        let mirrors = rule["filters"].as_array().into_iter().flatten().any(|f| f["type"] == "RequestMirror");
+        if mirrors && rule.get("matches").is_some() {
+            continue;
         }
         match rule.get("matches") {
             None => {
@@ -268,6 +300,9 @@ fn gateway_match_text(m: &Value) -> String {
     if let Some(path) = m.get("path") {
         parts.push(condition("uri", path));
     }
+    if let Some(method) = m["method"].as_str() {
+        parts.push(plan::condition_text("method", "exact", method));
+    }
     parts.join(" & ")
 }
 
@@ -287,6 +322,9 @@ fn match_text(m: &Value) -> String {
     }
     if let Some(uri) = m.get("uri") {
         parts.push(condition("uri", uri));
+    }
+    if let Some(method) = m.get("method") {
+        parts.push(condition("method", method));
     }
     parts.join(" & ")
 }

@@ -47,11 +47,14 @@ pub struct HttpRoutePlan {
     pub mirror: Option<RouteMirror>,
 }
 
-/// A `RequestMirror` filter: `percent` of the requests copied to `backend`, responses dropped.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// A `RequestMirror` filter: `percent` of the requests copied to `backend`, responses dropped;
+/// with `matches`, on a rule of their own before the catch-all rule, of the requests that match.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RouteMirror {
     pub backend: String,
     pub percent: u32,
+    /// Gateway API `HTTPRouteMatch`es, one per match entry; empty: every request.
+    pub matches: Vec<Value>,
 }
 
 /// A `parentRef`: a Gateway, or the release's own Service (the mesh, GAMMA).
@@ -85,6 +88,7 @@ pub(super) fn plan(
     versions: &[VersionPlan],
     routes: &VirtualServicePlan,
     matches: &[spec::Match],
+    mirror_matches: &[spec::Match],
 ) -> Option<GatewayPlan> {
     let Router::GatewayApi { hostnames } = &canary.router else { return None };
     let port = canary.service.port;
@@ -123,7 +127,11 @@ pub(super) fn plan(
         .iter()
         .map(|w| Backend { name: service_of(&w.subset), version: version_of(&w.subset), weight: w.weight })
         .collect();
-    let mirror = routes.mirror.as_ref().map(|m| RouteMirror { backend: service_of(&m.subset), percent: m.percent });
+    let mirror = routes.mirror.as_ref().map(|m| RouteMirror {
+        backend: service_of(&m.subset),
+        percent: m.percent,
+        matches: mirror_matches.iter().map(gateway_match).collect(),
+    });
     Some(GatewayPlan {
         services: versions
             .iter()
@@ -168,6 +176,9 @@ pub fn gateway_match(m: &spec::Match) -> Value {
         };
         out.insert("path".into(), json!({ "type": kind, "value": uri.value() }));
     }
+    if let Some(method) = &m.method {
+        out.insert("method".into(), json!(method));
+    }
     Value::Object(out)
 }
 
@@ -189,6 +200,7 @@ mod tests {
             weight,
             matches,
             mirror: None,
+            mirror_matches: vec![],
             replicas: ReplicaOverride::default(),
             pause: Pause::default(),
             at: Default::default(),

@@ -7,17 +7,24 @@
 
 use serde::Serialize;
 
-/// `percent` of the requests copied to `subset`, responses dropped.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// `percent` of the requests copied to `subset`, responses dropped; with `matches`, of the
+/// requests that match one of them (a rule of their own before the catch-all rule).
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Mirror {
     pub subset: String,
     pub percent: u32,
+    /// Istio `HTTPMatchRequest`s, one per match entry; empty: every request.
+    pub matches: Vec<serde_json::Value>,
 }
 
-/// A mirror as every table shows it: `mirror 20% -> v2`. The one rule, whether it comes from a
-/// plan ([`super::summarize`]) or a rendered route ([`crate::review`]).
-pub fn mirror_text(percent: f64, subset: &str) -> String {
-    format!("mirror {percent}% -> {subset}")
+/// A mirror as every table shows it: `mirror 20% -> v2`, or with the matches that limit what
+/// is copied, `mirror 20% of method=GET -> v2`. The one rule, whether it comes from a plan
+/// ([`super::summarize`]) or a rendered route ([`crate::review`]).
+pub fn mirror_text(percent: f64, subset: &str, of: &[String]) -> String {
+    match of.is_empty() {
+        true => format!("mirror {percent}% -> {subset}"),
+        false => format!("mirror {percent}% of {} -> {subset}", of.join(" | ")),
+    }
 }
 
 #[cfg(test)]
@@ -38,7 +45,7 @@ mod tests {
         let vs = &p.virtual_service;
         let weights = [("v1", 100), ("v2", 0)].map(|(s, w)| WeightedSubset { subset: s.into(), weight: w });
         assert_eq!(vs.weights, weights);
-        assert_eq!(vs.mirror, Some(Mirror { subset: "v2".into(), percent: 20 }));
+        assert_eq!(vs.mirror, Some(Mirror { subset: "v2".into(), percent: 20, matches: vec![] }));
         assert!(vs.match_route.is_none());
         // 20% of 10 is 2 pods, already in `prepare`; stable serves everything.
         assert_eq!(declared(&c, Step::Prepare), Counts { stable: 10, canary: 2 });

@@ -348,7 +348,12 @@ pub fn plan(canary: &Canary, state: &State) -> Plan {
                 subset: c.name.clone(),
                 matches: stage.matches.iter().map(istio_match).collect(),
             });
-            (weights, route, stage.mirror.map(|percent| Mirror { subset: c.name.clone(), percent }))
+            let mirror = stage.mirror.map(|percent| Mirror {
+                subset: c.name.clone(),
+                percent,
+                matches: stage.mirror_matches.iter().map(istio_match).collect(),
+            });
+            (weights, route, mirror)
         }
         _ => (vec![WeightedSubset { subset: stable, weight: 100 }], None, None),
     };
@@ -366,11 +371,11 @@ pub fn plan(canary: &Canary, state: &State) -> Plan {
         weights,
         mirror,
     };
-    let matches: &[spec::Match] = match step {
-        Step::Stage(i) => &canary.stages[i].matches,
-        _ => &[],
+    let (matches, mirror_matches): (&[spec::Match], &[spec::Match]) = match step {
+        Step::Stage(i) => (&canary.stages[i].matches, &canary.stages[i].mirror_matches),
+        _ => (&[], &[]),
     };
-    let gateway = gateway::plan(canary, &versions, &virtual_service, matches);
+    let gateway = gateway::plan(canary, &versions, &virtual_service, matches, mirror_matches);
 
     let plan = Plan {
         name: canary.name.clone(),
@@ -473,6 +478,9 @@ fn istio_match(m: &spec::Match) -> Value {
     }
     if let Some(uri) = &m.uri {
         out.insert("uri".into(), string_match(uri));
+    }
+    if let Some(method) = &m.method {
+        out.insert("method".into(), json!({ "exact": method }));
     }
     Value::Object(out)
 }
@@ -577,7 +585,8 @@ pub fn summarize(canary: &Canary, step: Step, plan: &Plan) -> Summary {
             gate.push(spec::format_duration(d));
         }
     }
-    let mirror = plan.virtual_service.mirror.as_ref().map(|m| mirror_text(m.percent.into(), &m.subset));
+    let of: Vec<String> = stage.map(|s| s.mirror_matches.iter().map(match_text).collect()).unwrap_or_default();
+    let mirror = plan.virtual_service.mirror.as_ref().map(|m| mirror_text(m.percent.into(), &m.subset, &of));
     Summary { state: plan.stage.clone(), traffic, matches, mirror, pods, gate }
 }
 
@@ -590,6 +599,9 @@ pub fn match_text(m: &spec::Match) -> String {
     }
     if let Some(u) = &m.uri {
         parts.push(condition_text("uri", u.kind(), u.value()));
+    }
+    if let Some(method) = &m.method {
+        parts.push(condition_text("method", "exact", method));
     }
     parts.join(" & ")
 }

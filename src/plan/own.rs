@@ -8,17 +8,15 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use super::{MatchRoute, Plan};
-use crate::spec::{CANARY_MATCH, Canary};
+use super::Plan;
+use crate::spec::{CANARY_MATCH, CANARY_MIRROR, Canary, OtherRoutes, service_of};
 
 /// The objects of `plan` made from the user's manifests, by the file name each replaces.
 pub fn objects(canary: &Canary, plan: &Plan) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     if let Some((manifest, route)) = &canary.own.virtual_service {
         let mut vs = named(&manifest.object, &plan.virtual_service.name, &plan.namespace);
-        if let Some(http) = vs.pointer_mut("/spec/http").and_then(Value::as_array_mut) {
-            route_traffic(http, route, plan);
-        }
+        route_traffic(&mut vs, route, plan, canary.own.other_routes);
         out.insert(format!("virtualservice-{}.yaml", plan.virtual_service.name), vs);
     }
     if let Some(manifest) = &canary.own.destination_rule {
@@ -90,54 +88,155 @@ fn object<'a>(value: &'a mut Value, key: &str) -> &'a mut Map<String, Value> {
     entry.as_object_mut().expect("made a mapping above")
 }
 
-/// Sets the destinations of the HTTP route named `route` to the plan's weights, and puts the
-/// plan's match route, when it has one, right before it: a copy of the route (retries, timeouts
-/// and the rest hold for matched requests too) whose matches are the route's own joined with
-/// the stage's, sending to the canary.
-fn route_traffic(http: &mut Vec<Value>, route: &str, plan: &Plan) {
-    let Some(at) = http.iter().position(|r| r["name"].as_str() == Some(route)) else { return };
-    let first = http[at]["route"].as_array().and_then(|r| r.first()).cloned().unwrap_or_else(|| json!({}));
-    let host = json!(plan.virtual_service.host);
-    let destination = |subset: &str, weight: Option<u32>| {
-        let mut d = first.clone();
-        let target = object(&mut d, "destination");
-        target.entry("host").or_insert_with(|| host.clone());
-        target.insert("subset".into(), json!(subset));
-        let d_map = d.as_object_mut().expect("a mapping");
-        match weight {
-            Some(w) => d_map.insert("weight".into(), json!(w)),
-            None => d_map.remove("weight"),
-        };
-        d
+/// The routes of the user's VirtualService with the state's traffic: the named HTTP route gets
+/// the plan's weights and mirror, with its match route (the stage's matches) and mirror route
+/// (a mirror's own matches) right before it, each a copy of the route (retries, timeouts and
+/// the rest hold for those requests too) whose matches are the route's own joined with the
+/// stage's. Every other route (HTTP, TLS or TCP) that sends to the release's Service is pinned
+/// to the stable subset, or with `otherRoutes: follow` gets the same split and mirror.
+fn route_traffic(vs: &mut Value, route: &str, plan: &Plan, others: OtherRoutes) {
+    let namespace = plan.namespace.as_str();
+    let release = (plan.name.as_str(), namespace);
+    let ours = |d: &Value| d["host"].as_str().is_some_and(|h| service_of(h, namespace) == Some(release));
+    let stable = plan.virtual_service.weights.first().map(|w| w.subset.clone()).unwrap_or_default();
+    let pin = |target: &mut Value| {
+        if ours(target) {
+            target["subset"] = json!(stable);
+        }
     };
-    let weighted: Vec<Value> =
-        plan.virtual_service.weights.iter().map(|w| destination(&w.subset, Some(w.weight))).collect();
-    let matched = plan.virtual_service.match_route.as_ref().map(|m| {
-        let mut copy = http[at].clone();
-        let rule = copy.as_object_mut().expect("a named route is a mapping");
-        rule.insert("name".into(), json!(CANARY_MATCH));
-        rule.insert("match".into(), Value::Array(joined(rule.get("match"), m)));
-        rule.insert("route".into(), json!([destination(&m.subset, None)]));
-        copy
-    });
-    if let Some(rule) = http[at].as_object_mut() {
-        rule.insert("route".into(), Value::Array(weighted));
+    for kind in ["tcp", "tls"] {
+        for rule in vs.pointer_mut(&format!("/spec/{kind}")).and_then(Value::as_array_mut).into_iter().flatten() {
+            let Some(destinations) = rule.get_mut("route").and_then(Value::as_array_mut) else { continue };
+            match others {
+                OtherRoutes::Stable => destinations.iter_mut().for_each(|d| pin(&mut d["destination"])),
+                OtherRoutes::Follow => *destinations = split(destinations, &ours, plan),
+            }
+        }
     }
-    if let Some(matched) = matched {
-        http.insert(at, matched);
+    let Some(http) = vs.pointer_mut("/spec/http").and_then(Value::as_array_mut) else { return };
+    let mut out = Vec::with_capacity(http.len() + 2);
+    for mut rule in http.drain(..) {
+        let named = rule["name"].as_str() == Some(route);
+        let sends_here = rule["route"].as_array().into_iter().flatten().any(|d| ours(&d["destination"]))
+            || rule.get("mirror").is_some_and(&ours);
+        if !named && !sends_here {
+            out.push(rule);
+            continue;
+        }
+        if let Some(mirror) = rule.get_mut("mirror") {
+            pin(mirror);
+        }
+        if !named && others == OtherRoutes::Stable {
+            for d in rule.get_mut("route").and_then(Value::as_array_mut).into_iter().flatten() {
+                pin(&mut d["destination"]);
+            }
+            out.push(rule);
+            continue;
+        }
+        let destinations = rule["route"].as_array().cloned().unwrap_or_default();
+        rule["route"] = Value::Array(match named {
+            true => weighted(&destinations, plan),
+            false => split(&destinations, &ours, plan),
+        });
+        let copy = |name: String, matches: &[Value], route: Value| {
+            let mut copy = rule.clone();
+            let fields = copy.as_object_mut().expect("a route is a mapping");
+            fields.insert("name".into(), json!(name));
+            fields.insert("match".into(), Value::Array(joined(fields.get("match"), matches)));
+            fields.insert("route".into(), route);
+            copy
+        };
+        if let Some(m) = plan.virtual_service.match_route.as_ref().filter(|_| named) {
+            let to = destinations.first().cloned().unwrap_or_else(|| json!({}));
+            out.push(copy(
+                CANARY_MATCH.into(),
+                &m.matches,
+                json!([to_subset(to, &plan.virtual_service.host, &m.subset, None)]),
+            ));
+        }
+        if let Some(m) = &plan.virtual_service.mirror {
+            let mirror = json!({ "host": plan.virtual_service.host, "subset": m.subset });
+            let percentage = json!({ "value": m.percent });
+            let mut copied = match m.matches.is_empty() {
+                true => None,
+                false => {
+                    let name = match named {
+                        true => CANARY_MIRROR.to_string(),
+                        false => format!("{}-{CANARY_MIRROR}", rule["name"].as_str().unwrap_or("route")),
+                    };
+                    Some(copy(name, &m.matches, rule["route"].clone()))
+                }
+            };
+            let target = copied.as_mut().unwrap_or(&mut rule);
+            target["mirror"] = mirror;
+            target["mirrorPercentage"] = percentage;
+            out.extend(copied);
+        }
+        out.push(rule);
     }
+    *http = out;
+}
+
+/// The named route's destinations: its first destination (its port, headers and the rest) once
+/// per weighted subset of the plan.
+fn weighted(destinations: &[Value], plan: &Plan) -> Vec<Value> {
+    let first = destinations.first().cloned().unwrap_or_else(|| json!({}));
+    let vs = &plan.virtual_service;
+    vs.weights.iter().map(|w| to_subset(first.clone(), &vs.host, &w.subset, Some(w.weight))).collect()
+}
+
+/// `destination` sent to `subset` (the release's Service when it names no host), with `weight`
+/// or none.
+fn to_subset(mut destination: Value, host: &str, subset: &str, weight: Option<u32>) -> Value {
+    let target = object(&mut destination, "destination");
+    target.entry("host").or_insert_with(|| json!(host));
+    target.insert("subset".into(), json!(subset));
+    let fields = destination.as_object_mut().expect("made a mapping above");
+    match weight {
+        Some(w) => fields.insert("weight".into(), json!(w)),
+        None => fields.remove("weight"),
+    };
+    destination
+}
+
+/// `destinations` with each one to the release's Service shared out among the plan's weighted
+/// subsets: its weight (100 when it is the route's only one) split by the plan's percents, the
+/// remainders to the largest fractions, so the route's total stays what it was.
+fn split(destinations: &[Value], ours: &dyn Fn(&Value) -> bool, plan: &Plan) -> Vec<Value> {
+    let vs = &plan.virtual_service;
+    let lone = destinations.len() == 1;
+    let mut out = Vec::new();
+    for d in destinations {
+        if !ours(&d["destination"]) {
+            out.push(d.clone());
+            continue;
+        }
+        let total = d["weight"].as_u64().unwrap_or(if lone { 100 } else { 0 });
+        let exact: Vec<u64> = vs.weights.iter().map(|w| total * u64::from(w.weight)).collect();
+        let mut shares: Vec<u64> = exact.iter().map(|e| e / 100).collect();
+        let mut order: Vec<usize> = (0..shares.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(exact[i] % 100));
+        let left = total - shares.iter().sum::<u64>();
+        for &i in order.iter().take(left as usize) {
+            shares[i] += 1;
+        }
+        for (w, share) in vs.weights.iter().zip(shares) {
+            out.push(to_subset(d.clone(), &vs.host, &w.subset, Some(share as u32)));
+        }
+    }
+    out
 }
 
 /// Every match of the route's own (`theirs`; none is one that takes everything) joined with
-/// every match of the stage: both must hold. Validation made sure no field is in both.
-fn joined(theirs: Option<&Value>, stage: &MatchRoute) -> Vec<Value> {
+/// every match of the stage's: both must hold. Validation made sure no field is in both.
+fn joined(theirs: Option<&Value>, stage: &[Value]) -> Vec<Value> {
     let theirs: Vec<Value> = match theirs.and_then(Value::as_array) {
         Some(list) if !list.is_empty() => list.clone(),
         _ => vec![json!({})],
     };
     let mut out = Vec::new();
     for t in &theirs {
-        for m in &stage.matches {
+        for m in stage {
             let mut both = t.as_object().cloned().unwrap_or_default();
             for (key, value) in m.as_object().into_iter().flatten() {
                 match (key.as_str(), both.get_mut(key).and_then(Value::as_object_mut), value.as_object()) {
@@ -168,7 +267,7 @@ mod tests {
             matches.push(m);
         }
         let (replicas, pause, at) = (ReplicaOverride::default(), Pause::default(), Default::default());
-        Stage { name: name.into(), weight, matches, mirror: None, replicas, pause, at }
+        Stage { name: name.into(), weight, matches, mirror: None, mirror_matches: vec![], replicas, pause, at }
     }
 
     fn manifest(object: Value) -> Manifest {

@@ -15,6 +15,7 @@ fn stage(name: &str, weight: u32, matched: bool, stable: Option<u32>, canary: Op
         weight,
         matches,
         mirror: None,
+        mirror_matches: vec![],
         replicas: ReplicaOverride { stable, canary },
         pause: Pause::default(),
         at: Default::default(),

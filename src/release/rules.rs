@@ -119,6 +119,7 @@ fn release_strategy() -> impl Strategy<Value = Canary> {
                     weight,
                     matches,
                     mirror,
+                    mirror_matches: vec![],
                     replicas: ReplicaOverride { stable, canary },
                     pause,
                     at: Default::default(),

@@ -35,7 +35,7 @@ use crate::problem::Place;
 pub use analysis::BUILTINS;
 pub use each::{Broken, Loaded};
 pub use load::{ReadFile, Scope, is_spec_file, load, load_each, load_files, load_files_each, no_specs, relative_specs};
-pub use own::{CANARY_MATCH, ISTIO_API_VERSIONS, SERVER_FIELDS};
+pub use own::{CANARY_MATCH, CANARY_MIRROR, ISTIO_API_VERSIONS, SERVER_FIELDS};
 pub use router::{GATEWAY_API, MAX_HOSTNAMES, MAX_PARENT_REFS, header_prefix_regex, path_refusal};
 pub use rules::{
     BadHeaderName, HostRefusal, LABEL_KEY_RULE, binds_mesh, check_header_name, check_output_path, format_duration,
@@ -44,7 +44,7 @@ pub use rules::{
 };
 pub use schema::schema;
 pub use template::main_container;
-pub use validate::parse_file;
+pub use validate::{HTTP_METHODS, parse_file};
 
 /// The only `apiVersion` this version of kanari reads.
 pub const API_VERSION: &str = "kanari.dev/v1alpha1";
@@ -105,6 +105,8 @@ pub struct Canary {
 pub struct Own {
     /// The VirtualService kept whole but for one HTTP route, and that route's name.
     pub virtual_service: Option<(Manifest, String)>,
+    /// What the VirtualService's other routes to the release's Service do.
+    pub other_routes: OtherRoutes,
     /// The DestinationRule whose traffic policy is kept; kanari sets the subsets.
     pub destination_rule: Option<Manifest>,
     /// The Deployment every version is made from; its pod template is [`Canary::template`].
@@ -121,6 +123,18 @@ impl Own {
             .map(|m| m.file.as_path())
             .collect()
     }
+}
+
+/// `spec.virtualService.otherRoutes`: a route of the user's VirtualService other than the named
+/// one that sends to the release's Service would reach both versions' pods behind kanari's back
+/// (the Service selects them all), so kanari rewrites it too.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OtherRoutes {
+    /// Pinned to the stable subset, nothing else changed.
+    #[default]
+    Stable,
+    /// The stage's split and mirror, as the named route.
+    Follow,
 }
 
 /// One manifest of the user's: the object as written (fields the API server fills in dropped).
@@ -308,6 +322,8 @@ pub struct Stage {
     /// A mirror stage: stable serves every request and this percent of them is copied to the
     /// canary, its responses dropped. Such a stage has no weight above 0 and no match.
     pub mirror: Option<u32>,
+    /// A mirror stage's copies are of the requests that match any of these (all when empty).
+    pub mirror_matches: Vec<Match>,
     pub replicas: ReplicaOverride,
     pub pause: Pause,
     /// Where the stage's name is written.
@@ -341,6 +357,8 @@ pub struct Match {
     pub headers: BTreeMap<String, StringMatch>,
     pub cookie: Option<Cookie>,
     pub uri: Option<StringMatch>,
+    /// The HTTP method, upper case (`GET`).
+    pub method: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

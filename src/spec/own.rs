@@ -15,12 +15,14 @@ use super::raw::{RawSpec, S, yaml_message, yaml_options};
 use super::rules::{check_output_path, service_of};
 use super::template::main_container;
 use super::validate::Validator;
-use super::{Canary, MAX_FILE_BYTES, Manifest};
+use super::{Canary, MAX_FILE_BYTES, Manifest, Match, OtherRoutes};
 use crate::podschema::{Node, NodeValue};
 use crate::problem::{Place, Problem, Problems};
 
 /// The name of kanari's route for a stage's matches, which a user's route may not take.
 pub const CANARY_MATCH: &str = "canary-match";
+/// The name of kanari's route for a mirror's matches (the requests it copies), likewise.
+pub const CANARY_MIRROR: &str = "canary-mirror";
 /// The Istio API versions a user's VirtualService or DestinationRule may be written in.
 pub const ISTIO_API_VERSIONS: [&str; 3] =
     ["networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"];
@@ -69,6 +71,8 @@ pub(super) struct Want {
     from: Place,
     /// The named HTTP route of a VirtualService, and where it is written.
     route: Option<(String, Place)>,
+    /// What a VirtualService's other routes to the release's Service do.
+    others: OtherRoutes,
 }
 
 impl Validator<'_> {
@@ -92,13 +96,24 @@ impl Validator<'_> {
             self.check(route, !route.value.is_empty(), || {
                 "spec.virtualService.route is empty: name the HTTP route whose destinations kanari sets".into()
             });
-            self.check(route, route.value != CANARY_MATCH, || {
-                format!(
-                    "`{CANARY_MATCH}` is the name of kanari's route for a stage's matches; name a route of your own"
-                )
-            });
+            for ours in [CANARY_MATCH, CANARY_MIRROR] {
+                self.check(route, route.value != ours, || {
+                    format!("`{ours}` is the name of one of kanari's own routes; name a route of your own")
+                });
+            }
+            let others = match vs.other_routes.as_ref().map(|o| (o, o.value.as_str())) {
+                None | Some((_, "stable")) => OtherRoutes::Stable,
+                Some((_, "follow")) => OtherRoutes::Follow,
+                Some((at, given)) => {
+                    self.problem(at, format!("otherRoutes `{given}` is neither `stable` (the default: other routes to the release's Service go to the stable version) nor `follow` (they take the stage's split and mirror)"));
+                    OtherRoutes::Stable
+                }
+            };
             let named = Some((route.value.clone(), self.place(route)));
             self.want(&mut wants, Kind::VirtualService, &vs.from, named);
+            if let Some(want) = wants.last_mut() {
+                want.others = others;
+            }
         }
         if let Some(dr) = &spec.destination_rule {
             self.want(&mut wants, Kind::DestinationRule, &dr.value.from, None);
@@ -115,7 +130,7 @@ impl Validator<'_> {
 
     fn want(&mut self, wants: &mut Vec<Want>, kind: Kind, from: &S<String>, route: Option<(String, Place)>) {
         match from_path(&from.value) {
-            Ok(path) => wants.push(Want { kind, path, from: self.place(from), route }),
+            Ok(path) => wants.push(Want { kind, path, from: self.place(from), route, others: OtherRoutes::Stable }),
             Err(why) => self.problem(from, format!("{}.from `{}` {why}", kind.key(), from.value)),
         }
     }
@@ -142,9 +157,10 @@ pub(super) fn resolve(canary: &mut Canary, wants: &[Want], read: ReadFile, probl
         match want.kind {
             Kind::VirtualService => {
                 let (route, at) = want.route.clone().expect("a VirtualService is wanted with its route");
-                virtual_service(canary, &object, &shown.to_string(), &route, &at, problems);
+                virtual_service(canary, &object, &shown.to_string(), (&route, &at), want.others, problems);
                 if problems.len() == before {
                     canary.own.virtual_service = Some((Manifest { file: want.path.clone(), object }, route));
+                    canary.own.other_routes = want.others;
                 }
             }
             Kind::DestinationRule => {
@@ -229,13 +245,21 @@ fn read_manifest(want: &Want, read: ReadFile, problems: &mut Problems) -> Option
 }
 
 /// The user's VirtualService: the named HTTP route exists and sends only to the release's
-/// Service, no other route sends there, and each stage's matches can be joined with the
-/// route's own.
-fn virtual_service(canary: &Canary, vs: &Value, shown: &str, route: &str, at: &Place, problems: &mut Problems) {
+/// Service, and every feature of every stage can be put on it (and, with `otherRoutes:
+/// follow`, on the other routes to the release's Service): each stage's matches and a
+/// mirror's matches joined with the route's own, a mirror where the route has none. What
+/// cannot is an error at the stage, never a silent drop.
+fn virtual_service(
+    canary: &Canary,
+    vs: &Value,
+    shown: &str,
+    (route, at): (&str, &Place),
+    others: OtherRoutes,
+    problems: &mut Problems,
+) {
     let release = (canary.name.as_str(), canary.namespace.as_str());
-    let ours = |r: &Value| {
-        r["destination"]["host"].as_str().is_some_and(|h| service_of(h, &canary.namespace) == Some(release))
-    };
+    let ours =
+        |target: &Value| target["host"].as_str().is_some_and(|h| service_of(h, &canary.namespace) == Some(release));
     let http: Vec<&Value> = vs["spec"]["http"].as_array().into_iter().flatten().collect();
     let Some(named) = http.iter().find(|r| r["name"].as_str() == Some(route)) else {
         let names: Vec<String> = http.iter().filter_map(|r| r["name"].as_str()).map(|n| format!("`{n}`")).collect();
@@ -253,7 +277,7 @@ fn virtual_service(canary: &Canary, vs: &Value, shown: &str, route: &str, at: &P
             canary.name
         )));
     }
-    for d in destinations.iter().filter(|d| !ours(d)) {
+    for d in destinations.iter().filter(|d| !ours(&d["destination"])) {
         let host = d["destination"]["host"].as_str().unwrap_or("");
         problems.push(at.problem(format!(
             "route `{route}` of `{shown}` sends to `{host}`, not to the release's Service `{}`: the named route is the one whose traffic kanari splits between the versions",
@@ -261,39 +285,66 @@ fn virtual_service(canary: &Canary, vs: &Value, shown: &str, route: &str, at: &P
         )));
     }
     for other in http.iter().filter(|r| r["name"].as_str() != Some(route)) {
-        let label = other["name"].as_str().map_or("an unnamed route".to_string(), |n| format!("route `{n}`"));
-        if other["name"].as_str() == Some(CANARY_MATCH) {
-            problems.push(at.problem(format!("`{shown}` has a route named `{CANARY_MATCH}`, the name of kanari's route for a stage's matches; rename it")));
-        }
-        let mirror = other.get("mirror").map(|m| serde_json::json!({ "destination": m }));
-        if other["route"].as_array().into_iter().flatten().chain(mirror.as_ref()).any(ours) {
+        if let Some(name) = other["name"].as_str().filter(|n| [CANARY_MATCH, CANARY_MIRROR].contains(n)) {
             problems.push(at.problem(format!(
-                "{label} of `{shown}` also sends to the release's Service `{}`: only the named route `{route}` may, as kanari owns the release's subsets",
-                canary.name
+                "`{shown}` has a route named `{name}`, the name of one of kanari's own routes; rename it"
             )));
         }
     }
-    let theirs: Vec<&Value> = named["match"].as_array().into_iter().flatten().collect();
+    // The routes a stage's traffic is put on: the named one, and with `follow` the others that
+    // send to the release's Service.
+    let sends_here = |r: &Value| {
+        r["route"].as_array().into_iter().flatten().any(|d| ours(&d["destination"]))
+            || r.get("mirror").is_some_and(&ours)
+    };
+    let followers: Vec<&Value> = match others {
+        OtherRoutes::Stable => Vec::new(),
+        OtherRoutes::Follow => {
+            http.iter().filter(|r| r["name"].as_str() != Some(route) && sends_here(r)).copied().collect()
+        }
+    };
+    let label = |r: &Value| r["name"].as_str().map_or("an unnamed route".to_string(), |n| format!("route `{n}`"));
     for stage in &canary.stages {
-        let clash = stage.matches.iter().flat_map(|m| theirs.iter().map(move |t| (m, t))).find_map(|(m, t)| {
-            if m.uri.is_some() && t.get("uri").is_some() {
-                return Some("`uri`".to_string());
+        let mut fail = |why: String| problems.push(stage.at.problem(format!("stage `{}` {why}", stage.name)));
+        if let Some(what) = clash(&stage.matches, named) {
+            fail(format!(
+                "matches on {what}, as route `{route}` of `{shown}` does: one Istio match cannot hold both; match on something else"
+            ));
+        }
+        if stage.mirror.is_none() {
+            continue;
+        }
+        for r in std::iter::once(named).chain(&followers) {
+            if r.get("mirror").is_some() || r.get("mirrors").is_some() {
+                fail(format!(
+                    "mirrors to the canary, and {} of `{shown}` has a mirror of its own: an Istio route copies to one mirror; remove the route's mirror or the stage's",
+                    label(r)
+                ));
             }
-            let cookie = m.cookie.as_ref().map(|_| "cookie".to_string());
-            m.headers
-                .keys()
-                .cloned()
-                .chain(cookie)
-                .find(|h| t["headers"].get(h).is_some())
-                .map(|h| format!("header `{h}`"))
-        });
-        if let Some(what) = clash {
-            problems.push(stage.at.problem(format!(
-                "stage `{}` matches on {what}, as route `{route}` of `{shown}` does: one Istio match cannot hold both; match on something else",
-                stage.name
-            )));
+            if let Some(what) = clash(&stage.mirror_matches, r) {
+                fail(format!(
+                    "copies the requests that match on {what}, as {} of `{shown}` does: one Istio match cannot hold both; match on something else",
+                    label(r)
+                ));
+            }
         }
     }
+}
+
+/// The first field both a stage's matches and a route's own match on (`uri`, a header), which
+/// one Istio match cannot hold.
+fn clash(matches: &[Match], route: &Value) -> Option<String> {
+    let theirs: Vec<&Value> = route["match"].as_array().into_iter().flatten().collect();
+    matches.iter().flat_map(|m| theirs.iter().map(move |t| (m, t))).find_map(|(m, t)| {
+        if m.uri.is_some() && t.get("uri").is_some() {
+            return Some("`uri`".to_string());
+        }
+        if m.method.is_some() && t.get("method").is_some() {
+            return Some("`method`".to_string());
+        }
+        let cookie = m.cookie.as_ref().map(|_| "cookie".to_string());
+        m.headers.keys().cloned().chain(cookie).find(|h| t["headers"].get(h).is_some()).map(|h| format!("header `{h}`"))
+    })
 }
 
 /// Drops what the API server fills in (`status`, `metadata.uid`, ...) from an object.

@@ -69,7 +69,7 @@ pub(super) struct RawSpec {
     #[schemars(with = "Option<Vec<String>>")]
     pub(super) gateways: Option<Vec<S<String>>>,
     /// `istio` (default: a DestinationRule and a VirtualService) or `gateway-api` (an HTTPRoute over one Service per version).
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<RouterSchema>")]
     pub(super) router: Option<S<String>>,
     /// The version that takes all the traffic in the steady state.
     pub(super) stable: RawVersion,
@@ -129,6 +129,22 @@ pub(super) struct RawVirtualServiceFrom {
     /// The name of the HTTP route whose destinations kanari sets.
     #[schemars(with = "String")]
     pub(super) route: S<String>,
+    /// Your VirtualService's other routes that send to the release's Service: `stable` (default: pinned to the stable subset, nothing else changed) or `follow` (the stage's split and mirror).
+    #[serde(rename = "otherRoutes")]
+    #[schemars(with = "Option<OtherRoutesSchema>")]
+    pub(super) other_routes: Option<S<String>>,
+}
+
+/// What kanari does with a VirtualService's other routes to the release's Service.
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[schemars(rename = "OtherRoutes")]
+#[allow(dead_code)]
+pub(super) enum OtherRoutesSchema {
+    /// Pinned to the stable subset, nothing else changed.
+    Stable,
+    /// The stage's split and mirror, as the named route.
+    Follow,
 }
 
 /// The release's Service.
@@ -187,10 +203,10 @@ pub(super) struct RawStage {
     /// Percent (0-100) of the traffic no match took that goes to the canary (default 0).
     #[schemars(with = "Option<i64>")]
     pub(super) weight: Option<S<i64>>,
-    /// Percent (1-100) of the traffic copied to the canary, its responses dropped; stable keeps it all. Not with a weight above 0 or a match.
-    #[schemars(with = "Option<i64>")]
-    pub(super) mirror: Option<S<i64>>,
-    /// Requests that go to the canary: entries ORed, the fields of one entry ANDed.
+    /// Percent (1-100) of the traffic copied to the canary, its responses dropped; stable keeps it all. Or `{percent, match}`: only the requests that match are copied (`match: [{method: GET}]` copies no writes). Not with a weight above 0 or a stage match.
+    #[schemars(with = "Option<MirrorSchema>")]
+    pub(super) mirror: Option<S<RawMirror>>,
+    /// Requests that go to the canary: entries ORed, the fields of one entry ANDed. A stage's matches hold in that stage alone: a later stage without them sends matching requests by its weight.
     #[serde(rename = "match", default)]
     #[schemars(with = "Vec<RawMatch>")]
     pub(super) matches: Vec<S<RawMatch>>,
@@ -239,6 +255,94 @@ pub(super) struct RawMatch {
     /// The request's path, with one of `exact`, `prefix` or `regex`.
     #[schemars(with = "Option<RawStringMatch>")]
     pub(super) uri: Option<S<RawStringMatch>>,
+    /// The request's HTTP method, exactly (`GET`, `HEAD`, `POST`, `PUT`, `DELETE`, `CONNECT`, `OPTIONS`, `TRACE`, `PATCH`).
+    #[schemars(with = "Option<HttpMethod>")]
+    pub(super) method: Option<S<String>>,
+}
+
+/// An HTTP method, as Gateway API names them.
+#[derive(JsonSchema)]
+#[allow(dead_code, clippy::upper_case_acronyms)]
+pub(super) enum HttpMethod {
+    GET,
+    HEAD,
+    POST,
+    PUT,
+    DELETE,
+    CONNECT,
+    OPTIONS,
+    TRACE,
+    PATCH,
+}
+
+/// A stage's `mirror`: a percent, or a percent of the requests that match.
+pub(super) enum RawMirror {
+    Percent(i64),
+    Copy { percent: S<i64>, matches: Vec<S<RawMatch>> },
+}
+
+// By hand: an untagged enum would lose the places serde-saphyr keeps for `S<T>`.
+impl<'de> Deserialize<'de> for RawMirror {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = RawMirror;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a percent (1-100) or a mapping with `percent` and `match`")
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<RawMirror, E> {
+                Ok(RawMirror::Percent(v))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<RawMirror, E> {
+                Ok(RawMirror::Percent(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RawMirror, A::Error> {
+                use serde::de::Error;
+                let (mut percent, mut matches) = (None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "percent" if percent.is_none() => percent = Some(map.next_value::<S<i64>>()?),
+                        "match" if matches.is_none() => matches = Some(map.next_value::<Vec<S<RawMatch>>>()?),
+                        "percent" | "match" => return Err(A::Error::duplicate_field("percent")),
+                        other => return Err(A::Error::unknown_field(other, &["percent", "match"])),
+                    }
+                }
+                let percent = percent.ok_or_else(|| A::Error::missing_field("percent"))?;
+                Ok(RawMirror::Copy { percent, matches: matches.unwrap_or_default() })
+            }
+        }
+        deserializer.deserialize_any(Visit)
+    }
+}
+
+/// A stage's `mirror`: a percent of the requests, or a percent of the requests that match.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[schemars(rename = "Mirror")]
+#[allow(dead_code)]
+pub(super) enum MirrorSchema {
+    /// Percent (1-100) of the requests copied to the canary.
+    Percent(#[schemars(range(min = 1, max = 100))] i64),
+    /// Percent of the requests that match copied to the canary.
+    Copy(MirrorCopySchema),
+}
+
+/// Percent (1-100) of the requests that match copied to the canary.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "MirrorCopy")]
+#[allow(dead_code)]
+pub(super) struct MirrorCopySchema {
+    /// Percent (1-100) of the matching requests copied.
+    #[schemars(range(min = 1, max = 100))]
+    percent: i64,
+    /// The requests that are copied: entries ORed, the fields of one entry ANDed.
+    #[serde(rename = "match", default)]
+    matches: Vec<RawMatch>,
 }
 
 /// Exactly one of `exact`, `prefix` or `regex`.
@@ -421,7 +525,7 @@ pub(super) struct RawAnalysis {
     #[schemars(with = "Option<i64>")]
     pub(super) min_requests: Option<S<i64>>,
     /// `abort` (default: a failed check aborts the release) or `hold`.
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<OnFailureSchema>")]
     pub(super) on_failure: Option<S<String>>,
     /// The chance that a healthy canary is ever failed by a comparison during a whole stage, however often it is looked at (default 0.01).
     #[schemars(with = "Option<f64>")]
@@ -430,7 +534,7 @@ pub(super) struct RawAnalysis {
     #[schemars(with = "Option<String>")]
     pub(super) deadline: Option<S<String>>,
     /// What an inconclusive check does past the deadline: `hold` (default, and loudly), `pass` or `abort`.
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<OnInconclusiveSchema>")]
     pub(super) on_inconclusive: Option<S<String>>,
     /// The checks, each a builtin or your own PromQL query.
     #[serde(default)]
@@ -447,7 +551,7 @@ pub(super) struct RawMetric {
     #[schemars(with = "String")]
     pub(super) name: S<String>,
     /// The name of a builtin check, such as `success-rate`, `latency-p99` or `errors-vs-stable`.
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<BuiltinSchema>")]
     pub(super) builtin: Option<S<String>>,
     /// Your own PromQL query returning one number, a template over `namespace`, `canary`, `window` and the like.
     #[schemars(with = "Option<String>")]
@@ -470,4 +574,64 @@ pub(super) struct RawMetric {
 pub(super) enum RawMargin {
     Number(f64),
     Text(String),
+}
+
+// The closed sets of the spec, as `kanari schema` lists them so that editors complete them. The
+// loader reads these fields as text, to say what is wrong with a value at its place; these
+// types exist for the schema alone.
+
+/// How traffic is routed.
+#[derive(JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+#[schemars(rename = "Router")]
+#[allow(dead_code)]
+pub(super) enum RouterSchema {
+    /// A DestinationRule with one subset per version and a VirtualService.
+    Istio,
+    /// An HTTPRoute over one Service per version.
+    GatewayApi,
+}
+
+/// What a failed check does.
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[schemars(rename = "OnFailure")]
+#[allow(dead_code)]
+pub(super) enum OnFailureSchema {
+    /// The release is aborted: traffic back to stable.
+    Abort,
+    /// The release holds where it is.
+    Hold,
+}
+
+/// What a check still inconclusive past the deadline does.
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[schemars(rename = "OnInconclusive")]
+#[allow(dead_code)]
+pub(super) enum OnInconclusiveSchema {
+    /// The release holds, and says so.
+    Hold,
+    /// The check passes.
+    Pass,
+    /// The release is aborted.
+    Abort,
+}
+
+/// The builtin checks (`spec::BUILTINS`).
+#[derive(JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+#[schemars(rename = "Builtin")]
+#[allow(dead_code)]
+pub(super) enum BuiltinSchema {
+    /// The canary's share of requests that are not 5xx, in percent (`min`).
+    SuccessRate,
+    /// The canary's 99th percentile latency in ms (`max`).
+    LatencyP99,
+    /// The canary's share of the release's requests, in percent (`max`).
+    TrafficShare,
+    /// The canary's error rate against stable's (`margin`).
+    ErrorsVsStable,
+    /// The canary's median latency against stable's (`margin`).
+    LatencyVsStable,
 }

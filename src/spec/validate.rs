@@ -15,7 +15,8 @@ use serde_json::Value;
 use super::load::{ReadFile, holds_word};
 use super::own::Want;
 use super::raw::{
-    RawAutoscaling, RawDoc, RawMatch, RawSpec, RawStage, RawStringMatch, RawVersion, S, not_a_canary, read_docs,
+    RawAutoscaling, RawDoc, RawMatch, RawMirror, RawSpec, RawStage, RawStringMatch, RawVersion, S, not_a_canary,
+    read_docs,
 };
 use super::rules::{
     HostRefusal, binds_mesh, check_header_name, check_output_path, default_output, folded, host_refusals,
@@ -505,7 +506,10 @@ impl Validator<'_> {
             None => 0,
         };
         let matches: Vec<Match> = s.matches.iter().filter_map(|m| self.match_entry(m)).collect();
-        let mirror = s.mirror.as_ref().and_then(|m| self.mirror(m, s));
+        let (mirror, mirror_matches) = match s.mirror.as_ref().map(|m| self.mirror(m, s)) {
+            Some(Some((percent, matches))) => (Some(percent), matches),
+            _ => (None, Vec::new()),
+        };
         let mut over = ReplicaOverride::default();
         if let Some(r) = &s.replicas {
             let cap = autoscaling.map_or(MAX_REPLICAS, |a| a.max_replicas as i64);
@@ -540,6 +544,7 @@ impl Validator<'_> {
             weight,
             matches,
             mirror,
+            mirror_matches,
             replicas: over,
             pause,
             at,
@@ -548,9 +553,19 @@ impl Validator<'_> {
 
     /// A stage's `mirror`: 1 to 100, in a stage with no weight above 0 and no match (stable
     /// keeps every request while the canary gets copies; a weight or a match in the same stage
-    /// would send it real ones too, and its share of the requests would read two ways).
-    fn mirror(&mut self, at: &S<i64>, stage: &RawStage) -> Option<u32> {
-        let percent = self.number(at, "mirror", 1, 100)?;
+    /// would send it real ones too, and its share of the requests would read two ways). Its own
+    /// `match` limits which requests are copied.
+    fn mirror(&mut self, raw: &S<RawMirror>, stage: &RawStage) -> Option<(u32, Vec<Match>)> {
+        let (percent, matches) = match &raw.value {
+            RawMirror::Percent(n) => {
+                let at = S::new(*n, raw.referenced, raw.defined);
+                (self.number(&at, "mirror", 1, 100), &[][..])
+            }
+            RawMirror::Copy { percent, matches } => (self.number(percent, "mirror.percent", 1, 100), &matches[..]),
+        };
+        let before = self.problems.len();
+        let matches: Vec<Match> = matches.iter().filter_map(|m| self.match_entry(m)).collect();
+        let percent = percent?;
         let why = |what: String, noun: &str| {
             format!(
                 "{what} with mirror {percent}: a mirror stage keeps every request on stable and copies a share to the canary; give the {noun} a stage of its own"
@@ -560,18 +575,28 @@ impl Validator<'_> {
             self.problem(w, why(format!("weight {}", w.value), "weight"));
         }
         if let Some(m) = stage.matches.first() {
-            self.problem(m, why("a match".into(), "match"));
+            self.problem(
+                m,
+                format!(
+                    "{} (to copy only the requests that match, write `mirror: {{percent: {percent}, match: [...]}}`)",
+                    why("a match".into(), "match")
+                ),
+            );
         }
-        Some(percent)
+        (self.problems.len() == before).then_some((percent, matches))
     }
 
     fn match_entry(&mut self, raw: &S<RawMatch>) -> Option<Match> {
         let before = self.problems.len();
         let m = &raw.value;
-        if m.headers.as_ref().is_none_or(|h| h.is_empty()) && m.cookie.is_none() && m.uri.is_none() {
+        if m.headers.as_ref().is_none_or(|h| h.is_empty())
+            && m.cookie.is_none()
+            && m.uri.is_none()
+            && m.method.is_none()
+        {
             self.problem(
                 raw,
-                "an empty match would take every request; give `headers`, `cookie` or `uri`, or use `weight: 100`",
+                "an empty match would take every request; give `headers`, `cookie`, `uri` or `method`, or use `weight: 100`",
             );
             return None;
         }
@@ -604,6 +629,12 @@ impl Validator<'_> {
         }
         if let Some(u) = &m.uri {
             out.uri = self.string_match(u, "uri");
+        }
+        if let Some(method) = &m.method {
+            self.check(method, HTTP_METHODS.contains(&method.value.as_str()), || {
+                format!("method `{}` is none of {}", method.value, HTTP_METHODS.join(", "))
+            });
+            out.method = Some(method.value.clone());
         }
         (self.problems.len() == before).then_some(out)
     }
@@ -640,6 +671,10 @@ impl Validator<'_> {
         }
     }
 }
+
+/// The HTTP methods a match may name, as Gateway API's `HTTPMethod` lists them (Istio matches
+/// any string; these keep both routers alike).
+pub const HTTP_METHODS: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"];
 
 #[cfg(test)]
 #[path = "validate_tests.rs"]

@@ -25,6 +25,7 @@ mod own;
 mod prometheus;
 mod props;
 mod push;
+mod readme;
 mod render;
 mod review;
 mod schema;

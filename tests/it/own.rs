@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::{Run, documents, fixture, fixture_repo, git, kanari, kanari_ok, one, tree};
+use crate::{Run, documents, fixture, fixture_repo, git, kanari, kanari_env, kanari_ok, one, tree};
 
 const SPEC: &str = "canaries/reviews.yaml";
 const VS: &str = "manifests/virtualservice.yaml";
@@ -51,7 +51,7 @@ fn route_of(repo: &Path) -> String {
 #[test]
 fn each_mistake_is_shown_at_the_spec_value_with_exit_2_and_nothing_written() {
     type Case = (&'static str, fn(&Path), fn(&Path) -> String, &'static str);
-    let cases: [Case; 13] = [
+    let cases: [Case; 15] = [
         (
             "a missing file",
             |r| std::fs::remove_file(r.join(VS)).unwrap(),
@@ -102,12 +102,33 @@ fn each_mistake_is_shown_at_the_spec_value_with_exit_2_and_nothing_written() {
             "route `reviews` of `manifests/virtualservice.yaml` sends to `ratings`, not to the release's Service `reviews`",
         ),
         (
-            "another route to the release's host",
+            "a mirror stage on a route that mirrors already",
             |r| {
-                edit(r, VS, "host: reviews-chaos.testing.svc.cluster.local", "host: reviews.bookinfo.svc.cluster.local")
+                edit(r, VS, "      timeout: 10s\n", "      timeout: 10s\n      mirror: {host: reviews-shadow}\n");
+                edit(r, SPEC, "  stages:\n", "  stages:\n    - name: shadow\n      mirror: 20\n");
             },
-            route_of,
-            "route `chaos` of `manifests/virtualservice.yaml` also sends to the release's Service `reviews`",
+            |r| place(r, "- name: shadow", "shadow"),
+            "stage `shadow` mirrors to the canary, and route `reviews` of `manifests/virtualservice.yaml` has a mirror of its own",
+        ),
+        (
+            "a mirror's match on the field the route matches on",
+            |r| {
+                edit(r, VS, "      timeout: 10s\n", "      match: [{method: {exact: GET}}]\n      timeout: 10s\n");
+                edit(
+                    r,
+                    SPEC,
+                    "  stages:\n",
+                    "  stages:\n    - name: shadow\n      mirror: {percent: 20, match: [{method: HEAD}]}\n",
+                );
+            },
+            |r| place(r, "- name: shadow", "shadow"),
+            "stage `shadow` copies the requests that match on `method`, as route `reviews` of `manifests/virtualservice.yaml` does",
+        ),
+        (
+            "otherRoutes neither stable nor follow",
+            |r| edit(r, SPEC, "    route: reviews\n", "    route: reviews\n    otherRoutes: canary\n"),
+            |r| place(r, "otherRoutes: canary", "canary"),
+            "otherRoutes `canary` is neither `stable`",
         ),
         (
             "a template beside deployment.from",
@@ -321,4 +342,107 @@ fn a_mistake_in_the_deployments_pod_template_is_shown_in_its_own_file() {
     );
     assert!(out.stderr.contains(&expected), "{expected}\n{}", out.stderr);
     assert_eq!(tree(r), before, "nothing was written");
+}
+
+/// The shadow stage of a team that keeps its own VirtualService: the copy is put on the named
+/// route (a mirror of the stage's own matches on a copy of the route right before it), and
+/// `plan`, the commit message and the rendered route all say it.
+#[test]
+fn a_shadow_stage_mirrors_through_the_teams_route() {
+    for (mirror, said) in
+        [("20", "mirror 20% -> v2"), ("{percent: 20, match: [{method: GET}]}", "mirror 20% of method=GET -> v2")]
+    {
+        let repo = fixture_repo("own-manifests");
+        let r = repo.path();
+        edit(r, SPEC, "  stages:\n", &format!("  stages:\n    - name: shadow\n      mirror: {mirror}\n"));
+        git(r, &["commit", "-qam", "a shadow stage"]);
+        git(r, &["config", "user.name", "CI"]);
+        git(r, &["config", "user.email", "ci@example.com"]);
+        let lint = run(r, &["lint"]);
+        assert_eq!(lint.code, 0, "{}", lint.stderr);
+        let plan = run(r, &["plan"]);
+        assert!(plan.stdout.contains(said), "plan says `{said}`:\n{}", plan.stdout);
+        let out = tempfile::tempdir().unwrap();
+        let dir = out.path().join("shadow");
+        kanari_ok(r, &["-C", r.to_str().unwrap(), "render", "--stage", "shadow", "--out", dir.to_str().unwrap()]);
+        let docs = documents(&crate::kustomize(&dir));
+        let http = one(&docs, "VirtualService")["spec"]["http"].as_array().unwrap().clone();
+        let mirrored: Vec<&Value> = http.iter().filter(|h| h.get("mirror").is_some()).collect();
+        let [rule] = mirrored[..] else { panic!("one rule mirrors: {http:#?}") };
+        assert_eq!(rule["mirror"], serde_json::json!({ "host": "reviews", "subset": "v2" }), "{mirror}");
+        assert_eq!(rule["mirrorPercentage"]["value"], 20, "{mirror}");
+        assert_eq!(rule["retries"]["attempts"], 3, "the copy keeps the route's retries");
+        let weights: Vec<(&str, u64)> = rule["route"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| (d["destination"]["subset"].as_str().unwrap(), d["weight"].as_u64().unwrap()))
+            .collect();
+        assert_eq!(weights, [("v1", 100), ("v2", 0)], "stable serves every request: {mirror}");
+        if mirror.contains("GET") {
+            assert_eq!(rule["name"], "canary-mirror");
+            assert_eq!(rule["match"], serde_json::json!([{ "method": { "exact": "GET" } }]));
+            assert_eq!(http.last().unwrap()["name"], "reviews");
+            assert!(http.last().unwrap().get("mirror").is_none(), "the rest is not copied");
+        } else {
+            assert_eq!(rule["name"], "reviews");
+        }
+        // Through prepare to the shadow stage: the commit says the mirror starts.
+        for hour in 4..10 {
+            let now = format!("2026-01-02T{hour:02}:00:00Z");
+            let promote = kanari_env(r, &["promote"], &[("KANARI_NOW", &now)]);
+            assert!(promote.code == 0 || promote.code == 3, "{}", promote.stderr);
+        }
+        let messages = git(r, &["log", "--format=%B"]);
+        assert!(messages.contains(said), "a commit says `{said}`:\n{messages}");
+    }
+}
+
+/// A route of the team's other than the named one that sends to the release's Service is pinned
+/// to the stable subset (`otherRoutes: stable`, the default), or takes the stage's split and
+/// mirror (`follow`); nothing else of it changes.
+#[test]
+fn the_teams_other_routes_to_the_release_go_to_stable_or_follow_the_stage() {
+    let out = tempfile::tempdir().unwrap();
+    let destinations = |rule: &Value| -> Vec<(String, Option<u64>)> {
+        rule["route"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| (d["destination"]["subset"].as_str().unwrap_or("-").to_string(), d["weight"].as_u64()))
+            .collect()
+    };
+    for (others, quarter, half) in [
+        ("", vec![("v1".to_string(), None)], vec![("v1".to_string(), None)]),
+        ("stable", vec![("v1".to_string(), None)], vec![("v1".to_string(), None)]),
+        (
+            "follow",
+            vec![("v1".to_string(), Some(75)), ("v2".to_string(), Some(25))],
+            vec![("v1".to_string(), Some(50)), ("v2".to_string(), Some(50))],
+        ),
+    ] {
+        let repo = fixture("own-manifests");
+        let r = repo.path();
+        // The team's `chaos` route sends to the release's own Service.
+        edit(r, VS, "host: reviews-chaos.testing.svc.cluster.local", "host: reviews.bookinfo.svc.cluster.local");
+        if !others.is_empty() {
+            edit(r, SPEC, "    route: reviews\n", &format!("    route: reviews\n    otherRoutes: {others}\n"));
+        }
+        let lint = run(r, &["lint"]);
+        assert_eq!(lint.code, 0, "otherRoutes `{others}`: {}", lint.stderr);
+        for (stage, want) in [("quarter", &quarter), ("half", &half), ("steady", &vec![("v1".to_string(), None)])] {
+            let dir = out.path().join(format!("{others}-{stage}"));
+            kanari_ok(r, &["-C", r.to_str().unwrap(), "render", "--stage", stage, "--out", dir.to_str().unwrap()]);
+            let docs = documents(&crate::kustomize(&dir));
+            let http = one(&docs, "VirtualService")["spec"]["http"].as_array().unwrap().clone();
+            let chaos = http.iter().find(|h| h["name"] == "chaos").expect("the chaos route stays");
+            let want = match stage {
+                "steady" if others == "follow" => vec![("v1".to_string(), Some(100))],
+                _ => want.clone(),
+            };
+            assert_eq!(destinations(chaos), want, "otherRoutes `{others}` at {stage}");
+            assert_eq!(chaos["fault"]["delay"]["fixedDelay"], "3s", "the route's fault stays");
+            assert_eq!(chaos["route"][0]["destination"]["port"]["number"], 9080, "its port stays");
+        }
+    }
 }

@@ -24,6 +24,7 @@
 
 mod binary;
 mod loading;
+mod own;
 mod sound;
 mod strategies;
 
