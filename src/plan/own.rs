@@ -1,8 +1,12 @@
 //! The user's own manifests ([`crate::spec::Own`]) made into the objects of one state: the
-//! VirtualService with only its named HTTP route's destinations set (and the stage's match
-//! route put right before it), the DestinationRule with kanari's subsets, a Deployment per
-//! version. Everything else of the user's objects passes through as written. Pure, like all of
-//! `plan`: the manifests were read with the spec.
+//! VirtualService with its named HTTP route given the stage's weights and mirror (and the
+//! stage's match route, and a mirror's own match route, put right before it), its other routes
+//! to the release's Service pinned to stable or following the stage (`otherRoutes`), the
+//! DestinationRule with kanari's subsets, a Deployment per version. Everything else of the
+//! user's objects passes through as written. Every feature of a stage is put on the user's
+//! route as kanari's own template puts it on its own (`tests/it/props/own.rs` holds the two to
+//! the same routing); what cannot be was refused with the spec ([`crate::spec`]'s `own`). Pure,
+//! like all of `plan`: the manifests were read with the spec.
 
 use std::collections::BTreeMap;
 
