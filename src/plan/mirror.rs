@@ -23,7 +23,7 @@ pub struct Mirror {
 pub fn mirror_text(percent: f64, subset: &str, of: &[String]) -> String {
     match of.is_empty() {
         true => format!("mirror {percent}% -> {subset}"),
-        false => format!("mirror {percent}% of {} -> {subset}", of.join(" | ")),
+        false => format!("mirror {percent}% of {} -> {subset}", of.join(" or ")),
     }
 }
 

@@ -231,6 +231,21 @@ fn the_mirror_fixture_copies_a_fifth_of_the_requests_to_v2_before_traffic_moves(
         let docs = build(state);
         assert!(one(&docs, "VirtualService")["spec"]["http"][0].get("mirror").is_none(), "{state}");
     }
+    // First a fifth of the reads alone: a rule of their own copies them, the catch-all nothing.
+    let reads = build("shadow-reads");
+    let http = one(&reads, "VirtualService")["spec"]["http"].as_array().unwrap().clone();
+    assert_eq!(http.len(), 2, "{http:#?}");
+    assert_eq!(http[0]["name"], "canary-mirror");
+    assert_eq!(
+        http[0]["match"],
+        serde_json::json!([{ "method": { "exact": "GET" } }, { "method": { "exact": "HEAD" } }])
+    );
+    assert_eq!(http[0]["mirror"], serde_json::json!({"host": "httpbin", "subset": "v2"}));
+    assert_eq!(http[0]["mirrorPercentage"]["value"], 20);
+    assert_eq!(http[0]["route"], http[1]["route"], "matched requests are served as the rest");
+    assert!(http[1].get("mirror").is_none(), "writes are not copied");
+    let plan = kanari_ok(&project(), &["-C", "fixtures/mirror", "plan"]);
+    assert!(plan.stdout.contains("mirror 20% of method=GET or method=HEAD -> v2"), "{}", plan.stdout);
 }
 
 #[test]

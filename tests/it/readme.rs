@@ -78,7 +78,8 @@ fn the_readmes_table_of_spec_fields_names_every_field_kanari_schema_knows() {
     let readme = std::fs::read_to_string(project().join("README.md")).unwrap();
     let table = documented(&readme);
     // Every field that holds a value of its own; an object's row (`spec.analysis`) is optional.
-    let parent = |p: &String| known.iter().any(|k| k.starts_with(&format!("{p}.")) || k.starts_with(&format!("{p}[].")));
+    let parent =
+        |p: &String| known.iter().any(|k| k.starts_with(&format!("{p}.")) || k.starts_with(&format!("{p}[].")));
     let missing: Vec<&String> = known.iter().filter(|k| !parent(k) && !table.contains(*k)).collect();
     let unknown: Vec<&String> = table.difference(&known).collect();
     assert!(

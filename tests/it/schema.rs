@@ -102,7 +102,7 @@ fn every_state_of_every_fixture_passes_the_upstream_schemas() {
         ),
         (
             "mirror",
-            &["0-100", "50-50", "90-10", "aborted", "prepare", "shadow", "steady"],
+            &["0-100", "50-50", "90-10", "aborted", "prepare", "shadow", "shadow-reads", "steady"],
             &["Deployment", "DestinationRule", "Service", "VirtualService"],
         ),
     ];
