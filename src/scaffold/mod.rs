@@ -20,12 +20,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::podschema::{Node, NodeValue};
 use crate::problem::{Problem, Problems};
 use crate::spec::{ISTIO_API_VERSIONS, SERVER_FIELDS, is_dns1123_label, is_label_value, main_container, service_of};
-use crate::yaml;
 
 mod text;
 
@@ -232,25 +231,52 @@ fn stable(d: &Doc, container: &Node) -> Result<Stable> {
     }
 }
 
+/// A document without what the API server fills in (`status`, `metadata.uid`, ...), its
+/// entries in the order written.
+fn cleaned(d: &Doc) -> Node {
+    let mut node = d.node.clone();
+    remove(&mut node, "status");
+    if let Some(metadata) = child_mut(&mut node, "metadata") {
+        for field in SERVER_FIELDS {
+            remove(metadata, field);
+        }
+        if let Some(annotations) = child_mut(metadata, "annotations") {
+            remove(annotations, "kubectl.kubernetes.io/last-applied-configuration");
+            remove(annotations, "deployment.kubernetes.io/revision");
+        }
+        drop_if_empty(metadata, "annotations");
+    }
+    node
+}
+
 /// The object of a document as JSON, without what the API server fills in.
 fn object(d: &Doc) -> Value {
-    let mut object = d.node.to_json();
-    if let Some(map) = object.as_object_mut() {
-        map.remove("status");
+    cleaned(d).to_json()
+}
+
+fn entries_mut(node: &mut Node) -> Option<&mut Vec<(Node, Node)>> {
+    match &mut node.value {
+        NodeValue::Map(entries) => Some(entries),
+        _ => None,
     }
-    if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-        for field in SERVER_FIELDS {
-            metadata.remove(field);
-        }
-        if let Some(annotations) = metadata.get_mut("annotations").and_then(Value::as_object_mut) {
-            annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
-            annotations.remove("deployment.kubernetes.io/revision");
-            if annotations.is_empty() {
-                metadata.remove("annotations");
-            }
-        }
+}
+
+/// The value of `key` in the mapping `node`, to change.
+fn child_mut<'n>(node: &'n mut Node, key: &str) -> Option<&'n mut Node> {
+    entries_mut(node)?.iter_mut().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v)
+}
+
+fn remove(node: &mut Node, key: &str) {
+    if let Some(entries) = entries_mut(node) {
+        entries.retain(|(k, _)| k.as_str() != Some(key));
     }
-    object
+}
+
+/// Removes `key` from the mapping `node` when its value is an empty mapping.
+fn drop_if_empty(node: &mut Node, key: &str) {
+    if child_mut(node, key).is_some_and(|v| matches!(&v.value, NodeValue::Map(e) if e.is_empty())) {
+        remove(node, key);
+    }
 }
 
 /// The fields of `object` beyond `allowed` (each `key` or `key.sub`), by dotted path.
@@ -273,14 +299,7 @@ fn beyond(object: &Value, allowed: &[&str]) -> Vec<String> {
 }
 
 /// Where `from:` finds a manifest: its own file, or a copy written beside the spec.
-fn from_file(
-    d: &Doc,
-    kind: &str,
-    name: &str,
-    object: &Value,
-    files: &mut Vec<(PathBuf, String)>,
-    notes: &mut Vec<String>,
-) -> PathBuf {
+fn from_file(d: &Doc, kind: &str, name: &str, files: &mut Vec<(PathBuf, String)>, notes: &mut Vec<String>) -> PathBuf {
     if let (true, Some(path)) = (d.alone, &d.input.in_repo) {
         return path.clone();
     }
@@ -301,7 +320,7 @@ fn from_file(
         "# The {kind} `{}` of `{}`, which the release `{name}` keeps with `from:`: edit it here.\n{}",
         d.name(),
         d.input.shown.display(),
-        yaml::block(object, 0)
+        text::emit(&cleaned(d), 0)
     );
     files.push((path.clone(), text));
     path
@@ -458,14 +477,13 @@ pub fn scaffold(req: &Request) -> Result<Scaffold> {
     }
     let deployment_from = match extras.is_empty() {
         true => None,
-        false => Some(from_file(d, "Deployment", name, &deployment_object, &mut files, &mut notes)),
+        false => Some(from_file(d, "Deployment", name, &mut files, &mut notes)),
     };
     // Ports, named as a Service of the inputs names them when the container does not.
-    let mut template_json = template.to_json();
-    let services: Vec<Value> = docs
+    let mut template_node = template.clone();
+    let services: Vec<&Doc> = docs
         .iter()
         .filter(|s| s.kind() == "Service" && (s.name() == name || s.text(&["spec", "selector", "app"]) == Some(name)))
-        .map(object)
         .collect();
     let mut ports = Vec::new();
     for port in container.get("ports").map(Node::items).unwrap_or_default() {
@@ -473,23 +491,32 @@ pub fn scaffold(req: &Request) -> Result<Scaffold> {
         let Some(number) = p["containerPort"].as_i64() else {
             return Err(d.problem(port, "a container port without a numeric containerPort"));
         };
-        if p["protocol"].as_str().is_some_and(|proto| proto != "TCP") {
+        if let Some(protocol) = p["protocol"].as_str().filter(|proto| *proto != "TCP") {
             notes.push(format!(
-                "the {} port {number} is not kept: kanari's Service carries TCP ports",
-                p["protocol"].as_str().unwrap_or("")
+                "the {protocol} container port {number} gets no Service port: kanari's Service carries TCP"
             ));
             continue;
         }
-        let named = p["name"].as_str().map(str::to_string).or_else(|| {
-            // A name given to an inline template only: your own Deployment stays as written.
-            if deployment_from.is_some() {
-                return None;
+        let mut named = p["name"].as_str().map(str::to_string);
+        // A name given to an inline template only: your own Deployment stays as written.
+        if named.is_none() && deployment_from.is_none() {
+            let found = services.iter().find_map(|s| {
+                let service_ports = object(s)["spec"]["ports"].as_array().cloned().unwrap_or_default();
+                service_ports.into_iter().find_map(|sp| {
+                    let target = sp.get("targetPort").unwrap_or(&sp["port"]);
+                    let port_name = sp["name"].as_str().filter(|_| target.as_i64() == Some(number))?.to_string();
+                    Some((port_name, s))
+                })
+            });
+            if let Some((port_name, s)) = found {
+                notes.push(format!(
+                    "container port {number} has no name: the template names it `{port_name}`, as the Service `{}` ({}) names its port, since Istio reads the protocol from the name",
+                    s.name(),
+                    s.place()
+                ));
+                named = Some(port_name);
             }
-            services.iter().flat_map(|s| s["spec"]["ports"].as_array().cloned().unwrap_or_default()).find_map(|sp| {
-                let target = sp.get("targetPort").unwrap_or(&sp["port"]);
-                (target.as_i64() == Some(number)).then(|| sp["name"].as_str().map(str::to_string)).flatten()
-            })
-        });
+        }
         ports.push((named, number, p["name"].is_null()));
     }
     if ports.is_empty() {
@@ -497,7 +524,7 @@ pub fn scaffold(req: &Request) -> Result<Scaffold> {
     }
 
     if deployment_from.is_none() {
-        shape_template(&mut template_json, main, &ports);
+        shape_template(&mut template_node, main, &ports);
     }
 
     let hpas: Vec<&Doc> = docs
@@ -560,7 +587,7 @@ pub fn scaffold(req: &Request) -> Result<Scaffold> {
             notes.push(format!("the VirtualService `{}` ({}) routes to `{name}` and nothing more: kanari's own replaces it, with its hosts and gateways", doc.name(), doc.place()));
             vs = Some(Vs::Spec { hosts: list("hosts"), gateways: list("gateways") });
         } else {
-            let path = from_file(doc, "VirtualService", name, &object, &mut files, &mut notes);
+            let path = from_file(doc, "VirtualService", name, &mut files, &mut notes);
             vs = Some(Vs::From { path, route: route_name.to_string(), shown: format!("`{}`", doc.name()) });
         }
     }
@@ -585,7 +612,7 @@ pub fn scaffold(req: &Request) -> Result<Scaffold> {
                 doc.place()
             ));
         } else {
-            dr = Some(from_file(doc, "DestinationRule", name, &object, &mut files, &mut notes));
+            dr = Some(from_file(doc, "DestinationRule", name, &mut files, &mut notes));
         }
     }
 
@@ -598,7 +625,7 @@ pub fn scaffold(req: &Request) -> Result<Scaffold> {
         ports: &ports,
         replicas: d.node.get("spec").and_then(|s| s.get("replicas")).and_then(|r| r.to_json().as_i64()).unwrap_or(1),
         autoscaling: autoscaling.as_ref(),
-        template: &template_json,
+        template: &template_node,
         deployment_from: deployment_from.as_deref().map(|p| (p, extras.as_slice())),
         vs: vs.as_ref(),
         dr: dr.as_deref(),
@@ -618,32 +645,31 @@ enum Vs {
 
 /// The pod template as the spec holds it: without the labels and image kanari sets, with the
 /// names found for the main container's ports.
-fn shape_template(template: &mut Value, main: usize, ports: &[(Option<String>, i64, bool)]) {
-    if let Some(metadata) = template.get_mut("metadata").and_then(Value::as_object_mut) {
-        metadata.remove("creationTimestamp");
-        if let Some(labels) = metadata.get_mut("labels").and_then(Value::as_object_mut) {
-            labels.remove("app");
-            labels.remove("version");
-            if labels.is_empty() {
-                metadata.remove("labels");
-            }
+fn shape_template(template: &mut Node, main: usize, ports: &[(Option<String>, i64, bool)]) {
+    if let Some(metadata) = child_mut(template, "metadata") {
+        remove(metadata, "creationTimestamp");
+        if let Some(labels) = child_mut(metadata, "labels") {
+            remove(labels, "app");
+            remove(labels, "version");
         }
-        if metadata.is_empty() {
-            template.as_object_mut().expect("a mapping").remove("metadata");
-        }
+        drop_if_empty(metadata, "labels");
     }
-    let Some(container) = template.pointer_mut(&format!("/spec/containers/{main}")).and_then(Value::as_object_mut)
-    else {
-        return;
-    };
-    container.remove("image");
-    let Some(list) = container.get_mut("ports").and_then(Value::as_array_mut) else { return };
+    drop_if_empty(template, "metadata");
+    let container =
+        child_mut(template, "spec").and_then(|s| child_mut(s, "containers")).and_then(|c| match &mut c.value {
+            NodeValue::List(items) => items.get_mut(main),
+            _ => None,
+        });
+    let Some(container) = container else { return };
+    remove(container, "image");
+    let Some(NodeValue::List(list)) = child_mut(container, "ports").map(|p| &mut p.value) else { return };
     for port in list.iter_mut() {
-        let number = port["containerPort"].as_i64();
+        let number = port.get("containerPort").and_then(|n| n.to_json().as_i64());
         if let Some((Some(name), _, true)) = ports.iter().find(|(_, n, _)| Some(*n) == number)
-            && let Some(map) = port.as_object_mut()
+            && let Some(entries) = entries_mut(port)
         {
-            map.insert("name".into(), json!(name));
+            let at = |value| Node { line: 0, column: 0, value };
+            entries.insert(0, (at(NodeValue::String("name".into())), at(NodeValue::String(name.clone()))));
         }
     }
 }
@@ -659,9 +685,12 @@ struct Written<'a> {
     ports: &'a [(Option<String>, i64, bool)],
     replicas: i64,
     autoscaling: Option<&'a Autoscaling>,
-    template: &'a Value,
+    template: &'a Node,
     deployment_from: Option<(&'a Path, &'a [String])>,
     vs: Option<&'a Vs>,
     dr: Option<&'a Path>,
     router: Router,
 }
+
+#[cfg(test)]
+mod tests;

@@ -2,6 +2,7 @@
 //! from what [`super::scaffold`] found. Pure.
 
 use super::{Router, Vs, Written, and, backticked};
+use crate::podschema::{Node, NodeValue};
 use crate::yaml;
 
 impl Written<'_> {
@@ -158,7 +159,7 @@ impl Written<'_> {
                     ),
                 );
                 o.push_str("  template:\n");
-                o.push_str(&yaml::block(self.template, 4));
+                o.push_str(&emit(self.template, 4));
             }
         }
         if let Some(Vs::From { path, route, shown }) = self.vs {
@@ -226,4 +227,50 @@ fn comment(out: &mut String, indent: usize, text: &str) {
         line.push_str(word);
     }
     out.push_str(&format!("{pad}# {line}\n"));
+}
+
+/// `node` as block YAML at `indent` spaces, ending in a newline: its entries in the order they
+/// were written (a person reads their own manifest back), each scalar as [`yaml`] writes it.
+pub(super) fn emit(node: &Node, indent: usize) -> String {
+    let mut out = String::new();
+    write_node(&mut out, node, indent);
+    out
+}
+
+fn is_inline(node: &Node) -> bool {
+    match &node.value {
+        NodeValue::Map(entries) => entries.is_empty(),
+        NodeValue::List(items) => items.is_empty(),
+        _ => true,
+    }
+}
+
+fn write_node(out: &mut String, node: &Node, indent: usize) {
+    let pad = " ".repeat(indent);
+    match &node.value {
+        NodeValue::Map(entries) if !entries.is_empty() => {
+            for (key, value) in entries {
+                let key = key.as_str().map_or_else(|| yaml::scalar(&key.to_json()), yaml::string);
+                out.push_str(&format!("{pad}{key}:"));
+                if is_inline(value) {
+                    out.push_str(&format!(" {}\n", yaml::scalar(&value.to_json())));
+                } else {
+                    out.push('\n');
+                    write_node(out, value, indent + 2);
+                }
+            }
+        }
+        NodeValue::List(items) if !items.is_empty() => {
+            for item in items {
+                if is_inline(item) {
+                    out.push_str(&format!("{pad}- {}\n", yaml::scalar(&item.to_json())));
+                } else {
+                    // The item as a block two spaces in, its first indent replaced by the dash.
+                    let inner = emit(item, indent + 2);
+                    out.push_str(&format!("{pad}- {}", &inner[indent + 2..]));
+                }
+            }
+        }
+        _ => out.push_str(&format!("{pad}{}\n", yaml::scalar(&node.to_json()))),
+    }
 }
