@@ -616,6 +616,14 @@ pub fn scaffold(req: &Request) -> Result<Scaffold> {
         }
     }
 
+    let replicas = at(&d.node, &["spec", "replicas"]).and_then(|r| r.to_json().as_i64()).unwrap_or(1);
+    let replicas = match replicas {
+        n if n >= 1 => n,
+        n => {
+            notes.push(format!("{deployment_shown} runs {n} pods: the spec's replicas are 1, the pods a version runs at 100% of the traffic"));
+            1
+        }
+    };
     let spec = Written {
         name,
         namespace: &namespace,
@@ -623,7 +631,7 @@ pub fn scaffold(req: &Request) -> Result<Scaffold> {
         stable: &stable,
         main_name: &main_name,
         ports: &ports,
-        replicas: d.node.get("spec").and_then(|s| s.get("replicas")).and_then(|r| r.to_json().as_i64()).unwrap_or(1),
+        replicas,
         autoscaling: autoscaling.as_ref(),
         template: &template_node,
         deployment_from: deployment_from.as_deref().map(|p| (p, extras.as_slice())),

@@ -253,3 +253,48 @@ fn init_tls_payments_keeps_the_https_port_the_hpa_and_the_admin_route() {
         assert_eq!(admin["timeout"], "30s", "{state}: {vs}");
     }
 }
+
+#[test]
+fn init_with_the_gateway_api_router_writes_a_spec_whose_every_stage_builds() {
+    let repo =
+        repo_of(&[("upstream/bookinfo.yaml", "bookinfo.yaml"), ("payments/manifests/virtualservice.yaml", "vs.yaml")]);
+    let r = repo.path();
+    let run = kanari(
+        r,
+        &["init", "ratings", "--from", "bookinfo.yaml", "--router", "gateway-api", "--virtual-service", "vs.yaml"],
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("--router gateway-api routes with an HTTPRoute"), "{}", run.stderr);
+    assert!(!r.join("canaries").exists());
+    kanari_ok(r, &["init", "ratings", "--from", "bookinfo.yaml", "--router", "gateway-api"]);
+    let spec = std::fs::read_to_string(r.join("canaries/ratings.yaml")).unwrap();
+    assert!(spec.contains("\n  router: gateway-api\n"), "{spec}");
+    let built = lints_and_renders(r, "ratings");
+    let (_, half) = built.iter().find(|(s, _)| s == "50-50").unwrap();
+    let route = crate::one(&documents(half), "HTTPRoute").clone();
+    assert_eq!(crate::backend_weights(&route), [("ratings-v1".to_string(), 50), ("ratings-v9".to_string(), 50)]);
+}
+
+/// Several container ports become the Service's ports, each named as its container port is.
+/// Needs `service.ports`.
+#[test]
+fn init_tls_several_container_ports_become_service_ports() {
+    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: edge, namespace: shop}\nspec:\n  template:\n    metadata:\n      labels: {app: edge, version: v1}\n    spec:\n      containers:\n        - name: edge\n          image: example.com/edge:1.0.0\n          ports:\n            - {name: https, containerPort: 8443}\n            - {name: grpc, containerPort: 9090}\n";
+    let repo = crate::repo_with(&[("edge.yaml", deployment)]);
+    let r = repo.path();
+    git(r, &["init", "-q", "-b", "main"]);
+    kanari_ok(r, &["init", "edge", "--from", "edge.yaml"]);
+    let spec = std::fs::read_to_string(r.join("canaries/edge.yaml")).unwrap();
+    assert!(
+        spec.contains(
+            "    ports:\n      - name: https\n        port: 8443\n        targetPort: 8443\n      - name: grpc\n"
+        ),
+        "{spec}"
+    );
+    let built = lints_and_renders(r, "edge");
+    let docs = documents(&built[0].1);
+    let service = docs.iter().find(|d| d["kind"] == "Service" && d["metadata"]["name"] == "edge").unwrap();
+    let names: Vec<&str> =
+        service["spec"]["ports"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["https", "grpc"], "{service}");
+}
