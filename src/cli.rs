@@ -139,6 +139,28 @@ Examples:
   kanari approve --all")]
     Approve(ApproveArgs),
 
+    /// Write a first Canary spec for a service from the manifests it runs with today
+    #[command(after_help = "\
+Reads the Deployment NAME names (by name or `app` label) from the --from files, which may hold
+many documents (a chart's output, `kubectl get -o yaml`), and its HorizontalPodAutoscaler, and
+writes <specs>/NAME.yaml: namespace, stable version (the `version` label, else the image's tag)
+and image, replicas or autoscaling, port, pod template, and the stages testers (a header match),
+90-10, 50-50 (approval) and 0-100 (bake), each field commented. It starts in the steady state:
+no canary until you add one.
+
+What a spec cannot say is kept with `from:`: a Deployment with more than a pod template (a
+strategy, labels, annotations), a VirtualService with more than destinations (retries, timeouts,
+other routes), a DestinationRule with more than subsets (a traffic policy). `from:` names a file
+of one document in the repository, so a manifest in a file of several documents, or outside the
+repository, is written to manifests/NAME/<kind>.yaml beside it, and said. Nothing is ever
+overwritten: when a file to write exists, nothing is written (exit code 2).
+
+Examples:
+  kanari init reviews --from bookinfo.yaml --deployment reviews-v1
+  kanari init payments --from k8s/deployment.yaml --from k8s/hpa.yaml \\
+      --virtual-service k8s/virtualservice.yaml --destination-rule k8s/destinationrule.yaml")]
+    Init(InitArgs),
+
     /// Run each release's analysis checks now against Prometheus: value, bound and verdict
     #[command(after_help = "\
 Runs the checks of `spec.analysis` for each release in a stage that sends the canary traffic, over
@@ -346,6 +368,40 @@ pub struct ApproveArgs {
 
     #[command(flatten)]
     pub commit: CommitArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The release's name (a DNS-1035 label): the Deployment's `app` label or name
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    /// A file of manifests holding the Deployment, and its HorizontalPodAutoscaler (repeatable)
+    #[arg(long = "from", value_name = "FILE", required = true)]
+    pub from: Vec<PathBuf>,
+
+    /// The Deployment to start from, by name, when several are the release's (one per version)
+    #[arg(long, value_name = "NAME")]
+    pub deployment: Option<String>,
+
+    /// A file holding your VirtualService for the release's Service, to keep with `from:`
+    #[arg(long, value_name = "FILE")]
+    pub virtual_service: Option<PathBuf>,
+
+    /// A file holding your DestinationRule for the release's Service, to keep with `from:`
+    #[arg(long, value_name = "FILE")]
+    pub destination_rule: Option<PathBuf>,
+
+    /// What carries the traffic: `istio` (a VirtualService and a DestinationRule) or
+    /// `gateway-api` (an HTTPRoute; not with --virtual-service or --destination-rule)
+    #[arg(long, value_enum, default_value_t = InitRouter::Istio)]
+    pub router: InitRouter,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum InitRouter {
+    Istio,
+    GatewayApi,
 }
 
 #[derive(Debug, Args)]

@@ -25,6 +25,7 @@ pub mod release;
 pub mod render;
 pub mod repo;
 pub mod review;
+pub mod scaffold;
 pub mod secret;
 pub mod sign;
 pub mod sparse;

@@ -206,6 +206,32 @@ impl SafeDir {
         Ok(())
     }
 
+    /// Writes the new file `name` as [`SafeDir::write`] does, but never over an existing one:
+    /// the rename refuses to replace (`RENAME_NOREPLACE`), so a file made meanwhile is kept and
+    /// the write fails with [`std::io::ErrorKind::AlreadyExists`].
+    pub fn write_new(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.path.join(name);
+        let tmp = format!("{TMP_PREFIX}{}-{name}{TMP_SUFFIX}", std::process::id());
+        let result = (|| -> std::io::Result<()> {
+            let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            let fd = rustix::fs::openat(&self.fd, tmp.as_str(), flags, Mode::from_raw_mode(0o644))?;
+            let mut file = File::from(fd);
+            file.write_all(bytes)?;
+            file.sync_all()?;
+            rustix::fs::renameat_with(&self.fd, tmp.as_str(), &self.fd, name, rustix::fs::RenameFlags::NOREPLACE)?;
+            Ok(())
+        })();
+        if let Err(e) = result {
+            let _ = rustix::fs::unlinkat(&self.fd, tmp.as_str(), AtFlags::empty());
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                bail!("`{}` exists: kanari writes it only when it is new", path.display());
+            }
+            return Err(e).with_context(|| format!("failed to write `{}`", path.display()));
+        }
+        self.sync();
+        Ok(())
+    }
+
     /// Removes the file `name`; a missing one is fine.
     pub fn remove(&self, name: &str) -> Result<()> {
         match rustix::fs::unlinkat(&self.fd, name, AtFlags::empty()) {

@@ -10,6 +10,7 @@ mod broken;
 pub mod complete;
 mod diff;
 pub mod git;
+mod init;
 mod lint;
 mod message;
 mod moves;
@@ -351,6 +352,7 @@ pub fn run(cli: Cli) -> Result<Code> {
         Command::Status(args) => status::run(&ws, args),
         Command::Promote(args) => promote::run(&ws, args),
         Command::Approve(args) => approve::run(&ws, args),
+        Command::Init(args) => init::run(&ws, args),
         Command::Abort(args) => abort::run(&ws, args),
         Command::Analyze(args) => analyze::run(&ws, args),
         Command::Schema | Command::Completions(_) => unreachable!("handled before the workspace is resolved"),

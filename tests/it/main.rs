@@ -17,6 +17,7 @@ mod gittoken;
 mod hostile;
 mod hung;
 mod index;
+mod init;
 mod kills;
 mod lint;
 mod neighbours;

@@ -196,7 +196,8 @@ fn help_lists_exit_codes_and_every_command_has_examples() {
     let help = kanari_env(&project(), &["--help"], &[]).stdout;
     insta::assert_snapshot!("help", help);
     assert!(help.contains("3  a gate holds the release"));
-    for command in ["lint", "plan", "render", "diff", "status", "promote", "approve", "abort", "schema", "completions"]
+    for command in
+        ["lint", "plan", "render", "diff", "status", "promote", "approve", "init", "abort", "schema", "completions"]
     {
         let run = kanari_env(&project(), &[command, "--help"], &[]);
         assert_eq!(run.code, 0);

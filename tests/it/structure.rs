@@ -28,6 +28,7 @@ const LAYERS: &[(&str, u8)] = &[
     // The pure pipeline.
     ("spec", 1),
     ("plan", 2),
+    ("scaffold", 2),
     ("release", 3),
     ("analysis", 3),
     ("render", 3),
@@ -44,6 +45,8 @@ const LAYERS: &[(&str, u8)] = &[
 
 /// Modules that do no I/O: no file, process, network or git access.
 const PURE: &[&str] = &[
+    "scaffold",
+    "scaffold/text",
     "plan/gateway",
     "plan/pods",
     "plan/warnings",
