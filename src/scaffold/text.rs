@@ -1,5 +1,6 @@
 //! The spec's text: every field with a comment saying what it does and what to edit, written
-//! from what [`super::scaffold`] found. Pure.
+//! from what [`super::scaffold`] found; the pod template as the spec holds it, and manifests
+//! written in the order their fields were (an emitter over [`Node`]s). Pure.
 
 use super::{Router, Vs, Written, and, backticked};
 use crate::podschema::{Node, NodeValue};
@@ -272,5 +273,61 @@ fn write_node(out: &mut String, node: &Node, indent: usize) {
             }
         }
         _ => out.push_str(&format!("{pad}{}\n", yaml::scalar(&node.to_json()))),
+    }
+}
+
+/// The pod template as the spec holds it: without the labels and image kanari sets, with the
+/// names found for the main container's ports.
+pub(super) fn shape_template(template: &mut Node, main: usize, ports: &[(Option<String>, i64, bool)]) {
+    if let Some(metadata) = child_mut(template, "metadata") {
+        remove(metadata, "creationTimestamp");
+        if let Some(labels) = child_mut(metadata, "labels") {
+            remove(labels, "app");
+            remove(labels, "version");
+        }
+        drop_if_empty(metadata, "labels");
+    }
+    drop_if_empty(template, "metadata");
+    let container =
+        child_mut(template, "spec").and_then(|s| child_mut(s, "containers")).and_then(|c| match &mut c.value {
+            NodeValue::List(items) => items.get_mut(main),
+            _ => None,
+        });
+    let Some(container) = container else { return };
+    remove(container, "image");
+    let Some(NodeValue::List(list)) = child_mut(container, "ports").map(|p| &mut p.value) else { return };
+    for port in list.iter_mut() {
+        let number = port.get("containerPort").and_then(|n| n.to_json().as_i64());
+        if let Some((Some(name), _, true)) = ports.iter().find(|(_, n, _)| Some(*n) == number)
+            && let Some(entries) = entries_mut(port)
+        {
+            let at = |value| Node { line: 0, column: 0, value };
+            entries.insert(0, (at(NodeValue::String("name".into())), at(NodeValue::String(name.clone()))));
+        }
+    }
+}
+
+fn entries_mut(node: &mut Node) -> Option<&mut Vec<(Node, Node)>> {
+    match &mut node.value {
+        NodeValue::Map(entries) => Some(entries),
+        _ => None,
+    }
+}
+
+/// The value of `key` in the mapping `node`, to change.
+pub(super) fn child_mut<'n>(node: &'n mut Node, key: &str) -> Option<&'n mut Node> {
+    entries_mut(node)?.iter_mut().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v)
+}
+
+pub(super) fn remove(node: &mut Node, key: &str) {
+    if let Some(entries) = entries_mut(node) {
+        entries.retain(|(k, _)| k.as_str() != Some(key));
+    }
+}
+
+/// Removes `key` from the mapping `node` when its value is an empty mapping.
+pub(super) fn drop_if_empty(node: &mut Node, key: &str) {
+    if child_mut(node, key).is_some_and(|v| matches!(&v.value, NodeValue::Map(e) if e.is_empty())) {
+        remove(node, key);
     }
 }
