@@ -190,7 +190,7 @@ pub(super) struct RawStage {
     /// Percent (1-100) of the traffic copied to the canary, its responses dropped; stable keeps it all. Not with a weight above 0 or a match.
     #[schemars(with = "Option<i64>")]
     pub(super) mirror: Option<S<i64>>,
-    /// Requests that go to the canary: entries ORed, the fields of one entry ANDed.
+    /// Requests that go to the canary in this stage only (a later stage without `match` sends them by its weight: repeat the match where it should hold): entries ORed, the fields of one entry ANDed.
     #[serde(rename = "match", default)]
     #[schemars(with = "Vec<RawMatch>")]
     pub(super) matches: Vec<S<RawMatch>>,

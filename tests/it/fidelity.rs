@@ -179,7 +179,7 @@ fn an_abort_lands_on_a_release_that_someone_moved_meanwhile() {
     assert!(early.stderr.contains("are kept until the warmup (1m) has passed"), "{}", early.stderr);
     let out = run(r, &["abort", "--reason", "again"], &minute(5));
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(subject(r), "reviews: abort aborted: scale down after the traffic moved");
+    assert_eq!(subject(r), "reviews: abort 50-50: scale v2 down");
     let state = std::fs::read_to_string(r.join("overlays/reviews/kustomization.yaml")).unwrap();
     assert!(state.contains("kanari.dev/stage: aborted") && !state.contains("kanari.dev/holding"), "{state}");
     let v2 = std::fs::read_to_string(r.join("overlays/reviews/deployment-reviews-v2.yaml")).unwrap();

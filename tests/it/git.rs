@@ -150,7 +150,7 @@ fn the_bookinfo_release_walks_from_nothing_to_its_end() {
     assert_eq!(held.code, 3);
     assert!(held.stderr.contains("kept until the warmup (1m) has passed, at 2026-03-02T10:06:00Z"), "{}", held.stderr);
     assert_eq!(run(r, &["promote"], "2026-03-02T10:06:00Z").code, 0);
-    assert_eq!(one_new_commit(r, &before), "reviews: promote 0-100: scale down after the traffic moved");
+    assert_eq!(one_new_commit(r, &before), "reviews: promote 50-50 -> 0-100: scale v1 down");
     assert_eq!(replicas(&built(r))["reviews-v1"], Some(0));
 
     // The bake time holds for 30 minutes from the stage's start, then there is nothing to do.
@@ -181,7 +181,7 @@ fn the_bookinfo_release_walks_from_nothing_to_its_end() {
     assert!(k.contains("kanari.dev/reason: p99 latency doubled"), "{k}");
     let before = commits(r);
     assert_eq!(run(r, &["promote"], "2026-03-02T11:02:00Z").code, 0);
-    assert_eq!(one_new_commit(r, &before), "reviews: promote aborted: scale down after the traffic moved");
+    assert_eq!(one_new_commit(r, &before), "reviews: abort 0-100: scale v2 down");
     assert_eq!(replicas(&built(r))["reviews-v2"], Some(0));
     let before = commits(r);
     let held = run(r, &["promote"], "2026-03-02T12:00:00Z");
