@@ -39,8 +39,15 @@ pub(crate) fn message(
     let purpose_in_subject =
         purpose.as_ref().filter(|_| !(verb == "abort" && to.holding.is_some() && from_name != to_name));
     let mut subject = match (verb, purpose_in_subject) {
-        // The second commit of a move (its pods scaled down once the traffic has moved) is named
-        // after the move, whichever command made it: `abort 25pct: scale v2 down`.
+        // The commits around a move (pods scaled up before the traffic moves, scaled down once it
+        // has) are named after the move, whichever command made them: `promote jason -> 50-50:
+        // scale v2 up`, `abort 25pct: scale v1 up`, `abort 25pct: scale v2 down`.
+        (_, Some(Purpose { prepares: Some(Step::Aborted), short, .. })) => {
+            format!("{}: abort {from_name}: {short}", canary.name)
+        }
+        (_, Some(Purpose { prepares: Some(next), short, .. })) => {
+            format!("{}: promote {from_name} -> {}: {short}", canary.name, next.name(canary))
+        }
         (_, Some(Purpose { settles: Some(moved), short, .. })) if to.step == Step::Aborted => {
             format!("{}: abort {moved}: {short}", canary.name)
         }
@@ -91,13 +98,15 @@ pub(crate) fn message(
 
 /// What a commit on the way between two states is for.
 struct Purpose {
-    /// For the subject: `scale up for 50-50`, `scale v2 down`.
+    /// For the subject: `scale v2 up`, `scale v2 down`, `re-roll v2 in place`.
     short: String,
     /// A sentence for the body.
     long: String,
     /// The state the traffic moved from, when this commit completes that move by scaling down
     /// the pods its traffic needed.
     settles: Option<String>,
+    /// The state the traffic moves to next, when this commit scales pods up for that move.
+    prepares: Option<Step>,
 }
 
 /// What a commit on the way between two states is for: a short form for the subject and a
@@ -110,7 +119,7 @@ fn purpose(
     before: Option<&review::Facts>,
     after: &review::Facts,
 ) -> Option<Purpose> {
-    let purpose = |(short, long): (String, String)| Purpose { short, long, settles: None };
+    let purpose = |(short, long): (String, String)| Purpose { short, long, settles: None, prepares: None };
     let warmup = crate::spec::format_duration(canary.warmup);
     if !to.rerolled.is_empty() {
         let versions = to.rerolled.join(", ");
@@ -153,17 +162,17 @@ fn purpose(
         }));
     }
     if let Some(t) = to.toward {
-        return Some(purpose((
-            match t {
-                Step::Aborted => format!("scale up {} before the traffic moves back", canary.stable.version),
-                _ => format!("scale up for {}", t.name(canary)),
-            },
-            format!(
+        let up = changed(before, after, |old, new| new > old);
+        return Some(Purpose {
+            short: if up.is_empty() { "scale up".to_string() } else { format!("scale {} up", up.join(", ")) },
+            long: format!(
                 "step: pods for `{}` come up before any traffic moves onto them; the traffic moves with the next promote{}, after the warmup of {warmup}",
                 t.name(canary),
                 if t == Step::Aborted { " or abort" } else { "" }
             ),
-        )));
+            settles: None,
+            prepares: Some(t),
+        });
     }
     if let Some(h) = to.holding {
         return Some(purpose((
@@ -182,23 +191,25 @@ fn purpose(
         )));
     }
     let moved = from.filter(|r| r.stage == to.step.name(canary)).and_then(|r| r.holding.clone())?;
-    let down = scaled_down(before, after);
+    let down = changed(before, after, |old, new| new < old);
     Some(Purpose {
         short: if down.is_empty() { "scale down".to_string() } else { format!("scale {} down", down.join(", ")) },
         long: "step: the traffic moved in the commit before; the pods it no longer needs go now".to_string(),
         settles: Some(moved),
+        prepares: None,
     })
 }
 
-/// The versions that run fewer pods (or none) after than before, in the order the overlay lists
-/// them.
-fn scaled_down(before: Option<&review::Facts>, after: &review::Facts) -> Vec<String> {
+/// The versions whose pod count (a Deployment's replicas or its HPA's minimum; 0 where it does
+/// not run) went from `old` to `new` with `moved(old, new)`, in the order the overlays list them.
+fn changed(before: Option<&review::Facts>, after: &review::Facts, moved: fn(u32, u32) -> bool) -> Vec<String> {
     let Some(before) = before else { return Vec::new() };
-    before
-        .pods
-        .iter()
-        .map(|(v, _)| v)
-        .filter(|v| after.counts.get(*v).copied().unwrap_or(0) < before.counts.get(*v).copied().unwrap_or(0))
+    let versions: Vec<&String> = before.pods.iter().chain(&after.pods).map(|(v, _)| v).collect();
+    let mut seen = std::collections::BTreeSet::new();
+    versions
+        .into_iter()
+        .filter(|v| seen.insert(*v))
+        .filter(|v| moved(before.counts.get(*v).copied().unwrap_or(0), after.counts.get(*v).copied().unwrap_or(0)))
         .cloned()
         .collect()
 }

@@ -179,7 +179,7 @@ fn promote_to_a_later_stage_from_steady_makes_progress_on_every_run_and_then_not
             "the release's spec",
             "reviews: promote (new) -> steady",
             "reviews: promote steady -> prepare",
-            "reviews: promote prepare: scale up for 50-50",
+            "reviews: promote prepare -> 50-50: scale v2 up",
             "reviews: promote prepare -> 50-50 (stage 3 of 4)",
         ]
     );

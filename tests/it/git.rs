@@ -166,7 +166,7 @@ fn the_bookinfo_release_walks_from_nothing_to_its_end() {
     // Abort from 0-100, where v1 runs no pods: v1 comes up first, then the traffic moves back
     // (the canary keeps its pods), then the canary goes to 0; promote then stays.
     assert_eq!(run(r, &["abort", "--reason", "p99 latency doubled"], "2026-03-02T11:00:00Z").code, 0);
-    assert_eq!(one_new_commit(r, &before), "reviews: abort 0-100: scale up v1 before the traffic moves back");
+    assert_eq!(one_new_commit(r, &before), "reviews: abort 0-100: scale v1 up");
     let docs = built(r);
     assert_eq!(weights(one(&docs, "VirtualService")), w(&[("v1", 0), ("v2", 100)]));
     assert_eq!(replicas(&docs)["reviews-v1"], Some(10));
