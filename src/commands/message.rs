@@ -1,7 +1,9 @@
-//! The message of a commit `promote`, `approve` or `abort` makes: a subject that names the move
-//! (`reviews: promote 90-10 -> 50-50 (stage 3 of 4)`), a body in sentences (what a step on the
-//! way is for, the traffic, mirror, match and pod changes, read from the committed and the new
-//! overlay), and kanari's trailers.
+//! The message of a commit `promote`, `approve` or `abort` makes: a subject `<release>: <what
+//! the commit does>` (`reviews: promote 90-10 -> 50-50 (stage 3 of 4)`, `reviews: abort 25pct`;
+//! the commit that scales down once a move's traffic has gone is named after that move,
+//! whichever command made it: `reviews: abort 25pct: scale v2 down`), a body in sentences (what
+//! a step on the way is for, the traffic, mirror, match and pod changes, one line per version,
+//! read from the committed and the new overlay), and kanari's trailers.
 
 use crate::commands::by_version;
 use crate::commands::git::Committed;
@@ -29,17 +31,37 @@ pub(crate) fn message(
         None => to.step.name(canary).to_string(),
     };
     let from_name = recorded.map_or("(new)", |r| r.stage.as_str());
-    let purpose = purpose(canary, recorded, to);
+    let after_files = rendered.files.iter().map(|(k, v)| (k.into(), v.clone())).collect();
+    let after = review::facts(&after_files);
+    let before = recorded.map(|_| review::facts(&from.files));
+    let purpose = purpose(canary, recorded, to, before.as_ref(), &after);
     // An abort's traffic move is the abort itself: its subject says no more than that.
     let purpose_in_subject =
         purpose.as_ref().filter(|_| !(verb == "abort" && to.holding.is_some() && from_name != to_name));
     let mut subject = match (verb, purpose_in_subject) {
-        (_, Some((short, _))) if from_name == to_name => format!("{}: {verb} {from_name}: {short}", canary.name),
-        (_, Some((short, _))) if to.transit.is_some() => {
+        // The commits around a move (pods scaled up before the traffic moves, scaled down once it
+        // has) are named after the move, whichever command made them: `promote jason -> 50-50:
+        // scale v2 up`, `abort 25pct: scale v1 up`, `abort 25pct: scale v2 down`.
+        (_, Some(Purpose { prepares: Some(Step::Aborted), short, .. })) => {
+            format!("{}: abort {from_name}: {short}", canary.name)
+        }
+        (_, Some(Purpose { prepares: Some(next), short, .. })) => {
+            format!("{}: promote {from_name} -> {}: {short}", canary.name, next.name(canary))
+        }
+        (_, Some(Purpose { settles: Some(moved), short, .. })) if to.step == Step::Aborted => {
+            format!("{}: abort {moved}: {short}", canary.name)
+        }
+        (_, Some(Purpose { settles: Some(moved), short, .. })) => {
+            format!("{}: promote {moved} -> {to_name}: {short}", canary.name)
+        }
+        (_, Some(Purpose { short, .. })) if from_name == to_name => {
+            format!("{}: {verb} {from_name}: {short}", canary.name)
+        }
+        (_, Some(Purpose { short, .. })) if to.transit.is_some() => {
             format!("{}: {verb} {from_name} -> {to_name}: {short}", canary.name)
         }
         ("promote", _) => format!("{}: promote {from_name} -> {to_name}", canary.name),
-        (_, Some((short, _))) => format!("{}: {verb} {from_name}: {short}", canary.name),
+        (_, Some(Purpose { short, .. })) => format!("{}: {verb} {from_name}: {short}", canary.name),
         _ => format!("{}: {verb} {from_name}", canary.name),
     };
     if let Step::Stage(i) = to.step
@@ -53,12 +75,9 @@ pub(crate) fn message(
     if let Some(note) = note {
         body.push(note.to_string());
     }
-    if let Some((_, long)) = purpose {
+    if let Some(Purpose { long, .. }) = purpose {
         body.push(long);
     }
-    let after_files = rendered.files.iter().map(|(k, v)| (k.into(), v.clone())).collect();
-    let after = review::facts(&after_files);
-    let before = recorded.map(|_| review::facts(&from.files));
     body.extend(traffic_sentences(before.as_ref().map(|b| b.traffic.as_slice()), &after.traffic));
     match (before.as_ref().and_then(|b| b.mirror.as_ref()), &after.mirror) {
         (_, Some(mirror)) => body.push(format!("{mirror}.")),
@@ -77,22 +96,43 @@ pub(crate) fn message(
     format!("{subject}\n\n{}\n\nKanari-Canary: {}\nKanari-Stage: {to_name}\n{more}", body.join("\n"), canary.id())
 }
 
+/// What a commit on the way between two states is for.
+struct Purpose {
+    /// For the subject: `scale v2 up`, `scale v2 down`, `re-roll v2 in place`.
+    short: String,
+    /// A sentence for the body.
+    long: String,
+    /// The state the traffic moved from, when this commit completes that move by scaling down
+    /// the pods its traffic needed.
+    settles: Option<String>,
+    /// The state the traffic moves to next, when this commit scales pods up for that move.
+    prepares: Option<Step>,
+}
+
 /// What a commit on the way between two states is for: a short form for the subject and a
-/// sentence for the body. None for a plain move from one state to the next.
-fn purpose(canary: &Canary, from: Option<&Recorded>, to: &State) -> Option<(String, String)> {
+/// sentence for the body. None for a plain move from one state to the next. `before` and
+/// `after` are the committed and the new overlay's facts.
+fn purpose(
+    canary: &Canary,
+    from: Option<&Recorded>,
+    to: &State,
+    before: Option<&review::Facts>,
+    after: &review::Facts,
+) -> Option<Purpose> {
+    let purpose = |(short, long): (String, String)| Purpose { short, long, settles: None, prepares: None };
     let warmup = crate::spec::format_duration(canary.warmup);
     if !to.rerolled.is_empty() {
         let versions = to.rerolled.join(", ");
-        return Some((
+        return Some(purpose((
             format!("re-roll {versions} in place"),
             format!(
                 "step: a new image under the same version: the pods of {versions} are replaced where they stand, with no traffic moved; the next promote moves traffic, after the warmup of {warmup}"
             ),
-        ));
+        )));
     }
     if let Some(t) = &to.transit {
         let r = &t.record;
-        return Some(match (&r.toward, &r.departing, r.stage.as_str()) {
+        return Some(purpose(match (&r.toward, &r.departing, r.stage.as_str()) {
             (Some(_), _, _) => (
                 format!("scale up {} to take all the traffic", canary.stable.version),
                 format!(
@@ -119,44 +159,59 @@ fn purpose(canary: &Canary, from: Option<&Recorded>, to: &State) -> Option<(Stri
                     canary.stable.version
                 ),
             ),
-        });
+        }));
     }
     if let Some(t) = to.toward {
-        return Some((
-            match t {
-                Step::Aborted => format!("scale up {} before the traffic moves back", canary.stable.version),
-                _ => format!("scale up for {}", t.name(canary)),
-            },
-            format!(
+        let up = changed(before, after, |old, new| new > old);
+        return Some(Purpose {
+            short: if up.is_empty() { "scale up".to_string() } else { format!("scale {} up", up.join(", ")) },
+            long: format!(
                 "step: pods for `{}` come up before any traffic moves onto them; the traffic moves with the next promote{}, after the warmup of {warmup}",
                 t.name(canary),
                 if t == Step::Aborted { " or abort" } else { "" }
             ),
-        ));
+            settles: None,
+            prepares: Some(t),
+        });
     }
     if let Some(h) = to.holding {
-        return Some((
+        return Some(purpose((
             format!("traffic moved, draining {}", h.name(canary)),
             format!(
                 "step: the traffic moves now; the pods the traffic of `{}` needed stay until it has drained (the next promote{} scales them down, after the warmup of {warmup})",
                 h.name(canary),
                 if to.step == Step::Aborted { " or abort" } else { "" }
             ),
-        ));
+        )));
     }
     if let Some(leaving) = from.and_then(|r| r.departing.as_deref()) {
-        return Some((
+        return Some(purpose((
             format!("remove {leaving} after the traffic moved"),
             format!("step: all traffic moved to {} in the commit before; {leaving} goes now", canary.stable.version),
-        ));
+        )));
     }
-    let settled = from.is_some_and(|r| r.holding.is_some() && r.stage == to.step.name(canary));
-    settled.then(|| {
-        (
-            "scale down after the traffic moved".to_string(),
-            "step: the traffic moved in the commit before; the pods it no longer needs go now".to_string(),
-        )
+    let moved = from.filter(|r| r.stage == to.step.name(canary)).and_then(|r| r.holding.clone())?;
+    let down = changed(before, after, |old, new| new < old);
+    Some(Purpose {
+        short: if down.is_empty() { "scale down".to_string() } else { format!("scale {} down", down.join(", ")) },
+        long: "step: the traffic moved in the commit before; the pods it no longer needs go now".to_string(),
+        settles: Some(moved),
+        prepares: None,
     })
+}
+
+/// The versions whose pod count (a Deployment's replicas or its HPA's minimum; 0 where it does
+/// not run) went from `old` to `new` with `moved(old, new)`, in the order the overlays list them.
+fn changed(before: Option<&review::Facts>, after: &review::Facts, moved: fn(u32, u32) -> bool) -> Vec<String> {
+    let Some(before) = before else { return Vec::new() };
+    let versions: Vec<&String> = before.pods.iter().chain(&after.pods).map(|(v, _)| v).collect();
+    let mut seen = std::collections::BTreeSet::new();
+    versions
+        .into_iter()
+        .filter(|v| seen.insert(*v))
+        .filter(|v| moved(before.counts.get(*v).copied().unwrap_or(0), after.counts.get(*v).copied().unwrap_or(0)))
+        .cloned()
+        .collect()
 }
 
 /// `requests with end-user=jason go to v2`, from a match as [`review::Facts`] reads it
@@ -184,30 +239,37 @@ fn traffic_sentences(before: Option<&[(String, u64)]>, after: &[(String, u64)]) 
 }
 
 /// One sentence per version: `v2 scales from 1 to 5 pods.`, `v1 keeps 10 pods.`, `v2 starts
-/// with 5 pods.`, `v2 is removed.` (a count is a number or `hpa 2-10`).
+/// with 5 pods.`, `v2 is removed.`; an autoscaled version's bounds as `v2: autoscaled 1-20, was
+/// 2-20.` (a count is a number or `hpa 2-10`).
 fn pod_sentences(before: Option<&[(String, String)]>, after: &[(String, String)]) -> Vec<String> {
+    use plan::PodCount::{Hpa, Replicas};
     let sides: Vec<&[(String, String)]> = [Some(after), before].into_iter().flatten().collect();
     by_version(&sides)
         .into_iter()
         .map(|(v, values)| match (values[0], before.map(|_| values[1])) {
-            (Some(new), None | Some(None)) => format!("{v} starts with {}.", pods(new)),
-            (Some(new), Some(Some(old))) if old == new => format!("{v} keeps {}.", pods(new)),
+            (Some(new), None | Some(None)) => match plan::PodCount::read(new) {
+                Some(Hpa { .. }) => format!("{v} starts, {}.", pods(new)),
+                _ => format!("{v} starts with {}.", pods(new)),
+            },
+            (Some(new), Some(Some(old))) if old == new => match plan::PodCount::read(new) {
+                Some(Hpa { .. }) => format!("{v} stays {}.", pods(new)),
+                _ => format!("{v} keeps {}.", pods(new)),
+            },
             (Some(new), Some(Some(old))) => match (plan::PodCount::read(old), plan::PodCount::read(new)) {
-                (Some(plan::PodCount::Replicas(_)), Some(plan::PodCount::Replicas(_))) => {
-                    format!("{v} scales from {old} to {}.", pods(new))
-                }
-                _ => format!("{v} scales from {} to {}.", pods(old), pods(new)),
+                (Some(Replicas(_)), Some(Replicas(_))) => format!("{v} scales from {old} to {}.", pods(new)),
+                (Some(Hpa { min, max }), Some(Hpa { .. })) => format!("{v}: {}, was {min}-{max}.", pods(new)),
+                _ => format!("{v}: {}, was {}.", pods(new), pods(old)),
             },
             (None, _) => format!("{v} is removed."),
         })
         .collect()
 }
 
-/// A version's pods in words: `1 pod`, `5 pods`, `2 to 10 pods (autoscaled)`.
+/// A version's pods in words: `1 pod`, `5 pods`, `autoscaled 2-10`.
 fn pods(text: &str) -> String {
     match plan::PodCount::read(text) {
         Some(plan::PodCount::Replicas(1)) => "1 pod".into(),
-        Some(plan::PodCount::Hpa { min, max }) => format!("{min} to {max} pods (autoscaled)"),
+        Some(plan::PodCount::Hpa { min, max }) => format!("autoscaled {min}-{max}"),
         _ => format!("{text} pods"),
     }
 }
@@ -231,9 +293,26 @@ mod tests {
         let after = [pods("v1", "10"), pods("v2", "5"), pods("v3", "hpa 2-10")];
         assert_eq!(
             pod_sentences(Some(&before), &after),
-            ["v1 keeps 10 pods.", "v2 scales from 1 to 5 pods.", "v3 starts with 2 to 10 pods (autoscaled)."]
+            ["v1 keeps 10 pods.", "v2 scales from 1 to 5 pods.", "v3 starts, autoscaled 2-10."]
         );
         assert_eq!(pod_sentences(Some(&after), &before)[2], "v3 is removed.");
+        // Autoscaled: one line per version, the new bounds first.
+        let scaled = [pods("v1", "hpa 2-20"), pods("v2", "hpa 2-20"), pods("v3", "5")];
+        let autoscaled = [pods("v1", "hpa 2-20"), pods("v2", "hpa 1-20"), pods("v3", "hpa 1-20"), pods("v4", "0")];
+        assert_eq!(
+            pod_sentences(Some(&scaled), &autoscaled),
+            [
+                "v1 stays autoscaled 2-20.",
+                "v2: autoscaled 1-20, was 2-20.",
+                "v3: autoscaled 1-20, was 5 pods.",
+                "v4 starts with 0 pods."
+            ]
+        );
+        assert_eq!(pod_sentences(Some(&autoscaled), &scaled)[1], "v2: autoscaled 2-20, was 1-20.");
+        assert_eq!(
+            pod_sentences(Some(&[pods("v2", "hpa 2-20")]), &[pods("v2", "0")]),
+            ["v2: 0 pods, was autoscaled 2-20."]
+        );
         assert_eq!(pod_sentences(None, &before), ["v1 starts with 10 pods.", "v2 starts with 1 pod."]);
         assert_eq!(match_sentence("end-user=jason -> v2", "go to"), "requests with end-user=jason go to v2");
     }

@@ -1,7 +1,11 @@
 //! `kanari plan`: each release as a table of the states it commits on its way (traffic, matches,
 //! pods, gates), with the current one marked: `steady`, `prepare`, each stage, the intermediate
 //! commits make before break adds where a move cannot be one commit (`0-100, draining 50-50`: the
-//! traffic moved, the pods it left stay until the next promote), and `aborted`. Formats: text for terminals, JSON for scripts, Markdown for comments.
+//! traffic moved, the pods it left stay until the next promote), and `aborted`. A recorded state
+//! the spec no longer describes (the spec finishes the release, or names a new canary, and no
+//! promote has committed it yet) comes first, as the overlay's files show it
+//! (`0-100 of v2 (recorded)`), and is the one marked. Formats: text for terminals, JSON for
+//! scripts, Markdown for comments.
 //!
 //! In the tables, `—` is a version that does not run in that state, `0` is zero (no traffic,
 //! no pods), and an empty cell is "not applicable" (no match rule, no gate).
@@ -28,6 +32,8 @@ use crate::spec::Canary;
 struct Release<'a> {
     canary: &'a Canary,
     current: String,
+    /// The recorded state, when the spec no longer describes it: shown first, and current.
+    outdated: Option<Summary>,
     states: Vec<Summary>,
     /// How many of `states` are the way forward; the rest are an abort from the last stage.
     forward: usize,
@@ -66,10 +72,23 @@ pub fn run(ws: &Workspace, args: &PlanArgs) -> Result<Code> {
     Ok(Code::Ok)
 }
 
-/// One release's table: every state it commits on its way, the current one marked.
+/// One release's table: every state it commits on its way, the current one marked. A recorded
+/// state the spec no longer describes (a finish edit, or a new canary version, not yet promoted)
+/// is the first row, read from the overlay's files, and the one marked: the spec's states are
+/// where the release goes next.
 fn release_of<'a>(ws: &Workspace, canary: &'a Canary) -> Result<Release<'a>> {
-    let current = ws.current_state(canary)?;
-    let current_text = state_text(canary, &current);
+    let recorded = ws.recorded(canary)?;
+    let outdated = match &recorded {
+        Some(r) if release::position(canary, Some(r))? == release::Position::Outdated => {
+            Some(recorded_row(ws, canary, r)?)
+        }
+        _ => None,
+    };
+    let current = release::current(canary, recorded.as_ref())?;
+    let current_text = match &outdated {
+        Some(row) => row.state.clone(),
+        None => state_text(canary, &current),
+    };
     let walk = release::walk(canary);
     let aborting = |s: &&plan::State| s.step == plan::Step::Aborted || s.toward == Some(plan::Step::Aborted);
     let forward = walk.iter().take_while(|s| !aborting(s)).count();
@@ -81,7 +100,29 @@ fn release_of<'a>(ws: &Workspace, canary: &'a Canary) -> Result<Release<'a>> {
             Summary { state: text, ..plan::summarize(canary, state.step, &plan::plan(canary, &state)) }
         })
         .collect();
-    Ok(Release { canary, current: current_text, states, forward })
+    Ok(Release { canary, current: current_text, outdated, states, forward })
+}
+
+/// The recorded state of a release whose spec has moved on, as its overlay's files show it:
+/// `0-100 of v2 (recorded)`.
+fn recorded_row(ws: &Workspace, canary: &Canary, r: &plan::Recorded) -> Result<Summary> {
+    let owned = crate::overlay::read(&ws.root, &canary.output)?.map(|e| e.owned).unwrap_or_default();
+    let names: Vec<String> = owned.into_iter().collect();
+    let facts = crate::review::facts(&crate::overlay::read_named(&ws.root, &canary.output, &names)?);
+    let label = match (&r.canary, crate::commands::doing(r)) {
+        (Some(v), Some(doing)) => format!("{}, {doing}, of {v} (recorded)", r.stage),
+        (Some(v), None) => format!("{} of {v} (recorded)", r.stage),
+        (None, Some(doing)) => format!("{}, {doing} (recorded)", r.stage),
+        (None, None) => format!("{} (recorded)", r.stage),
+    };
+    Ok(Summary {
+        state: label,
+        traffic: facts.traffic.iter().map(|(v, w)| (v.clone(), u32::try_from(*w).unwrap_or(u32::MAX))).collect(),
+        matches: facts.matches,
+        mirror: facts.mirror,
+        pods: facts.pods,
+        gate: Vec::new(),
+    })
 }
 
 fn heading(r: &Release) -> String {
@@ -98,11 +139,12 @@ const NOT_RUNNING: &str = "—";
 
 /// Rows of cells, one per state, with the header first.
 fn rows(r: &Release) -> Vec<Vec<String>> {
+    let states: Vec<&Summary> = r.outdated.iter().chain(&r.states).collect();
     let traffic: Vec<Vec<(String, String)>> =
-        r.states.iter().map(|s| s.traffic.iter().map(|(v, w)| (v.clone(), w.to_string())).collect()).collect();
+        states.iter().map(|s| s.traffic.iter().map(|(v, w)| (v.clone(), w.to_string())).collect()).collect();
     // Traffic of every state, then pods of every state: the versions are those the traffic names.
     let sides: Vec<&[(String, String)]> =
-        traffic.iter().map(Vec::as_slice).chain(r.states.iter().map(|s| s.pods.as_slice())).collect();
+        traffic.iter().map(Vec::as_slice).chain(states.iter().map(|s| s.pods.as_slice())).collect();
     let table = by_version(&sides);
     let per_version = |side: usize| {
         table.iter().map(|(_, values)| values[side].map_or(NOT_RUNNING, String::as_str)).collect::<Vec<_>>().join(" / ")
@@ -116,8 +158,8 @@ fn rows(r: &Release) -> Vec<Vec<String>> {
         format!("PODS {label}"),
         "GATE".to_string(),
     ]];
-    let n = r.states.len();
-    for (i, s) in r.states.iter().enumerate() {
+    let n = states.len();
+    for (i, s) in states.iter().enumerate() {
         out.push(vec![
             if s.state == r.current { "*".into() } else { "".into() },
             s.state.clone(),
@@ -225,8 +267,9 @@ const MERMAID_INIT: &str = r##"%%{init: {"theme": "base", "themeVariables": {"xy
 fn to_json(r: &Release) -> Value {
     let c = r.canary;
     let states: Vec<Value> = r
-        .states
+        .outdated
         .iter()
+        .chain(&r.states)
         .map(|s| {
             let mut state = json!({
                 "state": s.state,

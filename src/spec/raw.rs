@@ -206,7 +206,7 @@ pub(super) struct RawStage {
     /// Percent (1-100) of the traffic copied to the canary, its responses dropped; stable keeps it all. Or `{percent, match}`: only the requests that match are copied (`match: [{method: GET}]` copies no writes). Not with a weight above 0 or a stage match.
     #[schemars(with = "Option<MirrorSchema>")]
     pub(super) mirror: Option<S<RawMirror>>,
-    /// Requests that go to the canary: entries ORed, the fields of one entry ANDed. A stage's matches hold in that stage alone: a later stage without them sends matching requests by its weight.
+    /// Requests that go to the canary in this stage only (a later stage without `match` sends them by its weight: repeat the match where it should hold): entries ORed, the fields of one entry ANDed.
     #[serde(rename = "match", default)]
     #[schemars(with = "Vec<RawMatch>")]
     pub(super) matches: Vec<S<RawMatch>>,

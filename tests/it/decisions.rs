@@ -179,7 +179,7 @@ fn promote_to_a_later_stage_from_steady_makes_progress_on_every_run_and_then_not
             "the release's spec",
             "reviews: promote (new) -> steady",
             "reviews: promote steady -> prepare",
-            "reviews: promote prepare: scale up for 50-50",
+            "reviews: promote prepare -> 50-50: scale v2 up",
             "reviews: promote prepare -> 50-50 (stage 3 of 4)",
         ]
     );
@@ -242,7 +242,7 @@ fn a_scale_down_never_waits_for_an_analysis_that_cannot_conclude() {
     // v1 keeps its pods while its traffic drains; scaling it down puts no traffic on v2.
     let settled = promote(r, Some(&prometheus.url), 40);
     assert_eq!(settled.code, 0, "{}{}", settled.stdout, settled.stderr);
-    assert_eq!(subject(r), "reviews: promote all: scale down after the traffic moved");
+    assert_eq!(subject(r), "reviews: promote ten -> all: scale v1 down");
     let deployment = std::fs::read_to_string(r.join("overlays/reviews/deployment-reviews-v1.yaml")).unwrap();
     assert!(deployment.contains("replicas: 0"), "{deployment}");
 }
@@ -297,10 +297,9 @@ fn a_finish_is_judged_by_the_analysis_of_the_stage_it_leaves() {
         let prometheus = Prometheus::start(&series);
         let repo = release_of(&to_all_spec(), &prometheus.url);
         let r = repo.path();
-        for (minute, expected) in [
-            (15, "reviews: promote ten -> all (stage 2 of 2)"),
-            (17, "reviews: promote all: scale down after the traffic moved"),
-        ] {
+        for (minute, expected) in
+            [(15, "reviews: promote ten -> all (stage 2 of 2)"), (17, "reviews: promote ten -> all: scale v1 down")]
+        {
             let run = promote(r, Some(&prometheus.url), minute);
             assert_eq!((run.code, subject(r)), (0, expected.to_string()), "{}{}", run.stdout, run.stderr);
         }
@@ -328,4 +327,35 @@ fn a_finish_is_judged_by_the_analysis_of_the_stage_it_leaves() {
             assert_eq!(subject(r), "reviews: v2 is the stable version", "nothing committed");
         }
     }
+}
+
+/// Regression: after a finish edit, `plan` marked `steady` as the current state, while the
+/// overlay still recorded `0-100` of v2 and no promote had committed the finish.
+#[test]
+fn plan_after_a_finish_edit_marks_the_recorded_state_not_steady() {
+    let mut b = Bookinfo::new();
+    b.walk_to("50-50");
+    b.later(5);
+    b.expect(0, &["approve"]);
+    b.walk_to("0-100");
+    b.later(60);
+    b.expect(0, &["promote"]);
+    b.finish();
+    let text = b.expect(0, &["plan"]).stdout;
+    insta::assert_snapshot!("plan-after-a-finish-edit", text);
+    let json: Value = serde_json::from_str(&b.expect(0, &["plan", "--format", "json"]).stdout).unwrap();
+    assert_eq!(json[0]["current"], "0-100 of v2 (recorded)");
+    let marked: Vec<&str> = json[0]["states"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["current"] == true)
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(marked, ["0-100 of v2 (recorded)"]);
+    // Once the finish is promoted, steady is the state, and the one marked.
+    b.later(60);
+    b.expect(0, &["promote"]);
+    let json: Value = serde_json::from_str(&b.expect(0, &["plan", "--format", "json"]).stdout).unwrap();
+    assert_eq!(json[0]["current"], "steady");
 }

@@ -54,7 +54,7 @@ fn promote_to_a_later_stage_meets_every_gate_on_the_way_unless_told_to_skip() {
     // Up to the gated stage itself is fine: its gate guards the way out. 50-50's pods come up
     // first, and the traffic moves onto them once they have warmed up.
     assert_eq!(run(r, &["promote", "--to", "50-50"], &minute(3)).code, 0);
-    assert_eq!(subject(r), "reviews: promote jason: scale up for 50-50");
+    assert_eq!(subject(r), "reviews: promote jason -> 50-50: scale v2 up");
     let before = head(r);
     let out = run(r, &["promote", "--to", "50-50"], &minute(3));
     assert_eq!(out.code, 3, "{}", out.stderr);
@@ -179,7 +179,7 @@ fn an_abort_lands_on_a_release_that_someone_moved_meanwhile() {
     assert!(early.stderr.contains("are kept until the warmup (1m) has passed"), "{}", early.stderr);
     let out = run(r, &["abort", "--reason", "again"], &minute(5));
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(subject(r), "reviews: abort aborted: scale down after the traffic moved");
+    assert_eq!(subject(r), "reviews: abort 50-50: scale v2 down");
     let state = std::fs::read_to_string(r.join("overlays/reviews/kustomization.yaml")).unwrap();
     assert!(state.contains("kanari.dev/stage: aborted") && !state.contains("kanari.dev/holding"), "{state}");
     let v2 = std::fs::read_to_string(r.join("overlays/reviews/deployment-reviews-v2.yaml")).unwrap();

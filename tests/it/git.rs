@@ -150,7 +150,7 @@ fn the_bookinfo_release_walks_from_nothing_to_its_end() {
     assert_eq!(held.code, 3);
     assert!(held.stderr.contains("kept until the warmup (1m) has passed, at 2026-03-02T10:06:00Z"), "{}", held.stderr);
     assert_eq!(run(r, &["promote"], "2026-03-02T10:06:00Z").code, 0);
-    assert_eq!(one_new_commit(r, &before), "reviews: promote 0-100: scale down after the traffic moved");
+    assert_eq!(one_new_commit(r, &before), "reviews: promote 50-50 -> 0-100: scale v1 down");
     assert_eq!(replicas(&built(r))["reviews-v1"], Some(0));
 
     // The bake time holds for 30 minutes from the stage's start, then there is nothing to do.
@@ -166,7 +166,7 @@ fn the_bookinfo_release_walks_from_nothing_to_its_end() {
     // Abort from 0-100, where v1 runs no pods: v1 comes up first, then the traffic moves back
     // (the canary keeps its pods), then the canary goes to 0; promote then stays.
     assert_eq!(run(r, &["abort", "--reason", "p99 latency doubled"], "2026-03-02T11:00:00Z").code, 0);
-    assert_eq!(one_new_commit(r, &before), "reviews: abort 0-100: scale up v1 before the traffic moves back");
+    assert_eq!(one_new_commit(r, &before), "reviews: abort 0-100: scale v1 up");
     let docs = built(r);
     assert_eq!(weights(one(&docs, "VirtualService")), w(&[("v1", 0), ("v2", 100)]));
     assert_eq!(replicas(&docs)["reviews-v1"], Some(10));
@@ -181,7 +181,7 @@ fn the_bookinfo_release_walks_from_nothing_to_its_end() {
     assert!(k.contains("kanari.dev/reason: p99 latency doubled"), "{k}");
     let before = commits(r);
     assert_eq!(run(r, &["promote"], "2026-03-02T11:02:00Z").code, 0);
-    assert_eq!(one_new_commit(r, &before), "reviews: promote aborted: scale down after the traffic moved");
+    assert_eq!(one_new_commit(r, &before), "reviews: abort 0-100: scale v2 down");
     assert_eq!(replicas(&built(r))["reviews-v2"], Some(0));
     let before = commits(r);
     let held = run(r, &["promote"], "2026-03-02T12:00:00Z");

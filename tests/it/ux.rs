@@ -143,3 +143,39 @@ fn commit_bodies_read_as_sentences() {
     assert!(body.contains("v1 keeps 10 pods.\nv2 scales from 1 to 5 pods.\n"), "{body}");
     assert!(body.contains("\n\nKanari-Canary: bookinfo/reviews\nKanari-Stage: 90-10\n"), "{body}");
 }
+
+/// Autoscaled pods read "v2 scales from 2 to 20 pods (autoscaled) to 4 to 20 pods (autoscaled)";
+/// now one line per version, the new bounds first. And the commit that scales an aborted
+/// canary down read "promote aborted: scale down after the traffic moved", like a promote that
+/// failed; it is named after what it does: "abort 100: scale v2 down". The whole log, as a
+/// reviewer reads it.
+#[test]
+fn an_autoscaled_release_and_its_abort_read_one_line_per_version_and_say_what_each_commit_does() {
+    let repo = crate::fixture("helloworld");
+    let r = repo.path();
+    let spec = r.join("canaries/helloworld.yaml");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    let text = text.replace("minReplicas: 1\n", "minReplicas: 4\n").replace("maxReplicas: 10\n", "maxReplicas: 20\n");
+    std::fs::write(&spec, text).unwrap();
+    crate::git(r, &["init", "-q", "-b", "main"]);
+    crate::git(r, &["add", "-A"]);
+    crate::git(r, &["commit", "-q", "-m", "the release's spec"]);
+    // To 100 a minute apart (the 50 stage's bake skipped), then an abort that the next
+    // promote completes.
+    for (minute, args) in [
+        (0, &["promote"][..]),
+        (1, &["promote"]),
+        (2, &["promote"]),
+        (3, &["promote"]),
+        (4, &["promote", "--skip-gates", "--reason", "load test"]),
+        (5, &["abort", "--reason", "p99 latency doubled"]),
+        (7, &["promote"]),
+    ] {
+        let mut all = args.to_vec();
+        all.extend(["--author", AUTHOR]);
+        let run = at(r, minute, &all);
+        assert_eq!(run.code, 0, "{args:?}: {}{}", run.stdout, run.stderr);
+    }
+    let log = crate::git(r, &["log", "--reverse", "--format=%B-----", "HEAD~7..HEAD"]);
+    insta::assert_snapshot!("autoscaled-release-log", log);
+}
