@@ -69,6 +69,7 @@ const PURE: &[&str] = &[
     "check",
     "diff",
     "review",
+    "review/changes",
     "yaml",
     "problem",
 ];
