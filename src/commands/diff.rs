@@ -64,8 +64,10 @@ pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<Code> {
         };
         format!("Base `{base_name}`{} → {head}.", at(base))
     };
-    // The base's specs, to say what the work tree's change: a release the base lacks is added.
+    // The base's specs, to say what the work tree's change: a release the base lacks is added,
+    // and so is every release of a base without the specs folder.
     let base_specs: Result<std::collections::BTreeMap<String, Canary>, String> = match base {
+        Some(base) if git.spec_files(base)?.is_none() => Ok(Default::default()),
         Some(base) => git
             .loaded_at(base, &[])
             .map(|loaded| loaded.canaries.into_iter().map(|c| (c.id(), c)).collect())

@@ -287,3 +287,21 @@ fn the_action_names_the_pull_request_and_its_head_commit() {
     );
     assert_eq!(run(&[("PULL_REQUEST", "42\nEVIL=1"), ("HEAD_COMMIT", "main")]), "");
 }
+
+/// A pull request that brings the first spec into a repository: the base has no specs folder,
+/// and the release reads as added, not as a base that cannot be read.
+#[test]
+fn a_release_the_base_lacks_reads_as_added() {
+    let repo = crate::fixture("bookinfo");
+    let r = repo.path();
+    let specs = std::fs::read_to_string(r.join("canaries/reviews.yaml")).unwrap();
+    std::fs::remove_dir_all(r.join("canaries")).unwrap();
+    git(r, &["init", "-q", "-b", "main"]);
+    git(r, &["add", "-A"]);
+    git(r, &["commit", "-q", "-m", "before kanari"]);
+    std::fs::create_dir(r.join("canaries")).unwrap();
+    std::fs::write(r.join("canaries/reviews.yaml"), specs).unwrap();
+    let run = kanari_at(r, &["diff", "--base", "main", "--next", "--format", "markdown"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(pull_request_part(&run.stdout).contains("- release: added `stable v1, canary v2`\n"), "{}", run.stdout);
+}
