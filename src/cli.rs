@@ -229,6 +229,25 @@ pub struct DiffArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
     pub format: DiffFormat,
+
+    /// The pull request's head commit, named in the comment's heading instead of the work
+    /// tree's commit (in CI often a merge commit nobody knows); GitHub's
+    /// `pull_request.head.sha`
+    #[arg(long, value_name = "SHA", env = "KANARI_HEAD_COMMIT", value_parser = commit_hex)]
+    pub head_commit: Option<String>,
+
+    /// The pull request's number, named in the comment's heading (`pull request #42`)
+    #[arg(long, value_name = "N", env = "KANARI_PULL_REQUEST")]
+    pub pull_request: Option<u64>,
+}
+
+/// A commit id as `--head-commit` takes it: 7 to 64 hexadecimal digits (SHA-1 or SHA-256),
+/// kept in lower case.
+fn commit_hex(text: &str) -> Result<String, String> {
+    match (7..=64).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        true => Ok(text.to_ascii_lowercase()),
+        false => Err(format!("`{text}` is not a commit id (7 to 64 hexadecimal digits)")),
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -15,6 +15,10 @@ use serde_json::Value;
 use crate::plan;
 use crate::spec;
 
+pub mod changes;
+
+pub use changes::SpecChanges;
+
 /// The reviewable facts of one overlay.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Facts {

@@ -6,8 +6,18 @@
 //! `output`, `from` (the committed stage, or null), `to` (the rendered state), `changed` (bool),
 //! `held` (with `--next`, what holds the release where it is: `needs approval of 50-50`; else
 //! null), `before` and `after` (stage, traffic, pods, matches: see the README's "JSON output"),
-//! and `files`: objects with `path`, `kind` (`added`, `removed`, `modified`), `added` and
-//! `removed` (line counts) and `diff` (the unified diff).
+//! `files`: objects with `path`, `kind` (`added`, `removed`, `modified`), `added` and
+//! `removed` (line counts) and `diff` (the unified diff), and `spec`: what the work tree's spec
+//! changes against the base's ([`crate::review::changes`]): `changes` (objects with `subject`,
+//! `field`, `before`, `after`; an empty side is a value added or removed), `restarts` (objects
+//! with `version` and `why`) and `warnings` (strings: those the head raises and the base did
+//! not), or `{"error": why}` when the base's specs do not load. Top level fields are unchanged
+//! for scripts; text output adds a `spec:` line per change.
+//!
+//! The comment (`--format markdown`) is [`comment`]'s. Its heading names the head as the pull
+//! request and its head commit when `--pull-request` and `--head-commit` say them (the
+//! environment's `KANARI_PULL_REQUEST` and `KANARI_HEAD_COMMIT`, which kanari's GitHub Action
+//! sets on a `pull_request` event): in Actions the work tree is a merge commit nobody knows.
 //!
 //! With `--analysis`, the work tree is a pull request's head and not trusted: a Prometheus is
 //! asked (with the token and headers) only when `--prometheus` or the base's committed specs
@@ -20,41 +30,15 @@ use serde_json::json;
 use crate::analysis::Outcome;
 use crate::cli::{DiffArgs, DiffFormat};
 use crate::commands::analyze;
+use crate::commands::comment::{self, MARKDOWN_LIMIT, ReleaseDiff, held_text};
 use crate::commands::git::{Committed, Git, now};
-use crate::commands::{Workspace, by_version, named_state};
+use crate::commands::{Workspace, named_state};
 use crate::diff::{self, Change};
 use crate::exit::Code;
 use crate::plan;
 use crate::release::{self, Evidence, Next};
-use crate::review::{self, Facts};
+use crate::review::{self, Facts, SpecChanges};
 use crate::spec::Canary;
-
-/// A pull-request comment is cut at 65,536 characters by GitHub; stay well below.
-pub const MARKDOWN_LIMIT: usize = 60_000;
-
-/// One release's diff.
-struct ReleaseDiff<'a> {
-    canary: &'a Canary,
-    from: Option<String>,
-    to: String,
-    changes: Vec<Change>,
-    before: Facts,
-    after: Facts,
-    /// Where the release stands on its way and what holds it or guards its next stage, in a
-    /// comment's words: `stage 3 of 4; needs approval before the next stage`.
-    gate: Option<String>,
-    /// With `--next`, the `kanari.dev/since` written is the clock's now, not the time the merge
-    /// commits: the comment shows a placeholder instead.
-    next: bool,
-    /// With `--next`, every gate that holds the release where it is ([`release::Gate::held`]).
-    held: Vec<String>,
-    /// With `--next`, the failing check the next promote aborts the release for.
-    aborts: Option<String>,
-}
-
-/// What the comment shows in place of the `kanari.dev/since` a `--next` diff adds: the time is
-/// the commit's, which `promote` records when it commits.
-pub const SINCE_PLACEHOLDER: &str = "<time of the commit>";
 
 pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<Code> {
     let canaries = ws.releases(&args.selection.releases)?;
@@ -70,9 +54,25 @@ pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<Code> {
         let base_name = args.base.as_deref().unwrap_or("HEAD");
         let at =
             |id: Option<crate::repo::CommitId>| id.map_or(String::new(), |id| format!(" (`{}`)", &id.short()[..7]));
-        let head = git.repo.head_commit()?;
-        let head = head.map_or(String::new(), |id| format!(" at `{}`", &id.short()[..7]));
-        format!("Base `{base_name}`{} → head: the work tree{head}.", at(base))
+        let work_tree = git.repo.head_commit()?.map_or(String::new(), |id| format!(" at `{}`", &id.short()[..7]));
+        let short = |sha: &str| sha[..sha.len().min(7)].to_string();
+        let head = match (args.pull_request, &args.head_commit) {
+            (Some(n), Some(sha)) => format!("pull request #{n} at `{}`", short(sha)),
+            (Some(n), None) => format!("pull request #{n} (the work tree{work_tree})"),
+            (None, Some(sha)) => format!("head `{}`", short(sha)),
+            (None, None) => format!("head: the work tree{work_tree}"),
+        };
+        format!("Base `{base_name}`{} → {head}.", at(base))
+    };
+    // The base's specs, to say what the work tree's change: a release the base lacks is added,
+    // and so is every release of a base without the specs folder.
+    let base_specs: Result<std::collections::BTreeMap<String, Canary>, String> = match base {
+        Some(base) if git.spec_files(base)?.is_none() => Ok(Default::default()),
+        Some(base) => git
+            .loaded_at(base, &[])
+            .map(|loaded| loaded.canaries.into_iter().map(|c| (c.id(), c)).collect())
+            .map_err(|e| format!("{e:#}")),
+        None => Ok(Default::default()),
     };
     // With `--analysis`, Prometheus is asked first, as `promote` asks it, so that `--next` shows
     // promote's own decision; without it no gate of the analysis is judged. The work tree is a
@@ -105,7 +105,11 @@ pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<Code> {
     let index = |canary: &Canary| canaries.iter().position(|c| std::ptr::eq(c, canary)).expect("one of them");
     let diffs: Vec<ReleaseDiff> = git.map_committed(base, &canaries, |canary, committed| {
         progress.tick();
-        release_diff(canary, &committed, args, now, &renderer, evidence[index(canary)].as_ref())
+        let spec = match &base_specs {
+            Ok(specs) => Ok(review::changes::between(specs.get(&canary.id()), canary)),
+            Err(why) => Err(why.clone()),
+        };
+        release_diff(canary, &committed, args, now, &renderer, evidence[index(canary)].as_ref(), spec)
     })?;
     let analysis: Option<Vec<Judged>> = answers.map(|answers| {
         answers
@@ -155,7 +159,7 @@ pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<Code> {
             serde_json::to_string_pretty(&list)? + "\n"
         }
         DiffFormat::Markdown => {
-            let mut out = markdown(&diffs, &compared, MARKDOWN_LIMIT);
+            let mut out = comment::markdown(&diffs, &compared, MARKDOWN_LIMIT);
             if analysis.is_some() {
                 let mut rows = Vec::new();
                 let mut errors = String::new();
@@ -197,6 +201,7 @@ fn release_diff<'a>(
     now: jiff::Timestamp,
     renderer: &crate::commands::Renderer,
     evidence: Option<&Evidence>,
+    spec: Result<SpecChanges, String>,
 ) -> Result<ReleaseDiff<'a>> {
     let recorded = committed.recorded.as_ref();
     let current = release::current(canary, recorded)?;
@@ -252,6 +257,7 @@ fn release_diff<'a>(
         changes,
         before,
         after,
+        spec,
         gate,
         next: args.next,
         held: held.iter().map(|g| g.held(now)).collect(),
@@ -299,30 +305,6 @@ fn gate_line(canary: &Canary, step: plan::Step, held: &[release::Gate], now: jif
     }
 }
 
-/// How much a file tells a reviewer, first first: the routes, the Deployments, the rest, and the
-/// Kustomization (the state's annotations) last.
-fn review_rank(change: &Change) -> u8 {
-    let name = change.path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    match name {
-        "kustomization.yaml" => 3,
-        _ if name.starts_with("virtualservice") || name.starts_with("httproute") => 0,
-        _ if name.starts_with("deployment") => 1,
-        _ => 2,
-    }
-}
-
-/// A `--next` diff's body with the `kanari.dev/since` it adds shown as [`SINCE_PLACEHOLDER`].
-fn placeholder_since(body: &str) -> String {
-    body.split_inclusive('\n')
-        .map(|line| match line.strip_prefix('+').and_then(|rest| rest.split_once("kanari.dev/since: ")) {
-            Some((indent, _)) if !line.starts_with("+++") => {
-                format!("+{indent}kanari.dev/since: {SINCE_PLACEHOLDER}\n")
-            }
-            _ => line.to_string(),
-        })
-        .collect()
-}
-
 fn headline(d: &ReleaseDiff) -> String {
     let from = d.from.as_deref().unwrap_or("(nothing committed)");
     let moves = if d.from.as_deref() == Some(d.to.as_str()) { d.to.clone() } else { format!("{from} -> {}", d.to) };
@@ -336,21 +318,24 @@ fn headline(d: &ReleaseDiff) -> String {
     format!("{}: {moves}: {n} file{} changed, +{added} -{removed}\n", d.canary.id(), if n == 1 { "" } else { "s" })
 }
 
-/// What holds the release, or the abort the next promote commits: `held: needs approval of
-/// 50-50; bake time, 12m left`, `the next promote aborts: success-rate fail ...`.
-fn held_text(d: &ReleaseDiff) -> Option<String> {
-    let held = (!d.held.is_empty()).then(|| format!("held: {}", d.held.join("; ")));
-    let aborts = d.aborts.as_ref().map(|check| format!("the next promote aborts: {check}"));
-    match (held, aborts) {
-        (Some(h), Some(a)) => Some(format!("{h}; {a}")),
-        (one, other) => one.or(other),
-    }
-}
-
 fn text(d: &ReleaseDiff, color: bool) -> String {
     let mut out = paint(&headline(d), BOLD, color);
     if let Some(held) = held_text(d).filter(|_| !d.changes.is_empty()) {
         out.push_str(&format!("{held}\n"));
+    }
+    match &d.spec {
+        Ok(spec) => {
+            for change in &spec.changes {
+                out.push_str(&format!("spec: {}\n", change.markdown()));
+            }
+            for restart in &spec.restarts {
+                out.push_str(&format!("spec: restarts the pods of `{}`: {}\n", restart.version, restart.why));
+            }
+            for warning in &spec.warnings {
+                out.push_str(&format!("spec: warning: {warning}\n"));
+            }
+        }
+        Err(why) => out.push_str(&format!("spec: the base's spec could not be read: {why}\n")),
     }
     for change in &d.changes {
         for line in change.unified().split_inclusive('\n') {
@@ -402,172 +387,9 @@ fn to_json(d: &ReleaseDiff) -> serde_json::Value {
         "before": d.before.to_json(),
         "after": d.after.to_json(),
         "files": files,
+        "spec": match &d.spec {
+            Ok(spec) => json!(spec),
+            Err(why) => json!({ "error": why }),
+        },
     })
-}
-
-/// The diff as a pull-request comment: per release a heading, a table of what moves (stage,
-/// traffic and pods per version, match rules added or removed), and each file's diff in a
-/// collapsible block. Past `limit` characters the largest file diffs are folded into a note.
-fn markdown(diffs: &[ReleaseDiff], compared: &str, limit: usize) -> String {
-    let changed = diffs.iter().filter(|d| !d.changes.is_empty()).count();
-    let mut head = format!("## kanari diff\n\n{compared}\n\n");
-    head.push_str(&match changed {
-        0 => "No changes.\n".to_string(),
-        n => {
-            format!("{n} of {} release{} change{}.\n", diffs.len(), plural(diffs.len()), if n == 1 { "s" } else { "" })
-        }
-    });
-    // Sections are text around the file diffs, which may be folded.
-    let mut sections: Vec<Section> = Vec::new();
-    for d in diffs {
-        let mut text = format!("\n### `{}`", d.canary.id());
-        if d.changes.is_empty() {
-            text.push_str(&format!(": no changes (at `{}`)\n", d.to));
-            if let Some(held) = held_text(d) {
-                text.push_str(&format!("\n{}.\n", capitalized(&held)));
-            }
-            sections.push((text, Vec::new()));
-            continue;
-        }
-        match d.from.as_deref() {
-            Some(from) if from == d.to => text.push_str(&format!(": at `{from}`\n\n")),
-            Some(from) => text.push_str(&format!(": `{from}` → `{}`\n\n", d.to)),
-            None => text.push_str(&format!(": nothing committed → `{}`\n\n", d.to)),
-        }
-        if let Some(gate) = &d.gate {
-            text.push_str(&format!("{}.\n\n", capitalized(gate)));
-        }
-        let restarts: Vec<String> = d
-            .after
-            .templates
-            .iter()
-            .filter(|(v, t)| d.before.templates.get(*v).is_some_and(|b| b != *t))
-            .map(|(v, _)| format!("`{v}`"))
-            .collect();
-        if !restarts.is_empty() {
-            text.push_str(&format!(
-                "**⚠ restarts the pods of {}**: the pod template changes (image, env or anything under the Deployment's `spec.template`).\n\n",
-                restarts.join(", ")
-            ));
-        }
-        text.push_str(&table(&d.before, &d.after, d.from.as_deref(), &d.to));
-        let mut changes: Vec<&Change> = d.changes.iter().collect();
-        changes.sort_by_key(|c| review_rank(c));
-        let files = changes
-            .into_iter()
-            .map(|c| {
-                let (added, removed) = c.stat();
-                let summary = format!(
-                    "<details>\n<summary><code>{}</code>: {}, +{added} −{removed}</summary>\n\n",
-                    html_escape(&c.path.display().to_string()),
-                    kind_word(c.kind)
-                );
-                let body = if d.next { placeholder_since(&c.unified()) } else { c.unified() };
-                let fence = fence_for(&body);
-                (summary, format!("{fence}diff\n{body}{fence}\n"), "\n</details>\n".to_string())
-            })
-            .collect();
-        sections.push((text, files));
-    }
-    let total = |sections: &[Section]| {
-        head.len()
-            + sections
-                .iter()
-                .map(|(t, f)| t.len() + f.iter().map(|(a, b, c)| a.len() + b.len() + c.len() + 1).sum::<usize>())
-                .sum::<usize>()
-    };
-    // Fold the largest diffs first until the comment fits.
-    let mut order: Vec<(usize, usize)> =
-        sections.iter().enumerate().flat_map(|(i, (_, f))| (0..f.len()).map(move |j| (i, j))).collect();
-    order.sort_by_key(|&(i, j)| std::cmp::Reverse(sections[i].1[j].1.len()));
-    for (i, j) in order {
-        if total(&sections) <= limit {
-            break;
-        }
-        let lines = sections[i].1[j].1.lines().count();
-        sections[i].1[j].1 =
-            format!("_A diff of {lines} lines, folded to keep this comment short: run `kanari diff` to see it._\n");
-    }
-    let mut out = head;
-    for (text, files) in sections {
-        out.push_str(&text);
-        for (summary, body, end) in files {
-            out.push('\n');
-            out.push_str(&summary);
-            out.push_str(&body);
-            out.push_str(&end);
-        }
-    }
-    out
-}
-
-/// A release's text, and its files' diffs as (summary, body, end), the body foldable.
-type Section = (String, Vec<(String, String, String)>);
-
-fn capitalized(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map_or(String::new(), |first| first.to_uppercase().chain(chars).collect())
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
-}
-
-fn kind_word(kind: diff::Kind) -> &'static str {
-    match kind {
-        diff::Kind::Added => "added",
-        diff::Kind::Removed => "removed",
-        diff::Kind::Modified => "modified",
-    }
-}
-
-/// A code fence longer than any run of backticks in `body`.
-fn fence_for(body: &str) -> String {
-    let longest = body.split(|c| c != '`').map(str::len).max().unwrap_or(0);
-    "`".repeat(longest.max(2) + 1)
-}
-
-fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
-}
-
-/// Escapes what would break a table cell.
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|")
-}
-
-/// The before/after table; changed values in bold.
-fn table(before: &Facts, after: &Facts, from: Option<&str>, to: &str) -> String {
-    let mut rows: Vec<(String, String, String)> =
-        vec![("stage".into(), from.map_or("—".into(), |f| format!("`{f}`")), format!("`{to}`"))];
-    let pairs =
-        |label: &str, a: &[(String, String)], b: &[(String, String)], rows: &mut Vec<(String, String, String)>| {
-            for (v, values) in by_version(&[a, b]) {
-                let get = |i: usize| values[i].map_or("—".to_string(), String::clone);
-                rows.push((format!("{label} `{v}`"), get(0), get(1)));
-            }
-        };
-    let pct = |f: &Facts| f.traffic.iter().map(|(v, w)| (v.clone(), format!("{w}%"))).collect::<Vec<_>>();
-    pairs("traffic", &pct(before), &pct(after), &mut rows);
-    pairs("pods", &before.pods, &after.pods, &mut rows);
-    let images = |f: &Facts| {
-        f.images.iter().map(|(v, images)| (v.clone(), format!("`{}`", cell(&images.join(", "))))).collect::<Vec<_>>()
-    };
-    pairs("image", &images(before), &images(after), &mut rows);
-    if before.mirror.is_some() || after.mirror.is_some() {
-        let side = |f: &Facts| f.mirror.as_ref().map_or("—".to_string(), |m| format!("`{m}`"));
-        rows.push(("mirror".into(), side(before), side(after)));
-    }
-    for m in after.matches.iter().filter(|m| !before.matches.contains(m)) {
-        rows.push(("match added".into(), String::new(), format!("`{}`", cell(m))));
-    }
-    for m in before.matches.iter().filter(|m| !after.matches.contains(m)) {
-        rows.push(("match removed".into(), format!("`{}`", cell(m)), String::new()));
-    }
-    let mut out = String::from("| | before | after |\n|---|---|---|\n");
-    for (label, a, b) in rows {
-        let b = if a != b && !b.is_empty() { format!("**{b}**") } else { b };
-        out.push_str(&format!("| {label} | {a} | {b} |\n"));
-    }
-    out
 }

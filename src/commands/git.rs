@@ -150,7 +150,7 @@ impl<'a> Git<'a> {
     }
 
     /// The spec files of `commit`, by their path in the project; `None` without a specs folder.
-    fn spec_files(&self, commit: CommitId) -> Result<Option<BTreeMap<PathBuf, Vec<u8>>>> {
+    pub fn spec_files(&self, commit: CommitId) -> Result<Option<BTreeMap<PathBuf, Vec<u8>>>> {
         let specs = &spec::relative_specs(&self.ws.root, &self.ws.specs);
         Ok(self
             .repo

@@ -7,6 +7,8 @@ mod abort;
 mod analyze;
 mod approve;
 mod broken;
+mod chart;
+mod comment;
 pub mod complete;
 mod diff;
 pub mod git;

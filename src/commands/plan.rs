@@ -35,8 +35,6 @@ struct Release<'a> {
     /// The recorded state, when the spec no longer describes it: shown first, and current.
     outdated: Option<Summary>,
     states: Vec<Summary>,
-    /// How many of `states` are the way forward; the rest are an abort from the last stage.
-    forward: usize,
 }
 
 pub fn run(ws: &Workspace, args: &PlanArgs) -> Result<Code> {
@@ -90,8 +88,6 @@ fn release_of<'a>(ws: &Workspace, canary: &'a Canary) -> Result<Release<'a>> {
         None => state_text(canary, &current),
     };
     let walk = release::walk(canary);
-    let aborting = |s: &&plan::State| s.step == plan::Step::Aborted || s.toward == Some(plan::Step::Aborted);
-    let forward = walk.iter().take_while(|s| !aborting(s)).count();
     let states = walk
         .into_iter()
         .map(|state| {
@@ -100,7 +96,7 @@ fn release_of<'a>(ws: &Workspace, canary: &'a Canary) -> Result<Release<'a>> {
             Summary { state: text, ..plan::summarize(canary, state.step, &plan::plan(canary, &state)) }
         })
         .collect();
-    Ok(Release { canary, current: current_text, outdated, states, forward })
+    Ok(Release { canary, current: current_text, outdated, states })
 }
 
 /// The recorded state of a release whose spec has moved on, as its overlay's files show it:
@@ -220,49 +216,11 @@ fn markdown(r: &Release) -> String {
     out
 }
 
-/// A Mermaid chart of the canary's share of the traffic per stage, gates marked in the labels
-/// (`50-50 (approval)`), as GitHub renders it in a comment; the chart alone, without a fence
-/// (`markdown` adds one). Steady and aborted are left out: the chart is the way through the
-/// release. A stage that sends the canary only what matches has no bar: its label says
-/// `match only`. The theme is set, not left to the page's (the default is faint on GitHub's light
-/// theme), and each bar shows its value.
+/// The Mermaid chart of the canary's share per stage, the current stage marked
+/// ([`crate::commands::chart`]); without a fence (`markdown` adds one).
 fn mermaid(r: &Release) -> String {
-    let Some(canary) = &r.canary.canary else {
-        return format!("%% {}: no canary, 100% to {}\n", r.canary.id(), r.canary.stable.version);
-    };
-    let share = |s: &Summary| s.traffic.iter().find(|(v, _)| v == &canary.version).map_or(0, |(_, w)| *w);
-    let through: Vec<&Summary> = r.states[..r.forward].iter().filter(|s| s.state != "steady").collect();
-    let labels: Vec<String> = through
-        .iter()
-        .map(|s| {
-            let mut label = s.state.clone();
-            if !s.matches.is_empty() && share(s) == 0 {
-                label.push_str(" (match only)");
-            } else if !s.matches.is_empty() {
-                label.push_str(" +match");
-            }
-            if s.mirror.is_some() {
-                label.push_str(" +mirror");
-            }
-            if !s.gate.is_empty() {
-                label.push_str(&format!(" ({})", s.gate.join(" + ")));
-            }
-            format!("\"{}\"", label.replace('"', "'"))
-        })
-        .collect();
-    let shares: Vec<String> = through.iter().map(|s| share(s).to_string()).collect();
-    format!(
-        "{MERMAID_INIT}\nxychart-beta\n    title \"{}: {} share of traffic per stage\"\n    x-axis [{}]\n    y-axis \"percent\" 0 --> 100\n    bar [{}]\n",
-        r.canary.id(),
-        canary.version,
-        labels.join(", "),
-        shares.join(", ")
-    )
+    crate::commands::chart::mermaid(r.canary, Some(&r.current), None)
 }
-
-/// The chart's theme and options: `base` with a bar color that reads on a light and a dark page,
-/// and the value shown on each bar.
-const MERMAID_INIT: &str = r##"%%{init: {"theme": "base", "themeVariables": {"xyChart": {"plotColorPalette": "#1f6feb", "backgroundColor": "transparent"}}, "xyChart": {"showDataLabel": true}}}%%"##;
 
 fn to_json(r: &Release) -> Value {
     let c = r.canary;

@@ -3,7 +3,8 @@
 Usage: python3 gfm.py FILE OUTDIR. Prints one JSON object: `tables` (the rows of each table,
 headers included, per table), `details` ([opened, closed]), `summaries` (each <summary>'s text),
 `fences` (each code block's language), and `mermaid`: the paths, under OUTDIR, of each Mermaid
-block's text, for mermaid.mjs to parse. Exits 1 when the HTML GitHub would show is not well
+block's text, for mermaid.mjs to parse. OUTDIR/page.html gets the HTML itself, for browser.mjs
+to draw. Exits 1 when the HTML GitHub would show is not well
 nested (an unclosed <details>, a table cell that swallowed a row).
 """
 
@@ -69,6 +70,8 @@ def main():
     # GitHub keeps <details> and <summary> (UNSAFE lets raw HTML through) and marks a fence's
     # language as <pre lang="...">.
     page = cmarkgfm.github_flavored_markdown_to_html(markdown, options=Options.CMARK_OPT_UNSAFE | Options.CMARK_OPT_GITHUB_PRE_LANG)
+    with open(os.path.join(outdir, "page.html"), "w", encoding="utf-8") as f:
+        f.write(page)
     shape = Shape()
     shape.feed(page)
     shape.close()

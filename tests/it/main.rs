@@ -4,6 +4,7 @@
 
 mod analysis;
 mod bundled;
+mod comment;
 mod completions;
 mod decisions;
 mod decisions_remote;

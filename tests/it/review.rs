@@ -10,21 +10,28 @@ use crate::{fixture_repo, git, kanari_env, project};
 
 /// kanari run in `repo` a minute after its last commit: each commit a minute after the one
 /// before, past the warmup (1m) of the state before, so no promote waits for new pods.
-fn kanari_at(repo: &Path, args: &[&str]) -> crate::Run {
+pub(crate) fn kanari_at(repo: &Path, args: &[&str]) -> crate::Run {
     kanari_later(repo, args, 1)
 }
 
 /// kanari run in `repo` `later` minutes after its last commit, on a clock where the `n`-th commit
 /// on `HEAD` is made at 12:(n-1) of a fixed day.
 fn kanari_later(repo: &Path, args: &[&str], later: u32) -> crate::Run {
+    kanari_later_env(repo, args, later, &[])
+}
+
+/// [`kanari_later`] with more of the environment set.
+pub(crate) fn kanari_later_env(repo: &Path, args: &[&str], later: u32, env: &[(&str, &str)]) -> crate::Run {
     let commits: u32 = git(repo, &["rev-list", "--count", "HEAD"]).trim().parse().unwrap();
     let now = format!("2026-05-01T12:{:02}:00Z", commits - 1 + later);
     let mut all = vec!["-C", repo.to_str().unwrap()];
     all.extend_from_slice(args);
-    kanari_env(repo, &all, &[("KANARI_NOW", &now)])
+    let mut env = env.to_vec();
+    env.push(("KANARI_NOW", &now));
+    kanari_env(repo, &all, &env)
 }
 
-fn promote(repo: &Path, times: usize) {
+pub(crate) fn promote(repo: &Path, times: usize) {
     for _ in 0..times {
         let run = kanari_at(repo, &["promote", "--author", "CI <ci@example.com>"]);
         assert_eq!(run.code, 0, "{}", run.stderr);
@@ -32,7 +39,7 @@ fn promote(repo: &Path, times: usize) {
 }
 
 /// A bookinfo repository promoted to `90-10`.
-fn at_90_10() -> tempfile::TempDir {
+pub(crate) fn at_90_10() -> tempfile::TempDir {
     let repo = fixture_repo("bookinfo");
     promote(repo.path(), 4);
     repo
@@ -122,11 +129,15 @@ fn diff_of_the_next_stage_in_every_format() {
     }
     let same = kanari_at(repo.path(), &["diff", "--format", "markdown"]);
     assert_eq!(same.code, 0);
-    assert!(same.stdout.contains("### `bookinfo/reviews`: no changes (at `90-10`)"), "{}", same.stdout);
+    assert!(
+        same.stdout.contains("#### After merge, the overlay re-rendered: no changes (at `90-10`)"),
+        "{}",
+        same.stdout
+    );
     // Right after the promote to 90-10, v2's new pods warm up: promote would commit nothing yet.
     let early = kanari_later(repo.path(), &["diff", "--next", "--format", "markdown"], 0);
     assert_eq!(early.code, 0, "{}", early.stdout);
-    assert!(early.stdout.contains("### `bookinfo/reviews`: no changes (at `90-10`)"), "{}", early.stdout);
+    assert!(early.stdout.contains("#### After merge, the next promote: no changes (at `90-10`)"), "{}", early.stdout);
 }
 
 #[test]
@@ -177,17 +188,23 @@ fn a_huge_diff_is_folded_to_fit_a_comment() {
     assert!(run.stdout.matches("```").count().is_multiple_of(2));
 }
 
+/// `docs/pull-request-comment.md` shows a real comment: a pull request that lengthens the last
+/// stage's bake, opened while the release is at `90-10`.
 #[test]
-fn the_readme_shows_a_real_comment() {
+fn the_docs_show_a_real_comment() {
     let repo = at_90_10();
-    let comment = kanari_at(repo.path(), &["diff", "--next", "--format", "markdown"]).stdout;
-    let readme = std::fs::read_to_string(project().join("README.md")).unwrap();
-    let start = readme.find("<!-- diff-example:start -->\n").expect("the README's example markers") + 28;
-    let end = readme.find("<!-- diff-example:end -->").unwrap();
+    let spec = repo.path().join("canaries/reviews.yaml");
+    std::fs::write(&spec, std::fs::read_to_string(&spec).unwrap().replace("duration: 30m", "duration: 1h")).unwrap();
+    let env = [("KANARI_PULL_REQUEST", "42"), ("KANARI_HEAD_COMMIT", "9f20f37b6c0de5ab3c1d2e4f5a6b7c8d9e0f1a2b")];
+    let comment =
+        kanari_later_env(repo.path(), &["diff", "--base", "main", "--next", "--format", "markdown"], 1, &env).stdout;
+    let docs = std::fs::read_to_string(project().join("docs/pull-request-comment.md")).unwrap();
+    let start = docs.find("<!-- diff-example:start -->\n").expect("the example's markers") + 28;
+    let end = docs.find("<!-- diff-example:end -->").unwrap();
     assert_eq!(
-        &readme[start..end],
+        &docs[start..end],
         comment,
-        "the README's example comment is stale; paste the output of `kanari diff --next --format markdown` at 90-10"
+        "the example comment in docs/pull-request-comment.md is stale; paste the output of this test's command"
     );
 }
 
@@ -222,7 +239,7 @@ fn the_diff_reads_an_http_route() {
 /// What GitHub makes of a comment: `tests/comment/gfm.py` renders it with cmark-gfm (PyPI's
 /// `cmarkgfm`) and reports its tables, `<details>` and code blocks; every Mermaid block is then
 /// parsed by the real `mermaid` package (`tests/comment/mermaid.mjs`). Returns gfm.py's report.
-fn as_github_shows(markdown: &str) -> serde_json::Value {
+pub(crate) fn as_github_shows(markdown: &str) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("comment.md");
     std::fs::write(&file, markdown).unwrap();

@@ -72,6 +72,7 @@ const PURE: &[&str] = &[
     "check",
     "diff",
     "review",
+    "review/changes",
     "yaml",
     "problem",
 ];
