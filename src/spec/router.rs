@@ -73,8 +73,9 @@ impl Validator<'_> {
             }
         }
         let gateways = spec.gateways.as_deref().unwrap_or_default();
-        let named: BTreeSet<&str> = gateways.iter().map(|g| g.value.as_str()).filter(|g| *g != "mesh").collect();
-        let parents = named.len() + usize::from(binds_mesh(gateways.iter().map(|g| g.value.as_str())));
+        let references: Vec<String> = gateways.iter().map(|g| g.value.reference()).collect();
+        let named: BTreeSet<&str> = references.iter().map(String::as_str).filter(|g| *g != "mesh").collect();
+        let parents = named.len() + usize::from(binds_mesh(references.iter().map(String::as_str)));
         if parents > MAX_PARENT_REFS {
             let at = &gateways[MAX_PARENT_REFS.min(gateways.len() - 1)];
             self.problem(at, format!("an HTTPRoute has at most {MAX_PARENT_REFS} parents (gateways and the mesh)"));
