@@ -8,6 +8,10 @@
 //! matches as a rule before the catch-all rule that carries the weights; Gateway API orders rules
 //! by how specific their matches are, and every match rule has a header or a path the catch-all
 //! (which matches every path) lacks, so the match rule wins as the VirtualService's first rule does.
+//!
+//! Every backend, mirror and mesh parent names the release's routed port (the first Service port);
+//! a Gateway parent carries the spec's `sectionName` and `port`. [`GATEWAY_API_FIELDS`] is the
+//! Gateway API release each rendered field needs, which `lint` holds `spec.gatewayAPIVersion` to.
 
 use serde::Serialize;
 use serde_json::{Value, json};

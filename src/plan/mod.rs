@@ -17,6 +17,9 @@
 //!   ever names a subset in the same commit that creates it;
 //! - `aborted` sends everything to stable at its full size and holds the canary at 0;
 //! - a mirror stage keeps all traffic on stable and copies a share to the canary ([`mirror`]);
+//! - every Service of the release has the spec's ports ([`port_plans`]); with several, the
+//!   VirtualService's destinations name the routed one (the first), as Istio asks, and without a
+//!   template the default container serves each target port;
 //! - a [`Transit`] state (a canary the spec no longer has, on its way out) plans the spec's stable
 //!   alone and carries the leaving version's files from the committed overlay.
 

@@ -10,8 +10,10 @@
 //! By job: this module holds the model (what a validated release is); [`load`] which files are
 //! read and the checks across releases; `raw` the YAML model with places; `validate` a file's
 //! documents turned into releases; `template` the pod template's checks; `rules` the rules on
-//! single values, which [`crate::check`] shares; `router` what `spec.router` accepts; `schema`
-//! the JSON Schema of a document, derived from `raw`'s types, for editors.
+//! single values, which [`crate::check`] shares; `router` what `spec.router` accepts; `ports`
+//! the Service's ports and the protocol Istio reads from each; `parents` the gateways as
+//! names or listeners and `gatewayAPIVersion`; `schema` the JSON Schema of a document, derived
+//! from `raw`'s types, for editors.
 
 mod analysis;
 mod each;

@@ -338,6 +338,89 @@ mod tests {
         assert!(!Protocol::Https.is_http() && !Protocol::Tls.is_http() && !Protocol::Tcp.is_http());
     }
 
+    const BASE: &str = "apiVersion: kanari.dev/v1alpha1
+kind: Canary
+metadata: {name: web, namespace: shop}
+spec:
+  service:
+    ports:
+      - {name: http, port: 8080}
+  stable: {version: v1, image: web:1}
+  canary: {version: v2, image: web:2}
+  template:
+    spec:
+      containers:
+        - name: web
+          ports: [{name: http, containerPort: 8080}, {name: https, containerPort: 8443}]
+  stages:
+    - name: one
+      weight: 10
+";
+
+    fn problems_of(yaml: &str) -> Vec<String> {
+        let (_, problems) = crate::spec::parse_file(std::path::Path::new("c.yaml"), yaml);
+        problems.0.iter().map(|p| format!("{}:{} {}", p.location.line, p.location.column, p.message)).collect()
+    }
+
+    #[test]
+    fn the_base_spec_and_the_short_form_are_valid() {
+        assert_eq!(problems_of(BASE), Vec::<String>::new());
+        let (found, _) = crate::spec::parse_file(std::path::Path::new("c.yaml"), BASE);
+        assert_eq!(found[0].service.ports, [ServicePort::short(8080)]);
+        let short = BASE.replace("    ports:\n      - {name: http, port: 8080}\n", "    port: 8080\n");
+        let (found, problems) = crate::spec::parse_file(std::path::Path::new("c.yaml"), &short);
+        assert!(problems.is_empty(), "{problems}");
+        assert_eq!(found[0].service.ports, [ServicePort::short(8080)]);
+        // Without a canary, a TLS port renders: there is nothing to route.
+        let tls = short.replace("port: 8080\n", "port: 8443\n").replace("  canary: {version: v2, image: web:2}\n", "");
+        let tls = tls.replace("  stages:\n    - name: one\n      weight: 10\n", "");
+        let (found, problems) = crate::spec::parse_file(std::path::Path::new("c.yaml"), &tls);
+        assert!(problems.is_empty(), "{problems}");
+        assert_eq!(found[0].service.ports[0].name, "https");
+        assert_eq!(found[0].service.ports[0].protocol(), Some(Protocol::Https));
+    }
+
+    #[test]
+    fn port_rules_report_their_place() {
+        // (replace this text of BASE, with this, expect a problem containing, at line:column)
+        let table: &[(&str, &str, &str, &str)] = &[
+            ("    ports:", "    port: 80\n    ports:", "exclude each other", "6:11"),
+            ("    ports:\n      - {name: http, port: 8080}\n", "    create: true\n", "needs `port`", "6:5"),
+            ("    ports:\n      - {name: http, port: 8080}\n", "    ports: []\n", "is empty", "6:5"),
+            ("{name: http, port: 8080}", "{name: HTTP, port: 8080}", "at most 15 characters", "7:16"),
+            ("{name: http, port: 8080}", "{name: http-and-much-more, port: 8080}", "at most 15", "7:16"),
+            ("{name: http, port: 8080}", "{name: http, port: 0}", "port must be from 1 to 65535", "7:28"),
+            ("port: 8080}", "port: 8080}\n      - {name: http, port: 81}", "used twice", "8:16"),
+            ("port: 8080}", "port: 8080}\n      - {name: tcp, port: 8080}", "listed twice", "8:27"),
+            ("port: 8080}", "port: 8080, targetPort: 70000}", "targetPort must be from 1 to 65535", "7:46"),
+            ("port: 8080}", "port: 8080, targetPort: Web_Port}", "a container port's name", "7:46"),
+            ("port: 8080}", "port: 8080, targetPort: grpc}", "no container port's name", "7:46"),
+            ("port: 8080}", "port: 8080, appProtocol: 'a b'}", "appProtocol `a b`", "7:47"),
+            ("{name: http, port: 8080}", "{name: https, port: 8443}", "is `https` to Istio, not HTTP", "7:9"),
+            ("{name: http, port: 8080}", "{name: http, port: 8080, appProtocol: tcp}", "is `tcp` to Istio", "7:9"),
+            ("{name: http, port: 8080}", "{name: web, port: 8080}", "a protocol Istio cannot tell", "7:9"),
+            ("port: 8080}", "port: 8080}\n      - {name: grpc, port: 9090}", "is HTTP too", "8:9"),
+        ];
+        let mut wrong = Vec::new();
+        for (from, to, expect, at) in table {
+            assert!(BASE.contains(from), "{from}");
+            let found = problems_of(&BASE.replacen(from, to, 1));
+            if !found.iter().any(|p| p.contains(expect) && p.starts_with(&format!("{at} "))) {
+                wrong.push(format!("{to:?}: expected `{expect}` at {at}, got {found:?}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+        // On a TLS port, a stage's mirror or match is an error at the stage too.
+        let tls = BASE.replace("{name: http, port: 8080}", "{name: https, port: 8443}");
+        for (stage, expect) in [
+            ("mirror: 10", "stage `one` has a mirror"),
+            ("match: [{headers: {x: {exact: y}}}]", "stage `one` has a match"),
+        ] {
+            let found = problems_of(&tls.replace("weight: 10", stage));
+            assert!(found.iter().any(|p| p.starts_with("16:13 ") && p.contains(expect)), "{found:?}");
+        }
+    }
+
     #[test]
     fn port_names_as_kubernetes_takes_them() {
         for ok in ["http", "https-api", "a1", "grpc-web"] {

@@ -4,8 +4,10 @@
 //! imports no later step of the pipeline.
 //!
 //! With `gateway-api`, decided here:
-//! - `gateways` become the route's `parentRefs`: `NAMESPACE/NAME` or `NAME` a Gateway, and `mesh`
-//!   (or no gateways at all) the release's own Service, as GAMMA attaches a route to the mesh;
+//! - `gateways` become the route's `parentRefs`: `NAMESPACE/NAME` or `NAME` a Gateway (or an
+//!   object naming one listener of it, `{name, namespace, sectionName, port}`, see `parents`), and
+//!   `mesh` (or no gateways at all) the release's own Service at the routed port, as GAMMA
+//!   attaches a route to the mesh;
 //! - `hosts` become the route's `hostnames`. Only a Gateway's listeners read them (a Service
 //!   parent ignores them), so hosts need a Gateway among the gateways; `*` is not a Gateway API
 //!   hostname (leave `hosts` out to take every host of the listener); at most

@@ -208,3 +208,52 @@ fn lint_warns_when_a_stage_needs_a_newer_gateway_api() {
     assert!(run.stderr.contains("stage `shadow` renders RequestMirror.percent"), "{}", run.stderr);
     assert_eq!(kanari(repo.path(), &["--deny-warnings", "lint"]).code, 2);
 }
+
+/// The short form's port is named from the Deployment of `deployment.from` too.
+#[test]
+fn the_port_is_named_from_your_own_deployment() {
+    let deployment = "apiVersion: apps/v1
+kind: Deployment
+metadata: {name: pay, namespace: shop}
+spec:
+  selector: {matchLabels: {app: pay}}
+  template:
+    metadata: {labels: {app: pay}}
+    spec:
+      containers:
+        - name: pay
+          image: pay:0
+          ports:
+            - {name: grpc-api, containerPort: 9090}
+";
+    let spec = release(
+        "  service: {port: 9090}\n  stable: {version: v1, image: pay:1}\n  deployment: {from: manifests/pay.yaml}\n",
+    );
+    let repo = repo_with(&[("canaries/x.yaml", &spec), ("manifests/pay.yaml", deployment)]);
+    let docs = rendered(repo.path());
+    assert_eq!(
+        one(&docs, "Service")["spec"]["ports"],
+        serde_json::json!([{"name": "grpc-api", "port": 9090, "targetPort": 9090}])
+    );
+}
+
+/// What every state renders (a mesh parent and its port) is said once, at gatewayAPIVersion.
+#[test]
+fn fields_every_state_renders_are_warned_at_the_version() {
+    let spec = release(
+        "  router: gateway-api
+  gatewayAPIVersion: v1.0.0
+  service: {port: 8080}
+  stable: {version: v1, image: pay:1}
+",
+    );
+    let repo = repo_with(&[("canaries/x.yaml", &spec)]);
+    let run = kanari(repo.path(), &["lint"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for field in ["parentRefs (kind: Service)", "parentRefs.port"] {
+        let line = format!(
+            "warning: canaries/x.yaml:6:22: every state renders {field}, which needs Gateway API v1.1.0, newer than gatewayAPIVersion v1.0.0"
+        );
+        assert!(run.stderr.contains(&line), "{line}\n{}", run.stderr);
+    }
+}
