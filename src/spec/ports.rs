@@ -15,6 +15,8 @@
 //!   `tls`: TLS the app terminates, opaque to the sidecar) or a TCP one is refused there with a
 //!   release that has a canary, and a stage's `mirror` or `match` with it at the stage; the steady
 //!   state renders (one version, nothing to route);
+//! - with the short form, `create: false` and `router: istio`, the Service is the user's own: its
+//!   port's name, which kanari does not see, tells Istio the protocol, so none is derived or held;
 //! - with `router: istio` and several ports, the routes name the routed port's number (Istio asks
 //!   for it when a Service has several), and another HTTP port is refused: a VirtualService's HTTP
 //!   routes apply to every HTTP port of its host and would send that port's requests to the routed
@@ -245,6 +247,11 @@ pub(super) fn resolve(canary: &mut Canary, at: &PortsAt, problems: &mut Problems
         .flatten()
         .flat_map(|c| c.get("ports").and_then(Value::as_array).into_iter().flatten())
         .collect();
+    // The short form with `create: false` and `router: istio`: the Service is the user's, and
+    // its port's name, which kanari cannot see, tells Istio the protocol.
+    if at.short.is_some() && !canary.service.create && canary.router == super::Router::Istio {
+        return;
+    }
     if let (Some(_), Some(port)) = (&at.short, canary.service.ports.first_mut()) {
         let named = container_ports
             .iter()
@@ -371,6 +378,11 @@ spec:
         let (found, problems) = crate::spec::parse_file(std::path::Path::new("c.yaml"), &short);
         assert!(problems.is_empty(), "{problems}");
         assert_eq!(found[0].service.ports, [ServicePort::short(8080)]);
+        // The Service of `create: false` is the user's: its port's name is not kanari's to read.
+        let theirs = short.replace("port: 8080\n", "port: 8443\n    create: false\n");
+        let (found, problems) = crate::spec::parse_file(std::path::Path::new("c.yaml"), &theirs);
+        assert!(problems.is_empty(), "{problems}");
+        assert_eq!(found[0].service.ports, [ServicePort::short(8443)]);
         // Without a canary, a TLS port renders: there is nothing to route.
         let tls = short.replace("port: 8080\n", "port: 8443\n").replace("  canary: {version: v2, image: web:2}\n", "");
         let tls = tls.replace("  stages:\n    - name: one\n      weight: 10\n", "");
