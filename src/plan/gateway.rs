@@ -8,6 +8,10 @@
 //! matches as a rule before the catch-all rule that carries the weights; Gateway API orders rules
 //! by how specific their matches are, and every match rule has a header or a path the catch-all
 //! (which matches every path) lacks, so the match rule wins as the VirtualService's first rule does.
+//!
+//! Every backend, mirror and mesh parent names the release's routed port (the first Service port);
+//! a Gateway parent carries the spec's `sectionName` and `port`. [`GATEWAY_API_FIELDS`] is the
+//! Gateway API release each rendered field needs, which `lint` holds `spec.gatewayAPIVersion` to.
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -28,7 +32,7 @@ pub struct GatewayPlan {
 pub struct VersionService {
     pub name: String,
     pub version: String,
-    pub port: u16,
+    pub ports: Vec<super::PortPlan>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -37,7 +41,7 @@ pub struct HttpRoutePlan {
     pub parents: Vec<ParentRef>,
     /// `spec.hosts` as written; none when the spec gives none.
     pub hostnames: Vec<String>,
-    /// The port of every backend: the release's service port.
+    /// The port of every backend: the release's routed Service port.
     pub port: u16,
     /// The first rule: requests matching any entry go to `backend`.
     pub match_rule: Option<MatchRule>,
@@ -64,7 +68,9 @@ pub struct ParentRef {
     pub kind: &'static str,
     pub namespace: Option<String>,
     pub name: String,
-    /// The Service's port; none for a Gateway.
+    /// A Gateway's listener, by name.
+    pub section_name: Option<String>,
+    /// The Service's port (the mesh), or a Gateway's listeners' port.
     pub port: Option<u16>,
 }
 
@@ -82,6 +88,68 @@ pub struct Backend {
     pub weight: u32,
 }
 
+/// A field kanari renders into an HTTPRoute and the Gateway API release whose standard channel
+/// first has it: `lint` warns when a stage renders one newer than `spec.gatewayAPIVersion`.
+/// `docs/gateway-api.md` prints this table; a test holds the two to the same rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ApiField {
+    /// The field as the Gateway API reference names it.
+    pub field: &'static str,
+    pub since: spec::ApiVersion,
+    /// What an older release does with it.
+    pub older: &'static str,
+}
+
+/// Every field kanari renders, with the first Gateway API release that has it in its standard
+/// channel (`gateway.networking.k8s.io/v1`).
+pub const GATEWAY_API_FIELDS: [ApiField; 5] = [
+    ApiField {
+        field: "HTTPRoute",
+        since: (1, 0, 0),
+        older: "no `gateway.networking.k8s.io/v1` HTTPRoute: the route is refused",
+    },
+    ApiField { field: "parentRefs.sectionName", since: (1, 0, 0), older: "-" },
+    ApiField {
+        field: "parentRefs (kind: Service)",
+        since: (1, 1, 0),
+        older: "a Service parent (the mesh, GAMMA) is experimental: the route is not attached",
+    },
+    ApiField {
+        field: "parentRefs.port",
+        since: (1, 1, 0),
+        older: "experimental: the standard CRDs drop the field and the route attaches to every listener",
+    },
+    ApiField {
+        field: "RequestMirror.percent",
+        since: (1, 3, 0),
+        older: "experimental in v1.2: the standard CRDs drop the field, the mirror copies every request, and Argo CD shows the route out of sync forever",
+    },
+];
+
+/// The fields of [`GATEWAY_API_FIELDS`] a route renders.
+pub fn fields_of(route: &HttpRoutePlan) -> Vec<&'static ApiField> {
+    let field = |name: &str| GATEWAY_API_FIELDS.iter().find(|f| f.field == name).expect("a field of the table");
+    let mut out = vec![field("HTTPRoute")];
+    if route.parents.iter().any(|p| p.section_name.is_some()) {
+        out.push(field("parentRefs.sectionName"));
+    }
+    if route.parents.iter().any(|p| p.kind == "Service") {
+        out.push(field("parentRefs (kind: Service)"));
+    }
+    if route.parents.iter().any(|p| p.port.is_some()) {
+        out.push(field("parentRefs.port"));
+    }
+    if route.mirror.is_some() {
+        out.push(field("RequestMirror.percent"));
+    }
+    out
+}
+
+/// `v1.3.0`.
+pub fn version_text((major, minor, patch): spec::ApiVersion) -> String {
+    format!("v{major}.{minor}.{patch}")
+}
+
 /// The Gateway API objects of a plan whose versions and routes are given; `None` with Istio.
 pub(super) fn plan(
     canary: &Canary,
@@ -91,22 +159,24 @@ pub(super) fn plan(
     mirror_matches: &[spec::Match],
 ) -> Option<GatewayPlan> {
     let Router::GatewayApi { hostnames } = &canary.router else { return None };
-    let port = canary.service.port;
+    let port = canary.service.routed().port;
     // Every routed subset is a version the plan runs; the subset itself stands in otherwise.
     let of = |subset: &str| versions.iter().find(|v| v.name == subset);
     let service_of = |subset: &str| of(subset).map_or_else(|| subset.to_string(), |v| v.deployment.clone());
     let version_of = |subset: &str| of(subset).map_or_else(|| subset.to_string(), |v| v.version.clone());
-    let mesh = spec::binds_mesh(canary.gateways.iter().map(String::as_str));
+    let references: Vec<String> = canary.gateways.iter().map(spec::Gateway::reference).collect();
+    let mesh = spec::binds_mesh(references.iter().map(String::as_str));
     let mut parents: Vec<ParentRef> = canary
         .gateways
         .iter()
-        .filter(|g| *g != "mesh")
-        .map(|g| {
-            let (namespace, name) = match g.split_once('/') {
-                Some((ns, name)) => (Some(ns.to_string()), name.to_string()),
-                None => (None, g.clone()),
-            };
-            ParentRef { group: "gateway.networking.k8s.io", kind: "Gateway", namespace, name, port: None }
+        .filter(|g| g.reference() != "mesh")
+        .map(|g| ParentRef {
+            group: "gateway.networking.k8s.io",
+            kind: "Gateway",
+            namespace: g.namespace.clone(),
+            name: g.name.clone(),
+            section_name: g.section_name.clone(),
+            port: g.port,
         })
         .collect();
     if mesh {
@@ -115,6 +185,7 @@ pub(super) fn plan(
             kind: "Service",
             namespace: None,
             name: canary.name.clone(),
+            section_name: None,
             port: Some(port),
         });
     }
@@ -135,7 +206,11 @@ pub(super) fn plan(
     Some(GatewayPlan {
         services: versions
             .iter()
-            .map(|v| VersionService { name: v.deployment.clone(), version: v.version.clone(), port })
+            .map(|v| VersionService {
+                name: v.deployment.clone(),
+                version: v.version.clone(),
+                ports: super::port_plans(canary),
+            })
             .collect(),
         route: HttpRoutePlan {
             name: canary.name.clone(),
@@ -207,7 +282,7 @@ mod tests {
         };
         let mut c = release(4, None, vec![stage("m", 0, vec![m]), stage("half", 50, vec![])]);
         c.router = Router::GatewayApi { hostnames: vec![] };
-        c.gateways = gateways.iter().map(|g| g.to_string()).collect();
+        c.gateways = gateways.iter().map(|g| spec::Gateway::named(g)).collect();
         c
     }
 
@@ -257,6 +332,25 @@ mod tests {
             ["Gateway/Some(\"ingress\")/public/None", "Service/None/web/Some(80)"]
         );
         assert_eq!(parents(&["public"]), ["Gateway/None/public/None"]);
+    }
+
+    /// docs/gateway-api.md prints the table of versions; its rows and the code's are the same.
+    #[test]
+    fn the_documented_versions_are_the_code_s() {
+        let doc = include_str!("../../docs/gateway-api.md");
+        let rows: Vec<(String, String)> = doc
+            .lines()
+            .skip_while(|l| !l.starts_with("| field "))
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .map(|l| {
+                let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
+                (cells[0].trim_matches('`').to_string(), cells[1].to_string())
+            })
+            .collect();
+        let code: Vec<(String, String)> =
+            GATEWAY_API_FIELDS.iter().map(|f| (f.field.to_string(), version_text(f.since))).collect();
+        assert_eq!(rows, code, "docs/gateway-api.md's table and GATEWAY_API_FIELDS differ");
     }
 
     #[test]

@@ -17,6 +17,9 @@
 //!   ever names a subset in the same commit that creates it;
 //! - `aborted` sends everything to stable at its full size and holds the canary at 0;
 //! - a mirror stage keeps all traffic on stable and copies a share to the canary ([`mirror`]);
+//! - every Service of the release has the spec's ports ([`port_plans`]); with several, the
+//!   VirtualService's destinations name the routed one (the first), as Istio asks, and without a
+//!   template the default container serves each target port;
 //! - a [`Transit`] state (a canary the spec no longer has, on its way out) plans the spec's stable
 //!   alone and carries the leaving version's files from the committed overlay.
 
@@ -35,7 +38,8 @@ mod pods;
 mod warnings;
 
 pub use gateway::{
-    Backend, GatewayPlan, HttpRoutePlan, MatchRule, ParentRef, RouteMirror, VersionService, gateway_match,
+    ApiField, Backend, GATEWAY_API_FIELDS, GatewayPlan, HttpRoutePlan, MatchRule, ParentRef, RouteMirror,
+    VersionService, fields_of, gateway_match, version_text,
 };
 pub use mirror::{Mirror, mirror_text};
 pub use pods::{Counts, Pods, counts, declared, full, has_canary, need, pods, settled};
@@ -211,7 +215,34 @@ pub struct Plan {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ServicePlan {
     pub name: String,
+    pub ports: Vec<PortPlan>,
+}
+
+/// A Service port as rendered: name, port, target port (a number or a container port's name)
+/// and `appProtocol` when the spec gives one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PortPlan {
+    pub name: String,
     pub port: u16,
+    pub target_port: Value,
+    pub app_protocol: Option<String>,
+}
+
+/// The Service ports of a release, as every Service of it renders them.
+pub fn port_plans(canary: &Canary) -> Vec<PortPlan> {
+    let target = |t: &spec::TargetPort| match t {
+        spec::TargetPort::Number(n) => json!(n),
+        spec::TargetPort::Name(name) => json!(name),
+    };
+    let ports = canary.service.ports.iter();
+    ports
+        .map(|p| PortPlan {
+            name: p.name.clone(),
+            port: p.port,
+            target_port: target(&p.target_port),
+            app_protocol: p.app_protocol.clone(),
+        })
+        .collect()
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -260,6 +291,8 @@ pub struct VirtualServicePlan {
     pub gateways: Vec<String>,
     /// The destination host of every route: the release's Service.
     pub host: String,
+    /// The destinations' port, when the Service has several (Istio asks which one).
+    pub port: Option<u16>,
     /// The first rule: requests matching any entry go to `subset`.
     pub match_route: Option<MatchRoute>,
     /// The catch-all rule's destinations, weights summing to 100.
@@ -365,8 +398,9 @@ pub fn plan(canary: &Canary, state: &State) -> Plan {
     let virtual_service = VirtualServicePlan {
         name: canary.name.clone(),
         hosts: canary.hosts.clone(),
-        gateways: canary.gateways.clone(),
+        gateways: canary.gateways.iter().map(spec::Gateway::reference).collect(),
         host: canary.name.clone(),
+        port: (canary.service.ports.len() > 1).then(|| canary.service.routed().port),
         match_route,
         weights,
         mirror,
@@ -386,7 +420,7 @@ pub fn plan(canary: &Canary, state: &State) -> Plan {
             None => stage_name,
         },
         annotations,
-        service: canary.service.create.then(|| ServicePlan { name: canary.name.clone(), port: canary.service.port }),
+        service: canary.service.create.then(|| ServicePlan { name: canary.name.clone(), ports: port_plans(canary) }),
         destination_rule: DestinationRulePlan { name: canary.name.clone(), host: canary.name.clone(), subsets },
         versions,
         virtual_service,
@@ -452,7 +486,7 @@ pub fn pod_template(canary: &Canary, version: &spec::Version) -> Value {
     let mut spec = mapping(root.remove("spec"));
     let mut containers = match spec.remove("containers") {
         Some(Value::Array(list)) if !list.is_empty() => list,
-        _ => vec![json!({ "name": canary.name, "ports": [{ "containerPort": canary.service.port }] })],
+        _ => vec![json!({ "name": canary.name, "ports": default_container_ports(canary) })],
     };
     if let Some(main) = spec::main_container(&containers, &canary.name)
         && let Some(Value::Object(container)) = containers.get_mut(main)
@@ -462,6 +496,20 @@ pub fn pod_template(canary: &Canary, version: &spec::Version) -> Value {
     spec.insert("containers".into(), Value::Array(containers));
     root.insert("spec".into(), Value::Object(spec));
     Value::Object(root)
+}
+
+/// The ports of the default container (no template): the Service's target ports, named after
+/// their Service ports when there are several.
+fn default_container_ports(canary: &Canary) -> Value {
+    let ports = &canary.service.ports;
+    let numbered = ports.iter().filter_map(|p| match p.target_port {
+        spec::TargetPort::Number(n) => Some((p, n)),
+        spec::TargetPort::Name(_) => None,
+    });
+    match ports.len() {
+        1 => numbered.map(|(_, n)| json!({ "containerPort": n })).collect(),
+        _ => numbered.map(|(p, n)| json!({ "name": p.name, "containerPort": n })).collect(),
+    }
 }
 
 /// One match entry as an Istio `HTTPMatchRequest`; a cookie becomes a regex on the `cookie` header.

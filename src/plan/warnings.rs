@@ -1,8 +1,11 @@
 //! What is legal in a spec but probably not meant, found from its plans: warnings for `lint`.
+//! Among them: a Service port whose protocol Istio cannot tell, and with `router: gateway-api`
+//! a field a stage renders that is newer than `spec.gatewayAPIVersion` ([`super::GATEWAY_API_FIELDS`]).
 
 use serde_json::Value;
 
-use super::{Plan, State, Step, WeightedSubset, plan, pods};
+use super::{ApiField, Plan, State, Step, WeightedSubset, fields_of, plan, pods, version_text};
+use crate::problem::Problem;
 use crate::spec::Canary;
 
 /// What is legal but probably not meant, as problems to print as warnings: a container that an
@@ -11,6 +14,8 @@ use crate::spec::Canary;
 /// the state before it.
 pub fn warnings(canary: &Canary) -> Vec<crate::problem::Problem> {
     let mut out = cpu_request_warnings(canary);
+    out.extend(port_warnings(canary));
+    out.extend(gateway_api_warnings(canary));
     if canary.canary.is_none() {
         return out;
     }
@@ -100,4 +105,63 @@ fn cpu_request_warnings(canary: &Canary) -> Vec<crate::problem::Problem> {
             at.problem(format!("container `{name}` has no resources.requests.cpu and {why}"))
         })
         .collect()
+}
+
+/// A Service port whose protocol Istio cannot tell from its `appProtocol` or its name: Istio
+/// then sniffs the first bytes of each connection, which tells HTTP/1.1 and HTTP/2 apart from
+/// the rest, and waits for a client that speaks first.
+fn port_warnings(canary: &Canary) -> Vec<Problem> {
+    let ports = canary.service.ports.iter().zip(&canary.places.ports);
+    ports
+        .filter(|(port, _)| port.protocol().is_none())
+        .map(|(port, at)| {
+            let told = match &port.app_protocol {
+                Some(a) => format!("appProtocol `{a}` is no protocol Istio knows"),
+                None => format!("the name `{}` starts with no protocol Istio knows", port.name),
+            };
+            at.problem(format!(
+                "port `{}` ({}): {told}, so Istio guesses the protocol from the traffic; name the port `<protocol>` or `<protocol>-<suffix>` (`http`, `http2`, `grpc`, `grpc-web`, `https`, `tls`, `tcp`, `mongo`, `mysql`, `redis`) or set `appProtocol` to one of them",
+                port.name, port.port
+            ))
+        })
+        .collect()
+}
+
+/// With `spec.gatewayAPIVersion`, each field the HTTPRoute renders that needs a newer Gateway
+/// API: at the version when every state renders it (parents), else at the stage that does.
+fn gateway_api_warnings(canary: &Canary) -> Vec<Problem> {
+    let Some(version) = &canary.gateway_api_version else { return Vec::new() };
+    let newer = |p: &Plan| -> Vec<&'static ApiField> {
+        let fields = p.gateway.as_ref().map(|g| fields_of(&g.route)).unwrap_or_default();
+        fields.into_iter().filter(|f| f.since > version.version).collect()
+    };
+    let always = newer(&plan(canary, &State::new(Step::Steady)));
+    let mut out: Vec<Problem> = always
+        .iter()
+        .map(|f| {
+            version.at.problem(format!(
+                "every state renders {}, which needs Gateway API {}, newer than gatewayAPIVersion {}: {}",
+                f.field,
+                version_text(f.since),
+                version.text,
+                f.older
+            ))
+        })
+        .collect();
+    if canary.canary.is_none() {
+        return out;
+    }
+    for (i, stage) in canary.stages.iter().enumerate() {
+        for f in newer(&plan(canary, &State::new(Step::Stage(i)))).into_iter().filter(|f| !always.contains(f)) {
+            out.push(stage.at.problem(format!(
+                "stage `{}` renders {}, which needs Gateway API {}, newer than gatewayAPIVersion {}: {}",
+                stage.name,
+                f.field,
+                version_text(f.since),
+                version.text,
+                f.older
+            )));
+        }
+    }
+    out
 }

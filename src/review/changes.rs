@@ -115,12 +115,32 @@ pub fn between(base: Option<&Canary>, head: &Canary) -> SpecChanges {
     }
     // Routing and the rest of the spec.
     let list = |v: &[String]| v.join(", ");
+    let gateways = |c: &Canary| {
+        let each = c.gateways.iter().map(|g| {
+            let mut text = g.reference();
+            if let Some(section) = &g.section_name {
+                text.push_str(&format!(" ({section})"));
+            }
+            if let Some(port) = g.port {
+                text.push_str(&format!(" :{port}"));
+            }
+            text
+        });
+        each.collect::<Vec<_>>().join(", ")
+    };
+    let ports = |c: &Canary| {
+        let each = c.service.ports.iter().map(|p| match &p.app_protocol {
+            Some(protocol) => format!("{} {} ({protocol})", p.name, p.port),
+            None => format!("{} {}", p.name, p.port),
+        });
+        each.collect::<Vec<_>>().join(", ")
+    };
     let pairs: [(&str, String, String); 6] = [
         ("output", base.output.display().to_string(), head.output.display().to_string()),
         ("router", format!("{:?}", base.router), format!("{:?}", head.router)),
         ("hosts", list(&base.hosts), list(&head.hosts)),
-        ("gateways", list(&base.gateways), list(&head.gateways)),
-        ("service port", base.service.port.to_string(), head.service.port.to_string()),
+        ("gateways", gateways(base), gateways(head)),
+        ("service ports", ports(base), ports(head)),
         ("warmup", spec::format_duration(base.warmup), spec::format_duration(head.warmup)),
     ];
     for (subject, a, b) in pairs {

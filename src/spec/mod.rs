@@ -10,13 +10,17 @@
 //! By job: this module holds the model (what a validated release is); [`load`] which files are
 //! read and the checks across releases; `raw` the YAML model with places; `validate` a file's
 //! documents turned into releases; `template` the pod template's checks; `rules` the rules on
-//! single values, which [`crate::check`] shares; `router` what `spec.router` accepts; `schema`
-//! the JSON Schema of a document, derived from `raw`'s types, for editors.
+//! single values, which [`crate::check`] shares; `router` what `spec.router` accepts; `ports`
+//! the Service's ports and the protocol Istio reads from each; `parents` the gateways as
+//! names or listeners and `gatewayAPIVersion`; `schema` the JSON Schema of a document, derived
+//! from `raw`'s types, for editors.
 
 mod analysis;
 mod each;
 mod load;
 mod own;
+mod parents;
+mod ports;
 mod raw;
 mod router;
 mod rules;
@@ -36,6 +40,8 @@ pub use analysis::BUILTINS;
 pub use each::{Broken, Loaded};
 pub use load::{ReadFile, Scope, is_spec_file, load, load_each, load_files, load_files_each, no_specs, relative_specs};
 pub use own::{CANARY_MATCH, CANARY_MIRROR, ISTIO_API_VERSIONS, SERVER_FIELDS};
+pub use parents::{ApiVersion, Gateway, GatewayApiVersion, parse_api_version};
+pub use ports::{Protocol, ServicePort, TargetPort, is_port_name};
 pub use router::{GATEWAY_API, MAX_HOSTNAMES, MAX_PARENT_REFS, header_prefix_regex, path_refusal};
 pub use rules::{
     BadHeaderName, HostRefusal, LABEL_KEY_RULE, binds_mesh, check_header_name, check_output_path, format_duration,
@@ -72,7 +78,9 @@ pub struct Canary {
     pub output: PathBuf,
     pub service: Service,
     pub hosts: Vec<String>,
-    pub gateways: Vec<String>,
+    pub gateways: Vec<Gateway>,
+    /// `spec.gatewayAPIVersion`: the Gateway API version of the cluster's CRDs, when given.
+    pub gateway_api_version: Option<GatewayApiVersion>,
     /// Which resources carry the routes (`spec.router`).
     pub router: Router,
     pub stable: Version,
@@ -236,6 +244,8 @@ pub struct Places {
     pub containers: Vec<Place>,
     /// The `image` of each version, by version.
     pub images: Vec<(String, Place)>,
+    /// Each Service port (`service.port`, or each entry of `service.ports`), in order.
+    pub ports: Vec<Place>,
 }
 
 impl Canary {
@@ -282,9 +292,17 @@ pub enum Router {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Service {
-    pub port: u16,
+    /// At least one; the first is the port the release routes ([`Service::routed`]).
+    pub ports: Vec<ServicePort>,
     /// Render the Kubernetes Service too.
     pub create: bool,
+}
+
+impl Service {
+    /// The port the release's routes send to: the first.
+    pub fn routed(&self) -> &ServicePort {
+        &self.ports[0]
+    }
 }
 
 /// One version of the workload.

@@ -83,13 +83,16 @@ impl Validator<'_> {
         let mut wants = Vec::new();
         if let Some(vs) = &spec.virtual_service {
             let vs = &vs.value;
-            for (key, given) in [("hosts", &spec.hosts), ("gateways", &spec.gateways)] {
-                if let Some(list) = given {
+            let hosts = spec.hosts.as_ref().map(|l| l.first().map(|e| e.referenced));
+            let gateways = spec.gateways.as_ref().map(|l| l.first().map(|e| e.referenced));
+            for (key, given) in [("hosts", hosts), ("gateways", gateways)] {
+                if let Some(at) = given {
                     let message = format!(
                         "spec.{key} belongs to the VirtualService, which comes from `{}`: leave spec.{key} out",
                         vs.from.value
                     );
-                    self.problem(list.first().unwrap_or(&vs.from), message);
+                    let at = at.unwrap_or(vs.from.referenced);
+                    self.problem(&S { value: (), referenced: at, defined: at }, message);
                 }
             }
             let route = &vs.route;

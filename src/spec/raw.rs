@@ -61,13 +61,18 @@ pub(super) struct RawSpec {
     #[schemars(with = "Option<String>")]
     pub(super) output: Option<S<String>>,
     /// The Kubernetes Service of the release.
-    pub(super) service: RawService,
+    #[schemars(with = "RawService")]
+    pub(super) service: S<RawService>,
     /// VirtualService hosts (default `[<name>]`); with `router: gateway-api`, the HTTPRoute's hostnames (default none).
     #[schemars(with = "Option<Vec<String>>")]
     pub(super) hosts: Option<Vec<S<String>>>,
-    /// VirtualService gateways, `name` or `namespace/name` (default none: the mesh); with `router: gateway-api`, the HTTPRoute's parents.
-    #[schemars(with = "Option<Vec<String>>")]
-    pub(super) gateways: Option<Vec<S<String>>>,
+    /// VirtualService gateways, `name` or `namespace/name` (default none: the mesh); with `router: gateway-api`, the HTTPRoute's parents, each also `{name, namespace, sectionName, port}` to attach to one listener.
+    #[schemars(with = "Option<Vec<RawGateway>>")]
+    pub(super) gateways: Option<Vec<S<RawGateway>>>,
+    /// With `router: gateway-api`, the Gateway API version of the cluster's CRDs (`v1.2.0`): `lint` warns when a stage renders a field newer than it.
+    #[serde(rename = "gatewayAPIVersion")]
+    #[schemars(with = "Option<String>")]
+    pub(super) gateway_api_version: Option<S<String>>,
     /// `istio` (default: a DestinationRule and a VirtualService) or `gateway-api` (an HTTPRoute over one Service per version).
     #[schemars(with = "Option<RouterSchema>")]
     pub(super) router: Option<S<String>>,
@@ -147,16 +152,71 @@ pub(super) enum OtherRoutesSchema {
     Follow,
 }
 
-/// The release's Service.
+/// The release's Service: `port` (one port, its protocol taken from the container port it targets, else HTTP) or `ports`.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Service")]
 pub(super) struct RawService {
-    /// The service port (1-65535); without a template, also the container port.
-    #[schemars(with = "i64")]
-    pub(super) port: S<i64>,
+    /// The service port (1-65535); without a template, also the container port. Named after the container port it targets when that name is a protocol Istio knows (`https`, `grpc`...), else `http`. Not with `ports`.
+    #[schemars(with = "Option<i64>")]
+    pub(super) port: Option<S<i64>>,
+    /// Every port of the Service, the first the one the release routes (it must be HTTP for a canary). Not with `port`.
+    #[schemars(with = "Option<Vec<RawServicePort>>")]
+    pub(super) ports: Option<Vec<S<RawServicePort>>>,
     /// Render the Kubernetes Service too (default `true`).
     pub(super) create: Option<bool>,
+}
+
+/// One port of the Service. Istio reads its protocol from `appProtocol`, else from the name (`<protocol>` or `<protocol>-<suffix>`: `http`, `http2`, `grpc`, `grpc-web`, `https`, `tls`, `tcp`...).
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "ServicePort")]
+pub(super) struct RawServicePort {
+    /// The port's name: at most 15 characters of a-z, 0-9 and `-`, unique.
+    #[schemars(with = "String")]
+    pub(super) name: S<String>,
+    /// The Service's port (1-65535).
+    #[schemars(with = "i64")]
+    pub(super) port: S<i64>,
+    /// The pods' port: a number, or the name of a container port of the pod template (default: `port`).
+    #[schemars(with = "Option<RawTargetPort>")]
+    pub(super) target_port: Option<S<RawTargetPort>>,
+    /// The port's application protocol (`http`, `grpc`, `https`, `kubernetes.io/h2c`...), which Istio reads before the name.
+    #[schemars(with = "Option<String>")]
+    pub(super) app_protocol: Option<S<String>>,
+}
+
+/// A port number, or the name of a container port.
+#[derive(Deserialize, JsonSchema)]
+#[serde(untagged)]
+#[schemars(rename = "TargetPort")]
+pub(super) enum RawTargetPort {
+    Number(i64),
+    Name(String),
+}
+
+/// A gateway: `name` or `namespace/name`, or with `router: gateway-api` a parent reference to a Gateway's listener.
+#[derive(Deserialize, JsonSchema)]
+#[serde(untagged)]
+#[schemars(rename = "Gateway")]
+pub(super) enum RawGateway {
+    Name(String),
+    Ref(RawGatewayRef),
+}
+
+/// A Gateway as an HTTPRoute's parent (`router: gateway-api`).
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "GatewayRef")]
+pub(super) struct RawGatewayRef {
+    /// The Gateway's name.
+    pub(super) name: String,
+    /// The Gateway's namespace (default: the release's).
+    pub(super) namespace: Option<String>,
+    /// The name of the Gateway's listener to attach to.
+    pub(super) section_name: Option<String>,
+    /// The port of the Gateway's listeners to attach to (Gateway API v1.1.0 and later).
+    pub(super) port: Option<i64>,
 }
 
 /// A version of the release.

@@ -4,8 +4,10 @@
 //! imports no later step of the pipeline.
 //!
 //! With `gateway-api`, decided here:
-//! - `gateways` become the route's `parentRefs`: `NAMESPACE/NAME` or `NAME` a Gateway, and `mesh`
-//!   (or no gateways at all) the release's own Service, as GAMMA attaches a route to the mesh;
+//! - `gateways` become the route's `parentRefs`: `NAMESPACE/NAME` or `NAME` a Gateway (or an
+//!   object naming one listener of it, `{name, namespace, sectionName, port}`, see `parents`), and
+//!   `mesh` (or no gateways at all) the release's own Service at the routed port, as GAMMA
+//!   attaches a route to the mesh;
 //! - `hosts` become the route's `hostnames`. Only a Gateway's listeners read them (a Service
 //!   parent ignores them), so hosts need a Gateway among the gateways; `*` is not a Gateway API
 //!   hostname (leave `hosts` out to take every host of the listener); at most
@@ -73,8 +75,9 @@ impl Validator<'_> {
             }
         }
         let gateways = spec.gateways.as_deref().unwrap_or_default();
-        let named: BTreeSet<&str> = gateways.iter().map(|g| g.value.as_str()).filter(|g| *g != "mesh").collect();
-        let parents = named.len() + usize::from(binds_mesh(gateways.iter().map(|g| g.value.as_str())));
+        let references: Vec<String> = gateways.iter().map(|g| g.value.reference()).collect();
+        let named: BTreeSet<&str> = references.iter().map(String::as_str).filter(|g| *g != "mesh").collect();
+        let parents = named.len() + usize::from(binds_mesh(references.iter().map(String::as_str)));
         if parents > MAX_PARENT_REFS {
             let at = &gateways[MAX_PARENT_REFS.min(gateways.len() - 1)];
             self.problem(at, format!("an HTTPRoute has at most {MAX_PARENT_REFS} parents (gateways and the mesh)"));

@@ -20,12 +20,12 @@ use super::raw::{
 };
 use super::rules::{
     HostRefusal, binds_mesh, check_header_name, check_output_path, default_output, folded, host_refusals,
-    is_cookie_value, is_dns1035_label, is_dns1123_label, is_gateway, is_host, is_http_token, is_image, is_label_value,
+    is_cookie_value, is_dns1035_label, is_dns1123_label, is_host, is_http_token, is_image, is_label_value,
     is_stage_name, parse_duration,
 };
 use super::{
-    Autoscaling, Canary, Cookie, DEFAULT_WARMUP, MAX_REPLICAS, MAX_STAGES, Match, Pause, Places, RESERVED_STAGE_NAMES,
-    ReplicaOverride, Service, Stage, StringMatch, Version,
+    Autoscaling, Canary, Cookie, DEFAULT_WARMUP, Gateway, MAX_REPLICAS, MAX_STAGES, Match, Pause, Places,
+    RESERVED_STAGE_NAMES, ReplicaOverride, Service, Stage, StringMatch, Version,
 };
 use crate::problem::{Place, Problem, Problems};
 
@@ -46,12 +46,15 @@ pub(super) struct Placed {
     pub(super) output: Place,
     /// The files its `from:` blocks name, read by [`Placed::resolved`].
     pub(super) wants: Vec<Want>,
+    /// Where the Service's ports are written, for the checks that need the pod template.
+    pub(super) ports: super::ports::PortsAt,
 }
 
 impl Placed {
     /// The release with the manifests its `from:` blocks name, read through `read`.
     pub(super) fn resolved(mut self, read: ReadFile, problems: &mut Problems) -> Canary {
         super::own::resolve(&mut self.canary, &self.wants, read, problems);
+        super::ports::resolve(&mut self.canary, &self.ports, problems);
         self.canary
     }
 }
@@ -155,9 +158,11 @@ impl Validator<'_> {
         let namespace = self.identity(&name, doc.metadata.namespace.as_ref());
         let spec = doc.spec;
         let (output, output_at) = self.output_folder(&spec, &namespace, &name);
-        let port = self.number(&spec.service.port, "service.port", 1, 65535).unwrap_or(1) as u16;
-        let (hosts, gateways) = self.routing(&spec, &name);
+        let (ports, ports_at) = self.service_ports(&spec.service);
         let router = self.router(&spec);
+        let gateway_api = router != super::Router::Istio;
+        let (hosts, gateways) = self.routing(&spec, &name, gateway_api);
+        let gateway_api_version = self.gateway_api_version(&spec, gateway_api);
         let (stable, canary) = self.versions(&spec, &name.value);
         let (replicas, autoscaling) = self.pods(&spec);
         let (template, containers) = match &spec.template {
@@ -172,6 +177,7 @@ impl Validator<'_> {
                 .flatten()
                 .map(|v| (v.version.value.clone(), self.place(&v.image)))
                 .collect(),
+            ports: ports_at.short.iter().cloned().chain(ports_at.ports.iter().map(|(p, _)| p.clone())).collect(),
         };
         let stages = self.stages(&spec, autoscaling.as_ref());
         let warmup = self.warmup(&spec);
@@ -187,9 +193,10 @@ impl Validator<'_> {
             namespace,
             file: self.file.to_path_buf(),
             output,
-            service: Service { port, create: spec.service.create.unwrap_or(true) },
+            service: Service { ports, create: spec.service.value.create.unwrap_or(true) },
             hosts,
             gateways,
+            gateway_api_version,
             router,
             stable,
             canary,
@@ -203,7 +210,7 @@ impl Validator<'_> {
             own: Default::default(),
             extra_kinds,
         };
-        Ok(Placed { canary, name: name_at, output: output_at, wants })
+        Ok(Placed { canary, name: name_at, output: output_at, wants, ports: ports_at })
     }
 
     /// `spec.extraKinds`: each `Kind` or `group/Kind`, listed once.
@@ -300,7 +307,7 @@ impl Validator<'_> {
 
     /// `spec.hosts` (the release's name when none are given) and `spec.gateways`, each well
     /// formed, and together as Istio's admission takes them.
-    fn routing(&mut self, spec: &RawSpec, name: &S<String>) -> (Vec<String>, Vec<String>) {
+    fn routing(&mut self, spec: &RawSpec, name: &S<String>, gateway_api: bool) -> (Vec<String>, Vec<Gateway>) {
         let hosts = match &spec.hosts {
             Some(hosts) => {
                 if hosts.is_empty() {
@@ -315,26 +322,18 @@ impl Validator<'_> {
             }
             None => vec![name.value.clone()],
         };
-        let gateways = spec.gateways.as_deref().unwrap_or_default();
-        for g in gateways {
-            self.check(g, is_gateway(&g.value), || {
-                format!("gateway `{}` must be `mesh`, `NAME` or `NAMESPACE/NAME` with DNS-1123 names", g.value)
-            });
-        }
-        let mut seen = BTreeSet::new();
-        for g in gateways {
-            self.check(g, seen.insert(&g.value), || format!("gateway `{}` is listed twice", g.value));
-        }
+        let gateways = self.gateways(spec, gateway_api);
         if let Some(list) = &spec.hosts {
-            self.host_admission(list, gateways);
+            self.host_admission(list, &gateways);
         }
-        (hosts, gateways.iter().map(|g| g.value.clone()).collect())
+        (hosts, gateways)
     }
 
     /// Istio's admission rules for the hosts of one VirtualService: a host once, none covered
     /// by a wildcard beside it, and `*` only for routes bound to gateways other than the mesh.
-    fn host_admission(&mut self, hosts: &[S<String>], gateways: &[S<String>]) {
-        let mesh = binds_mesh(gateways.iter().map(|g| g.value.as_str()));
+    fn host_admission(&mut self, hosts: &[S<String>], gateways: &[Gateway]) {
+        let names: Vec<String> = gateways.iter().map(Gateway::reference).collect();
+        let mesh = binds_mesh(names.iter().map(String::as_str));
         for (i, h) in hosts.iter().enumerate() {
             for refusal in host_refusals(&h.value, hosts[..i].iter().map(|o| o.value.as_str()), mesh) {
                 let message = match refusal {

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::{backend_weights, documents, kanari_ok, kustomize, one, project, replicas, tree, weights};
 
-const FIXTURES: [&str; 6] = ["bookinfo", "helloworld", "gateway-api", "semver", "own-manifests", "mirror"];
+const FIXTURES: [&str; 7] = ["bookinfo", "helloworld", "gateway-api", "semver", "own-manifests", "mirror", "search"];
 
 /// The catch-all weights of an overlay's routes: its VirtualService's by subset, or its
 /// HTTPRoute's by backend Service.

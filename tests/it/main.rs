@@ -24,6 +24,7 @@ mod lint;
 mod neighbours;
 mod overlaytrust;
 mod own;
+mod ports;
 mod prometheus;
 mod props;
 mod push;

@@ -1,5 +1,5 @@
 //! Schema check: every manifest kanari renders for every state of the fixtures (`bookinfo`,
-//! `helloworld`, `gateway-api`, `semver`, `own-manifests` and `mirror`, via `render --all-stages --out`) validated against the upstream schemas, by
+//! `helloworld`, `gateway-api`, `semver`, `own-manifests`, `mirror` and `search`, via `render --all-stages --out`) validated against the upstream schemas, by
 //! `node tests/schema/validate.mjs` with the npm packages pinned in `tests/schema/package-lock.json`:
 //!
 //! - `kubernetes-models` 5.1.0: Kubernetes' own OpenAPI schemas (Service, `apps/v1` Deployment,
@@ -74,7 +74,7 @@ fn render_all_states(name: &str, out: &Path) -> Vec<PathBuf> {
 #[test]
 fn every_state_of_every_fixture_passes_the_upstream_schemas() {
     // (fixture, its states, the kinds its overlays hold between them)
-    let fixtures: [(&str, &[&str], &[&str]); 6] = [
+    let fixtures: [(&str, &[&str], &[&str]); 7] = [
         (
             "semver",
             &["100", "25", "aborted", "beta-testers", "prepare", "steady"],
@@ -105,6 +105,11 @@ fn every_state_of_every_fixture_passes_the_upstream_schemas() {
             &["0-100", "50-50", "90-10", "aborted", "prepare", "shadow", "shadow-reads", "steady"],
             &["Deployment", "DestinationRule", "Service", "VirtualService"],
         ),
+        (
+            "search",
+            &["100", "25", "5", "50", "aborted", "internal", "prepare", "shadow", "steady"],
+            &["Deployment", "HTTPRoute", "Service"],
+        ),
     ];
     for (name, expected_states, expected_kinds) in fixtures {
         let out = tempfile::tempdir().unwrap();
@@ -130,7 +135,7 @@ fn every_state_of_every_fixture_passes_the_upstream_schemas() {
         kinds.dedup();
         assert_eq!(kinds, expected_kinds, "{name}: the kinds validated");
         let route = match name {
-            "gateway-api" => " gateway.networking.k8s.io/v1 HTTPRoute ",
+            "gateway-api" | "search" => " gateway.networking.k8s.io/v1 HTTPRoute ",
             _ => " networking.istio.io/v1 VirtualService ",
         };
         assert!(report.contains(route), "{report}");
