@@ -7,7 +7,8 @@ use serde_json::Value;
 
 use crate::{backend_weights, documents, kanari_ok, kustomize, one, project, replicas, tree, weights};
 
-const FIXTURES: [&str; 7] = ["bookinfo", "helloworld", "gateway-api", "semver", "own-manifests", "mirror", "search"];
+const FIXTURES: [&str; 8] =
+    ["bookinfo", "helloworld", "gateway-api", "semver", "own-manifests", "mirror", "search", "payments"];
 
 /// The catch-all weights of an overlay's routes: its VirtualService's by subset, or its
 /// HTTPRoute's by backend Service.
@@ -43,7 +44,10 @@ fn every_state_of_every_fixture_matches_its_snapshot_and_builds() {
         let out = all_stages(fixture);
         let dir = out.path().join("stages");
         let names = states(&dir);
-        assert!(names.len() >= 5, "{fixture}: {names:?}");
+        // payments is steady: a canary on its application's own TLS is refused (tests/it/init.rs
+        // walks it served as HTTP behind the sidecar).
+        let least = if fixture == "payments" { 1 } else { 5 };
+        assert!(names.len() >= least, "{fixture}: {names:?}");
         for state in names {
             let overlay = dir.join(&state);
             // kanari's own bytes are the snapshot; kustomize's output varies with its version.

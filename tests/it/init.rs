@@ -216,7 +216,7 @@ fn init_says_where_a_bad_file_is_wrong() {
 /// VirtualService with retries, a timeout and an `/admin` route to the same Service. Needs the
 /// Service port named after the container's, and the other routes of a VirtualService allowed.
 #[test]
-fn init_tls_payments_keeps_the_https_port_the_hpa_and_the_admin_route() {
+fn init_on_the_payments_tls_app_keeps_its_port_refuses_a_canary_on_it_and_renders_it_served_as_http() {
     let repo = repo_of(&[
         ("payments/manifests/deployment.yaml", "manifests/deployment.yaml"),
         ("payments/manifests/hpa.yaml", "manifests/hpa.yaml"),
@@ -239,18 +239,45 @@ fn init_tls_payments_keeps_the_https_port_the_hpa_and_the_admin_route() {
             "manifests/destinationrule.yaml",
         ],
     );
-    let spec = std::fs::read_to_string(r.join("canaries/payments.yaml")).unwrap();
+    let spec_path = r.join("canaries/payments.yaml");
+    let spec = std::fs::read_to_string(&spec_path).unwrap();
     assert!(spec.contains("    port: 8443\n"), "{spec}");
     assert!(spec.contains("    targetCPUUtilizationPercentage: 70\n"), "{spec}");
     assert!(spec.contains("    route: payments\n"), "{spec}");
+    // The steady state as the team runs it: TLS in the application, the port named `https`.
+    kanari_ok(r, &["lint"]);
+    let out = tempfile::tempdir().unwrap();
+    let steady = out.path().join("steady");
+    kanari_ok(r, &["render", "payments", "--out", steady.to_str().unwrap()]);
+    let docs = documents(&kustomize(&steady));
+    let service = docs.iter().find(|d| d["kind"] == "Service" && d["metadata"]["name"] == "payments").unwrap();
+    assert_eq!(service["spec"]["ports"][0]["name"], "https", "{service}");
+    // A canary on app-terminated TLS cannot be routed by weight, header or mirror: refused at the
+    // port, with the way out.
+    std::fs::write(&spec_path, with_canary(&spec, "v9", "9.0.0")).unwrap();
+    let refused = kanari(r, &["lint"]);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(
+        refused.stderr.contains("canaries/payments.yaml:")
+            && refused.stderr.contains("port `https` (8443) is `https` to Istio, not HTTP"),
+        "{}",
+        refused.stderr
+    );
+    std::fs::write(&spec_path, &spec).unwrap();
+    // The way out: the sidecar does the TLS (the DestinationRule's ISTIO_MUTUAL), the application
+    // serves HTTP on the port, named `http`. Every stage then renders, the admin route pinned.
+    let deployment = r.join("manifests/deployment.yaml");
+    let text = std::fs::read_to_string(&deployment).unwrap();
+    std::fs::write(&deployment, text.replace("- name: https\n", "- name: http\n")).unwrap();
     let built = lints_and_renders(r, "payments");
     for (state, yaml) in &built {
         let docs = documents(yaml);
         let service = docs.iter().find(|d| d["kind"] == "Service" && d["metadata"]["name"] == "payments").unwrap();
-        assert_eq!(service["spec"]["ports"][0]["name"], "https", "{state}: {service}");
+        assert_eq!(service["spec"]["ports"][0]["name"], "http", "{state}: {service}");
         let vs = crate::one(&docs, "VirtualService");
         let admin = vs["spec"]["http"].as_array().unwrap().iter().find(|h| h["name"] == "admin").unwrap();
         assert_eq!(admin["timeout"], "30s", "{state}: {vs}");
+        assert_eq!(admin["route"][0]["destination"]["subset"], "4-2-0", "{state}: the admin route stays on stable");
     }
 }
 
@@ -276,10 +303,9 @@ fn init_with_the_gateway_api_router_writes_a_spec_whose_every_stage_builds() {
 }
 
 /// Several container ports become the Service's ports, each named as its container port is.
-/// Needs `service.ports`.
 #[test]
-fn init_tls_several_container_ports_become_service_ports() {
-    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: edge, namespace: shop}\nspec:\n  template:\n    metadata:\n      labels: {app: edge, version: v1}\n    spec:\n      containers:\n        - name: edge\n          image: example.com/edge:1.0.0\n          ports:\n            - {name: https, containerPort: 8443}\n            - {name: grpc, containerPort: 9090}\n";
+fn init_makes_service_ports_of_several_container_ports() {
+    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: edge, namespace: shop}\nspec:\n  template:\n    metadata:\n      labels: {app: edge, version: v1}\n    spec:\n      containers:\n        - name: edge\n          image: example.com/edge:1.0.0\n          ports:\n            - {name: http, containerPort: 8080}\n            - {name: tcp-admin, containerPort: 9090}\n";
     let repo = crate::repo_with(&[("edge.yaml", deployment)]);
     let r = repo.path();
     git(r, &["init", "-q", "-b", "main"]);
@@ -287,7 +313,7 @@ fn init_tls_several_container_ports_become_service_ports() {
     let spec = std::fs::read_to_string(r.join("canaries/edge.yaml")).unwrap();
     assert!(
         spec.contains(
-            "    ports:\n      - name: https\n        port: 8443\n        targetPort: 8443\n      - name: grpc\n"
+            "    ports:\n      - name: http\n        port: 8080\n        targetPort: 8080\n      - name: tcp-admin\n"
         ),
         "{spec}"
     );
@@ -296,5 +322,5 @@ fn init_tls_several_container_ports_become_service_ports() {
     let service = docs.iter().find(|d| d["kind"] == "Service" && d["metadata"]["name"] == "edge").unwrap();
     let names: Vec<&str> =
         service["spec"]["ports"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["https", "grpc"], "{service}");
+    assert_eq!(names, ["http", "tcp-admin"], "{service}");
 }

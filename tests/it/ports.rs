@@ -198,7 +198,7 @@ fn lint_warns_when_a_stage_needs_a_newer_gateway_api() {
     let run = kanari(repo.path(), &["lint"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
-        run.stderr.contains("warning: canaries/search.yaml:35:13: stage `shadow` renders RequestMirror.percent, which needs Gateway API v1.3.0, newer than gatewayAPIVersion v1.2.0"),
+        run.stderr.contains("warning: canaries/search.yaml:36:13: stage `shadow` renders RequestMirror.percent, which needs Gateway API v1.3.0, newer than gatewayAPIVersion v1.2.0"),
         "{}",
         run.stderr
     );

@@ -1,5 +1,5 @@
 //! Schema check: every manifest kanari renders for every state of the fixtures (`bookinfo`,
-//! `helloworld`, `gateway-api`, `semver`, `own-manifests`, `mirror` and `search`, via `render --all-stages --out`) validated against the upstream schemas, by
+//! `helloworld`, `gateway-api`, `semver`, `own-manifests`, `mirror`, `search` and `payments`, via `render --all-stages --out`) validated against the upstream schemas, by
 //! `node tests/schema/validate.mjs` with the npm packages pinned in `tests/schema/package-lock.json`:
 //!
 //! - `kubernetes-models` 5.1.0: Kubernetes' own OpenAPI schemas (Service, `apps/v1` Deployment,
@@ -74,7 +74,12 @@ fn render_all_states(name: &str, out: &Path) -> Vec<PathBuf> {
 #[test]
 fn every_state_of_every_fixture_passes_the_upstream_schemas() {
     // (fixture, its states, the kinds its overlays hold between them)
-    let fixtures: [(&str, &[&str], &[&str]); 7] = [
+    let fixtures: [(&str, &[&str], &[&str]); 8] = [
+        (
+            "payments",
+            &["steady"],
+            &["Deployment", "DestinationRule", "HorizontalPodAutoscaler", "Service", "VirtualService"],
+        ),
         (
             "semver",
             &["100", "25", "aborted", "beta-testers", "prepare", "steady"],
