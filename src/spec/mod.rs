@@ -430,3 +430,44 @@ mod tests {
         assert!(!re.is_match("xuser=a.b"));
     }
 }
+
+/// The table tests of the spec's rules: a base spec edited one way per row, and the problem each
+/// edit must raise, at its line and column.
+#[cfg(test)]
+pub(crate) mod table {
+    use std::path::Path;
+
+    /// A release routed with the Gateway API, the base of the router's and the parents' tables.
+    pub const GATEWAY_BASE: &str = "apiVersion: kanari.dev/v1alpha1
+kind: Canary
+metadata: {name: web, namespace: shop}
+spec:
+  router: gateway-api
+  service: {port: 8080}
+  stable: {version: v1, image: web:1}
+  canary: {version: v2, image: web:2}
+  stages:
+    - name: one
+      weight: 10
+";
+
+    /// Every problem of `yaml` as `line:column message`.
+    pub fn problems_of(yaml: &str) -> Vec<String> {
+        let (_, problems) = super::parse_file(Path::new("c.yaml"), yaml);
+        problems.0.iter().map(|p| format!("{}:{} {}", p.location.line, p.location.column, p.message)).collect()
+    }
+
+    /// Each row of `table`: (replace this text of `base`, with this, expect a problem containing
+    /// this, at line:column). Fails naming every row whose problem was not found.
+    pub fn check(base: &str, table: &[(&str, &str, &str, &str)]) {
+        let mut wrong = Vec::new();
+        for (from, to, expect, at) in table {
+            assert!(base.contains(from), "{from}");
+            let found = problems_of(&base.replacen(from, to, 1));
+            if !found.iter().any(|p| p.contains(expect) && p.starts_with(&format!("{at} "))) {
+                wrong.push(format!("{to:?}: expected `{expect}` at {at}, got {found:?}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+}

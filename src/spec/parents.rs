@@ -166,23 +166,7 @@ mod tests {
     use super::*;
     use crate::spec::parse_file;
 
-    const BASE: &str = "apiVersion: kanari.dev/v1alpha1
-kind: Canary
-metadata: {name: web, namespace: shop}
-spec:
-  router: gateway-api
-  service: {port: 8080}
-  stable: {version: v1, image: web:1}
-  canary: {version: v2, image: web:2}
-  stages:
-    - name: one
-      weight: 10
-";
-
-    fn problems_of(yaml: &str) -> Vec<String> {
-        let (_, problems) = parse_file(Path::new("c.yaml"), yaml);
-        problems.0.iter().map(|p| format!("{}:{} {}", p.location.line, p.location.column, p.message)).collect()
-    }
+    const BASE: &str = crate::spec::table::GATEWAY_BASE;
 
     #[test]
     fn versions_read() {
@@ -228,14 +212,6 @@ spec:
             ("  service:", "  gatewayAPIVersion: v0.8.0\n  service:", "v1.0.0 or later", "6:22"),
             ("  router: gateway-api\n", "  gatewayAPIVersion: v1.2.0\n", "leave it out with `router: istio`", "5:22"),
         ];
-        let mut wrong = Vec::new();
-        for (from, to, expect, at) in table {
-            assert!(BASE.contains(from), "{from}");
-            let found = problems_of(&BASE.replacen(from, to, 1));
-            if !found.iter().any(|p| p.contains(expect) && p.starts_with(&format!("{at} "))) {
-                wrong.push(format!("{to:?}: expected `{expect}` at {at}, got {found:?}"));
-            }
-        }
-        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+        crate::spec::table::check(BASE, table);
     }
 }

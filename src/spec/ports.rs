@@ -364,14 +364,9 @@ spec:
       weight: 10
 ";
 
-    fn problems_of(yaml: &str) -> Vec<String> {
-        let (_, problems) = crate::spec::parse_file(std::path::Path::new("c.yaml"), yaml);
-        problems.0.iter().map(|p| format!("{}:{} {}", p.location.line, p.location.column, p.message)).collect()
-    }
-
     #[test]
     fn the_base_spec_and_the_short_form_are_valid() {
-        assert_eq!(problems_of(BASE), Vec::<String>::new());
+        assert_eq!(crate::spec::table::problems_of(BASE), Vec::<String>::new());
         let (found, _) = crate::spec::parse_file(std::path::Path::new("c.yaml"), BASE);
         assert_eq!(found[0].service.ports, [ServicePort::short(8080)]);
         let short = BASE.replace("    ports:\n      - {name: http, port: 8080}\n", "    port: 8080\n");
@@ -413,22 +408,14 @@ spec:
             ("{name: http, port: 8080}", "{name: web, port: 8080}", "a protocol Istio cannot tell", "7:9"),
             ("port: 8080}", "port: 8080}\n      - {name: grpc, port: 9090}", "is HTTP too", "8:9"),
         ];
-        let mut wrong = Vec::new();
-        for (from, to, expect, at) in table {
-            assert!(BASE.contains(from), "{from}");
-            let found = problems_of(&BASE.replacen(from, to, 1));
-            if !found.iter().any(|p| p.contains(expect) && p.starts_with(&format!("{at} "))) {
-                wrong.push(format!("{to:?}: expected `{expect}` at {at}, got {found:?}"));
-            }
-        }
-        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+        crate::spec::table::check(BASE, table);
         // On a TLS port, a stage's mirror or match is an error at the stage too.
         let tls = BASE.replace("{name: http, port: 8080}", "{name: https, port: 8443}");
         for (stage, expect) in [
             ("mirror: 10", "stage `one` has a mirror"),
             ("match: [{headers: {x: {exact: y}}}]", "stage `one` has a match"),
         ] {
-            let found = problems_of(&tls.replace("weight: 10", stage));
+            let found = crate::spec::table::problems_of(&tls.replace("weight: 10", stage));
             assert!(found.iter().any(|p| p.starts_with("16:13 ") && p.contains(expect)), "{found:?}");
         }
     }

@@ -141,23 +141,7 @@ mod tests {
     use super::*;
     use crate::spec::parse_file;
 
-    const BASE: &str = "apiVersion: kanari.dev/v1alpha1
-kind: Canary
-metadata: {name: web, namespace: shop}
-spec:
-  router: gateway-api
-  service: {port: 8080}
-  stable: {version: v1, image: web:1}
-  canary: {version: v2, image: web:2}
-  stages:
-    - name: one
-      weight: 10
-";
-
-    fn problems_of(yaml: &str) -> Vec<String> {
-        let (_, problems) = parse_file(Path::new("c.yaml"), yaml);
-        problems.0.iter().map(|p| format!("{}:{} {}", p.location.line, p.location.column, p.message)).collect()
-    }
+    const BASE: &str = crate::spec::table::GATEWAY_BASE;
 
     #[test]
     fn the_router_and_its_hostnames() {
@@ -197,15 +181,7 @@ spec:
             ("weight: 10", "weight: 10\n      match: [{uri: {prefix: '/a b'}}]", "a path's characters", "12:30"),
             ("weight: 10", "weight: 10\n      match: [{headers: {x: {exact: ''}}}]", "needs a value", "12:37"),
         ];
-        let mut wrong = Vec::new();
-        for (from, to, expect, at) in table {
-            assert!(BASE.contains(from), "{from}");
-            let found = problems_of(&BASE.replacen(from, to, 1));
-            if !found.iter().any(|p| p.contains(expect) && p.starts_with(&format!("{at} "))) {
-                wrong.push(format!("{to:?}: expected `{expect}` at {at}, got {found:?}"));
-            }
-        }
-        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+        crate::spec::table::check(BASE, table);
     }
 
     #[test]
