@@ -500,6 +500,11 @@ pub fn scaffold(req: &Request) -> Result<Scaffold> {
         return Err(d.problem(container, format!("container `{main_name}` declares no TCP port: kanari's Service sends to the port it declares; add `ports: [{{name: http, containerPort: 8080}}]`")));
     }
 
+    if let Some((Some(name), number, _)) = ports.first()
+        && let Some(protocol) = crate::spec::Protocol::of(name).filter(|p| !p.is_http())
+    {
+        notes.push(format!("container port `{name}` ({number}) is {} to Istio, not HTTP: the steady state renders, but a canary on it is refused, as weights, matches and mirrors are HTTP routes; serve HTTP behind the sidecar (its mutual TLS encrypts between pods) and name the port `http`", protocol.name()));
+    }
     if deployment_from.is_none() {
         shape_template(&mut template_node, main, &ports);
     }

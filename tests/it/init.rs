@@ -224,7 +224,7 @@ fn init_on_the_payments_tls_app_keeps_its_port_refuses_a_canary_on_it_and_render
         ("payments/manifests/destinationrule.yaml", "manifests/destinationrule.yaml"),
     ]);
     let r = repo.path();
-    kanari_ok(
+    let said = kanari_ok(
         r,
         &[
             "init",
@@ -238,6 +238,10 @@ fn init_on_the_payments_tls_app_keeps_its_port_refuses_a_canary_on_it_and_render
             "--destination-rule",
             "manifests/destinationrule.yaml",
         ],
+    );
+    assert!(
+        said.stdout.contains("container port `https` (8443) is https to Istio, not HTTP"),
+        "init says it: {said:?}"
     );
     let spec_path = r.join("canaries/payments.yaml");
     let spec = std::fs::read_to_string(&spec_path).unwrap();
