@@ -188,22 +188,8 @@ impl SafeDir {
     /// Writes `name` through a temporary file in this folder and a rename: readers see the old
     /// file or the new one, never half of one.
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        let path = self.path.join(name);
-        let tmp = format!("{TMP_PREFIX}{}-{name}{TMP_SUFFIX}", std::process::id());
-        let result = (|| -> std::io::Result<()> {
-            let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-            let fd = rustix::fs::openat(&self.fd, tmp.as_str(), flags, Mode::from_raw_mode(0o644))?;
-            let mut file = File::from(fd);
-            file.write_all(bytes)?;
-            file.sync_all()?;
-            rustix::fs::renameat(&self.fd, tmp.as_str(), &self.fd, name)?;
-            Ok(())
-        })();
-        if let Err(e) = result {
-            let _ = rustix::fs::unlinkat(&self.fd, tmp.as_str(), AtFlags::empty());
-            return Err(e).with_context(|| format!("failed to write `{}`", path.display()));
-        }
-        Ok(())
+        self.through_temporary(name, bytes, false)
+            .with_context(|| format!("failed to write `{}`", self.path.join(name).display()))
     }
 
     /// Writes the new file `name` as [`SafeDir::write`] does, but never over an existing one:
@@ -211,6 +197,21 @@ impl SafeDir {
     /// the write fails with [`std::io::ErrorKind::AlreadyExists`].
     pub fn write_new(&self, name: &str, bytes: &[u8]) -> Result<()> {
         let path = self.path.join(name);
+        match self.through_temporary(name, bytes, true) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                bail!("`{}` exists: kanari writes it only when it is new", path.display())
+            }
+            Err(e) => Err(e).with_context(|| format!("failed to write `{}`", path.display())),
+            Ok(()) => {
+                self.sync();
+                Ok(())
+            }
+        }
+    }
+
+    /// `bytes` into a temporary file of this folder, fsynced, then renamed to `name` (refusing to
+    /// replace a file with `no_replace`); the temporary file is removed when a step fails.
+    fn through_temporary(&self, name: &str, bytes: &[u8], no_replace: bool) -> std::io::Result<()> {
         let tmp = format!("{TMP_PREFIX}{}-{name}{TMP_SUFFIX}", std::process::id());
         let result = (|| -> std::io::Result<()> {
             let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
@@ -218,18 +219,19 @@ impl SafeDir {
             let mut file = File::from(fd);
             file.write_all(bytes)?;
             file.sync_all()?;
-            rustix::fs::renameat_with(&self.fd, tmp.as_str(), &self.fd, name, rustix::fs::RenameFlags::NOREPLACE)?;
+            match no_replace {
+                true => {
+                    let flags = rustix::fs::RenameFlags::NOREPLACE;
+                    rustix::fs::renameat_with(&self.fd, tmp.as_str(), &self.fd, name, flags)?
+                }
+                false => rustix::fs::renameat(&self.fd, tmp.as_str(), &self.fd, name)?,
+            }
             Ok(())
         })();
-        if let Err(e) = result {
+        if result.is_err() {
             let _ = rustix::fs::unlinkat(&self.fd, tmp.as_str(), AtFlags::empty());
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                bail!("`{}` exists: kanari writes it only when it is new", path.display());
-            }
-            return Err(e).with_context(|| format!("failed to write `{}`", path.display()));
         }
-        self.sync();
-        Ok(())
+        result
     }
 
     /// Removes the file `name`; a missing one is fine.

@@ -1,11 +1,7 @@
 //! The validator's rules, each at its place.
 
 use super::*;
-
-fn problems_of(yaml: &str) -> Vec<String> {
-    let (_, problems) = parse_file(Path::new("c.yaml"), yaml);
-    problems.0.iter().map(|p| format!("{}:{} {}", p.location.line, p.location.column, p.message)).collect()
-}
+use crate::spec::table::problems_of;
 
 const BASE: &str = "apiVersion: kanari.dev/v1alpha1
 kind: Canary
