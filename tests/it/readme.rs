@@ -1,6 +1,6 @@
 //! The README's table of spec fields and `kanari schema` name the same fields: a field the loader
 //! reads is documented, and a documented field exists. The schema's closed sets are enums, so
-//! editors complete them.
+//! editors complete them. The help of the commands that read the clock names `KANARI_NOW`.
 
 use std::collections::BTreeSet;
 
@@ -106,4 +106,18 @@ fn the_schemas_closed_sets_are_enums_editors_complete() {
     let field = |pointer: &str| schema.pointer(pointer).unwrap_or_else(|| panic!("{pointer}")).to_string();
     assert!(field("/$defs/Spec/properties/router").contains("#/$defs/Router"));
     assert!(field("/$defs/Metric/properties/builtin").contains("#/$defs/Builtin"));
+}
+
+/// The commands whose answer depends on the time say how to set it: `KANARI_NOW`.
+#[test]
+fn promote_and_status_help_say_how_to_set_the_time() {
+    for command in ["promote", "status"] {
+        let out = kanari(&project(), &[command, "--help"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(
+            out.stdout.contains("KANARI_NOW") && out.stdout.contains("RFC 3339"),
+            "`kanari {command} --help` names KANARI_NOW:\n{}",
+            out.stdout
+        );
+    }
 }
