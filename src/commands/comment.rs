@@ -90,7 +90,8 @@ pub fn held_text(d: &ReleaseDiff) -> Option<String> {
 }
 
 /// The diff as a pull-request comment (see the module's docs). `compared` names the two sides.
-pub fn markdown(diffs: &[ReleaseDiff], compared: &str, limit: usize) -> String {
+/// `removed`: the releases (id, overlay folder) the base defines and the head no longer does.
+pub fn markdown(diffs: &[ReleaseDiff], removed: &[(String, String)], compared: &str, limit: usize) -> String {
     let changed = diffs.iter().filter(|d| !d.changes.is_empty()).count();
     let edited = diffs.iter().filter(|d| d.spec.as_ref().map_or(true, |s| !s.is_empty())).count();
     let mut head = format!("{MARKER}\n## kanari diff\n\n{compared}\n\n");
@@ -101,6 +102,11 @@ pub fn markdown(diffs: &[ReleaseDiff], compared: &str, limit: usize) -> String {
         plural(changed),
         if changed == 1 { "s" } else { "" }
     ));
+    for (id, output) in removed {
+        head.push_str(&format!(
+            "\nIt removes the spec of `{id}`: kanari no longer renders or moves its overlay `{output}`, which stays as committed, and so does what Argo CD or Flux syncs from it. To take the release out of the cluster, abort it first or delete the overlay too.\n"
+        ));
+    }
     // Sections are text around the file diffs, which may be folded.
     let mut sections: Vec<Section> = Vec::new();
     for d in diffs {

@@ -14,6 +14,10 @@
 //! not), or `{"error": why}` when the base's specs do not load. Top level fields are unchanged
 //! for scripts; text output adds a `spec:` line per change.
 //!
+//! Exit 1 when anything differs: an overlay, a release's spec against the base's, or a release
+//! the base defines whose spec is gone (said under the comment's heading, and as a
+//! `removed from the specs` line in text).
+//!
 //! The comment (`--format markdown`) is [`comment`]'s. Its heading names the head as the pull
 //! request and its head commit when `--pull-request` and `--head-commit` say them (the
 //! environment's `KANARI_PULL_REQUEST` and `KANARI_HEAD_COMMIT`, which kanari's GitHub Action
@@ -73,6 +77,16 @@ pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<Code> {
             .map(|loaded| loaded.canaries.into_iter().map(|c| (c.id(), c)).collect())
             .map_err(|e| format!("{e:#}")),
         None => Ok(Default::default()),
+    };
+    // The releases the base defines and the work tree no longer does (only when every release
+    // is diffed): a pull request that deletes a spec says so.
+    let removed: Vec<(String, String)> = match (&base_specs, args.selection.releases.is_empty()) {
+        (Ok(specs), true) => specs
+            .iter()
+            .filter(|(id, _)| !canaries.iter().any(|c| &c.id() == *id))
+            .map(|(id, c)| (id.clone(), c.output.display().to_string()))
+            .collect(),
+        _ => Vec::new(),
     };
     // With `--analysis`, Prometheus is asked first, as `promote` asks it, so that `--next` shows
     // promote's own decision; without it no gate of the analysis is judged. The work tree is a
@@ -159,7 +173,7 @@ pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<Code> {
             serde_json::to_string_pretty(&list)? + "\n"
         }
         DiffFormat::Markdown => {
-            let mut out = comment::markdown(&diffs, &compared, MARKDOWN_LIMIT);
+            let mut out = comment::markdown(&diffs, &removed, &compared, MARKDOWN_LIMIT);
             if analysis.is_some() {
                 let mut rows = Vec::new();
                 let mut errors = String::new();
@@ -185,8 +199,17 @@ pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<Code> {
             out
         }
     };
+    let out = match args.format {
+        DiffFormat::Text => {
+            let gone: String = removed.iter().map(|(id, _)| format!("{id}: removed from the specs\n")).collect();
+            out + &gone
+        }
+        _ => out,
+    };
     print!("{out}");
-    let differs = diffs.iter().any(|d| !d.changes.is_empty());
+    // Anything differs: an overlay, a release's spec against the base's, or a release removed.
+    let spec_changed = |d: &ReleaseDiff| d.spec.as_ref().is_ok_and(|s| !s.is_empty());
+    let differs = diffs.iter().any(|d| !d.changes.is_empty() || spec_changed(d)) || !removed.is_empty();
     Ok(if differs { Code::Differences } else { Code::Ok })
 }
 

@@ -305,3 +305,35 @@ fn a_release_the_base_lacks_reads_as_added() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(pull_request_part(&run.stdout).contains("- release: added `stable v1, canary v2`\n"), "{}", run.stdout);
 }
+
+/// A pull request that deletes a release's spec says so, where the release's overlay stays; and
+/// a pull request that changes specs alone (no overlay differs yet) is a change too, exit 1, so
+/// the workflow posts its comment.
+#[test]
+fn a_removed_spec_and_a_spec_alone_read_as_changes() {
+    let repo = at_90_10();
+    let r = repo.path();
+    let spec = std::fs::read_to_string(r.join("canaries/reviews.yaml")).unwrap();
+    let details = spec
+        .replacen("  name: reviews\n", "  name: details\n", 1)
+        .replace("output: overlays/reviews", "output: overlays/details");
+    std::fs::write(r.join("canaries/details.yaml"), details).unwrap();
+    git(r, &["add", "-A"]);
+    git(r, &["commit", "-q", "-m", "details"]);
+    std::fs::remove_file(r.join("canaries/details.yaml")).unwrap();
+    let run = kanari_at(r, &["diff", "--base", "main", "--format", "markdown"]);
+    assert_eq!(run.code, 1, "a removed spec is a change: {}", run.stderr);
+    assert!(
+        run.stdout.contains("It removes the spec of `bookinfo/details`: kanari no longer renders or moves its overlay `overlays/details`"),
+        "{}",
+        run.stdout
+    );
+    let text = kanari_at(r, &["diff", "--base", "main"]);
+    assert!(text.stdout.contains("bookinfo/details: removed from the specs\n"), "{}", text.stdout);
+    // A bake lengthened while the release stays at 90-10: no overlay differs, the spec does.
+    git(r, &["checkout", "-q", "--", "canaries/details.yaml"]);
+    edit(r, "duration: 30m", "duration: 1h");
+    let run = kanari_at(r, &["diff", "--base", "main", "--format", "markdown"]);
+    assert_eq!(run.code, 1, "a spec change is a change: {}", run.stdout);
+    assert!(run.stdout.contains("- stage `0-100` bake: `30m` → `1h`\n"), "{}", run.stdout);
+}
