@@ -322,8 +322,12 @@ fn url_key(url: &str) -> &str {
 
 /// The Prometheus URLs the trusted side's `canaries` name (`analysis.prometheus`), the only
 /// ones besides `--prometheus` that receive the token and the headers.
-pub(crate) fn trusted_urls(canaries: &[Canary]) -> BTreeSet<String> {
-    canaries.iter().filter_map(|c| c.analysis.as_ref()?.prometheus.as_deref()).map(|u| url_key(u).to_string()).collect()
+pub(crate) fn trusted_urls<'a>(canaries: impl IntoIterator<Item = &'a Canary>) -> BTreeSet<String> {
+    canaries
+        .into_iter()
+        .filter_map(|c| c.analysis.as_ref()?.prometheus.as_deref())
+        .map(|u| url_key(u).to_string())
+        .collect()
 }
 
 /// Why `canary`'s Prometheus is not asked: its spec names a URL that `trusted` lacks (a URL the

@@ -97,9 +97,8 @@ pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<Code> {
             let committed = git.map_committed(base, &canaries, |canary, c| Ok((c.observed_for(canary), c.recorded)))?;
             let (observed, recorded): (Vec<_>, Vec<_>) = committed.into_iter().unzip();
             // A base whose specs do not load names no Prometheus.
-            let trusted = base
-                .and_then(|base| git.loaded_at(base, &[]).ok())
-                .map_or_else(Default::default, |loaded| analyze::trusted_urls(&loaded.canaries));
+            let trusted =
+                base_specs.as_ref().map_or_else(|_| Default::default(), |specs| analyze::trusted_urls(specs.values()));
             let base_name = args.base.as_deref().unwrap_or("HEAD");
             Some(analyze::answers_trusting(ws, &canaries, &recorded, &observed, now, (&trusted, base_name)))
         }
