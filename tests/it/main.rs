@@ -9,6 +9,7 @@ mod completions;
 mod decisions;
 mod decisions_remote;
 mod disk;
+mod docpaths;
 mod ecosystem;
 mod errors;
 mod examples;

@@ -1,4 +1,4 @@
-//! The analysis a scheduled CI job can trust (DESIGN.md, "Watched continuously"), against a real
+//! The analysis a scheduled CI job can trust (the README, "Watched every ten minutes, for hours"), against a real
 //! Prometheus loaded with the Istio metrics of troubled canaries: NaN samples and a pod's
 //! restart, a stage that sends stable nothing, a canary at 5 requests a minute, a canary whose
 //! pods clients cannot reach, the order of the checks, a deadline, a replay of a past release

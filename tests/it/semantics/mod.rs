@@ -1,4 +1,4 @@
-//! Specs nobody wrote for the fixtures render to what DESIGN.md promises: other names and
+//! Specs nobody wrote for the fixtures render to what the README promises: other names and
 //! namespaces, versions that are not `v1`/`v2`, cookie, URI and header matches, gateways and
 //! hosts, `service.create: false`, autoscaling, stage replica overrides, a sidecar in the pod
 //! template, several documents in one file and the default output path.

@@ -2,7 +2,7 @@
 //! repositories (promote, `--to`, approve, abort, restart, a changed canary, the finish), then
 //! every commit that changed the release's overlay is read back with `git`, built with
 //! `kubectl kustomize`, and every two consecutive ones, A then B, must keep the four rules of
-//! DESIGN.md ("Make before break, in every transition"):
+//! the README ("Transitions: make before break, in every commit"):
 //!
 //! 1. a subset routed in B is defined in A;
 //! 2. a subset routed in A is still defined in B;
