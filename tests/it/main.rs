@@ -12,6 +12,7 @@ mod disk;
 mod ecosystem;
 mod errors;
 mod examples;
+mod failures;
 mod fidelity;
 mod git;
 mod gittoken;
