@@ -1,4 +1,5 @@
-//! The command line: raw flags as clap parses them. Doc comments are the help text.
+//! The command line: raw flags as clap parses them. Doc comments are the help text; the exit
+//! codes after it come from [`crate::exit::TABLE`].
 
 use std::path::PathBuf;
 
@@ -7,23 +8,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// The heading global options are listed under, after a command's own.
 const GLOBAL: &str = "Global options";
 
-const EXIT_CODES: &str = "\
-Exit codes:
-  0  success (also: nothing to do)
-  1  differences found (diff)
-  2  bad input or usage; nothing was written or committed
-  3  a gate holds the release (promote)
-  4  an outside system failed or stayed busy after bounded retries or its deadline (a push
-     race, a remote that cannot be reached or does not answer within --timeout, a lock held
-     by another process, Prometheus unreachable); nothing was committed
-  5  the analysis failed and the release was aborted (a commit was made)
-  6  the commit was made (and pushed, with --push), but the local branch, index or work tree
-     could not follow it";
-
 /// Canary releases on Istio, the GitOps way: every stage of a release is a reviewed,
 /// revertible commit that Argo CD or Flux syncs.
 #[derive(Debug, Parser)]
-#[command(name = "kanari", version, after_help = EXIT_CODES, max_term_width = 100)]
+#[command(name = "kanari", version, after_help = crate::exit::help(), max_term_width = 100)]
 pub struct Cli {
     /// The repository (project root) to work in; specs and outputs are relative to it
     /// [default: the Git work tree around the current folder, else the current folder]

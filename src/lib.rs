@@ -5,7 +5,8 @@
 //! and which comes next, [`render`] turns a plan into the overlay's bytes, [`check`] reads them
 //! back, [`diff`] compares them with what is committed, and [`overlay`] and [`repo`] write them.
 //! [`commands`] glue them per command, print, and pick the [`exit::Code`]; this file and `main`
-//! only turn that code (or an error's) into the process's exit status.
+//! only turn that code (or an error's, by its kind: [`exit::TABLE`]) into the process's exit
+//! status.
 
 pub mod analysis;
 pub mod check;
@@ -41,36 +42,10 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     commands::run(cli).map(ExitCode::from)
 }
 
-/// The exit code an error ends the run with: its own if it carries one; 4 for an outside system
-/// that failed (a remote) or a lock another process holds; else 2.
+/// The exit code an error ends the run with: its kind's ([`commands::failure::kind_of`]), as
+/// [`exit::TABLE`] maps it.
 pub fn exit_code_of(err: &anyhow::Error) -> exit::Code {
-    err.chain()
-        .find_map(|e| {
-            if let Some(exit) = e.downcast_ref::<exit::Exit>() {
-                Some(exit.code)
-            } else if e.is::<transport::RemoteFailed>() || e.is::<flock::LockHeld>() || out_of_room(e) {
-                Some(exit::Code::Conflict)
-            } else {
-                None
-            }
-        })
-        .unwrap_or(exit::Code::BadInput)
-}
-
-/// Whether `e` is a write the machine refused for want of room or rights to write: a full disk,
-/// a quota, a read-only file system. Not bad input: an outside system failed (exit 4), and what
-/// the run left is said by the error that carries it.
-fn out_of_room(e: &(dyn std::error::Error + 'static)) -> bool {
-    use std::io::ErrorKind;
-    if let Some(io) = e.downcast_ref::<std::io::Error>() {
-        return matches!(io.kind(), ErrorKind::StorageFull | ErrorKind::ReadOnlyFilesystem | ErrorKind::QuotaExceeded);
-    }
-    if let Some(errno) = e.downcast_ref::<rustix::io::Errno>() {
-        return matches!(*errno, rustix::io::Errno::NOSPC | rustix::io::Errno::ROFS | rustix::io::Errno::DQUOT);
-    }
-    // libgit2 says so in the operating system's words.
-    let text = e.to_string();
-    ["No space left on device", "Read-only file system", "Disk quota exceeded"].iter().any(|w| text.contains(w))
+    commands::failure::kind_of(err).code()
 }
 
 /// The error as printed: spec problems as their own report, anything else as one lowercase

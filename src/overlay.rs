@@ -428,28 +428,99 @@ pub fn lock_writes(base: &Path, quiet: bool) -> Result<WriteLock> {
 /// Carries out checked writes: new and changed files first, `kustomization.yaml` last, then
 /// removals. The folders are opened again, component by component, so a symlink swapped in since
 /// the check is still refused. Overlays are written on every core: each file is made durable
-/// (fsync) before its rename, and the disk takes several such waits at once.
+/// (fsync) before its rename, and the disk takes several such waits at once. A failure stops the
+/// overlays not yet begun; when files were written before it, the error is a [`WriteStopped`]
+/// that names them.
 pub fn apply<'a>(writes: impl IntoIterator<Item = &'a OverlayWrite>) -> Result<()> {
     use rayon::prelude::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
     let changed: Vec<&OverlayWrite> = writes.into_iter().filter(|w| w.changed).collect();
-    changed.par_iter().try_for_each(|w| -> Result<()> {
-        let dir = SafeDir::open(&w.base, &w.rel, true)?.expect("created when missing");
-        for name in dir.names()? {
-            if is_temporary(&name) && dir.kind(&name)? == Some(Kind::File) {
-                dir.remove(&name)?;
+    let failed = AtomicBool::new(false);
+    let results: Vec<(usize, Result<()>)> = changed
+        .par_iter()
+        .map(|w| {
+            let mut done = 0;
+            if failed.load(Ordering::Relaxed) {
+                return (done, Ok(()));
             }
+            let result = apply_one(w, &mut done);
+            if result.is_err() {
+                failed.store(true, Ordering::Relaxed);
+            }
+            (done, result)
+        })
+        .collect();
+    let written: Vec<Written> = changed
+        .iter()
+        .zip(&results)
+        .filter(|(_, (done, _))| *done > 0)
+        .map(|(w, (done, _))| Written { dir: w.dir.clone(), done: *done, of: w.files.len() + w.remove.len() })
+        .collect();
+    let Some(cause) = results.into_iter().find_map(|(_, r)| r.err()) else { return Ok(()) };
+    match written.is_empty() {
+        true => Err(cause),
+        false => Err(WriteStopped { written, cause }.into()),
+    }
+}
+
+/// One overlay's writes, counted in `done` as each file is renamed into place or removed.
+fn apply_one(w: &OverlayWrite, done: &mut usize) -> Result<()> {
+    let dir = SafeDir::open(&w.base, &w.rel, true)?.expect("created when missing");
+    for name in dir.names()? {
+        if is_temporary(&name) && dir.kind(&name)? == Some(Kind::File) {
+            dir.remove(&name)?;
         }
-        let order =
-            w.files.keys().filter(|n| *n != KUSTOMIZATION).chain(w.files.keys().filter(|n| *n == KUSTOMIZATION));
-        for name in order {
-            dir.write(name, &w.files[name])?;
-        }
-        for name in &w.remove {
-            dir.remove(name)?;
-        }
-        dir.sync();
-        Ok(())
-    })
+    }
+    let order = w.files.keys().filter(|n| *n != KUSTOMIZATION).chain(w.files.keys().filter(|n| *n == KUSTOMIZATION));
+    for name in order {
+        dir.write(name, &w.files[name])?;
+        *done += 1;
+    }
+    for name in &w.remove {
+        dir.remove(name)?;
+        *done += 1;
+    }
+    dir.sync();
+    Ok(())
+}
+
+/// An overlay folder some of whose files a stopped [`apply`] wrote (or removed).
+#[derive(Debug)]
+pub struct Written {
+    pub dir: PathBuf,
+    /// The files written or removed, of the `of` the folder had to change.
+    pub done: usize,
+    pub of: usize,
+}
+
+/// Writes that stopped part way: the error that stopped them, after the files of [`Written`]
+/// were. Not bad input, whatever stopped them: the work tree is no longer as it was. An overlay
+/// written in part still records its old state (`kustomization.yaml` is written last), and the
+/// same command writes the rest.
+#[derive(Debug)]
+pub struct WriteStopped {
+    pub written: Vec<Written>,
+    cause: anyhow::Error,
+}
+
+impl std::fmt::Display for WriteStopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let folders: Vec<String> = self
+            .written
+            .iter()
+            .map(|w| match w.done == w.of {
+                true => format!("`{}` (all {} files)", w.dir.display(), w.of),
+                false => format!("`{}` ({} of {} files)", w.dir.display(), w.done, w.of),
+            })
+            .collect();
+        write!(f, "the writes stopped part way, after {}", folders.join(", "))
+    }
+}
+
+impl std::error::Error for WriteStopped {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(AsRef::<dyn std::error::Error>::as_ref(&self.cause))
+    }
 }
 
 /// The template overrides in `dir` of the work tree (none when it does not exist): a real

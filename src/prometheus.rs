@@ -8,7 +8,8 @@
 //! Failures come in three kinds: the server could not be reached or answered with an error of
 //! its own ([`Error::Unreachable`]: exit 4 after the retries), it refused the credentials
 //! ([`Error::Credentials`]: exit 4 at once), or it refused the query itself ([`Error::Query`]: a
-//! PromQL mistake, the spec's to fix). Nothing secret is printed: every
+//! PromQL mistake, the spec's to fix). The error travels typed in the run's error chain, where
+//! the command layer reads its exit code from its type. Nothing secret is printed: every
 //! message shows the URL without its user and password, and a server's words (an error body
 //! that echoes the request) with the token, the headers' values and the password hidden
 //! ([`crate::secret::redact`]).

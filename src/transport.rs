@@ -33,7 +33,8 @@
 //!
 //! Part of the git layer: [`crate::repo`] runs it for `Repo::fetch` and `Repo::push`. It imports
 //! nothing of kanari's, and picks no exit code: a remote that fails or does not answer in time
-//! is [`RemoteFailed`], which the top level maps.
+//! is [`RemoteFailed`], whose kind (an outside system: exit 4) the command layer reads from its
+//! type.
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;

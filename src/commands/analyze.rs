@@ -29,7 +29,7 @@ use crate::analysis::{self, Outcome, Window};
 use crate::cli::{AnalyzeArgs, AnalyzeFormat};
 use crate::commands::Workspace;
 use crate::commands::git::{Git, now};
-use crate::exit::{Code, Exit};
+use crate::exit::{Code, Exit, Kind};
 use crate::plan::{self, Recorded, Step};
 use crate::prometheus::{self, Client};
 use crate::release::{self, Check, Evidence, Observed, Position};
@@ -67,7 +67,7 @@ pub(crate) fn client(ws: &Workspace, canary: &Canary) -> Result<Client> {
     let spec_url = canary.analysis.as_ref().and_then(|a| a.prometheus.clone());
     let Some(url) = ws.prometheus.clone().or(spec_url) else {
         return Err(Exit {
-            code: Code::BadInput,
+            kind: Kind::BadInput,
             message: format!(
                 "release `{}` has an analysis but no Prometheus: set analysis.prometheus in `{}`, or pass --prometheus URL",
                 canary.id(),
@@ -84,17 +84,15 @@ pub(crate) fn client(ws: &Workspace, canary: &Canary) -> Result<Client> {
 /// The analysis of the windows that share `client`, all at the same `now`: one query per
 /// measure for them all ([`analysis::ask`]), then each check of a spec's own (releases side by
 /// side on at most [`CONNECTIONS`] threads), then each verdict. A Prometheus that fails fails
-/// every window here (exit 4); a query of the spec's own that Prometheus refuses, or that does
-/// not return one number, is an error at the check's line (exit 2).
+/// every window here (its [`prometheus::Error`] in each window's error: exit 4); a query of the
+/// spec's own that Prometheus refuses, or that does not return one number, is an error at the
+/// check's line (exit 2).
 fn judge_group(client: &Client, windows: &[&Window]) -> Vec<Result<Vec<Outcome>>> {
     let Some(now) = windows.first().map(|w| w.now) else { return Vec::new() };
     let owned: Vec<Window> = windows.iter().map(|w| (*w).clone()).collect();
     let spans = analysis::ask::Spans::of(&owned);
     let unreachable = |e: &prometheus::Error| -> Vec<Result<Vec<Outcome>>> {
-        owned
-            .iter()
-            .map(|w| Err(Exit { code: Code::Conflict, message: format!("release `{}`: {e}", w.canary.id()) }.into()))
-            .collect()
+        owned.iter().map(|w| Err(failed_for(w.canary, e.clone()))).collect()
     };
     // The measures' queries side by side: Prometheus runs each on one core.
     let requests = spans.requests();
@@ -115,7 +113,7 @@ fn judge_group(client: &Client, windows: &[&Window]) -> Vec<Result<Vec<Outcome>>
     let answers: Vec<_> = requests.iter().map(|r| r.measure).zip(asked.into_iter().flatten()).collect();
     let readings = spans.read(&owned, &answers);
     let at = |metric: &crate::spec::Metric, message: String| -> anyhow::Error {
-        Exit { code: Code::BadInput, message: metric.at.problem(message).to_string() }.into()
+        Exit { kind: Kind::BadInput, message: metric.at.problem(message).to_string() }.into()
     };
     // The checks of the spec's own, each window's in turn, windows side by side.
     let next = AtomicUsize::new(0);
@@ -133,7 +131,7 @@ fn judge_group(client: &Client, windows: &[&Window]) -> Vec<Result<Vec<Outcome>>
             let answer = client.instant(&promql, w.now).map_err(|e| -> anyhow::Error {
                 match e {
                     prometheus::Error::Query(why) => at(metric, format!("check `{}`: {why}", metric.name)),
-                    e => Exit { code: Code::Conflict, message: format!("release `{}`: {e}", w.canary.id()) }.into(),
+                    e => failed_for(w.canary, e),
                 }
             })?;
             out.push(Some(answer));
@@ -174,6 +172,12 @@ fn judge_group(client: &Client, windows: &[&Window]) -> Vec<Result<Vec<Outcome>>
                 .collect()
         })
         .collect()
+}
+
+/// A Prometheus that failed `canary`'s analysis, as the release's error: the typed error kept in
+/// the chain, so its kind (exit 4) and its words are read from it.
+fn failed_for(canary: &Canary, e: prometheus::Error) -> anyhow::Error {
+    anyhow::Error::new(e).context(format!("release `{}`", canary.id()))
 }
 
 /// The answers to a release's checks of the spec's own, one per check (None for a builtin).
@@ -276,13 +280,10 @@ pub(crate) fn answers(
         .iter()
         .zip(&judged)
         .filter_map(|(canary, judged)| match judged {
-            Some((_, Err(e))) => match e.downcast_ref::<Exit>() {
-                Some(Exit { code: Code::Conflict, message }) => {
-                    let why = message.split_once(": ").map_or(message.as_str(), |(_, why)| why);
-                    Some((client(ws, canary).ok()?.base().to_string(), why.to_string()))
-                }
-                _ => None,
-            },
+            Some((_, Err(e))) => {
+                let why = e.downcast_ref::<prometheus::Error>()?.to_string();
+                Some((client(ws, canary).ok()?.base().to_string(), why))
+            }
             _ => None,
         })
         .collect();
@@ -301,9 +302,9 @@ pub(crate) fn answers(
                     shown = Some((window, outcomes));
                     Some(Ok(checks))
                 }
-                Some((_, Err(e))) => match e.downcast_ref::<Exit>() {
-                    Some(Exit { code: Code::Conflict, .. }) => Some(Err(format!("{e:#}"))),
-                    _ => return Err(e),
+                Some((_, Err(e))) => match e.downcast_ref::<prometheus::Error>() {
+                    Some(_) => Some(Err(format!("{e:#}"))),
+                    None => return Err(e),
                 },
             };
             let available = match asked {
@@ -452,7 +453,7 @@ pub fn run(ws: &Workspace, args: &AnalyzeArgs) -> Result<Code> {
     let mut skipped = Vec::new();
     let mut code = Code::Ok;
     // A release whose checks cannot run is said, and the others are still judged; the run ends
-    // with that error's code.
+    // with the gravest of those errors' codes.
     let mut failed: Option<Code> = None;
     let judged = judge_each(ws, &canaries, &recorded, &observed, now);
     for ((canary, r), judged) in canaries.iter().zip(&recorded).zip(judged) {
@@ -464,7 +465,8 @@ pub fn run(ws: &Workspace, args: &AnalyzeArgs) -> Result<Code> {
             Ok(outcomes) => outcomes,
             Err(e) => {
                 eprintln!("error: {}: {e:#}", canary.id());
-                failed = failed.or(Some(e.downcast_ref::<Exit>().map_or(Code::BadInput, |x| x.code)));
+                let code = super::failure::kind_of(&e).code();
+                failed = Some(failed.map_or(code, |f: Code| f.worst(code)));
                 continue;
             }
         };

@@ -11,7 +11,7 @@ use crate::cli::ApproveArgs;
 use crate::commands::Workspace;
 use crate::commands::git::Committed;
 use crate::commands::moves::{self, Transition};
-use crate::exit::{Code, Exit};
+use crate::exit::{Code, Exit, Kind};
 use crate::release;
 use crate::spec::Canary;
 
@@ -32,7 +32,7 @@ pub fn run(ws: &Workspace, args: &ApproveArgs) -> Result<Code> {
 fn several_wait(waiting: &[String]) -> anyhow::Error {
     let list: Vec<String> = waiting.iter().map(|id| format!("`{id}`")).collect();
     Exit {
-        code: Code::BadInput,
+        kind: Kind::BadInput,
         message: format!(
             "{} releases wait for approval: {}; name the one to approve (as in `kanari approve {}`), or pass `--all` to approve them all",
             waiting.len(),

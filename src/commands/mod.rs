@@ -11,6 +11,7 @@ mod chart;
 mod comment;
 pub mod complete;
 mod diff;
+pub mod failure;
 pub mod git;
 mod init;
 mod lint;

@@ -29,7 +29,7 @@ use crate::commands::Workspace;
 use crate::commands::broken;
 use crate::commands::git::{Committed, Git, now};
 use crate::commands::upstream::{self, Upstream};
-use crate::exit::{Code, Exit};
+use crate::exit::{Code, Exit, Kind};
 use crate::plan::{self, Recorded, State};
 use crate::release::{Gate, Next};
 use crate::repo::{CommitId, MoveStopped, Moved, short};
@@ -261,10 +261,8 @@ fn attempts(
         // An abort by the analysis that landed is what CI must hear (5), even when the clone could
         // not follow it (6): the message says both.
         let published = run.publish(&branch.name, tip, &planned, &creds, attempt).map_err(|e| {
-            match (planned.exit, e.downcast_ref::<Exit>().map(|x| x.code)) {
-                (Some(Code::Aborted), Some(Code::Partial)) => {
-                    Exit { code: Code::Aborted, message: format!("{e:#}") }.into()
-                }
+            match (planned.exit, super::failure::kind_of(&e)) {
+                (Some(Code::Aborted), Kind::Landed) => Exit { kind: Kind::Aborted, message: format!("{e:#}") }.into(),
                 _ => e,
             }
         });
@@ -287,7 +285,7 @@ fn attempts(
         }
     }
     Err(Exit {
-        code: Code::Conflict,
+        kind: Kind::Outside,
         message: format!("`{}` kept moving under kanari: gave up after {ATTEMPTS} attempts{last_reason}", branch.name),
     }
     .into())
@@ -427,7 +425,7 @@ impl Run<'_> {
                     Ok(Published::Moved(Some(why)))
                 }
                 Pushed::Refused(why) => Err(Exit {
-                    code: Code::Conflict,
+                    kind: Kind::Outside,
                     message: format!("the server refused the push to `{branch}` on `{}`: {why}", args.remote),
                 }
                 .into()),
@@ -482,33 +480,33 @@ fn follow_locally(git: &Git, branch: &str, built_on: CommitId, pushed: CommitId,
     Ok(())
 }
 
-/// The error of a local move that stopped part way, with the exit code and advice that are
-/// true for what it left: the commit landed (6) or not (4), the folders put right or left for
-/// the next kanari command (which finishes or undoes the move from its journal).
+/// The error of a local move that stopped part way, with the kind and advice that are true for
+/// what it left: the commit landed (6) or not (an I/O failure, 4), the folders put right or left
+/// for the next kanari command (which finishes or undoes the move from its journal).
 fn stopped(branch: &str, new: CommitId, e: anyhow::Error) -> anyhow::Error {
     let Some(s) = e.downcast_ref::<MoveStopped>() else { return e };
     let dirs = s.dirs.iter().map(|d| format!("`{}`", d.display())).collect::<Vec<_>>().join(", ");
-    let (code, message) = match (s.landed, s.healed) {
-        (true, true) => (Code::Partial, format!("`{branch}` is at {} (committed): {s}; {dirs} follow it", short(new))),
+    let (kind, message) = match (s.landed, s.healed) {
+        (true, true) => (Kind::Landed, format!("`{branch}` is at {} (committed): {s}; {dirs} follow it", short(new))),
         (true, false) => (
-            Code::Partial,
+            Kind::Landed,
             format!(
                 "`{branch}` is at {} (committed), but the index and work tree of {dirs} could not follow: {s}; the next kanari command brings them up to date",
                 short(new)
             ),
         ),
-        (false, true) => (Code::Conflict, format!("nothing was committed: {s}; {dirs} are as `{branch}` has them")),
+        (false, true) => (Kind::Io, format!("nothing was committed: {s}; {dirs} are as `{branch}` has them")),
         (false, false) => (
-            Code::Conflict,
+            Kind::Io,
             format!("nothing was committed: {s}; the next kanari command puts {dirs} back as `{branch}` has them"),
         ),
     };
-    Exit { code, message }.into()
+    Exit { kind, message }.into()
 }
 
 /// The error for a run whose commit landed but whose local clone could not follow (exit 6).
 fn partial(message: String) -> anyhow::Error {
-    Exit { code: Code::Partial, message }.into()
+    Exit { kind: Kind::Landed, message }.into()
 }
 
 /// Sleeps 50 ms doubled per attempt (at most 1.6 s), plus up to as much again at random, so that

@@ -18,7 +18,7 @@ use super::analyze::{check, judge_all};
 use crate::analysis::{Outcome, Window};
 use crate::cli::{AnalyzeArgs, AnalyzeFormat};
 use crate::commands::Workspace;
-use crate::exit::{Code, Exit};
+use crate::exit::{Code, Exit, Kind};
 use crate::plan::Recorded;
 use crate::spec::{Canary, format_duration, parse_duration};
 use crate::stats::Verdict;
@@ -27,7 +27,7 @@ use crate::stats::Verdict;
 pub const MOST_LOOKS: i64 = 1000;
 
 fn bad(message: String) -> anyhow::Error {
-    Exit { code: Code::BadInput, message }.into()
+    Exit { kind: Kind::BadInput, message }.into()
 }
 
 /// What the release would have done at a look.

@@ -18,7 +18,7 @@ use std::path::Path;
 use anyhow::{Result, bail};
 
 use crate::commands::git::Git;
-use crate::exit::{Code, Exit};
+use crate::exit::{Exit, Kind};
 use crate::repo::{CommitId, Logged, short};
 use crate::transport::Credentials;
 
@@ -85,7 +85,7 @@ impl Upstream {
             return Ok(());
         }
         Err(Exit {
-            code: Code::Partial,
+            kind: Kind::Landed,
             message: format!(
                 "`{branch}` on `{remote}` is at {} (pushed), but the local `{branch}` could not follow: it has {} that `{remote}` does not, which kanari does not push; run `git pull --rebase`",
                 short(pushed),

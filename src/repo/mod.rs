@@ -251,6 +251,12 @@ pub fn plain_cause(e: &(dyn std::error::Error + 'static)) -> Option<String> {
     e.downcast_ref::<git2::Error>().map(|g| g.message().to_string())
 }
 
+/// Whether `e` is libgit2 saying that the operating system refused a read or a write (a full
+/// disk, a read-only file system): an I/O failure, never bad input.
+pub fn is_os_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    e.downcast_ref::<git2::Error>().is_some_and(|g| g.class() == git2::ErrorClass::Os)
+}
+
 fn oid_bytes(oid: Oid) -> [u8; 20] {
     let mut bytes = [0; 20];
     bytes.copy_from_slice(oid.as_bytes());

@@ -13,6 +13,7 @@ mod docpaths;
 mod ecosystem;
 mod errors;
 mod examples;
+mod failures;
 mod fidelity;
 mod git;
 mod gittoken;

@@ -19,7 +19,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("sign", 0),
     ("secret", 0),
     ("flock", 0),
-    ("cli", 0),
+    ("cli", 1),
     ("exit", 0),
     ("stats", 0),
     // The outside world (git, Prometheus): what is printed of it passes through `secret`.
