@@ -320,20 +320,16 @@ for case in json.load(sys.stdin):
 json.dump(out, sys.stdout)
 "#;
     let input: Vec<Value> = cases.iter().map(|(re, samples)| json!({"re": re, "samples": samples})).collect();
-    let mut child = Command::new("python3")
+    let mut child = Command::new(crate::tools::python3_with(&["re2"]))
         .args(["-c", SCRIPT])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("python3 must be installed (.ci/run installs it, with google-re2)");
+        .expect("python3 runs");
     serde_json::to_writer(child.stdin.take().unwrap(), &input).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "python3 with google-re2 failed (.ci/run installs it):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "python3 with google-re2 failed:\n{}", String::from_utf8_lossy(&out.stderr));
     let answers: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     answers
         .iter()

@@ -27,6 +27,7 @@ mod own;
 mod ports;
 mod prometheus;
 mod props;
+mod proptesting;
 mod push;
 mod readme;
 mod render;
@@ -42,6 +43,7 @@ mod specs;
 mod stats_reference;
 mod structure;
 mod template;
+mod tools;
 mod transitions;
 mod ux;
 mod watched;
@@ -52,6 +54,7 @@ use std::process::Command;
 
 use serde_json::Value;
 pub use specs::{Spec, Stage};
+pub use tools::tool;
 
 /// The project's own folder.
 pub fn project() -> PathBuf {
@@ -109,7 +112,7 @@ fn hermetic(cmd: &mut Command) {
 
 /// The real `git` in `dir`, hermetic, with a fixed identity and time; panics when it fails.
 pub fn git(dir: &Path, args: &[&str]) -> String {
-    let mut cmd = Command::new("git");
+    let mut cmd = Command::new(tool("git"));
     cmd.args(args).current_dir(dir);
     hermetic(&mut cmd);
     cmd.env("GIT_AUTHOR_NAME", "Dev")
@@ -118,7 +121,7 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
         .env("GIT_COMMITTER_EMAIL", "dev@example.com")
         .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
         .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z");
-    let out = cmd.output().expect("git must be installed");
+    let out = cmd.output().expect("git runs");
     assert!(out.status.success(), "git {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
@@ -189,11 +192,7 @@ pub fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 
 /// `kubectl kustomize dir`: the real program; the test fails when it cannot build the overlay.
 pub fn kustomize(dir: &Path) -> String {
-    let out = Command::new("kubectl")
-        .arg("kustomize")
-        .arg(dir)
-        .output()
-        .expect("kubectl must be installed (.ci/run installs it)");
+    let out = Command::new(tool("kubectl")).arg("kustomize").arg(dir).output().expect("kubectl runs");
     assert!(
         out.status.success(),
         "kubectl kustomize {} failed:\n{}",

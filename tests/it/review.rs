@@ -244,11 +244,11 @@ pub(crate) fn as_github_shows(markdown: &str) -> serde_json::Value {
     let file = dir.path().join("comment.md");
     std::fs::write(&file, markdown).unwrap();
     let tools = project().join("tests/comment");
-    let out = std::process::Command::new("python3")
+    let out = std::process::Command::new(crate::tools::python3_with(&["cmarkgfm"]))
         .arg(tools.join("gfm.py"))
         .args([&file, dir.path()])
         .output()
-        .expect("python3 with cmarkgfm (`.ci/run` installs it)");
+        .expect("python3 runs");
     assert!(out.status.success(), "gfm.py: {}", String::from_utf8_lossy(&out.stderr));
     let shape: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let charts: Vec<&str> = shape["mermaid"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
@@ -262,12 +262,8 @@ pub(crate) fn as_github_shows(markdown: &str) -> serde_json::Value {
 /// `node tests/comment/mermaid.mjs FILE...`: whether every chart parses, and its report.
 fn parse_mermaid(files: &[impl AsRef<std::ffi::OsStr>]) -> (bool, String) {
     let tools = project().join("tests/comment");
-    assert!(tools.join("node_modules/mermaid").is_dir(), "run `npm ci --prefix tests/comment` (`.ci/run` does)");
-    let out = std::process::Command::new("node")
-        .arg(tools.join("mermaid.mjs"))
-        .args(files)
-        .output()
-        .expect("node must be installed (`.ci/run` installs it)");
+    let node = crate::tools::node_with("tests/comment", &["mermaid", "jsdom"]);
+    let out = std::process::Command::new(node).arg(tools.join("mermaid.mjs")).args(files).output().expect("node runs");
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
 }
 
@@ -310,7 +306,7 @@ fn a_broken_chart_or_comment_fails_the_checks() {
     let dir = tempfile::tempdir().unwrap();
     let md = dir.path().join("broken.md");
     std::fs::write(&md, "<details>\n<summary>x</summary>\n\n```diff\n+a\n```\n").unwrap();
-    let out = std::process::Command::new("python3")
+    let out = std::process::Command::new(crate::tools::python3_with(&["cmarkgfm"]))
         .arg(project().join("tests/comment/gfm.py"))
         .args([&md, dir.path()])
         .output()
