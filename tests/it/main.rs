@@ -249,6 +249,26 @@ pub fn replicas(docs: &[Value]) -> BTreeMap<String, Option<u64>> {
         .collect()
 }
 
+/// The pods of one version as a table row expects them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pods {
+    /// No Deployment of that version.
+    None,
+    /// A Deployment whose count an HPA owns (no `spec.replicas`).
+    Autoscaled,
+    /// A Deployment with `spec.replicas` of this many pods.
+    Replicas(u64),
+}
+
+/// The pods of the Deployment named `name` in `docs`.
+pub fn pods(docs: &[Value], name: &str) -> Pods {
+    match replicas(docs).get(name) {
+        None => Pods::None,
+        Some(None) => Pods::Autoscaled,
+        Some(Some(n)) => Pods::Replicas(*n),
+    }
+}
+
 /// A state name as kanari's YAML writes it: quoted when it would read as a number.
 pub fn quoted_if_numeric(s: &str) -> String {
     if s.parse::<f64>().is_ok() { format!("\"{s}\"") } else { s.to_string() }
