@@ -249,6 +249,17 @@ pub fn replicas(docs: &[Value]) -> BTreeMap<String, Option<u64>> {
         .collect()
 }
 
+/// `text` with the temporary folder `dir` (as given, and as its real path) written as `name`, so
+/// that a snapshot of it is the same on every run.
+pub fn redact(text: &str, dir: &Path, name: &str) -> String {
+    let real = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let mut out = text.to_string();
+    for path in [real, dir.to_path_buf()] {
+        out = out.replace(path.to_str().expect("a UTF-8 temporary path"), name);
+    }
+    out
+}
+
 /// The pods of one version as a table row expects them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pods {
