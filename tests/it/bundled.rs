@@ -5,7 +5,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::{backend_weights, documents, kanari_ok, kustomize, one, project, replicas, tree, weights};
+use crate::Pods::{self, Replicas};
+use crate::{backend_weights, documents, kanari_ok, kustomize, one, pods, project, replicas, tree, weights};
 
 const FIXTURES: [&str; 8] =
     ["bookinfo", "helloworld", "gateway-api", "semver", "own-manifests", "mirror", "search", "payments"];
@@ -117,26 +118,30 @@ fn the_bookinfo_stages_route_and_scale_as_the_guides_do() {
     let out = all_stages("bookinfo");
     let dir = out.path().join("stages");
     let build = |state: &str| documents(&kustomize(&dir.join(state)));
-    // (state, weights, v1 replicas, v2 replicas). Each stage already runs the pods the next one
-    // needs (90-10 runs the 5 of 50-50), so the next promote moves traffic onto running pods.
-    type Row<'a> = (&'a str, &'a [(&'a str, u64)], Option<u64>, Option<Option<u64>>);
-    let table: [Row; 7] = [
-        ("steady", &[("v1", 100)], Some(10), None),
-        ("prepare", &[("v1", 100)], Some(10), Some(Some(1))),
-        ("jason", &[("v1", 100), ("v2", 0)], Some(10), Some(Some(1))),
-        ("90-10", &[("v1", 90), ("v2", 10)], Some(10), Some(Some(5))),
-        ("50-50", &[("v1", 50), ("v2", 50)], Some(10), Some(Some(10))),
-        ("0-100", &[("v1", 0), ("v2", 100)], Some(0), Some(Some(10))),
-        ("aborted", &[("v1", 100)], Some(10), Some(Some(0))),
+    // Each stage already runs the pods the next one needs (90-10 runs the 5 of 50-50), so the
+    // next promote moves traffic onto running pods.
+    struct Row {
+        state: &'static str,
+        weights: &'static [(&'static str, u64)],
+        v1: Pods,
+        v2: Pods,
+    }
+    let table = [
+        Row { state: "steady", weights: &[("v1", 100)], v1: Replicas(10), v2: Pods::None },
+        Row { state: "prepare", weights: &[("v1", 100)], v1: Replicas(10), v2: Replicas(1) },
+        Row { state: "jason", weights: &[("v1", 100), ("v2", 0)], v1: Replicas(10), v2: Replicas(1) },
+        Row { state: "90-10", weights: &[("v1", 90), ("v2", 10)], v1: Replicas(10), v2: Replicas(5) },
+        Row { state: "50-50", weights: &[("v1", 50), ("v2", 50)], v1: Replicas(10), v2: Replicas(10) },
+        Row { state: "0-100", weights: &[("v1", 0), ("v2", 100)], v1: Replicas(0), v2: Replicas(10) },
+        Row { state: "aborted", weights: &[("v1", 100)], v1: Replicas(10), v2: Replicas(0) },
     ];
-    for (state, expected, v1, v2) in table {
+    for Row { state, weights: expected, v1, v2 } in table {
         let docs = build(state);
         let got = weights(one(&docs, "VirtualService"));
         let expected: Vec<(String, u64)> = expected.iter().map(|(s, w)| (s.to_string(), *w)).collect();
         assert_eq!(got, expected, "{state}");
-        let r = replicas(&docs);
-        assert_eq!(r["reviews-v1"], v1, "{state} v1");
-        assert_eq!(r.get("reviews-v2").copied(), v2, "{state} v2");
+        assert_eq!(pods(&docs, "reviews-v1"), v1, "{state} v1");
+        assert_eq!(pods(&docs, "reviews-v2"), v2, "{state} v2");
     }
     let jason = build("jason");
     let http = one(&jason, "VirtualService")["spec"]["http"].as_array().unwrap().clone();

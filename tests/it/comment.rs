@@ -42,8 +42,7 @@ fn a_pull_request_that_changes_a_bake_reads_as_that_change() {
     let comment = comment(r);
     assert_eq!(pull_request_part(&comment), "#### This pull request changes\n\n- stage `0-100` bake: `30m` → `1h`\n\n");
     // The move the next promote makes anyway is the promote's, said after the merge.
-    assert!(comment.contains("#### After merge, the next promote: `90-10` → `50-50`\n"), "{comment}");
-    assert!(comment.contains("they are not part of this pull request's files"), "{comment}");
+    insta::assert_snapshot!("bake-change-markdown", comment);
     // JSON has the same facts as fields, text as lines.
     let json = kanari_at(r, &["diff", "--base", "main", "--next", "--format", "json"]).stdout;
     let list: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -56,10 +55,13 @@ fn a_pull_request_that_changes_a_bake_reads_as_that_change() {
         })
     );
     let text = kanari_at(r, &["diff", "--base", "main", "--next"]).stdout;
-    assert!(text.contains("spec: stage `0-100` bake: `30m` → `1h`\n"), "{text}");
+    insta::assert_snapshot!("bake-change-text", text);
     // Nothing changed in the spec reads so.
     edit(r, "duration: 1h", "duration: 30m");
-    assert!(pull_request_part(&self::comment(r)).contains("Nothing in this release's spec."));
+    assert_eq!(
+        pull_request_part(&self::comment(r)),
+        "#### This pull request changes\n\nNothing in this release's spec.\n\n"
+    );
 }
 
 #[test]
@@ -82,19 +84,11 @@ fn a_new_image_under_the_same_version_warns_of_the_re_roll() {
     let r = repo.path();
     edit(r, "reviews-v2:1.16.2", "reviews-v2:1.17.0");
     let part = pull_request_part(&comment(r)).to_string();
-    assert!(
-        part.contains("- image of `v2` (`docker.io/istio/examples-bookinfo-reviews-v2`): `1.16.2` → `1.17.0`\n"),
-        "{part}"
-    );
-    assert!(
-        part.contains("- **⚠ warning**: the image of `v2` changes (`1.16.2` → `1.17.0`) but its version does not: the next promote replaces the pods of `v2` in place at the stage the release is in, and the new image skips the stages before it"),
-        "{part}"
-    );
+    insta::assert_snapshot!("new-image-same-version-part", part);
     // A warning `lint` gives the head and not the base is said too: a weight that goes down.
     edit(r, "weight: 50\n", "weight: 5\n");
     let part = pull_request_part(&comment(r)).to_string();
-    assert!(part.contains("- stage `50-50` weight: `50%` → `5%`\n"), "{part}");
-    assert!(part.contains("- **⚠ warning**: stage `50-50` lowers the canary's weight from 10% to 5%"), "{part}");
+    insta::assert_snapshot!("new-image-and-lower-weight-part", part);
 }
 
 #[test]
@@ -143,20 +137,19 @@ fn drawn(markdown: &str) -> (bool, serde_json::Value) {
     let file = dir.path().join("comment.md");
     std::fs::write(&file, markdown).unwrap();
     let tools = project().join("tests/comment");
-    let out = Command::new("python3").arg(tools.join("gfm.py")).arg(&file).arg(dir.path()).output().unwrap();
+    let python = crate::tools::python3_with(&["cmarkgfm"]);
+    let out = Command::new(python).arg(tools.join("gfm.py")).arg(&file).arg(dir.path()).output().unwrap();
     assert!(out.status.success(), "gfm.py: {}", String::from_utf8_lossy(&out.stderr));
-    assert!(
-        Path::new("/usr/bin/chromium").is_file(),
-        "the comment is drawn by Debian's chromium: `apt-get install chromium` (`.ci/run` does)"
-    );
-    assert!(tools.join("node_modules/puppeteer-core").is_dir(), "run `npm ci --prefix tests/comment` (`.ci/run` does)");
+    let chromium = crate::tool("chromium");
+    let node = crate::tools::node_with("tests/comment", &["puppeteer-core"]);
     let report = dir.path().join("report.json");
-    let mut cmd = Command::new("node");
+    let mut cmd = Command::new(node);
     cmd.arg(tools.join("browser.mjs")).arg(dir.path().join("page.html")).arg(dir.path());
+    cmd.env("KANARI_CHROMIUM", chromium);
     cmd.stdout(std::fs::File::create(&report).unwrap()).stderr(Stdio::piped());
     let mut browser = Browser { child: None, pids: dir.path().join("chromium.pid") };
     use std::os::unix::process::CommandExt;
-    let child = browser.child.insert(cmd.process_group(0).spawn().expect("node must be installed"));
+    let child = browser.child.insert(cmd.process_group(0).spawn().expect("node runs"));
     let deadline = Instant::now() + Duration::from_secs(120);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -303,7 +296,7 @@ fn a_release_the_base_lacks_reads_as_added() {
     std::fs::write(r.join("canaries/reviews.yaml"), specs).unwrap();
     let run = kanari_at(r, &["diff", "--base", "main", "--next", "--format", "markdown"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(pull_request_part(&run.stdout).contains("- release: added `stable v1, canary v2`\n"), "{}", run.stdout);
+    insta::assert_snapshot!("release-added-markdown", run.stdout);
 }
 
 /// A pull request that deletes a release's spec says so, where the release's overlay stays; and
@@ -323,17 +316,13 @@ fn a_removed_spec_and_a_spec_alone_read_as_changes() {
     std::fs::remove_file(r.join("canaries/details.yaml")).unwrap();
     let run = kanari_at(r, &["diff", "--base", "main", "--format", "markdown"]);
     assert_eq!(run.code, 1, "a removed spec is a change: {}", run.stderr);
-    assert!(
-        run.stdout.contains("It removes the spec of `bookinfo/details`: kanari no longer renders or moves its overlay `overlays/details`"),
-        "{}",
-        run.stdout
-    );
+    insta::assert_snapshot!("spec-removed-markdown", run.stdout);
     let text = kanari_at(r, &["diff", "--base", "main"]);
-    assert!(text.stdout.contains("bookinfo/details: removed from the specs\n"), "{}", text.stdout);
+    insta::assert_snapshot!("spec-removed-text", text.stdout);
     // A bake lengthened while the release stays at 90-10: no overlay differs, the spec does.
     git(r, &["checkout", "-q", "--", "canaries/details.yaml"]);
     edit(r, "duration: 30m", "duration: 1h");
     let run = kanari_at(r, &["diff", "--base", "main", "--format", "markdown"]);
     assert_eq!(run.code, 1, "a spec change is a change: {}", run.stdout);
-    assert!(run.stdout.contains("- stage `0-100` bake: `30m` → `1h`\n"), "{}", run.stdout);
+    insta::assert_snapshot!("spec-alone-markdown", run.stdout);
 }

@@ -31,7 +31,7 @@ fn text(out: &Output) -> String {
 /// The Python tools run as modules of the `python3` that `.ci/run` installed them into, so that
 /// they are found whether or not pip put their scripts on PATH.
 fn python_module(module: &str) -> Command {
-    let mut cmd = Command::new("python3");
+    let mut cmd = Command::new(crate::tools::python3_with(&[module]));
     cmd.args(["-m", module]);
     cmd
 }
@@ -127,7 +127,7 @@ impl Release {
         .unwrap();
 
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut cmd = Command::new("python3");
+        let mut cmd = Command::new(crate::tool("python3"));
         cmd.args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory"])
             .arg(root.path())
             .stdout(Stdio::null())
@@ -147,6 +147,7 @@ impl Release {
 
     /// Runs action/install.sh for `version` into `into`, with `path_dir` first on PATH.
     fn install(&self, version: &str, into: &Path, path_dir: &Path) -> Output {
+        crate::tool("curl");
         let path = format!("{}:{}", path_dir.display(), std::env::var("PATH").unwrap());
         run(Command::new("bash")
             .arg(project().join("action/install.sh"))
@@ -264,8 +265,7 @@ fn recording(dir: &Path, name: &str, real: bool) -> PathBuf {
     let log = dir.join(format!("{name}-args"));
     let then = match real {
         true => {
-            let found = run(Command::new("bash").args(["-c", &format!("command -v {name}")]));
-            format!("exec '{}' \"$@\"\n", String::from_utf8_lossy(&found.stdout).trim())
+            format!("exec '{}' \"$@\"\n", crate::tool(name).display())
         }
         false => String::new(),
     };
@@ -283,7 +283,7 @@ fn answering(status: u16) -> (ProcessGroup, String) {
     let script = format!(
         "import http.server\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        self.send_response({status}); self.send_header('Content-Length', '0'); self.end_headers()\n    def log_message(self, *a): pass\nhttp.server.HTTPServer(('127.0.0.1', {port}), H).serve_forever()\n"
     );
-    let mut cmd = Command::new("python3");
+    let mut cmd = Command::new(crate::tool("python3"));
     cmd.args(["-c", &script]).stdout(Stdio::null()).stderr(Stdio::null());
     let server = ProcessGroup::spawn(cmd);
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -335,6 +335,7 @@ fn the_diff_step_sees_a_pull_request_that_edits_only_a_from_manifest() {
 /// over `$GH_COMMENTS`, and keeps the body a `-F body=@FILE` sends.
 fn fake_gh(bin: &Path) {
     let gh = bin.join("gh");
+    let jq = crate::tool("jq");
     std::fs::write(
         &gh,
         r#"#!/usr/bin/env bash
@@ -347,8 +348,9 @@ for arg in "$@"; do
   case "$arg" in body=@*) cp "${arg#body=@}" "$GH_BODY" ;; esac
   prev="$arg"
 done
-if [ -n "$jq_program" ]; then jq -r "$jq_program" "$GH_COMMENTS"; fi
-"#,
+if [ -n "$jq_program" ]; then JQ -r "$jq_program" "$GH_COMMENTS"; fi
+"#
+        .replace("JQ", &format!("'{}'", jq.display())),
     )
     .unwrap();
     std::fs::set_permissions(&gh, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
@@ -436,11 +438,11 @@ fn the_approve_workflow_takes_a_release_an_action_and_a_reason_and_shares_the_pr
     assert_eq!(approve["concurrency"]["group"], promote["concurrency"]["group"]);
     assert_eq!(approve["concurrency"]["cancel-in-progress"], false);
     assert_eq!(approve["permissions"], serde_json::json!({"contents": "write"}));
-    let out = Command::new("python3")
+    let out = Command::new(crate::tools::python3_with(&["check_jsonschema"]))
         .args(["-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows"])
         .args(github_workflows())
         .output()
-        .expect("python3 with check-jsonschema (.ci/run installs it)");
+        .expect("python3 runs");
     assert!(out.status.success(), "{}", said(&out));
 }
 

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::{fixture_repo, git, kanari_command, kanari_env, kustomize, tree};
 
@@ -95,13 +96,21 @@ fn a_held_index_lock_moves_nothing_and_a_released_one_leaves_the_index_at_head()
     std::fs::remove_file(&lock).unwrap();
 
     // A lock that goes away while kanari waits (a `git status` in an editor): it commits, and
-    // the index is the commit's.
+    // the index is the commit's. The lock is removed only once kanari has found it held.
     std::fs::write(&lock, "").unwrap();
     let args = ["-C", r.to_str().unwrap(), "promote", "--author", "CI <ci@example.com>"];
-    let child = kanari_command(r, &args, &[("KANARI_NOW", T0)]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (child, trace) = traced(r, &args, T0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(trace.path())
+        .unwrap()
+        .lines()
+        .any(|l| l.contains("index.lock") && l.contains("EEXIST"))
+    {
+        assert!(Instant::now() < deadline, "kanari did not try to take the held index.lock within 30 s");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     std::fs::remove_file(&lock).unwrap();
-    let out = child.unwrap().wait_with_output().unwrap();
+    let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(subject(r), "reviews: promote steady -> prepare");
     assert_eq!(git(r, &["diff", "--cached", "--name-only"]), "", "the index differs from HEAD");
@@ -111,6 +120,29 @@ fn a_held_index_lock_moves_nothing_and_a_released_one_leaves_the_index_at_head()
     git(r, &["add", "NOTES.md"]);
     git(r, &["commit", "-q", "-m", "notes"]);
     assert_eq!(git(r, &["show", "--name-only", "--format=", "HEAD"]).trim(), "NOTES.md");
+}
+
+/// `kanari args` at `time`, started under `strace`, which writes each of its failed attempts to
+/// open or create a file (with `EEXIST` for a lock that is held) into the returned file as it
+/// happens.
+fn traced(repo: &Path, args: &[&str], time: &str) -> (Child, tempfile::NamedTempFile) {
+    let trace = tempfile::NamedTempFile::new().unwrap();
+    let k = kanari_command(repo, args, &[("KANARI_NOW", time)]);
+    let mut cmd = std::process::Command::new(crate::tool("strace"));
+    cmd.args(["-f", "-qq", "-e", "trace=open,openat", "-e", "status=failed", "-o"])
+        .arg(trace.path())
+        .arg(k.get_program())
+        .args(k.get_args())
+        .current_dir(repo)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, value) in k.get_envs() {
+        match value {
+            Some(value) => cmd.env(key, value),
+            None => cmd.env_remove(key),
+        };
+    }
+    (cmd.spawn().expect("strace runs"), trace)
 }
 
 /// From a linked work tree, `promote --branch main` once moved `main` from under the main work
@@ -342,8 +374,11 @@ fn uncommitted_work_is_what_git_status_says_it_is() {
         ("a file touched, its bytes the same", |r| {
             let path = r.join("overlays/reviews/service-reviews.yaml");
             let bytes = std::fs::read(&path).unwrap();
-            std::thread::sleep(std::time::Duration::from_millis(20));
+            let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
             std::fs::write(&path, bytes).unwrap();
+            // A later time than the index recorded, whatever the file system's clock granularity.
+            let file = std::fs::File::options().write(true).open(&path).unwrap();
+            file.set_modified(modified + std::time::Duration::from_secs(2)).unwrap();
         }),
     ];
     for (name, change) in cases {

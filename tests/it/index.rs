@@ -10,11 +10,11 @@ use std::process::{Command, Stdio};
 
 use kanari::index::{Entry, Index, Stat};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::TestRunner;
 
 /// `git` in `repo` with `GIT_INDEX_FILE=index`, feeding `input`; its stdout.
 fn git_with_index(repo: &Path, index: &Path, args: &[&str], input: &str) -> String {
-    let mut child = Command::new("git")
+    let mut child = Command::new(crate::tool("git"))
         .args(args)
         .current_dir(repo)
         .env("GIT_INDEX_FILE", index)
@@ -53,7 +53,7 @@ fn case() -> impl Strategy<Value = Case> {
 
 #[test]
 fn replacing_a_folder_gives_the_index_git_gives() {
-    let mut runner = TestRunner::new(Config { cases: 24, failure_persistence: None, ..Config::default() });
+    let mut runner = TestRunner::new(crate::proptesting::config(24));
     runner
         .run(&case(), |(paths, folders, cache_tree)| {
             let repo = tempfile::tempdir().unwrap();

@@ -59,7 +59,7 @@ pub fn kanari_at(repo: &Path, args: &[&str], now: &str, strace_args: Option<&[St
     let k = kanari_command(repo, args, &[("KANARI_NOW", now), ("RAYON_NUM_THREADS", "1")]);
     let mut cmd = match strace_args {
         Some(strace_args) => {
-            let mut c = Command::new("strace");
+            let mut c = Command::new(crate::tool("strace"));
             c.args(strace_args).arg(k.get_program()).args(k.get_args());
             c
         }
@@ -267,7 +267,7 @@ fn kill_everywhere(s: &Scenario) -> usize {
 /// What a kill may leave: a clean object database, HEAD at the old commit or at one whose
 /// overlay is the new one, and an index that stages the move or nothing, never its revert.
 fn check_after_kill(clone: &Path, at: &str, ends: &Ends, old_overlay: &[(String, String, String)]) {
-    let fsck = Command::new("git")
+    let fsck = Command::new(crate::tool("git"))
         .args(["fsck", "--no-dangling", "--no-progress"])
         .current_dir(clone)
         .env("GIT_CONFIG_NOSYSTEM", "1")

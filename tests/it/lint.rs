@@ -26,70 +26,78 @@ fn huge() -> String {
 
 #[test]
 fn bad_specs_exit_2_with_a_location_and_write_nothing() {
-    // (name, the spec file's text, what the message says, file:line:column)
+    /// A spec file, what the message says and where (`file:line:column`, or its start).
+    struct Case {
+        name: &'static str,
+        text: String,
+        says: &'static str,
+        at: &'static str,
+    }
+    let case = |name, text, says, at| Case { name, text, says, at };
     let good = Spec::new("web");
     let half = || Stage::new("half").weight(50);
-    let cases: Vec<(&str, String, &str, &str)> = vec![
-        (
+    let cases = [
+        case(
             "weight over 100",
             good.clone().stages([Stage::new("half").weight(150)]).yaml(),
             "weight must be from 0 to 100",
             "x.yaml:12:15",
         ),
-        (
+        case(
             "unknown field",
             good.clone().stages([Stage::new("half").line("weigth: 50")]).yaml(),
             "unknown field `weigth`",
             "x.yaml:12:7",
         ),
-        ("duplicate key", good.clone().output("a").line("output: b").yaml(), "duplicate key `", "x.yaml:8:3"),
-        (
+        case("duplicate key", good.clone().output("a").line("output: b").yaml(), "duplicate key `", "x.yaml:8:3"),
+        case(
             "yes as a boolean",
             good.clone().stages([half().line("pause: {approval: yes}")]).yaml(),
             "true/false",
             "x.yaml:13:25",
         ),
-        ("alias bomb", alias_bomb(), "alias", "x.yaml:"),
-        ("deep nesting", deep_nesting(), "nest", "x.yaml:10:"),
-        ("a file over 1 MiB", huge(), "larger than 1024 KiB", "x.yaml:1:1"),
-        ("bad YAML", good.yaml().replace("  stages:", "  stages: [oops\n"), "", "x.yaml:"),
-        ("output outside", good.clone().output("../../etc").yaml(), "may not contain `..`", "x.yaml:7:11"),
-        ("output into .git", good.clone().output(".git/hooks").yaml(), "`.git`", "x.yaml:7:11"),
-        (
+        case("alias bomb", alias_bomb(), "alias", "x.yaml:"),
+        case("deep nesting", deep_nesting(), "nest", "x.yaml:10:"),
+        case("a file over 1 MiB", huge(), "larger than 1024 KiB", "x.yaml:1:1"),
+        case("bad YAML", good.yaml().replace("  stages:", "  stages: [oops\n"), "", "x.yaml:"),
+        case("output outside", good.clone().output("../../etc").yaml(), "may not contain `..`", "x.yaml:7:11"),
+        case("output into .git", good.clone().output(".git/hooks").yaml(), "`.git`", "x.yaml:7:11"),
+        case(
             "a regex that does not compile",
             good.clone().stages([half().matches("[{uri: {regex: 'a(b'}}]")]).yaml(),
             "does not compile",
             "x.yaml:13:29",
         ),
-        ("a duplicate stage", good.clone().stage(Stage::new("half")).yaml(), "used twice", "x.yaml:13:13"),
-        ("canary is stable", good.clone().canary("v1", "web:2").yaml(), "is the stable version", "x.yaml:9:21"),
-        (
+        case("a duplicate stage", good.clone().stage(Stage::new("half")).yaml(), "used twice", "x.yaml:13:13"),
+        case("canary is stable", good.clone().canary("v1", "web:2").yaml(), "is the stable version", "x.yaml:9:21"),
+        case(
             "the main image in the template",
             good.clone().template("spec:\n  containers: [{name: web, image: evil}]").yaml(),
             "leave it out of the template",
             "x.yaml:12:32",
         ),
-        (
+        case(
             "a template label key Kubernetes refuses",
             good.clone().template("metadata:\n  labels: {\"team owner!\": web}").yaml(),
             "template label key `team owner!` is not valid",
             "x.yaml:12:16",
         ),
-        (
+        case(
             "a template label value Kubernetes refuses",
             good.clone().template("metadata:\n  labels: {team: \"-web team\"}").yaml(),
             "template label `team` has the value `-web team`, which is not a valid label value",
             "x.yaml:12:22",
         ),
-        (
+        case(
             "second document",
             format!("{}---\n{}", good.yaml(), Spec::new("api").port(99999).yaml()),
             "service.port must be from 1 to 65535",
             "x.yaml:20:19",
         ),
-        ("a name too long for its Deployment", Spec::new(&"w".repeat(61)).yaml(), "longer than 63", "x.yaml:8:21"),
+        case("a name too long for its Deployment", Spec::new(&"w".repeat(61)).yaml(), "longer than 63", "x.yaml:8:21"),
     ];
-    for (name, text, message, location) in cases {
+    let mut transcript = String::new();
+    for Case { name, text, says, at } in cases {
         let repo = repo_with(&[("canaries/x.yaml", &text), ("canaries/y.yaml", &Spec::new("ok").yaml())]);
         let before = tree(repo.path());
         for args in [&["lint"][..], &["render"], &["render", "--stage", "half"], &["plan"]] {
@@ -97,16 +105,23 @@ fn bad_specs_exit_2_with_a_location_and_write_nothing() {
             all.extend_from_slice(args);
             let run = kanari(repo.path(), &all);
             assert_eq!(run.code, 2, "{name}: kanari {args:?} exited {}:\n{}", run.code, run.stderr);
-            assert!(
-                run.stderr.contains(&format!("canaries/{location}")),
-                "{name}: no `{location}` in:\n{}",
-                run.stderr
-            );
-            assert!(run.stderr.contains(message), "{name}: no `{message}` in:\n{}", run.stderr);
+            assert!(run.stderr.contains(&format!("canaries/{at}")), "{name}: no `{at}` in:\n{}", run.stderr);
+            assert!(run.stderr.contains(says), "{name}: no `{says}` in:\n{}", run.stderr);
+            if args == ["lint"] {
+                // Whole, as a reader sees it; a line over 1,000 characters (the deep nesting's
+                // source line) is cut to its first 200, marked `[…]`.
+                let cut = |l: &str| match l.chars().count() > 1000 {
+                    true => format!("{}[…]", l.chars().take(200).collect::<String>()),
+                    false => l.to_string(),
+                };
+                let shown: Vec<String> = run.stderr.lines().map(cut).collect();
+                transcript.push_str(&format!("## {name}\n{}\n\n", shown.join("\n")));
+            }
             assert!(run.stdout.is_empty(), "{name}: printed {}", run.stdout);
             assert_eq!(tree(repo.path()), before, "{name}: kanari {args:?} changed the repository");
         }
     }
+    insta::assert_snapshot!("bad-specs", transcript);
 }
 
 #[test]

@@ -29,6 +29,7 @@ mod own;
 mod ports;
 mod prometheus;
 mod props;
+mod proptesting;
 mod push;
 mod readme;
 mod render;
@@ -44,6 +45,7 @@ mod specs;
 mod stats_reference;
 mod structure;
 mod template;
+mod tools;
 mod transitions;
 mod ux;
 mod watched;
@@ -54,6 +56,7 @@ use std::process::Command;
 
 use serde_json::Value;
 pub use specs::{Spec, Stage};
+pub use tools::tool;
 
 /// The project's own folder.
 pub fn project() -> PathBuf {
@@ -111,7 +114,7 @@ fn hermetic(cmd: &mut Command) {
 
 /// The real `git` in `dir`, hermetic, with a fixed identity and time; panics when it fails.
 pub fn git(dir: &Path, args: &[&str]) -> String {
-    let mut cmd = Command::new("git");
+    let mut cmd = Command::new(tool("git"));
     cmd.args(args).current_dir(dir);
     hermetic(&mut cmd);
     cmd.env("GIT_AUTHOR_NAME", "Dev")
@@ -120,7 +123,7 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
         .env("GIT_COMMITTER_EMAIL", "dev@example.com")
         .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
         .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z");
-    let out = cmd.output().expect("git must be installed");
+    let out = cmd.output().expect("git runs");
     assert!(out.status.success(), "git {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
@@ -191,11 +194,7 @@ pub fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 
 /// `kubectl kustomize dir`: the real program; the test fails when it cannot build the overlay.
 pub fn kustomize(dir: &Path) -> String {
-    let out = Command::new("kubectl")
-        .arg("kustomize")
-        .arg(dir)
-        .output()
-        .expect("kubectl must be installed (.ci/run installs it)");
+    let out = Command::new(tool("kubectl")).arg("kustomize").arg(dir).output().expect("kubectl runs");
     assert!(
         out.status.success(),
         "kubectl kustomize {} failed:\n{}",
@@ -250,6 +249,37 @@ pub fn replicas(docs: &[Value]) -> BTreeMap<String, Option<u64>> {
         .into_iter()
         .map(|d| (d["metadata"]["name"].as_str().unwrap().to_string(), d["spec"]["replicas"].as_u64()))
         .collect()
+}
+
+/// `text` with the temporary folder `dir` (as given, and as its real path) written as `name`, so
+/// that a snapshot of it is the same on every run.
+pub fn redact(text: &str, dir: &Path, name: &str) -> String {
+    let real = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let mut out = text.to_string();
+    for path in [real, dir.to_path_buf()] {
+        out = out.replace(path.to_str().expect("a UTF-8 temporary path"), name);
+    }
+    out
+}
+
+/// The pods of one version as a table row expects them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pods {
+    /// No Deployment of that version.
+    None,
+    /// A Deployment whose count an HPA owns (no `spec.replicas`).
+    Autoscaled,
+    /// A Deployment with `spec.replicas` of this many pods.
+    Replicas(u64),
+}
+
+/// The pods of the Deployment named `name` in `docs`.
+pub fn pods(docs: &[Value], name: &str) -> Pods {
+    match replicas(docs).get(name) {
+        None => Pods::None,
+        Some(None) => Pods::Autoscaled,
+        Some(Some(n)) => Pods::Replicas(*n),
+    }
 }
 
 /// A state name as kanari's YAML writes it: quoted when it would read as a number.

@@ -343,7 +343,7 @@ fn race(remote: &Remote, jobs: &[&[&str]], now: &str) {
     }
     let tip = git(&remote.origin.path(), &["rev-parse", "main"]).trim().to_string();
     for (args, commit) in &reported {
-        let ancestor = Command::new("git")
+        let ancestor = Command::new(crate::tool("git"))
             .args(["merge-base", "--is-ancestor", commit, &tip])
             .current_dir(remote.origin.path())
             .status()
@@ -430,7 +430,7 @@ fn a_token_from_the_environment_is_never_an_argument() {
     git(&clone, &["config", "--unset", "http.extraheader"]);
     let bin = tempfile::tempdir().unwrap();
     let log = bin.path().join("git-args.log");
-    let real = String::from_utf8(Command::new("sh").args(["-c", "command -v git"]).output().unwrap().stdout).unwrap();
+    let real = crate::tool("git").display().to_string();
     let wrapper = bin.path().join("git");
     std::fs::write(
         &wrapper,

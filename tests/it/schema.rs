@@ -28,17 +28,11 @@ use crate::{fixture, kanari_ok, project};
 /// document) on success, its errors on failure.
 pub fn validate(files: &[PathBuf]) -> Result<String, String> {
     let dir = project().join("tests/schema");
-    assert!(
-        dir.join("node_modules/kubernetes-models").is_dir()
-            && dir.join("node_modules/@kubernetes-models/istio").is_dir()
-            && dir.join("node_modules/@kubernetes-models/gateway-api").is_dir(),
-        "the schema check needs its npm packages: run `npm ci --prefix tests/schema` (`.ci/run` does)"
+    let node = crate::tools::node_with(
+        "tests/schema",
+        &["kubernetes-models", "@kubernetes-models/istio", "@kubernetes-models/gateway-api"],
     );
-    let out = Command::new("node")
-        .arg(dir.join("validate.mjs"))
-        .args(files)
-        .output()
-        .expect("node must be installed for the schema check (`.ci/run` installs it)");
+    let out = Command::new(node).arg(dir.join("validate.mjs")).args(files).output().expect("node runs");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     match out.status.code() {

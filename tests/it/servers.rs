@@ -21,7 +21,7 @@ pub struct Daemon {
 impl Daemon {
     pub fn serve(base: &Path) -> Daemon {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut cmd = Command::new("git");
+        let mut cmd = Command::new(crate::tools::git_with("daemon"));
         cmd.args(["daemon", "--reuseaddr", "--export-all", "--enable=receive-pack", "--listen=127.0.0.1"])
             .arg(format!("--port={port}"))
             .arg(format!("--base-path={}", base.display()))
@@ -207,7 +207,7 @@ fn handle(stream: TcpStream, base: &Path, expected: &str) -> std::io::Result<()>
         return out.flush();
     }
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-    let mut cgi = Command::new("git");
+    let mut cgi = Command::new(crate::tools::git_with("http-backend"));
     cgi.arg("http-backend")
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())

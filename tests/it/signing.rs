@@ -23,7 +23,7 @@ fn promote(repo: &Path, args: &[&str], env: &[(&str, &str)]) -> crate::Run {
 /// The real `git` with the same scrubbed environment as [`git`], plus `env`; its output and
 /// whether it succeeded.
 fn git_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
-    let mut cmd = Command::new("git");
+    let mut cmd = Command::new(crate::tool("git"));
     cmd.args(args).current_dir(dir);
     for (key, _) in std::env::vars() {
         if key.starts_with("GIT_") {
@@ -34,18 +34,18 @@ fn git_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("HOME", "/nonexistent/kanari-test-home")
         .envs(env.iter().copied());
-    let out = cmd.output().expect("git must be installed");
+    let out = cmd.output().expect("git runs");
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
 /// An ed25519 key made by `ssh-keygen` without a passphrase: (private key path, public key line).
 fn ssh_key(dir: &Path) -> (PathBuf, String) {
     let key = dir.join("id_ed25519");
-    let out = Command::new("ssh-keygen")
+    let out = Command::new(crate::tool("ssh-keygen"))
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "ci@example.com", "-f"])
         .arg(&key)
         .output()
-        .expect("ssh-keygen must be installed (.ci/run installs openssh-client)");
+        .expect("ssh-keygen runs");
     assert!(out.status.success(), "ssh-keygen failed: {}", String::from_utf8_lossy(&out.stderr));
     let public = std::fs::read_to_string(key.with_extension("pub")).unwrap().trim().to_string();
     (key, public)
@@ -113,7 +113,7 @@ fn a_key_in_the_ssh_agent_signs_as_a_written_out_key_or_from_the_key_command() {
     let (key, public) = ssh_key(keys.path());
     let agent = Agent::start(keys.path());
     let sock = agent.socket.to_str().unwrap();
-    let added = Command::new("ssh-add").arg("-q").arg(&key).env("SSH_AUTH_SOCK", sock).output().unwrap();
+    let added = Command::new(crate::tool("ssh-add")).arg("-q").arg(&key).env("SSH_AUTH_SOCK", sock).output().unwrap();
     assert!(added.status.success(), "ssh-add failed: {}", String::from_utf8_lossy(&added.stderr));
     // Only the agent holds the private key now.
     std::fs::remove_file(&key).unwrap();
@@ -278,14 +278,14 @@ struct Agent {
 impl Agent {
     fn start(dir: &Path) -> Agent {
         let socket = dir.join("agent.sock");
-        let child = Command::new("ssh-agent")
+        let child = Command::new(crate::tool("ssh-agent"))
             .arg("-D")
             .arg("-a")
             .arg(&socket)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("ssh-agent must be installed (.ci/run installs openssh-client)");
+            .expect("ssh-agent runs");
         let agent = Agent { child, socket };
         let start = Instant::now();
         while !agent.socket.exists() {
@@ -313,11 +313,11 @@ impl GnupgHome {
     fn new() -> GnupgHome {
         let dir = tempfile::tempdir().unwrap();
         let home = GnupgHome { dir };
-        let out = Command::new("gpg")
+        let out = Command::new(crate::tool("gpg"))
             .args(["--batch", "--passphrase", "", "--quick-gen-key", WHO, "ed25519", "sign", "never"])
             .env("GNUPGHOME", home.dir.path())
             .output()
-            .expect("gpg must be installed (.ci/run installs gnupg)");
+            .expect("gpg runs");
         assert!(out.status.success(), "gpg could not make a key: {}", String::from_utf8_lossy(&out.stderr));
         home
     }
@@ -325,6 +325,6 @@ impl GnupgHome {
 
 impl Drop for GnupgHome {
     fn drop(&mut self) {
-        let _ = Command::new("gpgconf").args(["--kill", "all"]).env("GNUPGHOME", self.dir.path()).output();
+        let _ = Command::new(crate::tool("gpgconf")).args(["--kill", "all"]).env("GNUPGHOME", self.dir.path()).output();
     }
 }

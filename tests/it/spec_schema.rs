@@ -10,9 +10,9 @@ use crate::{kanari, project};
 
 fn check_jsonschema(files: &[PathBuf]) -> Output {
     let schema = project().join("schemas/canary.schema.json");
-    let mut cmd = Command::new("check-jsonschema");
+    let mut cmd = Command::new(crate::tool("check-jsonschema"));
     cmd.arg("--schemafile").arg(schema).args(files);
-    cmd.output().unwrap_or_else(|e| panic!("{cmd:?} did not start (.ci/run installs check-jsonschema): {e}"))
+    cmd.output().unwrap_or_else(|e| panic!("{cmd:?} did not start: {e}"))
 }
 
 fn text(out: &Output) -> String {

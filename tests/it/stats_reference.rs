@@ -11,7 +11,7 @@ use kanari::stats::{
     rate_bounds,
 };
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 
 // # The reference values of tests/it/stats_reference.rs: python3 with mpmath 1.3, 50 digits,
 // # printed as the nearest double.
@@ -493,19 +493,13 @@ fn latency_vs_stable_matches_the_reference() {
 // ---------------------------------------------------------------------------------------------
 // Properties.
 
-/// The properties' seed: every run draws the same cases.
-const SEED: u64 = 2_718_281_828;
-
-/// Runs `test` over `cases` cases of `strategy` from [`SEED`]; a failure panics with the shrunk
-/// case.
+/// Runs `test` over `cases` cases of `strategy` ([`crate::proptesting`]); a failure panics with
+/// the shrunk case.
 fn check<S: Strategy>(cases: u32, strategy: S, test: impl Fn(S::Value) -> Result<(), TestCaseError>)
 where
     S::Value: std::fmt::Debug,
 {
-    let config = Config { cases, failure_persistence: None, rng_seed: RngSeed::Fixed(SEED), ..Config::default() };
-    if let Err(e) = TestRunner::new(config).run(&strategy, test) {
-        panic!("{e}");
-    }
+    crate::proptesting::run(crate::proptesting::config(cases), strategy, test);
 }
 
 /// A count of requests from 1 to 10^12, as likely small as large (a power of ten, then a count

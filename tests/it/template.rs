@@ -203,11 +203,11 @@ fn the_schema_is_generated_from_its_source() {
     let root = project();
     let source = root.join("tests/schema/kubernetes-json-schema/v1.37.0-local-strict/_definitions.json");
     assert!(source.is_file(), "{} is missing: `bash .ci/run --tools-only` fetches it", source.display());
-    let out = Command::new("node")
+    let out = Command::new(crate::tool("node"))
         .arg(root.join("schemas/generate.mjs"))
         .arg(&source)
         .output()
-        .expect("node must be installed (.ci/run installs it)");
+        .expect("node runs");
     assert!(out.status.success(), "generate.mjs failed:\n{}", String::from_utf8_lossy(&out.stderr));
     let committed = std::fs::read(root.join("schemas/pod-template-spec.json")).unwrap();
     assert!(

@@ -131,12 +131,12 @@ fn backfill(series: &OpenMetrics, dir: &Path) {
     series.write_to(&mut out).unwrap();
     out.flush().unwrap();
     drop(out);
-    let done = Command::new("promtool")
+    let done = Command::new(crate::tool("promtool"))
         .args(["tsdb", "create-blocks-from", "openmetrics"])
         .arg(&file)
         .arg(dir.join("data"))
         .output()
-        .expect("promtool must be installed (.ci/run installs it)");
+        .expect("promtool runs");
     assert!(
         done.status.success(),
         "promtool tsdb create-blocks-from openmetrics failed:\n{}{}",
@@ -148,7 +148,7 @@ fn backfill(series: &OpenMetrics, dir: &Path) {
 /// `prometheus` over `dir/data` on 127.0.0.1:`port`, its output in `dir/prometheus.log`.
 fn serve(dir: &Path, port: u16) -> ProcessGroup {
     let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-    let mut cmd = Command::new("prometheus");
+    let mut cmd = Command::new(crate::tool("prometheus"));
     cmd.arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
         .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))

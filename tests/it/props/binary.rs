@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use kanari::spec;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::{Config, TestCaseError};
 
 use super::sound::render_all;
 use super::strategies::gen_spec;
@@ -18,8 +18,7 @@ fn the_binary_writes_overlays_that_kustomize_builds() {
         let (canaries, _) = spec::parse_file(Path::new(FILE), &sg.yaml());
         !canaries.is_empty()
     });
-    let mut runner = TestRunner::new(Config { max_shrink_iters: 16, ..config(8) });
-    let result = runner.run(&accepted, |sg| {
+    crate::proptesting::run(Config { max_shrink_iters: 16, ..config(8) }, accepted, |sg| {
         let text = sg.yaml();
         let (canaries, _) = spec::parse_file(Path::new(FILE), &text);
         let canary = &canaries[0];
@@ -56,7 +55,4 @@ fn the_binary_writes_overlays_that_kustomize_builds() {
         }
         Ok(())
     });
-    if let Err(e) = result {
-        panic!("{e}");
-    }
 }

@@ -19,8 +19,8 @@
 //!   every state with the real `kubectl kustomize` and validate the manifests against the upstream
 //!   schemas (see [`crate::schema`]).
 //!
-//! A failing case is printed shrunk; proptest seeds each run afresh (set `PROPTEST_RNG_SEED` to
-//! replay one), and no regression file is written into the source tree.
+//! A failing case is printed shrunk, with the seed that replays it; every run draws the same
+//! cases unless told otherwise ([`crate::proptesting`]).
 
 mod binary;
 mod loading;
@@ -32,7 +32,7 @@ use std::collections::BTreeMap;
 
 use kanari::spec;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::{Config, TestCaseError};
 use serde_json::{Value, json};
 
 use crate::{Spec, Stage};
@@ -41,7 +41,7 @@ use crate::{Spec, Stage};
 const FILE: &str = "canaries/x.yaml";
 
 fn config(cases: u32) -> Config {
-    Config { cases, failure_persistence: None, max_shrink_iters: 256, ..Config::default() }
+    Config { max_shrink_iters: 256, ..crate::proptesting::config(cases) }
 }
 
 /// Runs `test` over `strategy`; a failure panics with the shrunk input.
@@ -49,10 +49,7 @@ fn check<S: Strategy>(cases: u32, strategy: S, test: impl Fn(S::Value) -> Result
 where
     S::Value: std::fmt::Debug,
 {
-    let mut runner = TestRunner::new(config(cases));
-    if let Err(e) = runner.run(&strategy, test) {
-        panic!("{e}");
-    }
+    crate::proptesting::run(config(cases), strategy, test);
 }
 
 // ---------------------------------------------------------------------------------------------

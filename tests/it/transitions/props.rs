@@ -9,7 +9,7 @@
 //! bounded number of promotes.
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::{Config, TestCaseError};
 use serde_json::{Value, json};
 
 use super::drive::{Driver, repository};
@@ -344,19 +344,9 @@ fn every_promote_makes_progress(overlays: &[Overlay]) -> Result<(), String> {
 
 #[test]
 fn every_committed_transition_makes_before_it_breaks() {
-    let config = Config {
-        cases: 16,
-        failure_persistence: None,
-        max_shrink_iters: 256,
-        max_shrink_time: 60_000,
-        ..Config::default()
-    };
-    let mut runner = TestRunner::new(config);
+    let config = Config { max_shrink_iters: 256, max_shrink_time: 60_000, ..crate::proptesting::config(16) };
     let ops = prop::collection::vec(op(), 4..=15);
-    let result = runner.run(&(release(), ops, 0usize..64), |(release, ops, final_to)| {
+    crate::proptesting::run(config, (release(), ops, 0usize..64), |(release, ops, final_to)| {
         run_case(&release, &ops, final_to).map_err(TestCaseError::fail)
     });
-    if let Err(e) = result {
-        panic!("{e}");
-    }
 }
