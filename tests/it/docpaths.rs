@@ -63,7 +63,7 @@ fn candidates(text: &str) -> Vec<(usize, String)> {
         }
         if fenced {
             for word in trimmed.split_whitespace() {
-                let word = word.trim_matches(|c: char| "\"'(),;".contains(c));
+                let word = word.trim_matches(|c: char| "\"'(),;`".contains(c));
                 if ROOTS.iter().any(|r| word.starts_with(r)) {
                     found.push((n + 1, word.to_string()));
                 }
