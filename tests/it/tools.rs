@@ -23,7 +23,10 @@ fn missing(what: &str) -> ! {
 /// test with [`missing_message`].
 #[track_caller]
 pub fn tool(name: &str) -> PathBuf {
-    find(name, &std::env::var_os("PATH").unwrap_or_default()).unwrap_or_else(|| missing(name))
+    match find(name, &std::env::var_os("PATH").unwrap_or_default()) {
+        Some(path) => path,
+        None => missing(name),
+    }
 }
 
 /// The first executable file `name` in the folders of `path` (a `PATH` value).
