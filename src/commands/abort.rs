@@ -19,8 +19,7 @@ pub fn run(ws: &Workspace, args: &AbortArgs) -> Result<Code> {
         let next = release::abort(canary, committed.recorded.as_ref(), &committed.observed_for(canary), now, reason)?;
         // The reason the release records: a second abort that completes the first keeps the first's.
         Ok(next.map(|target| {
-            let recorded =
-                target.reason.as_deref().or(target.transit.as_ref().and_then(|t| t.record.reason.as_deref()));
+            let recorded = target.reason.as_deref();
             Transition {
                 note: Some(format!("reason: {}", recorded.unwrap_or(reason))),
                 ..Transition::to(target, "abort")

@@ -49,7 +49,7 @@ pub(crate) fn window<'a>(canary: &'a Canary, recorded: Option<&Recorded>, now: T
     if r.toward.is_some() || plan::need(canary, Step::Stage(i)).canary == 0 {
         return None;
     }
-    let since: Timestamp = r.since.as_deref()?.parse().ok()?;
+    let since = r.since?;
     if now < since + SignedDuration::from_secs(canary.warmup.as_secs() as i64) {
         return None;
     }

@@ -47,7 +47,7 @@ impl Committed {
         let by_name = |name: &str| spec_versions.iter().find(|v| v.name == name);
         let named = |v: &String| spec_versions.iter().any(|s| &s.version == v);
         let r = self.recorded.as_ref();
-        let settled = r.is_none_or(|r| r.departing.is_none() && r.canary.as_ref().is_none_or(named));
+        let settled = r.is_none_or(|r| r.departing.is_empty() && r.canary.as_ref().is_none_or(named));
         if !settled || !names.iter().all(|n| by_name(n).is_some()) {
             return self.observed();
         }

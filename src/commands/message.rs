@@ -26,10 +26,7 @@ pub(crate) fn message(
     trailers: &[(&str, String)],
 ) -> String {
     let recorded = from.recorded.as_ref();
-    let to_name = match &to.transit {
-        Some(t) => t.record.stage.clone(),
-        None => to.step.name(canary).to_string(),
-    };
+    let to_name = to.stage_name(canary);
     let from_name = recorded.map_or("(new)", |r| r.stage.as_str());
     let after_files = rendered.files.iter().map(|(k, v)| (k.into(), v.clone())).collect();
     let after = review::facts(&after_files);
@@ -131,16 +128,15 @@ fn purpose(
         )));
     }
     if let Some(t) = &to.transit {
-        let r = &t.record;
-        return Some(purpose(match (&r.toward, &r.departing, r.stage.as_str()) {
-            (Some(_), _, _) => (
+        return Some(purpose(match (to.toward, t.departing.join(",")) {
+            (Some(_), _) => (
                 format!("scale up {} to take all the traffic", canary.stable.version),
                 format!(
                     "step: {} scales up to take all the traffic before it moves (the next promote moves it, after the warmup of {warmup})",
                     canary.stable.version
                 ),
             ),
-            (None, Some(leaving), _) => (
+            (None, leaving) if !leaving.is_empty() => (
                 format!("all traffic to {}, {leaving} departing", canary.stable.version),
                 format!(
                     "step: all traffic moves to {}; {leaving} keeps its pods until it has drained (the next promote removes it, after the warmup of {warmup})",
@@ -151,11 +147,11 @@ fn purpose(
                 format!(
                     "traffic back to {}, draining {}",
                     canary.stable.version,
-                    r.canary.as_deref().unwrap_or("the old canary")
+                    t.canary.as_deref().unwrap_or("the old canary")
                 ),
                 format!(
                     "step: {}; all traffic moves back to {}, and the old canary keeps its pods until it has drained (the next promote replaces it, after the warmup of {warmup})",
-                    r.reason.as_deref().unwrap_or("the canary changed"),
+                    to.reason.as_deref().unwrap_or("the canary changed"),
                     canary.stable.version
                 ),
             ),
@@ -184,7 +180,7 @@ fn purpose(
             ),
         )));
     }
-    if let Some(leaving) = from.and_then(|r| r.departing.as_deref()) {
+    if let Some(leaving) = from.map(|r| r.departing.join(",")).filter(|d| !d.is_empty()) {
         return Some(purpose((
             format!("remove {leaving} after the traffic moved"),
             format!("step: all traffic moved to {} in the commit before; {leaving} goes now", canary.stable.version),

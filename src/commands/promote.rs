@@ -90,7 +90,7 @@ fn key(canary: &Canary, recorded: Option<&Recorded>) -> [Option<String>; 4] {
         Some(canary.id()),
         canary.canary.as_ref().map(|c| c.version.clone()),
         Some(canary.stable.version.clone()),
-        recorded.and_then(|r| r.since.clone()),
+        recorded.and_then(|r| r.since).map(|t| t.to_string()),
     ]
 }
 

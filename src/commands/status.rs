@@ -125,7 +125,7 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<Code> {
             name: canary.id(),
             stage: recorded.map(|r| r.stage.clone()),
             status,
-            since: recorded.and_then(|r| r.since.clone()),
+            since: recorded.and_then(|r| r.since).map(|t| t.to_string()),
             next: next_name,
             gate: joined(gates.iter().map(Gate::short).collect(), ", "),
             why: joined(gates.iter().map(ToString::to_string).collect(), "; "),

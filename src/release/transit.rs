@@ -96,8 +96,6 @@ pub fn next(
         (_, Some(_)) => Step::Prepare,
         (_, None) => Step::Steady,
     };
-    let record =
-        |stage: &str| Recorded { stage: stage.to_string(), since: Some(now.to_string()), ..Recorded::default() };
     // A leaving version's Deployment, HPA and (Gateway API) Service, named as
     // `plan::version_object_name` names them.
     let version_files = |v: &str| {
@@ -112,7 +110,7 @@ pub fn next(
         .collect::<Vec<_>>()
     };
     let leaving_files: Vec<String> = leaving.iter().flat_map(|v| version_files(v)).collect();
-    let since = State { since: recorded.since.clone(), ..State::default() };
+    let since = State { since: recorded.since, ..State::default() };
     let until = warm_until(canary, &since).filter(|until| now < *until);
     let warmup = format_duration(canary.warmup);
 
@@ -144,22 +142,26 @@ pub fn next(
         let mut carry = leaving_files;
         let routes = [format!("virtualservice-{}.yaml", canary.name), format!("httproute-{}.yaml", canary.name)];
         carry.extend(routes.into_iter().filter(|f| observed.files.contains(f)));
-        let record = Recorded {
-            canary: recorded.canary.clone(),
+        let subsets = leaving.iter().map(|v| observed.subset(v)).collect();
+        let to = State {
+            since: Some(now),
             approved: recorded.approved.clone(),
             reason: recorded.reason.clone(),
-            holding: recorded.holding.clone(),
-            toward: Some(destination.name(canary).to_string()),
-            warming: Some(keeper.clone()),
-            departing: recorded.departing.clone(),
-            ..record(&recorded.stage)
+            toward: Some(destination),
+            warming: vec![keeper.clone()],
+            ..State::default()
         };
-        let subsets = leaving.iter().map(|v| observed.subset(v)).collect();
-        return Ok(Next::Move { to: transit(carry, subsets, record) });
+        let transit = Transit {
+            carry,
+            subsets,
+            canary: recorded.canary.clone(),
+            stage: recorded.stage.clone(),
+            holding: recorded.holding.clone(),
+            departing: recorded.departing.clone(),
+        };
+        return Ok(Next::Move { to: State { transit: Some(transit), ..to } });
     }
-    if let Some(until) =
-        until.filter(|_| recorded.warming.as_deref().is_some_and(|w| w.split(',').any(|v| v == keeper)))
-    {
+    if let Some(until) = until.filter(|_| recorded.warming.contains(keeper)) {
         return Ok(Next::Held(vec![Gate::Warmup {
             until,
             why: format!(
@@ -171,23 +173,19 @@ pub fn next(
     // The recorded canary leaving: a changed canary, its drain recorded as an abort of it.
     // Else an old stable leaving (a finish, or a stable version changed in place).
     let canary_leaves = recorded.canary.as_ref().is_some_and(|c| leaving.contains(&c));
-    let record = match canary.canary.as_ref().filter(|_| canary_leaves) {
-        Some(new) => Recorded {
-            canary: recorded.canary.clone(),
-            reason: Some(format!("the canary changed to {}", new.version)),
-            holding: Some(recorded.stage.clone()),
-            ..record("aborted")
-        },
+    let holding = Some(recorded.stage.clone());
+    let (transit, reason) = match canary.canary.as_ref().filter(|_| canary_leaves) {
+        Some(new) => (
+            Transit { canary: recorded.canary.clone(), stage: "aborted".into(), holding, ..Transit::default() },
+            Some(format!("the canary changed to {}", new.version)),
+        ),
         None => {
-            let departing = leaving.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(",");
-            Recorded { holding: Some(recorded.stage.clone()), departing: Some(departing), ..record("steady") }
+            let departing = leaving.iter().map(|v| v.to_string()).collect();
+            (Transit { stage: "steady".into(), holding, departing, ..Transit::default() }, None)
         }
     };
-    Ok(Next::Move { to: transit(leaving_files, subsets, record) })
-}
-
-fn transit(carry: Vec<String>, subsets: Vec<SubsetPlan>, record: Recorded) -> State {
-    State { step: Step::Steady, transit: Some(Transit { carry, subsets, record }), ..State::default() }
+    let transit = Transit { carry: leaving_files, subsets, ..transit };
+    Ok(Next::Move { to: State { since: Some(now), reason, transit: Some(transit), ..State::default() } })
 }
 
 fn names(versions: &[&String]) -> String {
