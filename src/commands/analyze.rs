@@ -442,7 +442,7 @@ pub(crate) fn overall(outcomes: &[Outcome]) -> Verdict {
 pub fn run(ws: &Workspace, args: &AnalyzeArgs) -> Result<Code> {
     let git = Git::open(ws)?;
     let (head, canaries) = git.releases_at_head(&args.selection.releases)?;
-    let committed = git.map_committed(head, &canaries, |canary, c| Ok((c.observed_for(canary), c.recorded)))?;
+    let committed = git.map_committed(head, &canaries, |_, c| Ok(c.into_observed()))?;
     let (observed, recorded): (Vec<Observed>, Vec<Option<Recorded>>) = committed.into_iter().unzip();
     if let Some(range) = &args.replay {
         return super::replay::run(ws, args, range, &canaries, &recorded);

@@ -18,7 +18,8 @@
 
 use crate::commands::{by_version, chart};
 use crate::diff::{self, Change};
-use crate::review::{Facts, SpecChanges};
+use crate::plan::{Observed as Facts, PodCount};
+use crate::review::SpecChanges;
 use crate::spec::Canary;
 
 /// The comment's first line, hidden on GitHub: a workflow finds its own comment by it.
@@ -281,7 +282,8 @@ fn table(before: &Facts, after: &Facts, from: Option<&str>, to: &str) -> String 
         };
     let pct = |f: &Facts| f.traffic.iter().map(|(v, w)| (v.clone(), format!("{w}%"))).collect::<Vec<_>>();
     pairs("traffic", &pct(before), &pct(after), &mut rows);
-    pairs("pods", &before.pods, &after.pods, &mut rows);
+    let pods = |f: &Facts| f.pods.iter().map(|(v, c)| (v.clone(), PodCount::text(*c))).collect::<Vec<_>>();
+    pairs("pods", &pods(before), &pods(after), &mut rows);
     let images = |f: &Facts| {
         f.images.iter().map(|(v, images)| (v.clone(), format!("`{}`", cell(&images.join(", "))))).collect::<Vec<_>>()
     };
@@ -291,10 +293,10 @@ fn table(before: &Facts, after: &Facts, from: Option<&str>, to: &str) -> String 
         rows.push(("mirror".into(), side(before), side(after)));
     }
     for m in after.matches.iter().filter(|m| !before.matches.contains(m)) {
-        rows.push(("match added".into(), String::new(), format!("`{}`", cell(m))));
+        rows.push(("match added".into(), String::new(), format!("`{}`", cell(&m.to_string()))));
     }
     for m in before.matches.iter().filter(|m| !after.matches.contains(m)) {
-        rows.push(("match removed".into(), format!("`{}`", cell(m)), String::new()));
+        rows.push(("match removed".into(), format!("`{}`", cell(&m.to_string())), String::new()));
     }
     let mut out = String::from("| | before | after |\n|---|---|---|\n");
     for (label, a, b) in rows {

@@ -114,7 +114,7 @@ fn recorded_row(ws: &Workspace, canary: &Canary, r: &plan::Recorded) -> Result<S
     Ok(Summary {
         state: label,
         traffic: facts.traffic.iter().map(|(v, w)| (v.clone(), u32::try_from(*w).unwrap_or(u32::MAX))).collect(),
-        matches: facts.matches,
+        matches: facts.matches.iter().map(ToString::to_string).collect(),
         mirror: facts.mirror,
         pods: facts.pods,
         gate: Vec::new(),
@@ -138,9 +138,10 @@ fn rows(r: &Release) -> Vec<Vec<String>> {
     let states: Vec<&Summary> = r.outdated.iter().chain(&r.states).collect();
     let traffic: Vec<Vec<(String, String)>> =
         states.iter().map(|s| s.traffic.iter().map(|(v, w)| (v.clone(), w.to_string())).collect()).collect();
+    let pods: Vec<Vec<(String, String)>> =
+        states.iter().map(|s| s.pods.iter().map(|(v, c)| (v.clone(), plan::PodCount::text(*c))).collect()).collect();
     // Traffic of every state, then pods of every state: the versions are those the traffic names.
-    let sides: Vec<&[(String, String)]> =
-        traffic.iter().map(Vec::as_slice).chain(states.iter().map(|s| s.pods.as_slice())).collect();
+    let sides: Vec<&[(String, String)]> = traffic.iter().chain(&pods).map(Vec::as_slice).collect();
     let table = by_version(&sides);
     let per_version = |side: usize| {
         table.iter().map(|(_, values)| values[side].map_or(NOT_RUNNING, String::as_str)).collect::<Vec<_>>().join(" / ")

@@ -33,6 +33,7 @@ use crate::spec::{self, Canary, StringMatch};
 
 mod gateway;
 mod mirror;
+mod observed;
 mod own;
 mod pods;
 mod state;
@@ -43,6 +44,7 @@ pub use gateway::{
     VersionService, fields_of, gateway_match, version_text,
 };
 pub use mirror::{Mirror, mirror_text};
+pub use observed::{Matched, Observed, PodCount};
 pub use pods::{Counts, Pods, counts, declared, full, has_canary, need, pods, settled};
 pub use state::{KEYS, Recorded, State, Step, Transit, key};
 pub use warnings::warnings;
@@ -371,8 +373,9 @@ pub struct Summary {
     pub matches: Vec<String>,
     /// A mirror stage's copy, as [`mirror_text`] says it.
     pub mirror: Option<String>,
-    /// Pods per version: `10`, `hpa 3-10`, or `0`.
-    pub pods: Vec<(String, String)>,
+    /// Pods per version; None where neither replicas nor an HPA say.
+    #[serde(serialize_with = "observed::by_version")]
+    pub pods: Vec<(String, Option<PodCount>)>,
     /// What holds the release in this state: `approval`, a bake time such as `30m`, both or none.
     pub gate: Vec<String>,
 }
@@ -384,46 +387,15 @@ impl Summary {
     }
 }
 
-/// The pods one version runs, as every JSON output shows them: `{"replicas": 10}` or
-/// `{"hpa": {"min": 2, "max": 10}}`; as text (tables, commit bodies), `10` or `hpa 2-10`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PodCount {
-    Replicas(u64),
-    Hpa { min: u64, max: u64 },
-}
-
-impl std::fmt::Display for PodCount {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            PodCount::Replicas(n) => write!(f, "{n}"),
-            PodCount::Hpa { min, max } => write!(f, "hpa {min}-{max}"),
-        }
-    }
-}
-
-impl PodCount {
-    /// Reads the text form back (`10`, `hpa 2-10`); None for anything else (`-`).
-    pub fn read(text: &str) -> Option<PodCount> {
-        match text.strip_prefix("hpa ") {
-            Some(range) => {
-                let (min, max) = range.split_once('-')?;
-                Some(PodCount::Hpa { min: min.parse().ok()?, max: max.parse().ok()? })
-            }
-            None => text.parse().ok().map(PodCount::Replicas),
-        }
-    }
-}
-
 /// Traffic per version as every JSON output shows it: `{"v1": 90, "v2": 10}`.
-pub fn traffic_json<W: Copy + Into<u64>>(traffic: &[(String, W)]) -> Value {
-    Value::Object(traffic.iter().map(|(v, w)| (v.clone(), json!((*w).into()))).collect())
+pub fn traffic_json<W: Serialize>(traffic: &[(String, W)]) -> Value {
+    serde_json::to_value(observed::ByVersion(traffic)).expect("numbers serialize")
 }
 
 /// Pods per version as every JSON output shows them: `{"v1": {"replicas": 10}, "v2": {"hpa":
 /// {"min": 2, "max": 10}}}`, null for a version whose count is unknown.
-pub fn pods_json(pods: &[(String, String)]) -> Value {
-    Value::Object(pods.iter().map(|(v, text)| (v.clone(), json!(PodCount::read(text)))).collect())
+pub fn pods_json(pods: &[(String, Option<PodCount>)]) -> Value {
+    serde_json::to_value(observed::ByVersion(pods)).expect("pod counts serialize")
 }
 
 /// Summarizes a plan of `step`.
@@ -443,12 +415,11 @@ pub fn summarize(canary: &Canary, step: Step, plan: &Plan) -> Summary {
         .versions
         .iter()
         .map(|v| {
-            let text = match (&v.hpa, v.replicas) {
-                (Some(h), _) => PodCount::Hpa { min: h.min_replicas.into(), max: h.max_replicas.into() }.to_string(),
-                (None, Some(n)) => n.to_string(),
-                (None, None) => "-".into(),
+            let count = match (&v.hpa, v.replicas) {
+                (Some(h), _) => Some(PodCount::Hpa { min: h.min_replicas.into(), max: h.max_replicas.into() }),
+                (None, n) => n.map(|n| PodCount::Replicas(n.into())),
             };
-            (v.version.clone(), text)
+            (v.version.clone(), count)
         })
         .collect();
     let mut gate = Vec::new();

@@ -63,8 +63,8 @@ mod decide;
 mod transit;
 mod transition;
 
+pub use crate::plan::Observed;
 pub use decide::{Check, Decision, Evidence, decide};
-pub use transit::Observed;
 pub use transition::{advance, walk, warm_until};
 
 /// Why the release's life cannot be read or moved: a recorded state the spec does not know, a

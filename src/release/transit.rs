@@ -3,7 +3,7 @@
 //! old stable drains, then goes). The spec no longer describes the leaving version, so these
 //! commits carry its files unchanged from the committed overlay (its Deployment, HPA and, with
 //! the Gateway API router, its Service, so that no backendRef loses its Service), read as
-//! [`Observed`], and follow the same rules as [`super::transition`]:
+//! [`plan::Observed`], and follow the same rules as [`super::transition`]:
 //!
 //! 1. **scale up**: the spec's stable runs fewer pods than all the traffic needs (a stage that
 //!    scaled it down, or a stable version changed in place): it comes up to full size; the routes
@@ -16,65 +16,12 @@
 //! 3. **replace**: the leaving version goes, after the warmup when it drained in the state before,
 //!    and the destination is committed: `prepare` of the new canary, or `steady`.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use jiff::Timestamp;
 
 use super::transition::warm_until;
 use super::{Error, Gate, Next, entered};
-use crate::plan::{self, Recorded, State, Step, SubsetPlan, Transit};
+use crate::plan::{self, Observed, Recorded, State, Step, SubsetPlan, Transit};
 use crate::spec::{Canary, format_duration};
-
-/// What a committed overlay shows, read from its files.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Observed {
-    /// Pods per version (Deployment replicas, or the HPA minimum).
-    pub pods: BTreeMap<String, u32>,
-    /// The versions that take traffic: a weight above 0 or a match.
-    pub routed: BTreeSet<String>,
-    /// The overlay's file names.
-    pub files: BTreeSet<String>,
-    /// The container images of each version's Deployment.
-    pub images: BTreeMap<String, Vec<String>>,
-    /// Each version's Deployment name, where the overlay has one.
-    pub deployments: BTreeMap<String, String>,
-    /// Each version's subset name, where the overlay's DestinationRule has one.
-    pub subsets: BTreeMap<String, String>,
-}
-
-impl Observed {
-    /// The versions the overlay runs that the spec names neither as stable nor as canary.
-    pub fn leaving<'a>(&'a self, canary: &Canary) -> Vec<&'a String> {
-        let named = |v: &String| &canary.stable.version == v || canary.canary.as_ref().is_some_and(|c| &c.version == v);
-        self.pods.keys().filter(|v| !named(v)).collect()
-    }
-
-    /// The subset of a version the overlay runs: as its DestinationRule names it, else the name
-    /// kanari gives a version without `subset:`.
-    pub fn subset(&self, version: &str) -> SubsetPlan {
-        let name = self.subsets.get(version).cloned().unwrap_or_else(|| crate::spec::object_name(version));
-        SubsetPlan { name, version: version.to_string() }
-    }
-
-    /// The Deployment name of a version the overlay runs.
-    fn deployment(&self, canary: &Canary, version: &str) -> String {
-        let made = || format!("{}-{}", canary.name, crate::spec::object_name(version));
-        self.deployments.get(version).cloned().unwrap_or_else(made)
-    }
-
-    /// The versions of the spec whose Deployment runs another image than the spec names: their
-    /// pods are replaced when the next commit lands.
-    pub fn rerolled(&self, canary: &Canary) -> Vec<(String, String)> {
-        [Some(&canary.stable), canary.canary.as_ref()]
-            .into_iter()
-            .flatten()
-            .filter_map(|v| {
-                let images = self.images.get(&v.version)?;
-                (!images.contains(&v.image)).then(|| (v.version.clone(), images.join(", ")))
-            })
-            .collect()
-    }
-}
 
 /// The next commit of a release on its way from a canary the spec no longer has: toward
 /// `prepare` of the new canary or `steady` (a finish), or toward `aborted` when `abort` gives a
@@ -89,7 +36,7 @@ pub fn next(
     let keeper = &canary.stable.version;
     let leaving = observed.leaving(canary);
     let full = plan::full(canary);
-    let kept_pods = observed.pods.get(keeper).copied().unwrap_or(0);
+    let kept_pods = observed.count(keeper);
     let routed = leaving.iter().any(|v| observed.routed.contains(*v));
     let destination = match (abort, &canary.canary) {
         (Some(_), Some(_)) => Step::Aborted,
