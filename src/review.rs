@@ -1,10 +1,12 @@
-//! What a reviewer wants to know about an overlay without reading YAML: its stage, the traffic
-//! per version, the pods (or HPA minimum) per version, the match rules and a mirror, from a
-//! VirtualService or a Gateway API HTTPRoute. Read from the overlay's
-//! files themselves, so the "before" side of a diff is what is really committed, whatever the
-//! spec says now. Sits beside [`crate::diff`]: it reads rendered bytes and imports only
-//! [`crate::plan`] (how a match reads) and [`crate::spec`] (which host is the release's); never
-//! render, overlay, repo or the commands.
+//! The one reading of an overlay's files ([`facts`]): what they show as a [`plan::Observed`]
+//! (its stage, the traffic, the pods as counts and the match rules per version, a mirror, the
+//! images, pod templates, Deployment and subset names), from a VirtualService or a Gateway API
+//! HTTPRoute. Read from the overlay's files themselves, so the "before" side of a diff is what
+//! is really committed, whatever the spec says now; a committed overlay is read once per run
+//! (`commands::git::Committed::observed`) and shared by the decision, `status`, `diff` and the
+//! commit message. Sits beside [`crate::diff`]: it reads rendered bytes and imports only
+//! [`crate::plan`] (the model, how a match reads) and [`crate::spec`] (which host is the
+//! release's); never render, overlay, repo or the commands.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -18,7 +18,7 @@
 
 use crate::commands::{by_version, chart};
 use crate::diff::{self, Change};
-use crate::plan::{Observed as Facts, PodCount};
+use crate::plan::{Observed, PodCount};
 use crate::review::SpecChanges;
 use crate::spec::Canary;
 
@@ -34,8 +34,8 @@ pub struct ReleaseDiff<'a> {
     pub from: Option<String>,
     pub to: String,
     pub changes: Vec<Change>,
-    pub before: Facts,
-    pub after: Facts,
+    pub before: Observed,
+    pub after: Observed,
     /// What the pull request changes in the release's spec, against the base's, or why that
     /// could not be read (the base's specs do not load).
     pub spec: Result<SpecChanges, String>,
@@ -270,7 +270,7 @@ fn cell(text: &str) -> String {
 }
 
 /// The before/after table; changed values in bold.
-fn table(before: &Facts, after: &Facts, from: Option<&str>, to: &str) -> String {
+fn table(before: &Observed, after: &Observed, from: Option<&str>, to: &str) -> String {
     let mut rows: Vec<(String, String, String)> =
         vec![("stage".into(), from.map_or("—".into(), |f| format!("`{f}`")), format!("`{to}`"))];
     let pairs =
@@ -280,16 +280,16 @@ fn table(before: &Facts, after: &Facts, from: Option<&str>, to: &str) -> String 
                 rows.push((format!("{label} `{v}`"), get(0), get(1)));
             }
         };
-    let pct = |f: &Facts| f.traffic.iter().map(|(v, w)| (v.clone(), format!("{w}%"))).collect::<Vec<_>>();
+    let pct = |f: &Observed| f.traffic.iter().map(|(v, w)| (v.clone(), format!("{w}%"))).collect::<Vec<_>>();
     pairs("traffic", &pct(before), &pct(after), &mut rows);
-    let pods = |f: &Facts| f.pods.iter().map(|(v, c)| (v.clone(), PodCount::text(*c))).collect::<Vec<_>>();
+    let pods = |f: &Observed| f.pods.iter().map(|(v, c)| (v.clone(), PodCount::text(*c))).collect::<Vec<_>>();
     pairs("pods", &pods(before), &pods(after), &mut rows);
-    let images = |f: &Facts| {
+    let images = |f: &Observed| {
         f.images.iter().map(|(v, images)| (v.clone(), format!("`{}`", cell(&images.join(", "))))).collect::<Vec<_>>()
     };
     pairs("image", &images(before), &images(after), &mut rows);
     if before.mirror.is_some() || after.mirror.is_some() {
-        let side = |f: &Facts| f.mirror.as_ref().map_or("—".to_string(), |m| format!("`{m}`"));
+        let side = |f: &Observed| f.mirror.as_ref().map_or("—".to_string(), |m| format!("`{m}`"));
         rows.push(("mirror".into(), side(before), side(after)));
     }
     for m in after.matches.iter().filter(|m| !before.matches.contains(m)) {

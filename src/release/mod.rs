@@ -1,6 +1,6 @@
 //! The release's life: from the state an overlay records and the spec to the state the release
 //! is in, the next state, and the gates between them. Pure: the clock comes in as a value. Sits
-//! above [`crate::plan`] (its `Step`, `State`, `Recorded`) and below the commands; it never
+//! above [`crate::plan`] (its `Step`, `State`, `Recorded` and `Observed`: the state model) and below the commands; it never
 //! imports render, check, diff, overlay or repo, and does no I/O.
 //!
 //! One answer to "what state is this release in?": [`position`] reads the recorded state against
