@@ -51,8 +51,8 @@ pub struct ReleaseDiff<'a> {
     pub aborts: Option<String>,
 }
 
-/// What the comment shows in place of the `kanari.dev/since` a `--next` diff adds: the time is
-/// the commit's, which `promote` records when it commits.
+/// What the comment of a `--next` diff records as `kanari.dev/since` in place of a time: the time
+/// is the commit's, which `promote` records when it commits.
 pub const SINCE_PLACEHOLDER: &str = "<time of the commit>";
 
 /// How much a file tells a reviewer, first first: the routes, the Deployments, the rest, and the
@@ -65,18 +65,6 @@ fn review_rank(change: &Change) -> u8 {
         _ if name.starts_with("deployment") => 1,
         _ => 2,
     }
-}
-
-/// A `--next` diff's body with the `kanari.dev/since` it adds shown as [`SINCE_PLACEHOLDER`].
-fn placeholder_since(body: &str) -> String {
-    body.split_inclusive('\n')
-        .map(|line| match line.strip_prefix('+').and_then(|rest| rest.split_once("kanari.dev/since: ")) {
-            Some((indent, _)) if !line.starts_with("+++") => {
-                format!("+{indent}kanari.dev/since: {SINCE_PLACEHOLDER}\n")
-            }
-            _ => line.to_string(),
-        })
-        .collect()
 }
 
 /// What holds the release, or the abort the next promote commits: `held: needs approval of
@@ -160,7 +148,7 @@ pub fn markdown(diffs: &[ReleaseDiff], removed: &[(String, String)], compared: &
                     html_escape(&c.path.display().to_string()),
                     kind_word(c.kind)
                 );
-                let body = if d.next { placeholder_since(&c.unified()) } else { c.unified() };
+                let body = c.unified();
                 let fence = fence_for(&body);
                 (summary, format!("{fence}diff\n{body}{fence}\n"), "\n</details>\n".to_string())
             })

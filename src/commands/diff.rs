@@ -257,6 +257,11 @@ fn release_diff<'a>(
     };
     let gate = gate_line(canary, state.step, &held, now);
     let mut planned = plan::plan(canary, &state);
+    // The comment of a `--next` diff cannot know the time the merge's promote records (the clock
+    // here is not it): a time it records anew reads as a placeholder.
+    if args.next && args.format == DiffFormat::Markdown && state.since != recorded.and_then(|r| r.since) {
+        planned.annotations.insert(plan::key("since"), comment::SINCE_PLACEHOLDER.to_string());
+    }
     committed.carry_into(&mut planned)?;
     let rendered = renderer.render(&planned, &canary.file).with_context(|| format!("release `{}`", canary.id()))?;
     let changes = diff::changes(&canary.output, &committed.files, &rendered.files);
