@@ -287,7 +287,7 @@ pub fn parse(text: &str) -> Result<Existing> {
     let options =
         serde_saphyr::options! { with_snippet: false, budget: serde_saphyr::budget! { max_aliases: 0, max_depth: 16 } };
     let k: Kustomization = serde_saphyr::from_str_with_options(text, options).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let Some(recorded) = Recorded::read(&k.metadata.annotations) else {
+    let Some(recorded) = Recorded::read(&k.metadata.annotations).map_err(anyhow::Error::msg)? else {
         bail!("it has no `kanari.dev/stage` annotation, so kanari did not write it; move it out of the way");
     };
     let mut owned: BTreeSet<String> = BTreeSet::new();

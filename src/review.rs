@@ -1,77 +1,24 @@
-//! What a reviewer wants to know about an overlay without reading YAML: its stage, the traffic
-//! per version, the pods (or HPA minimum) per version, the match rules and a mirror, from a
-//! VirtualService or a Gateway API HTTPRoute. Read from the overlay's
-//! files themselves, so the "before" side of a diff is what is really committed, whatever the
-//! spec says now. Sits beside [`crate::diff`]: it reads rendered bytes and imports only
-//! [`crate::plan`] (how a match reads) and [`crate::spec`] (which host is the release's); never
-//! render, overlay, repo or the commands.
+//! The one reading of an overlay's files ([`facts`]): what they show as a [`plan::Observed`]
+//! (its stage, the traffic, the pods as counts and the match rules per version, a mirror, the
+//! images, pod templates, Deployment and subset names), from a VirtualService or a Gateway API
+//! HTTPRoute. Read from the overlay's files themselves, so the "before" side of a diff is what
+//! is really committed, whatever the spec says now; a committed overlay is read once per run
+//! (`commands::git::Committed::observed`) and shared by the decision, `status`, `diff` and the
+//! commit message. Sits beside [`crate::diff`]: it reads rendered bytes and imports only
+//! [`crate::plan`] (the model, how a match reads) and [`crate::spec`] (which host is the
+//! release's); never render, overlay, repo or the commands.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use serde::Serialize;
 use serde_json::Value;
 
-use crate::plan;
+use crate::plan::{self, Matched, Observed, PodCount};
 use crate::spec;
 
 pub mod changes;
 
 pub use changes::SpecChanges;
-
-/// The reviewable facts of one overlay.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Facts {
-    /// `kanari.dev/stage`, if recorded.
-    pub stage: Option<String>,
-    /// Percent of the catch-all traffic per version, in route order.
-    pub traffic: Vec<(String, u64)>,
-    /// Pods per version: `10`, `hpa 2-10`, or `0`.
-    pub pods: Vec<(String, String)>,
-    /// The match rules that send requests to a version, in a short form: `end-user=jason -> v2`.
-    pub matches: Vec<String>,
-    /// A rule's copy of its requests to a subset, as [`plan::mirror_text`] says it:
-    /// `mirror 20% -> v2`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mirror: Option<String>,
-    /// Pods per version as a number: the Deployment's replicas, or its HPA's minimum.
-    #[serde(skip)]
-    pub counts: BTreeMap<String, u32>,
-    /// The versions that take traffic: a weight above 0, the target of a match rule, or of a
-    /// mirror above 0%.
-    #[serde(skip)]
-    pub routed: BTreeSet<String>,
-    /// The container images of each version's Deployment.
-    #[serde(skip)]
-    pub images: BTreeMap<String, Vec<String>>,
-    /// Each version's pod template (the Deployment's `spec.template`) as JSON text: a change to
-    /// it restarts the version's pods.
-    #[serde(skip)]
-    pub templates: BTreeMap<String, String>,
-    /// Each version's Deployment name.
-    #[serde(skip)]
-    pub deployments: BTreeMap<String, String>,
-    /// Each version's subset name, from the DestinationRule.
-    #[serde(skip)]
-    pub subsets: BTreeMap<String, String>,
-}
-
-impl Facts {
-    /// The facts as every JSON output shows them: `stage`, `traffic` and `pods` by version (see
-    /// [`plan::traffic_json`], [`plan::pods_json`]), `matches`, and `mirror` when there is one.
-    pub fn to_json(&self) -> Value {
-        let mut out = serde_json::json!({
-            "stage": self.stage,
-            "traffic": plan::traffic_json(&self.traffic),
-            "pods": plan::pods_json(&self.pods),
-            "matches": self.matches,
-        });
-        if let Some(mirror) = &self.mirror {
-            out["mirror"] = serde_json::json!(mirror);
-        }
-        out
-    }
-}
 
 /// Reads the facts from an overlay's files (file name → bytes). Files that do not parse are
 /// skipped: the facts are a summary, the diff below them is the truth. Versions are named by
@@ -80,8 +27,9 @@ impl Facts {
 /// Of the VirtualService, only the HTTP rules that send to the release's Service (the
 /// Kustomization's name) count, as a VirtualService of the user's routes to other Services
 /// too: the last of them carries the traffic, those before it with a `match` are match rules.
-pub fn facts(files: &BTreeMap<PathBuf, Vec<u8>>) -> Facts {
-    let mut out = Facts::default();
+pub fn facts(files: &BTreeMap<PathBuf, Vec<u8>>) -> Observed {
+    let mut out =
+        Observed { files: files.keys().map(|p| p.to_string_lossy().into_owned()).collect(), ..Observed::default() };
     // Subset name → version label.
     let mut versions: BTreeMap<String, String> = BTreeMap::new();
     let mut replicas: BTreeMap<String, Option<u64>> = BTreeMap::new();
@@ -96,7 +44,7 @@ pub fn facts(files: &BTreeMap<PathBuf, Vec<u8>>) -> Facts {
         let version = || doc["metadata"]["labels"]["version"].as_str().unwrap_or("?").to_string();
         match doc["kind"].as_str() {
             Some("Kustomization") => {
-                out.stage = doc["metadata"]["annotations"]["kanari.dev/stage"].as_str().map(str::to_string);
+                out.stage = doc["metadata"]["annotations"][plan::key("stage")].as_str().map(str::to_string);
             }
             Some("Deployment") => {
                 replicas.insert(version(), doc["spec"]["replicas"].as_u64());
@@ -106,7 +54,7 @@ pub fn facts(files: &BTreeMap<PathBuf, Vec<u8>>) -> Facts {
                 let containers = doc["spec"]["template"]["spec"]["containers"].as_array().cloned().unwrap_or_default();
                 let images = containers.iter().filter_map(|c| c["image"].as_str().map(str::to_string)).collect();
                 out.images.insert(version(), images);
-                out.templates.insert(version(), doc["spec"]["template"].to_string());
+                out.templates.insert(version(), doc["spec"]["template"].clone());
             }
             Some("HorizontalPodAutoscaler") => {
                 let (min, max) = (&doc["spec"]["minReplicas"], &doc["spec"]["maxReplicas"]);
@@ -194,7 +142,7 @@ pub fn facts(files: &BTreeMap<PathBuf, Vec<u8>>) -> Facts {
                         out.routed.insert(to.to_string());
                     }
                     for m in &matches {
-                        out.matches.push(format!("{} -> {to}", match_text(m)));
+                        out.matches.push(Matched { when: match_text(m), to: to.to_string() });
                     }
                 }
             }
@@ -206,10 +154,8 @@ pub fn facts(files: &BTreeMap<PathBuf, Vec<u8>>) -> Facts {
         *subset = version_of(subset);
     }
     out.routed = out.routed.iter().map(|s| version_of(s)).collect();
-    for line in out.matches.iter_mut() {
-        if let Some((rule, to)) = line.rsplit_once(" -> ") {
-            *line = format!("{rule} -> {}", version_of(to));
-        }
+    for m in out.matches.iter_mut() {
+        m.to = version_of(&m.to);
     }
     // Gateway API: backends are read as versions through the Services' selectors.
     for route in routes {
@@ -220,19 +166,15 @@ pub fn facts(files: &BTreeMap<PathBuf, Vec<u8>>) -> Facts {
             out.routed.insert(version.clone());
         }
     }
-    for (version, n) in &replicas {
-        let count = n.or_else(|| hpas.get(version).map(|(min, _)| *min)).unwrap_or(0) as u32;
-        out.counts.insert(version.clone(), count);
-    }
     out.pods = replicas
         .into_iter()
         .map(|(version, n)| {
-            let text = match (n, hpas.get(&version)) {
-                (Some(n), _) => plan::PodCount::Replicas(n).to_string(),
-                (None, Some(&(min, max))) => plan::PodCount::Hpa { min, max }.to_string(),
-                (None, None) => "-".into(),
+            let count = match (n, hpas.get(&version)) {
+                (Some(n), _) => Some(PodCount::Replicas(n)),
+                (None, Some(&(min, max))) => Some(PodCount::Hpa { min, max }),
+                (None, None) => None,
             };
-            (version, text)
+            (version, count)
         })
         .collect();
     out
@@ -242,7 +184,7 @@ pub fn facts(files: &BTreeMap<PathBuf, Vec<u8>>) -> Facts {
 /// `matches` is the catch-all, a rule with them sends what matches to its first backend. A
 /// backend Service names its version by its `version` selector, else by the suffix after the
 /// route's name (`reviews-v2` of route `reviews`).
-fn http_route(out: &mut Facts, route: &Value, selects: &BTreeMap<String, String>) {
+fn http_route(out: &mut Observed, route: &Value, selects: &BTreeMap<String, String>) {
     let prefix = format!("{}-", route["metadata"]["name"].as_str().unwrap_or_default());
     let version = |backend: &Value| {
         let name = backend["name"].as_str().unwrap_or("?");
@@ -278,7 +220,7 @@ fn http_route(out: &mut Facts, route: &Value, selects: &BTreeMap<String, String>
                 let to = backends.first().map_or("?".to_string(), version);
                 out.routed.insert(to.clone());
                 for m in matches.as_array().into_iter().flatten() {
-                    out.matches.push(format!("{} -> {to}", gateway_match_text(m)));
+                    out.matches.push(Matched { when: gateway_match_text(m), to: to.clone() });
                 }
             }
         }
@@ -355,8 +297,12 @@ mod tests {
         let f = facts(&files);
         assert_eq!(f.stage.as_deref(), Some("jason"));
         assert_eq!(f.traffic, [("v1".to_string(), 90), ("v2".to_string(), 10)]);
-        assert_eq!(f.pods, [("v1".to_string(), "10".to_string()), ("v2".to_string(), "hpa 2-9".to_string())]);
-        assert_eq!(f.matches, ["end-user=jason & uri^=/a -> v2"]);
+        let pods = [
+            ("v1".to_string(), Some(PodCount::Replicas(10))),
+            ("v2".to_string(), Some(PodCount::Hpa { min: 2, max: 9 })),
+        ];
+        assert_eq!(f.pods, pods);
+        assert_eq!(f.matches, [Matched { when: "end-user=jason & uri^=/a".into(), to: "v2".into() }]);
         assert_eq!(f.mirror.as_deref(), Some("mirror 20% -> v3"));
         assert!(f.routed.contains("v3"), "a mirrored subset takes traffic: {:?}", f.routed);
     }
@@ -390,7 +336,7 @@ mod tests {
         .collect();
         let f = facts(&files);
         assert_eq!(f.traffic, [("v1".to_string(), 90), ("v2".to_string(), 10)]);
-        assert_eq!(f.matches, ["end-user=jason & uri^=/a -> v2"]);
+        assert_eq!(f.matches, [Matched { when: "end-user=jason & uri^=/a".into(), to: "v2".into() }]);
         assert_eq!(f.routed, ["v1".to_string(), "v2".to_string()].into());
     }
 }

@@ -16,11 +16,10 @@ pub fn run(ws: &Workspace, args: &AbortArgs) -> Result<Code> {
         bail!("--reason must be one line of 1 to 1000 characters");
     }
     moves::run(ws, &args.selection, &args.commit, moves::Intent::Wherever, &|canary, committed, now| {
-        let next = release::abort(canary, committed.recorded.as_ref(), &committed.observed_for(canary), now, reason)?;
+        let next = release::abort(canary, committed.recorded.as_ref(), committed.observed(), now, reason)?;
         // The reason the release records: a second abort that completes the first keeps the first's.
         Ok(next.map(|target| {
-            let recorded =
-                target.reason.as_deref().or(target.transit.as_ref().and_then(|t| t.record.reason.as_deref()));
+            let recorded = target.reason.as_deref();
             Transition {
                 note: Some(format!("reason: {}", recorded.unwrap_or(reason))),
                 ..Transition::to(target, "abort")

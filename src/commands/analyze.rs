@@ -49,7 +49,7 @@ pub(crate) fn window<'a>(canary: &'a Canary, recorded: Option<&Recorded>, now: T
     if r.toward.is_some() || plan::need(canary, Step::Stage(i)).canary == 0 {
         return None;
     }
-    let since: Timestamp = r.since.as_deref()?.parse().ok()?;
+    let since = r.since?;
     if now < since + SignedDuration::from_secs(canary.warmup.as_secs() as i64) {
         return None;
     }
@@ -443,7 +443,7 @@ pub(crate) fn overall(outcomes: &[Outcome]) -> Verdict {
 pub fn run(ws: &Workspace, args: &AnalyzeArgs) -> Result<Code> {
     let git = Git::open(ws)?;
     let (head, canaries) = git.releases_at_head(&args.selection.releases)?;
-    let committed = git.map_committed(head, &canaries, |canary, c| Ok((c.observed_for(canary), c.recorded)))?;
+    let committed = git.map_committed(head, &canaries, |_, c| Ok(c.into_observed()))?;
     let (observed, recorded): (Vec<Observed>, Vec<Option<Recorded>>) = committed.into_iter().unzip();
     if let Some(range) = &args.replay {
         return super::replay::run(ws, args, range, &canaries, &recorded);

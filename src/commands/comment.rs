@@ -18,7 +18,8 @@
 
 use crate::commands::{by_version, chart};
 use crate::diff::{self, Change};
-use crate::review::{Facts, SpecChanges};
+use crate::plan::{Observed, PodCount};
+use crate::review::SpecChanges;
 use crate::spec::Canary;
 
 /// The comment's first line, hidden on GitHub: a workflow finds its own comment by it.
@@ -33,8 +34,8 @@ pub struct ReleaseDiff<'a> {
     pub from: Option<String>,
     pub to: String,
     pub changes: Vec<Change>,
-    pub before: Facts,
-    pub after: Facts,
+    pub before: Observed,
+    pub after: Observed,
     /// What the pull request changes in the release's spec, against the base's, or why that
     /// could not be read (the base's specs do not load).
     pub spec: Result<SpecChanges, String>,
@@ -50,8 +51,8 @@ pub struct ReleaseDiff<'a> {
     pub aborts: Option<String>,
 }
 
-/// What the comment shows in place of the `kanari.dev/since` a `--next` diff adds: the time is
-/// the commit's, which `promote` records when it commits.
+/// What the comment of a `--next` diff records as `kanari.dev/since` in place of a time: the time
+/// is the commit's, which `promote` records when it commits.
 pub const SINCE_PLACEHOLDER: &str = "<time of the commit>";
 
 /// How much a file tells a reviewer, first first: the routes, the Deployments, the rest, and the
@@ -64,18 +65,6 @@ fn review_rank(change: &Change) -> u8 {
         _ if name.starts_with("deployment") => 1,
         _ => 2,
     }
-}
-
-/// A `--next` diff's body with the `kanari.dev/since` it adds shown as [`SINCE_PLACEHOLDER`].
-fn placeholder_since(body: &str) -> String {
-    body.split_inclusive('\n')
-        .map(|line| match line.strip_prefix('+').and_then(|rest| rest.split_once("kanari.dev/since: ")) {
-            Some((indent, _)) if !line.starts_with("+++") => {
-                format!("+{indent}kanari.dev/since: {SINCE_PLACEHOLDER}\n")
-            }
-            _ => line.to_string(),
-        })
-        .collect()
 }
 
 /// What holds the release, or the abort the next promote commits: `held: needs approval of
@@ -159,7 +148,7 @@ pub fn markdown(diffs: &[ReleaseDiff], removed: &[(String, String)], compared: &
                     html_escape(&c.path.display().to_string()),
                     kind_word(c.kind)
                 );
-                let body = if d.next { placeholder_since(&c.unified()) } else { c.unified() };
+                let body = c.unified();
                 let fence = fence_for(&body);
                 (summary, format!("{fence}diff\n{body}{fence}\n"), "\n</details>\n".to_string())
             })
@@ -269,7 +258,7 @@ fn cell(text: &str) -> String {
 }
 
 /// The before/after table; changed values in bold.
-fn table(before: &Facts, after: &Facts, from: Option<&str>, to: &str) -> String {
+fn table(before: &Observed, after: &Observed, from: Option<&str>, to: &str) -> String {
     let mut rows: Vec<(String, String, String)> =
         vec![("stage".into(), from.map_or("—".into(), |f| format!("`{f}`")), format!("`{to}`"))];
     let pairs =
@@ -279,22 +268,23 @@ fn table(before: &Facts, after: &Facts, from: Option<&str>, to: &str) -> String 
                 rows.push((format!("{label} `{v}`"), get(0), get(1)));
             }
         };
-    let pct = |f: &Facts| f.traffic.iter().map(|(v, w)| (v.clone(), format!("{w}%"))).collect::<Vec<_>>();
+    let pct = |f: &Observed| f.traffic.iter().map(|(v, w)| (v.clone(), format!("{w}%"))).collect::<Vec<_>>();
     pairs("traffic", &pct(before), &pct(after), &mut rows);
-    pairs("pods", &before.pods, &after.pods, &mut rows);
-    let images = |f: &Facts| {
+    let pods = |f: &Observed| f.pods.iter().map(|(v, c)| (v.clone(), PodCount::text(*c))).collect::<Vec<_>>();
+    pairs("pods", &pods(before), &pods(after), &mut rows);
+    let images = |f: &Observed| {
         f.images.iter().map(|(v, images)| (v.clone(), format!("`{}`", cell(&images.join(", "))))).collect::<Vec<_>>()
     };
     pairs("image", &images(before), &images(after), &mut rows);
     if before.mirror.is_some() || after.mirror.is_some() {
-        let side = |f: &Facts| f.mirror.as_ref().map_or("—".to_string(), |m| format!("`{m}`"));
+        let side = |f: &Observed| f.mirror.as_ref().map_or("—".to_string(), |m| format!("`{m}`"));
         rows.push(("mirror".into(), side(before), side(after)));
     }
     for m in after.matches.iter().filter(|m| !before.matches.contains(m)) {
-        rows.push(("match added".into(), String::new(), format!("`{}`", cell(m))));
+        rows.push(("match added".into(), String::new(), format!("`{}`", cell(&m.to_string()))));
     }
     for m in before.matches.iter().filter(|m| !after.matches.contains(m)) {
-        rows.push(("match removed".into(), format!("`{}`", cell(m)), String::new()));
+        rows.push(("match removed".into(), format!("`{}`", cell(&m.to_string())), String::new()));
     }
     let mut out = String::from("| | before | after |\n|---|---|---|\n");
     for (label, a, b) in rows {

@@ -40,8 +40,9 @@ use crate::commands::{Workspace, named_state};
 use crate::diff::{self, Change};
 use crate::exit::Code;
 use crate::plan;
+use crate::plan::Observed;
 use crate::release::{self, Evidence, Next};
-use crate::review::{self, Facts, SpecChanges};
+use crate::review::{self, SpecChanges};
 use crate::spec::Canary;
 
 pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<Code> {
@@ -94,7 +95,7 @@ pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<Code> {
     // name is asked, and gets the token.
     let answers = match args.analysis {
         true => {
-            let committed = git.map_committed(base, &canaries, |canary, c| Ok((c.observed_for(canary), c.recorded)))?;
+            let committed = git.map_committed(base, &canaries, |_, c| Ok(c.into_observed()))?;
             let (observed, recorded): (Vec<_>, Vec<_>) = committed.into_iter().unzip();
             // A base whose specs do not load names no Prometheus.
             let trusted =
@@ -232,12 +233,12 @@ fn release_diff<'a>(
     let state = if let Some(name) = &args.stage {
         named_state(canary, name, current)?
     } else if args.next {
-        let observed = committed.observed_for(canary);
+        let observed = committed.observed();
         let options = release::Options::default();
         let decision = match evidence {
-            Some(evidence) => release::decide(canary, recorded, &observed, now, &options, evidence)?,
+            Some(evidence) => release::decide(canary, recorded, observed, now, &options, evidence)?,
             None => release::Decision {
-                next: release::next(canary, recorded, &observed, now, &options)?,
+                next: release::next(canary, recorded, observed, now, &options)?,
                 aborts: None,
                 analysis: Vec::new(),
             },
@@ -256,6 +257,11 @@ fn release_diff<'a>(
     };
     let gate = gate_line(canary, state.step, &held, now);
     let mut planned = plan::plan(canary, &state);
+    // The comment of a `--next` diff cannot know the time the merge's promote records (the clock
+    // here is not it): a time it records anew reads as a placeholder.
+    if args.next && args.format == DiffFormat::Markdown && state.since != recorded.and_then(|r| r.since) {
+        planned.annotations.insert(plan::key("since"), comment::SINCE_PLACEHOLDER.to_string());
+    }
     committed.carry_into(&mut planned)?;
     let rendered = renderer.render(&planned, &canary.file).with_context(|| format!("release `{}`", canary.id()))?;
     let changes = diff::changes(&canary.output, &committed.files, &rendered.files);
@@ -268,9 +274,9 @@ fn release_diff<'a>(
     };
     let (before, after) = if shows_facts {
         let rendered_files = rendered.files.into_iter().map(|(k, v)| (k.into(), v)).collect();
-        (review::facts(&committed.files), review::facts(&rendered_files))
+        (committed.observed().clone(), review::facts(&rendered_files))
     } else {
-        (Facts::default(), Facts::default())
+        (Observed::default(), Observed::default())
     };
     Ok(ReleaseDiff {
         canary,

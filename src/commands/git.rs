@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use anyhow::{Context, Result, bail};
 use jiff::Timestamp;
@@ -11,8 +12,7 @@ use jiff::Timestamp;
 use crate::commands::Renderer;
 use crate::commands::{Workspace, select_each};
 use crate::overlay;
-use crate::plan::{Plan, Recorded};
-use crate::release::Observed;
+use crate::plan::{Observed, Plan, Recorded};
 use crate::render::{KUSTOMIZATION, Overrides};
 use crate::repo::{CommitId, Repo, short};
 use crate::review;
@@ -27,55 +27,31 @@ pub fn now() -> Result<Timestamp> {
     }
 }
 
-/// A committed overlay: its files and the state its `kustomization.yaml` records.
+/// A committed overlay: its files, the state its `kustomization.yaml` records, and what its
+/// files show ([`Committed::observed`], read once, when first asked).
 pub struct Committed {
     pub files: BTreeMap<PathBuf, Vec<u8>>,
     pub recorded: Option<Recorded>,
+    observed: OnceLock<Observed>,
 }
 
 impl Committed {
-    /// What the overlay's files show, read as cheaply as `canary`'s state allows: when every
-    /// version the overlay runs is one the spec names and no transit is under way, only the
-    /// Deployments' images are read (a line scan, for a re-roll in place); else everything
-    /// ([`Committed::observed`]).
-    pub fn observed_for(&self, canary: &Canary) -> Observed {
-        let prefix = format!("deployment-{}-", canary.name);
-        let names: Vec<&str> =
-            self.files.keys().filter_map(|p| p.to_str()?.strip_prefix(&prefix)?.strip_suffix(".yaml")).collect();
-        let spec_versions: Vec<&crate::spec::Version> =
-            [Some(&canary.stable), canary.canary.as_ref()].into_iter().flatten().collect();
-        let by_name = |name: &str| spec_versions.iter().find(|v| v.name == name);
-        let named = |v: &String| spec_versions.iter().any(|s| &s.version == v);
-        let r = self.recorded.as_ref();
-        let settled = r.is_none_or(|r| r.departing.is_none() && r.canary.as_ref().is_none_or(named));
-        if !settled || !names.iter().all(|n| by_name(n).is_some()) {
-            return self.observed();
-        }
-        let mut observed = Observed::default();
-        for name in names {
-            let version = by_name(name).expect("every name is the spec's").version.clone();
-            let bytes = &self.files[Path::new(&format!("{prefix}{name}.yaml"))];
-            // The same name under another `version` label (`6.5.0` → `6_5_0`): read it all.
-            if values_of(bytes, "version:").first() != Some(&version) {
-                return self.observed();
-            }
-            observed.images.insert(version.clone(), values_of(bytes, "image:"));
-            observed.pods.insert(version, 0);
-        }
-        observed
+    pub fn new(files: BTreeMap<PathBuf, Vec<u8>>, recorded: Option<Recorded>) -> Self {
+        Committed { files, recorded, observed: OnceLock::new() }
     }
 
-    /// What the overlay's files show: pods and traffic per version, and the file names.
-    pub fn observed(&self) -> Observed {
-        let facts = review::facts(&self.files);
-        Observed {
-            pods: facts.counts,
-            routed: facts.routed.clone(),
-            files: self.files.keys().map(|p| p.to_string_lossy().into_owned()).collect(),
-            images: facts.images,
-            deployments: facts.deployments,
-            subsets: facts.subsets,
-        }
+    /// What the overlay's files show ([`review::facts`]), read the first time it is asked for.
+    pub fn observed(&self) -> &Observed {
+        self.observed.get_or_init(|| review::facts(&self.files))
+    }
+
+    /// What the overlay's files show and the state it records, taken out.
+    pub fn into_observed(self) -> (Observed, Option<Recorded>) {
+        let observed = match self.observed.into_inner() {
+            Some(observed) => observed,
+            None => review::facts(&self.files),
+        };
+        (observed, self.recorded)
     }
 
     /// `plan` with the bytes of the files it carries over from this overlay; an error when one
@@ -89,24 +65,6 @@ impl Committed {
         }
         Ok(())
     }
-}
-
-/// The values of the `key` keys (`image:`, `version:`) of a Deployment kanari wrote, in file
-/// order (one per line, as its emitter writes them, plain or quoted): its first `version:` is its
-/// own label.
-fn values_of(bytes: &[u8], key: &str) -> Vec<String> {
-    String::from_utf8_lossy(bytes)
-        .lines()
-        .filter_map(|line| line.trim_start().trim_start_matches("- ").strip_prefix(key))
-        .map(|value| {
-            let value = value.trim();
-            match value.as_bytes().first() {
-                Some(b'"') => serde_json::from_str(value).unwrap_or_else(|_| value.to_string()),
-                Some(b'\'') => value.trim_matches('\'').replace("''", "'"),
-                _ => value.to_string(),
-            }
-        })
-        .collect()
 }
 
 /// The repository, seen through the workspace's settings.
@@ -231,9 +189,9 @@ impl<'a> Git<'a> {
 
     /// The release's overlay as `commit` has it (`commit` None: an empty repository).
     pub fn committed(&self, commit: Option<CommitId>, canary: &Canary) -> Result<Committed> {
-        let Some(commit) = commit else { return Ok(Committed { files: BTreeMap::new(), recorded: None }) };
+        let Some(commit) = commit else { return Ok(Committed::new(BTreeMap::new(), None)) };
         let Some(files) = self.repo.files(commit, &canary.output)? else {
-            return Ok(Committed { files: BTreeMap::new(), recorded: None });
+            return Ok(Committed::new(BTreeMap::new(), None));
         };
         let Some(text) = files.get(Path::new(KUSTOMIZATION)) else {
             bail!(
@@ -261,7 +219,7 @@ impl<'a> Git<'a> {
                 strangers.join(", ")
             );
         }
-        Ok(Committed { files, recorded: existing.recorded })
+        Ok(Committed::new(files, existing.recorded))
     }
 
     /// `each` of every release and what `commit` holds of it ([`Git::committed`]), on every
@@ -314,18 +272,5 @@ impl<'a> Git<'a> {
         }
         let list: Vec<String> = all.iter().map(|p| format!("`{}`", p.display())).collect();
         bail!("uncommitted changes in {}; commit or stash them first", list.join(", "))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::values_of;
-
-    #[test]
-    fn images_are_read_from_a_deployments_lines_plain_or_quoted() {
-        let yaml = "spec:\n  template:\n    spec:\n      containers:\n        - image: r:1\n          name: a\n        - name: b\n          image: \"r:2 x\"\n      initContainers:\n        - image: 'it''s:3'\n";
-        assert_eq!(values_of(yaml.as_bytes(), "image:"), ["r:1", "r:2 x", "it's:3"]);
-        let labels = "metadata:\n  labels:\n    app: r\n    version: \"6.5\"\nspec:\n  selector:\n    matchLabels:\n      version: \"6.5\"\n";
-        assert_eq!(values_of(labels.as_bytes(), "version:").first().map(String::as_str), Some("6.5"));
     }
 }

@@ -7,7 +7,7 @@
 
 use crate::commands::by_version;
 use crate::commands::git::Committed;
-use crate::plan::{self, Recorded, State, Step};
+use crate::plan::{Matched, Observed, PodCount, Recorded, State, Step};
 use crate::render::Rendered;
 use crate::review;
 use crate::spec::Canary;
@@ -26,15 +26,12 @@ pub(crate) fn message(
     trailers: &[(&str, String)],
 ) -> String {
     let recorded = from.recorded.as_ref();
-    let to_name = match &to.transit {
-        Some(t) => t.record.stage.clone(),
-        None => to.step.name(canary).to_string(),
-    };
+    let to_name = to.stage_name(canary);
     let from_name = recorded.map_or("(new)", |r| r.stage.as_str());
     let after_files = rendered.files.iter().map(|(k, v)| (k.into(), v.clone())).collect();
     let after = review::facts(&after_files);
-    let before = recorded.map(|_| review::facts(&from.files));
-    let purpose = purpose(canary, recorded, to, before.as_ref(), &after);
+    let before = recorded.map(|_| from.observed());
+    let purpose = purpose(canary, recorded, to, before, &after);
     // An abort's traffic move is the abort itself: its subject says no more than that.
     let purpose_in_subject =
         purpose.as_ref().filter(|_| !(verb == "abort" && to.holding.is_some() && from_name != to_name));
@@ -78,20 +75,20 @@ pub(crate) fn message(
     if let Some(Purpose { long, .. }) = purpose {
         body.push(long);
     }
-    body.extend(traffic_sentences(before.as_ref().map(|b| b.traffic.as_slice()), &after.traffic));
-    match (before.as_ref().and_then(|b| b.mirror.as_ref()), &after.mirror) {
+    body.extend(traffic_sentences(before.map(|b| b.traffic.as_slice()), &after.traffic));
+    match (before.and_then(|b| b.mirror.as_ref()), &after.mirror) {
         (_, Some(mirror)) => body.push(format!("{mirror}.")),
         (Some(mirror), None) => body.push(format!("{mirror} stops.")),
         (None, None) => {}
     }
-    let before_matches = before.as_ref().map_or(&[][..], |b| b.matches.as_slice());
+    let before_matches = before.map_or(&[][..], |b| b.matches.as_slice());
     for m in after.matches.iter().filter(|m| !before_matches.contains(m)) {
         body.push(format!("{}.", match_sentence(m, "go to")));
     }
     for m in before_matches.iter().filter(|m| !after.matches.contains(m)) {
         body.push(format!("{}.", match_sentence(m, "no longer go to")));
     }
-    body.extend(pod_sentences(before.as_ref().map(|b| b.pods.as_slice()), &after.pods));
+    body.extend(pod_sentences(before.map(|b| b.pods.as_slice()), &after.pods));
     let more: String = trailers.iter().map(|(key, value)| format!("{key}: {value}\n")).collect();
     format!("{subject}\n\n{}\n\nKanari-Canary: {}\nKanari-Stage: {to_name}\n{more}", body.join("\n"), canary.id())
 }
@@ -116,8 +113,8 @@ fn purpose(
     canary: &Canary,
     from: Option<&Recorded>,
     to: &State,
-    before: Option<&review::Facts>,
-    after: &review::Facts,
+    before: Option<&Observed>,
+    after: &Observed,
 ) -> Option<Purpose> {
     let purpose = |(short, long): (String, String)| Purpose { short, long, settles: None, prepares: None };
     let warmup = crate::spec::format_duration(canary.warmup);
@@ -131,16 +128,15 @@ fn purpose(
         )));
     }
     if let Some(t) = &to.transit {
-        let r = &t.record;
-        return Some(purpose(match (&r.toward, &r.departing, r.stage.as_str()) {
-            (Some(_), _, _) => (
+        return Some(purpose(match (to.toward, t.departing.join(",")) {
+            (Some(_), _) => (
                 format!("scale up {} to take all the traffic", canary.stable.version),
                 format!(
                     "step: {} scales up to take all the traffic before it moves (the next promote moves it, after the warmup of {warmup})",
                     canary.stable.version
                 ),
             ),
-            (None, Some(leaving), _) => (
+            (None, leaving) if !leaving.is_empty() => (
                 format!("all traffic to {}, {leaving} departing", canary.stable.version),
                 format!(
                     "step: all traffic moves to {}; {leaving} keeps its pods until it has drained (the next promote removes it, after the warmup of {warmup})",
@@ -151,11 +147,11 @@ fn purpose(
                 format!(
                     "traffic back to {}, draining {}",
                     canary.stable.version,
-                    r.canary.as_deref().unwrap_or("the old canary")
+                    t.canary.as_deref().unwrap_or("the old canary")
                 ),
                 format!(
                     "step: {}; all traffic moves back to {}, and the old canary keeps its pods until it has drained (the next promote replaces it, after the warmup of {warmup})",
-                    r.reason.as_deref().unwrap_or("the canary changed"),
+                    to.reason.as_deref().unwrap_or("the canary changed"),
                     canary.stable.version
                 ),
             ),
@@ -184,7 +180,7 @@ fn purpose(
             ),
         )));
     }
-    if let Some(leaving) = from.and_then(|r| r.departing.as_deref()) {
+    if let Some(leaving) = from.map(|r| r.departing.join(",")).filter(|d| !d.is_empty()) {
         return Some(purpose((
             format!("remove {leaving} after the traffic moved"),
             format!("step: all traffic moved to {} in the commit before; {leaving} goes now", canary.stable.version),
@@ -202,25 +198,21 @@ fn purpose(
 
 /// The versions whose pod count (a Deployment's replicas or its HPA's minimum; 0 where it does
 /// not run) went from `old` to `new` with `moved(old, new)`, in the order the overlays list them.
-fn changed(before: Option<&review::Facts>, after: &review::Facts, moved: fn(u32, u32) -> bool) -> Vec<String> {
+fn changed(before: Option<&Observed>, after: &Observed, moved: fn(u32, u32) -> bool) -> Vec<String> {
     let Some(before) = before else { return Vec::new() };
     let versions: Vec<&String> = before.pods.iter().chain(&after.pods).map(|(v, _)| v).collect();
     let mut seen = std::collections::BTreeSet::new();
     versions
         .into_iter()
         .filter(|v| seen.insert(*v))
-        .filter(|v| moved(before.counts.get(*v).copied().unwrap_or(0), after.counts.get(*v).copied().unwrap_or(0)))
+        .filter(|v| moved(before.count(v), after.count(v)))
         .cloned()
         .collect()
 }
 
-/// `requests with end-user=jason go to v2`, from a match as [`review::Facts`] reads it
-/// (`end-user=jason -> v2`).
-fn match_sentence(m: &str, verb: &str) -> String {
-    match m.rsplit_once(" -> ") {
-        Some((when, to)) => format!("requests with {when} {verb} {to}"),
-        None => format!("requests with {m} {verb} the canary"),
-    }
+/// `requests with end-user=jason go to v2`.
+fn match_sentence(m: &Matched, verb: &str) -> String {
+    format!("requests with {} {verb} {}", m.when, m.to)
 }
 
 /// One sentence per version: `v1 goes from 90% to 50% of the traffic.`, `v2 keeps 10% of the
@@ -240,43 +232,44 @@ fn traffic_sentences(before: Option<&[(String, u64)]>, after: &[(String, u64)]) 
 
 /// One sentence per version: `v2 scales from 1 to 5 pods.`, `v1 keeps 10 pods.`, `v2 starts
 /// with 5 pods.`, `v2 is removed.`; an autoscaled version's bounds as `v2: autoscaled 1-20, was
-/// 2-20.` (a count is a number or `hpa 2-10`).
-fn pod_sentences(before: Option<&[(String, String)]>, after: &[(String, String)]) -> Vec<String> {
-    use plan::PodCount::{Hpa, Replicas};
-    let sides: Vec<&[(String, String)]> = [Some(after), before].into_iter().flatten().collect();
+/// 2-20.`.
+fn pod_sentences(before: Option<&[(String, Option<PodCount>)]>, after: &[(String, Option<PodCount>)]) -> Vec<String> {
+    use PodCount::{Hpa, Replicas};
+    let sides: Vec<&[(String, Option<PodCount>)]> = [Some(after), before].into_iter().flatten().collect();
     by_version(&sides)
         .into_iter()
         .map(|(v, values)| match (values[0], before.map(|_| values[1])) {
-            (Some(new), None | Some(None)) => match plan::PodCount::read(new) {
-                Some(Hpa { .. }) => format!("{v} starts, {}.", pods(new)),
-                _ => format!("{v} starts with {}.", pods(new)),
+            (Some(new), None | Some(None)) => match new {
+                Some(Hpa { .. }) => format!("{v} starts, {}.", pods(*new)),
+                _ => format!("{v} starts with {}.", pods(*new)),
             },
-            (Some(new), Some(Some(old))) if old == new => match plan::PodCount::read(new) {
-                Some(Hpa { .. }) => format!("{v} stays {}.", pods(new)),
-                _ => format!("{v} keeps {}.", pods(new)),
+            (Some(new), Some(Some(old))) if old == new => match new {
+                Some(Hpa { .. }) => format!("{v} stays {}.", pods(*new)),
+                _ => format!("{v} keeps {}.", pods(*new)),
             },
-            (Some(new), Some(Some(old))) => match (plan::PodCount::read(old), plan::PodCount::read(new)) {
-                (Some(Replicas(_)), Some(Replicas(_))) => format!("{v} scales from {old} to {}.", pods(new)),
-                (Some(Hpa { min, max }), Some(Hpa { .. })) => format!("{v}: {}, was {min}-{max}.", pods(new)),
-                _ => format!("{v}: {}, was {}.", pods(new), pods(old)),
+            (Some(new), Some(Some(old))) => match (old, new) {
+                (Some(Replicas(old)), Some(Replicas(_))) => format!("{v} scales from {old} to {}.", pods(*new)),
+                (Some(Hpa { min, max }), Some(Hpa { .. })) => format!("{v}: {}, was {min}-{max}.", pods(*new)),
+                _ => format!("{v}: {}, was {}.", pods(*new), pods(*old)),
             },
             (None, _) => format!("{v} is removed."),
         })
         .collect()
 }
 
-/// A version's pods in words: `1 pod`, `5 pods`, `autoscaled 2-10`.
-fn pods(text: &str) -> String {
-    match plan::PodCount::read(text) {
-        Some(plan::PodCount::Replicas(1)) => "1 pod".into(),
-        Some(plan::PodCount::Hpa { min, max }) => format!("autoscaled {min}-{max}"),
-        _ => format!("{text} pods"),
+/// A version's pods in words: `1 pod`, `5 pods`, `autoscaled 2-10`, `- pods` where unknown.
+fn pods(count: Option<PodCount>) -> String {
+    match count {
+        Some(PodCount::Replicas(1)) => "1 pod".into(),
+        Some(PodCount::Hpa { min, max }) => format!("autoscaled {min}-{max}"),
+        _ => format!("{} pods", PodCount::text(count)),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::{match_sentence, pod_sentences, traffic_sentences};
+    use crate::plan::{Matched, PodCount};
 
     #[test]
     fn changes_read_as_one_sentence_per_version() {
@@ -288,17 +281,18 @@ mod tests {
             ["v1 goes from 90% to 50% of the traffic.", "v2 keeps 10% of the traffic.", "v3 takes 40% of the traffic."]
         );
         assert_eq!(traffic_sentences(Some(&after), &before)[2], "v3 no longer takes traffic.");
-        let pods = |v: &str, x: &str| (v.to_string(), x.to_string());
-        let before = [pods("v1", "10"), pods("v2", "1")];
-        let after = [pods("v1", "10"), pods("v2", "5"), pods("v3", "hpa 2-10")];
+        let pods = |v: &str, n: u64| (v.to_string(), Some(PodCount::Replicas(n)));
+        let hpa = |v: &str, min: u64, max: u64| (v.to_string(), Some(PodCount::Hpa { min, max }));
+        let before = [pods("v1", 10), pods("v2", 1)];
+        let after = [pods("v1", 10), pods("v2", 5), hpa("v3", 2, 10)];
         assert_eq!(
             pod_sentences(Some(&before), &after),
             ["v1 keeps 10 pods.", "v2 scales from 1 to 5 pods.", "v3 starts, autoscaled 2-10."]
         );
         assert_eq!(pod_sentences(Some(&after), &before)[2], "v3 is removed.");
         // Autoscaled: one line per version, the new bounds first.
-        let scaled = [pods("v1", "hpa 2-20"), pods("v2", "hpa 2-20"), pods("v3", "5")];
-        let autoscaled = [pods("v1", "hpa 2-20"), pods("v2", "hpa 1-20"), pods("v3", "hpa 1-20"), pods("v4", "0")];
+        let scaled = [hpa("v1", 2, 20), hpa("v2", 2, 20), pods("v3", 5)];
+        let autoscaled = [hpa("v1", 2, 20), hpa("v2", 1, 20), hpa("v3", 1, 20), pods("v4", 0)];
         assert_eq!(
             pod_sentences(Some(&scaled), &autoscaled),
             [
@@ -309,11 +303,9 @@ mod tests {
             ]
         );
         assert_eq!(pod_sentences(Some(&autoscaled), &scaled)[1], "v2: autoscaled 2-20, was 1-20.");
-        assert_eq!(
-            pod_sentences(Some(&[pods("v2", "hpa 2-20")]), &[pods("v2", "0")]),
-            ["v2: 0 pods, was autoscaled 2-20."]
-        );
+        assert_eq!(pod_sentences(Some(&[hpa("v2", 2, 20)]), &[pods("v2", 0)]), ["v2: 0 pods, was autoscaled 2-20."]);
         assert_eq!(pod_sentences(None, &before), ["v1 starts with 10 pods.", "v2 starts with 1 pod."]);
-        assert_eq!(match_sentence("end-user=jason -> v2", "go to"), "requests with end-user=jason go to v2");
+        let jason = Matched { when: "end-user=jason".into(), to: "v2".into() };
+        assert_eq!(match_sentence(&jason, "go to"), "requests with end-user=jason go to v2");
     }
 }

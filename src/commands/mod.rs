@@ -234,9 +234,9 @@ pub(crate) fn named_state(canary: &Canary, name: &str, current: State) -> Result
 /// A state in a few words: `50-50`, `50-50, scaled up for 0-100`, `0-100, draining 50-50`.
 pub(crate) fn state_text(canary: &Canary, state: &State) -> String {
     if let Some(t) = &state.transit {
-        return match doing(&t.record) {
-            Some(doing) => format!("{}, {doing}", t.record.stage),
-            None => t.record.stage.clone(),
+        return match doing(&state.recorded(canary)) {
+            Some(doing) => format!("{}, {doing}", t.stage),
+            None => t.stage.clone(),
         };
     }
     let name = state.step.name(canary).to_string();
@@ -257,8 +257,8 @@ pub(crate) fn doing(r: &Recorded) -> Option<String> {
     if let Some(h) = &r.holding {
         parts.push(format!("draining {h}"));
     }
-    if let Some(d) = &r.departing {
-        parts.push(format!("{d} departing"));
+    if !r.departing.is_empty() {
+        parts.push(format!("{} departing", r.departing.join(",")));
     }
     (!parts.is_empty()).then(|| parts.join(", "))
 }

@@ -526,12 +526,10 @@ fn say(ws: &Workspace, line: String) {
 
 /// What identifies a recorded state for "has someone else moved it": canary, stage, approval,
 /// and the transition under way (a drain, a scale-up, a version departing).
-type Key = Option<[Option<String>; 6]>;
+type Key = Option<Recorded>;
 
 fn key(recorded: Option<&Recorded>) -> Key {
-    recorded.map(|r| {
-        [&r.canary, &Some(r.stage.clone()), &r.approved, &r.holding, &r.toward, &r.departing].map(Clone::clone)
-    })
+    recorded.map(|r| Recorded { since: None, reason: None, warming: Vec::new(), ..r.clone() })
 }
 
 fn describe(recorded: Option<&Recorded>) -> String {

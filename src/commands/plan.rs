@@ -17,15 +17,18 @@
 //! the README's "JSON output"), `gate` (strings) and, in a
 //! mirror stage, `mirror` (`mirror 20% -> v2`, also shown in the text table's MATCH column).
 
+use std::cell::RefCell;
 use std::io::Write;
 
 use anyhow::Result;
+use serde::Serialize;
+use serde::ser::{SerializeSeq, Serializer};
 use serde_json::{Value, json};
 
 use crate::cli::{PlanArgs, PlanFormat};
 use crate::commands::{Workspace, by_version, state_text};
 use crate::exit::Code;
-use crate::plan::{self, Summary};
+use crate::plan::{self, State, Summary};
 use crate::release;
 use crate::spec::Canary;
 
@@ -35,6 +38,16 @@ struct Release<'a> {
     /// The recorded state, when the spec no longer describes it: shown first, and current.
     outdated: Option<Summary>,
     states: Vec<Summary>,
+    /// Which of `states` the release is in (none when `outdated` is).
+    at: Vec<bool>,
+}
+
+impl Release<'_> {
+    /// Every row, the outdated one first, each with whether it is the current state.
+    fn rows(&self) -> impl Iterator<Item = (&Summary, bool)> {
+        let outdated = self.outdated.iter().map(|s| (s, true));
+        outdated.chain(self.states.iter().zip(self.at.iter().copied()))
+    }
 }
 
 pub fn run(ws: &Workspace, args: &PlanArgs) -> Result<Code> {
@@ -42,32 +55,49 @@ pub fn run(ws: &Workspace, args: &PlanArgs) -> Result<Code> {
     // Each release is printed as soon as it is planned, so memory holds one release's states,
     // not every release's; the output is the same bytes as printing them all at the end.
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for (i, canary) in canaries.iter().enumerate() {
+    if args.format == PlanFormat::Json {
+        let list = JsonList { ws, canaries: &canaries, failed: RefCell::new(None) };
+        if let Err(e) = serde_json::to_writer_pretty(&mut out, &list) {
+            return Err(list.failed.into_inner().unwrap_or_else(|| e.into()));
+        }
+        writeln!(out)?;
+    }
+    for (i, canary) in canaries.iter().enumerate().filter(|_| args.format != PlanFormat::Json) {
         let r = release_of(ws, canary)?;
         let piece = match args.format {
-            PlanFormat::Text => text(&r),
             PlanFormat::Markdown => markdown(&r),
             PlanFormat::Mermaid => mermaid(&r),
-            // A pretty list's elements are the elements pretty-printed, indented two spaces.
-            PlanFormat::Json => serde_json::to_string_pretty(&to_json(&r))?
-                .lines()
-                .map(|line| format!("  {line}"))
-                .collect::<Vec<_>>()
-                .join("\n"),
+            _ => text(&r),
         };
-        let before = match (args.format, i) {
-            (PlanFormat::Json, 0) => "[\n",
-            (PlanFormat::Json, _) => ",\n",
-            (_, 0) => "",
-            _ => "\n",
-        };
-        write!(out, "{before}{piece}")?;
-    }
-    if args.format == PlanFormat::Json {
-        write!(out, "{}", if canaries.is_empty() { "[]\n" } else { "\n]\n" })?;
+        write!(out, "{}{piece}", if i == 0 { "" } else { "\n" })?;
     }
     out.flush()?;
     Ok(Code::Ok)
+}
+
+/// The releases as one JSON list, each planned as the list is written; the first error stops
+/// the list and is kept, so that it reaches the user as it was raised.
+struct JsonList<'a> {
+    ws: &'a Workspace,
+    canaries: &'a [Canary],
+    failed: RefCell<Option<anyhow::Error>>,
+}
+
+impl Serialize for JsonList<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut list = s.serialize_seq(Some(self.canaries.len()))?;
+        for canary in self.canaries {
+            match release_of(self.ws, canary) {
+                Ok(r) => list.serialize_element(&to_json(&r))?,
+                Err(e) => {
+                    let message = format!("{e:#}");
+                    *self.failed.borrow_mut() = Some(e);
+                    return Err(serde::ser::Error::custom(message));
+                }
+            }
+        }
+        list.end()
+    }
 }
 
 /// One release's table: every state it commits on its way, the current one marked. A recorded
@@ -87,16 +117,24 @@ fn release_of<'a>(ws: &Workspace, canary: &'a Canary) -> Result<Release<'a>> {
         Some(row) => row.state.clone(),
         None => state_text(canary, &current),
     };
-    let walk = release::walk(canary);
-    let states = walk
+    // A state of the walk is the current one when it stands where the recorded one does: the
+    // same step, scaled up toward the same state or else draining the same one.
+    let here = |s: &State| {
+        outdated.is_none()
+            && s.step == current.step
+            && s.toward == current.toward
+            && (s.toward.is_some() || s.holding == current.holding)
+    };
+    let (states, at) = release::walk(canary)
         .into_iter()
         .map(|state| {
-            let text = state_text(canary, &state);
-            let state = if text == current_text { current.clone() } else { state };
-            Summary { state: text, ..plan::summarize(canary, state.step, &plan::plan(canary, &state)) }
+            let at = here(&state);
+            let state = if at { current.clone() } else { state };
+            let summary = plan::summarize(canary, state.step, &plan::plan(canary, &state));
+            (Summary { state: state_text(canary, &state), ..summary }, at)
         })
-        .collect();
-    Ok(Release { canary, current: current_text, outdated, states })
+        .unzip();
+    Ok(Release { canary, current: current_text, outdated, states, at })
 }
 
 /// The recorded state of a release whose spec has moved on, as its overlay's files show it:
@@ -114,7 +152,7 @@ fn recorded_row(ws: &Workspace, canary: &Canary, r: &plan::Recorded) -> Result<S
     Ok(Summary {
         state: label,
         traffic: facts.traffic.iter().map(|(v, w)| (v.clone(), u32::try_from(*w).unwrap_or(u32::MAX))).collect(),
-        matches: facts.matches,
+        matches: facts.matches.iter().map(ToString::to_string).collect(),
         mirror: facts.mirror,
         pods: facts.pods,
         gate: Vec::new(),
@@ -135,12 +173,15 @@ const NOT_RUNNING: &str = "—";
 
 /// Rows of cells, one per state, with the header first.
 fn rows(r: &Release) -> Vec<Vec<String>> {
-    let states: Vec<&Summary> = r.outdated.iter().chain(&r.states).collect();
+    let states: Vec<(&Summary, bool)> = r.rows().collect();
     let traffic: Vec<Vec<(String, String)>> =
-        states.iter().map(|s| s.traffic.iter().map(|(v, w)| (v.clone(), w.to_string())).collect()).collect();
+        states.iter().map(|(s, _)| s.traffic.iter().map(|(v, w)| (v.clone(), w.to_string())).collect()).collect();
+    let pods: Vec<Vec<(String, String)>> = states
+        .iter()
+        .map(|(s, _)| s.pods.iter().map(|(v, c)| (v.clone(), plan::PodCount::text(*c))).collect())
+        .collect();
     // Traffic of every state, then pods of every state: the versions are those the traffic names.
-    let sides: Vec<&[(String, String)]> =
-        traffic.iter().map(Vec::as_slice).chain(states.iter().map(|s| s.pods.as_slice())).collect();
+    let sides: Vec<&[(String, String)]> = traffic.iter().chain(&pods).map(Vec::as_slice).collect();
     let table = by_version(&sides);
     let per_version = |side: usize| {
         table.iter().map(|(_, values)| values[side].map_or(NOT_RUNNING, String::as_str)).collect::<Vec<_>>().join(" / ")
@@ -155,9 +196,9 @@ fn rows(r: &Release) -> Vec<Vec<String>> {
         "GATE".to_string(),
     ]];
     let n = states.len();
-    for (i, s) in states.iter().enumerate() {
+    for (i, (s, at)) in states.iter().enumerate() {
         out.push(vec![
-            if s.state == r.current { "*".into() } else { "".into() },
+            if *at { "*".into() } else { "".into() },
             s.state.clone(),
             per_version(i),
             match s.matches.iter().chain(&s.mirror).cloned().collect::<Vec<_>>() {
@@ -225,13 +266,11 @@ fn mermaid(r: &Release) -> String {
 fn to_json(r: &Release) -> Value {
     let c = r.canary;
     let states: Vec<Value> = r
-        .outdated
-        .iter()
-        .chain(&r.states)
-        .map(|s| {
+        .rows()
+        .map(|(s, at)| {
             let mut state = json!({
                 "state": s.state,
-                "current": s.state == r.current,
+                "current": at,
                 "traffic": plan::traffic_json(&s.traffic),
                 "matches": s.matches,
                 "pods": plan::pods_json(&s.pods),

@@ -33,11 +33,11 @@ pub fn run(ws: &Workspace, args: &PromoteArgs) -> Result<Code> {
     let asked: Mutex<Asked> = Mutex::new(ask_at_head(ws, &args.selection.releases)?);
     moves::run(ws, &args.selection, &args.commit, moves::Intent::FromHere, &|canary, committed, now| {
         let recorded = committed.recorded.as_ref();
-        let observed = committed.observed_for(canary);
+        let observed = committed.observed();
         let evidence = evidence_for(ws, &asked, canary, recorded, observed.clone(), now)?;
         let to = args.to.as_deref().map(|name| parse_step(canary, name)).transpose()?;
         let opts = Options { to, restart: args.restart, skip_gates: args.skip_gates };
-        let decision = release::decide(canary, recorded, &observed, now, &opts, &evidence)?;
+        let decision = release::decide(canary, recorded, observed, now, &opts, &evidence)?;
         transition(canary, committed, now, args, reason, decision)
     })
 }
@@ -90,7 +90,7 @@ fn key(canary: &Canary, recorded: Option<&Recorded>) -> [Option<String>; 4] {
         Some(canary.id()),
         canary.canary.as_ref().map(|c| c.version.clone()),
         Some(canary.stable.version.clone()),
-        recorded.and_then(|r| r.since.clone()),
+        recorded.and_then(|r| r.since).map(|t| t.to_string()),
     ]
 }
 
@@ -100,7 +100,7 @@ fn ask_at_head(ws: &Workspace, selectors: &[String]) -> Result<Asked> {
     let git = Git::open(ws)?;
     let Some(head) = git.repo.head_commit()? else { return Ok(BTreeMap::new()) };
     let Ok(canaries) = git.loaded_at(head, selectors).map(|loaded| loaded.canaries) else { return Ok(BTreeMap::new()) };
-    let committed = git.map_committed(Some(head), &canaries, |canary, c| Ok((c.observed_for(canary), c.recorded)))?;
+    let committed = git.map_committed(Some(head), &canaries, |_, c| Ok(c.into_observed()))?;
     let (observed, recorded): (Vec<_>, Vec<_>) = committed.into_iter().unzip();
     let mut out = BTreeMap::new();
     for ((canary, r), evidence) in

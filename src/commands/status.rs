@@ -81,17 +81,14 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<Code> {
     let canaries = loaded.canaries;
     let now = now()?;
     let mut rows = Vec::new();
-    let committed = git.map_committed(head, &canaries, |canary, c| {
-        let facts = c.recorded.is_some().then(|| crate::review::facts(&c.files));
-        Ok(((c.observed_for(canary), c.recorded), facts))
-    })?;
-    let (committed, facts): (Vec<_>, Vec<Option<crate::review::Facts>>) = committed.into_iter().unzip();
+    let committed = git.map_committed(head, &canaries, |_, c| Ok(c.into_observed()))?;
     let (observed, recorded): (Vec<Observed>, Vec<Option<Recorded>>) = committed.into_iter().unzip();
     // What Prometheus says, asked as `promote` asks it: the decision below is promote's.
     let evidence = analyze::evidence(ws, &canaries, &recorded, &observed, now);
     let committed = observed.into_iter().zip(recorded);
-    for (((canary, (observed, recorded)), evidence), facts) in canaries.iter().zip(committed).zip(evidence).zip(facts) {
+    for ((canary, (observed, recorded)), evidence) in canaries.iter().zip(committed).zip(evidence) {
         let recorded = recorded.as_ref();
+        let facts = recorded.map(|_| &observed);
         let position = release::position(canary, recorded)?;
         // A check whose query cannot be planned is shown as what holds the release.
         let evidence = evidence.unwrap_or_else(|e| Evidence::unavailable(format!("{e:#}")));
@@ -125,7 +122,7 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<Code> {
             name: canary.id(),
             stage: recorded.map(|r| r.stage.clone()),
             status,
-            since: recorded.and_then(|r| r.since.clone()),
+            since: recorded.and_then(|r| r.since).map(|t| t.to_string()),
             next: next_name,
             gate: joined(gates.iter().map(Gate::short).collect(), ", "),
             why: joined(gates.iter().map(ToString::to_string).collect(), "; "),
@@ -134,8 +131,8 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<Code> {
             doing: recorded.and_then(crate::commands::doing),
             canary: recorded.and_then(|r| r.canary.clone()),
             reason: recorded.filter(|_| matches!(status, "aborted" | "aborting")).and_then(|r| r.reason.clone()),
-            traffic: facts.as_ref().map_or(serde_json::Value::Null, |f| crate::plan::traffic_json(&f.traffic)),
-            pods: facts.as_ref().map_or(serde_json::Value::Null, |f| crate::plan::pods_json(&f.pods)),
+            traffic: facts.map_or(serde_json::Value::Null, |f| crate::plan::traffic_json(&f.traffic)),
+            pods: facts.map_or(serde_json::Value::Null, |f| crate::plan::pods_json(&f.pods)),
             of,
         });
     }

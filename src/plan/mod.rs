@@ -33,8 +33,10 @@ use crate::spec::{self, Canary, StringMatch};
 
 mod gateway;
 mod mirror;
+mod observed;
 mod own;
 mod pods;
+mod state;
 mod warnings;
 
 pub use gateway::{
@@ -42,141 +44,10 @@ pub use gateway::{
     VersionService, fields_of, gateway_match, version_text,
 };
 pub use mirror::{Mirror, mirror_text};
+pub use observed::{Matched, Observed, PodCount};
 pub use pods::{Counts, Pods, counts, declared, full, has_canary, need, pods, settled};
+pub use state::{KEYS, Recorded, State, Step, Transit, key};
 pub use warnings::warnings;
-
-/// Where a release stands.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Step {
-    #[default]
-    Steady,
-    Prepare,
-    /// Index into the spec's stages.
-    Stage(usize),
-    Aborted,
-}
-
-impl Step {
-    /// The name the state goes by in annotations and on the command line.
-    pub fn name<'a>(&self, canary: &'a Canary) -> &'a str {
-        match self {
-            Step::Steady => "steady",
-            Step::Prepare => "prepare",
-            Step::Stage(i) => &canary.stages[*i].name,
-            Step::Aborted => "aborted",
-        }
-    }
-
-    /// Finds a state by name: a stage, or one of kanari's own.
-    pub fn parse(canary: &Canary, name: &str) -> Option<Step> {
-        match name {
-            "steady" => Some(Step::Steady),
-            "prepare" if canary.canary.is_some() => Some(Step::Prepare),
-            "aborted" if canary.canary.is_some() => Some(Step::Aborted),
-            _ if canary.canary.is_some() => canary.stage(name).map(|(i, _)| Step::Stage(i)),
-            _ => None,
-        }
-    }
-
-    /// Every state the release can be in, in the order of the release.
-    pub fn all(canary: &Canary) -> Vec<Step> {
-        let mut steps = vec![Step::Steady];
-        if canary.canary.is_some() {
-            steps.push(Step::Prepare);
-            steps.extend((0..canary.stages.len()).map(Step::Stage));
-            steps.push(Step::Aborted);
-        }
-        steps
-    }
-}
-
-/// The state of a release as it is recorded in its overlay's annotations.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Recorded {
-    /// The canary version the release is for (`kanari.dev/canary`).
-    pub canary: Option<String>,
-    /// `kanari.dev/stage`: the state whose traffic routes are live.
-    pub stage: String,
-    /// `kanari.dev/since`, RFC 3339.
-    pub since: Option<String>,
-    /// `kanari.dev/approved`: the stage whose gate was approved.
-    pub approved: Option<String>,
-    /// `kanari.dev/reason`: why the release was aborted.
-    pub reason: Option<String>,
-    /// `kanari.dev/holding`: the state the traffic just left, whose pods stay until it drained.
-    pub holding: Option<String>,
-    /// `kanari.dev/toward`: the state this one scaled up for; the traffic moves next.
-    pub toward: Option<String>,
-    /// `kanari.dev/warming`: the versions whose pods this state raised, comma-separated.
-    pub warming: Option<String>,
-    /// `kanari.dev/departing`: a version that is no longer the spec's, kept until it drained.
-    pub departing: Option<String>,
-}
-
-impl Recorded {
-    /// The state `kanari.dev/*` annotations record; None without a `kanari.dev/stage`.
-    pub fn read(annotations: &BTreeMap<String, String>) -> Option<Recorded> {
-        let get = |key: &str| annotations.get(&format!("kanari.dev/{key}")).cloned();
-        Some(Recorded {
-            canary: get("canary"),
-            stage: get("stage")?,
-            since: get("since"),
-            approved: get("approved"),
-            reason: get("reason"),
-            holding: get("holding"),
-            toward: get("toward"),
-            warming: get("warming"),
-            departing: get("departing"),
-        })
-    }
-}
-
-/// The state to plan: a step plus the annotations that travel with it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct State {
-    /// Whose routes are live.
-    pub step: Step,
-    pub since: Option<String>,
-    pub approved: Option<String>,
-    pub reason: Option<String>,
-    /// A drain under way: the pods the traffic of this step needed are kept.
-    pub holding: Option<Step>,
-    /// A scale-up: the pods this step runs once settled are already up; its traffic moves next.
-    pub toward: Option<Step>,
-    /// The versions whose pods this state raised: a promote waits `spec.warmup` before it
-    /// moves traffic onto them.
-    pub warming: Vec<String>,
-    /// The versions whose image this state changes in place (not recorded; for messages).
-    pub rerolled: Vec<String>,
-    /// A release whose canary is no longer the spec's (a changed canary, a finish), on its way
-    /// out: the spec's stable alone, with what the committed overlay keeps of the rest.
-    pub transit: Option<Transit>,
-}
-
-/// A state on the way from a canary the spec no longer has (a changed canary draining, a
-/// finish moving all traffic to the new stable): the spec's stable version at full size, plus
-/// files carried unchanged from the committed overlay.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Transit {
-    /// Files of the committed overlay carried unchanged: the leaving version's Deployment and
-    /// HPA, and, while traffic has not moved yet, the DestinationRule and VirtualService.
-    pub carry: Vec<String>,
-    /// Subsets the DestinationRule keeps for the leaving version, when it is rendered.
-    pub subsets: Vec<SubsetPlan>,
-    /// The annotations to record.
-    pub record: Recorded,
-}
-
-impl State {
-    pub fn new(step: Step) -> Self {
-        State { step, ..State::default() }
-    }
-
-    /// Whether the state is one of a transition's intermediate commits.
-    pub fn in_between(&self) -> bool {
-        self.holding.is_some() || self.toward.is_some() || self.transit.is_some()
-    }
-}
 
 /// Everything one state of one release needs in the cluster.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -317,48 +188,9 @@ pub struct WeightedSubset {
 /// Plans one state of one release.
 pub fn plan(canary: &Canary, state: &State) -> Plan {
     let step = state.step;
-    let stage_name = step.name(canary).to_string();
-    let mut annotations = BTreeMap::new();
-    let mut annotate = |key: &str, value: Option<&str>| {
-        if let Some(v) = value {
-            annotations.insert(format!("kanari.dev/{key}"), v.to_string());
-        }
-    };
+    let annotations = state.recorded(canary).annotations();
     let has_canary = pods::has_canary(canary, state) && state.transit.is_none();
     let canary_version = canary.canary.as_ref().filter(|_| has_canary);
-    match &state.transit {
-        Some(transit) => {
-            let r = &transit.record;
-            annotate("canary", r.canary.as_deref());
-            annotate("stage", Some(&r.stage));
-            for (key, value) in [
-                ("since", &r.since),
-                ("approved", &r.approved),
-                ("reason", &r.reason),
-                ("holding", &r.holding),
-                ("toward", &r.toward),
-                ("warming", &r.warming),
-                ("departing", &r.departing),
-            ] {
-                annotate(key, value.as_deref());
-            }
-        }
-        None => {
-            let name = |s: Option<Step>| s.map(|s| s.name(canary));
-            let warming = state.warming.join(",");
-            annotate("canary", canary_version.map(|c| c.version.as_str()));
-            annotate("stage", Some(&stage_name));
-            annotate("since", state.since.as_deref());
-            annotate("approved", state.approved.as_deref());
-            annotate(
-                "reason",
-                state.reason.as_deref().filter(|_| step == Step::Aborted || state.toward == Some(Step::Aborted)),
-            );
-            annotate("holding", name(state.holding));
-            annotate("toward", name(state.toward));
-            annotate("warming", Some(warming.as_str()).filter(|w| !w.is_empty()));
-        }
-    }
 
     let counts = match state.transit {
         Some(_) => pods::declared(canary, Step::Steady),
@@ -415,10 +247,7 @@ pub fn plan(canary: &Canary, state: &State) -> Plan {
         name: canary.name.clone(),
         namespace: canary.namespace.clone(),
         output: canary.output.clone(),
-        stage: match &state.transit {
-            Some(t) => t.record.stage.clone(),
-            None => stage_name,
-        },
+        stage: state.stage_name(canary),
         annotations,
         service: canary.service.create.then(|| ServicePlan { name: canary.name.clone(), ports: port_plans(canary) }),
         destination_rule: DestinationRulePlan { name: canary.name.clone(), host: canary.name.clone(), subsets },
@@ -544,8 +373,9 @@ pub struct Summary {
     pub matches: Vec<String>,
     /// A mirror stage's copy, as [`mirror_text`] says it.
     pub mirror: Option<String>,
-    /// Pods per version: `10`, `hpa 3-10`, or `0`.
-    pub pods: Vec<(String, String)>,
+    /// Pods per version; None where neither replicas nor an HPA say.
+    #[serde(serialize_with = "observed::by_version")]
+    pub pods: Vec<(String, Option<PodCount>)>,
     /// What holds the release in this state: `approval`, a bake time such as `30m`, both or none.
     pub gate: Vec<String>,
 }
@@ -557,46 +387,15 @@ impl Summary {
     }
 }
 
-/// The pods one version runs, as every JSON output shows them: `{"replicas": 10}` or
-/// `{"hpa": {"min": 2, "max": 10}}`; as text (tables, commit bodies), `10` or `hpa 2-10`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PodCount {
-    Replicas(u64),
-    Hpa { min: u64, max: u64 },
-}
-
-impl std::fmt::Display for PodCount {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            PodCount::Replicas(n) => write!(f, "{n}"),
-            PodCount::Hpa { min, max } => write!(f, "hpa {min}-{max}"),
-        }
-    }
-}
-
-impl PodCount {
-    /// Reads the text form back (`10`, `hpa 2-10`); None for anything else (`-`).
-    pub fn read(text: &str) -> Option<PodCount> {
-        match text.strip_prefix("hpa ") {
-            Some(range) => {
-                let (min, max) = range.split_once('-')?;
-                Some(PodCount::Hpa { min: min.parse().ok()?, max: max.parse().ok()? })
-            }
-            None => text.parse().ok().map(PodCount::Replicas),
-        }
-    }
-}
-
 /// Traffic per version as every JSON output shows it: `{"v1": 90, "v2": 10}`.
-pub fn traffic_json<W: Copy + Into<u64>>(traffic: &[(String, W)]) -> Value {
-    Value::Object(traffic.iter().map(|(v, w)| (v.clone(), json!((*w).into()))).collect())
+pub fn traffic_json<W: Serialize>(traffic: &[(String, W)]) -> Value {
+    serde_json::to_value(observed::ByVersion(traffic)).expect("numbers serialize")
 }
 
 /// Pods per version as every JSON output shows them: `{"v1": {"replicas": 10}, "v2": {"hpa":
 /// {"min": 2, "max": 10}}}`, null for a version whose count is unknown.
-pub fn pods_json(pods: &[(String, String)]) -> Value {
-    Value::Object(pods.iter().map(|(v, text)| (v.clone(), json!(PodCount::read(text)))).collect())
+pub fn pods_json(pods: &[(String, Option<PodCount>)]) -> Value {
+    serde_json::to_value(observed::ByVersion(pods)).expect("pod counts serialize")
 }
 
 /// Summarizes a plan of `step`.
@@ -616,12 +415,11 @@ pub fn summarize(canary: &Canary, step: Step, plan: &Plan) -> Summary {
         .versions
         .iter()
         .map(|v| {
-            let text = match (&v.hpa, v.replicas) {
-                (Some(h), _) => PodCount::Hpa { min: h.min_replicas.into(), max: h.max_replicas.into() }.to_string(),
-                (None, Some(n)) => n.to_string(),
-                (None, None) => "-".into(),
+            let count = match (&v.hpa, v.replicas) {
+                (Some(h), _) => Some(PodCount::Hpa { min: h.min_replicas.into(), max: h.max_replicas.into() }),
+                (None, n) => n.map(|n| PodCount::Replicas(n.into())),
             };
-            (v.version.clone(), text)
+            (v.version.clone(), count)
         })
         .collect();
     let mut gate = Vec::new();

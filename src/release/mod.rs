@@ -1,6 +1,6 @@
 //! The release's life: from the state an overlay records and the spec to the state the release
 //! is in, the next state, and the gates between them. Pure: the clock comes in as a value. Sits
-//! above [`crate::plan`] (its `Step`, `State`, `Recorded`) and below the commands; it never
+//! above [`crate::plan`] (its `Step`, `State`, `Recorded` and `Observed`: the state model) and below the commands; it never
 //! imports render, check, diff, overlay or repo, and does no I/O.
 //!
 //! One answer to "what state is this release in?": [`position`] reads the recorded state against
@@ -63,8 +63,8 @@ mod decide;
 mod transit;
 mod transition;
 
+pub use crate::plan::Observed;
 pub use decide::{Check, Decision, Evidence, decide};
-pub use transit::Observed;
 pub use transition::{advance, walk, warm_until};
 
 /// Why the release's life cannot be read or moved: a recorded state the spec does not know, a
@@ -267,18 +267,18 @@ pub fn current(canary: &Canary, recorded: Option<&Recorded>) -> Result<State, Er
         (Position::New, _) => State::new(Step::Steady),
         (Position::Outdated, _) if canary.canary.is_some() => State::new(Step::Prepare),
         (Position::Outdated, _) => State::new(Step::Steady),
-        (Position::At(Step::Steady), r) => State { since: r.and_then(|r| r.since.clone()), ..State::new(Step::Steady) },
+        (Position::At(Step::Steady), r) => State { since: r.and_then(|r| r.since), ..State::new(Step::Steady) },
         (Position::At(step), None) => State::new(step),
         (Position::At(step), Some(r)) => {
             let named = |name: &Option<String>| name.as_deref().map(|n| known(canary, r, n)).transpose();
             State {
                 step,
-                since: r.since.clone(),
+                since: r.since,
                 approved: r.approved.clone(),
                 reason: r.reason.clone(),
                 holding: named(&r.holding)?,
                 toward: named(&r.toward)?,
-                warming: r.warming.iter().flat_map(|w| w.split(',')).map(str::to_string).collect(),
+                warming: r.warming.clone(),
                 ..State::default()
             }
         }
@@ -299,7 +299,7 @@ fn known(canary: &Canary, r: &Recorded, name: &str) -> Result<Step, Error> {
 
 /// The state a move to `step` at `now` records: the step entered at `now`, nothing approved yet.
 pub fn entered(step: Step, now: Timestamp) -> State {
-    State { since: Some(now.to_string()), ..State::new(step) }
+    State { since: Some(now), ..State::new(step) }
 }
 
 /// Options of a promote.
@@ -328,15 +328,13 @@ pub fn gates(canary: &Canary, step: Step, recorded: Option<&Recorded>, now: Time
         held.push(Gate::Approval { stage: stage.name.clone() });
     }
     if let Some(d) = stage.pause.duration {
-        let since = recorded.and_then(|r| r.since.as_deref()).ok_or_else(|| {
+        let since = recorded.and_then(|r| r.since).ok_or_else(|| {
             Error::new(format!(
-                "stage `{}` has a bake time, but its overlay records no `kanari.dev/since`; commit stages with `kanari promote`",
-                stage.name
+                "stage `{}` has a bake time, but its overlay records no `{}`; commit stages with `kanari promote`",
+                stage.name,
+                crate::plan::key("since")
             ))
         })?;
-        let since: Timestamp = since
-            .parse()
-            .map_err(|e| Error::new(format!("`kanari.dev/since: {since}` is not an RFC 3339 time: {e}")))?;
         let until = since + jiff::SignedDuration::from_secs(d.as_secs() as i64);
         if now < until {
             held.push(Gate::Bake { stage: stage.name.clone(), until, duration: format_duration(d) });
@@ -410,7 +408,7 @@ pub fn finishing(canary: &Canary, r: &Recorded) -> bool {
     canary.canary.is_none()
         && r.canary.as_deref() == Some(canary.stable.version.as_str())
         && r.stage != "steady"
-        && r.departing.is_none()
+        && r.departing.is_empty()
         && r.toward.as_deref() != Some("steady")
 }
 
@@ -487,7 +485,7 @@ pub fn next(
     opts: &Options,
 ) -> Result<Next<State>, Error> {
     let position = position(canary, recorded)?;
-    let departing = recorded.is_some_and(|r| r.departing.is_some());
+    let departing = recorded.is_some_and(|r| !r.departing.is_empty());
     // A version the committed overlay runs that the spec no longer names (a changed canary, a
     // finish, a stable version changed in place) leaves before anything else happens.
     let leaving = observed.leaving(canary);
@@ -510,7 +508,7 @@ pub fn next(
         let mut warming = cur.warming.clone();
         warming.extend(rerolled.iter().filter(|v| !cur.warming.contains(v)).cloned());
         warming.sort();
-        return Ok(Next::Move { to: State { since: Some(now.to_string()), warming, rerolled, ..cur } });
+        return Ok(Next::Move { to: State { since: Some(now), warming, rerolled, ..cur } });
     }
     if let Some(to) = opts.to {
         if matches!(to, Step::Steady | Step::Aborted) {
@@ -584,7 +582,7 @@ pub fn status(canary: &Canary, position: Position, recorded: Option<&Recorded>, 
         (Position::New, _) => "new",
         (Position::Outdated, _) if canary.canary.is_some() => "restart",
         (Position::Outdated, _) => "finish",
-        (Position::At(Step::Steady), _) if r.departing.is_some() => "finish",
+        (Position::At(Step::Steady), _) if !r.departing.is_empty() => "finish",
         (Position::At(Step::Aborted), _) if r.holding.is_some() => "aborting",
         (Position::At(_), _) if r.toward.as_deref() == Some("aborted") => "aborting",
         (Position::At(Step::Aborted), _) => "aborted",

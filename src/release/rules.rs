@@ -14,7 +14,7 @@ use crate::spec::{Autoscaling, Match, Pause, ReplicaOverride, Stage, StringMatch
 
 /// A state as its overlay records it: the annotations of its plan.
 fn recorded(plan: &Plan) -> Recorded {
-    Recorded::read(&plan.annotations).expect("every plan records its stage")
+    Recorded::read(&plan.annotations).expect("a plan's annotations read back").expect("every plan records its stage")
 }
 
 /// Pods per version: Deployment replicas, or the HPA minimum.

@@ -29,7 +29,7 @@ fn at(canary: &str, stage: &str, since: &str, approved: Option<&str>) -> Recorde
     Recorded {
         canary: Some(canary.into()),
         stage: stage.into(),
-        since: Some(since.into()),
+        since: Some(since.parse().expect("an RFC 3339 time")),
         approved: approved.map(Into::into),
         ..Default::default()
     }

@@ -3,7 +3,7 @@
 //! old stable drains, then goes). The spec no longer describes the leaving version, so these
 //! commits carry its files unchanged from the committed overlay (its Deployment, HPA and, with
 //! the Gateway API router, its Service, so that no backendRef loses its Service), read as
-//! [`Observed`], and follow the same rules as [`super::transition`]:
+//! [`plan::Observed`], and follow the same rules as [`super::transition`]:
 //!
 //! 1. **scale up**: the spec's stable runs fewer pods than all the traffic needs (a stage that
 //!    scaled it down, or a stable version changed in place): it comes up to full size; the routes
@@ -16,65 +16,12 @@
 //! 3. **replace**: the leaving version goes, after the warmup when it drained in the state before,
 //!    and the destination is committed: `prepare` of the new canary, or `steady`.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use jiff::Timestamp;
 
 use super::transition::warm_until;
 use super::{Error, Gate, Next, entered};
-use crate::plan::{self, Recorded, State, Step, SubsetPlan, Transit};
+use crate::plan::{self, Observed, Recorded, State, Step, SubsetPlan, Transit};
 use crate::spec::{Canary, format_duration};
-
-/// What a committed overlay shows, read from its files.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Observed {
-    /// Pods per version (Deployment replicas, or the HPA minimum).
-    pub pods: BTreeMap<String, u32>,
-    /// The versions that take traffic: a weight above 0 or a match.
-    pub routed: BTreeSet<String>,
-    /// The overlay's file names.
-    pub files: BTreeSet<String>,
-    /// The container images of each version's Deployment.
-    pub images: BTreeMap<String, Vec<String>>,
-    /// Each version's Deployment name, where the overlay has one.
-    pub deployments: BTreeMap<String, String>,
-    /// Each version's subset name, where the overlay's DestinationRule has one.
-    pub subsets: BTreeMap<String, String>,
-}
-
-impl Observed {
-    /// The versions the overlay runs that the spec names neither as stable nor as canary.
-    pub fn leaving<'a>(&'a self, canary: &Canary) -> Vec<&'a String> {
-        let named = |v: &String| &canary.stable.version == v || canary.canary.as_ref().is_some_and(|c| &c.version == v);
-        self.pods.keys().filter(|v| !named(v)).collect()
-    }
-
-    /// The subset of a version the overlay runs: as its DestinationRule names it, else the name
-    /// kanari gives a version without `subset:`.
-    pub fn subset(&self, version: &str) -> SubsetPlan {
-        let name = self.subsets.get(version).cloned().unwrap_or_else(|| crate::spec::object_name(version));
-        SubsetPlan { name, version: version.to_string() }
-    }
-
-    /// The Deployment name of a version the overlay runs.
-    fn deployment(&self, canary: &Canary, version: &str) -> String {
-        let made = || format!("{}-{}", canary.name, crate::spec::object_name(version));
-        self.deployments.get(version).cloned().unwrap_or_else(made)
-    }
-
-    /// The versions of the spec whose Deployment runs another image than the spec names: their
-    /// pods are replaced when the next commit lands.
-    pub fn rerolled(&self, canary: &Canary) -> Vec<(String, String)> {
-        [Some(&canary.stable), canary.canary.as_ref()]
-            .into_iter()
-            .flatten()
-            .filter_map(|v| {
-                let images = self.images.get(&v.version)?;
-                (!images.contains(&v.image)).then(|| (v.version.clone(), images.join(", ")))
-            })
-            .collect()
-    }
-}
 
 /// The next commit of a release on its way from a canary the spec no longer has: toward
 /// `prepare` of the new canary or `steady` (a finish), or toward `aborted` when `abort` gives a
@@ -89,15 +36,13 @@ pub fn next(
     let keeper = &canary.stable.version;
     let leaving = observed.leaving(canary);
     let full = plan::full(canary);
-    let kept_pods = observed.pods.get(keeper).copied().unwrap_or(0);
+    let kept_pods = observed.count(keeper);
     let routed = leaving.iter().any(|v| observed.routed.contains(*v));
     let destination = match (abort, &canary.canary) {
         (Some(_), Some(_)) => Step::Aborted,
         (_, Some(_)) => Step::Prepare,
         (_, None) => Step::Steady,
     };
-    let record =
-        |stage: &str| Recorded { stage: stage.to_string(), since: Some(now.to_string()), ..Recorded::default() };
     // A leaving version's Deployment, HPA and (Gateway API) Service, named as
     // `plan::version_object_name` names them.
     let version_files = |v: &str| {
@@ -112,7 +57,7 @@ pub fn next(
         .collect::<Vec<_>>()
     };
     let leaving_files: Vec<String> = leaving.iter().flat_map(|v| version_files(v)).collect();
-    let since = State { since: recorded.since.clone(), ..State::default() };
+    let since = State { since: recorded.since, ..State::default() };
     let until = warm_until(canary, &since).filter(|until| now < *until);
     let warmup = format_duration(canary.warmup);
 
@@ -144,22 +89,26 @@ pub fn next(
         let mut carry = leaving_files;
         let routes = [format!("virtualservice-{}.yaml", canary.name), format!("httproute-{}.yaml", canary.name)];
         carry.extend(routes.into_iter().filter(|f| observed.files.contains(f)));
-        let record = Recorded {
-            canary: recorded.canary.clone(),
+        let subsets = leaving.iter().map(|v| observed.subset(v)).collect();
+        let to = State {
+            since: Some(now),
             approved: recorded.approved.clone(),
             reason: recorded.reason.clone(),
-            holding: recorded.holding.clone(),
-            toward: Some(destination.name(canary).to_string()),
-            warming: Some(keeper.clone()),
-            departing: recorded.departing.clone(),
-            ..record(&recorded.stage)
+            toward: Some(destination),
+            warming: vec![keeper.clone()],
+            ..State::default()
         };
-        let subsets = leaving.iter().map(|v| observed.subset(v)).collect();
-        return Ok(Next::Move { to: transit(carry, subsets, record) });
+        let transit = Transit {
+            carry,
+            subsets,
+            canary: recorded.canary.clone(),
+            stage: recorded.stage.clone(),
+            holding: recorded.holding.clone(),
+            departing: recorded.departing.clone(),
+        };
+        return Ok(Next::Move { to: State { transit: Some(transit), ..to } });
     }
-    if let Some(until) =
-        until.filter(|_| recorded.warming.as_deref().is_some_and(|w| w.split(',').any(|v| v == keeper)))
-    {
+    if let Some(until) = until.filter(|_| recorded.warming.contains(keeper)) {
         return Ok(Next::Held(vec![Gate::Warmup {
             until,
             why: format!(
@@ -171,23 +120,19 @@ pub fn next(
     // The recorded canary leaving: a changed canary, its drain recorded as an abort of it.
     // Else an old stable leaving (a finish, or a stable version changed in place).
     let canary_leaves = recorded.canary.as_ref().is_some_and(|c| leaving.contains(&c));
-    let record = match canary.canary.as_ref().filter(|_| canary_leaves) {
-        Some(new) => Recorded {
-            canary: recorded.canary.clone(),
-            reason: Some(format!("the canary changed to {}", new.version)),
-            holding: Some(recorded.stage.clone()),
-            ..record("aborted")
-        },
+    let holding = Some(recorded.stage.clone());
+    let (transit, reason) = match canary.canary.as_ref().filter(|_| canary_leaves) {
+        Some(new) => (
+            Transit { canary: recorded.canary.clone(), stage: "aborted".into(), holding, ..Transit::default() },
+            Some(format!("the canary changed to {}", new.version)),
+        ),
         None => {
-            let departing = leaving.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(",");
-            Recorded { holding: Some(recorded.stage.clone()), departing: Some(departing), ..record("steady") }
+            let departing = leaving.iter().map(|v| v.to_string()).collect();
+            (Transit { stage: "steady".into(), holding, departing, ..Transit::default() }, None)
         }
     };
-    Ok(Next::Move { to: transit(leaving_files, subsets, record) })
-}
-
-fn transit(carry: Vec<String>, subsets: Vec<SubsetPlan>, record: Recorded) -> State {
-    State { step: Step::Steady, transit: Some(Transit { carry, subsets, record }), ..State::default() }
+    let transit = Transit { carry: leaving_files, subsets, ..transit };
+    Ok(Next::Move { to: State { since: Some(now), reason, transit: Some(transit), ..State::default() } })
 }
 
 fn names(versions: &[&String]) -> String {

@@ -52,7 +52,7 @@ pub fn advance(
     let mut to = if !ready {
         State {
             step: from.step,
-            since: Some(now.to_string()),
+            since: Some(now),
             approved: from.approved.clone(),
             reason: reason.clone().or_else(|| from.reason.clone()),
             holding: from.holding,
@@ -65,7 +65,7 @@ pub fn advance(
         let holding = (!settle && !plan::settled(canary, target).covers(need_from)).then_some(from.step);
         let to = State {
             step: target,
-            since: if settle { from.since.clone() } else { Some(now.to_string()) },
+            since: if settle { from.since } else { Some(now) },
             approved: if settle { from.approved.clone() } else { None },
             reason,
             holding,
@@ -129,7 +129,7 @@ fn wait(canary: &Canary, from: &State, to: &State, need_from: Counts, need_to: C
 
 /// The time a state's warmup ends: its `since` plus `spec.warmup`. None when it records no time.
 pub fn warm_until(canary: &Canary, state: &State) -> Option<Timestamp> {
-    let since: Timestamp = state.since.as_deref()?.parse().ok()?;
+    let since = state.since?;
     Some(since + SignedDuration::from_secs(canary.warmup.as_secs() as i64))
 }
 

@@ -48,6 +48,8 @@ const PURE: &[&str] = &[
     "scaffold",
     "scaffold/text",
     "plan/gateway",
+    "plan/observed",
+    "plan/state",
     "plan/pods",
     "plan/warnings",
     "check/httproute",
