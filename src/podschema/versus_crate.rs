@@ -27,7 +27,7 @@ fn string(s: &str) -> Node {
 const GOOD: &str = "
 metadata:
   labels: {team: a}
-  managedFields: [{manager: m, fieldsV1: {f:spec: {.: {}, n: [1, x]}}}]
+  managedFields: [{manager: m, fieldsV1: {\"f:spec\": {\".\": {}, \"f:k\": [1, x, {a: 1.5}]}}}]
 spec:
   containers:
     - name: web
@@ -125,6 +125,8 @@ fn the_crate_refuses_what_the_hand_written_check_refuses_but_what_json_cannot_sa
     let schema = serde_json::json!({"$ref": format!("#/$defs/{root}"), "$defs": definitions});
     let validator = jsonschema::draft202012::new(&schema).expect("the schema compiles");
     let variants = variants();
+    assert_eq!(check(&variants[0], "template", &[]), []);
+    assert!(validator.is_valid(&variants[0].to_json()), "the crate refuses the good template");
     let (mut refused, mut beyond) = (0, 0);
     let mut wrong = Vec::new();
     for template in &variants {
@@ -142,5 +144,5 @@ fn the_crate_refuses_what_the_hand_written_check_refuses_but_what_json_cannot_sa
     // Both verdicts are exercised, and what JSON cannot say is.
     assert!(variants.len() > 900 && refused > variants.len() / 2, "{} variants, {refused} refused", variants.len());
     assert!(refused + 20 < variants.len(), "{} variants, {refused} refused", variants.len());
-    assert!(beyond > 50, "{beyond} templates beyond JSON");
+    assert!(beyond > 10, "{beyond} templates beyond JSON");
 }
