@@ -17,10 +17,10 @@
 //! nodes, in these words and with "did you mean", took as many lines as this check (682
 //! against 680), and it still needed a walk of its own for what JSON cannot hold (a key that
 //! is not a string, `.inf`, and `80.0`, which JSON Schema reads as an integer). It adds 47
-//! crates to the build and 4.7 MB to the stripped release binary (14.6 MB to 19.2 MB), for
-//! no gain in speed that `kanari lint` shows. `versus_crate` holds the two to the same verdicts on every template one
-//! step from a rich one: they agree, but where JSON cannot say what the YAML wrote, where this
-//! check is the stricter.
+//! crates to the build and 4.7 MB to the stripped release binary (14.6 MB to 19.2 MB);
+//! `kanari lint` over 1,000 releases took about as long with either. `versus_crate` holds the
+//! two to the same verdicts on every template one step from a rich one: they agree, but where
+//! JSON cannot say what the YAML wrote, where this check is the stricter.
 
 use std::collections::BTreeMap;
 use std::fmt;
