@@ -11,6 +11,16 @@
 //! "not set"; in a spec it is almost always a mistake such as `spec:` with nothing under it),
 //! and mapping keys must be strings, as in JSON. Fields that kanari fills in itself (the
 //! default container) are not required of the template.
+//!
+//! Why by hand: the `jsonschema` crate (no default features, so no network) was tried on the
+//! JSON Schema [`json_schema`] gives editors. Turning its errors back into findings at the
+//! nodes, in these words and with "did you mean", took as many lines as this check (682
+//! against 680), and it still needed a walk of its own for what JSON cannot hold (a key that
+//! is not a string, `.inf`, and `80.0`, which JSON Schema reads as an integer). It adds 47
+//! crates to the build and 4.7 MB to the stripped release binary (14.6 MB to 19.2 MB);
+//! `kanari lint` over 1,000 releases took about as long with either. `versus_crate` holds the
+//! two to the same verdicts on every template one step from a rich one: they agree, but where
+//! JSON cannot say what the YAML wrote, where this check is the stricter.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -543,6 +553,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     }
     row[b.len()]
 }
+
+#[cfg(test)]
+mod versus_crate;
 
 #[cfg(test)]
 mod tests {
