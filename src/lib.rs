@@ -21,6 +21,8 @@ pub mod plan;
 pub mod podschema;
 pub mod problem;
 pub mod prometheus;
+#[cfg(test)]
+mod proptesting;
 pub mod re2;
 pub mod release;
 pub mod render;

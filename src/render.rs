@@ -82,14 +82,14 @@ impl Rendered {
 }
 
 /// The compiled templates, built once per run and shared by every release.
-pub struct Renderer {
+pub struct Templates {
     env: Environment<'static>,
     /// Where the repository's templates are, and which of them it overrides.
     dir: PathBuf,
     overrides: BTreeSet<String>,
 }
 
-impl Renderer {
+impl Templates {
     /// The built-in templates, each replaced by the one of the same name in `overrides`.
     pub fn new(overrides: &Overrides) -> Result<Self> {
         let mut env = Environment::new();
@@ -122,7 +122,7 @@ impl Renderer {
                 false => format!("failed to compile the built-in template `{name}`"),
             })?;
         }
-        Ok(Renderer { env, dir: overrides.dir.clone(), overrides: overrides.templates.keys().cloned().collect() })
+        Ok(Templates { env, dir: overrides.dir.clone(), overrides: overrides.templates.keys().cloned().collect() })
     }
 
     /// Whether some template is the repository's own rather than a built-in one: such a
@@ -159,7 +159,7 @@ impl Renderer {
         };
         if let Some(service) = &plan.service {
             add(
-                format!("service-{}.yaml", service.name),
+                crate::plan::object_file("service", &service.name),
                 "service.yaml.j2",
                 context! { plan => plan_value.clone(), service => ser(service) },
             )?;
@@ -168,7 +168,7 @@ impl Renderer {
         // Gateway API: a Service per version (a leaving version's carried), each a backend.
         for service in plan.gateway.iter().flat_map(|g| &g.services) {
             add(
-                format!("service-{}.yaml", service.name),
+                crate::plan::object_file("service", &service.name),
                 "service-version.yaml.j2",
                 context! { plan => plan_value.clone(), service => ser(service) },
             )?;
@@ -178,7 +178,7 @@ impl Renderer {
         }
         for version in &plan.versions {
             add(
-                format!("deployment-{}.yaml", version.deployment),
+                crate::plan::object_file("deployment", &version.deployment),
                 "deployment.yaml.j2",
                 context! { plan => plan_value.clone(), version => ser(version) },
             )?;
@@ -188,7 +188,7 @@ impl Renderer {
         }
         for version in &plan.versions {
             if let Some(hpa) = &version.hpa {
-                let name = format!("horizontalpodautoscaler-{}.yaml", hpa.name);
+                let name = crate::plan::object_file("horizontalpodautoscaler", &hpa.name);
                 add(
                     name,
                     "horizontalpodautoscaler.yaml.j2",
@@ -203,7 +203,7 @@ impl Renderer {
             Some(gateway) => {
                 let route = &gateway.route;
                 add(
-                    format!("httproute-{}.yaml", route.name),
+                    crate::plan::object_file("httproute", &route.name),
                     "httproute.yaml.j2",
                     context! { plan => plan_value.clone(), route => ser(route) },
                 )?;
@@ -211,13 +211,13 @@ impl Renderer {
             None => {
                 let rule = &plan.destination_rule;
                 add(
-                    format!("destinationrule-{}.yaml", rule.name),
+                    crate::plan::object_file("destinationrule", &rule.name),
                     "destinationrule.yaml.j2",
                     context! { plan => plan_value.clone(), rule => ser(rule) },
                 )?;
                 let vs = &plan.virtual_service;
                 add(
-                    format!("virtualservice-{}.yaml", vs.name),
+                    crate::plan::object_file("virtualservice", &vs.name),
                     "virtualservice.yaml.j2",
                     context! { plan => plan_value.clone(), vs => ser(vs) },
                 )?;

@@ -121,7 +121,7 @@ impl Window<'_> {
     pub fn workload(&self, version: &str) -> String {
         let versions = [Some(&self.canary.stable), self.canary.canary.as_ref()];
         let name = versions.into_iter().flatten().find(|v| v.version == version).map(|v| v.name.clone());
-        format!("{}-{}", self.canary.name, name.unwrap_or_else(|| crate::spec::object_name(version)))
+        crate::spec::version_object(&self.canary.name, &name.unwrap_or_else(|| crate::spec::object_name(version)))
     }
 }
 

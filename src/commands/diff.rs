@@ -125,7 +125,7 @@ pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<Code> {
         };
         release_diff(canary, &committed, args, now, &renderer, evidence[index(canary)].as_ref(), spec)
     })?;
-    let analysis: Option<Vec<Judged>> = answers.map(|answers| {
+    let analysis: Option<Vec<AnalysisNow>> = answers.map(|answers| {
         answers
             .into_iter()
             .map(|a| match a {
@@ -215,7 +215,7 @@ pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<Code> {
 
 /// Each release's analysis run now, when it is in a stage with canary traffic: its window and
 /// checks, or why they could not run (a comment shows that rather than failing).
-type Judged = Option<Result<(String, Vec<Outcome>), String>>;
+type AnalysisNow = Option<Result<(String, Vec<Outcome>), String>>;
 
 fn release_diff<'a>(
     canary: &'a Canary,

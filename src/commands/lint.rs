@@ -87,7 +87,7 @@ pub fn run(ws: &Workspace, args: &Selection) -> Result<Code> {
 fn rerolls(ws: &Workspace, canary: &Canary) -> Result<Vec<Problem>> {
     let versions = [Some(&canary.stable), canary.canary.as_ref()].into_iter().flatten();
     let names: Vec<String> =
-        versions.map(|v| format!("deployment-{}.yaml", plan::version_object_name(canary, v))).collect();
+        versions.map(|v| crate::plan::object_file("deployment", &plan::version_object_name(canary, v))).collect();
     let files = overlay::read_named(&ws.root, &canary.output, &names)?;
     let observed = Observed { images: review::facts(&files).images, ..Observed::default() };
     Ok(observed

@@ -54,7 +54,7 @@ pub(crate) fn message(
         (_, Some(Purpose { short, .. })) if from_name == to_name => {
             format!("{}: {verb} {from_name}: {short}", canary.name)
         }
-        (_, Some(Purpose { short, .. })) if to.transit.is_some() => {
+        (_, Some(Purpose { short, .. })) if to.leaving.is_some() => {
             format!("{}: {verb} {from_name} -> {to_name}: {short}", canary.name)
         }
         ("promote", _) => format!("{}: promote {from_name} -> {to_name}", canary.name),
@@ -64,7 +64,7 @@ pub(crate) fn message(
     if let Step::Stage(i) = to.step
         && verb == "promote"
         && from_name != to_name
-        && to.transit.is_none()
+        && to.leaving.is_none()
     {
         subject.push_str(&format!(" (stage {} of {})", i + 1, canary.stages.len()));
     }
@@ -127,7 +127,7 @@ fn purpose(
             ),
         )));
     }
-    if let Some(t) = &to.transit {
+    if let Some(t) = &to.leaving {
         return Some(purpose(match (to.toward, t.departing.join(",")) {
             (Some(_), _) => (
                 format!("scale up {} to take all the traffic", canary.stable.version),

@@ -233,7 +233,7 @@ pub(crate) fn named_state(canary: &Canary, name: &str, current: State) -> Result
 
 /// A state in a few words: `50-50`, `50-50, scaled up for 0-100`, `0-100, draining 50-50`.
 pub(crate) fn state_text(canary: &Canary, state: &State) -> String {
-    if let Some(t) = &state.transit {
+    if let Some(t) = &state.leaving {
         return match doing(&state.recorded(canary)) {
             Some(doing) => format!("{}, {doing}", t.stage),
             None => t.stage.clone(),

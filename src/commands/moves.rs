@@ -347,7 +347,7 @@ impl Run<'_> {
             let committed = git.committed(Some(parent), canary)?;
             let recorded = committed.recorded.as_ref();
             let moved = &key(recorded) != from;
-            let now_at = describe(recorded);
+            let now_at = recorded_stage(recorded);
             if moved && self.intent == Intent::FromHere {
                 notes.push(Note::Stay(format!("{id}: nothing to do: someone else moved it first (now at {now_at})")));
                 continue;
@@ -532,7 +532,7 @@ fn key(recorded: Option<&Recorded>) -> Key {
     recorded.map(|r| Recorded { since: None, reason: None, warming: Vec::new(), ..r.clone() })
 }
 
-fn describe(recorded: Option<&Recorded>) -> String {
+fn recorded_stage(recorded: Option<&Recorded>) -> String {
     match recorded {
         Some(r) => r.stage.clone(),
         None => "nothing committed".into(),

@@ -18,14 +18,14 @@ use crate::render::{self, Overrides, Rendered};
 /// checked: debug builds (the test suite's) check every overlay, and `lint` checks every state
 /// of every release ([`Renderer::checking_all`]).
 pub struct Renderer {
-    templates: render::Renderer,
+    templates: render::Templates,
     checks: bool,
 }
 
 impl Renderer {
     /// The built-in templates, each replaced by the one of the same name in `overrides`.
     pub fn new(overrides: &Overrides) -> Result<Self> {
-        let templates = render::Renderer::new(overrides)?;
+        let templates = render::Templates::new(overrides)?;
         let checks = templates.overridden() || cfg!(debug_assertions);
         Ok(Renderer { templates, checks })
     }

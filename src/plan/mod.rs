@@ -20,7 +20,7 @@
 //! - every Service of the release has the spec's ports ([`port_plans`]); with several, the
 //!   VirtualService's destinations name the routed one (the first), as Istio asks, and without a
 //!   template the default container serves each target port;
-//! - a [`Transit`] state (a canary the spec no longer has, on its way out) plans the spec's stable
+//! - a [`Leaving`] state (a canary the spec no longer has, on its way out) plans the spec's stable
 //!   alone and carries the leaving version's files from the committed overlay.
 
 use std::collections::BTreeMap;
@@ -46,7 +46,7 @@ pub use gateway::{
 pub use mirror::{Mirror, mirror_text};
 pub use observed::{Matched, Observed, PodCount};
 pub use pods::{Counts, Pods, counts, declared, full, has_canary, need, pods, settled};
-pub use state::{KEYS, Recorded, State, Step, Transit, key};
+pub use state::{KEYS, Leaving, Recorded, State, Step, key};
 pub use warnings::warnings;
 
 /// Everything one state of one release needs in the cluster.
@@ -67,7 +67,7 @@ pub struct Plan {
     pub virtual_service: VirtualServicePlan,
     /// With `router: gateway-api`, what is rendered in place of the two above ([`gateway`]).
     pub gateway: Option<GatewayPlan>,
-    /// Files carried unchanged from the committed overlay ([`Transit::carry`]); the caller puts
+    /// Files carried unchanged from the committed overlay ([`Leaving::carry`]); the caller puts
     /// their bytes in [`Plan::carried`].
     #[serde(skip)]
     pub carry: Vec<String>,
@@ -189,10 +189,10 @@ pub struct WeightedSubset {
 pub fn plan(canary: &Canary, state: &State) -> Plan {
     let step = state.step;
     let annotations = state.recorded(canary).annotations();
-    let has_canary = pods::has_canary(canary, state) && state.transit.is_none();
+    let has_canary = pods::has_canary(canary, state) && state.leaving.is_none();
     let canary_version = canary.canary.as_ref().filter(|_| has_canary);
 
-    let counts = match state.transit {
+    let counts = match state.leaving {
         Some(_) => pods::declared(canary, Step::Steady),
         None => pods::counts(canary, state),
     };
@@ -203,7 +203,7 @@ pub fn plan(canary: &Canary, state: &State) -> Plan {
 
     let stable = canary.stable.name.clone();
     let (weights, match_route, mirror) = match (step, canary_version) {
-        (Step::Stage(i), Some(c)) if state.transit.is_none() => {
+        (Step::Stage(i), Some(c)) if state.leaving.is_none() => {
             let stage = &canary.stages[i];
             let weights = vec![
                 WeightedSubset { subset: stable, weight: 100 - stage.weight },
@@ -224,7 +224,7 @@ pub fn plan(canary: &Canary, state: &State) -> Plan {
     };
     let mut subsets: Vec<SubsetPlan> =
         versions.iter().map(|v| SubsetPlan { name: v.name.clone(), version: v.version.clone() }).collect();
-    if let Some(t) = &state.transit {
+    if let Some(t) = &state.leaving {
         subsets.extend(t.subsets.iter().cloned());
     }
     let virtual_service = VirtualServicePlan {
@@ -254,7 +254,7 @@ pub fn plan(canary: &Canary, state: &State) -> Plan {
         versions,
         virtual_service,
         gateway,
-        carry: state.transit.as_ref().map(|t| t.carry.clone()).unwrap_or_default(),
+        carry: state.leaving.as_ref().map(|t| t.carry.clone()).unwrap_or_default(),
         carried: BTreeMap::new(),
         own: BTreeMap::new(),
         extra_kinds: canary.extra_kinds.clone(),
@@ -290,7 +290,13 @@ fn version_plan(canary: &Canary, version: &spec::Version, role: &'static str, po
 
 /// The name of every object of one version: its Deployment, HPA and (Gateway API) Service.
 pub fn version_object_name(canary: &Canary, version: &spec::Version) -> String {
-    format!("{}-{}", canary.name, version.name)
+    spec::version_object(&canary.name, &version.name)
+}
+
+/// The overlay's file of one object: `<kind>-<name>.yaml`, the kind in lower case
+/// (`deployment-reviews-v2.yaml`). Every file kanari renders is named by this.
+pub fn object_file(kind: &str, name: &str) -> String {
+    format!("{kind}-{name}.yaml")
 }
 
 /// The spec's pod template with the `app` and `version` labels and the main container's image

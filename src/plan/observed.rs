@@ -81,7 +81,7 @@ impl Observed {
 
     /// The Deployment name of a version the overlay runs.
     pub fn deployment(&self, canary: &Canary, version: &str) -> String {
-        let made = || format!("{}-{}", canary.name, crate::spec::object_name(version));
+        let made = || crate::spec::version_object(&canary.name, &crate::spec::object_name(version));
         self.deployments.get(version).cloned().unwrap_or_else(made)
     }
 

@@ -21,7 +21,7 @@ pub fn objects(canary: &Canary, plan: &Plan) -> BTreeMap<String, Value> {
     if let Some((manifest, route)) = &canary.own.virtual_service {
         let mut vs = named(&manifest.object, &plan.virtual_service.name, &plan.namespace);
         route_traffic(&mut vs, route, plan, canary.own.other_routes);
-        out.insert(format!("virtualservice-{}.yaml", plan.virtual_service.name), vs);
+        out.insert(crate::plan::object_file("virtualservice", &plan.virtual_service.name), vs);
     }
     if let Some(manifest) = &canary.own.destination_rule {
         let rule = &plan.destination_rule;
@@ -43,7 +43,7 @@ pub fn objects(canary: &Canary, plan: &Plan) -> BTreeMap<String, Value> {
         let spec = object(&mut dr, "spec");
         spec.entry("host").or_insert_with(|| json!(rule.host));
         spec.insert("subsets".into(), Value::Array(subsets));
-        out.insert(format!("destinationrule-{}.yaml", rule.name), dr);
+        out.insert(crate::plan::object_file("destinationrule", &rule.name), dr);
     }
     if let Some(manifest) = &canary.own.deployment {
         for version in &plan.versions {
@@ -64,7 +64,7 @@ pub fn objects(canary: &Canary, plan: &Plan) -> BTreeMap<String, Value> {
             };
             spec.insert("selector".into(), json!({ "matchLabels": labels }));
             spec.insert("template".into(), version.pod_template.clone());
-            out.insert(format!("deployment-{}.yaml", version.deployment), deployment);
+            out.insert(crate::plan::object_file("deployment", &version.deployment), deployment);
         }
     }
     out

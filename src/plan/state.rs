@@ -155,7 +155,7 @@ pub struct State {
     pub rerolled: Vec<String>,
     /// A release whose canary is no longer the spec's (a changed canary, a finish), on its way
     /// out: the spec's stable alone, with what the committed overlay keeps of the rest.
-    pub transit: Option<Transit>,
+    pub leaving: Option<Leaving>,
 }
 
 /// A state on the way from a canary the spec no longer has (a changed canary draining, a
@@ -165,7 +165,7 @@ pub struct State {
 /// rest: `since`, `approved`, `reason`, `toward` (a scale-up toward the destination) and
 /// `warming`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Transit {
+pub struct Leaving {
     /// Files of the committed overlay carried unchanged: the leaving version's Deployment and
     /// HPA, and, while traffic has not moved yet, the DestinationRule and VirtualService.
     pub carry: Vec<String>,
@@ -189,12 +189,12 @@ impl State {
 
     /// Whether the state is one of a transition's intermediate commits.
     pub fn in_between(&self) -> bool {
-        self.holding.is_some() || self.toward.is_some() || self.transit.is_some()
+        self.holding.is_some() || self.toward.is_some() || self.leaving.is_some()
     }
 
-    /// The name of the state its overlay records: the step's, or a transit's.
+    /// The name of the state its overlay records: the step's, or a leaving canary's.
     pub fn stage_name(&self, canary: &Canary) -> String {
-        match &self.transit {
+        match &self.leaving {
             Some(t) => t.stage.clone(),
             None => self.step.name(canary).to_string(),
         }
@@ -210,7 +210,7 @@ impl State {
             warming: self.warming.clone(),
             ..Recorded::default()
         };
-        match &self.transit {
+        match &self.leaving {
             Some(t) => Recorded {
                 canary: t.canary.clone(),
                 stage: t.stage.clone(),
@@ -270,7 +270,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+        #![proptest_config(crate::proptesting::config(256))]
         /// What the codec writes, it reads back as the same state.
         #[test]
         fn annotations_round_trip(r in recorded()) {

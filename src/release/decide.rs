@@ -138,7 +138,7 @@ pub fn decide(
 /// between). A settle (the same step), a drain back to stable and a departing version put none.
 fn adds_canary_traffic(canary: &Canary, from: &State, to: &State) -> bool {
     let target = to.toward.unwrap_or(to.step);
-    if to.transit.is_some() || target == from.step || target == Step::Aborted {
+    if to.leaving.is_some() || target == from.step || target == Step::Aborted {
         return false;
     }
     let stage = |step: Step| match step {
@@ -159,7 +159,7 @@ fn adds_canary_traffic(canary: &Canary, from: &State, to: &State) -> bool {
 /// the pods the current state declares for it.
 fn readiness(canary: &Canary, from: &State, to: &State, evidence: &Evidence) -> Option<Gate> {
     // An abort's way back to stable never waits on Prometheus: `kanari abort` would not.
-    if to.transit.is_some() || to.step == Step::Aborted || to.toward == Some(Step::Aborted) {
+    if to.leaving.is_some() || to.step == Step::Aborted || to.toward == Some(Step::Aborted) {
         return None;
     }
     let (before, after, declared) =

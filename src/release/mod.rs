@@ -33,7 +33,7 @@
 //!   in a commit of its own, before anything else.
 //! - a scale-up under way (`toward`): the traffic moves, once the new pods had the warmup.
 //! - a drain under way (`holding`): it settles, once the traffic had the warmup to leave.
-//! - `steady`: `prepare`. A recorded canary other than the spec's, or a finish: [`transit`]
+//! - `steady`: `prepare`. A recorded canary other than the spec's, or a finish: [`leaving`]
 //!   (the old version drains, then goes).
 //! - `prepare`: the first stage. Stage k: stage k+1, once stage k's gates hold: its approval is
 //!   recorded and its bake time has passed since `kanari.dev/since`.
@@ -60,7 +60,7 @@ use crate::plan::{Recorded, State, Step};
 use crate::spec::{Canary, format_duration};
 
 mod decide;
-mod transit;
+mod leaving;
 mod transition;
 
 pub use crate::plan::Observed;
@@ -456,7 +456,7 @@ pub fn finish_gate(canary: &Canary, recorded: Option<&Recorded>, now: Timestamp)
 
 /// What promote commits next for a release whose overlay records `recorded` (its files read
 /// as `observed`), at time `now`: the next state toward the next stage, through the intermediate
-/// commits of [`transition`] and [`transit`].
+/// commits of [`transition`] and [`leaving`].
 /// A leaving version whose Deployment has the name a version of the spec takes (a version label
 /// changed while its object name did not: `6.5.0` → `6_5_0` are both `6-5-0`). The two cannot
 /// run side by side, and a Deployment's selector cannot change in place, so the spec must give
@@ -497,7 +497,7 @@ pub fn next(
         {
             return Ok(Next::Held(vec![gate]));
         }
-        return transit::next(canary, r, observed, now, None);
+        return leaving::next(canary, r, observed, now, None);
     }
     let cur = current(canary, recorded)?;
     let has_canary = canary.canary.is_some();
@@ -628,7 +628,7 @@ pub fn abort(
     match (position, recorded) {
         (Position::New, _) | (Position::At(Step::Steady), _) => stay("no canary is under way"),
         (Position::Outdated, _) if canary.canary.is_none() => stay("no canary is under way"),
-        (Position::Outdated, Some(r)) => transit::next(canary, r, observed, now, Some(reason)),
+        (Position::Outdated, Some(r)) => leaving::next(canary, r, observed, now, Some(reason)),
         _ => {
             let cur = current(canary, recorded)?;
             let continuing = cur.toward == Some(Step::Aborted) || (cur.step == Step::Aborted && cur.holding.is_some());
@@ -642,6 +642,6 @@ pub fn abort(
 }
 
 #[cfg(test)]
-mod rules;
+mod make_before_break;
 #[cfg(test)]
 mod tests;

@@ -149,12 +149,12 @@ pub fn between(base: Option<&Canary>, head: &Canary) -> SpecChanges {
         }
     }
     if analysis_of(base) != analysis_of(head) {
-        let said = |c: &Canary| {
+        let checks_of = |c: &Canary| {
             c.analysis
                 .as_ref()
                 .map_or(String::new(), |a| a.metrics.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", "))
         };
-        changes.push(Change::new("analysis", "checks", said(base), said(head)));
+        changes.push(Change::new("analysis", "checks", checks_of(base), checks_of(head)));
     }
     if base.own != head.own {
         changes.push(Change::new("own manifests (`from:`)", "", "as before", "changed"));

@@ -522,7 +522,7 @@ mod tests {
         }
 
         proptest! {
-            #![proptest_config(ProptestConfig { cases: 400, failure_persistence: None, ..ProptestConfig::default() })]
+            #![proptest_config(crate::proptesting::config(400))]
 
             /// A run for one release sees what a run over every file sees of it: the same
             /// release, or a problem whenever every file shows one that involves it.

@@ -323,6 +323,12 @@ pub fn object_name(version: &str) -> String {
     version.replace(['.', '_'], "-")
 }
 
+/// The name of a release's object for one version (its Deployment, HPA, per-version Service):
+/// `<release>-<name>`, `name` being the version's object name ([`object_name`], or its `subset`).
+pub fn version_object(release: &str, name: &str) -> String {
+    format!("{release}-{name}")
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Autoscaling {
     pub min_replicas: u32,

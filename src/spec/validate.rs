@@ -464,7 +464,7 @@ impl Validator<'_> {
                 name
             }
         };
-        let deployment = format!("{release}-{name}");
+        let deployment = super::version_object(release, &name);
         let at = raw.subset.as_ref().unwrap_or(v);
         ok &= self.check(at, deployment.len() <= 63, || {
             format!("the Deployment name `{deployment}` would be longer than 63 characters; shorten the release name or the version")

@@ -16,9 +16,8 @@ use regex::Regex;
 use crate::project;
 
 /// The top-level folders and files of the project that a doc's path may start with.
-const ROOTS: &[&str] = &[
-    "src/", "tests/", "docs/", "fixtures/", "examples/", "bench/", "schemas/", "action/", ".ci/", "benches/",
-];
+const ROOTS: &[&str] =
+    &["src/", "tests/", "docs/", "fixtures/", "examples/", "bench/", "schemas/", "action/", ".ci/", "benches/"];
 
 /// The documents whose paths are checked, besides every `.md` under `docs/` and the module docs.
 const DOCS: &[&str] = &["README.md", "ARCHITECTURE.md", "BENCHMARKS.md", "schemas/README.md"];

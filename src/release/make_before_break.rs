@@ -177,7 +177,7 @@ fn run(canary: &Canary, ops: &[Op]) -> Vec<Plan> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(crate::proptesting::config(512))]
 
     #[test]
     fn every_pair_of_consecutive_states_keeps_the_four_rules(

@@ -20,7 +20,7 @@ use jiff::Timestamp;
 
 use super::transition::warm_until;
 use super::{Error, Gate, Next, entered};
-use crate::plan::{self, Observed, Recorded, State, Step, SubsetPlan, Transit};
+use crate::plan::{self, Leaving, Observed, Recorded, State, Step, SubsetPlan};
 use crate::spec::{Canary, format_duration};
 
 /// The next commit of a release on its way from a canary the spec no longer has: toward
@@ -48,9 +48,9 @@ pub fn next(
     let version_files = |v: &str| {
         let object = observed.deployment(canary, v);
         [
-            format!("deployment-{object}.yaml"),
-            format!("horizontalpodautoscaler-{object}.yaml"),
-            format!("service-{object}.yaml"),
+            crate::plan::object_file("deployment", &object),
+            crate::plan::object_file("horizontalpodautoscaler", &object),
+            crate::plan::object_file("service", &object),
         ]
         .into_iter()
         .filter(|f| observed.files.contains(f))
@@ -87,7 +87,10 @@ pub fn next(
         // The routes stay as committed; the DestinationRule is rendered, so that it defines
         // the spec's stable (which may be new) beside the leaving versions.
         let mut carry = leaving_files;
-        let routes = [format!("virtualservice-{}.yaml", canary.name), format!("httproute-{}.yaml", canary.name)];
+        let routes = [
+            crate::plan::object_file("virtualservice", &canary.name),
+            crate::plan::object_file("httproute", &canary.name),
+        ];
         carry.extend(routes.into_iter().filter(|f| observed.files.contains(f)));
         let subsets = leaving.iter().map(|v| observed.subset(v)).collect();
         let to = State {
@@ -98,7 +101,7 @@ pub fn next(
             warming: vec![keeper.clone()],
             ..State::default()
         };
-        let transit = Transit {
+        let out = Leaving {
             carry,
             subsets,
             canary: recorded.canary.clone(),
@@ -106,7 +109,7 @@ pub fn next(
             holding: recorded.holding.clone(),
             departing: recorded.departing.clone(),
         };
-        return Ok(Next::Move { to: State { transit: Some(transit), ..to } });
+        return Ok(Next::Move { to: State { leaving: Some(out), ..to } });
     }
     if let Some(until) = until.filter(|_| recorded.warming.contains(keeper)) {
         return Ok(Next::Held(vec![Gate::Warmup {
@@ -121,18 +124,18 @@ pub fn next(
     // Else an old stable leaving (a finish, or a stable version changed in place).
     let canary_leaves = recorded.canary.as_ref().is_some_and(|c| leaving.contains(&c));
     let holding = Some(recorded.stage.clone());
-    let (transit, reason) = match canary.canary.as_ref().filter(|_| canary_leaves) {
+    let (out, reason) = match canary.canary.as_ref().filter(|_| canary_leaves) {
         Some(new) => (
-            Transit { canary: recorded.canary.clone(), stage: "aborted".into(), holding, ..Transit::default() },
+            Leaving { canary: recorded.canary.clone(), stage: "aborted".into(), holding, ..Leaving::default() },
             Some(format!("the canary changed to {}", new.version)),
         ),
         None => {
             let departing = leaving.iter().map(|v| v.to_string()).collect();
-            (Transit { stage: "steady".into(), holding, departing, ..Transit::default() }, None)
+            (Leaving { stage: "steady".into(), holding, departing, ..Leaving::default() }, None)
         }
     };
-    let transit = Transit { carry: leaving_files, subsets, ..transit };
-    Ok(Next::Move { to: State { since: Some(now), reason, transit: Some(transit), ..State::default() } })
+    let out = Leaving { carry: leaving_files, subsets, ..out };
+    Ok(Next::Move { to: State { since: Some(now), reason, leaving: Some(out), ..State::default() } })
 }
 
 fn names(versions: &[&String]) -> String {
