@@ -63,9 +63,6 @@ pub fn config(cases: u32) -> Config {
     }
 }
 
-/// Runs `test` over `strategy` with `config` (from [`config`]); a failure panics with the
-/// shrunk case and the seed that replays it.
-
 /// The seed this run draws from (the integration tests' runner prints it with a failure).
 #[allow(dead_code, reason = "the unit tests' proptest! prints its own failures")]
 pub fn seed() -> u64 {

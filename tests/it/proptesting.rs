@@ -9,6 +9,8 @@ use proptest::strategy::Strategy;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
 pub use settings::{SEED, config};
 
+/// Runs `test` over `strategy` with `config` (from [`config`]); a failure panics with the
+/// shrunk case and the seed that replays it.
 pub fn run<S: Strategy>(config: Config, strategy: S, test: impl Fn(S::Value) -> Result<(), TestCaseError>)
 where
     S::Value: std::fmt::Debug,
