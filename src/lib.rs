@@ -30,7 +30,6 @@ pub mod repo;
 pub mod review;
 pub mod scaffold;
 pub mod secret;
-pub mod sign;
 pub mod sparse;
 pub mod spec;
 pub mod stats;

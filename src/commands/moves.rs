@@ -375,7 +375,7 @@ impl Run<'_> {
             let message =
                 super::message::message(canary, &committed, &target, &rendered, verb, note.as_deref(), &trailers);
             let by = git.repo.signatures(self.args.author.as_deref(), self.now)?;
-            match git.repo.build_commit(Some(parent), &canary.output, &rendered.files, &message, &by)? {
+            match git.repo.build_commit(Some(parent), &canary.output, &rendered.files, &message, &by, git.ws.remotes)? {
                 Some(id) => {
                     planned.exit = planned.exit.or(exit);
                     planned.commits.push(NewCommit {

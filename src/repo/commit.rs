@@ -1,5 +1,11 @@
 //! Building commits: a tree that is the parent's with one folder replaced, signed when Git's
 //! configuration says so, and who a commit is by.
+//!
+//! kanari reads `commit.gpgsign` alone; with it on, `git commit-tree -S` (through
+//! [`crate::transport::commit_signed`]) signs and writes the commit, so every format (`openpgp`,
+//! `x509`, `ssh`), key setting and program `git commit` knows works the same here, and the
+//! commit verifies with `git verify-commit`. A commit that should be signed and cannot be is an
+//! error in git's own words: kanari never falls back to an unsigned commit.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -9,6 +15,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use git2::{ObjectType, Oid, Signature};
 
 use super::{CommitId, MODE_BLOB, MODE_TREE, Repo};
+use crate::transport::{Deadline, ToSign, commit_signed};
 
 /// Who a commit is by, and when.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +34,7 @@ pub struct Signatures {
 impl Repo {
     /// Writes a commit whose tree is `parent`'s with the folder `dir` (project-relative) holding
     /// exactly `files`. Returns `None` when that tree is `parent`'s own: there is nothing to commit.
+    /// A commit to sign is signed by `git commit-tree -S`, which may take until `deadline`.
     pub fn build_commit(
         &self,
         parent: Option<CommitId>,
@@ -34,6 +42,7 @@ impl Repo {
         files: &BTreeMap<String, Vec<u8>>,
         message: &str,
         by: &Signatures,
+        deadline: Deadline,
     ) -> Result<Option<CommitId>> {
         let (author, committer) = (&by.author, &by.committer);
         let parent_commit = parent.map(|p| self.git.find_commit(p.0)).transpose()?;
@@ -59,20 +68,24 @@ impl Repo {
         let tree = self.git.find_tree(tree)?;
         let parents: Vec<&git2::Commit> = parent_commit.iter().collect();
         let config = self.git.config().context("failed to read the Git configuration")?;
-        let Some(signing) = crate::sign::Signing::from_config(&config)? else {
+        if !wants_signing(&config)? {
             let oid = self
                 .git
                 .commit(None, author, committer, message, &tree, &parents)
                 .context("failed to write the commit")?;
             return Ok(Some(CommitId(oid)));
+        }
+        // As `git commit` with `commit.gpgsign`: git itself signs and writes the commit, with every
+        // format and setting it knows; a commit that cannot be signed is not written.
+        let commit = ToSign {
+            tree: tree.id().to_string(),
+            parents: parents.iter().map(|p| p.id().to_string()).collect(),
+            author: who(author),
+            committer: who(committer),
+            message,
         };
-        // As `git commit` with `commit.gpgsign`: the commit's bytes are signed, and the signature
-        // goes into its `gpgsig` header; a commit that cannot be signed is not written.
-        let buffer = self.git.commit_create_buffer(author, committer, message, &tree, &parents)?;
-        let buffer = buffer.as_str().map_err(|_| anyhow!("the commit to sign is not UTF-8"))?;
-        let who = format!("{} <{}>", committer.name().unwrap_or_default(), committer.email().unwrap_or_default());
-        let signature = signing.sign(buffer.as_bytes(), &who, &self.workdir)?;
-        let oid = self.git.commit_signed(buffer, &signature, Some("gpgsig")).context("failed to write the commit")?;
+        let id = commit_signed(self.git.path(), &self.workdir, &commit, deadline)?;
+        let oid = Oid::from_str(&id).with_context(|| format!("`git commit-tree` printed `{id}`, not a commit id"))?;
         Ok(Some(CommitId(oid)))
     }
 
@@ -137,4 +150,30 @@ pub fn parse_identity(text: &str) -> Result<Identity> {
         bail!("--author `{text}` is not `Name <email>`");
     }
     Ok(Identity { name: name.to_string(), email: email.to_string() })
+}
+
+/// Whether `commit.gpgsign` asks for signed commits (off when unset); a value that is not a
+/// boolean is an error that names the file that sets it.
+fn wants_signing(config: &git2::Config) -> Result<bool> {
+    const KEY: &str = "commit.gpgsign";
+    match config.get_bool(KEY) {
+        Ok(on) => Ok(on),
+        Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(false),
+        Err(_) => {
+            let value = config.get_string(KEY).unwrap_or_default();
+            let place = match config.get_entry(KEY).map(|e| e.level()) {
+                Ok(git2::ConfigLevel::Local) => "the repository's Git configuration (`.git/config`)",
+                Ok(git2::ConfigLevel::Worktree) => "the work tree's Git configuration (`config.worktree`)",
+                Ok(git2::ConfigLevel::Global | git2::ConfigLevel::XDG) => "the user's Git configuration",
+                Ok(git2::ConfigLevel::System | git2::ConfigLevel::ProgramData) => "the system's Git configuration",
+                _ => "the Git configuration",
+            };
+            bail!("`{KEY}` is `{value}` in {place}; expected true or false")
+        }
+    }
+}
+
+/// Name, email and time in seconds of who a commit is by, for `git commit-tree`.
+fn who<'a>(s: &'a Signature<'static>) -> (&'a str, &'a str, i64) {
+    (s.name().unwrap_or_default(), s.email().unwrap_or_default(), s.when().seconds())
 }

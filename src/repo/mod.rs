@@ -3,9 +3,8 @@
 //! compare-and-swap, and bringing the work tree and index up to date for that folder alone.
 //!
 //! The git layer, the last step of the pipeline beside [`crate::overlay`]: this module with
-//! [`crate::index`] (the index file's bytes), [`crate::sparse`] (sparse-checkout cones),
-//! [`crate::sign`] (commit signing) and [`crate::transport`] (the `git` program, for fetch and
-//! push) is the only user of git2 and of git. It owns the repository's objects, refs, index, its
+//! [`crate::index`] (the index file's bytes), [`crate::sparse`] (sparse-checkout cones) and
+//! [`crate::transport`] (the `git` program, for fetch, push and signed commits) is the only user of git2 and of git. It owns the repository's objects, refs, index, its
 //! work tree's files below the folders it syncs, and kanari's lock on the repository. It returns
 //! values and errors, typed where a caller matches ([`LockHeld`],
 //! [`crate::transport::RemoteFailed`]); it never picks an exit code and never prints, but for

@@ -2,7 +2,8 @@
 //! would make (SSH from a key file or from the agent, OpenPGP from a GnuPG home), checked with
 //! the real `git verify-commit` and `git log --show-signature`, and taken by a server (`git
 //! daemon` on 127.0.0.1) that requires signed commits; a commit that cannot be signed is an
-//! error that names the program, with nothing committed.
+//! error in git's own words, which name the program or the key, with nothing committed; a signer
+//! that never finishes is stopped at the run's `--timeout`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -141,22 +142,28 @@ fn a_commit_that_cannot_be_signed_is_an_error_that_names_the_program_and_commits
     let cases: [Case; 6] = [
         (
             &[("gpg.format", "ssh"), ("user.signingkey", missing)],
-            &["`ssh-keygen` failed to sign the commit with key", missing, "No such file or directory"],
+            &[
+                "failed to sign the commit (`git commit-tree -S`",
+                "Couldn't load public key",
+                missing,
+                "No such file or directory",
+            ],
         ),
         (
             &[("gpg.format", "ssh"), ("user.signingkey", missing), ("gpg.ssh.program", "/nonexistent/ssh-keygen")],
-            &["failed to run `/nonexistent/ssh-keygen` to sign the commit", "`gpg.ssh.program`"],
+            &["failed to sign the commit", "cannot exec '/nonexistent/ssh-keygen'"],
         ),
-        (
-            &[("gpg.program", "/nonexistent/gpg")],
-            &["failed to run `/nonexistent/gpg` to sign the commit", "`gpg.program` or `gpg.openpgp.program`"],
-        ),
+        (&[("gpg.program", "/nonexistent/gpg")], &["failed to sign the commit", "cannot exec '/nonexistent/gpg'"]),
         (
             &[("gpg.format", "pgp")],
-            &["`gpg.format` is `pgp` in the repository's Git configuration (`.git/config`); expected"],
+            &[
+                "invalid value for 'gpg.format': 'pgp'",
+                "bad config variable 'gpg.format' in file '",
+                "/.git/config' at line",
+            ],
         ),
         (&[("commit.gpgsign", "maybe")], &["`commit.gpgsign` is `maybe` in the repository's Git configuration"]),
-        (&[("gpg.format", "ssh")], &["neither `user.signingkey` nor `gpg.ssh.defaultKeyCommand` is set"]),
+        (&[("gpg.format", "ssh")], &["either user.signingkey or gpg.ssh.defaultKeyCommand needs to be configured"]),
     ];
     for (config, expected) in cases {
         let repo = fixture_repo("bookinfo");
@@ -179,6 +186,44 @@ fn a_commit_that_cannot_be_signed_is_an_error_that_names_the_program_and_commits
         assert_eq!(git(r, &["status", "--porcelain"]), "", "{config:?}");
         assert!(!r.join("overlays").exists(), "{config:?}: the overlay was written");
     }
+}
+
+/// A signer that never finishes (a passphrase prompt, a hardware key waiting for a touch) holds
+/// the run no longer than `--timeout`: its whole process group is stopped, and nothing is
+/// committed.
+#[test]
+fn a_signer_that_never_finishes_is_stopped_at_the_runs_timeout() {
+    let repo = fixture_repo("bookinfo");
+    let r = repo.path();
+    let bin = tempfile::tempdir().unwrap();
+    let signer = bin.path().join("stuck-gpg");
+    let pid_file = bin.path().join("sleeper.pid");
+    std::fs::write(&signer, format!("#!/bin/sh\nsleep 120 &\necho $! > '{}'\nwait\n", pid_file.display())).unwrap();
+    std::fs::set_permissions(&signer, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    git(r, &["config", "commit.gpgsign", "true"]);
+    git(r, &["config", "gpg.program", signer.to_str().unwrap()]);
+    let before = tip(r);
+    let started = Instant::now();
+    let out = promote(r, &["promote", "--timeout", "2s"], &[]);
+    let took = started.elapsed();
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert!(took < Duration::from_secs(30), "the run waited {took:?} for the signer");
+    assert!(
+        out.stderr.contains("`git commit-tree -S` did not sign the commit within the run's --timeout of 2s"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stderr.lines().count(), 1, "one error line:\n{}", out.stderr);
+    assert_eq!(tip(r), before, "the branch moved");
+    assert_eq!(git(r, &["status", "--porcelain"]), "");
+    // The signer's own child went with it: the whole process group was stopped.
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let gone = Instant::now() + Duration::from_secs(10);
+    while std::path::Path::new(&format!("/proc/{}", pid.trim())).exists() && Instant::now() < gone {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let state = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+    assert!(state.is_empty() || state.contains(") Z "), "the signer's child still runs: {state}");
 }
 
 #[test]
@@ -222,8 +267,9 @@ fn openpgp_signs_with_the_committers_key_by_default_and_a_missing_key_is_refused
     let before = tip(r);
     let out = promote(r, &["promote"], &env);
     assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
-    assert!(out.stderr.contains("`gpg` failed to sign the commit with key `nobody@example.com`"), "{}", out.stderr);
-    assert!(out.stderr.contains("No secret key"), "gpg's own words are shown:\n{}", out.stderr);
+    assert!(out.stderr.contains("gpg failed to sign the data"), "{}", out.stderr);
+    assert!(out.stderr.contains("skipped \"nobody@example.com\": No secret key"), "gpg's own words:\n{}", out.stderr);
+    assert!(!out.stderr.contains("[GNUPG:]"), "GnuPG's status lines are left out:\n{}", out.stderr);
     assert_eq!(tip(r), before, "the branch moved");
     assert_eq!(git(r, &["status", "--porcelain"]), "");
 }

@@ -16,7 +16,6 @@ const LAYERS: &[(&str, u8)] = &[
     ("diff", 0),
     ("index", 0),
     ("sparse", 0),
-    ("sign", 0),
     ("secret", 0),
     ("flock", 0),
     ("cli", 1),
@@ -247,8 +246,7 @@ fn the_pure_steps_do_no_io() {
 
 #[test]
 fn only_the_git_layer_names_git2() {
-    let git_layer =
-        |rel: &Path| rel.starts_with("repo") || ["index.rs", "sign.rs", "transport.rs"].map(Path::new).contains(&rel);
+    let git_layer = |rel: &Path| rel.starts_with("repo") || ["index.rs", "transport.rs"].map(Path::new).contains(&rel);
     let outside: Vec<String> = sources()
         .iter()
         .filter(|(rel, text)| !git_layer(rel) && code(text).contains("git2"))

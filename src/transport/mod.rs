@@ -1,5 +1,8 @@
 //! Talking to remotes: fetch and push through the `git` program, as `git fetch` and `git push`
-//! would, never through libgit2's transports. The only runner of the `git` program.
+//! would, never through libgit2's transports; and signed commits, written by `git commit-tree
+//! -S` ([`commit_signed`], in `signing`) so that every signing format and setting of `git commit`
+//! holds. The only runner of the `git` program; each run is bounded by the run's deadline
+//! (`process`).
 //!
 //! Why the program: a push must mean what `git push` means on every transport. libgit2's local
 //! transport updates the remote ref with force and runs no hooks, so on a local-path or
@@ -31,19 +34,22 @@
 //! `ServerAliveInterval` and `ServerAliveCountMax` added to the user's own ssh command when that
 //! is OpenSSH's `ssh` ([`ssh_command`]).
 //!
-//! Part of the git layer: [`crate::repo`] runs it for `Repo::fetch` and `Repo::push`. It imports
-//! nothing of kanari's, and picks no exit code: a remote that fails or does not answer in time
-//! is [`RemoteFailed`], whose kind (an outside system: exit 4) the command layer reads from its
-//! type.
+//! Part of the git layer: [`crate::repo`] runs it for `Repo::fetch`, `Repo::push` and
+//! `Repo::build_commit` (a commit to sign). It imports nothing of kanari's, and picks no exit
+//! code: a remote that fails or does not answer in time is [`RemoteFailed`], whose kind (an
+//! outside system: exit 4) the command layer reads from its type.
 
-use std::io::Read;
-use std::os::unix::process::CommandExt;
+mod process;
+mod signing;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
+
+use process::run_until;
+pub use signing::{ToSign, commit_signed};
 
 /// What a push came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,14 +83,6 @@ const LOW_SPEED_SECONDS: u32 = 60;
 /// 15 s that ends the session after 4 go unanswered (a minute of silence from a dead peer; a
 /// busy server's sshd answers keepalives while its hooks run).
 const SSH_OPTIONS: &str = "-o ConnectTimeout=30 -o ServerAliveInterval=15 -o ServerAliveCountMax=4";
-
-/// How long a killed process group's leader may take to be reaped (SIGKILL cannot be caught: it
-/// ends at once unless the kernel holds it in an uninterruptible wait).
-const KILL_GRACE: Duration = Duration::from_secs(5);
-
-/// How long git's output may take to end after git exits: a process it started that outlives
-/// it still holding the pipes (an ssh master left to persist) must not hold the run.
-const DRAIN: Duration = Duration::from_secs(1);
 
 /// How a remote failure reads when the remote asked for credentials that did not work.
 const AUTH_FAILED: [&str; 4] =
@@ -292,42 +290,20 @@ impl GitProgram {
         self.creds.apply(&mut cmd, &self.remote)?;
         cmd.arg("--git-dir").arg(&self.git_dir).args(args);
         // Never wait for a person: a CI job has no one at the terminal.
-        cmd.env("GIT_TERMINAL_PROMPT", "0")
-            .env("LC_ALL", "C")
-            .env_remove("GIT_WORK_TREE")
-            .env_remove("GIT_INDEX_FILE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            // A group of its own, so that the deadline can stop git and what it started.
-            .process_group(0);
+        cmd.env("GIT_TERMINAL_PROMPT", "0").env("LC_ALL", "C").env_remove("GIT_WORK_TREE").env_remove("GIT_INDEX_FILE");
         if let Some(ssh) = ssh_command(self.remote.ssh_config.as_deref()) {
             cmd.env("GIT_SSH_COMMAND", ssh);
         }
-        let mut child = cmd.spawn().map_err(|e| match e.kind() {
+        let out = run_until(cmd, None, self.remote.deadline.at).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => {
                 anyhow!("`--push` runs the `git` program, which is not installed or not on PATH")
             }
             _ => anyhow!("failed to run `git {}`: {e}", args.first().copied().unwrap_or_default()),
         })?;
-        let (stdout, stderr) = (Capture::of(child.stdout.take()), Capture::of(child.stderr.take()));
-        let status = match wait_until(&mut child, self.remote.deadline.at) {
-            Ok(Some(status)) => status,
-            Ok(None) => {
-                stop(child);
-                return Err(RemoteFailed(self.hung(doing, Some(started.elapsed()))).into());
-            }
-            Err(e) => {
-                stop(child);
-                return Err(anyhow!("failed to wait for `git {}`: {e}", args.first().copied().unwrap_or_default()));
-            }
+        let Some((status, stdout, stderr)) = out else {
+            return Err(RemoteFailed(self.hung(doing, Some(started.elapsed()))).into());
         };
-        let drained = Instant::now() + DRAIN;
-        Ok(Output {
-            ok: status.success(),
-            stdout: self.creds.redact(&stdout.text(drained)),
-            stderr: self.creds.redact(&stderr.text(drained)),
-        })
+        Ok(Output { ok: status.success(), stdout: self.creds.redact(&stdout), stderr: self.creds.redact(&stderr) })
     }
 
     /// What the run says when the remote did not answer in time (`waited`: how long this run of
@@ -436,64 +412,6 @@ fn compose_ssh(command: Option<String>, configured: Option<String>, program: Opt
     let first = user.split_whitespace().next()?;
     let name = Path::new(first).file_name()?.to_str()?;
     matches!(name, "ssh" | "ssh.exe").then(|| format!("{user} {SSH_OPTIONS}"))
-}
-
-/// Waits for `child` to exit until `deadline`: its status, or None when the deadline came
-/// first. The child is not reaped before it exits, so its id (and its group's) stays its own.
-fn wait_until(child: &mut Child, deadline: Instant) -> std::io::Result<Option<ExitStatus>> {
-    let mut pause = Duration::from_millis(1);
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(Some(status));
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Ok(None);
-        }
-        std::thread::sleep(pause.min(deadline - now));
-        pause = (pause * 2).min(Duration::from_millis(50));
-    }
-}
-
-/// Kills `child`'s process group and reaps the child, waiting [`KILL_GRACE`] at most; a child
-/// that has not ended by then is left to a thread that reaps it whenever it does.
-fn stop(mut child: Child) {
-    let _ =
-        rustix::process::kill_process_group(rustix::process::Pid::from_child(&child), rustix::process::Signal::KILL);
-    if !matches!(wait_until(&mut child, Instant::now() + KILL_GRACE), Ok(Some(_))) {
-        let _ = child.kill();
-        std::thread::spawn(move || child.wait());
-    }
-}
-
-/// One of a child's output pipes, read to its end by a thread of its own.
-struct Capture {
-    read: Arc<Mutex<Vec<u8>>>,
-    done: mpsc::Receiver<()>,
-}
-
-impl Capture {
-    fn of(pipe: Option<impl Read + Send + 'static>) -> Capture {
-        let read = Arc::new(Mutex::new(Vec::new()));
-        let (tx, done) = mpsc::channel();
-        if let Some(mut pipe) = pipe {
-            let into = read.clone();
-            std::thread::spawn(move || {
-                let mut chunk = [0u8; 8192];
-                while let Ok(n @ 1..) = pipe.read(&mut chunk) {
-                    into.lock().expect("no panic holds it").extend_from_slice(&chunk[..n]);
-                }
-                let _ = tx.send(());
-            });
-        }
-        Capture { read, done }
-    }
-
-    /// What was read, once the pipe ended or at `until`, whichever comes first.
-    fn text(self, until: Instant) -> String {
-        let _ = self.done.recv_timeout(until.saturating_duration_since(Instant::now()));
-        String::from_utf8_lossy(&self.read.lock().expect("no panic holds it")).into_owned()
-    }
 }
 
 /// A duration as messages give it: `3s`, `2.5s`, `90s`.
