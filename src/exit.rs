@@ -91,7 +91,7 @@ pub const TABLE: [Row; 8] = [
     Row {
         code: Code::Conflict,
         kind: Some(Kind::Outside),
-        says: "an outside system failed or stayed busy after bounded retries or its deadline (a push race that kept being lost, a remote that cannot be reached, refuses the credentials or does not answer within `--timeout`, a lock that another process holds, Prometheus unreachable or refusing the credentials)",
+        says: "an outside system failed or stayed busy after bounded retries or its deadline (a push race that kept being lost, a remote that cannot be reached, refuses the credentials or does not answer within `--timeout`, a lock that another process holds, Prometheus unreachable or refusing the credentials, a commit signer that does not finish within `--timeout`)",
         left: Some("nothing was committed"),
     },
     Row {

@@ -10,7 +10,7 @@ use crate::exit::{Exit, Kind};
 use crate::flock::LockHeld;
 use crate::overlay::WriteStopped;
 use crate::prometheus;
-use crate::transport::RemoteFailed;
+use crate::transport::{RemoteFailed, SignerHung};
 
 /// The kind of `err`: its own ([`Exit`]); a system outside kanari for a remote, a lock another
 /// process holds or Prometheus; an I/O failure for writes that stopped part way and for the file
@@ -23,7 +23,7 @@ fn kind_of_cause(e: &(dyn std::error::Error + 'static)) -> Option<Kind> {
     if let Some(exit) = e.downcast_ref::<Exit>() {
         return Some(exit.kind);
     }
-    if e.is::<RemoteFailed>() || e.is::<LockHeld>() || e.is::<prometheus::Error>() {
+    if e.is::<RemoteFailed>() || e.is::<SignerHung>() || e.is::<LockHeld>() || e.is::<prometheus::Error>() {
         return Some(Kind::Outside);
     }
     if e.is::<WriteStopped>() || crate::repo::is_os_failure(e) {

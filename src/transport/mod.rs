@@ -49,7 +49,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, anyhow};
 
 use process::run_until;
-pub use signing::{ToSign, commit_signed};
+pub use signing::{SignerHung, ToSign, commit_signed};
 
 /// What a push came to.
 #[derive(Clone, Debug, PartialEq, Eq)]

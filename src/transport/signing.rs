@@ -47,10 +47,11 @@ pub fn commit_signed(git_dir: &Path, cwd: &Path, commit: &ToSign, deadline: Dead
         _ => anyhow!("failed to run `git commit-tree -S` to sign the commit: {e}"),
     })?;
     let Some((status, stdout, stderr)) = out else {
-        return Err(anyhow!(
+        return Err(SignerHung(format!(
             "`git commit-tree -S` did not sign the commit within the run's --timeout of {}: its signing program waited for something (a passphrase, a touch of a key); nothing was committed",
             seconds(deadline.timeout)
-        ));
+        ))
+        .into());
     };
     let id = stdout.trim();
     if !status.success() || id.len() < 40 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -92,3 +93,16 @@ mod tests {
         assert_eq!(signer_said(""), "git printed nothing");
     }
 }
+
+/// A signer that did not finish within the run's deadline: an outside program that stayed busy
+/// (exit 4, as a remote that does not answer), not bad input.
+#[derive(Debug)]
+pub struct SignerHung(pub String);
+
+impl std::fmt::Display for SignerHung {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SignerHung {}
