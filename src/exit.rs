@@ -42,7 +42,7 @@ pub enum Code {
     /// race, a moved branch, a remote that cannot be reached, refuses the credentials or does
     /// not answer within `--timeout`, a lock that another process holds, Prometheus; or the
     /// machine's file system failed a read or a write. Nothing was committed.
-    Conflict = 4,
+    Failed = 4,
     /// The analysis failed and the release was aborted: a commit was made.
     Aborted = 5,
     /// The commit was made (and pushed, with `--push`), but the local branch, index or work tree
@@ -62,7 +62,7 @@ pub enum Kind {
     /// The analysis aborted the release, and the commit landed.
     Aborted,
     /// The commit landed, but the local clone could not follow it.
-    Landed,
+    Partial,
 }
 
 /// One outcome of a run: its code, what it means and, for an error, its kind and what the run
@@ -89,13 +89,13 @@ pub const TABLE: [Row; 8] = [
     },
     Row { code: Code::Gate, kind: None, says: "a gate holds the release (`promote`)", left: None },
     Row {
-        code: Code::Conflict,
+        code: Code::Failed,
         kind: Some(Kind::Outside),
         says: "an outside system failed or stayed busy after bounded retries or its deadline (a push race that kept being lost, a remote that cannot be reached, refuses the credentials or does not answer within `--timeout`, a lock that another process holds, Prometheus unreachable or refusing the credentials, a commit signer that does not finish within `--timeout`)",
         left: Some("nothing was committed"),
     },
     Row {
-        code: Code::Conflict,
+        code: Code::Failed,
         kind: Some(Kind::Io),
         says: "the machine failed a read or a write (a full disk, a read-only file system, a folder kanari may not write)",
         left: Some("nothing was committed; the error names the files written before it, if any"),
@@ -108,7 +108,7 @@ pub const TABLE: [Row; 8] = [
     },
     Row {
         code: Code::Partial,
-        kind: Some(Kind::Landed),
+        kind: Some(Kind::Partial),
         says: "the commit was made (and pushed, with `--push`), but the local branch, index or work tree could not follow it",
         left: Some(
             "the release moved; the clone needs a look, a `git pull`, or `git pull --rebase` when it has commits of its own",
@@ -140,7 +140,7 @@ impl Code {
             Code::Differences => 1,
             Code::Gate => 2,
             Code::BadInput => 3,
-            Code::Conflict => 4,
+            Code::Failed => 4,
             Code::Partial => 5,
             Code::Aborted => 6,
         }
@@ -222,7 +222,7 @@ mod tests {
     #[test]
     fn a_run_ends_with_its_gravest_outcome() {
         use Code::*;
-        let order = [Ok, Differences, Gate, BadInput, Conflict, Partial, Aborted];
+        let order = [Ok, Differences, Gate, BadInput, Failed, Partial, Aborted];
         for (i, a) in order.iter().enumerate() {
             for (j, b) in order.iter().enumerate() {
                 assert_eq!(a.worst(*b), order[i.max(j)], "{a:?} and {b:?}");
@@ -237,11 +237,11 @@ mod tests {
         let codes: Vec<u8> = TABLE.iter().map(|r| r.code as u8).collect();
         assert!(codes.is_sorted(), "{codes:?}");
         assert_eq!(codes.iter().copied().collect::<std::collections::BTreeSet<_>>().len(), 7);
-        for kind in [Kind::BadInput, Kind::Outside, Kind::Io, Kind::Aborted, Kind::Landed] {
+        for kind in [Kind::BadInput, Kind::Outside, Kind::Io, Kind::Aborted, Kind::Partial] {
             assert_eq!(TABLE.iter().filter(|r| r.kind == Some(kind)).count(), 1, "{kind:?}");
         }
         // An I/O failure is never bad input: 2 promises that nothing was written.
-        assert_eq!(Kind::Io.code(), Code::Conflict);
+        assert_eq!(Kind::Io.code(), Code::Failed);
         assert_eq!(Kind::BadInput.left(), "nothing was written or committed");
     }
 

@@ -3,7 +3,7 @@
 //! images, pod templates, Deployment and subset names), from a VirtualService or a Gateway API
 //! HTTPRoute. Read from the overlay's files themselves, so the "before" side of a diff is what
 //! is really committed, whatever the spec says now; a committed overlay is read once per run
-//! (`commands::git::Committed::observed`) and shared by the decision, `status`, `diff` and the
+//! (`commands::commits::Committed::observed`) and shared by the decision, `status`, `diff` and the
 //! commit message. Sits beside [`crate::diff`]: it reads rendered bytes and imports only
 //! [`crate::plan`] (the model, how a match reads) and [`crate::spec`] (which host is the
 //! release's); never render, overlay, repo or the commands.

@@ -28,7 +28,7 @@ use serde_json::json;
 use crate::analysis::{self, Outcome, Window};
 use crate::cli::{AnalyzeArgs, AnalyzeFormat};
 use crate::commands::Workspace;
-use crate::commands::git::{Git, now};
+use crate::commands::commits::{Commits, now};
 use crate::exit::{Code, Exit, Kind};
 use crate::plan::{self, Recorded, Step};
 use crate::prometheus::{self, Client};
@@ -378,7 +378,7 @@ pub(crate) fn answers_trusting(
 }
 
 /// An outcome as the release's decision reads it: whether its failure aborts (`onFailure:
-/// abort`, except a `traffic-share` check, whose failure says the cluster is behind Git).
+/// abort`, except a `traffic-share` check, whose failure says the cluster is behind Commits).
 pub(crate) fn check(canary: &Canary, outcome: &Outcome) -> Check {
     let a = canary.analysis.as_ref().expect("judged releases have an analysis");
     let kind = a.metrics.iter().find(|m| m.name == outcome.name).map(|m| &m.kind);
@@ -441,7 +441,7 @@ pub(crate) fn overall(outcomes: &[Outcome]) -> Verdict {
 }
 
 pub fn run(ws: &Workspace, args: &AnalyzeArgs) -> Result<Code> {
-    let git = Git::open(ws)?;
+    let git = Commits::open(ws)?;
     let (head, canaries) = git.releases_at_head(&args.selection.releases)?;
     let committed = git.map_committed(head, &canaries, |_, c| Ok(c.into_observed()))?;
     let (observed, recorded): (Vec<Observed>, Vec<Option<Recorded>>) = committed.into_iter().unzip();

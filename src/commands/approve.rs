@@ -9,7 +9,7 @@ use anyhow::Result;
 
 use crate::cli::ApproveArgs;
 use crate::commands::Workspace;
-use crate::commands::git::Committed;
+use crate::commands::commits::Committed;
 use crate::commands::moves::{self, Transition};
 use crate::exit::{Code, Exit, Kind};
 use crate::release;

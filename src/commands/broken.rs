@@ -10,7 +10,7 @@
 
 use anyhow::Result;
 
-use crate::commands::git::Git;
+use crate::commands::commits::Commits;
 use crate::commands::moves::Note;
 use crate::exit::Code;
 use crate::repo::{CommitId, short};
@@ -61,13 +61,13 @@ pub fn report(broken: &[Broken]) -> String {
 }
 
 /// For `abort`: each release a selector names whose spec does not load at `tip`, with the last
-/// spec of it that loaded within [`REACH`] commits ([`Git::last_loaded`]). The problems that
+/// spec of it that loaded within [`REACH`] commits ([`Commits::last_loaded`]). The problems that
 /// held it back leave `loaded.broken`, and a note tells which spec the abort uses. A
 /// release that no commit in reach loads stays broken; a selector is looked for only when a
 /// problem could be the reason it names no release that loads (a problem that names it, or a
 /// file that cannot be read as documents).
 pub fn fall_back(
-    git: &Git,
+    git: &Commits,
     tip: CommitId,
     selectors: &[String],
     loaded: &mut Loaded,

@@ -35,7 +35,7 @@ use crate::analysis::Outcome;
 use crate::cli::{DiffArgs, DiffFormat};
 use crate::commands::analyze;
 use crate::commands::comment::{self, MARKDOWN_LIMIT, ReleaseDiff, held_text};
-use crate::commands::git::{Committed, Git, now};
+use crate::commands::commits::{Commits, Committed, now};
 use crate::commands::{Workspace, named_state};
 use crate::diff::{self, Change};
 use crate::exit::Code;
@@ -48,7 +48,7 @@ use crate::spec::Canary;
 pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<Code> {
     let canaries = ws.releases(&args.selection.releases)?;
     let renderer = ws.renderer()?;
-    let git = Git::open(ws)?;
+    let git = Commits::open(ws)?;
     let base = match &args.base {
         Some(rev) => Some(git.repo.resolve(rev)?),
         None => git.repo.head_commit()?,

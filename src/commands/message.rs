@@ -6,7 +6,7 @@
 //! read from the committed and the new overlay), and kanari's trailers.
 
 use crate::commands::by_version;
-use crate::commands::git::Committed;
+use crate::commands::commits::Committed;
 use crate::plan::{Matched, Observed, PodCount, Recorded, State, Step};
 use crate::render::Rendered;
 use crate::review;

@@ -27,7 +27,7 @@ use jiff::Timestamp;
 use crate::cli::{CommitArgs, Selection};
 use crate::commands::Workspace;
 use crate::commands::broken;
-use crate::commands::git::{Committed, Git, now};
+use crate::commands::commits::{Commits, Committed, now};
 use crate::commands::upstream::{self, Upstream};
 use crate::exit::{Code, Exit, Kind};
 use crate::plan::{self, Recorded, State};
@@ -150,7 +150,7 @@ enum Published {
 /// What stays the same through a run: the repository, the flags, the kind of intent, the time
 /// and the command's decision.
 struct Run<'a> {
-    git: Git<'a>,
+    git: Commits<'a>,
     args: &'a CommitArgs,
     intent: Intent,
     now: Timestamp,
@@ -192,7 +192,7 @@ fn attempts(
     check: &Check,
     broken: &mut Vec<Broken>,
 ) -> Result<Code> {
-    let run = Run { git: Git::open(ws)?, args, intent, now: now()?, decide };
+    let run = Run { git: Commits::open(ws)?, args, intent, now: now()?, decide };
     let git = &run.git;
     let branch = git.repo.branch(args.branch.as_deref(), &args.remote)?;
     let creds = Credentials::from_env().allowing_insecure_http(args.allow_insecure_http);
@@ -218,7 +218,7 @@ fn attempts(
     let mut intents = intents?;
     *broken = std::mem::take(&mut intents.broken);
     let code = |held: Option<Code>| {
-        held.into_iter().chain(intents.held).max_by_key(|c| *c == Code::Conflict).unwrap_or(Code::Ok)
+        held.into_iter().chain(intents.held).max_by_key(|c| *c == Code::Failed).unwrap_or(Code::Ok)
     };
     if intents.moves.is_empty() && upstream.as_ref().is_none_or(|u| u.ahead.is_empty()) {
         git.refuse_uncommitted(&intents.canaries)?;
@@ -262,7 +262,7 @@ fn attempts(
         // not follow it (6): the message says both.
         let published = run.publish(&branch.name, tip, &planned, &creds, attempt).map_err(|e| {
             match (planned.exit, super::failure::kind_of(&e)) {
-                (Some(Code::Aborted), Kind::Landed) => Exit { kind: Kind::Aborted, message: format!("{e:#}") }.into(),
+                (Some(Code::Aborted), Kind::Partial) => Exit { kind: Kind::Aborted, message: format!("{e:#}") }.into(),
                 _ => e,
             }
         });
@@ -451,10 +451,10 @@ fn hold(held: Option<Code>, notes: &mut Vec<Note>, id: &str, gates: &[Gate]) -> 
         notes.push(Note::Held(format!("{id}: held: {gate}")));
     }
     let code = match gates.iter().any(|g| matches!(g, Gate::Unavailable { .. })) {
-        true => Code::Conflict,
+        true => Code::Failed,
         false => Code::Gate,
     };
-    Some(if held == Some(Code::Conflict) { Code::Conflict } else { code })
+    Some(if held == Some(Code::Failed) { Code::Failed } else { code })
 }
 
 fn print_notes(ws: &Workspace, notes: &[Note]) {
@@ -468,7 +468,7 @@ fn print_notes(ws: &Workspace, notes: &[Note]) {
 
 /// After a push: the local branch (and HEAD, the index and the work tree for `dirs`) follow,
 /// when they were at the commit the push built on; elsewhere, [`upstream::catch_up`].
-fn follow_locally(git: &Git, branch: &str, built_on: CommitId, pushed: CommitId, dirs: &[&Path]) -> Result<()> {
+fn follow_locally(git: &Commits, branch: &str, built_on: CommitId, pushed: CommitId, dirs: &[&Path]) -> Result<()> {
     let local = git.repo.branch(Some(branch), "origin")?.tip;
     if let Some(local) = local.filter(|l| *l != built_on || *l == pushed) {
         return upstream::catch_up(git, branch, local, built_on, pushed);
@@ -487,9 +487,9 @@ fn stopped(branch: &str, new: CommitId, e: anyhow::Error) -> anyhow::Error {
     let Some(s) = e.downcast_ref::<MoveStopped>() else { return e };
     let dirs = s.dirs.iter().map(|d| format!("`{}`", d.display())).collect::<Vec<_>>().join(", ");
     let (kind, message) = match (s.landed, s.healed) {
-        (true, true) => (Kind::Landed, format!("`{branch}` is at {} (committed): {s}; {dirs} follow it", short(new))),
+        (true, true) => (Kind::Partial, format!("`{branch}` is at {} (committed): {s}; {dirs} follow it", short(new))),
         (true, false) => (
-            Kind::Landed,
+            Kind::Partial,
             format!(
                 "`{branch}` is at {} (committed), but the index and work tree of {dirs} could not follow: {s}; the next kanari command brings them up to date",
                 short(new)
@@ -506,7 +506,7 @@ fn stopped(branch: &str, new: CommitId, e: anyhow::Error) -> anyhow::Error {
 
 /// The error for a run whose commit landed but whose local clone could not follow (exit 6).
 fn partial(message: String) -> anyhow::Error {
-    Exit { kind: Kind::Landed, message }.into()
+    Exit { kind: Kind::Partial, message }.into()
 }
 
 /// Sleeps 50 ms doubled per attempt (at most 1.6 s), plus up to as much again at random, so that

@@ -13,7 +13,7 @@ use jiff::Timestamp;
 
 use crate::cli::PromoteArgs;
 use crate::commands::analyze;
-use crate::commands::git::{Committed, Git, now};
+use crate::commands::commits::{Commits, Committed, now};
 use crate::commands::moves::{self, Decision, Transition};
 use crate::commands::{Workspace, parse_step};
 use crate::exit::Code;
@@ -97,7 +97,7 @@ fn key(canary: &Canary, recorded: Option<&Recorded>) -> [Option<String>; 4] {
 /// The evidence of every selected release at HEAD, asked side by side ([`analyze::evidence`]).
 /// A release whose analysis cannot be planned (bad input) ends the run.
 fn ask_at_head(ws: &Workspace, selectors: &[String]) -> Result<Asked> {
-    let git = Git::open(ws)?;
+    let git = Commits::open(ws)?;
     let Some(head) = git.repo.head_commit()? else { return Ok(BTreeMap::new()) };
     let Ok(canaries) = git.loaded_at(head, selectors).map(|loaded| loaded.canaries) else { return Ok(BTreeMap::new()) };
     let committed = git.map_committed(Some(head), &canaries, |_, c| Ok(c.into_observed()))?;

@@ -35,7 +35,7 @@ use serde::Serialize;
 use crate::cli::{StatusArgs, StatusFormat};
 use crate::commands::Workspace;
 use crate::commands::analyze;
-use crate::commands::git::{Git, now};
+use crate::commands::commits::{Commits, now};
 use crate::exit::Code;
 use crate::plan::Recorded;
 use crate::plan::Step;
@@ -75,7 +75,7 @@ struct Hold {
 }
 
 pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<Code> {
-    let git = Git::open(ws)?;
+    let git = Commits::open(ws)?;
     // Releases whose specs do not load are named at the end (exit 2); the others are shown.
     let (head, loaded) = git.loaded_at_head(&args.selection.releases)?;
     let canaries = loaded.canaries;

@@ -17,7 +17,7 @@ use std::path::Path;
 
 use anyhow::{Result, bail};
 
-use crate::commands::git::Git;
+use crate::commands::commits::Commits;
 use crate::exit::{Exit, Kind};
 use crate::repo::{CommitId, Logged, short};
 use crate::transport::Credentials;
@@ -50,7 +50,7 @@ pub struct Upstream {
 impl Upstream {
     /// Fetches `branch` from `remote`, by the run's deadline, and compares it with the local
     /// `branch`.
-    pub fn fetch(git: &Git, branch: &str, remote: &str, creds: &Credentials) -> Result<Upstream> {
+    pub fn fetch(git: &Commits, branch: &str, remote: &str, creds: &Credentials) -> Result<Upstream> {
         let remote_tip = git.repo.fetch(remote, branch, creds, git.ws.remotes)?;
         let local = git.repo.branch(Some(branch), remote)?.tip;
         let (Some(local), Some(remote_tip)) = (local, remote_tip) else {
@@ -85,7 +85,7 @@ impl Upstream {
             return Ok(());
         }
         Err(Exit {
-            kind: Kind::Landed,
+            kind: Kind::Partial,
             message: format!(
                 "`{branch}` on `{remote}` is at {} (pushed), but the local `{branch}` could not follow: it has {} that `{remote}` does not, which kanari does not push; run `git pull --rebase`",
                 short(pushed),
@@ -133,7 +133,7 @@ fn commits(n: usize) -> String {
 /// tree for the folders those commits and the push changed) moves to `pushed`. A local branch
 /// with commits of its own is left alone (the run reports it); one behind by commits that are
 /// not kanari's is left alone with a note, since kanari syncs its own folders only.
-pub fn catch_up(git: &Git, branch: &str, local: CommitId, built_on: CommitId, pushed: CommitId) -> Result<()> {
+pub fn catch_up(git: &Commits, branch: &str, local: CommitId, built_on: CommitId, pushed: CommitId) -> Result<()> {
     if local == pushed || !git.repo.is_ancestor(local, built_on)? {
         return Ok(());
     }

@@ -68,14 +68,14 @@ impl Committed {
 }
 
 /// The repository, seen through the workspace's settings.
-pub struct Git<'a> {
+pub struct Commits<'a> {
     pub ws: &'a Workspace,
     pub repo: Repo,
 }
 
-impl<'a> Git<'a> {
+impl<'a> Commits<'a> {
     pub fn open(ws: &'a Workspace) -> Result<Self> {
-        Ok(Git { ws, repo: Repo::open(&ws.root)? })
+        Ok(Commits { ws, repo: Repo::open(&ws.root)? })
     }
 
     /// The selected releases as the specs in `commit` define them; an error when any of them
@@ -132,7 +132,7 @@ impl<'a> Git<'a> {
         Ok((head, loaded.strict()?))
     }
 
-    /// HEAD, and the selected releases its specs define, each on its own ([`Git::loaded_at`]).
+    /// HEAD, and the selected releases its specs define, each on its own ([`Commits::loaded_at`]).
     pub fn loaded_at_head(&self, selectors: &[String]) -> Result<(Option<CommitId>, spec::Loaded)> {
         let head = self.repo.head_commit()?;
         let loaded = match head {
@@ -222,7 +222,7 @@ impl<'a> Git<'a> {
         Ok(Committed::new(files, existing.recorded))
     }
 
-    /// `each` of every release and what `commit` holds of it ([`Git::committed`]), on every
+    /// `each` of every release and what `commit` holds of it ([`Commits::committed`]), on every
     /// core: each worker thread reads Git objects through a repository handle of its own (a
     /// handle is not shared across threads), and a release's committed files are dropped once
     /// `each` is done with them, so memory holds what `each` keeps, not every overlay at once.
@@ -237,7 +237,7 @@ impl<'a> Git<'a> {
         canaries
             .par_iter()
             .map_init(
-                || place.open().map(|repo| Git { ws, repo }),
+                || place.open().map(|repo| Commits { ws, repo }),
                 |git, canary| {
                     each(canary, git.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?.committed(commit, canary)?)
                 },
