@@ -16,9 +16,9 @@ pub mod diff;
 pub mod exit;
 pub mod flock;
 pub mod index;
+pub mod kube_schema;
 pub mod overlay;
 pub mod plan;
-pub mod podschema;
 pub mod problem;
 pub mod prometheus;
 #[cfg(test)]

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use serde_json::Value;
 
-use crate::podschema::{Node, NodeValue};
+use crate::kube_schema::{Node, NodeValue};
 use crate::problem::{Problem, Problems};
 use crate::spec::{ISTIO_API_VERSIONS, SERVER_FIELDS, is_dns1123_label, is_label_value, main_container, service_of};
 

@@ -3,7 +3,7 @@
 //! written in the order their fields were (an emitter over [`Node`]s). Pure.
 
 use super::{Router, Vs, Written, and, backticked};
-use crate::podschema::{Node, NodeValue};
+use crate::kube_schema::{Node, NodeValue};
 use crate::yaml;
 
 impl Written<'_> {

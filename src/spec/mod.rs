@@ -1,7 +1,7 @@
 //! The first step of the pipeline: `Canary` specs read from YAML files, strictly, with the place
 //! of every value kept, then validated into a [`Canary`] that the planner can trust. It imports
 //! nothing of the pipeline after it (plan, render, check, diff, overlay, repo, commands); only
-//! the helpers [`crate::problem`], [`crate::podschema`] and [`crate::re2`].
+//! the helpers [`crate::problem`], [`crate::kube_schema`] and [`crate::re2`].
 //!
 //! Reading is strict on purpose: unknown fields, duplicate keys, `yes`/`no` booleans, anchors and
 //! aliases beyond a small budget, nesting deeper than 64, files over 1 MiB and more than
@@ -17,6 +17,7 @@
 
 mod analysis;
 mod each;
+mod editor_schema;
 mod load;
 mod own;
 mod parents;
@@ -24,7 +25,6 @@ mod ports;
 mod raw;
 mod router;
 mod rules;
-mod schema;
 mod template;
 mod validate;
 
@@ -38,6 +38,7 @@ use crate::problem::Place;
 
 pub use analysis::BUILTINS;
 pub use each::{Broken, Loaded};
+pub use editor_schema::schema;
 pub use load::{ReadFile, Scope, is_spec_file, load, load_each, load_files, load_files_each, no_specs, relative_specs};
 pub use own::{CANARY_MATCH, CANARY_MIRROR, ISTIO_API_VERSIONS, SERVER_FIELDS};
 pub use parents::{ApiVersion, Gateway, GatewayApiVersion, parse_api_version};
@@ -48,7 +49,6 @@ pub use rules::{
     host_refusals, hosts_overlap, is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, is_gateway, is_host,
     is_label_key, is_label_name, is_label_value, parse_duration, service_of,
 };
-pub use schema::schema;
 pub use template::main_container;
 pub use validate::{HTTP_METHODS, parse_file};
 

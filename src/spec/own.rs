@@ -16,7 +16,7 @@ use super::rules::{check_output_path, service_of};
 use super::template::main_container;
 use super::validate::Validator;
 use super::{Canary, MAX_FILE_BYTES, Manifest, Match, OtherRoutes};
-use crate::podschema::{Node, NodeValue};
+use crate::kube_schema::{Node, NodeValue};
 use crate::problem::{Place, Problem, Problems};
 
 /// The name of kanari's route for a stage's matches, which a user's route may not take.
@@ -186,7 +186,7 @@ pub(super) fn resolve(canary: &mut Canary, wants: &[Want], read: ReadFile, probl
                 };
                 let mut template = template.clone();
                 forget_creation_timestamp(&mut template);
-                for found in crate::podschema::check(&template, "spec.template", &[]) {
+                for found in crate::kube_schema::check(&template, "spec.template", &[]) {
                     problems.push(Problem::at(&want.path, &source, found.line, found.column, found.message));
                 }
                 let json = template.to_json();

@@ -14,8 +14,8 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::API_VERSION;
-use super::schema::PodTemplate;
-use crate::podschema::Node;
+use super::editor_schema::PodTemplate;
+use crate::kube_schema::Node;
 use crate::problem::{Problem, Problems};
 
 pub(super) type S<T> = Spanned<T>;

@@ -1,12 +1,12 @@
 //! The pod template of a spec: checked against Kubernetes' own PodTemplateSpec schema
-//! ([`crate::podschema`]) and kanari's rules, and which of its containers is the main one.
+//! ([`crate::kube_schema`]) and kanari's rules, and which of its containers is the main one.
 //! Like all of `spec`, it imports no later step of the pipeline.
 
 use serde_json::Value;
 
 use super::rules::{LABEL_KEY_RULE, is_label_key, is_label_value};
 use super::validate::Validator;
-use crate::podschema::Node;
+use crate::kube_schema::Node;
 use crate::problem::{Place, Problem};
 
 /// The template's fields kanari fills in when they are missing (its default container), so not
@@ -23,7 +23,7 @@ impl Validator<'_> {
     }
 
     /// The pod template: first checked against Kubernetes' own PodTemplateSpec schema
-    /// ([`crate::podschema`]), then against kanari's rules: the `app`/`version` labels and the
+    /// ([`crate::kube_schema`]), then against kanari's rules: the `app`/`version` labels and the
     /// main container's image are kanari's to set, label keys and values follow Kubernetes'
     /// rules, and the containers (kanari adds one when there are none) are a non-empty list with
     /// one main container. Every problem points at its own key or value. Returns the template as
@@ -36,7 +36,7 @@ impl Validator<'_> {
             );
             return (Value::Object(Default::default()), Vec::new());
         }
-        for found in crate::podschema::check(raw, "template", &FILLED) {
+        for found in crate::kube_schema::check(raw, "template", &FILLED) {
             self.problems.push(Problem::at(self.file, self.source, found.line, found.column, found.message));
         }
         if let Some(labels) = raw.get("metadata").and_then(|m| m.get("labels")) {

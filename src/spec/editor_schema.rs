@@ -9,7 +9,7 @@
 //! its `schemars(with = T)`). `S<T>` is serde-saphyr's `Spanned<T>`, a foreign type that the
 //! orphan rule keeps from implementing `JsonSchema` here, so each such field names its `T`. The
 //! pod template is Kubernetes' `PodTemplateSpec`: [`PodTemplate`] brings the definitions of
-//! `schemas/pod-template-spec.json` into `$defs` ([`crate::podschema::json_schema`]), so the
+//! `schemas/pod-template-spec.json` into `$defs` ([`crate::kube_schema::json_schema`]), so the
 //! editor's schema and the loader's check read the same file. What a schema cannot say (ranges
 //! of numbers, name rules, checks across fields and releases) stays `kanari lint`'s.
 
@@ -37,11 +37,11 @@ pub(super) struct PodTemplate;
 
 impl JsonSchema for PodTemplate {
     fn schema_name() -> Cow<'static, str> {
-        crate::podschema::root().into()
+        crate::kube_schema::root().into()
     }
 
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
-        let (root, mut definitions) = crate::podschema::json_schema(DEFS, &filled_from_root());
+        let (root, mut definitions) = crate::kube_schema::json_schema(DEFS, &filled_from_root());
         let root = definitions.remove(&root).unwrap_or(Value::Bool(true));
         generator.definitions_mut().extend(definitions);
         Schema::try_from(root).unwrap_or_default()
