@@ -45,7 +45,7 @@ use crate::spec::{
 };
 
 /// Checks a rendered overlay; every problem names the rendered file and the line it is on.
-pub fn check(rendered: &Rendered) -> Result<(), Problems> {
+pub(crate) fn check(rendered: &Rendered) -> Result<(), Problems> {
     let mut problems = Problems::default();
     let mut docs = Vec::new();
     let mut release = None;

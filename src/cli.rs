@@ -475,7 +475,7 @@ pub struct RenderArgs {
 /// Checks the names the flags give git (`--branch`, `--remote`, `--base`) before any git program
 /// sees them: a name is never an option, `HEAD` or a revision expression. The error says which
 /// flag and why.
-pub fn check_names(cli: &Cli) -> Result<(), String> {
+pub(crate) fn check_names(cli: &Cli) -> Result<(), String> {
     let commit = match &cli.command {
         Command::Promote(a) => Some(&a.commit),
         Command::Approve(a) => Some(&a.commit),
@@ -502,7 +502,7 @@ pub fn check_names(cli: &Cli) -> Result<(), String> {
 /// Why `name` cannot be a branch or remote name, as git checks one (`git check-ref-format
 /// --allow-onelevel`, and what `git branch` refuses besides: `HEAD` and a leading `-`); None
 /// when it can.
-pub fn ref_name_problem(name: &str) -> Option<String> {
+pub(crate) fn ref_name_problem(name: &str) -> Option<String> {
     let why = |s: &str| Some(s.to_string());
     if name.is_empty() {
         return why("it is empty");
@@ -542,7 +542,7 @@ pub fn ref_name_problem(name: &str) -> Option<String> {
 /// Why `rev` cannot be a revision given to `--base`, or None: any expression git's `rev-parse`
 /// reads is let through (`origin/main~1`, `main@{1}`, `v1.2^{commit}`), and only what could be
 /// taken for an option (a leading `-`), nothing, or a control character is refused.
-pub fn revision_problem(rev: &str) -> Option<String> {
+pub(crate) fn revision_problem(rev: &str) -> Option<String> {
     if rev.is_empty() {
         return Some("it is empty".into());
     }

@@ -10,7 +10,7 @@ use similar::TextDiff;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Kind {
+pub(crate) enum Kind {
     Added,
     Removed,
     Modified,
@@ -18,7 +18,7 @@ pub enum Kind {
 
 /// One file that differs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Change {
+pub(crate) struct Change {
     /// Project-relative path of the file.
     pub path: PathBuf,
     pub kind: Kind,
@@ -31,7 +31,7 @@ pub struct Change {
 impl Change {
     /// The change as a unified diff with `a/` and `b/` headers (`/dev/null` for a side that
     /// does not exist), three lines of context.
-    pub fn unified(&self) -> String {
+    pub(crate) fn unified(&self) -> String {
         let path = self.path.display();
         let a = if self.kind == Kind::Added { "/dev/null".to_string() } else { format!("a/{path}") };
         let b = if self.kind == Kind::Removed { "/dev/null".to_string() } else { format!("b/{path}") };
@@ -39,7 +39,7 @@ impl Change {
     }
 
     /// Lines added and removed.
-    pub fn stat(&self) -> (usize, usize) {
+    pub(crate) fn stat(&self) -> (usize, usize) {
         let diff = TextDiff::from_lines(&self.old, &self.new);
         let mut stat = (0, 0);
         for op in diff.ops() {
@@ -57,7 +57,7 @@ impl Change {
 
 /// The changes that turn `committed` (path relative to `dir` → bytes) into `rendered`, sorted
 /// by path.
-pub fn changes(
+pub(crate) fn changes(
     dir: &Path,
     committed: &BTreeMap<PathBuf, Vec<u8>>,
     rendered: &BTreeMap<String, Vec<u8>>,

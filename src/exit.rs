@@ -52,7 +52,7 @@ pub enum Code {
 
 /// Why an error ended a run: what [`TABLE`] maps to an exit code and to what the run left.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// A spec, a flag, a name or the repository's contents: a person must fix them.
     BadInput,
     /// A system outside kanari: a remote, Prometheus, a lock another process holds.
@@ -67,7 +67,7 @@ pub enum Kind {
 
 /// One outcome of a run: its code, what it means and, for an error, its kind and what the run
 /// left behind.
-pub struct Row {
+pub(crate) struct Row {
     pub code: Code,
     /// The error kind that ends with this code; None for an outcome that is not an error.
     pub kind: Option<Kind>,
@@ -78,7 +78,7 @@ pub struct Row {
 }
 
 /// Every outcome of a run, in the order of the codes: the one table.
-pub const TABLE: [Row; 8] = [
+pub(crate) const TABLE: [Row; 8] = [
     Row { code: Code::Ok, kind: None, says: "success (also: nothing to do)", left: None },
     Row { code: Code::Differences, kind: None, says: "differences found (`diff`)", left: None },
     Row {
@@ -122,12 +122,13 @@ impl Kind {
     }
 
     /// The exit code a run ends with on an error of this kind.
-    pub fn code(self) -> Code {
+    pub(crate) fn code(self) -> Code {
         self.row().code
     }
 
     /// What a run that ends on an error of this kind left.
-    pub fn left(self) -> &'static str {
+    #[cfg(test)]
+    fn left(self) -> &'static str {
         self.row().left.unwrap_or_default()
     }
 }
@@ -170,7 +171,7 @@ fn line(row: &Row) -> String {
 const HELP_WIDTH: usize = 92;
 
 /// The exit codes as `kanari --help` lists them, from [`TABLE`].
-pub fn help() -> String {
+pub(crate) fn help() -> String {
     let mut out = String::from("Exit codes:");
     for row in &TABLE {
         let mut current = format!("  {}  ", row.code as u8);
@@ -190,7 +191,8 @@ pub fn help() -> String {
 }
 
 /// The README's exit-code section, from [`TABLE`]: an opening sentence and a table.
-pub fn markdown() -> String {
+#[cfg(test)]
+fn markdown() -> String {
     let mut out = String::from(
         "Exit codes, the same for every command (`kanari --help` lists them too):\n\n| code | meaning | what the run left |\n|---|---|---|\n",
     );
@@ -202,7 +204,7 @@ pub fn markdown() -> String {
 
 /// An error that says its own [`Kind`], for a failure no typed error of a lower module carries.
 #[derive(Debug)]
-pub struct Exit {
+pub(crate) struct Exit {
     pub kind: Kind,
     pub message: String,
 }

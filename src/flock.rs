@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 /// after a bounded wait: nothing was written or committed. What that means for the exit code is
 /// the command layer's to say (4).
 #[derive(Debug)]
-pub struct LockHeld(pub String);
+pub(crate) struct LockHeld(pub String);
 
 impl std::fmt::Display for LockHeld {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -22,7 +22,7 @@ impl std::error::Error for LockHeld {}
 
 /// How a wait for a lock ended.
 #[derive(Debug)]
-pub enum Waited {
+pub(crate) enum Waited {
     /// The lock is ours until the file is closed.
     Locked,
     /// The file system cannot lock this file (some network file systems): the error it gave.
@@ -33,7 +33,7 @@ pub enum Waited {
 
 /// Takes an exclusive lock on `file`, trying every 25 ms for up to `wait`; `waiting` is called
 /// once, the first time the lock is found held (to tell a person why nothing happens).
-pub fn lock_exclusive(file: impl AsFd, wait: Duration, mut waiting: impl FnMut()) -> Waited {
+pub(crate) fn lock_exclusive(file: impl AsFd, wait: Duration, mut waiting: impl FnMut()) -> Waited {
     use rustix::fs::{FlockOperation, flock};
     use rustix::io::Errno;
     let start = Instant::now();

@@ -23,7 +23,7 @@ use std::fmt;
 use sha1::{Digest, Sha1};
 
 /// The extended flag of an entry a sparse checkout keeps out of the work tree.
-pub const SKIP_WORKTREE: u16 = 1 << 14;
+pub(crate) const SKIP_WORKTREE: u16 = 1 << 14;
 const EXTENDED: u16 = 1 << 14;
 const OID_LEN: usize = 20;
 /// Bytes of an entry before its path: stat data (40), object id (20), flags (2).
@@ -63,7 +63,7 @@ pub struct Stat {
 
 impl Stat {
     /// The stat data of a file's metadata, truncated to 32 bits as git stores it.
-    pub fn of(meta: &std::fs::Metadata) -> Stat {
+    pub(crate) fn of(meta: &std::fs::Metadata) -> Stat {
         use std::os::unix::fs::MetadataExt;
         Stat {
             ctime: (meta.ctime() as u32, meta.ctime_nsec() as u32),
@@ -104,8 +104,10 @@ pub struct Index {
 }
 
 impl Index {
-    /// Reads an index from its bytes, checking its form and checksum.
-    pub fn parse(bytes: Vec<u8>) -> Result<Index, Unreadable> {
+    /// Reads an index from its bytes, checking its form and checksum: the tests' check of
+    /// what [`Index::splice`] writes.
+    #[cfg(test)]
+    fn parse(bytes: Vec<u8>) -> Result<Index, Unreadable> {
         Index::read(bytes, true)
     }
 
@@ -169,13 +171,8 @@ impl Index {
     }
 
     /// The number of entries.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.starts.len()
-    }
-
-    /// Whether the index has no entry.
-    pub fn is_empty(&self) -> bool {
-        self.starts.is_empty()
     }
 
     fn path_at(&self, i: usize) -> &[u8] {
@@ -214,7 +211,7 @@ impl Index {
     }
 
     /// The entries of `path` (a file) and below it (a folder), in index order.
-    pub fn entries_under(&self, path: &str) -> Vec<Entry> {
+    pub(crate) fn entries_under(&self, path: &str) -> Vec<Entry> {
         let folder = format!("{path}/");
         // Every path that starts with `path` is one run (entries are sorted by path bytes); it
         // also holds neighbours such as `path-x/…`, which are left out.
@@ -244,7 +241,8 @@ impl Index {
 
     /// The index with the folder `dir` (repository-relative) holding exactly `entries` (all
     /// below `dir/`, any order), as the bytes of a new index file.
-    pub fn with_folder(&self, dir: &str, entries: &[Entry]) -> Vec<u8> {
+    #[cfg(test)]
+    fn with_folder(&self, dir: &str, entries: &[Entry]) -> Vec<u8> {
         self.with_folders(&[(dir.to_string(), entries.to_vec())])
     }
 
@@ -328,7 +326,7 @@ impl Index {
 }
 
 /// The bytes of an index with no entry (a repository that never had one).
-pub fn empty() -> Vec<u8> {
+pub(crate) fn empty() -> Vec<u8> {
     let mut bytes = b"DIRC".to_vec();
     bytes.extend_from_slice(&2u32.to_be_bytes());
     bytes.extend_from_slice(&0u32.to_be_bytes());

@@ -8,33 +8,35 @@
 //! only turn that code (or an error's, by its kind: [`exit::TABLE`]) into the process's exit
 //! status.
 
-pub mod analysis;
+#![warn(unreachable_pub)]
+
+mod analysis;
 pub mod check;
 pub mod cli;
 pub mod commands;
-pub mod diff;
-pub mod exit;
-pub mod flock;
+mod diff;
+mod exit;
+mod flock;
 pub mod index;
-pub mod kube_schema;
-pub mod overlay;
+mod kube_schema;
+mod overlay;
 pub mod plan;
-pub mod problem;
-pub mod prometheus;
+mod problem;
+mod prometheus;
 #[cfg(test)]
 mod proptesting;
-pub mod re2;
-pub mod release;
+mod re2;
+mod release;
 pub mod render;
-pub mod repo;
-pub mod review;
-pub mod scaffold;
-pub mod secret;
-pub mod sparse;
+mod repo;
+mod review;
+mod scaffold;
+mod secret;
+mod sparse;
 pub mod spec;
 pub mod stats;
-pub mod transport;
-pub mod yaml;
+mod transport;
+mod yaml;
 
 use std::process::ExitCode;
 

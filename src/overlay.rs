@@ -33,13 +33,13 @@ const TMP_PREFIX: &str = ".kanari-";
 const TMP_SUFFIX: &str = ".tmp";
 
 /// Whether a file name is one of kanari's temporary files (written, then renamed into place).
-pub fn is_temporary(name: &str) -> bool {
+pub(crate) fn is_temporary(name: &str) -> bool {
     name.starts_with(TMP_PREFIX) && name.ends_with(TMP_SUFFIX)
 }
 
 /// What an existing overlay says about itself.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Existing {
+pub(crate) struct Existing {
     pub recorded: Option<Recorded>,
     /// The files kanari wrote there: the listed resources and `kustomization.yaml`.
     pub owned: BTreeSet<String>,
@@ -61,7 +61,7 @@ struct KustomizationMetadata {
 
 /// What kind of entry a folder holds, without following symlinks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     File,
     Folder,
     Symlink,
@@ -70,7 +70,7 @@ pub enum Kind {
 
 /// A folder opened from a base folder one component at a time, never through a symlink; files
 /// are handled through it.
-pub struct SafeDir {
+pub(crate) struct SafeDir {
     fd: OwnedFd,
     /// The folder's path, for messages only.
     pub path: PathBuf,
@@ -79,7 +79,7 @@ pub struct SafeDir {
 impl SafeDir {
     /// Opens `base/rel`, creating missing folders when `create` is set; `None` when a folder on
     /// the way does not exist and `create` is not set. `base` itself is opened as given.
-    pub fn open(base: &Path, rel: &Path, create: bool) -> Result<Option<SafeDir>> {
+    pub(crate) fn open(base: &Path, rel: &Path, create: bool) -> Result<Option<SafeDir>> {
         let open_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
         let fd = rustix::fs::openat(rustix::fs::CWD, base, open_flags, Mode::empty())
             .with_context(|| format!("failed to open the folder `{}`", base.display()))?;
@@ -133,7 +133,7 @@ impl SafeDir {
     }
 
     /// The kind of `name` in this folder, without following symlinks; `None` if it is missing.
-    pub fn kind(&self, name: impl AsRef<std::ffi::OsStr>) -> Result<Option<Kind>> {
+    pub(crate) fn kind(&self, name: impl AsRef<std::ffi::OsStr>) -> Result<Option<Kind>> {
         let name = name.as_ref();
         match rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(stat) => Ok(Some(match FileType::from_raw_mode(stat.st_mode) {
@@ -148,7 +148,7 @@ impl SafeDir {
     }
 
     /// The names in this folder, sorted.
-    pub fn names(&self) -> Result<Vec<String>> {
+    pub(crate) fn names(&self) -> Result<Vec<String>> {
         let mut dir = rustix::fs::Dir::read_from(&self.fd)
             .with_context(|| format!("failed to read `{}`", self.path.display()))?;
         let mut names = Vec::new();
@@ -164,7 +164,7 @@ impl SafeDir {
     }
 
     /// The bytes of the regular file `name` (a symlink is refused), at most `limit` of them.
-    pub fn read(&self, name: &str, limit: u64) -> Result<Vec<u8>> {
+    pub(crate) fn read(&self, name: &str, limit: u64) -> Result<Vec<u8>> {
         let path = self.path.join(name);
         let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
         let fd = rustix::fs::openat(&self.fd, name, flags, Mode::empty()).map_err(|e| match e {
@@ -187,7 +187,7 @@ impl SafeDir {
 
     /// Writes `name` through a temporary file in this folder and a rename: readers see the old
     /// file or the new one, never half of one.
-    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
+    pub(crate) fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
         self.through_temporary(name, bytes, false)
             .with_context(|| format!("failed to write `{}`", self.path.join(name).display()))
     }
@@ -195,7 +195,7 @@ impl SafeDir {
     /// Writes the new file `name` as [`SafeDir::write`] does, but never over an existing one:
     /// the rename refuses to replace (`RENAME_NOREPLACE`), so a file made meanwhile is kept and
     /// the write fails with [`std::io::ErrorKind::AlreadyExists`].
-    pub fn write_new(&self, name: &str, bytes: &[u8]) -> Result<()> {
+    pub(crate) fn write_new(&self, name: &str, bytes: &[u8]) -> Result<()> {
         let path = self.path.join(name);
         match self.through_temporary(name, bytes, true) {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -235,7 +235,7 @@ impl SafeDir {
     }
 
     /// Removes the file `name`; a missing one is fine.
-    pub fn remove(&self, name: &str) -> Result<()> {
+    pub(crate) fn remove(&self, name: &str) -> Result<()> {
         match rustix::fs::unlinkat(&self.fd, name, AtFlags::empty()) {
             Ok(()) | Err(Errno::NOENT) => Ok(()),
             Err(e) => Err(e).with_context(|| format!("failed to remove `{}`", self.path.join(name).display())),
@@ -243,19 +243,19 @@ impl SafeDir {
     }
 
     /// Makes the folder's renames and removals durable.
-    pub fn sync(&self) {
+    pub(crate) fn sync(&self) {
         let _ = rustix::fs::fsync(&self.fd);
     }
 }
 
 /// Reads the overlay at `base/rel`: `None` when there is no overlay yet.
-pub fn read(base: &Path, rel: &Path) -> Result<Option<Existing>> {
+pub(crate) fn read(base: &Path, rel: &Path) -> Result<Option<Existing>> {
     let Some(dir) = SafeDir::open(base, rel, false)? else { return Ok(None) };
     read_in(&dir)
 }
 
 /// The files of an overlay in the work tree among `names` that exist as regular files.
-pub fn read_named(base: &Path, rel: &Path, names: &[String]) -> Result<BTreeMap<PathBuf, Vec<u8>>> {
+pub(crate) fn read_named(base: &Path, rel: &Path, names: &[String]) -> Result<BTreeMap<PathBuf, Vec<u8>>> {
     let mut out = BTreeMap::new();
     let Some(dir) = SafeDir::open(base, rel, false)? else { return Ok(out) };
     for name in names {
@@ -283,7 +283,7 @@ fn read_in(dir: &SafeDir) -> Result<Option<Existing>> {
 }
 
 /// Parses a `kustomization.yaml` kanari wrote.
-pub fn parse(text: &str) -> Result<Existing> {
+pub(crate) fn parse(text: &str) -> Result<Existing> {
     let options =
         serde_saphyr::options! { with_snippet: false, budget: serde_saphyr::budget! { max_aliases: 0, max_depth: 16 } };
     let k: Kustomization = serde_saphyr::from_str_with_options(text, options).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -303,7 +303,7 @@ pub fn parse(text: &str) -> Result<Existing> {
 
 /// A checked plan to replace one overlay's files.
 #[derive(Debug)]
-pub struct OverlayWrite {
+pub(crate) struct OverlayWrite {
     /// The overlay folder, for messages.
     pub dir: PathBuf,
     base: PathBuf,
@@ -319,7 +319,7 @@ pub struct OverlayWrite {
 
 /// Where an overlay goes: the folder checks start from (the repository root, or `--out`), and
 /// the overlay folder relative to it.
-pub struct Target<'a> {
+pub(crate) struct Target<'a> {
     pub base: &'a Path,
     pub dir: &'a Path,
 }
@@ -328,7 +328,7 @@ pub struct Target<'a> {
 ///
 /// Refuses: a symlink, `.git` or submodule on the way down from `base`; anything in the overlay
 /// that is not a regular file kanari wrote.
-pub fn plan_write(target: &Target, rendered: &Rendered) -> Result<OverlayWrite> {
+pub(crate) fn plan_write(target: &Target, rendered: &Rendered) -> Result<OverlayWrite> {
     let dir_path = target.base.join(target.dir);
     let mut current: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut leftovers = false;
@@ -397,14 +397,14 @@ const WRITE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 /// itself, held until dropped. Two renders into one output, or a render and a promote's work
 /// tree update, would otherwise interleave their files (a kustomization of one state listing the
 /// files of another) or remove each other's temporary files.
-pub struct WriteLock {
+pub(crate) struct WriteLock {
     _dir: OwnedFd,
 }
 
 /// Takes the write lock of `base` (the repository root, or `--out`'s folder), waiting at most a
 /// minute for another kanari; then [`LockHeld`]. A file system without locks (some network
 /// file systems) is written without one.
-pub fn lock_writes(base: &Path, quiet: bool) -> Result<WriteLock> {
+pub(crate) fn lock_writes(base: &Path, quiet: bool) -> Result<WriteLock> {
     let fd =
         rustix::fs::openat(rustix::fs::CWD, base, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
             .with_context(|| format!("failed to open the folder `{}`", base.display()))?;
@@ -431,7 +431,7 @@ pub fn lock_writes(base: &Path, quiet: bool) -> Result<WriteLock> {
 /// (fsync) before its rename, and the disk takes several such waits at once. A failure stops the
 /// overlays not yet begun; when files were written before it, the error is a [`WriteStopped`]
 /// that names them.
-pub fn apply<'a>(writes: impl IntoIterator<Item = &'a OverlayWrite>) -> Result<()> {
+pub(crate) fn apply<'a>(writes: impl IntoIterator<Item = &'a OverlayWrite>) -> Result<()> {
     use rayon::prelude::*;
     use std::sync::atomic::{AtomicBool, Ordering};
     let changed: Vec<&OverlayWrite> = writes.into_iter().filter(|w| w.changed).collect();
@@ -486,7 +486,7 @@ fn apply_one(w: &OverlayWrite, done: &mut usize) -> Result<()> {
 
 /// An overlay folder some of whose files a stopped [`apply`] wrote (or removed).
 #[derive(Debug)]
-pub struct Written {
+pub(crate) struct Written {
     pub dir: PathBuf,
     /// The files written or removed, of the `of` the folder had to change.
     pub done: usize,
@@ -498,7 +498,7 @@ pub struct Written {
 /// written in part still records its old state (`kustomization.yaml` is written last), and the
 /// same command writes the rest.
 #[derive(Debug)]
-pub struct WriteStopped {
+pub(crate) struct WriteStopped {
     pub written: Vec<Written>,
     cause: anyhow::Error,
 }
@@ -527,7 +527,7 @@ impl std::error::Error for WriteStopped {
 /// folder, reached from the repository `root` without a symlink on the way (or, outside the
 /// repository, not a symlink itself); regular files only, each at most the size of a spec
 /// file and UTF-8.
-pub fn read_templates(root: &Path, dir: &Path) -> Result<Overrides> {
+pub(crate) fn read_templates(root: &Path, dir: &Path) -> Result<Overrides> {
     let mut templates = BTreeMap::new();
     let absolute = match dir.is_absolute() {
         true => dir.to_path_buf(),

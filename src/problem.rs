@@ -24,13 +24,13 @@ pub struct Place {
 
 impl Place {
     /// The place `line:column` of `file`, whose text is `source`.
-    pub fn at(file: &Path, source: &str, line: u64, column: u64) -> Self {
+    pub(crate) fn at(file: &Path, source: &str, line: u64, column: u64) -> Self {
         let source_line = source.lines().nth(line.saturating_sub(1) as usize).unwrap_or("").to_string();
         Place { file: file.to_path_buf(), line: line.max(1), column: column.max(1), source_line }
     }
 
     /// A problem (or warning) at this place.
-    pub fn problem(&self, message: impl Into<String>) -> Problem {
+    pub(crate) fn problem(&self, message: impl Into<String>) -> Problem {
         Problem {
             location: Location { file: self.file.clone(), line: self.line, column: self.column },
             message: message.into(),
@@ -61,17 +61,17 @@ pub struct Note {
 
 impl Problem {
     /// A problem at `line:column` of `file`, whose text is `source`.
-    pub fn at(file: &Path, source: &str, line: u64, column: u64, message: impl Into<String>) -> Self {
+    pub(crate) fn at(file: &Path, source: &str, line: u64, column: u64, message: impl Into<String>) -> Self {
         Place::at(file, source, line, column).problem(message)
     }
 
     /// `file:line:column: message`, the problem's first line.
-    pub fn headline(&self) -> String {
+    pub(crate) fn headline(&self) -> String {
         headline(&self.location, &self.message)
     }
 
     /// The same problem, with a note about a second place it involves.
-    pub fn with_note(mut self, place: &Place, message: impl Into<String>) -> Self {
+    pub(crate) fn with_note(mut self, place: &Place, message: impl Into<String>) -> Self {
         self.note = Some(Box::new(Note { place: place.clone(), message: message.into() }));
         self
     }
@@ -115,7 +115,7 @@ impl fmt::Display for Problem {
 pub struct Problems(pub Vec<Problem>);
 
 impl Problems {
-    pub fn push(&mut self, problem: Problem) {
+    pub(crate) fn push(&mut self, problem: Problem) {
         self.0.push(problem);
     }
 
@@ -123,12 +123,12 @@ impl Problems {
         self.0.is_empty()
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.0.len()
     }
 
     /// Sorted by file, then place, so the report reads top to bottom.
-    pub fn sort(&mut self) {
+    pub(crate) fn sort(&mut self) {
         self.0.sort_by(|a, b| {
             let (a, b) = (&a.location, &b.location);
             (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column))

@@ -34,7 +34,7 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where Prometheus is and how to talk to it.
 #[derive(Clone)]
-pub struct Client {
+pub(crate) struct Client {
     agent: ureq::Agent,
     base: String,
     /// The base as messages show it: without a user or password.
@@ -54,7 +54,7 @@ impl fmt::Debug for Client {
 
 /// Why a query has no answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Error {
+pub(crate) enum Error {
     /// Unreachable, timed out, or a server error, after every attempt.
     Unreachable(String),
     /// The server refused the query (bad PromQL, a wrong type).
@@ -75,7 +75,7 @@ impl std::error::Error for Error {}
 
 /// One series of an answer: its labels, and its samples (one for an instant query).
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Series {
+pub(crate) struct Series {
     pub labels: Vec<(String, String)>,
     /// `(unix seconds, value)`.
     pub samples: Vec<(f64, f64)>,
@@ -83,7 +83,7 @@ pub struct Series {
 
 impl Series {
     /// The value of label `name`, or "".
-    pub fn label(&self, name: &str) -> &str {
+    pub(crate) fn label(&self, name: &str) -> &str {
         self.labels.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
     }
 }
@@ -91,7 +91,7 @@ impl Series {
 impl Client {
     /// A client for the Prometheus at `base` (`http://host:9090`, or a path prefix behind a
     /// proxy), with a bearer `token` and extra `headers` on every request.
-    pub fn new(base: &str, token: Option<String>, headers: Vec<(String, String)>) -> Client {
+    pub(crate) fn new(base: &str, token: Option<String>, headers: Vec<(String, String)>) -> Client {
         let config = ureq::Agent::config_builder()
             .timeout_global(Some(TIMEOUT))
             .http_status_as_error(false)
@@ -105,7 +105,7 @@ impl Client {
     /// The client, asking no longer than until `at`, the end of the `allowance` the run gives
     /// Prometheus in all: each request's timeout is cut to the time left, and no attempt starts
     /// after it.
-    pub fn until(self, at: Instant, allowance: Duration) -> Client {
+    pub(crate) fn until(self, at: Instant, allowance: Duration) -> Client {
         Client { deadline: Some((at, allowance)), ..self }
     }
 
@@ -121,7 +121,7 @@ impl Client {
     }
 
     /// The base URL, as given: the key that tells one Prometheus from another.
-    pub fn base(&self) -> &str {
+    pub(crate) fn base(&self) -> &str {
         &self.base
     }
 
@@ -144,15 +144,9 @@ impl Client {
     }
 
     /// `query` evaluated at `time`: one sample per series.
-    pub fn instant(&self, query: &str, time: Timestamp) -> Result<Vec<Series>, Error> {
+    pub(crate) fn instant(&self, query: &str, time: Timestamp) -> Result<Vec<Series>, Error> {
         let time = seconds(time);
         self.get("/api/v1/query", &[("query", query), ("time", &time)])
-    }
-
-    /// `query` evaluated from `start` to `end` every `step` seconds.
-    pub fn range(&self, query: &str, start: Timestamp, end: Timestamp, step: u32) -> Result<Vec<Series>, Error> {
-        let (start, end, step) = (seconds(start), seconds(end), step.to_string());
-        self.get("/api/v1/query_range", &[("query", query), ("start", &start), ("end", &end), ("step", &step)])
     }
 
     fn get(&self, path: &str, params: &[(&str, &str)]) -> Result<Vec<Series>, Error> {

@@ -10,6 +10,9 @@
 //!   when a property fails);
 //! - `KANARI_PROPTEST_SCALE`: a whole number each property's case count is multiplied by.
 
+// The integration tests include this file as a module of their own and re-export its items.
+#![allow(unreachable_pub)]
+
 use std::sync::OnceLock;
 
 use proptest::test_runner::{Config, RngAlgorithm, RngSeed};

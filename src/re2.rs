@@ -19,9 +19,9 @@ use regex_syntax::ast::{
 };
 
 /// Regexes in matches are at most this many characters long, as Istio's admission requires.
-pub const MAX_LEN: usize = 1024;
+pub(crate) const MAX_LEN: usize = 1024;
 /// RE2's limit on a counted repetition, and on the copies nested counted repetitions make.
-pub const MAX_REPEAT: u32 = 1000;
+pub(crate) const MAX_REPEAT: u32 = 1000;
 
 /// The Unicode general categories RE2 knows, by the names it spells them with.
 const CATEGORIES: &[&str] = &[
@@ -31,7 +31,7 @@ const CATEGORIES: &[&str] = &[
 
 /// Why a regex is refused: the text to show after `the regex ...`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// Longer than [`MAX_LEN`] characters.
     TooLong(usize),
     /// Neither engine can read it; the byte offset of the mistake in the regex.
@@ -42,7 +42,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// Where in the regex the mistake is, as a byte offset (0 for a regex too long).
-    pub fn offset(&self) -> usize {
+    pub(crate) fn offset(&self) -> usize {
         match self {
             Refusal::TooLong(_) => 0,
             Refusal::Invalid(at, _) | Refusal::NotRe2(at, _) => *at,
@@ -62,7 +62,7 @@ impl std::fmt::Display for Refusal {
 
 /// Checks a regex of a match: at most [`MAX_LEN`] characters, valid, and read by RE2 the way
 /// it reads (see the module documentation).
-pub fn check(re: &str) -> Result<(), Refusal> {
+pub(crate) fn check(re: &str) -> Result<(), Refusal> {
     let chars = re.chars().count();
     if chars > MAX_LEN {
         return Err(Refusal::TooLong(chars));

@@ -21,7 +21,7 @@ use crate::plan::Plan;
 use crate::yaml;
 
 /// The built-in templates, by the names a repository overrides them with.
-pub const BUILTIN: [(&str, &str); 8] = [
+pub(crate) const BUILTIN: [(&str, &str); 8] = [
     ("kustomization.yaml.j2", include_str!("../templates/kustomization.yaml.j2")),
     ("service.yaml.j2", include_str!("../templates/service.yaml.j2")),
     ("deployment.yaml.j2", include_str!("../templates/deployment.yaml.j2")),
@@ -33,22 +33,22 @@ pub const BUILTIN: [(&str, &str); 8] = [
 ];
 
 /// The file that indexes an overlay and records its state.
-pub const KUSTOMIZATION: &str = "kustomization.yaml";
+pub(crate) const KUSTOMIZATION: &str = "kustomization.yaml";
 
 /// The kinds of object kanari makes; an overlay holds these, the kinds of the user's own
 /// manifests and those `spec.extraKinds` names, nothing else.
-pub const KINDS: [&str; 6] =
+pub(crate) const KINDS: [&str; 6] =
     ["Deployment", "Service", "DestinationRule", "VirtualService", "HTTPRoute", "HorizontalPodAutoscaler"];
 
 /// The most bytes one template may write: a manifest is a few KiB.
-pub const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
 
 /// The instructions one template may run: kanari's own take a few thousand; a loop that would
 /// run for hours ends here in milliseconds.
 const FUEL: u64 = 2_000_000;
 
 /// Whether `name` is a file of an overlay's own folder: no path, no `..`, no URL.
-pub fn is_plain_file_name(name: &str) -> bool {
+pub(crate) fn is_plain_file_name(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0', ':'])
 }
 
@@ -71,7 +71,7 @@ pub struct Rendered {
 
 impl Rendered {
     /// The resources as one multi-document YAML stream, in kustomization order.
-    pub fn to_stream(&self) -> String {
+    pub(crate) fn to_stream(&self) -> String {
         let mut out = String::new();
         for name in &self.resources {
             out.push_str("---\n");
@@ -82,7 +82,7 @@ impl Rendered {
 }
 
 /// The compiled templates, built once per run and shared by every release.
-pub struct Templates {
+pub(crate) struct Templates {
     env: Environment<'static>,
     /// Where the repository's templates are, and which of them it overrides.
     dir: PathBuf,
@@ -91,7 +91,7 @@ pub struct Templates {
 
 impl Templates {
     /// The built-in templates, each replaced by the one of the same name in `overrides`.
-    pub fn new(overrides: &Overrides) -> Result<Self> {
+    pub(crate) fn new(overrides: &Overrides) -> Result<Self> {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_auto_escape_callback(|_| AutoEscape::None);
@@ -127,13 +127,13 @@ impl Templates {
 
     /// Whether some template is the repository's own rather than a built-in one: such a
     /// template can write anything, so what it renders is checked before it is used.
-    pub fn overridden(&self) -> bool {
+    pub(crate) fn overridden(&self) -> bool {
         !self.overrides.is_empty()
     }
 
     /// The overlay of `plan`. `spec_file` is named in the overlay's header comment. Files the
     /// plan carries over from the committed overlay ([`Plan::carried`]) are taken as they are.
-    pub fn render(&self, plan: &Plan, spec_file: &Path) -> Result<Rendered> {
+    pub(crate) fn render(&self, plan: &Plan, spec_file: &Path) -> Result<Rendered> {
         let mut files = BTreeMap::new();
         let mut resources = Vec::new();
         let mut carried = Vec::new();
@@ -272,7 +272,7 @@ impl Templates {
 }
 
 /// The first line of every file kanari writes for a release.
-pub fn header(release: &str, spec_file: &Path) -> String {
+pub(crate) fn header(release: &str, spec_file: &Path) -> String {
     let spec_file: String =
         spec_file.display().to_string().chars().map(|c| if c.is_control() { '?' } else { c }).collect();
     format!("# Written by kanari for {release} from {spec_file}; edit the spec, not this file.\n")
@@ -311,7 +311,7 @@ pub struct Overrides {
 
 impl Overrides {
     /// Templates from a commit's files (file name → bytes).
-    pub fn from_files(dir: &Path, files: BTreeMap<PathBuf, Vec<u8>>) -> Result<Overrides> {
+    pub(crate) fn from_files(dir: &Path, files: BTreeMap<PathBuf, Vec<u8>>) -> Result<Overrides> {
         let mut templates = BTreeMap::new();
         for (path, bytes) in files {
             let text = String::from_utf8(bytes)

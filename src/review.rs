@@ -16,9 +16,9 @@ use serde_json::Value;
 use crate::plan::{self, Matched, Observed, PodCount};
 use crate::spec;
 
-pub mod changes;
+pub(crate) mod changes;
 
-pub use changes::SpecChanges;
+pub(crate) use changes::SpecChanges;
 
 /// Reads the facts from an overlay's files (file name → bytes). Files that do not parse are
 /// skipped: the facts are a summary, the diff below them is the truth. Versions are named by
@@ -27,7 +27,7 @@ pub use changes::SpecChanges;
 /// Of the VirtualService, only the HTTP rules that send to the release's Service (the
 /// Kustomization's name) count, as a VirtualService of the user's routes to other Services
 /// too: the last of them carries the traffic, those before it with a `match` are match rules.
-pub fn facts(files: &BTreeMap<PathBuf, Vec<u8>>) -> Observed {
+pub(crate) fn facts(files: &BTreeMap<PathBuf, Vec<u8>>) -> Observed {
     let mut out =
         Observed { files: files.keys().map(|p| p.to_string_lossy().into_owned()).collect(), ..Observed::default() };
     // Subset name → version label.

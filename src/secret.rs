@@ -4,14 +4,14 @@
 //! printed, scrubs once more with the tokens of the environment ([`from_env`]).
 
 /// The environment variables whose values are secrets: never printed, whatever prints them.
-pub const TOKENS: [&str; 4] = ["KANARI_PROMETHEUS_TOKEN", "KANARI_GIT_TOKEN", "GITHUB_TOKEN", "GITLAB_TOKEN"];
+pub(crate) const TOKENS: [&str; 4] = ["KANARI_PROMETHEUS_TOKEN", "KANARI_GIT_TOKEN", "GITHUB_TOKEN", "GITLAB_TOKEN"];
 
 /// What a secret is shown as.
-pub const HIDDEN: &str = "***";
+pub(crate) const HIDDEN: &str = "***";
 
 /// A URL as messages show it: without a user or password (`https://u:p@host/x` →
 /// `https://host/x`); an scp-like `git@host:x` keeps its user, which is no secret.
-pub fn without_userinfo(url: &str) -> String {
+pub(crate) fn without_userinfo(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     match rest[..end].rfind('@') {
@@ -22,7 +22,7 @@ pub fn without_userinfo(url: &str) -> String {
 
 /// `text` with the user and password of every URL in it removed, and each of `secrets` (of
 /// four characters or more: a shorter value would blank out ordinary words) replaced by `***`.
-pub fn redact(text: &str, secrets: &[&str]) -> String {
+pub(crate) fn redact(text: &str, secrets: &[&str]) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find("://") {
@@ -46,7 +46,7 @@ pub fn redact(text: &str, secrets: &[&str]) -> String {
 }
 
 /// The values of [`TOKENS`] set in the environment.
-pub fn from_env() -> Vec<String> {
+pub(crate) fn from_env() -> Vec<String> {
     TOKENS.iter().filter_map(|k| std::env::var(k).ok()).filter(|v| !v.trim().is_empty()).collect()
 }
 

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 
 /// The folders a cone-mode `info/sparse-checkout` file names.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Cone {
+pub(crate) struct Cone {
     /// Folders kept whole, with everything below them (`/a/b/`).
     recursive: BTreeSet<String>,
     /// Folders whose own files are kept, but not their subfolders (`/a/` then `!/a/*/`).
@@ -25,7 +25,7 @@ pub struct Cone {
 impl Cone {
     /// Reads the patterns git writes in cone mode: `/*`, `!/*/`, then `/DIR/` for each folder
     /// and `!/DIR/*/` after each folder that is only a parent of another.
-    pub fn parse(text: &str) -> Cone {
+    pub(crate) fn parse(text: &str) -> Cone {
         let mut listed = BTreeSet::new();
         let mut parents = BTreeSet::new();
         for line in text.lines().map(str::trim) {
@@ -44,7 +44,7 @@ impl Cone {
 
     /// Whether the files directly inside `dir` (repository-relative, `/`-separated, no
     /// trailing `/`; empty for the top) are in the work tree.
-    pub fn keeps_files_of(&self, dir: &str) -> bool {
+    pub(crate) fn keeps_files_of(&self, dir: &str) -> bool {
         dir.is_empty()
             || self.parents.contains(dir)
             || self

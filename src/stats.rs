@@ -100,7 +100,7 @@ impl Tolerance {
 
 /// ln Γ(x) for x > 0: Lanczos' approximation with Godfrey's coefficients (g = 7, 9 terms),
 /// about 15 significant digits, with the recurrence Γ(x) = Γ(x + 1) / x below 0.5.
-pub fn ln_gamma(x: f64) -> f64 {
+pub(crate) fn ln_gamma(x: f64) -> f64 {
     const G: f64 = 7.0;
     #[allow(clippy::excessive_precision)]
     const C: [f64; 9] = [
@@ -128,7 +128,7 @@ pub fn ln_gamma(x: f64) -> f64 {
 }
 
 /// ln B(a, b).
-pub fn ln_beta(a: f64, b: f64) -> f64 {
+pub(crate) fn ln_beta(a: f64, b: f64) -> f64 {
     ln_gamma(a) + ln_gamma(b) - ln_gamma(a + b)
 }
 
@@ -223,11 +223,11 @@ fn judge(canary_low: f64, canary_high: f64, stable_low: f64, stable_high: f64, t
 
 /// A latency histogram summed over a window: `(le, requests at most le)` in increasing `le`,
 /// the last `+Inf` (the total). Checked by the caller: finite, non-negative, non-decreasing.
-pub type Histogram = [(f64, f64)];
+pub(crate) type Histogram = [(f64, f64)];
 
 /// How requests are taken to spread inside a bucket when an order statistic is read from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Spread {
+pub(crate) enum Spread {
     /// Evenly in the latency, as Prometheus' `histogram_quantile` reads a bucket.
     Linear,
     /// Evenly in the latency's logarithm (a bucket from 0 linearly): latencies are skewed to
@@ -240,7 +240,7 @@ pub enum Spread {
 /// interpolation inside the bucket that holds it ([`Spread`]; the first bucket from 0). A
 /// position in the `+Inf` bucket reads as `top`: the highest finite bound for an estimate or a
 /// lower bound, +∞ for an upper bound.
-pub fn order_statistic(h: &Histogram, c: f64, top: f64, spread: Spread) -> f64 {
+pub(crate) fn order_statistic(h: &Histogram, c: f64, top: f64, spread: Spread) -> f64 {
     let mut below = (0.0, 0.0);
     for &(le, count) in h {
         if count >= c && count > below.1 {
@@ -326,7 +326,7 @@ pub fn latency_vs_stable(
 /// The fewest canary requests, at least `from`, with which `passes` holds, searched up to 10^12
 /// (doubling, then bisection); None when even that many do not pass. `passes` must be monotone
 /// (more requests at the same rates never turn a pass into no pass).
-pub fn needed(from: u64, passes: impl Fn(u64) -> bool) -> Option<u64> {
+pub(crate) fn needed(from: u64, passes: impl Fn(u64) -> bool) -> Option<u64> {
     const MOST: u64 = 1_000_000_000_000;
     let mut low = from.max(1);
     if passes(low) {

@@ -6,14 +6,14 @@ use serde_json::Value;
 
 /// `value` as a block at `indent` spaces, ending in a newline. Scalars and empty collections
 /// come out as one line.
-pub fn block(value: &Value, indent: usize) -> String {
+pub(crate) fn block(value: &Value, indent: usize) -> String {
     let mut out = String::new();
     write_block(&mut out, value, indent);
     out
 }
 
 /// A scalar (or an empty collection) as it stands after `key: `.
-pub fn scalar(value: &Value) -> String {
+pub(crate) fn scalar(value: &Value) -> String {
     match value {
         Value::Null => "null".into(),
         Value::Bool(b) => b.to_string(),
@@ -73,7 +73,7 @@ fn write_block(out: &mut String, value: &Value, indent: usize) {
 }
 
 /// A string, plain when that reads back as the same string, double-quoted otherwise.
-pub fn string(s: &str) -> String {
+pub(crate) fn string(s: &str) -> String {
     if is_plain_safe(s) { s.to_string() } else { serde_json::to_string(s).expect("strings serialize") }
 }
 

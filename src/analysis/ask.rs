@@ -19,7 +19,7 @@ use crate::spec::MetricKind;
 
 /// What a query measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Measure {
+pub(crate) enum Measure {
     /// Requests to each version, by reporter.
     Requests,
     /// 5xx responses of each version, by reporter.
@@ -35,7 +35,7 @@ pub enum Measure {
 
 /// A query to run at the windows' `now`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Request {
+pub(crate) struct Request {
     pub measure: Measure,
     pub promql: String,
 }
@@ -45,7 +45,7 @@ type Span = (i64, Option<i64>);
 
 /// The distinct windows of the releases due, each with the workloads read over it.
 #[derive(Debug, Default)]
-pub struct Spans {
+pub(crate) struct Spans {
     counts: BTreeMap<Span, BTreeMap<String, BTreeSet<String>>>,
     /// The workloads whose latency histograms a check reads (a subset of `counts`): the
     /// canary's for `latency-p99`, both versions' for `latency-vs-stable`. Histograms are the
@@ -57,7 +57,7 @@ pub struct Spans {
 
 /// One version's counts over its window: each `Err` names the series that was bad.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Side {
+pub(crate) struct Side {
     /// Requests: the larger of the destination's and the source's count.
     pub requests: Result<f64, String>,
     /// 5xx responses: the larger of the two reporters' counts.
@@ -69,7 +69,7 @@ pub struct Side {
 
 /// What Prometheus said about one release.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Reading {
+pub(crate) struct Reading {
     pub canary: Side,
     pub stable: Side,
     /// Where stable's counts come from: `1800s`, or `the 1800s before the stage`.
@@ -81,7 +81,7 @@ pub struct Reading {
 
 impl Spans {
     /// The windows of `windows` and the measures their checks read.
-    pub fn of(windows: &[Window]) -> Spans {
+    pub(crate) fn of(windows: &[Window]) -> Spans {
         let mut spans = Spans::default();
         for w in windows {
             let Some(a) = &w.canary.analysis else { continue };
@@ -124,7 +124,7 @@ impl Spans {
     }
 
     /// The queries to run: one per measure the checks read.
-    pub fn requests(&self) -> Vec<Request> {
+    pub(crate) fn requests(&self) -> Vec<Request> {
         self.measures
             .iter()
             .map(|&measure| {
@@ -162,7 +162,7 @@ impl Spans {
 
     /// Each window's reading from the answers to [`Spans::requests`] (a measure not asked
     /// reads as no requests).
-    pub fn read(&self, windows: &[Window], answers: &[(Measure, Vec<Series>)]) -> Vec<Reading> {
+    pub(crate) fn read(&self, windows: &[Window], answers: &[(Measure, Vec<Series>)]) -> Vec<Reading> {
         let answer = |m: Measure| answers.iter().find(|(x, _)| *x == m).map_or(&[][..], |(_, s)| &s[..]);
         let (requests, errors) =
             (by_key(answer(Measure::Requests), WORKLOAD), by_key(answer(Measure::Errors), WORKLOAD));

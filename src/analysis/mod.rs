@@ -42,10 +42,10 @@
 //! `analysis.onInconclusive`: `hold` (said as "inconclusive past the deadline"), `pass` or
 //! `abort` (a failure).
 
-pub mod ask;
+pub(crate) mod ask;
 #[cfg(test)]
 mod tests;
-pub mod verdict;
+pub(crate) mod verdict;
 
 use std::fmt;
 
@@ -55,12 +55,13 @@ use serde::Serialize;
 use crate::spec::Canary;
 use crate::stats::Verdict;
 
-pub use ask::{Measure, Reading, Request};
-pub use verdict::judge;
+#[cfg(test)]
+use ask::Reading;
+pub(crate) use verdict::judge;
 
 /// What a release's analysis runs against: the stage and its window.
 #[derive(Clone, Debug)]
-pub struct Window<'a> {
+pub(crate) struct Window<'a> {
     pub canary: &'a Canary,
     /// The canary's version.
     pub version: &'a str,
@@ -83,7 +84,7 @@ const SHARE_WINDOW: i64 = 300;
 impl Window<'_> {
     /// The canary's expected share of the requests both versions serve, in percent: the weight,
     /// or in a mirror stage P / (100 + P) (stable serves them all, the canary P% more as copies).
-    pub fn expected_share(&self) -> f64 {
+    pub(crate) fn expected_share(&self) -> f64 {
         match self.mirror {
             Some(p) => 100.0 * f64::from(p) / (100.0 + f64::from(p)),
             None => f64::from(self.weight),
@@ -91,34 +92,34 @@ impl Window<'_> {
     }
 
     /// The stage's age in seconds, at least 1.
-    pub fn seconds(&self) -> i64 {
+    pub(crate) fn seconds(&self) -> i64 {
         (self.now.as_second() - self.since.as_second()).max(1)
     }
 
     /// The window as PromQL writes a duration: `1800s`.
-    pub fn promql(&self) -> String {
+    pub(crate) fn promql(&self) -> String {
         format!("{}s", self.seconds())
     }
 
     /// Whether stable serves nothing in the stage (a weight of 100 with no mirror): then its
     /// counts come from before the stage.
-    pub fn stable_idle(&self) -> bool {
+    pub(crate) fn stable_idle(&self) -> bool {
         self.weight >= 100 && self.mirror.is_none()
     }
 
     /// The window stable's counts come from before the stage, in seconds: as long as the
     /// stage's age, at most an hour.
-    pub fn before_seconds(&self) -> i64 {
+    pub(crate) fn before_seconds(&self) -> i64 {
         self.seconds().min(BEFORE_AT_MOST)
     }
 
     /// The window `traffic-share` judges, in seconds.
-    pub fn share_seconds(&self) -> i64 {
+    pub(crate) fn share_seconds(&self) -> i64 {
         self.seconds().min(SHARE_WINDOW)
     }
 
     /// The workload (Deployment) of a version, named by its `version` label.
-    pub fn workload(&self, version: &str) -> String {
+    pub(crate) fn workload(&self, version: &str) -> String {
         let versions = [Some(&self.canary.stable), self.canary.canary.as_ref()];
         let name = versions.into_iter().flatten().find(|v| v.version == version).map(|v| v.name.clone());
         crate::spec::version_object(&self.canary.name, &name.unwrap_or_else(|| crate::spec::object_name(version)))
@@ -127,7 +128,7 @@ impl Window<'_> {
 
 /// A check's template could not be rendered: an error at the check's place.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Error {
+pub(crate) struct Error {
     pub metric: String,
     pub message: String,
 }
@@ -140,7 +141,7 @@ impl fmt::Display for Error {
 
 /// What one check found.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub name: String,
     pub verdict: &'static str,
     /// The value compared with the bound, when there is one.
@@ -165,7 +166,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    pub fn verdict(&self) -> Verdict {
+    pub(crate) fn verdict(&self) -> Verdict {
         match self.verdict {
             "pass" => Verdict::Pass,
             "fail" => Verdict::Fail,
@@ -174,14 +175,14 @@ impl Outcome {
     }
 
     /// `success-rate 90 (min 99): fail; 3000 of 30000 requests failed, window 1800s`.
-    pub fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         let value = self.value.map_or("no value".to_string(), |v| shown(v, &self.limits));
         format!("{} {value} ({}): {}; {}, window {}", self.name, self.bound, self.verdict, self.detail, self.window)
     }
 }
 
 /// A verdict's word.
-pub fn word(v: Verdict) -> &'static str {
+pub(crate) fn word(v: Verdict) -> &'static str {
     match v {
         Verdict::Pass => "pass",
         Verdict::Fail => "fail",
@@ -192,7 +193,7 @@ pub fn word(v: Verdict) -> &'static str {
 /// A number as verdicts print it: at least 3 significant digits, and as many more as it takes to
 /// show on which side of each of `against` it lies (`0.00954` against a bound of `0.01`, never
 /// `0.01`); a very small or large one in scientific notation (`3.2e-7`); never `-0`.
-pub fn shown(v: f64, against: &[f64]) -> String {
+pub(crate) fn shown(v: f64, against: &[f64]) -> String {
     if v == 0.0 {
         return "0".to_string();
     }
@@ -244,7 +245,7 @@ fn trim_zeros(text: &str) -> String {
 /// query for them all: the selector may take more (a Deployment of one release's name in
 /// another's namespace), which the reader ignores. Object names are DNS-1123 labels, so they
 /// need no escaping inside the regex.
-pub fn readiness_query<'a>(canaries: impl IntoIterator<Item = &'a Canary>) -> String {
+pub(crate) fn readiness_query<'a>(canaries: impl IntoIterator<Item = &'a Canary>) -> String {
     let mut namespaces = std::collections::BTreeSet::new();
     let mut names = std::collections::BTreeSet::new();
     for canary in canaries {
@@ -262,7 +263,7 @@ pub fn readiness_query<'a>(canaries: impl IntoIterator<Item = &'a Canary>) -> St
 }
 
 /// A check's own query, its template rendered.
-pub fn render(template: &str, w: &Window, metric: &crate::spec::Metric) -> Result<String, Error> {
+pub(crate) fn render(template: &str, w: &Window, metric: &crate::spec::Metric) -> Result<String, Error> {
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     let ctx = minijinja::context! {
@@ -285,7 +286,7 @@ pub fn render(template: &str, w: &Window, metric: &crate::spec::Metric) -> Resul
 }
 
 /// Every query template of `w`'s analysis rendered (lint's check of their syntax and names).
-pub fn render_all(w: &Window, metrics: &[crate::spec::Metric]) -> Result<(), Error> {
+pub(crate) fn render_all(w: &Window, metrics: &[crate::spec::Metric]) -> Result<(), Error> {
     for metric in metrics {
         if let crate::spec::MetricKind::Query(template) = &metric.kind {
             render(template, w, metric)?;

@@ -13,7 +13,7 @@ use crate::stats::{self, Tolerance, Verdict};
 /// Judges a check of `w`'s analysis from the run's reading of the release and, for a query of
 /// the spec's own, its answer. An answer of the wrong shape for a query of the spec's own is an
 /// error at the check.
-pub fn judge(w: &Window, metric: &Metric, reading: &Reading, own: Option<&[Series]>) -> Result<Outcome, Error> {
+pub(crate) fn judge(w: &Window, metric: &Metric, reading: &Reading, own: Option<&[Series]>) -> Result<Outcome, Error> {
     let a = w.canary.analysis.as_ref().expect("a window implies an analysis");
     let mut out = Outcome {
         name: metric.name.clone(),

@@ -10,7 +10,7 @@ use crate::commands::moves::{self, Transition};
 use crate::exit::Code;
 use crate::release;
 
-pub fn run(ws: &Workspace, args: &AbortArgs) -> Result<Code> {
+pub(super) fn run(ws: &Workspace, args: &AbortArgs) -> Result<Code> {
     let reason = args.reason.trim();
     if reason.is_empty() || reason.len() > 1000 || reason.contains(['\n', '\r']) {
         bail!("--reason must be one line of 1 to 1000 characters");

@@ -440,7 +440,7 @@ pub(crate) fn overall(outcomes: &[Outcome]) -> Verdict {
     }
 }
 
-pub fn run(ws: &Workspace, args: &AnalyzeArgs) -> Result<Code> {
+pub(super) fn run(ws: &Workspace, args: &AnalyzeArgs) -> Result<Code> {
     let git = Commits::open(ws)?;
     let (head, canaries) = git.releases_at_head(&args.selection.releases)?;
     let committed = git.map_committed(head, &canaries, |_, c| Ok(c.into_observed()))?;

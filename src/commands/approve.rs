@@ -15,7 +15,7 @@ use crate::exit::{Code, Exit, Kind};
 use crate::release;
 use crate::spec::Canary;
 
-pub fn run(ws: &Workspace, args: &ApproveArgs) -> Result<Code> {
+pub(super) fn run(ws: &Workspace, args: &ApproveArgs) -> Result<Code> {
     let named = args.all || !args.selection.releases.is_empty();
     let one_or_all = |waiting: &[String]| match waiting {
         [_, _, ..] if !named => Err(several_wait(waiting)),

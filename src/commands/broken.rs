@@ -13,17 +13,17 @@ use anyhow::Result;
 use crate::commands::commits::Commits;
 use crate::commands::moves::Note;
 use crate::exit::Code;
-use crate::repo::{CommitId, short};
+use crate::repo::CommitId;
 use crate::spec::{self, Broken, Canary, Loaded};
 
 /// How many commits back from the branch tip `abort` looks for a spec of a release that loads.
-pub const REACH: usize = 500;
+pub(super) const REACH: usize = 500;
 
 /// Ends a run that went on without the releases `broken` holds back: their problems on stderr,
 /// after everything the run said, and the graver of the run's code and 2. A failed run ends as
 /// it would have, the problems printed before its error: the codes of errors (2, 4, 5, 6) are
 /// none less grave than 2.
-pub fn finish(broken: &[Broken], result: Result<Code>) -> Result<Code> {
+pub(super) fn finish(broken: &[Broken], result: Result<Code>) -> Result<Code> {
     if broken.is_empty() {
         return result;
     }
@@ -34,7 +34,7 @@ pub fn finish(broken: &[Broken], result: Result<Code>) -> Result<Code> {
 /// What a run says of the specs that do not load: for each, the releases it holds back (or the
 /// file, when it names none), then its problems as `lint` prints them (each once: a problem that
 /// holds back two releases is printed under the first), and a count at the end.
-pub fn report(broken: &[Broken]) -> String {
+pub(super) fn report(broken: &[Broken]) -> String {
     let mut out = String::new();
     let mut printed: Vec<&crate::problem::Problem> = Vec::new();
     for b in broken {
@@ -66,7 +66,7 @@ pub fn report(broken: &[Broken]) -> String {
 /// release that no commit in reach loads stays broken; a selector is looked for only when a
 /// problem could be the reason it names no release that loads (a problem that names it, or a
 /// file that cannot be read as documents).
-pub fn fall_back(
+pub(super) fn fall_back(
     git: &Commits,
     tip: CommitId,
     selectors: &[String],
@@ -97,12 +97,12 @@ pub fn fall_back(
         let errors: Vec<String> = theirs.iter().flat_map(|b| &b.problems.0).map(|p| p.headline()).collect();
         let at = match git.repo.head_commit()? {
             Some(head) if head == tip => "HEAD".to_string(),
-            _ => short(tip),
+            _ => tip.short(),
         };
         notes.push(Note::Warn(format!(
             "{id}: the spec does not load at {at} ({}); aborting with the spec of {}, the last commit where it loaded",
             errors.join("; "),
-            short(commit)
+            commit.short()
         )));
         found.push(canary);
     }
@@ -110,7 +110,7 @@ pub fn fall_back(
 }
 
 /// The releases another tip's specs define, with those of `fallbacks` that it does not load.
-pub fn with_fallbacks(mut canaries: Vec<Canary>, fallbacks: &[Canary]) -> Vec<Canary> {
+pub(super) fn with_fallbacks(mut canaries: Vec<Canary>, fallbacks: &[Canary]) -> Vec<Canary> {
     let missing: Vec<Canary> =
         fallbacks.iter().filter(|f| !canaries.iter().any(|c| c.id() == f.id())).cloned().collect();
     canaries.extend(missing);

@@ -28,7 +28,7 @@ const NEXT: &str = "#1a7f37";
 /// The chart for `canary` (without a fence): `now` is the state the release is in and `next`
 /// the one the next promote commits, as state texts (`90-10`, `0-100, draining 50-50`: a
 /// state between stages is marked at its stage).
-pub fn mermaid(canary: &Canary, now: Option<&str>, next: Option<&str>) -> String {
+pub(super) fn mermaid(canary: &Canary, now: Option<&str>, next: Option<&str>) -> String {
     let Some(version) = &canary.canary else {
         return format!("%% {}: no canary, 100% to {}\n", canary.id(), canary.stable.version);
     };

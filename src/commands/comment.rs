@@ -23,13 +23,13 @@ use crate::review::SpecChanges;
 use crate::spec::Canary;
 
 /// The comment's first line, hidden on GitHub: a workflow finds its own comment by it.
-pub const MARKER: &str = "<!-- kanari -->";
+pub(super) const MARKER: &str = "<!-- kanari -->";
 
 /// A pull-request comment is cut at 65,536 characters by GitHub; stay well below.
-pub const MARKDOWN_LIMIT: usize = 60_000;
+pub(super) const MARKDOWN_LIMIT: usize = 60_000;
 
 /// One release's diff.
-pub struct ReleaseDiff<'a> {
+pub(super) struct ReleaseDiff<'a> {
     pub canary: &'a Canary,
     pub from: Option<String>,
     pub to: String,
@@ -53,7 +53,7 @@ pub struct ReleaseDiff<'a> {
 
 /// What the comment of a `--next` diff records as `kanari.dev/since` in place of a time: the time
 /// is the commit's, which `promote` records when it commits.
-pub const SINCE_PLACEHOLDER: &str = "<time of the commit>";
+pub(super) const SINCE_PLACEHOLDER: &str = "<time of the commit>";
 
 /// How much a file tells a reviewer, first first: the routes, the Deployments, the rest, and the
 /// Kustomization (the state's annotations) last.
@@ -69,7 +69,7 @@ fn review_rank(change: &Change) -> u8 {
 
 /// What holds the release, or the abort the next promote commits: `held: needs approval of
 /// 50-50; bake time, 12m left`, `the next promote aborts: success-rate fail ...`.
-pub fn held_text(d: &ReleaseDiff) -> Option<String> {
+pub(super) fn held_text(d: &ReleaseDiff) -> Option<String> {
     let held = (!d.held.is_empty()).then(|| format!("held: {}", d.held.join("; ")));
     let aborts = d.aborts.as_ref().map(|check| format!("the next promote aborts: {check}"));
     match (held, aborts) {
@@ -80,7 +80,7 @@ pub fn held_text(d: &ReleaseDiff) -> Option<String> {
 
 /// The diff as a pull-request comment (see the module's docs). `compared` names the two sides.
 /// `removed`: the releases (id, overlay folder) the base defines and the head no longer does.
-pub fn markdown(diffs: &[ReleaseDiff], removed: &[(String, String)], compared: &str, limit: usize) -> String {
+pub(super) fn markdown(diffs: &[ReleaseDiff], removed: &[(String, String)], compared: &str, limit: usize) -> String {
     let changed = diffs.iter().filter(|d| !d.changes.is_empty()).count();
     let edited = diffs.iter().filter(|d| d.spec.as_ref().map_or(true, |s| !s.is_empty())).count();
     let mut head = format!("{MARKER}\n## kanari diff\n\n{compared}\n\n");

@@ -14,12 +14,12 @@ use crate::commands::{Workspace, select_each};
 use crate::overlay;
 use crate::plan::{Observed, Plan, Recorded};
 use crate::render::{KUSTOMIZATION, Overrides};
-use crate::repo::{CommitId, Repo, short};
+use crate::repo::{CommitId, Repo};
 use crate::review;
 use crate::spec::{self, Canary};
 
 /// The time: `KANARI_NOW` (RFC 3339) when set, so tests and replays are exact; else the clock.
-pub fn now() -> Result<Timestamp> {
+pub(crate) fn now() -> Result<Timestamp> {
     match std::env::var("KANARI_NOW") {
         Ok(text) => text.parse().with_context(|| format!("KANARI_NOW `{text}` is not an RFC 3339 time")),
         // Whole seconds: the time goes into annotations and commits.
@@ -29,24 +29,24 @@ pub fn now() -> Result<Timestamp> {
 
 /// A committed overlay: its files, the state its `kustomization.yaml` records, and what its
 /// files show ([`Committed::observed`], read once, when first asked).
-pub struct Committed {
+pub(crate) struct Committed {
     pub files: BTreeMap<PathBuf, Vec<u8>>,
     pub recorded: Option<Recorded>,
     observed: OnceLock<Observed>,
 }
 
 impl Committed {
-    pub fn new(files: BTreeMap<PathBuf, Vec<u8>>, recorded: Option<Recorded>) -> Self {
+    pub(crate) fn new(files: BTreeMap<PathBuf, Vec<u8>>, recorded: Option<Recorded>) -> Self {
         Committed { files, recorded, observed: OnceLock::new() }
     }
 
     /// What the overlay's files show ([`review::facts`]), read the first time it is asked for.
-    pub fn observed(&self) -> &Observed {
+    pub(crate) fn observed(&self) -> &Observed {
         self.observed.get_or_init(|| review::facts(&self.files))
     }
 
     /// What the overlay's files show and the state it records, taken out.
-    pub fn into_observed(self) -> (Observed, Option<Recorded>) {
+    pub(crate) fn into_observed(self) -> (Observed, Option<Recorded>) {
         let observed = match self.observed.into_inner() {
             Some(observed) => observed,
             None => review::facts(&self.files),
@@ -56,7 +56,7 @@ impl Committed {
 
     /// `plan` with the bytes of the files it carries over from this overlay; an error when one
     /// is missing.
-    pub fn carry_into(&self, plan: &mut Plan) -> Result<()> {
+    pub(crate) fn carry_into(&self, plan: &mut Plan) -> Result<()> {
         for name in &plan.carry {
             let bytes = self.files.get(Path::new(name)).ok_or_else(|| {
                 anyhow::anyhow!("the committed overlay `{}` has no `{name}` to keep", plan.output.display())
@@ -68,25 +68,19 @@ impl Committed {
 }
 
 /// The repository, seen through the workspace's settings.
-pub struct Commits<'a> {
+pub(crate) struct Commits<'a> {
     pub ws: &'a Workspace,
     pub repo: Repo,
 }
 
 impl<'a> Commits<'a> {
-    pub fn open(ws: &'a Workspace) -> Result<Self> {
+    pub(crate) fn open(ws: &'a Workspace) -> Result<Self> {
         Ok(Commits { ws, repo: Repo::open(&ws.root)? })
-    }
-
-    /// The selected releases as the specs in `commit` define them; an error when any of them
-    /// does not load.
-    pub fn releases_at(&self, commit: CommitId, selectors: &[String]) -> Result<Vec<Canary>> {
-        self.loaded_at(commit, selectors)?.strict()
     }
 
     /// The selected releases as the specs in `commit` define them, each on its own
     /// ([`spec::Loaded`]): those whose specs load, and the problems of the others.
-    pub fn loaded_at(&self, commit: CommitId, selectors: &[String]) -> Result<spec::Loaded> {
+    pub(crate) fn loaded_at(&self, commit: CommitId, selectors: &[String]) -> Result<spec::Loaded> {
         let specs = &spec::relative_specs(&self.ws.root, &self.ws.specs);
         let files = match self.spec_files(commit)? {
             Some(files) => files,
@@ -94,7 +88,7 @@ impl<'a> Commits<'a> {
             None if self.ws.root.join(specs).is_dir() => bail!(
                 "{}; the work tree has that folder but commit {} does not: commit the specs first",
                 spec::no_specs(specs),
-                short(commit)
+                commit.short()
             ),
             None => return Err(spec::no_specs(specs)),
         };
@@ -108,7 +102,7 @@ impl<'a> Commits<'a> {
     }
 
     /// The spec files of `commit`, by their path in the project; `None` without a specs folder.
-    pub fn spec_files(&self, commit: CommitId) -> Result<Option<BTreeMap<PathBuf, Vec<u8>>>> {
+    pub(crate) fn spec_files(&self, commit: CommitId) -> Result<Option<BTreeMap<PathBuf, Vec<u8>>>> {
         let specs = &spec::relative_specs(&self.ws.root, &self.ws.specs);
         Ok(self
             .repo
@@ -120,20 +114,20 @@ impl<'a> Commits<'a> {
     fn reader(&self, commit: CommitId) -> impl Fn(&Path) -> std::result::Result<Vec<u8>, String> + '_ {
         move |path: &Path| match self.repo.file(commit, path) {
             Ok(Some(bytes)) => Ok(bytes),
-            Ok(None) => Err(format!("no such file in commit {}", short(commit))),
+            Ok(None) => Err(format!("no such file in commit {}", commit.short())),
             Err(e) => Err(format!("{e:#}")),
         }
     }
 
     /// HEAD, and the selected releases its specs define (the work tree's, in a repository with
     /// no commit yet).
-    pub fn releases_at_head(&self, selectors: &[String]) -> Result<(Option<CommitId>, Vec<Canary>)> {
+    pub(crate) fn releases_at_head(&self, selectors: &[String]) -> Result<(Option<CommitId>, Vec<Canary>)> {
         let (head, loaded) = self.loaded_at_head(selectors)?;
         Ok((head, loaded.strict()?))
     }
 
     /// HEAD, and the selected releases its specs define, each on its own ([`Commits::loaded_at`]).
-    pub fn loaded_at_head(&self, selectors: &[String]) -> Result<(Option<CommitId>, spec::Loaded)> {
+    pub(crate) fn loaded_at_head(&self, selectors: &[String]) -> Result<(Option<CommitId>, spec::Loaded)> {
         let head = self.repo.head_commit()?;
         let loaded = match head {
             Some(head) => self.loaded_at(head, selectors)?,
@@ -148,7 +142,12 @@ impl<'a> Commits<'a> {
     /// whichever commits hold it, and never that of `tip` (where the spec does not load): a
     /// spec broken only by a file outside the folder that it names with `from:` is looked for
     /// among the commits that changed the folder.
-    pub fn last_loaded(&self, tip: CommitId, selector: &str, reach: usize) -> Result<Option<(CommitId, Canary)>> {
+    pub(crate) fn last_loaded(
+        &self,
+        tip: CommitId,
+        selector: &str,
+        reach: usize,
+    ) -> Result<Option<(CommitId, Canary)>> {
         let specs = &spec::relative_specs(&self.ws.root, &self.ws.specs);
         let mut seen = std::collections::HashSet::new();
         seen.insert(self.repo.folder_key(tip, specs)?);
@@ -176,7 +175,7 @@ impl<'a> Commits<'a> {
 
     /// The renderer with the template overrides `commit` has (or the work tree's, when the
     /// template folder is outside the project).
-    pub fn renderer_at(&self, commit: CommitId) -> Result<Renderer> {
+    pub(crate) fn renderer_at(&self, commit: CommitId) -> Result<Renderer> {
         let overrides = match self.ws.templates.strip_prefix(&self.ws.root) {
             Ok(rel) => {
                 let files = self.repo.files(commit, rel)?.unwrap_or_default();
@@ -188,7 +187,7 @@ impl<'a> Commits<'a> {
     }
 
     /// The release's overlay as `commit` has it (`commit` None: an empty repository).
-    pub fn committed(&self, commit: Option<CommitId>, canary: &Canary) -> Result<Committed> {
+    pub(crate) fn committed(&self, commit: Option<CommitId>, canary: &Canary) -> Result<Committed> {
         let Some(commit) = commit else { return Ok(Committed::new(BTreeMap::new(), None)) };
         let Some(files) = self.repo.files(commit, &canary.output)? else {
             return Ok(Committed::new(BTreeMap::new(), None));
@@ -197,14 +196,14 @@ impl<'a> Commits<'a> {
             bail!(
                 "`{}` in commit {} has no {KUSTOMIZATION}: kanari did not write that folder",
                 canary.output.display(),
-                short(commit)
+                commit.short()
             );
         };
         let existing = overlay::parse(&String::from_utf8_lossy(text)).with_context(|| {
             format!(
                 "failed to read the state in `{}` at commit {}",
                 canary.output.join(KUSTOMIZATION).display(),
-                short(commit)
+                commit.short()
             )
         })?;
         let strangers: Vec<String> = files
@@ -226,7 +225,7 @@ impl<'a> Commits<'a> {
     /// core: each worker thread reads Git objects through a repository handle of its own (a
     /// handle is not shared across threads), and a release's committed files are dropped once
     /// `each` is done with them, so memory holds what `each` keeps, not every overlay at once.
-    pub fn map_committed<'c, T: Send>(
+    pub(crate) fn map_committed<'c, T: Send>(
         &self,
         commit: Option<CommitId>,
         canaries: &'c [Canary],
@@ -246,7 +245,7 @@ impl<'a> Commits<'a> {
     }
 
     /// Refuses (exit 2) when a release's spec file or overlay folder has uncommitted changes.
-    pub fn refuse_uncommitted(&self, canaries: &[Canary]) -> Result<()> {
+    pub(crate) fn refuse_uncommitted(&self, canaries: &[Canary]) -> Result<()> {
         // One look at the index and the work tree for every release, then each release's share.
         let paths: Vec<&Path> = canaries
             .iter()

@@ -18,10 +18,10 @@ use crate::commands::Workspace;
 use crate::spec::Canary;
 
 /// The variable the shell scripts set to ask for completions.
-pub const VAR: &str = "COMPLETE";
+pub(crate) const VAR: &str = "COMPLETE";
 
 /// kanari's command line with the repository's names as candidates.
-pub fn command() -> clap::Command {
+pub(crate) fn command() -> clap::Command {
     let mut cmd = Cli::command();
     let names: Vec<String> = cmd.get_subcommands().map(|s| s.get_name().to_string()).collect();
     for name in names {
@@ -52,7 +52,7 @@ pub fn answer_the_shell() {
 }
 
 /// The script that registers kanari's completion in `shell`.
-pub fn registration(shell: clap_complete::Shell) -> anyhow::Result<String> {
+pub(crate) fn registration(shell: clap_complete::Shell) -> anyhow::Result<String> {
     let name = shell.to_string();
     let shells = Shells::builtins();
     let completer = shells.completer(&name).ok_or_else(|| anyhow::anyhow!("no dynamic completion for {name}"))?;

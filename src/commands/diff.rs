@@ -45,7 +45,7 @@ use crate::release::{self, Evidence, Next};
 use crate::review::{self, SpecChanges};
 use crate::spec::Canary;
 
-pub fn run(ws: &Workspace, args: &DiffArgs) -> Result<Code> {
+pub(super) fn run(ws: &Workspace, args: &DiffArgs) -> Result<Code> {
     let canaries = ws.releases(&args.selection.releases)?;
     let renderer = ws.renderer()?;
     let git = Commits::open(ws)?;

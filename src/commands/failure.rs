@@ -15,7 +15,7 @@ use crate::transport::{RemoteFailed, SignerHung};
 /// The kind of `err`: its own ([`Exit`]); a system outside kanari for a remote, a lock another
 /// process holds or Prometheus; an I/O failure for writes that stopped part way and for the file
 /// system refusing a read or a write; else bad input.
-pub fn kind_of(err: &anyhow::Error) -> Kind {
+pub(crate) fn kind_of(err: &anyhow::Error) -> Kind {
     err.chain().find_map(kind_of_cause).unwrap_or(Kind::BadInput)
 }
 

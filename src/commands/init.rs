@@ -20,7 +20,7 @@ use crate::spec;
 /// An input file larger than this is refused: a chart's whole output fits well below it.
 const MAX_INPUT_BYTES: u64 = 16 * 1024 * 1024;
 
-pub fn run(ws: &Workspace, args: &InitArgs) -> Result<Code> {
+pub(super) fn run(ws: &Workspace, args: &InitArgs) -> Result<Code> {
     let name = args.name.as_str();
     if !spec::is_dns1035_label(name) {
         bail!(

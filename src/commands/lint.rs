@@ -15,7 +15,7 @@ use crate::release::Observed;
 use crate::review;
 use crate::spec::Canary;
 
-pub fn run(ws: &Workspace, args: &Selection) -> Result<Code> {
+pub(super) fn run(ws: &Workspace, args: &Selection) -> Result<Code> {
     // Every spec file, even when releases are named: lint is what finds a broken spec.
     let releases = ws.all_releases(&args.releases)?;
     // lint is the thorough check: every rendered file is read back as Istio would read it,

@@ -9,10 +9,10 @@ mod approve;
 mod broken;
 mod chart;
 mod comment;
-pub mod commits;
+pub(crate) mod commits;
 pub mod complete;
 mod diff;
-pub mod failure;
+pub(crate) mod failure;
 mod init;
 mod lint;
 mod message;
@@ -41,12 +41,12 @@ use crate::overlay;
 use crate::transport::Deadline;
 
 /// Where a repository keeps its template overrides, relative to its root.
-pub const DEFAULT_TEMPLATES: &str = ".kanari/templates";
+pub(crate) const DEFAULT_TEMPLATES: &str = ".kanari/templates";
 use crate::plan::{Recorded, State};
 use crate::spec::{self, Canary};
 
 /// Settings every command shares, resolved once from the global flags.
-pub struct Workspace {
+pub(crate) struct Workspace {
     /// The repository root: specs and outputs are relative to it.
     pub root: PathBuf,
     pub specs: PathBuf,
@@ -143,13 +143,13 @@ impl Workspace {
 
     /// The releases `selectors` name (all when there are none), from the spec files that can
     /// define them ([`spec::Scope::Named`]).
-    pub fn releases(&self, selectors: &[String]) -> Result<Vec<Canary>> {
+    pub(crate) fn releases(&self, selectors: &[String]) -> Result<Vec<Canary>> {
         self.loaded(selectors)?.strict()
     }
 
     /// The releases `selectors` name (all when there are none), each on its own
     /// ([`spec::Loaded`]): those whose specs load, and the problems of the others.
-    pub fn loaded(&self, selectors: &[String]) -> Result<spec::Loaded> {
+    pub(crate) fn loaded(&self, selectors: &[String]) -> Result<spec::Loaded> {
         let found = spec::load_each(&self.root, &self.specs, spec::Scope::Named(selectors))?;
         // A name that is a word of some file but no release: read every file, so that the
         // error lists every release there is.
@@ -158,23 +158,23 @@ impl Workspace {
     }
 
     /// Loads every release, whatever `selectors` name, then keeps those they name.
-    pub fn all_releases(&self, selectors: &[String]) -> Result<Vec<Canary>> {
+    pub(crate) fn all_releases(&self, selectors: &[String]) -> Result<Vec<Canary>> {
         let all = spec::load(&self.root, &self.specs, spec::Scope::All)?;
         select(all, selectors)
     }
 
     /// The renderer, with the work tree's template overrides.
-    pub fn renderer(&self) -> Result<Renderer> {
+    pub(crate) fn renderer(&self) -> Result<Renderer> {
         Renderer::new(&overlay::read_templates(&self.root, &self.templates)?)
     }
 
     /// What the release's overlay in the work tree records, if anything.
-    pub fn recorded(&self, canary: &Canary) -> Result<Option<Recorded>> {
+    pub(crate) fn recorded(&self, canary: &Canary) -> Result<Option<Recorded>> {
         Ok(overlay::read(&self.root, &canary.output)?.and_then(|e| e.recorded))
     }
 
     /// The state the release is in now, from its overlay and its spec.
-    pub fn current_state(&self, canary: &Canary) -> Result<State> {
+    pub(crate) fn current_state(&self, canary: &Canary) -> Result<State> {
         let recorded = self.recorded(canary)?;
         Ok(crate::release::current(canary, recorded.as_ref())?)
     }
@@ -182,7 +182,7 @@ impl Workspace {
 
 /// A one-line progress counter on a terminal's stderr for long runs; nothing at all when stderr
 /// is not a terminal (CI logs) or the run is short or quiet. Safe to tick from several threads.
-pub struct Progress {
+pub(crate) struct Progress {
     verb: &'static str,
     total: usize,
     done: std::sync::atomic::AtomicUsize,
@@ -193,13 +193,13 @@ impl Progress {
     /// Releases below this count finish before a counter would be read.
     const MIN: usize = 50;
 
-    pub fn new(ws: &Workspace, verb: &'static str, total: usize) -> Self {
+    pub(crate) fn new(ws: &Workspace, verb: &'static str, total: usize) -> Self {
         let shown = !ws.quiet && total >= Self::MIN && std::io::stderr().is_terminal();
         Progress { verb, total, done: Default::default(), shown }
     }
 
     /// One more release done.
-    pub fn tick(&self) {
+    pub(crate) fn tick(&self) {
         let done = self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         if self.shown && (done.is_multiple_of(25) || done == self.total) {
             eprint!("\r{} {done}/{} releases", self.verb, self.total);
@@ -337,7 +337,7 @@ pub(crate) fn select_each(loaded: spec::Loaded, selectors: &[String]) -> Result<
 }
 
 /// Runs the command the command line names; returns the exit code.
-pub fn run(cli: Cli) -> Result<Code> {
+pub(crate) fn run(cli: Cli) -> Result<Code> {
     if let Command::Completions(args) = &cli.command {
         print!("{}", complete::registration(args.shell)?);
         return Ok(Code::Ok);

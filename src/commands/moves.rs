@@ -32,7 +32,7 @@ use crate::commands::upstream::{self, Upstream};
 use crate::exit::{Code, Exit, Kind};
 use crate::plan::{self, Recorded, State};
 use crate::release::{Gate, Next};
-use crate::repo::{CommitId, MoveStopped, Moved, short};
+use crate::repo::{CommitId, MoveStopped, Moved};
 use crate::spec::{Broken, Canary};
 use crate::transport::{Credentials, Pushed};
 
@@ -42,7 +42,7 @@ const ATTEMPTS: u32 = 8;
 const LOCK_WAIT: Duration = Duration::from_secs(60);
 
 /// What a command commits for one release: the state, and what shapes the message.
-pub struct Transition {
+pub(super) struct Transition {
     /// The state to record.
     pub target: State,
     /// `promote`, `approve` or `abort`: the subject's verb.
@@ -58,17 +58,17 @@ pub struct Transition {
 
 impl Transition {
     /// A transition to `target` with no note and no trailers of its own.
-    pub fn to(target: State, verb: &'static str) -> Self {
+    pub(super) fn to(target: State, verb: &'static str) -> Self {
         Transition { target, verb, note: None, trailers: vec![], exit: None }
     }
 }
 
 /// What a command decides for one release: the release's [`Next`] with the transition to commit.
-pub type Decision = Next<Transition>;
+pub(super) type Decision = Next<Transition>;
 
 /// How an intent meets a release that someone else moved after the run read it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Intent {
+pub(super) enum Intent {
     /// Only from the state it was read in (promote, approve): moved means nothing to do.
     FromHere,
     /// Wherever the release stands (abort): decided again on the new tip.
@@ -76,12 +76,12 @@ pub enum Intent {
 }
 
 /// Decides, for a release and its committed overlay, at time `now`.
-pub type Decide<'a> = dyn Fn(&Canary, &Committed, Timestamp) -> Result<Decision> + 'a;
+pub(super) type Decide<'a> = dyn Fn(&Canary, &Committed, Timestamp) -> Result<Decision> + 'a;
 
 /// A line a run says about one release, in the order it is found: `nothing to do` on stdout
 /// (unless `--quiet`), `held` and what a person should know on stderr.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Note {
+pub(super) enum Note {
     Stay(String),
     Held(String),
     /// Something the run did otherwise than usual (an abort with an older spec).
@@ -108,7 +108,7 @@ struct Intents {
 
 /// A commit one attempt built in the object database, not yet on any branch.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NewCommit {
+pub(super) struct NewCommit {
     pub id: CommitId,
     /// The first line of its message.
     pub subject: String,
@@ -119,7 +119,7 @@ pub struct NewCommit {
 /// One attempt on a tip: the commits to publish, one per release that moves, each on the one
 /// before it, the first on `on`. A value: built without touching the remote or any ref.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Planned {
+pub(super) struct Planned {
     /// The commit the first new commit is built on.
     pub on: CommitId,
     pub commits: Vec<NewCommit>,
@@ -131,7 +131,7 @@ pub struct Planned {
 
 impl Planned {
     /// The commit the branch moves to: the last one built.
-    pub fn head(&self) -> CommitId {
+    pub(super) fn head(&self) -> CommitId {
         self.commits.last().map_or(self.on, |c| c.id)
     }
 
@@ -159,16 +159,22 @@ struct Run<'a> {
 
 /// Runs a committing command over the selected releases whose specs load (and, for an abort,
 /// those whose last spec that loaded is in reach), then reports the others ([`broken::finish`]).
-pub fn run(ws: &Workspace, selection: &Selection, args: &CommitArgs, intent: Intent, decide: &Decide) -> Result<Code> {
+pub(super) fn run(
+    ws: &Workspace,
+    selection: &Selection,
+    args: &CommitArgs,
+    intent: Intent,
+    decide: &Decide,
+) -> Result<Code> {
     run_checked(ws, selection, args, intent, decide, &|_| Ok(()))
 }
 
 /// Asked, once the intents are read, about the releases a run sets out to move (`namespace/name`
 /// each): an error stops the run before anything is committed.
-pub type Check<'a> = dyn Fn(&[String]) -> Result<()> + 'a;
+pub(super) type Check<'a> = dyn Fn(&[String]) -> Result<()> + 'a;
 
 /// [`run`], with a [`Check`] of the releases to move.
-pub fn run_checked(
+pub(super) fn run_checked(
     ws: &Workspace,
     selection: &Selection,
     args: &CommitArgs,
@@ -271,7 +277,7 @@ fn attempts(
                 let pushed = if args.push { format!(" -> {}", args.remote) } else { String::new() };
                 let ahead = ahead.iter().map(|c| (c.id, &c.subject));
                 for (id, subject) in ahead.chain(planned.commits.iter().map(|c| (c.id, &c.subject))) {
-                    say(ws, format!("[{} {}{pushed}] {subject}", branch.name, short(id)));
+                    say(ws, format!("[{} {}{pushed}] {subject}", branch.name, id.short()));
                 }
                 upstream.map_or(Ok(()), |u| u.refuse_stranded(&branch.name, &args.remote, planned.head()))?;
                 return Ok(planned.exit.unwrap_or(code(planned.held)));
@@ -339,7 +345,7 @@ impl Run<'_> {
             let Some(canary) = canaries.iter().find(|c| &c.id() == id) else {
                 notes.push(Note::Stay(format!(
                     "{id}: nothing to do: the release is gone from the specs at {}",
-                    short(tip)
+                    tip.short()
                 )));
                 continue;
             };
@@ -412,7 +418,7 @@ impl Run<'_> {
                         partial(format!(
                             "`{branch}` on `{}` is at {} (pushed), but the local clone could not follow: {e:#}; run `git pull`",
                             args.remote,
-                            short(head)
+                            head.short()
                         ))
                     })?;
                     Ok(Published::Done)
@@ -487,12 +493,12 @@ fn stopped(branch: &str, new: CommitId, e: anyhow::Error) -> anyhow::Error {
     let Some(s) = e.downcast_ref::<MoveStopped>() else { return e };
     let dirs = s.dirs.iter().map(|d| format!("`{}`", d.display())).collect::<Vec<_>>().join(", ");
     let (kind, message) = match (s.landed, s.healed) {
-        (true, true) => (Kind::Partial, format!("`{branch}` is at {} (committed): {s}; {dirs} follow it", short(new))),
+        (true, true) => (Kind::Partial, format!("`{branch}` is at {} (committed): {s}; {dirs} follow it", new.short())),
         (true, false) => (
             Kind::Partial,
             format!(
                 "`{branch}` is at {} (committed), but the index and work tree of {dirs} could not follow: {s}; the next kanari command brings them up to date",
-                short(new)
+                new.short()
             ),
         ),
         (false, true) => (Kind::Io, format!("nothing was committed: {s}; {dirs} are as `{branch}` has them")),

@@ -50,7 +50,7 @@ impl Release<'_> {
     }
 }
 
-pub fn run(ws: &Workspace, args: &PlanArgs) -> Result<Code> {
+pub(super) fn run(ws: &Workspace, args: &PlanArgs) -> Result<Code> {
     let canaries = ws.releases(&args.selection.releases)?;
     // Each release is printed as soon as it is planned, so memory holds one release's states,
     // not every release's; the output is the same bytes as printing them all at the end.

@@ -21,7 +21,7 @@ use crate::plan::Recorded;
 use crate::release::{self, Evidence, Observed, Options};
 use crate::spec::Canary;
 
-pub fn run(ws: &Workspace, args: &PromoteArgs) -> Result<Code> {
+pub(super) fn run(ws: &Workspace, args: &PromoteArgs) -> Result<Code> {
     let reason = args.reason.as_deref().map(str::trim);
     if let Some(reason) = reason
         && (reason.is_empty() || reason.len() > 1000 || reason.contains(['\n', '\r']))

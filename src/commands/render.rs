@@ -21,7 +21,7 @@ use crate::plan::{self, State, Step};
 use crate::render::Rendered;
 use crate::spec::Canary;
 
-pub fn run(ws: &Workspace, args: &RenderArgs) -> Result<Code> {
+pub(super) fn run(ws: &Workspace, args: &RenderArgs) -> Result<Code> {
     let releases = ws.releases(&args.selection.releases)?;
     let renderer = ws.renderer()?;
 

@@ -24,7 +24,7 @@ use crate::spec::{Canary, format_duration, parse_duration};
 use crate::stats::Verdict;
 
 /// The most looks a replay evaluates.
-pub const MOST_LOOKS: i64 = 1000;
+pub(super) const MOST_LOOKS: i64 = 1000;
 
 fn bad(message: String) -> anyhow::Error {
     Exit { kind: Kind::BadInput, message }.into()
@@ -42,7 +42,7 @@ fn decision(canary: &Canary, outcomes: &[Outcome]) -> &'static str {
     }
 }
 
-pub fn run(
+pub(super) fn run(
     ws: &Workspace,
     args: &AnalyzeArgs,
     range: &str,

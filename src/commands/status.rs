@@ -74,7 +74,7 @@ struct Hold {
     why: String,
 }
 
-pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<Code> {
+pub(super) fn run(ws: &Workspace, args: &StatusArgs) -> Result<Code> {
     let git = Commits::open(ws)?;
     // Releases whose specs do not load are named at the end (exit 2); the others are shown.
     let (head, loaded) = git.loaded_at_head(&args.selection.releases)?;

@@ -19,7 +19,7 @@ use anyhow::{Result, bail};
 
 use crate::commands::commits::Commits;
 use crate::exit::{Exit, Kind};
-use crate::repo::{CommitId, Logged, short};
+use crate::repo::{CommitId, Logged};
 use crate::transport::Credentials;
 
 /// The trailer every kanari commit carries ([`crate::commands::moves`]' message).
@@ -27,7 +27,7 @@ const KANARI_TRAILER: &str = "Kanari-Canary";
 
 /// The local branch against the remote's tip, as one attempt of a pushing run finds them.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Upstream {
+pub(super) struct Upstream {
     /// The remote's tip, freshly fetched (None: the remote has no such branch); the push is a
     /// compare-and-swap on it.
     pub remote: Option<CommitId>,
@@ -50,7 +50,7 @@ pub struct Upstream {
 impl Upstream {
     /// Fetches `branch` from `remote`, by the run's deadline, and compares it with the local
     /// `branch`.
-    pub fn fetch(git: &Commits, branch: &str, remote: &str, creds: &Credentials) -> Result<Upstream> {
+    pub(super) fn fetch(git: &Commits, branch: &str, remote: &str, creds: &Credentials) -> Result<Upstream> {
         let remote_tip = git.repo.fetch(remote, branch, creds, git.ws.remotes)?;
         let local = git.repo.branch(Some(branch), remote)?.tip;
         let (Some(local), Some(remote_tip)) = (local, remote_tip) else {
@@ -80,7 +80,7 @@ impl Upstream {
 
     /// After a push, an error when the local branch keeps commits of its own, so it could not
     /// follow (exit 6).
-    pub fn refuse_stranded(&self, branch: &str, remote: &str, pushed: CommitId) -> Result<()> {
+    pub(super) fn refuse_stranded(&self, branch: &str, remote: &str, pushed: CommitId) -> Result<()> {
         if self.stranded == 0 {
             return Ok(());
         }
@@ -88,7 +88,7 @@ impl Upstream {
             kind: Kind::Partial,
             message: format!(
                 "`{branch}` on `{remote}` is at {} (pushed), but the local `{branch}` could not follow: it has {} that `{remote}` does not, which kanari does not push; run `git pull --rebase`",
-                short(pushed),
+                pushed.short(),
                 commits(self.stranded)
             ),
         }
@@ -97,7 +97,7 @@ impl Upstream {
 
     /// For a run that pushed nothing while the local branch keeps commits of its own, a note:
     /// the run decided on the remote's tip, not on them.
-    pub fn note_stranded(&self, branch: &str, remote: &str) {
+    pub(super) fn note_stranded(&self, branch: &str, remote: &str) {
         if self.stranded > 0 {
             eprintln!(
                 "note: the local `{branch}` has {} that `{remote}` does not, which kanari does not push; it decided on `{remote}`'s tip; run `git pull --rebase`",
@@ -133,7 +133,13 @@ fn commits(n: usize) -> String {
 /// tree for the folders those commits and the push changed) moves to `pushed`. A local branch
 /// with commits of its own is left alone (the run reports it); one behind by commits that are
 /// not kanari's is left alone with a note, since kanari syncs its own folders only.
-pub fn catch_up(git: &Commits, branch: &str, local: CommitId, built_on: CommitId, pushed: CommitId) -> Result<()> {
+pub(super) fn catch_up(
+    git: &Commits,
+    branch: &str,
+    local: CommitId,
+    built_on: CommitId,
+    pushed: CommitId,
+) -> Result<()> {
     if local == pushed || !git.repo.is_ancestor(local, built_on)? {
         return Ok(());
     }

@@ -92,7 +92,7 @@ pub struct Backend {
 /// first has it: `lint` warns when a stage renders one newer than `spec.gatewayAPIVersion`.
 /// `docs/gateway-api.md` prints this table; a test holds the two to the same rows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ApiField {
+pub(crate) struct ApiField {
     /// The field as the Gateway API reference names it.
     pub field: &'static str,
     pub since: spec::ApiVersion,
@@ -102,7 +102,7 @@ pub struct ApiField {
 
 /// Every field kanari renders, with the first Gateway API release that has it in its standard
 /// channel (`gateway.networking.k8s.io/v1`).
-pub const GATEWAY_API_FIELDS: [ApiField; 5] = [
+pub(crate) const GATEWAY_API_FIELDS: [ApiField; 5] = [
     ApiField {
         field: "HTTPRoute",
         since: (1, 0, 0),
@@ -127,7 +127,7 @@ pub const GATEWAY_API_FIELDS: [ApiField; 5] = [
 ];
 
 /// The fields of [`GATEWAY_API_FIELDS`] a route renders.
-pub fn fields_of(route: &HttpRoutePlan) -> Vec<&'static ApiField> {
+pub(crate) fn fields_of(route: &HttpRoutePlan) -> Vec<&'static ApiField> {
     let field = |name: &str| GATEWAY_API_FIELDS.iter().find(|f| f.field == name).expect("a field of the table");
     let mut out = vec![field("HTTPRoute")];
     if route.parents.iter().any(|p| p.section_name.is_some()) {
@@ -146,7 +146,7 @@ pub fn fields_of(route: &HttpRoutePlan) -> Vec<&'static ApiField> {
 }
 
 /// `v1.3.0`.
-pub fn version_text((major, minor, patch): spec::ApiVersion) -> String {
+pub(crate) fn version_text((major, minor, patch): spec::ApiVersion) -> String {
     format!("v{major}.{minor}.{patch}")
 }
 
@@ -227,7 +227,7 @@ pub(super) fn plan(
 /// One match entry as a Gateway API `HTTPRouteMatch`: headers `Exact` or `RegularExpression`
 /// (a prefix as [`header_prefix_regex`], a cookie as [`spec::Cookie::header_regex`] on the
 /// `cookie` header), the uri as a path `Exact`, `PathPrefix` or `RegularExpression`.
-pub fn gateway_match(m: &spec::Match) -> Value {
+pub(crate) fn gateway_match(m: &spec::Match) -> Value {
     let header = |name: &str, sm: &StringMatch| match sm {
         StringMatch::Exact(v) => json!({ "name": name, "type": "Exact", "value": v }),
         StringMatch::Prefix(p) => json!({ "name": name, "type": "RegularExpression", "value": header_prefix_regex(p) }),

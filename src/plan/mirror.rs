@@ -20,7 +20,7 @@ pub struct Mirror {
 /// A mirror as every table shows it: `mirror 20% -> v2`, or with the matches that limit what
 /// is copied, `mirror 20% of method=GET -> v2`. The one rule, whether it comes from a plan
 /// ([`super::summarize`]) or a rendered route ([`crate::review`]).
-pub fn mirror_text(percent: f64, subset: &str, of: &[String]) -> String {
+pub(crate) fn mirror_text(percent: f64, subset: &str, of: &[String]) -> String {
     match of.is_empty() {
         true => format!("mirror {percent}% -> {subset}"),
         false => format!("mirror {percent}% of {} -> {subset}", of.join(" or ")),

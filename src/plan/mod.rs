@@ -39,14 +39,16 @@ mod pods;
 mod state;
 mod warnings;
 
-pub use gateway::{
-    ApiField, Backend, GATEWAY_API_FIELDS, GatewayPlan, HttpRoutePlan, MatchRule, ParentRef, RouteMirror,
-    VersionService, fields_of, gateway_match, version_text,
-};
-pub use mirror::{Mirror, mirror_text};
-pub use observed::{Matched, Observed, PodCount};
-pub use pods::{Counts, Pods, counts, declared, full, has_canary, need, pods, settled};
-pub use state::{KEYS, Leaving, Recorded, State, Step, key};
+pub use gateway::GatewayPlan;
+pub(crate) use gateway::{ApiField, fields_of, version_text};
+pub use mirror::Mirror;
+pub(crate) use mirror::mirror_text;
+pub use observed::PodCount;
+pub(crate) use observed::{Matched, Observed};
+pub(crate) use pods::{Counts, Pods, counts, declared, full, has_canary, need, pods, settled};
+pub use state::Leaving;
+pub(crate) use state::{Recorded, key};
+pub use state::{State, Step};
 pub use warnings::warnings;
 
 /// Everything one state of one release needs in the cluster.
@@ -100,7 +102,7 @@ pub struct PortPlan {
 }
 
 /// The Service ports of a release, as every Service of it renders them.
-pub fn port_plans(canary: &Canary) -> Vec<PortPlan> {
+pub(crate) fn port_plans(canary: &Canary) -> Vec<PortPlan> {
     let target = |t: &spec::TargetPort| match t {
         spec::TargetPort::Number(n) => json!(n),
         spec::TargetPort::Name(name) => json!(name),
@@ -289,13 +291,13 @@ fn version_plan(canary: &Canary, version: &spec::Version, role: &'static str, po
 }
 
 /// The name of every object of one version: its Deployment, HPA and (Gateway API) Service.
-pub fn version_object_name(canary: &Canary, version: &spec::Version) -> String {
+pub(crate) fn version_object_name(canary: &Canary, version: &spec::Version) -> String {
     spec::version_object(&canary.name, &version.name)
 }
 
 /// The overlay's file of one object: `<kind>-<name>.yaml`, the kind in lower case
 /// (`deployment-reviews-v2.yaml`). Every file kanari renders is named by this.
-pub fn object_file(kind: &str, name: &str) -> String {
+pub(crate) fn object_file(kind: &str, name: &str) -> String {
     format!("{kind}-{name}.yaml")
 }
 
@@ -305,7 +307,7 @@ pub fn object_file(kind: &str, name: &str) -> String {
 /// Cannot panic: validation guarantees the shapes (`metadata`, `labels`, `spec` mappings, a
 /// non-empty list of containers with a main one), and where a shape were wrong anyway the part
 /// is replaced, not unwrapped.
-pub fn pod_template(canary: &Canary, version: &spec::Version) -> Value {
+pub(crate) fn pod_template(canary: &Canary, version: &spec::Version) -> Value {
     let mapping = |value: Option<Value>| match value {
         Some(Value::Object(map)) => map,
         _ => Map::new(),
@@ -386,21 +388,14 @@ pub struct Summary {
     pub gate: Vec<String>,
 }
 
-impl Summary {
-    /// The traffic as `(version, "90%")`.
-    pub fn traffic_text(&self) -> Vec<(String, String)> {
-        self.traffic.iter().map(|(v, w)| (v.clone(), format!("{w}%"))).collect()
-    }
-}
-
 /// Traffic per version as every JSON output shows it: `{"v1": 90, "v2": 10}`.
-pub fn traffic_json<W: Serialize>(traffic: &[(String, W)]) -> Value {
+pub(crate) fn traffic_json<W: Serialize>(traffic: &[(String, W)]) -> Value {
     serde_json::to_value(observed::ByVersion(traffic)).expect("numbers serialize")
 }
 
 /// Pods per version as every JSON output shows them: `{"v1": {"replicas": 10}, "v2": {"hpa":
 /// {"min": 2, "max": 10}}}`, null for a version whose count is unknown.
-pub fn pods_json(pods: &[(String, Option<PodCount>)]) -> Value {
+pub(crate) fn pods_json(pods: &[(String, Option<PodCount>)]) -> Value {
     serde_json::to_value(observed::ByVersion(pods)).expect("pod counts serialize")
 }
 
@@ -443,7 +438,7 @@ pub fn summarize(canary: &Canary, step: Step, plan: &Plan) -> Summary {
 }
 
 /// A match entry in one line: its conditions joined by ` & `.
-pub fn match_text(m: &spec::Match) -> String {
+pub(crate) fn match_text(m: &spec::Match) -> String {
     let mut parts: Vec<String> =
         m.headers.iter().map(|(name, sm)| condition_text(name, sm.kind(), sm.value())).collect();
     if let Some(c) = &m.cookie {
@@ -462,7 +457,7 @@ pub fn match_text(m: &spec::Match) -> String {
 /// `kind` is Istio's (`exact`, `prefix`, `regex`); any other reads `?`. The one rule for how a
 /// match reads, whether it comes from a spec ([`match_text`]) or a rendered route
 /// ([`crate::review`]).
-pub fn condition_text(subject: &str, kind: &str, value: &str) -> String {
+pub(crate) fn condition_text(subject: &str, kind: &str, value: &str) -> String {
     let op = match kind {
         "exact" => "=",
         "prefix" => "^=",

@@ -15,7 +15,7 @@ use crate::spec::Canary;
 
 /// What one overlay's files show.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct Observed {
+pub(crate) struct Observed {
     /// `kanari.dev/stage`, if recorded.
     pub stage: Option<String>,
     /// Percent of the catch-all traffic per version, in route order.
@@ -55,39 +55,39 @@ pub struct Observed {
 impl Observed {
     /// The overlay as every JSON output shows it: `stage`, `traffic` and `pods` by version,
     /// `matches`, and `mirror` when there is one.
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         serde_json::to_value(self).expect("the facts serialize")
     }
 
     /// The pods a version runs as a number: its Deployment's replicas, or its HPA's minimum;
     /// 0 where it does not run.
-    pub fn count(&self, version: &str) -> u32 {
+    pub(crate) fn count(&self, version: &str) -> u32 {
         let found = self.pods.iter().find(|(v, _)| v == version).and_then(|(_, c)| *c);
         found.map_or(0, |c| u32::try_from(c.least()).unwrap_or(u32::MAX))
     }
 
     /// The versions the overlay runs that the spec names neither as stable nor as canary.
-    pub fn leaving<'a>(&'a self, canary: &Canary) -> Vec<&'a String> {
+    pub(crate) fn leaving<'a>(&'a self, canary: &Canary) -> Vec<&'a String> {
         let named = |v: &String| &canary.stable.version == v || canary.canary.as_ref().is_some_and(|c| &c.version == v);
         self.pods.iter().map(|(v, _)| v).filter(|v| !named(v)).collect()
     }
 
     /// The subset of a version the overlay runs: as its DestinationRule names it, else the name
     /// kanari gives a version without `subset:`.
-    pub fn subset(&self, version: &str) -> SubsetPlan {
+    pub(crate) fn subset(&self, version: &str) -> SubsetPlan {
         let name = self.subsets.get(version).cloned().unwrap_or_else(|| crate::spec::object_name(version));
         SubsetPlan { name, version: version.to_string() }
     }
 
     /// The Deployment name of a version the overlay runs.
-    pub fn deployment(&self, canary: &Canary, version: &str) -> String {
+    pub(crate) fn deployment(&self, canary: &Canary, version: &str) -> String {
         let made = || crate::spec::version_object(&canary.name, &crate::spec::object_name(version));
         self.deployments.get(version).cloned().unwrap_or_else(made)
     }
 
     /// The versions of the spec whose Deployment runs another image than the spec names: their
     /// pods are replaced when the next commit lands.
-    pub fn rerolled(&self, canary: &Canary) -> Vec<(String, String)> {
+    pub(crate) fn rerolled(&self, canary: &Canary) -> Vec<(String, String)> {
         [Some(&canary.stable), canary.canary.as_ref()]
             .into_iter()
             .flatten()
@@ -110,7 +110,7 @@ pub enum PodCount {
 
 impl PodCount {
     /// The pods that run at least: the replicas, or the HPA's minimum.
-    pub fn least(&self) -> u64 {
+    pub(crate) fn least(&self) -> u64 {
         match self {
             PodCount::Replicas(n) => *n,
             PodCount::Hpa { min, .. } => *min,
@@ -118,7 +118,7 @@ impl PodCount {
     }
 
     /// A version's count in a table: the count, or `-` where it is unknown.
-    pub fn text(count: Option<PodCount>) -> String {
+    pub(crate) fn text(count: Option<PodCount>) -> String {
         count.map_or_else(|| "-".to_string(), |c| c.to_string())
     }
 }
@@ -136,7 +136,7 @@ impl std::fmt::Display for PodCount {
 /// [`super::condition_text`]), and the version it sends them to. Reads (and serializes) as
 /// `end-user=jason -> v2`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Matched {
+pub(crate) struct Matched {
     pub when: String,
     pub to: String,
 }

@@ -16,7 +16,7 @@ use super::Plan;
 use crate::spec::{CANARY_MATCH, CANARY_MIRROR, Canary, OtherRoutes, service_of};
 
 /// The objects of `plan` made from the user's manifests, by the file name each replaces.
-pub fn objects(canary: &Canary, plan: &Plan) -> BTreeMap<String, Value> {
+pub(super) fn objects(canary: &Canary, plan: &Plan) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     if let Some((manifest, route)) = &canary.own.virtual_service {
         let mut vs = named(&manifest.object, &plan.virtual_service.name, &plan.namespace);

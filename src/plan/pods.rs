@@ -22,29 +22,29 @@ use crate::spec::{Canary, Stage};
 
 /// A count for each version of a release.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counts {
+pub(crate) struct Counts {
     pub stable: u32,
     pub canary: u32,
 }
 
 impl Counts {
     /// The larger of each.
-    pub fn max(self, other: Counts) -> Counts {
+    pub(crate) fn max(self, other: Counts) -> Counts {
         Counts { stable: self.stable.max(other.stable), canary: self.canary.max(other.canary) }
     }
 
     /// Whether every count of `self` is at least the one of `other`.
-    pub fn covers(self, other: Counts) -> bool {
+    pub(crate) fn covers(self, other: Counts) -> bool {
         self.stable >= other.stable && self.canary >= other.canary
     }
 }
 
 /// A version's pod count in a state (or HPA minimum).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Pods(pub u32);
+pub(crate) struct Pods(pub u32);
 
 /// Pods a version runs at 100% of the traffic: `replicas`, or the HPA minimum.
-pub fn full(canary: &Canary) -> u32 {
+pub(crate) fn full(canary: &Canary) -> u32 {
     canary.autoscaling.as_ref().map_or(canary.replicas, |a| a.min_replicas)
 }
 
@@ -63,7 +63,7 @@ fn takes_traffic(stage: &Stage) -> bool {
 
 /// The pods of stable and canary that `step` declares on its own, before autoscaling turns them
 /// into HPA minimums. The canary is `None` when the step has no canary Deployment at all.
-pub fn pods(canary: &Canary, step: Step) -> (Pods, Option<Pods>) {
+pub(crate) fn pods(canary: &Canary, step: Step) -> (Pods, Option<Pods>) {
     let full = full(canary);
     match step {
         Step::Steady => (Pods(full), None),
@@ -79,14 +79,14 @@ pub fn pods(canary: &Canary, step: Step) -> (Pods, Option<Pods>) {
 }
 
 /// [`pods`] as [`Counts`], 0 for a canary the step does not have.
-pub fn declared(canary: &Canary, step: Step) -> Counts {
+pub(crate) fn declared(canary: &Canary, step: Step) -> Counts {
     let (stable, canary_pods) = pods(canary, step);
     Counts { stable: stable.0, canary: canary_pods.map_or(0, |p| p.0) }
 }
 
 /// What `step` runs once settled: its declared counts, each raised to the next stage's unless
 /// the stage overrides it (see the module doc). `prepare` already declares the first stage's.
-pub fn settled(canary: &Canary, step: Step) -> Counts {
+pub(crate) fn settled(canary: &Canary, step: Step) -> Counts {
     let own = declared(canary, step);
     let Step::Stage(i) = step else { return own };
     let Some(next) = canary.stages.get(i + 1).map(|_| declared(canary, Step::Stage(i + 1))) else { return own };
@@ -98,7 +98,7 @@ pub fn settled(canary: &Canary, step: Step) -> Counts {
 }
 
 /// The pods the traffic of `step` needs, per version (see the module doc).
-pub fn need(canary: &Canary, step: Step) -> Counts {
+pub(crate) fn need(canary: &Canary, step: Step) -> Counts {
     let full = full(canary);
     let of = |share: u32, over: Option<u32>| {
         let n = (full * share).div_ceil(100).max(1);
@@ -117,7 +117,7 @@ pub fn need(canary: &Canary, step: Step) -> Counts {
 
 /// The pods a recorded state runs: the settled counts of its step, raised to what the traffic of
 /// the step it holds needs (a drain under way) and to what the step it prepares for runs.
-pub fn counts(canary: &Canary, state: &State) -> Counts {
+pub(crate) fn counts(canary: &Canary, state: &State) -> Counts {
     let mut out = settled(canary, state.step);
     if let Some(held) = state.holding {
         out = out.max(need(canary, held));
@@ -129,7 +129,7 @@ pub fn counts(canary: &Canary, state: &State) -> Counts {
 }
 
 /// Whether the state runs a canary Deployment (and defines its subset).
-pub fn has_canary(canary: &Canary, state: &State) -> bool {
+pub(crate) fn has_canary(canary: &Canary, state: &State) -> bool {
     canary.canary.is_some()
         && [Some(state.step), state.holding, state.toward].into_iter().flatten().any(|s| s != Step::Steady)
 }

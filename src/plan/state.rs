@@ -36,7 +36,7 @@ impl Step {
     }
 
     /// Finds a state by name: a stage, or one of kanari's own.
-    pub fn parse(canary: &Canary, name: &str) -> Option<Step> {
+    pub(crate) fn parse(canary: &Canary, name: &str) -> Option<Step> {
         match name {
             "steady" => Some(Step::Steady),
             "prepare" if canary.canary.is_some() => Some(Step::Prepare),
@@ -60,7 +60,7 @@ impl Step {
 
 /// The state of a release as its overlay's annotations record it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Recorded {
+pub(crate) struct Recorded {
     /// The canary version the release is for (`kanari.dev/canary`).
     pub canary: Option<String>,
     /// `kanari.dev/stage`: the state whose traffic routes are live.
@@ -84,18 +84,18 @@ pub struct Recorded {
 
 /// The annotation keys of a recorded state, without the `kanari.dev/` prefix, in the order of
 /// [`Recorded`]'s fields: the one place they are written.
-pub const KEYS: [&str; 9] =
+pub(crate) const KEYS: [&str; 9] =
     ["canary", "stage", "since", "approved", "reason", "holding", "toward", "warming", "departing"];
 
 /// The full annotation key of one of [`KEYS`]: `kanari.dev/stage`.
-pub fn key(name: &str) -> String {
+pub(crate) fn key(name: &str) -> String {
     format!("kanari.dev/{name}")
 }
 
 impl Recorded {
     /// The state `kanari.dev/*` annotations record: None without a `kanari.dev/stage`; an error
     /// when `kanari.dev/since` is not an RFC 3339 time.
-    pub fn read(annotations: &BTreeMap<String, String>) -> Result<Option<Recorded>, String> {
+    pub(crate) fn read(annotations: &BTreeMap<String, String>) -> Result<Option<Recorded>, String> {
         let [canary, stage, since, approved, reason, holding, toward, warming, departing] =
             KEYS.map(|name| annotations.get(&key(name)).cloned());
         let Some(stage) = stage else { return Ok(None) };
@@ -119,7 +119,7 @@ impl Recorded {
     }
 
     /// The annotations that record this state (keys with their `kanari.dev/` prefix).
-    pub fn annotations(&self) -> BTreeMap<String, String> {
+    pub(crate) fn annotations(&self) -> BTreeMap<String, String> {
         let list = |v: &[String]| (!v.is_empty()).then(|| v.join(","));
         let values = [
             self.canary.clone(),
@@ -188,12 +188,12 @@ impl State {
     }
 
     /// Whether the state is one of a transition's intermediate commits.
-    pub fn in_between(&self) -> bool {
+    pub(crate) fn in_between(&self) -> bool {
         self.holding.is_some() || self.toward.is_some() || self.leaving.is_some()
     }
 
     /// The name of the state its overlay records: the step's, or a leaving canary's.
-    pub fn stage_name(&self, canary: &Canary) -> String {
+    pub(crate) fn stage_name(&self, canary: &Canary) -> String {
         match &self.leaving {
             Some(t) => t.stage.clone(),
             None => self.step.name(canary).to_string(),
@@ -201,7 +201,7 @@ impl State {
     }
 
     /// The state as its overlay records it.
-    pub fn recorded(&self, canary: &Canary) -> Recorded {
+    pub(crate) fn recorded(&self, canary: &Canary) -> Recorded {
         let name = |s: Option<Step>| s.map(|s| s.name(canary).to_string());
         let common = Recorded {
             since: self.since,

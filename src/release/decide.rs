@@ -33,7 +33,7 @@ use crate::stats::Verdict;
 
 /// What Prometheus said about a release, asked before deciding.
 #[derive(Clone, Debug, Default)]
-pub struct Evidence {
+pub(crate) struct Evidence {
     /// The checks of the stage the release is in, judged now; None when none are due (no
     /// analysis, no canary traffic, or within the stage's warmup); an error when Prometheus
     /// could not answer.
@@ -46,14 +46,14 @@ pub struct Evidence {
 impl Evidence {
     /// The evidence of a release whose analysis could not be asked at all, and why: it holds
     /// what it would hold with Prometheus unreachable.
-    pub fn unavailable(why: String) -> Evidence {
+    pub(crate) fn unavailable(why: String) -> Evidence {
         Evidence { checks: Some(Err(why)), available: None }
     }
 }
 
 /// One analysis check as judged now.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Check {
+pub(crate) struct Check {
     pub name: String,
     pub verdict: Verdict,
     /// The check in a line: name, verdict, value, bound and the numbers behind them.
@@ -64,7 +64,7 @@ pub struct Check {
 
 /// What `promote` would do now.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Decision {
+pub(crate) struct Decision {
     pub next: Next<State>,
     /// The failing check the release is aborted for: `next` is the abort's commit.
     pub aborts: Option<String>,
@@ -74,7 +74,7 @@ pub struct Decision {
 
 /// The decision for a release whose overlay records `recorded` (its files read as `observed`)
 /// at `now`, given what Prometheus said ([`Evidence`]). The rules are in the module doc.
-pub fn decide(
+pub(crate) fn decide(
     canary: &Canary,
     recorded: Option<&Recorded>,
     observed: &super::Observed,

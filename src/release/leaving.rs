@@ -26,7 +26,7 @@ use crate::spec::{Canary, format_duration};
 /// The next commit of a release on its way from a canary the spec no longer has: toward
 /// `prepare` of the new canary or `steady` (a finish), or toward `aborted` when `abort` gives a
 /// reason (an abort while a changed canary drains: the new one does not start).
-pub fn next(
+pub(super) fn next(
     canary: &Canary,
     recorded: &Recorded,
     observed: &Observed,

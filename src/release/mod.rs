@@ -63,14 +63,14 @@ mod decide;
 mod leaving;
 mod transition;
 
-pub use crate::plan::Observed;
-pub use decide::{Check, Decision, Evidence, decide};
-pub use transition::{advance, walk, warm_until};
+pub(crate) use crate::plan::Observed;
+pub(crate) use decide::{Check, Decision, Evidence, decide};
+pub(crate) use transition::{advance, walk};
 
 /// Why the release's life cannot be read or moved: a recorded state the spec does not know, a
 /// bake time without its start, a `--to` that cannot be. Said as one sentence; no caller matches.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Error(pub String);
+pub(crate) struct Error(pub String);
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -88,7 +88,7 @@ impl Error {
 
 /// What holds a release in its stage.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Gate {
+pub(crate) enum Gate {
     /// The stage waits for `kanari approve`.
     Approval { stage: String },
     /// The stage bakes until this time.
@@ -151,7 +151,7 @@ impl fmt::Display for Gate {
 
 impl Gate {
     /// A short form for tables and JSON: `approval`, `bake until T`, `aborted`.
-    pub fn short(&self) -> String {
+    pub(crate) fn short(&self) -> String {
         match self {
             Gate::Approval { .. } => "approval".into(),
             Gate::Bake { until, .. } => format!("bake until {until}"),
@@ -173,7 +173,7 @@ impl Gate {
 
     /// What holds the release, as a view of what comes next says it at time `now`: `needs
     /// approval of 50-50`, `bake time, 12m left`, the warmup's or the analysis's own reason.
-    pub fn held(&self, now: Timestamp) -> String {
+    pub(crate) fn held(&self, now: Timestamp) -> String {
         match self {
             Gate::Approval { stage } => format!("needs approval of {stage}"),
             Gate::Bake { until, .. } => {
@@ -196,7 +196,7 @@ impl Gate {
 /// What a command would do to a release: `promote` decides the step ([`next`]), the committing
 /// commands the whole state to record (`Next<State>`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Next<To = Step> {
+pub(crate) enum Next<To = Step> {
     /// Move to `to`.
     Move { to: To },
     /// Nothing to do, and why.
@@ -207,7 +207,7 @@ pub enum Next<To = Step> {
 
 /// How far the recorded state is from what the spec describes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Position {
+pub(crate) enum Position {
     /// Nothing recorded yet.
     New,
     /// The recorded step of the spec's canary (or steady).
@@ -219,7 +219,7 @@ pub enum Position {
 
 impl<To> Next<To> {
     /// The same decision with the move's target turned into another value.
-    pub fn map<T>(self, f: impl FnOnce(To) -> T) -> Next<T> {
+    pub(crate) fn map<T>(self, f: impl FnOnce(To) -> T) -> Next<T> {
         match self {
             Next::Move { to } => Next::Move { to: f(to) },
             Next::Stay { why } => Next::Stay { why },
@@ -228,7 +228,7 @@ impl<To> Next<To> {
     }
 
     /// As [`Next::map`], with a turn that may fail.
-    pub fn try_map<T, E>(self, f: impl FnOnce(To) -> Result<T, E>) -> Result<Next<T>, E> {
+    pub(crate) fn try_map<T, E>(self, f: impl FnOnce(To) -> Result<T, E>) -> Result<Next<T>, E> {
         Ok(match self {
             Next::Move { to } => Next::Move { to: f(to)? },
             Next::Stay { why } => Next::Stay { why },
@@ -239,7 +239,7 @@ impl<To> Next<To> {
 
 /// Where the recorded state stands relative to the spec: the one reading of an overlay's state
 /// that every command uses (the rules are in the module doc).
-pub fn position(canary: &Canary, recorded: Option<&Recorded>) -> Result<Position, Error> {
+pub(crate) fn position(canary: &Canary, recorded: Option<&Recorded>) -> Result<Position, Error> {
     let Some(r) = recorded else { return Ok(Position::New) };
     let spec_canary = canary.canary.as_ref().map(|c| c.version.as_str());
     if r.stage == "steady" {
@@ -262,7 +262,7 @@ pub fn position(canary: &Canary, recorded: Option<&Recorded>) -> Result<Position
 /// with its annotations (so that a re-render changes nothing); `steady` for a new release;
 /// `prepare` for an outdated canary, or `steady` when the spec has none left (where the release
 /// is headed: the commits on the way carry files the spec no longer describes).
-pub fn current(canary: &Canary, recorded: Option<&Recorded>) -> Result<State, Error> {
+pub(crate) fn current(canary: &Canary, recorded: Option<&Recorded>) -> Result<State, Error> {
     Ok(match (position(canary, recorded)?, recorded) {
         (Position::New, _) => State::new(Step::Steady),
         (Position::Outdated, _) if canary.canary.is_some() => State::new(Step::Prepare),
@@ -298,13 +298,13 @@ fn known(canary: &Canary, r: &Recorded, name: &str) -> Result<Step, Error> {
 }
 
 /// The state a move to `step` at `now` records: the step entered at `now`, nothing approved yet.
-pub fn entered(step: Step, now: Timestamp) -> State {
+pub(crate) fn entered(step: Step, now: Timestamp) -> State {
     State { since: Some(now), ..State::new(step) }
 }
 
 /// Options of a promote.
 #[derive(Clone, Debug, Default)]
-pub struct Options {
+pub(crate) struct Options {
     /// `--to`: the state to move to instead of the next one.
     pub to: Option<Step>,
     /// `--restart`: leave `aborted` for `prepare`.
@@ -315,7 +315,12 @@ pub struct Options {
 }
 
 /// The gates that hold a release at `step` now, if any.
-pub fn gates(canary: &Canary, step: Step, recorded: Option<&Recorded>, now: Timestamp) -> Result<Vec<Gate>, Error> {
+pub(crate) fn gates(
+    canary: &Canary,
+    step: Step,
+    recorded: Option<&Recorded>,
+    now: Timestamp,
+) -> Result<Vec<Gate>, Error> {
     let Step::Stage(i) = step else {
         if step == Step::Aborted {
             return Ok(vec![Gate::Aborted { reason: recorded.and_then(|r| r.reason.clone()) }]);
@@ -345,7 +350,7 @@ pub fn gates(canary: &Canary, step: Step, recorded: Option<&Recorded>, now: Time
 
 /// The gates of the stages a move from `from` to `to` enters and leaves in the same commit:
 /// their approval cannot have been given and their bake time cannot have run.
-pub fn gates_on_the_way(canary: &Canary, from: Step, to: Step) -> Vec<Gate> {
+pub(crate) fn gates_on_the_way(canary: &Canary, from: Step, to: Step) -> Vec<Gate> {
     let first = match from {
         Step::Steady | Step::Prepare => 0,
         Step::Stage(i) => i + 1,
@@ -368,7 +373,7 @@ pub fn gates_on_the_way(canary: &Canary, from: Step, to: Step) -> Vec<Gate> {
 
 /// Every gate a forward move from `from` to `to` passes: those of the stage it leaves, then
 /// those of each stage it passes through. What `--skip-gates` skips, and the commit records.
-pub fn gates_passed(
+pub(crate) fn gates_passed(
     canary: &Canary,
     from: Step,
     to: Step,
@@ -385,7 +390,7 @@ pub fn gates_passed(
 
 /// The gates a forward move to `to` passes from where the release stands: what a promote with
 /// `--skip-gates` skips and its commit lists. None when the release is not at a known step.
-pub fn gates_skipped(
+pub(crate) fn gates_skipped(
     canary: &Canary,
     recorded: Option<&Recorded>,
     to: Step,
@@ -404,7 +409,7 @@ pub fn gates_skipped(
 /// spec made the recorded canary its stable version and has no canary left, while the overlay
 /// still records a canary's state (not `steady`, no version departing, no scale-up toward
 /// `steady` under way: those are a finish already past its gates).
-pub fn finishing(canary: &Canary, r: &Recorded) -> bool {
+pub(crate) fn finishing(canary: &Canary, r: &Recorded) -> bool {
     canary.canary.is_none()
         && r.canary.as_deref() == Some(canary.stable.version.as_str())
         && r.stage != "steady"
@@ -416,7 +421,7 @@ pub fn finishing(canary: &Canary, r: &Recorded) -> bool {
 /// release ([`finishing`]), the spec as it was before the finish: the version leaving the
 /// overlay as the stable and the new stable as the canary, so that the stage the release is in is
 /// judged as it runs (the finish is one of the moves its analysis guards).
-pub fn judged_as<'a>(canary: &'a Canary, recorded: Option<&Recorded>, observed: &Observed) -> Cow<'a, Canary> {
+pub(crate) fn judged_as<'a>(canary: &'a Canary, recorded: Option<&Recorded>, observed: &Observed) -> Cow<'a, Canary> {
     let leaving = observed.leaving(canary);
     let (Some(_), [old]) = (recorded.filter(|r| finishing(canary, r)), leaving.as_slice()) else {
         return Cow::Borrowed(canary);
@@ -436,7 +441,7 @@ pub fn judged_as<'a>(canary: &'a Canary, recorded: Option<&Recorded>, observed: 
 /// the release is in, so that stage's gates (approval, bake) and every stage not yet run guard
 /// it; a release that was aborted has a canary judged bad. None when the spec does not finish
 /// the release this way, when the finish is already under way, or when nothing holds it.
-pub fn finish_gate(canary: &Canary, recorded: Option<&Recorded>, now: Timestamp) -> Result<Option<Gate>, Error> {
+pub(crate) fn finish_gate(canary: &Canary, recorded: Option<&Recorded>, now: Timestamp) -> Result<Option<Gate>, Error> {
     let Some(r) = recorded.filter(|r| finishing(canary, r)) else { return Ok(None) };
     let not_run = |from: usize| canary.stages[from..].iter().map(|s| Gate::NotRun { stage: s.name.clone() });
     let pending: Vec<Gate> = match r.stage.as_str() {
@@ -477,7 +482,7 @@ fn refuse_a_taken_name(canary: &Canary, observed: &Observed, leaving: &[&String]
     Ok(())
 }
 
-pub fn next(
+pub(crate) fn next(
     canary: &Canary,
     recorded: Option<&Recorded>,
     observed: &Observed,
@@ -576,7 +581,12 @@ pub fn next(
 /// A release's status in a word, from where it stands and what `promote` would do: `new`,
 /// `steady`, `ready`, `waiting`, `complete`, `restart`, `finish`, `aborting` or `aborted`
 /// (`kanari status` explains each).
-pub fn status(canary: &Canary, position: Position, recorded: Option<&Recorded>, next: &Next<State>) -> &'static str {
+pub(crate) fn status(
+    canary: &Canary,
+    position: Position,
+    recorded: Option<&Recorded>,
+    next: &Next<State>,
+) -> &'static str {
     let r = recorded.cloned().unwrap_or_default();
     match (position, next) {
         (Position::New, _) => "new",
@@ -596,7 +606,7 @@ pub fn status(canary: &Canary, position: Position, recorded: Option<&Recorded>, 
 /// What `approve` commits: the approval of the current stage's gate; the stage, its `since` and
 /// whatever transition is under way stay as they are, so a bake time still runs from the
 /// stage's start.
-pub fn approve(canary: &Canary, recorded: Option<&Recorded>) -> Result<Next<State>, Error> {
+pub(crate) fn approve(canary: &Canary, recorded: Option<&Recorded>) -> Result<Next<State>, Error> {
     let position = position(canary, recorded)?;
     let (Position::At(Step::Stage(i)), Some(r)) = (position, recorded) else {
         return Ok(Next::Stay { why: "no stage is under way".into() });
@@ -616,7 +626,7 @@ pub fn approve(canary: &Canary, recorded: Option<&Recorded>) -> Result<Next<Stat
 /// stable can take it ([`advance`] toward `aborted`), the reason recorded; a second abort (or the
 /// next promote) scales the canary to 0 once its traffic has drained. Nothing when no canary is
 /// under way or the release is aborted already.
-pub fn abort(
+pub(crate) fn abort(
     canary: &Canary,
     recorded: Option<&Recorded>,
     observed: &Observed,

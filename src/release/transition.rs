@@ -35,7 +35,7 @@ use crate::spec::{Canary, format_duration};
 
 /// The next commit from `from` toward `target`: a scale-up, the move, or a settle; held while new
 /// pods warm up or moved traffic drains. `reason` is recorded when the target is `aborted`.
-pub fn advance(
+pub(crate) fn advance(
     canary: &Canary,
     from: &State,
     target: Step,
@@ -128,7 +128,7 @@ fn wait(canary: &Canary, from: &State, to: &State, need_from: Counts, need_to: C
 }
 
 /// The time a state's warmup ends: its `since` plus `spec.warmup`. None when it records no time.
-pub fn warm_until(canary: &Canary, state: &State) -> Option<Timestamp> {
+pub(crate) fn warm_until(canary: &Canary, state: &State) -> Option<Timestamp> {
     let since = state.since?;
     Some(since + SignedDuration::from_secs(canary.warmup.as_secs() as i64))
 }
@@ -146,7 +146,7 @@ fn roles(canary: &Canary, a: Counts, b: Counts) -> Vec<(String, u32, u32)> {
 /// Every state a release commits on its way forward, from `steady` through the last stage,
 /// with the intermediate commits make before break adds (a drain, a scale-up) in their place;
 /// then `aborted`, as an abort from the last stage ends. What `kanari plan` shows.
-pub fn walk(canary: &Canary) -> Vec<State> {
+pub(crate) fn walk(canary: &Canary) -> Vec<State> {
     let mut states = vec![State::new(Step::Steady)];
     if canary.canary.is_none() {
         return states;

@@ -19,14 +19,14 @@ use crate::transport::{Deadline, ToSign, commit_signed};
 
 /// Who a commit is by, and when.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Identity {
+pub(crate) struct Identity {
     pub name: String,
     pub email: String,
 }
 
 /// Who a commit is by: its author and committer, each with the commit time, from
 /// [`Repo::signatures`].
-pub struct Signatures {
+pub(crate) struct Signatures {
     author: Signature<'static>,
     committer: Signature<'static>,
 }
@@ -35,7 +35,7 @@ impl Repo {
     /// Writes a commit whose tree is `parent`'s with the folder `dir` (project-relative) holding
     /// exactly `files`. Returns `None` when that tree is `parent`'s own: there is nothing to commit.
     /// A commit to sign is signed by `git commit-tree -S`, which may take until `deadline`.
-    pub fn build_commit(
+    pub(crate) fn build_commit(
         &self,
         parent: Option<CommitId>,
         dir: &Path,
@@ -109,7 +109,7 @@ impl Repo {
 
     /// Author and committer: `--author`, else `GIT_AUTHOR_*`/`GIT_COMMITTER_*`, else `user.name`
     /// and `user.email` from Git's configuration. `when` is the commit time.
-    pub fn signatures(&self, author: Option<&str>, when: jiff::Timestamp) -> Result<Signatures> {
+    pub(crate) fn signatures(&self, author: Option<&str>, when: jiff::Timestamp) -> Result<Signatures> {
         let time = git2::Time::new(when.as_second(), 0);
         let env = |key: &str| std::env::var(key).ok().filter(|v| !v.trim().is_empty());
         let config = self.git.config().ok();
@@ -141,7 +141,7 @@ impl Repo {
 }
 
 /// `Name <email>`.
-pub fn parse_identity(text: &str) -> Result<Identity> {
+pub(crate) fn parse_identity(text: &str) -> Result<Identity> {
     let text = text.trim();
     let (name, rest) = text.split_once('<').ok_or_else(|| anyhow!("--author `{text}` is not `Name <email>`"))?;
     let email = rest.strip_suffix('>').ok_or_else(|| anyhow!("--author `{text}` is not `Name <email>`"))?;

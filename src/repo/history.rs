@@ -14,11 +14,11 @@ use super::{CommitId, Repo};
 
 /// The contents of a folder at some commit: equal keys, equal files.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct FolderKey(Oid);
+pub(crate) struct FolderKey(Oid);
 
 /// A commit as a history reads it: its id, the first line of its message and its trailers.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Logged {
+pub(crate) struct Logged {
     pub id: CommitId,
     pub subject: String,
     /// `(key, value)` in order, as `git interpret-trailers` reads the message's last paragraph.
@@ -27,14 +27,14 @@ pub struct Logged {
 
 impl Logged {
     /// The value of the trailer `key`, if the commit carries it.
-    pub fn trailer(&self, key: &str) -> Option<&str> {
+    pub(crate) fn trailer(&self, key: &str) -> Option<&str> {
         self.trailers.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.as_str())
     }
 }
 
 impl Repo {
     /// Whether `ancestor` is `commit` or one of its ancestors.
-    pub fn is_ancestor(&self, ancestor: CommitId, commit: CommitId) -> Result<bool> {
+    pub(crate) fn is_ancestor(&self, ancestor: CommitId, commit: CommitId) -> Result<bool> {
         if ancestor == commit {
             return Ok(true);
         }
@@ -45,7 +45,7 @@ impl Repo {
 
     /// The commits `to` has and `from` lacks (reachable from `to`, not from `from`), oldest
     /// first.
-    pub fn commits_between(&self, from: CommitId, to: CommitId) -> Result<Vec<Logged>> {
+    pub(crate) fn commits_between(&self, from: CommitId, to: CommitId) -> Result<Vec<Logged>> {
         let mut walk = self.git.revwalk()?;
         walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE)?;
         walk.push(to.0)?;
@@ -66,7 +66,7 @@ impl Repo {
 
     /// The folders (project-relative) holding the files that differ between `old` and `new`,
     /// sorted; `None` when a change lies outside the project root.
-    pub fn changed_folders(&self, old: CommitId, new: CommitId) -> Result<Option<Vec<PathBuf>>> {
+    pub(crate) fn changed_folders(&self, old: CommitId, new: CommitId) -> Result<Option<Vec<PathBuf>>> {
         let (old_tree, new_tree) = (self.git.find_commit(old.0)?.tree()?, self.git.find_commit(new.0)?.tree()?);
         let diff = self.git.diff_tree_to_tree(Some(&old_tree), Some(&new_tree), None)?;
         let mut folders = BTreeSet::new();
@@ -85,7 +85,7 @@ impl Repo {
 
     /// `from` and the commits before it on its first-parent line, newest first, at most
     /// `limit` of them. The walk stops early at a root commit or a shallow clone's boundary.
-    pub fn first_parents(&self, from: CommitId, limit: usize) -> Result<Vec<CommitId>> {
+    pub(crate) fn first_parents(&self, from: CommitId, limit: usize) -> Result<Vec<CommitId>> {
         let mut found = Vec::new();
         let mut at = Some(self.git.find_commit(from.0).with_context(|| format!("failed to read commit {from}"))?);
         while let Some(commit) = at {
@@ -100,7 +100,7 @@ impl Repo {
 
     /// The key of the folder `dir` (project-relative) in `commit`; `None` when there is no such
     /// folder.
-    pub fn folder_key(&self, commit: CommitId, dir: &Path) -> Result<Option<FolderKey>> {
+    pub(crate) fn folder_key(&self, commit: CommitId, dir: &Path) -> Result<Option<FolderKey>> {
         Ok(self.folder(commit, &self.in_tree(dir))?.map(FolderKey))
     }
 }

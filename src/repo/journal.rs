@@ -78,7 +78,7 @@ impl Record {
 /// The work tree around `root` when its git folder holds a journal: a few `stat`s, so that every
 /// command can look before it opens the repository. Recovery opens the repository there, at its
 /// root, where the journal's folders are named.
-pub fn pending_move(root: &Path) -> Option<PathBuf> {
+pub(crate) fn pending_move(root: &Path) -> Option<PathBuf> {
     let root = root.canonicalize().ok()?;
     for dir in root.ancestors() {
         let dot_git = dir.join(".git");
@@ -132,7 +132,7 @@ impl Repo {
     /// Finishes or undoes a move a killed (or failed) kanari left half done, as the module doc
     /// says; the caller holds kanari's lock. Returns what was done, for the user; None when no
     /// journal is there.
-    pub fn recover(&self) -> Result<Option<String>> {
+    pub(crate) fn recover(&self) -> Result<Option<String>> {
         let path = self.journal_path();
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,

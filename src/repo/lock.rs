@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-pub use crate::flock::LockHeld;
+pub(crate) use crate::flock::LockHeld;
 use crate::flock::{Waited, lock_exclusive};
 
 use super::Repo;
@@ -18,7 +18,7 @@ pub(super) const LOCK_PAUSE: Duration = Duration::from_millis(50);
 /// kanari's lock on a repository: an OS file lock, released when dropped (or when the process
 /// dies). The file stays: removing it would let a third process lock a new file while a second
 /// still waits on the old one.
-pub struct Lock {
+pub(crate) struct Lock {
     _file: std::fs::File,
 }
 
@@ -37,7 +37,7 @@ impl Repo {
     /// The kernel releases it when the holder dies, whatever PID namespace either process is
     /// in, so a live holder is never robbed and a dead one never blocks. A holder is waited for
     /// up to `wait`; then the run stops with [`LockHeld`].
-    pub fn lock(&self, wait: Duration, quiet: bool) -> Result<Lock> {
+    pub(crate) fn lock(&self, wait: Duration, quiet: bool) -> Result<Lock> {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
         let path = self.git.commondir().join("kanari.lock");

@@ -43,12 +43,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow, bail};
 use git2::{ErrorCode, Oid, Repository};
 
-pub use commit::{Identity, Signatures, parse_identity};
-pub use history::{FolderKey, Logged};
-pub use journal::pending_move;
-pub use lock::{Lock, LockHeld};
-pub use staging::IndexLock;
-pub use worktree::{MoveStopped, Moved};
+pub(crate) use history::Logged;
+pub(crate) use journal::pending_move;
+pub(crate) use worktree::{MoveStopped, Moved};
 
 use tree::Folders;
 
@@ -60,11 +57,11 @@ const MODE_BLOB: i32 = 0o100644;
 /// A commit, by its id: what the git layer hands out and takes back. Printed in full (40 hex
 /// digits); [`CommitId::short`] for messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct CommitId(Oid);
+pub(crate) struct CommitId(Oid);
 
 impl CommitId {
     /// The first 12 hex digits of the commit id.
-    pub fn short(self) -> String {
+    pub(crate) fn short(self) -> String {
         self.0.to_string()[..12].to_string()
     }
 }
@@ -76,7 +73,7 @@ impl std::fmt::Display for CommitId {
 }
 
 /// A repository and where kanari's project root sits in its work tree.
-pub struct Repo {
+pub(crate) struct Repo {
     git: Repository,
     /// Folder listings, shared with every handle opened from this one's [`RepoPlace`].
     folders: Arc<Folders>,
@@ -100,7 +97,7 @@ fn quick_reads() {
 
 /// Where a [`Repo`] is: what another thread needs to open its own handle on it.
 #[derive(Clone, Debug)]
-pub struct RepoPlace {
+pub(crate) struct RepoPlace {
     git_dir: PathBuf,
     folders: Arc<Folders>,
     workdir: PathBuf,
@@ -108,7 +105,7 @@ pub struct RepoPlace {
 }
 
 impl RepoPlace {
-    pub fn open(&self) -> Result<Repo> {
+    pub(crate) fn open(&self) -> Result<Repo> {
         let git = Repository::open(&self.git_dir)
             .with_context(|| format!("failed to open the repository at `{}`", self.git_dir.display()))?;
         Ok(Repo {
@@ -123,7 +120,7 @@ impl RepoPlace {
 
 /// Where commits go.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Branch {
+pub(crate) struct Branch {
     /// Short name: `main`.
     pub name: String,
     /// The commit the branch points at, if it exists.
@@ -133,7 +130,7 @@ pub struct Branch {
 impl Repo {
     /// The short names of the local branches, remote-tracking branches and tags, sorted, for a
     /// shell's completion of `--base`.
-    pub fn ref_names(&self) -> Vec<String> {
+    pub(crate) fn ref_names(&self) -> Vec<String> {
         let Ok(references) = self.git.references() else { return Vec::new() };
         let mut names: Vec<String> =
             references.flatten().filter_map(|r| r.shorthand().ok().map(str::to_string)).collect();
@@ -144,7 +141,7 @@ impl Repo {
     }
 
     /// Opens the repository around `root` (the project root).
-    pub fn open(root: &Path) -> Result<Repo> {
+    pub(crate) fn open(root: &Path) -> Result<Repo> {
         quick_reads();
         let git = match Repository::discover(root) {
             Ok(git) => git,
@@ -163,7 +160,7 @@ impl Repo {
 
     /// Where this repository is, to open more handles on it from other threads (a handle is
     /// not shared across threads).
-    pub fn place(&self) -> RepoPlace {
+    pub(crate) fn place(&self) -> RepoPlace {
         RepoPlace {
             git_dir: self.git.path().to_path_buf(),
             folders: self.folders.clone(),
@@ -172,25 +169,20 @@ impl Repo {
         }
     }
 
-    /// The `.git` folder.
-    pub fn git_dir(&self) -> &Path {
-        self.git.path()
-    }
-
     /// A project-relative path as a path in the repository's trees.
-    pub fn in_tree(&self, path: &Path) -> PathBuf {
+    pub(crate) fn in_tree(&self, path: &Path) -> PathBuf {
         self.prefix.join(path)
     }
 
     /// The commit a revision names.
-    pub fn resolve(&self, rev: &str) -> Result<CommitId> {
+    pub(crate) fn resolve(&self, rev: &str) -> Result<CommitId> {
         let object = self.git.revparse_single(rev).with_context(|| format!("no revision `{rev}` in the repository"))?;
         let commit = object.peel_to_commit().with_context(|| format!("`{rev}` does not name a commit"))?;
         Ok(CommitId(commit.id()))
     }
 
     /// The commit HEAD points at, if any.
-    pub fn head_commit(&self) -> Result<Option<CommitId>> {
+    pub(crate) fn head_commit(&self) -> Result<Option<CommitId>> {
         match self.git.head() {
             Ok(head) => Ok(Some(CommitId(head.peel_to_commit().context("HEAD does not point at a commit")?.id()))),
             Err(e) if matches!(e.code(), ErrorCode::UnbornBranch | ErrorCode::NotFound) => Ok(None),
@@ -200,7 +192,7 @@ impl Repo {
 
     /// The branch commits go to: `wanted`, else the branch HEAD is on, else (detached HEAD, as
     /// in CI) the branch the remote's HEAD names.
-    pub fn branch(&self, wanted: Option<&str>, remote: &str) -> Result<Branch> {
+    pub(crate) fn branch(&self, wanted: Option<&str>, remote: &str) -> Result<Branch> {
         let name = match wanted {
             Some(name) => name.to_string(),
             None => self.current_branch(remote)?,
@@ -246,13 +238,13 @@ impl Repo {
 /// An error of the git layer as the user reads it: libgit2's message without the class and code
 /// it appends (`; class=Repository (6); code=NotFound (-3)`). None for any other error. The one
 /// place that noise is taken out: [`crate::describe`] reads every cause through it.
-pub fn plain_cause(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+pub(crate) fn plain_cause(e: &(dyn std::error::Error + 'static)) -> Option<String> {
     e.downcast_ref::<git2::Error>().map(|g| g.message().to_string())
 }
 
 /// Whether `e` is libgit2 saying that the operating system refused a read or a write (a full
 /// disk, a read-only file system): an I/O failure, never bad input.
-pub fn is_os_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+pub(crate) fn is_os_failure(e: &(dyn std::error::Error + 'static)) -> bool {
     e.downcast_ref::<git2::Error>().is_some_and(|g| g.class() == git2::ErrorClass::Os)
 }
 
@@ -260,9 +252,4 @@ fn oid_bytes(oid: Oid) -> [u8; 20] {
     let mut bytes = [0; 20];
     bytes.copy_from_slice(oid.as_bytes());
     bytes
-}
-
-/// The first 12 hex digits of a commit id ([`CommitId::short`]).
-pub fn short(id: CommitId) -> String {
-    id.short()
 }

@@ -37,7 +37,7 @@ impl Repo {
     /// Fetches `branch` from `remote` into `refs/remotes/<remote>/<branch>` and returns its tip
     /// (None when the remote has no such branch); a remote that has not answered by `deadline`
     /// is a [`crate::transport::RemoteFailed`].
-    pub fn fetch(
+    pub(crate) fn fetch(
         &self,
         remote: &str,
         branch: &str,
@@ -58,7 +58,7 @@ impl Repo {
     /// Pushes `commit` to `refs/heads/<branch>` on `remote` if the remote branch is still at
     /// `old` (None: it must not exist yet): a compare-and-swap on the remote ref; a remote that
     /// has not answered by `deadline` is a [`crate::transport::RemoteFailed`].
-    pub fn push(
+    pub(crate) fn push(
         &self,
         remote: &str,
         branch: &str,

@@ -18,7 +18,7 @@ const INDEX_LOCK_RETRIES: u32 = 60;
 
 /// Git's own lock on the index, `index.lock`, taken the way git takes it (create, exclusive)
 /// and removed when dropped.
-pub struct IndexLock {
+pub(crate) struct IndexLock {
     path: PathBuf,
     renamed: std::cell::Cell<bool>,
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Result, anyhow, bail};
 use git2::{ObjectType, Oid, Repository};
 
-use super::{CommitId, Repo, short};
+use super::{CommitId, Repo};
 
 /// Files kanari reads from commits (specs, overlays, templates) are small; a larger blob is refused
 /// before it is loaded.
@@ -62,7 +62,7 @@ impl Folders {
 impl Repo {
     /// The files below `dir` (project-relative) in `commit`, by path relative to `dir`;
     /// `None` when there is no such folder. Symlinks and submodules are refused.
-    pub fn files(&self, commit: CommitId, dir: &Path) -> Result<Option<BTreeMap<PathBuf, Vec<u8>>>> {
+    pub(crate) fn files(&self, commit: CommitId, dir: &Path) -> Result<Option<BTreeMap<PathBuf, Vec<u8>>>> {
         let path = self.in_tree(dir);
         let sub = match self.folder(commit, &path)? {
             Some(tree) => self.git.find_tree(tree)?,
@@ -76,14 +76,15 @@ impl Repo {
             match (entry.kind(), entry.filemode()) {
                 (Some(ObjectType::Tree), _) => git2::TreeWalkResult::Ok,
                 (Some(ObjectType::Blob), 0o120000) => {
-                    failure = Some(anyhow!("`{}` is a symlink in commit {}", path.join(&rel).display(), short(commit)));
+                    failure =
+                        Some(anyhow!("`{}` is a symlink in commit {}", path.join(&rel).display(), commit.short()));
                     git2::TreeWalkResult::Abort
                 }
                 (Some(ObjectType::Blob), _) if self.blob_size(entry.id()) > MAX_BLOB_BYTES => {
                     failure = Some(anyhow!(
                         "`{}` in commit {} is larger than {} MiB: kanari reads no such file",
                         path.join(&rel).display(),
-                        short(commit),
+                        commit.short(),
                         MAX_BLOB_BYTES >> 20
                     ));
                     git2::TreeWalkResult::Abort
@@ -100,7 +101,7 @@ impl Repo {
                 },
                 _ => {
                     failure =
-                        Some(anyhow!("`{}` is a submodule in commit {}", path.join(&rel).display(), short(commit)));
+                        Some(anyhow!("`{}` is a submodule in commit {}", path.join(&rel).display(), commit.short()));
                     git2::TreeWalkResult::Abort
                 }
             }
@@ -114,7 +115,7 @@ impl Repo {
 
     /// The bytes of the file at `path` (project-relative) in `commit`; `None` when there is no
     /// such file. A symlink, a submodule, a folder or a file over the size limit is an error.
-    pub fn file(&self, commit: CommitId, path: &Path) -> Result<Option<Vec<u8>>> {
+    pub(crate) fn file(&self, commit: CommitId, path: &Path) -> Result<Option<Vec<u8>>> {
         let path = self.in_tree(path);
         let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
             bail!("`{}` names no file", path.display())
@@ -124,19 +125,19 @@ impl Repo {
         match listing.get(name.to_string_lossy().as_ref()) {
             None => Ok(None),
             Some((_, Some(ObjectType::Blob), 0o120000)) => {
-                bail!("`{}` is a symlink in commit {}", path.display(), short(commit))
+                bail!("`{}` is a symlink in commit {}", path.display(), commit.short())
             }
             Some((id, Some(ObjectType::Blob), _)) if self.blob_size(*id) > MAX_BLOB_BYTES => bail!(
                 "`{}` in commit {} is larger than {} MiB: kanari reads no such file",
                 path.display(),
-                short(commit),
+                commit.short(),
                 MAX_BLOB_BYTES >> 20
             ),
             Some((id, Some(ObjectType::Blob), _)) => Ok(Some(self.git.find_blob(*id)?.content().to_vec())),
             Some((_, Some(ObjectType::Tree), _)) => {
-                bail!("`{}` is a folder in commit {}", path.display(), short(commit))
+                bail!("`{}` is a folder in commit {}", path.display(), commit.short())
             }
-            Some(_) => bail!("`{}` is a submodule in commit {}", path.display(), short(commit)),
+            Some(_) => bail!("`{}` is a submodule in commit {}", path.display(), commit.short()),
         }
     }
 
@@ -151,9 +152,9 @@ impl Repo {
             match listing.get(name.to_string_lossy().as_ref()) {
                 Some((id, Some(ObjectType::Tree), _)) => tree = *id,
                 Some((_, _, 0o120000)) => {
-                    bail!("`{}` in commit {} is a symlink, not a folder", path.display(), short(commit))
+                    bail!("`{}` in commit {} is a symlink, not a folder", path.display(), commit.short())
                 }
-                Some(_) => bail!("`{}` in commit {} is not a folder", path.display(), short(commit)),
+                Some(_) => bail!("`{}` in commit {} is not a folder", path.display(), commit.short()),
                 None => return Ok(None),
             }
         }
@@ -162,7 +163,8 @@ impl Repo {
 
     /// How many tree objects this run has read to find folders, over every handle opened from
     /// the same place: each tree once.
-    pub fn trees_read(&self) -> usize {
+    #[cfg(test)]
+    fn trees_read(&self) -> usize {
         self.folders.reads.load(std::sync::atomic::Ordering::Relaxed)
     }
 

@@ -43,7 +43,7 @@ enum Follows {
 
 /// How a local move ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Moved {
+pub(crate) enum Moved {
     Done,
     /// The branch was no longer at the old commit: someone else moved it first. Nothing was
     /// committed, and the folders are as the branch has them.
@@ -54,7 +54,7 @@ pub enum Moved {
 /// commit landed (the branch moved), and whether the folders' files and index entries were put
 /// right (else the journal is left for the next kanari command, which does it).
 #[derive(Debug)]
-pub struct MoveStopped {
+pub(crate) struct MoveStopped {
     pub landed: bool,
     pub healed: bool,
     pub dirs: Vec<PathBuf>,
@@ -77,7 +77,7 @@ impl Repo {
     /// only a path that may have changes goes to libgit2's status, which reads and hashes the
     /// whole index (a quarter of a second in a repository of 100,000 files) and applies
     /// content filters, and decides.
-    pub fn uncommitted(&self, paths: &[&Path]) -> Result<Vec<PathBuf>> {
+    pub(crate) fn uncommitted(&self, paths: &[&Path]) -> Result<Vec<PathBuf>> {
         self.refuse_sparse_index()?;
         let mut looked = self.looked.lock().unwrap_or_else(|e| e.into_inner());
         *looked = self.read_index_to_look();
@@ -274,7 +274,7 @@ impl Repo {
     /// Refuses to move `branch` when another work tree of this repository has it checked out,
     /// as `git branch -f` does: that work tree's index and files would be left behind, and its
     /// next commit would revert the move.
-    pub fn refuse_checked_out_elsewhere(&self, branch: &str) -> Result<()> {
+    pub(crate) fn refuse_checked_out_elsewhere(&self, branch: &str) -> Result<()> {
         let want = format!("ref: refs/heads/{branch}");
         let common = self.git.commondir().to_path_buf();
         let own = self.git.path().canonicalize().unwrap_or_else(|_| self.git.path().to_path_buf());
@@ -328,7 +328,7 @@ impl Repo {
     /// when the branch was no longer at `old` (someone else moved it first: the folders are as
     /// the branch has them, nothing committed). A failure part way is a [`MoveStopped`] that
     /// says whether the commit landed and whether the folders were put right.
-    pub fn move_local(
+    pub(crate) fn move_local(
         &self,
         branch: &str,
         old: Option<CommitId>,
@@ -407,7 +407,7 @@ impl Repo {
 
     /// Moves `refs/heads/<branch>` from `old` (None: the branch must not exist) to `new`.
     /// Returns false when the branch was no longer at `old`: someone else moved it first.
-    pub fn move_branch(&self, branch: &str, old: Option<CommitId>, new: CommitId, log: &str) -> Result<bool> {
+    pub(crate) fn move_branch(&self, branch: &str, old: Option<CommitId>, new: CommitId, log: &str) -> Result<bool> {
         let refname = format!("refs/heads/{branch}");
         let attempt = || match old {
             Some(old) => self.git.reference_matching(&refname, new.0, true, old.0, log).map(|_| ()),

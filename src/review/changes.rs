@@ -15,7 +15,7 @@ use crate::spec::{self, Canary, Stage, Version};
 
 /// One difference between the base's spec and the head's.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Change {
+pub(crate) struct Change {
     /// What changes: `stage 0-100`, `image of v2`, `replicas`, `release`.
     pub subject: String,
     /// Which of its fields (`bake`, `weight`, `matches`...), or empty for the whole subject.
@@ -32,7 +32,7 @@ impl Change {
     }
 
     /// The change in one line of Markdown: ``stage `0-100`: bake `30m` → `1h` ``.
-    pub fn markdown(&self) -> String {
+    pub(crate) fn markdown(&self) -> String {
         let code = |s: &str| if s.is_empty() { "none".to_string() } else { format!("`{}`", s.replace('`', "'")) };
         let field = if self.field.is_empty() { String::new() } else { format!(" {}", self.field) };
         match (self.before.is_empty(), self.after.is_empty()) {
@@ -45,14 +45,14 @@ impl Change {
 
 /// A version whose pods the change replaces, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Restart {
+pub(crate) struct Restart {
     pub version: String,
     pub why: String,
 }
 
 /// Everything a pull request changes in one release.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct SpecChanges {
+pub(crate) struct SpecChanges {
     pub changes: Vec<Change>,
     pub restarts: Vec<Restart>,
     /// Warnings the head raises that the base does not.
@@ -60,14 +60,14 @@ pub struct SpecChanges {
 }
 
 impl SpecChanges {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.changes.is_empty() && self.restarts.is_empty() && self.warnings.is_empty()
     }
 }
 
 /// The differences from `base` (the release as the base commit's specs define it, or none: the
 /// pull request adds it) to `head`.
-pub fn between(base: Option<&Canary>, head: &Canary) -> SpecChanges {
+pub(crate) fn between(base: Option<&Canary>, head: &Canary) -> SpecChanges {
     let Some(base) = base else {
         let what = match &head.canary {
             Some(c) => format!("stable {}, canary {}", head.stable.version, c.version),
@@ -190,7 +190,7 @@ fn version_changes(out: &mut Vec<Change>, role: &str, base: Option<&Version>, he
 
 /// Two images as the part that changes: the tags (`1.16.2`, `1.17.0`) when the repository is
 /// the same, else the whole references.
-pub fn tag_change(before: &str, after: &str) -> (String, String) {
+pub(crate) fn tag_change(before: &str, after: &str) -> (String, String) {
     let split = |image: &str| -> (String, String) {
         // A digest, else a tag after the last `:` that is past the last `/` (a registry's port
         // is not a tag).

@@ -32,7 +32,7 @@ use text::{child_mut, drop_if_empty, remove, shape_template};
 
 /// A file of manifests as given: the path shown in messages, its text, and its path in the
 /// repository when `from:` can name it there (inside the repository, no symlink on the way).
-pub struct Input {
+pub(crate) struct Input {
     pub shown: PathBuf,
     pub source: String,
     pub in_repo: Option<PathBuf>,
@@ -40,13 +40,13 @@ pub struct Input {
 
 /// Which router the spec asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Router {
+pub(crate) enum Router {
     Istio,
     GatewayApi,
 }
 
 /// What `kanari init` was asked.
-pub struct Request<'a> {
+pub(crate) struct Request<'a> {
     /// The release's name.
     pub name: &'a str,
     /// The files holding the Deployment (and its autoscaler, and Services naming its ports).
@@ -61,7 +61,7 @@ pub struct Request<'a> {
 /// The spec's text, the manifests to write beside it (repository-relative path → text) and
 /// what to tell.
 #[derive(Debug)]
-pub struct Scaffold {
+pub(crate) struct Scaffold {
     pub spec: String,
     pub manifests: Vec<(PathBuf, String)>,
     /// Each a sentence: where a manifest was copied, what the spec does not keep.
@@ -391,7 +391,7 @@ fn routing<'a>(input: &'a Input, kind: &str, docs: &'a [Doc<'a>], ours: impl Fn(
 }
 
 /// Makes the spec of `req`.
-pub fn scaffold(req: &Request) -> Result<Scaffold> {
+pub(crate) fn scaffold(req: &Request) -> Result<Scaffold> {
     let name = req.name;
     let mut docs = Vec::new();
     for input in req.from {

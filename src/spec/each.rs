@@ -18,7 +18,7 @@ use crate::problem::Problems;
 
 /// What a load that takes each release on its own found ([`load_each`], [`load_files_each`]).
 #[derive(Debug, Default)]
-pub struct Loaded {
+pub(crate) struct Loaded {
     /// The releases whose specs load, validated, in the order of their files.
     pub canaries: Vec<Canary>,
     /// The problems of the specs that do not load, in the order of their places.
@@ -27,7 +27,7 @@ pub struct Loaded {
 
 /// Problems that hold releases back, and which.
 #[derive(Debug)]
-pub struct Broken {
+pub(crate) struct Broken {
     /// The releases (`namespace/name`) the problems hold back: one for a document that does not
     /// validate or a `from:` file that cannot be used, one or two for releases that clash; none
     /// for a file that cannot be read as documents (it may define any release).
@@ -37,7 +37,7 @@ pub struct Broken {
 
 impl Loaded {
     /// Every release, or the [`Problems`] of every spec that does not load, as one report.
-    pub fn strict(self) -> Result<Vec<Canary>> {
+    pub(crate) fn strict(self) -> Result<Vec<Canary>> {
         if self.broken.is_empty() {
             return Ok(self.canaries);
         }

@@ -26,7 +26,7 @@ const DEFS: &str = "#/$defs/";
 
 /// The schema of one Canary document, as JSON; its bytes are the same on every run (objects in
 /// sorted order).
-pub fn schema() -> Value {
+pub(crate) fn schema() -> Value {
     let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
     generator.into_root_schema_for::<RawDoc>().to_value()
 }

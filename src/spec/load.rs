@@ -33,7 +33,7 @@ use crate::problem::{Problem, Problems};
 /// How the files a spec names with `from:` are read: a repository-relative path (plain, checked)
 /// to its bytes, or why it cannot be read. The work tree's ([`load`]) refuses symlinks on the
 /// way; a commit's is the caller's ([`load_files`]).
-pub type ReadFile<'a> = &'a dyn Fn(&Path) -> std::result::Result<Vec<u8>, String>;
+pub(crate) type ReadFile<'a> = &'a dyn Fn(&Path) -> std::result::Result<Vec<u8>, String>;
 
 /// Which spec files a load parses.
 #[derive(Clone, Copy, Debug)]
@@ -61,13 +61,13 @@ pub enum Scope<'a> {
 /// Problems of every file parsed are collected; any problem makes the whole load fail, so
 /// nothing downstream ever sees half a repository: the error is then the [`Problems`]. A specs
 /// folder that is missing, is no folder, or holds no Canary document is the error [`no_specs`].
-pub fn load(root: &Path, specs: &Path, scope: Scope) -> Result<Vec<Canary>> {
+pub(crate) fn load(root: &Path, specs: &Path, scope: Scope) -> Result<Vec<Canary>> {
     load_each(root, specs, scope)?.strict()
 }
 
 /// As [`load`], each release on its own: the problems of a spec that does not load hold back
 /// the releases it names, not the others.
-pub fn load_each(root: &Path, specs: &Path, scope: Scope) -> Result<Loaded> {
+pub(crate) fn load_each(root: &Path, specs: &Path, scope: Scope) -> Result<Loaded> {
     let dir = root.join(specs);
     match std::fs::symlink_metadata(&dir) {
         Ok(meta) if meta.is_dir() => {}
@@ -137,7 +137,7 @@ fn read_in_tree(root: &Path, rel: &Path) -> std::result::Result<Vec<u8>, String>
 
 /// The error for a repository whose specs folder is missing, is no folder, or holds no Canary
 /// document: the same sentence for the work tree and for a commit.
-pub fn no_specs(specs: &Path) -> anyhow::Error {
+pub(crate) fn no_specs(specs: &Path) -> anyhow::Error {
     let shown = specs.to_string_lossy();
     anyhow::anyhow!(
         "no Canary specs in `{}/` (the specs folder; set another with --specs DIR)",
@@ -147,7 +147,7 @@ pub fn no_specs(specs: &Path) -> anyhow::Error {
 
 /// The specs folder relative to the repository root, normalized (`./a/` is `a`): how a commit's
 /// tree and the check that no output nests with it name it.
-pub fn relative_specs(root: &Path, specs: &Path) -> PathBuf {
+pub(crate) fn relative_specs(root: &Path, specs: &Path) -> PathBuf {
     let rel = specs.strip_prefix(root).unwrap_or(specs);
     if rel.is_absolute() {
         // Outside the repository: no output can nest with it.
@@ -157,7 +157,7 @@ pub fn relative_specs(root: &Path, specs: &Path) -> PathBuf {
 }
 
 /// Whether a file is read as specs: `*.yaml` or `*.yml`.
-pub fn is_spec_file(path: &Path) -> bool {
+pub(crate) fn is_spec_file(path: &Path) -> bool {
     matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
 }
 
@@ -174,7 +174,7 @@ pub fn load_files(
 }
 
 /// As [`load_files`], each release on its own, as [`load_each`] takes them.
-pub fn load_files_each(
+pub(crate) fn load_files_each(
     files: BTreeMap<PathBuf, Vec<u8>>,
     specs: &Path,
     scope: Scope,

@@ -37,33 +37,37 @@ use serde_json::Value;
 use crate::problem::Place;
 
 pub use analysis::BUILTINS;
-pub use each::{Broken, Loaded};
-pub use editor_schema::schema;
-pub use load::{ReadFile, Scope, is_spec_file, load, load_each, load_files, load_files_each, no_specs, relative_specs};
-pub use own::{CANARY_MATCH, CANARY_MIRROR, ISTIO_API_VERSIONS, SERVER_FIELDS};
-pub use parents::{ApiVersion, Gateway, GatewayApiVersion, parse_api_version};
-pub use ports::{Protocol, ServicePort, TargetPort, is_port_name};
-pub use router::{GATEWAY_API, MAX_HOSTNAMES, MAX_PARENT_REFS, header_prefix_regex, path_refusal};
-pub use rules::{
-    BadHeaderName, HostRefusal, LABEL_KEY_RULE, binds_mesh, check_header_name, check_output_path, format_duration,
-    host_refusals, hosts_overlap, is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, is_gateway, is_host,
-    is_label_key, is_label_name, is_label_value, parse_duration, service_of,
+pub(crate) use each::{Broken, Loaded};
+pub(crate) use editor_schema::schema;
+pub use load::{Scope, load_files};
+pub(crate) use load::{load, load_each, load_files_each, no_specs, relative_specs};
+pub(crate) use own::{CANARY_MATCH, CANARY_MIRROR, ISTIO_API_VERSIONS, SERVER_FIELDS};
+pub(crate) use parents::ApiVersion;
+pub use parents::{Gateway, GatewayApiVersion};
+pub(crate) use ports::Protocol;
+pub use ports::ServicePort;
+pub use ports::TargetPort;
+pub(crate) use router::{MAX_HOSTNAMES, MAX_PARENT_REFS, header_prefix_regex, path_refusal};
+pub(crate) use rules::{
+    HostRefusal, LABEL_KEY_RULE, binds_mesh, check_header_name, check_output_path, format_duration, host_refusals,
+    is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, is_gateway, is_host, is_label_key, is_label_value,
+    parse_duration, service_of,
 };
-pub use template::main_container;
+pub(crate) use template::main_container;
 pub use validate::{HTTP_METHODS, parse_file};
 
 /// The only `apiVersion` this version of kanari reads.
-pub const API_VERSION: &str = "kanari.dev/v1alpha1";
+pub(crate) const API_VERSION: &str = "kanari.dev/v1alpha1";
 /// A spec file larger than this is refused before it is parsed.
-pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_FILE_BYTES: u64 = 1024 * 1024;
 /// At most this many releases in one repository.
-pub const MAX_RELEASES: usize = 10_000;
+pub(crate) const MAX_RELEASES: usize = 10_000;
 /// At most this many stages in one release.
-pub const MAX_STAGES: usize = 64;
+pub(crate) const MAX_STAGES: usize = 64;
 /// Replica counts above this are taken for typos.
-pub const MAX_REPLICAS: i64 = 10_000;
+pub(crate) const MAX_REPLICAS: i64 = 10_000;
 /// `spec.warmup` when the spec does not say.
-pub const DEFAULT_WARMUP: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_WARMUP: Duration = Duration::from_secs(60);
 /// State names kanari uses itself; no stage may take one.
 pub const RESERVED_STAGE_NAMES: [&str; 3] = ["steady", "prepare", "aborted"];
 
@@ -123,7 +127,7 @@ pub struct Own {
 
 impl Own {
     /// The files the manifests come from, repository-relative.
-    pub fn files(&self) -> Vec<&std::path::Path> {
+    pub(crate) fn files(&self) -> Vec<&std::path::Path> {
         let vs = self.virtual_service.as_ref().map(|(m, _)| m);
         [vs, self.destination_rule.as_ref(), self.deployment.as_ref()]
             .into_iter()
@@ -182,10 +186,10 @@ pub enum OnInconclusive {
 
 /// What a check's line says once it has stayed inconclusive past `analysis.deadline`: the words
 /// `status` and `promote` repeat, for CI to alert on.
-pub const PAST_DEADLINE: &str = "inconclusive past the deadline";
+pub(crate) const PAST_DEADLINE: &str = "inconclusive past the deadline";
 
 /// `spec.analysis.alpha` when the spec does not say.
-pub const DEFAULT_ALPHA: f64 = 0.01;
+pub(crate) const DEFAULT_ALPHA: f64 = 0.01;
 
 /// What a failed check does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -233,7 +237,7 @@ pub enum Margin {
 }
 
 /// `spec.analysis.minRequests` when the spec does not say.
-pub const DEFAULT_MIN_REQUESTS: u64 = 100;
+pub(crate) const DEFAULT_MIN_REQUESTS: u64 = 100;
 
 /// Places in a spec that later checks (warnings) point at.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -250,22 +254,22 @@ pub struct Places {
 
 impl Canary {
     /// `namespace/name`, the name people and CI use for a release.
-    pub fn id(&self) -> String {
+    pub(crate) fn id(&self) -> String {
         format!("{}/{}", self.namespace, self.name)
     }
 
     /// True when `selector` (`name` or `namespace/name`) names this release.
-    pub fn is_named(&self, selector: &str) -> bool {
+    pub(crate) fn is_named(&self, selector: &str) -> bool {
         selects(selector, &self.namespace, &self.name)
     }
 
-    pub fn stage(&self, name: &str) -> Option<(usize, &Stage)> {
+    pub(crate) fn stage(&self, name: &str) -> Option<(usize, &Stage)> {
         self.stages.iter().enumerate().find(|(_, s)| s.name == name)
     }
 }
 
 /// True when `selector` (`name` or `namespace/name`) names the release `namespace/name`.
-pub fn selects(selector: &str, namespace: &str, name: &str) -> bool {
+pub(crate) fn selects(selector: &str, namespace: &str, name: &str) -> bool {
     match selector.split_once('/') {
         Some((ns, n)) => ns == namespace && n == name,
         None => selector == name,
@@ -273,7 +277,7 @@ pub fn selects(selector: &str, namespace: &str, name: &str) -> bool {
 }
 
 /// True when `selector` names the release of `id` (`namespace/name`).
-pub fn selects_id(selector: &str, id: &str) -> bool {
+pub(crate) fn selects_id(selector: &str, id: &str) -> bool {
     id.split_once('/').is_some_and(|(namespace, name)| selects(selector, namespace, name))
 }
 
@@ -300,7 +304,7 @@ pub struct Service {
 
 impl Service {
     /// The port the release's routes send to: the first.
-    pub fn routed(&self) -> &ServicePort {
+    pub(crate) fn routed(&self) -> &ServicePort {
         &self.ports[0]
     }
 }
@@ -319,13 +323,13 @@ pub struct Version {
 }
 
 /// The object name a version gets when the spec sets no `subset`: `6.5.0` → `6-5-0`.
-pub fn object_name(version: &str) -> String {
+pub(crate) fn object_name(version: &str) -> String {
     version.replace(['.', '_'], "-")
 }
 
 /// The name of a release's object for one version (its Deployment, HPA, per-version Service):
 /// `<release>-<name>`, `name` being the version's object name ([`object_name`], or its `subset`).
-pub fn version_object(release: &str, name: &str) -> String {
+pub(crate) fn version_object(release: &str, name: &str) -> String {
     format!("{release}-{name}")
 }
 
@@ -357,7 +361,7 @@ pub struct Stage {
 impl Stage {
     /// The percent of the requests the canary serves, routed or mirrored: what its pods are
     /// planned for. The weight, or in a mirror stage the mirrored percent.
-    pub fn canary_load(&self) -> u32 {
+    pub(crate) fn canary_load(&self) -> u32 {
         self.mirror.unwrap_or(self.weight)
     }
 }
@@ -394,7 +398,7 @@ pub enum StringMatch {
 
 impl StringMatch {
     /// Istio's field name for this kind of match.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             StringMatch::Exact(_) => "exact",
             StringMatch::Prefix(_) => "prefix",
@@ -402,7 +406,7 @@ impl StringMatch {
         }
     }
 
-    pub fn value(&self) -> &str {
+    pub(crate) fn value(&self) -> &str {
         match self {
             StringMatch::Exact(v) | StringMatch::Prefix(v) | StringMatch::Regex(v) => v,
         }
@@ -444,7 +448,7 @@ pub(crate) mod table {
     use std::path::Path;
 
     /// A release routed with the Gateway API, the base of the router's and the parents' tables.
-    pub const GATEWAY_BASE: &str = "apiVersion: kanari.dev/v1alpha1
+    pub(crate) const GATEWAY_BASE: &str = "apiVersion: kanari.dev/v1alpha1
 kind: Canary
 metadata: {name: web, namespace: shop}
 spec:
@@ -458,14 +462,14 @@ spec:
 ";
 
     /// Every problem of `yaml` as `line:column message`.
-    pub fn problems_of(yaml: &str) -> Vec<String> {
+    pub(crate) fn problems_of(yaml: &str) -> Vec<String> {
         let (_, problems) = super::parse_file(Path::new("c.yaml"), yaml);
         problems.0.iter().map(|p| format!("{}:{} {}", p.location.line, p.location.column, p.message)).collect()
     }
 
     /// Each row of `table`: (replace this text of `base`, with this, expect a problem containing
     /// this, at line:column). Fails naming every row whose problem was not found.
-    pub fn check(base: &str, table: &[(&str, &str, &str, &str)]) {
+    pub(crate) fn check(base: &str, table: &[(&str, &str, &str, &str)]) {
         let mut wrong = Vec::new();
         for (from, to, expect, at) in table {
             assert!(base.contains(from), "{from}");

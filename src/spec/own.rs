@@ -20,14 +20,14 @@ use crate::kube_schema::{Node, NodeValue};
 use crate::problem::{Place, Problem, Problems};
 
 /// The name of kanari's route for a stage's matches, which a user's route may not take.
-pub const CANARY_MATCH: &str = "canary-match";
+pub(crate) const CANARY_MATCH: &str = "canary-match";
 /// The name of kanari's route for a mirror's matches (the requests it copies), likewise.
-pub const CANARY_MIRROR: &str = "canary-mirror";
+pub(crate) const CANARY_MIRROR: &str = "canary-mirror";
 /// The Istio API versions a user's VirtualService or DestinationRule may be written in.
-pub const ISTIO_API_VERSIONS: [&str; 3] =
+pub(crate) const ISTIO_API_VERSIONS: [&str; 3] =
     ["networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"];
 /// `metadata` fields the API server fills in, dropped from a manifest exported from a cluster.
-pub const SERVER_FIELDS: [&str; 6] =
+pub(crate) const SERVER_FIELDS: [&str; 6] =
     ["creationTimestamp", "generation", "managedFields", "resourceVersion", "selfLink", "uid"];
 
 /// Which of the user's manifests.

@@ -28,7 +28,7 @@ pub struct Gateway {
 
 impl Gateway {
     /// `NAMESPACE/NAME` or `NAME`, as a VirtualService names a gateway.
-    pub fn reference(&self) -> String {
+    pub(crate) fn reference(&self) -> String {
         match &self.namespace {
             Some(ns) => format!("{ns}/{}", self.name),
             None => self.name.clone(),
@@ -36,7 +36,7 @@ impl Gateway {
     }
 
     /// The gateway a VirtualService names: `NAMESPACE/NAME` or `NAME`.
-    pub fn named(reference: &str) -> Gateway {
+    pub(crate) fn named(reference: &str) -> Gateway {
         match reference.split_once('/') {
             Some((ns, name)) => Gateway { name: name.into(), namespace: Some(ns.into()), ..Gateway::default() },
             None => Gateway { name: reference.into(), ..Gateway::default() },
@@ -58,10 +58,10 @@ impl RawGateway {
 }
 
 /// A Gateway API version, `vMAJOR.MINOR.PATCH`.
-pub type ApiVersion = (u32, u32, u32);
+pub(crate) type ApiVersion = (u32, u32, u32);
 
 /// `v1.2.0` (or `1.2.0`, `v1.2`) as numbers.
-pub fn parse_api_version(text: &str) -> Option<ApiVersion> {
+pub(crate) fn parse_api_version(text: &str) -> Option<ApiVersion> {
     let mut parts = text.strip_prefix('v').unwrap_or(text).split('.').map(|p| p.parse::<u32>().ok());
     let (major, minor, patch) = (parts.next()??, parts.next()??, parts.next().unwrap_or(Some(0))?);
     parts.next().is_none().then_some((major, minor, patch))

@@ -53,12 +53,12 @@ pub enum TargetPort {
 
 impl ServicePort {
     /// The short form's port: named `http`, targeting the same number.
-    pub fn short(port: u16) -> ServicePort {
+    pub(crate) fn short(port: u16) -> ServicePort {
         ServicePort { name: "http".into(), port, target_port: TargetPort::Number(port), app_protocol: None }
     }
 
     /// The protocol Istio reads from this port, when it can tell.
-    pub fn protocol(&self) -> Option<Protocol> {
+    pub(crate) fn protocol(&self) -> Option<Protocol> {
         match &self.app_protocol {
             Some(p) => Protocol::of_app_protocol(p),
             None => Protocol::of(&self.name),
@@ -66,14 +66,14 @@ impl ServicePort {
     }
 
     /// Whether Istio routes this port's traffic as HTTP requests.
-    pub fn is_http(&self) -> bool {
+    pub(crate) fn is_http(&self) -> bool {
         self.protocol().is_some_and(Protocol::is_http)
     }
 }
 
 /// The protocols Istio selects from a port's name or `appProtocol`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Protocol {
+pub(crate) enum Protocol {
     Http,
     Http2,
     Grpc,
@@ -105,14 +105,14 @@ const PROTOCOLS: [(&str, Protocol); 11] = [
 impl Protocol {
     /// The protocol a port's name says, as Istio reads it: the name up to its first `-`
     /// (`grpc-api` is gRPC, `http` HTTP), without case.
-    pub fn of(name: &str) -> Option<Protocol> {
+    pub(crate) fn of(name: &str) -> Option<Protocol> {
         let prefix = name.split('-').next().unwrap_or(name).to_ascii_lowercase();
         PROTOCOLS.iter().find(|(n, _)| *n == prefix).map(|(_, p)| *p)
     }
 
     /// The protocol an `appProtocol` says: one of Istio's names (`grpc-web` included), or
     /// Kubernetes' `kubernetes.io/h2c`, `kubernetes.io/ws` and `kubernetes.io/wss`.
-    pub fn of_app_protocol(value: &str) -> Option<Protocol> {
+    pub(crate) fn of_app_protocol(value: &str) -> Option<Protocol> {
         match value.to_ascii_lowercase().as_str() {
             "kubernetes.io/h2c" => Some(Protocol::Http2),
             "kubernetes.io/ws" => Some(Protocol::Http),
@@ -122,12 +122,12 @@ impl Protocol {
     }
 
     /// HTTP, HTTP/2, gRPC and gRPC-Web: traffic the sidecar reads as requests.
-    pub fn is_http(self) -> bool {
+    pub(crate) fn is_http(self) -> bool {
         matches!(self, Protocol::Http | Protocol::Http2 | Protocol::Grpc | Protocol::GrpcWeb)
     }
 
     /// Istio's name of the protocol.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         PROTOCOLS.iter().find(|(_, p)| *p == self).map_or("", |(n, _)| n)
     }
 }
@@ -143,7 +143,7 @@ pub(super) struct PortsAt {
 
 /// A name Kubernetes takes for a port (IANA_SVC_NAME): at most 15 lowercase letters, digits
 /// and `-`, with a letter, no `-` at either end or twice in a row.
-pub fn is_port_name(s: &str) -> bool {
+pub(crate) fn is_port_name(s: &str) -> bool {
     s.len() <= 15 && is_dns1123_label(s) && s.bytes().any(|b| b.is_ascii_lowercase()) && !s.contains("--")
 }
 

@@ -26,21 +26,21 @@ use super::validate::Validator;
 use super::{Router, rules::binds_mesh};
 
 /// The value of `spec.router` that selects the Gateway API.
-pub const GATEWAY_API: &str = "gateway-api";
+pub(crate) const GATEWAY_API: &str = "gateway-api";
 /// An HTTPRoute has at most this many `hostnames`.
-pub const MAX_HOSTNAMES: usize = 16;
+pub(crate) const MAX_HOSTNAMES: usize = 16;
 /// An HTTPRoute has at most this many `parentRefs`.
-pub const MAX_PARENT_REFS: usize = 32;
+pub(crate) const MAX_PARENT_REFS: usize = 32;
 
 /// A header prefix match as a Gateway API `RegularExpression`. Envoy matches a header regex
 /// against the whole value, so the escaped prefix is followed by `.*`.
-pub fn header_prefix_regex(prefix: &str) -> String {
+pub(crate) fn header_prefix_regex(prefix: &str) -> String {
     format!("^{}.*", regex::escape(prefix))
 }
 
 /// Why `path` is not a Gateway API `Exact` or `PathPrefix` path, as the HTTPRoute schema's
 /// rules say; `None` when it is one.
-pub fn path_refusal(path: &str) -> Option<&'static str> {
+pub(crate) fn path_refusal(path: &str) -> Option<&'static str> {
     let valid_char = |c: char| c.is_ascii_alphanumeric() || "-/._~!$&'()*+,;=:@%".contains(c);
     let percent_ok = path
         .match_indices('%')

@@ -7,12 +7,12 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 /// A DNS-1035 label: lowercase alphanumerics and `-`, starting with a letter, at most 63.
-pub fn is_dns1035_label(s: &str) -> bool {
+pub(crate) fn is_dns1035_label(s: &str) -> bool {
     s.len() <= 63 && s.starts_with(|c: char| c.is_ascii_lowercase()) && is_label_body(s)
 }
 
 /// A DNS-1123 label: lowercase alphanumerics and `-`, starting with one of them, at most 63.
-pub fn is_dns1123_label(s: &str) -> bool {
+pub(crate) fn is_dns1123_label(s: &str) -> bool {
     s.len() <= 63 && s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()) && is_label_body(s)
 }
 
@@ -22,7 +22,7 @@ fn is_label_body(s: &str) -> bool {
 
 /// A label name, or the name part of a label key: at most 63 alphanumerics, `-`, `_` and `.`,
 /// starting and ending with an alphanumeric.
-pub fn is_label_name(s: &str) -> bool {
+pub(crate) fn is_label_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
         && s.starts_with(|c: char| c.is_ascii_alphanumeric())
@@ -31,12 +31,12 @@ pub fn is_label_name(s: &str) -> bool {
 }
 
 /// What a label key must be, as problems say it after `is not valid: `.
-pub const LABEL_KEY_RULE: &str =
+pub(crate) const LABEL_KEY_RULE: &str =
     "a DNS-1123 prefix and `/`, then at most 63 characters of alphanumerics, `-`, `_` and `.`";
 
 /// A Kubernetes label key: an optional DNS-1123 subdomain prefix and `/`, then a label name
 /// ([`LABEL_KEY_RULE`]).
-pub fn is_label_key(key: &str) -> bool {
+pub(crate) fn is_label_key(key: &str) -> bool {
     match key.split_once('/') {
         Some((prefix, name)) => is_dns1123_subdomain(prefix) && is_label_name(name),
         None => is_label_name(key),
@@ -44,23 +44,23 @@ pub fn is_label_key(key: &str) -> bool {
 }
 
 /// A Kubernetes label value: empty, or a label name.
-pub fn is_label_value(v: &str) -> bool {
+pub(crate) fn is_label_value(v: &str) -> bool {
     v.is_empty() || is_label_name(v)
 }
 
 /// A DNS-1123 subdomain: dot-separated labels, at most 253 characters.
-pub fn is_dns1123_subdomain(s: &str) -> bool {
+pub(crate) fn is_dns1123_subdomain(s: &str) -> bool {
     !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns1123_label)
 }
 
 /// A VirtualService host: a lowercase DNS name, optionally starting with `*.`, or `*`.
-pub fn is_host(s: &str) -> bool {
+pub(crate) fn is_host(s: &str) -> bool {
     let rest = s.strip_prefix("*.").unwrap_or(s);
     s == "*" || is_dns1123_subdomain(rest)
 }
 
 /// Whether two VirtualService hosts match a common name: equal, or one a wildcard over the other.
-pub fn hosts_overlap(a: &str, b: &str) -> bool {
+pub(crate) fn hosts_overlap(a: &str, b: &str) -> bool {
     let covers = |wild: &str, host: &str| match wild.strip_prefix('*') {
         Some("") => true,
         Some(suffix) => host.ends_with(suffix) || host == &suffix[1..],
@@ -70,14 +70,14 @@ pub fn hosts_overlap(a: &str, b: &str) -> bool {
 }
 
 /// Whether a route bound to `gateways` serves the sidecars: it names no gateway, or `mesh`.
-pub fn binds_mesh<'a>(gateways: impl IntoIterator<Item = &'a str>) -> bool {
+pub(crate) fn binds_mesh<'a>(gateways: impl IntoIterator<Item = &'a str>) -> bool {
     let mut gateways = gateways.into_iter().peekable();
     gateways.peek().is_none() || gateways.any(|g| g == "mesh")
 }
 
 /// Why Istio's admission refuses a host of a VirtualService.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HostRefusal<'a> {
+pub(crate) enum HostRefusal<'a> {
     /// `*` on a route that serves the sidecars ([`binds_mesh`]).
     WildcardOnMesh,
     /// The host matches a name in common with this host listed before it ([`hosts_overlap`]):
@@ -88,7 +88,11 @@ pub enum HostRefusal<'a> {
 /// Istio's admission rules for one host of a VirtualService, given the hosts listed before it
 /// and whether the route serves the sidecars: `*` only on routes bound to gateways other than
 /// the mesh, and a name matched by one host only. The refusals in that order.
-pub fn host_refusals<'a>(host: &str, before: impl IntoIterator<Item = &'a str>, mesh: bool) -> Vec<HostRefusal<'a>> {
+pub(crate) fn host_refusals<'a>(
+    host: &str,
+    before: impl IntoIterator<Item = &'a str>,
+    mesh: bool,
+) -> Vec<HostRefusal<'a>> {
     let mut refusals = Vec::new();
     if host == "*" && mesh {
         refusals.push(HostRefusal::WildcardOnMesh);
@@ -100,7 +104,7 @@ pub fn host_refusals<'a>(host: &str, before: impl IntoIterator<Item = &'a str>, 
 }
 
 /// A gateway a VirtualService binds to: `NAME` or `NAMESPACE/NAME` (`mesh` is a name too).
-pub fn is_gateway(s: &str) -> bool {
+pub(crate) fn is_gateway(s: &str) -> bool {
     match s.split_once('/') {
         Some((ns, name)) => is_dns1123_label(ns) && is_dns1123_subdomain(name),
         None => is_dns1123_subdomain(s),
@@ -124,7 +128,7 @@ pub(super) fn is_http_token(s: &str) -> bool {
 
 /// A header name Istio refuses to match on; its `Display` is what is wrong.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BadHeaderName<'a>(pub &'a str);
+pub(crate) struct BadHeaderName<'a>(pub &'a str);
 
 impl std::fmt::Display for BadHeaderName<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -138,7 +142,7 @@ impl std::fmt::Display for BadHeaderName<'_> {
 }
 
 /// A header name Istio matches on: a lowercase HTTP token.
-pub fn check_header_name(name: &str) -> Result<(), BadHeaderName<'_>> {
+pub(crate) fn check_header_name(name: &str) -> Result<(), BadHeaderName<'_>> {
     match is_http_token(name) && !name.bytes().any(|b| b.is_ascii_uppercase()) {
         true => Ok(()),
         false => Err(BadHeaderName(name)),
@@ -150,7 +154,7 @@ pub(super) fn is_cookie_value(s: &str) -> bool {
 }
 
 /// Checks a repository-relative output path and returns it normalized.
-pub fn check_output_path(text: &str) -> std::result::Result<PathBuf, &'static str> {
+pub(crate) fn check_output_path(text: &str) -> std::result::Result<PathBuf, &'static str> {
     if text.is_empty() {
         return Err("is empty");
     }
@@ -183,7 +187,7 @@ pub fn check_output_path(text: &str) -> std::result::Result<PathBuf, &'static st
 /// `reviews.bookinfo`, `reviews.bookinfo.svc` and `reviews.bookinfo.svc.cluster.local` name
 /// the Service of another; any other host (`api.example.com`) names no Service, `None`. The one
 /// rule by which the spec, the check and the review tell the release's routes from others.
-pub fn service_of<'a>(host: &'a str, namespace: &'a str) -> Option<(&'a str, &'a str)> {
+pub(crate) fn service_of<'a>(host: &'a str, namespace: &'a str) -> Option<(&'a str, &'a str)> {
     let parts: Vec<&str> = host.split('.').collect();
     match parts[..] {
         [name] => Some((name, namespace)),
@@ -193,7 +197,7 @@ pub fn service_of<'a>(host: &'a str, namespace: &'a str) -> Option<(&'a str, &'a
 }
 
 /// Parses a duration such as `30m`, `1h30m`, `45s` or `2d`.
-pub fn parse_duration(text: &str) -> std::result::Result<Duration, &'static str> {
+pub(crate) fn parse_duration(text: &str) -> std::result::Result<Duration, &'static str> {
     const WHY: &str = "must be a duration such as `30m`, `1h30m`, `45s` or `2d`";
     if text.is_empty() {
         return Err(WHY);
@@ -226,7 +230,7 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, &'static str>
 }
 
 /// Formats a duration the way specs write it: `1h30m`, `45s`, `0s`.
-pub fn format_duration(d: Duration) -> String {
+pub(crate) fn format_duration(d: Duration) -> String {
     let mut s = d.as_secs();
     if s == 0 {
         return "0s".into();

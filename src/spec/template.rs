@@ -83,7 +83,7 @@ impl Validator<'_> {
 
 /// The index of the container whose image the versions set: the one named after the release,
 /// or the only one.
-pub fn main_container(containers: &[Value], release: &str) -> Option<usize> {
+pub(crate) fn main_container(containers: &[Value], release: &str) -> Option<usize> {
     containers
         .iter()
         .position(|c| c.get("name").and_then(Value::as_str) == Some(release))

@@ -49,11 +49,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, anyhow};
 
 use process::run_until;
-pub use signing::{SignerHung, ToSign, commit_signed};
+pub(crate) use signing::{SignerHung, ToSign, commit_signed};
 
 /// What a push came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Pushed {
+pub(crate) enum Pushed {
     /// The remote branch now points at the commit.
     Accepted,
     /// The remote moved first (its ref was not at the old value any more): fetch and start again.
@@ -90,7 +90,7 @@ const AUTH_FAILED: [&str; 4] =
 
 /// Credentials for remotes, from the environment. The token never appears in any output.
 #[derive(Clone, Default)]
-pub struct Credentials {
+pub(crate) struct Credentials {
     token: Option<String>,
     user: String,
     /// Whether the token may be sent to a plain `http://` remote (`--allow-insecure-http`).
@@ -106,7 +106,7 @@ impl std::fmt::Debug for Credentials {
 impl Credentials {
     /// `KANARI_GIT_TOKEN`, else `GITHUB_TOKEN`, else `GITLAB_TOKEN`; `KANARI_GIT_USER` names the
     /// user (default `x-access-token`, or `oauth2` with a GitLab token).
-    pub fn from_env() -> Self {
+    pub(crate) fn from_env() -> Self {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let (token, default_user) = match (var("KANARI_GIT_TOKEN"), var("GITHUB_TOKEN"), var("GITLAB_TOKEN")) {
             (Some(t), _, _) | (None, Some(t), _) => (Some(t), "x-access-token"),
@@ -121,12 +121,12 @@ impl Credentials {
     }
 
     /// These credentials, allowed (or not) to go to a plain `http://` remote.
-    pub fn allowing_insecure_http(self, allow: bool) -> Self {
+    pub(crate) fn allowing_insecure_http(self, allow: bool) -> Self {
         Credentials { insecure_http: allow, ..self }
     }
 
     /// `text` with the token replaced by `***` and every URL's user and password removed.
-    pub fn redact(&self, text: &str) -> String {
+    pub(crate) fn redact(&self, text: &str) -> String {
         crate::secret::redact(text, &self.token.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
@@ -204,7 +204,7 @@ impl Scope {
 /// A remote could not be reached or refused to talk (network, credentials): an outside system
 /// failed. The message is git's own words, redacted.
 #[derive(Debug)]
-pub struct RemoteFailed(pub String);
+pub(crate) struct RemoteFailed(pub String);
 
 impl std::fmt::Display for RemoteFailed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -217,7 +217,7 @@ impl std::error::Error for RemoteFailed {}
 /// The remote a run fetches from and pushes to, the deadline of every wait on it, and what the
 /// user's configuration says that kanari's timeouts must compose with.
 #[derive(Clone, Debug)]
-pub struct Remote {
+pub(crate) struct Remote {
     /// Its name: `origin`.
     pub name: String,
     /// Its URL, for messages, without a user or password.
@@ -233,14 +233,14 @@ pub struct Remote {
 /// How long a run may wait on remotes: until `at`, of a whole allowance of `timeout` (the run's
 /// `--timeout`, for messages). Every fetch and push gets the time left, not a fresh allowance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Deadline {
+pub(crate) struct Deadline {
     pub at: Instant,
     pub timeout: Duration,
 }
 
 impl Deadline {
     /// `timeout` from now.
-    pub fn after(timeout: Duration) -> Deadline {
+    pub(crate) fn after(timeout: Duration) -> Deadline {
         Deadline { at: Instant::now() + timeout, timeout }
     }
 }
@@ -253,7 +253,7 @@ enum Doing {
 }
 
 /// The `git` program, run on one repository for one remote.
-pub struct GitProgram {
+pub(crate) struct GitProgram {
     /// The repository's `.git` folder (a linked work tree's own, which git resolves itself).
     git_dir: PathBuf,
     creds: Credentials,
@@ -269,7 +269,7 @@ struct Output {
 }
 
 impl GitProgram {
-    pub fn new(git_dir: &Path, creds: Credentials, remote: Remote) -> Self {
+    pub(crate) fn new(git_dir: &Path, creds: Credentials, remote: Remote) -> Self {
         GitProgram { git_dir: git_dir.to_path_buf(), creds, remote }
     }
 
@@ -328,7 +328,7 @@ impl GitProgram {
 
     /// Fetches `branch` from `remote` into `refs/remotes/<remote>/<branch>`. Returns false when
     /// the remote has no such branch (the tracking ref is then removed).
-    pub fn fetch(&self, branch: &str) -> Result<bool> {
+    pub(crate) fn fetch(&self, branch: &str) -> Result<bool> {
         let remote = self.remote.name.as_str();
         let tracking = format!("refs/remotes/{remote}/{branch}");
         let refspec = format!("+refs/heads/{branch}:{tracking}");
@@ -352,7 +352,7 @@ impl GitProgram {
     /// Pushes `commit` to `refs/heads/<branch>` on `remote` if, and only if, the remote branch is
     /// still at `old` (None: it must not exist): a compare-and-swap on the remote ref, whatever
     /// the transport, and never a force.
-    pub fn push(&self, branch: &str, commit: &str, old: Option<&str>) -> Result<Pushed> {
+    pub(crate) fn push(&self, branch: &str, commit: &str, old: Option<&str>) -> Result<Pushed> {
         let remote = self.remote.name.as_str();
         let refname = format!("refs/heads/{branch}");
         let lease = format!("--force-with-lease={refname}:{}", old.unwrap_or(""));

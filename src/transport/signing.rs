@@ -9,7 +9,7 @@ use super::process::run_until;
 use super::{Deadline, seconds};
 
 /// A commit for [`commit_signed`] to write.
-pub struct ToSign<'a> {
+pub(crate) struct ToSign<'a> {
     /// Its tree and parents, in hex.
     pub tree: String,
     pub parents: Vec<String>,
@@ -26,7 +26,7 @@ pub struct ToSign<'a> {
 /// relative key path starts) until `deadline` at most: a signer that waits for a passphrase or a
 /// touch that never comes is killed then. Returns the new commit's id; nothing is written when
 /// the commit cannot be signed, and the error is git's own words.
-pub fn commit_signed(git_dir: &Path, cwd: &Path, commit: &ToSign, deadline: Deadline) -> Result<String> {
+pub(crate) fn commit_signed(git_dir: &Path, cwd: &Path, commit: &ToSign, deadline: Deadline) -> Result<String> {
     // Without a trailing `/`, so that git names its files as `.git/config`, not `.git//config`.
     let git_dir: PathBuf = git_dir.components().collect();
     let mut cmd = Command::new("git");
@@ -97,7 +97,7 @@ mod tests {
 /// A signer that did not finish within the run's deadline: an outside program that stayed busy
 /// (exit 4, as a remote that does not answer), not bad input.
 #[derive(Debug)]
-pub struct SignerHung(pub String);
+pub(crate) struct SignerHung(pub String);
 
 impl std::fmt::Display for SignerHung {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
