@@ -258,3 +258,18 @@ fn only_the_git_layer_names_git2() {
         outside.join("\n")
     );
 }
+
+/// ARCHITECTURE.md's layer table says what [`LAYERS`] says: every module once, at its layer.
+#[test]
+fn the_architecture_page_lists_every_module_at_its_layer() {
+    let page = std::fs::read_to_string(crate::project().join("ARCHITECTURE.md")).expect("ARCHITECTURE.md reads");
+    let row = regex::Regex::new(r"^\| (\d) \| `([a-z_0-9]+)` \|").unwrap();
+    let table: BTreeMap<String, u8> = page
+        .lines()
+        .filter_map(|l| row.captures(l))
+        .map(|c| (c[2].to_string(), c[1].parse().expect("a layer is a digit")))
+        .collect();
+    let layers: BTreeMap<String, u8> =
+        LAYERS.iter().filter(|(m, _)| !["lib", "main"].contains(m)).map(|(m, l)| (m.to_string(), *l)).collect();
+    assert_eq!(table, layers, "ARCHITECTURE.md's table (left) and LAYERS (right) differ");
+}
