@@ -1,5 +1,7 @@
 //! The end of the pipeline on disk: reading the state an overlay records, and replacing an
-//! overlay's files. The only module that writes to the filesystem.
+//! overlay's files. Every file kanari writes in the work tree goes through here ([`SafeDir`]):
+//! a render's overlays, `kanari init`'s new files, and the folders `repo` syncs after a commit;
+//! `repo` itself writes only inside `.git` (its journal, the index, refs, its lock).
 //!
 //! kanari owns its output directory: the files its `kustomization.yaml` lists, that file itself,
 //! and its own temporary files. Anything else there is an error that names the file; nothing is

@@ -11,7 +11,7 @@
 //! the one line that says it waits for [`Repo::lock`].
 //!
 //! It never imports spec, plan, render, check, diff or commands. It does import
-//! [`crate::overlay`], its neighbour on the same level: [`crate::overlay::SafeDir`] to write the
+//! [`crate::overlay`], the layer just below it: [`crate::overlay::SafeDir`] to write the
 //! synced folder's files as renders do (no symlink followed, temp + fsync + rename),
 //! [`crate::overlay::is_temporary`] to know a render's file in flight, and
 //! [`crate::overlay::lock_writes`] so that no render writes into a folder while it is synced.
