@@ -45,6 +45,7 @@ pub(crate) fn release(replicas: u32, autoscaling: Option<Autoscaling>, stages: V
         places: Default::default(),
         own: Default::default(),
         extra_kinds: Vec::new(),
+        fleet: None,
     }
 }
 

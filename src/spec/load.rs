@@ -235,7 +235,11 @@ fn parse_named(
     specs: &Path,
     read: ReadFile,
 ) -> Option<std::result::Result<Loaded, Problems>> {
-    let names: Vec<&str> = selectors.iter().map(|s| s.rsplit_once('/').map_or(s.as_str(), |(_, name)| name)).collect();
+    let names: Vec<&str> = selectors
+        .iter()
+        .map(|s| super::split_cluster(s).0)
+        .map(|s| s.rsplit_once('/').map_or(s, |(_, name)| name))
+        .collect();
     let holds = |source: &Source, name: &str| source.1.as_ref().map_or(true, |text| holds_word(text, name));
     if !names.iter().all(|name| sources.iter().any(|source| holds(source, name))) {
         return None;

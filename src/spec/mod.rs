@@ -18,6 +18,7 @@
 mod analysis;
 mod each;
 mod editor_schema;
+mod fleet;
 mod load;
 mod own;
 mod parents;
@@ -39,6 +40,8 @@ use crate::problem::Place;
 pub use analysis::BUILTINS;
 pub(crate) use each::{Broken, Loaded};
 pub(crate) use editor_schema::schema;
+pub(crate) use fleet::CLUSTER;
+pub use fleet::{Cluster, Fleet, Member, Waves};
 pub use load::{Scope, load_files};
 pub(crate) use load::{load, load_each, load_files_each, no_specs, relative_specs};
 pub(crate) use own::{CANARY_MATCH, CANARY_MIRROR, ISTIO_API_VERSIONS, SERVER_FIELDS};
@@ -108,6 +111,8 @@ pub struct Canary {
     /// More kinds the overlay may hold than kanari makes (`spec.extraKinds`): `Kind` (any API
     /// group) or `group/Kind`, for what a template of the repository's own adds.
     pub extra_kinds: Vec<String>,
+    /// The fleet this release is an instance of (`spec.clusters`): its cluster and wave.
+    pub fleet: Option<Member>,
 }
 
 /// The user's own manifests (`spec.virtualService`, `spec.destinationRule`, `spec.deployment`),
@@ -253,14 +258,21 @@ pub struct Places {
 }
 
 impl Canary {
-    /// `namespace/name`, the name people and CI use for a release.
+    /// `namespace/name`, the name people and CI use for a release; `namespace/name@cluster`
+    /// for an instance of a fleet.
     pub(crate) fn id(&self) -> String {
-        format!("{}/{}", self.namespace, self.name)
+        match &self.fleet {
+            Some(member) => format!("{}/{}@{}", self.namespace, self.name, member.cluster),
+            None => format!("{}/{}", self.namespace, self.name),
+        }
     }
 
-    /// True when `selector` (`name` or `namespace/name`) names this release.
+    /// True when `selector` (`name` or `namespace/name`, each maybe with `@cluster`) names this
+    /// release: a fleet's name names every instance, `name@cluster` one.
     pub(crate) fn is_named(&self, selector: &str) -> bool {
-        selects(selector, &self.namespace, &self.name)
+        let (selector, cluster) = split_cluster(selector);
+        let mine = self.fleet.as_ref().map(|m| m.cluster.as_str());
+        selects(selector, &self.namespace, &self.name) && (cluster.is_none() || cluster == mine)
     }
 
     pub(crate) fn stage(&self, name: &str) -> Option<(usize, &Stage)> {
@@ -268,8 +280,25 @@ impl Canary {
     }
 }
 
-/// True when `selector` (`name` or `namespace/name`) names the release `namespace/name`.
+/// A selector without its `@cluster`, and the cluster.
+pub(crate) fn split_cluster(selector: &str) -> (&str, Option<&str>) {
+    match selector.rsplit_once('@') {
+        Some((release, cluster)) => (release, Some(cluster)),
+        None => (selector, None),
+    }
+}
+
+/// True when `selector` (`name` or `namespace/name`, each maybe with `@cluster`) names the
+/// release `namespace/name` (an instance's name has its `@cluster`; a fleet whose spec does not
+/// load is named by its name alone, and any of its instances' names selects it).
 pub(crate) fn selects(selector: &str, namespace: &str, name: &str) -> bool {
+    let (name, theirs) = split_cluster(name);
+    let (selector, mine) = split_cluster(selector);
+    if let (Some(a), Some(b)) = (mine, theirs)
+        && a != b
+    {
+        return false;
+    }
     match selector.split_once('/') {
         Some((ns, n)) => ns == namespace && n == name,
         None => selector == name,

@@ -64,6 +64,7 @@ impl Kind {
 }
 
 /// A file a release names with `from:`, read once its spec file is validated.
+#[derive(Clone)]
 pub(super) struct Want {
     kind: Kind,
     path: PathBuf,

@@ -95,6 +95,12 @@ pub(super) struct RawSpec {
     /// How the canary's health is judged from its metrics in Prometheus.
     #[schemars(with = "Option<RawAnalysis>")]
     pub(super) analysis: Option<S<RawAnalysis>>,
+    /// The clusters of a fleet: the release runs in each, wave after wave (`{name, wave, replicas?, autoscaling?, prometheus?}`); `output` then holds `{cluster}`.
+    #[schemars(with = "Option<Vec<super::fleet::RawCluster>>")]
+    pub(super) clusters: Option<S<Vec<S<super::fleet::RawCluster>>>>,
+    /// What holds a fleet's next wave once a wave has passed its last stage: `bake`, `approval`.
+    #[schemars(with = "Option<super::fleet::RawWaves>")]
+    pub(super) waves: Option<S<super::fleet::RawWaves>>,
     /// The stages a release goes through, in order.
     #[serde(default)]
     #[schemars(with = "Vec<RawStage>")]

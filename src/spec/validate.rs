@@ -38,6 +38,7 @@ pub fn parse_file(file: &Path, source: &str) -> (Vec<Canary>, Problems) {
 }
 
 /// A validated release and the places the checks across releases point at.
+#[derive(Clone)]
 pub(super) struct Placed {
     pub(super) canary: Canary,
     /// `metadata.name`.
@@ -76,7 +77,7 @@ pub(super) fn parse_placed(file: &Path, source: &str, specs: Option<&Path>) -> (
         let mut problems = Problems::default();
         let mut v = Validator { file, source, specs, problems: &mut problems };
         match v.canary(doc) {
-            Ok(canary) => canaries.push(canary),
+            Ok(canary) => canaries.extend(super::fleet::instances(canary)),
             Err(output) => failed.push(Failed { id: Some(id), output, problems }),
         }
     }
@@ -165,6 +166,7 @@ impl Validator<'_> {
         let gateway_api_version = self.gateway_api_version(&spec, gateway_api);
         let (stable, canary) = self.versions(&spec, &name.value);
         let (replicas, autoscaling) = self.pods(&spec);
+        let fleet = self.fleet(&spec, replicas, autoscaling.as_ref());
         let (template, containers) = match &spec.template {
             Some(t) => self.template(t, &name.value),
             None => (Value::Object(Default::default()), Vec::new()),
@@ -209,6 +211,11 @@ impl Validator<'_> {
             places,
             own: Default::default(),
             extra_kinds,
+            fleet: fleet.map(|fleet| super::fleet::Member {
+                cluster: String::new(),
+                wave: 0,
+                fleet: std::sync::Arc::new(fleet),
+            }),
         };
         Ok(Placed { canary, name: name_at, output: output_at, wants, ports: ports_at })
     }
@@ -476,7 +483,7 @@ impl Validator<'_> {
         ok.then(|| Version { version: v.value.clone(), image: image.value.clone(), name })
     }
 
-    fn autoscaling(&mut self, raw: &S<RawAutoscaling>) -> Option<Autoscaling> {
+    pub(super) fn autoscaling(&mut self, raw: &S<RawAutoscaling>) -> Option<Autoscaling> {
         let a = &raw.value;
         let min = self.number(&a.min_replicas, "autoscaling.minReplicas", 1, MAX_REPLICAS);
         let max = self.number(&a.max_replicas, "autoscaling.maxReplicas", 1, MAX_REPLICAS);
