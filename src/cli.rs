@@ -373,6 +373,11 @@ pub struct ApproveArgs {
     #[arg(long, conflicts_with = "releases")]
     pub all: bool,
 
+    /// Approve wave N of a fleet: its instances may start the canary once the waves before it
+    /// have passed their last stage and baked (`spec.waves.approval`)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(2..))]
+    pub wave: Option<u32>,
+
     #[command(flatten)]
     pub commit: CommitArgs,
 }
@@ -425,7 +430,7 @@ pub struct AbortArgs {
 }
 
 /// The releases a command works on.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct Selection {
     /// Releases to work on, as `name` or `namespace/name` [default: all]
     #[arg(value_name = "RELEASE")]

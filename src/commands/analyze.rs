@@ -59,13 +59,19 @@ pub(crate) fn window<'a>(canary: &'a Canary, recorded: Option<&Recorded>, now: T
     Some(Window { canary, version, weight: stage.weight, matched, mirror: stage.mirror, since, now })
 }
 
-/// The Prometheus a release's analysis asks: `--prometheus` (or KANARI_PROMETHEUS_URL), else
-/// the spec's URL; a bearer token from KANARI_PROMETHEUS_TOKEN. The spec is trusted: the
+/// The Prometheus a release's analysis asks: `--prometheus` (or KANARI_PROMETHEUS_URL; `{cluster}`
+/// in it is filled in for each instance of a fleet), else the spec's URL (a fleet's instance:
+/// its cluster's, see `spec::Canary::instance`); a bearer token from KANARI_PROMETHEUS_TOKEN. The spec is trusted: the
 /// callers read it from a commit of the branch they run on, or, when the specs are a pull
 /// request's, ask only the releases [`untrusted`] lets through ([`answers_trusting`]).
 pub(crate) fn client(ws: &Workspace, canary: &Canary) -> Result<Client> {
     let spec_url = canary.analysis.as_ref().and_then(|a| a.prometheus.clone());
-    let Some(url) = ws.prometheus.clone().or(spec_url) else {
+    // `--prometheus` with `{cluster}` names each instance's of a fleet.
+    let cluster = |url: String| match &canary.fleet {
+        Some(member) => url.replace(crate::spec::CLUSTER, &member.cluster),
+        None => url,
+    };
+    let Some(url) = ws.prometheus.clone().map(cluster).or(spec_url) else {
         return Err(Exit {
             kind: Kind::BadInput,
             message: format!(
@@ -311,7 +317,7 @@ pub(crate) fn answers(
                 true => Some(available.next().expect("one answer per release asked")?),
                 false => None,
             };
-            Ok(Answers { evidence: Evidence { checks, available }, judged: shown })
+            Ok(Answers { evidence: Evidence { checks, available, fleet: None }, judged: shown })
         })
         .collect()
 }
@@ -371,7 +377,7 @@ pub(crate) fn answers_trusting(
                 // As a Prometheus that cannot be reached: every question it would answer holds.
                 let asks = canary.analysis.is_some() && recorded.is_some();
                 let (checks, available) = (asks.then(|| Err(why.clone())), asks.then_some(Err(why)));
-                Ok(Answers { evidence: Evidence { checks, available }, judged: None })
+                Ok(Answers { evidence: Evidence { checks, available, fleet: None }, judged: None })
             }
         })
         .collect()

@@ -27,6 +27,11 @@ pub(crate) fn message(
 ) -> String {
     let recorded = from.recorded.as_ref();
     let to_name = to.stage_name(canary);
+    // A fleet's instance is named with its cluster: `reviews@eu-1: promote ...`.
+    let name = match &canary.fleet {
+        Some(member) => format!("{}@{}", canary.name, member.cluster),
+        None => canary.name.clone(),
+    };
     let from_name = recorded.map_or("(new)", |r| r.stage.as_str());
     let after_files = rendered.files.iter().map(|(k, v)| (k.into(), v.clone())).collect();
     let after = review::facts(&after_files);
@@ -40,26 +45,30 @@ pub(crate) fn message(
         // has) are named after the move, whichever command made them: `promote jason -> 50-50:
         // scale v2 up`, `abort 25pct: scale v1 up`, `abort 25pct: scale v2 down`.
         (_, Some(Purpose { prepares: Some(Step::Aborted), short, .. })) => {
-            format!("{}: abort {from_name}: {short}", canary.name)
+            format!("{}: abort {from_name}: {short}", name)
         }
         (_, Some(Purpose { prepares: Some(next), short, .. })) => {
-            format!("{}: promote {from_name} -> {}: {short}", canary.name, next.name(canary))
+            format!("{}: promote {from_name} -> {}: {short}", name, next.name(canary))
         }
         (_, Some(Purpose { settles: Some(moved), short, .. })) if to.step == Step::Aborted => {
-            format!("{}: abort {moved}: {short}", canary.name)
+            format!("{}: abort {moved}: {short}", name)
         }
         (_, Some(Purpose { settles: Some(moved), short, .. })) => {
-            format!("{}: promote {moved} -> {to_name}: {short}", canary.name)
+            format!("{}: promote {moved} -> {to_name}: {short}", name)
         }
         (_, Some(Purpose { short, .. })) if from_name == to_name => {
-            format!("{}: {verb} {from_name}: {short}", canary.name)
+            format!("{}: {verb} {from_name}: {short}", name)
         }
         (_, Some(Purpose { short, .. })) if to.leaving.is_some() => {
-            format!("{}: {verb} {from_name} -> {to_name}: {short}", canary.name)
+            format!("{}: {verb} {from_name} -> {to_name}: {short}", name)
         }
-        ("promote", _) => format!("{}: promote {from_name} -> {to_name}", canary.name),
-        (_, Some(Purpose { short, .. })) => format!("{}: {verb} {from_name}: {short}", canary.name),
-        _ => format!("{}: {verb} {from_name}", canary.name),
+        ("promote", _) => format!("{}: promote {from_name} -> {to_name}", name),
+        (_, Some(Purpose { short, .. })) => format!("{}: {verb} {from_name}: {short}", name),
+        // A fleet's wave approval, recorded at `steady`: `reviews@eu-2: approve wave 2 for v2`.
+        ("approve", None) if from_name == "steady" && to.approved.is_some() => {
+            format!("{}: approve {}", name, to.approved.as_deref().unwrap_or_default())
+        }
+        _ => format!("{}: {verb} {from_name}", name),
     };
     if let Step::Stage(i) = to.step
         && verb == "promote"

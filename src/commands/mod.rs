@@ -13,6 +13,7 @@ pub(crate) mod commits;
 pub mod complete;
 mod diff;
 pub(crate) mod failure;
+mod fleet;
 mod init;
 mod lint;
 mod message;
@@ -291,7 +292,10 @@ pub(crate) fn select(all: Vec<Canary>, selectors: &[String]) -> Result<Vec<Canar
                 if known.is_empty() { "none".into() } else { known.join(", ") }
             );
         }
-        let matching = all.iter().filter(|c| c.is_named(s)).count();
+        // A fleet's instances are one release here: `reviews` names them all.
+        let mut matching: Vec<String> = all.iter().filter(|c| c.is_named(s)).map(Canary::fleet_id).collect();
+        matching.dedup();
+        let matching = matching.len();
         if matching > 1 {
             bail!("`{s}` names {matching} releases in different namespaces; write it as `namespace/{s}`");
         }
@@ -311,6 +315,8 @@ pub(crate) fn select_each(loaded: spec::Loaded, selectors: &[String]) -> Result<
     for s in selectors {
         let mut ids: Vec<String> = loaded.canaries.iter().filter(|c| c.is_named(s)).map(Canary::id).collect();
         ids.extend(loaded.broken.iter().flat_map(|b| &b.ids).filter(|id| spec::selects_id(s, id)).cloned());
+        // A fleet's instances are one release here: `reviews` names them all.
+        let mut ids: Vec<&str> = ids.iter().map(|id| spec::split_cluster(id).0).collect();
         ids.sort();
         ids.dedup();
         if ids.is_empty() && !unnamed {

@@ -75,8 +75,9 @@ pub(super) enum Intent {
     Wherever,
 }
 
-/// Decides, for a release and its committed overlay, at time `now`.
-pub(super) type Decide<'a> = dyn Fn(&Canary, &Committed, Timestamp) -> Result<Decision> + 'a;
+/// Decides, for a release and its committed overlay (read at or after commit `at`: a fleet's
+/// other instances are read there), at time `now`.
+pub(super) type Decide<'a> = dyn Fn(&Canary, &Committed, CommitId, Timestamp) -> Result<Decision> + 'a;
 
 /// A line a run says about one release, in the order it is found: `nothing to do` on stdout
 /// (unless `--quiet`), `held` and what a person should know on stderr.
@@ -314,7 +315,7 @@ impl Run<'_> {
         let (mut moves, mut held) = (Vec::new(), None);
         for canary in &canaries {
             let committed = git.committed(Some(base), canary)?;
-            match (self.decide)(canary, &committed, self.now)? {
+            match (self.decide)(canary, &committed, base, self.now)? {
                 Next::Move { .. } => moves.push((canary.id(), key(committed.recorded.as_ref()))),
                 Next::Stay { why } => notes.push(Note::Stay(format!("{}: nothing to do: {why}", canary.id()))),
                 Next::Held(gates) => held = hold(held, notes, &canary.id(), &gates),
@@ -358,23 +359,24 @@ impl Run<'_> {
                 notes.push(Note::Stay(format!("{id}: nothing to do: someone else moved it first (now at {now_at})")));
                 continue;
             }
-            let Transition { target, verb, note, trailers, exit } = match (self.decide)(canary, &committed, self.now)? {
-                Next::Move { to } => to,
-                Next::Stay { why } if moved => {
-                    notes.push(Note::Stay(format!(
-                        "{id}: nothing to do: {why} (someone else moved it first: now at {now_at})"
-                    )));
-                    continue;
-                }
-                Next::Stay { why } => {
-                    notes.push(Note::Stay(format!("{id}: nothing to do: {why}")));
-                    continue;
-                }
-                Next::Held(gates) => {
-                    planned.held = hold(planned.held, notes, id, &gates);
-                    continue;
-                }
-            };
+            let Transition { target, verb, note, trailers, exit } =
+                match (self.decide)(canary, &committed, tip, self.now)? {
+                    Next::Move { to } => to,
+                    Next::Stay { why } if moved => {
+                        notes.push(Note::Stay(format!(
+                            "{id}: nothing to do: {why} (someone else moved it first: now at {now_at})"
+                        )));
+                        continue;
+                    }
+                    Next::Stay { why } => {
+                        notes.push(Note::Stay(format!("{id}: nothing to do: {why}")));
+                        continue;
+                    }
+                    Next::Held(gates) => {
+                        planned.held = hold(planned.held, notes, id, &gates);
+                        continue;
+                    }
+                };
             let mut planned_state = plan::plan(canary, &target);
             committed.carry_into(&mut planned_state)?;
             let rendered = renderer.render(&planned_state, &canary.file)?;

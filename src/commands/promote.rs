@@ -14,6 +14,7 @@ use jiff::Timestamp;
 use crate::cli::PromoteArgs;
 use crate::commands::analyze;
 use crate::commands::commits::{Commits, Committed, now};
+use crate::commands::fleet;
 use crate::commands::moves::{self, Decision, Transition};
 use crate::commands::{Workspace, parse_step};
 use crate::exit::Code;
@@ -31,10 +32,21 @@ pub(super) fn run(ws: &Workspace, args: &PromoteArgs) -> Result<Code> {
     // Prometheus is asked once per release and recorded state, however often the decision is
     // made again: the releases at HEAD up front, side by side; any other when first met.
     let asked: Mutex<Asked> = Mutex::new(ask_at_head(ws, &args.selection.releases)?);
-    moves::run(ws, &args.selection, &args.commit, moves::Intent::FromHere, &|canary, committed, now| {
+    // A fleet's instances are judged by where all of them stand: read once per commit.
+    let (git, views) = (Commits::open(ws)?, fleet::Views::default());
+    moves::run(ws, &args.selection, &args.commit, moves::Intent::FromHere, &|canary, committed, at, now| {
         let recorded = committed.recorded.as_ref();
         let observed = committed.observed();
-        let evidence = evidence_for(ws, &asked, canary, recorded, observed.clone(), now)?;
+        let mut evidence = evidence_for(ws, &asked, canary, recorded, observed.clone(), now)?;
+        let ask = |canaries: &[Canary], recorded: &[Option<Recorded>], observed: &[Observed]| -> Vec<Evidence> {
+            let each = canaries.iter().zip(recorded).zip(observed);
+            each.map(|((c, r), o)| {
+                evidence_for(ws, &asked, c, r.as_ref(), o.clone(), now)
+                    .unwrap_or_else(|e| Evidence::unavailable(format!("{e:#}")))
+            })
+            .collect()
+        };
+        evidence.fleet = views.at(&git, at, canary, &ask, now)?;
         let to = args.to.as_deref().map(|name| parse_step(canary, name)).transpose()?;
         let opts = Options { to, restart: args.restart, skip_gates: args.skip_gates };
         let decision = release::decide(canary, recorded, observed, now, &opts, &evidence)?;

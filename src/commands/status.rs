@@ -36,6 +36,7 @@ use crate::cli::{StatusArgs, StatusFormat};
 use crate::commands::Workspace;
 use crate::commands::analyze;
 use crate::commands::commits::{Commits, now};
+use crate::commands::fleet;
 use crate::exit::Code;
 use crate::plan::Recorded;
 use crate::plan::Step;
@@ -64,8 +65,20 @@ struct Row {
     /// [`crate::plan::pods_json`]), or null when nothing is committed.
     traffic: serde_json::Value,
     pods: serde_json::Value,
+    /// For an instance of a fleet: the fleet, the cluster, the wave and the fleet's position
+    /// (absent for a release that is no fleet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fleet: Option<FleetRow>,
     #[serde(skip)]
     of: Option<(usize, usize)>,
+}
+
+#[derive(Serialize)]
+struct FleetRow {
+    name: String,
+    cluster: String,
+    wave: u32,
+    position: String,
 }
 
 #[derive(Serialize)]
@@ -84,15 +97,21 @@ pub(super) fn run(ws: &Workspace, args: &StatusArgs) -> Result<Code> {
     let committed = git.map_committed(head, &canaries, |_, c| Ok(c.into_observed()))?;
     let (observed, recorded): (Vec<Observed>, Vec<Option<Recorded>>) = committed.into_iter().unzip();
     // What Prometheus says, asked as `promote` asks it: the decision below is promote's.
-    let evidence = analyze::evidence(ws, &canaries, &recorded, &observed, now);
-    let committed = observed.into_iter().zip(recorded);
-    for ((canary, (observed, recorded)), evidence) in canaries.iter().zip(committed).zip(evidence) {
+    // A check whose query cannot be planned is shown as what holds the release.
+    let evidence: Vec<Evidence> = analyze::evidence(ws, &canaries, &recorded, &observed, now)
+        .into_iter()
+        .map(|e| e.unwrap_or_else(|e| Evidence::unavailable(format!("{e:#}"))))
+        .collect();
+    let asked: Vec<Option<&Evidence>> = evidence.iter().map(Some).collect();
+    let views = fleet::views_of(ws, &git, head, &canaries, &recorded, &observed, &asked, now)?;
+    let committed = observed.iter().zip(&recorded);
+    for ((canary, (observed, recorded)), mut evidence) in canaries.iter().zip(committed).zip(evidence.clone()) {
         let recorded = recorded.as_ref();
-        let facts = recorded.map(|_| &observed);
+        let facts = recorded.map(|_| observed);
         let position = release::position(canary, recorded)?;
-        // A check whose query cannot be planned is shown as what holds the release.
-        let evidence = evidence.unwrap_or_else(|e| Evidence::unavailable(format!("{e:#}")));
-        let decision = release::decide(canary, recorded, &observed, now, &release::Options::default(), &evidence)?;
+        let view = canary.fleet.as_ref().and_then(|_| views.get(&canary.fleet_id()));
+        evidence.fleet = view.cloned();
+        let decision = release::decide(canary, recorded, observed, now, &release::Options::default(), &evidence)?;
         let next = &decision.next;
         let gates: &[Gate] = match next {
             Next::Held(gates) => gates,
@@ -133,6 +152,12 @@ pub(super) fn run(ws: &Workspace, args: &StatusArgs) -> Result<Code> {
             reason: recorded.filter(|_| matches!(status, "aborted" | "aborting")).and_then(|r| r.reason.clone()),
             traffic: facts.map_or(serde_json::Value::Null, |f| crate::plan::traffic_json(&f.traffic)),
             pods: facts.map_or(serde_json::Value::Null, |f| crate::plan::pods_json(&f.pods)),
+            fleet: canary.fleet.as_ref().zip(view).map(|(member, view)| FleetRow {
+                name: canary.fleet_id(),
+                cluster: member.cluster.clone(),
+                wave: member.wave,
+                position: release::waves::position(canary, view).unwrap_or_default(),
+            }),
             of,
         });
     }
@@ -176,11 +201,19 @@ fn text(rows: &[Row]) -> String {
         })
         .collect();
     let widths: Vec<usize> = (0..5).map(|i| cells.iter().map(|c| c[i].chars().count()).max().unwrap_or(0)).collect();
-    cells
+    let mut out: String = cells
         .iter()
         .map(|c| {
             let line: Vec<String> = c.iter().zip(&widths).map(|(cell, w)| format!("{cell:w$}")).collect();
             line.join("  ").trim_end().to_string() + "\n"
         })
-        .collect()
+        .collect();
+    // Each fleet's position, once, after its instances' lines.
+    let mut said = std::collections::BTreeSet::new();
+    for fleet in rows.iter().filter_map(|r| r.fleet.as_ref()) {
+        if said.insert(&fleet.name) {
+            out.push_str(&format!("{}: {}\n", fleet.name, fleet.position));
+        }
+    }
+    out
 }

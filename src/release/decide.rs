@@ -41,13 +41,16 @@ pub(crate) struct Evidence {
     /// The pods Prometheus shows available, by Deployment name; None when not asked (a release
     /// without analysis, or with nothing committed yet).
     pub available: Option<Result<BTreeMap<String, f64>, String>>,
+    /// For an instance of a fleet: where every instance stands ([`super::waves`]), read from
+    /// their overlays (and their analyses) before deciding.
+    pub fleet: Option<std::sync::Arc<super::waves::View>>,
 }
 
 impl Evidence {
     /// The evidence of a release whose analysis could not be asked at all, and why: it holds
     /// what it would hold with Prometheus unreachable.
     pub(crate) fn unavailable(why: String) -> Evidence {
-        Evidence { checks: Some(Err(why)), available: None }
+        Evidence { checks: Some(Err(why)), available: None, fleet: None }
     }
 }
 
@@ -106,7 +109,18 @@ pub(crate) fn decide(
         Some(Err(why)) => held.push(Gate::Unavailable { why: why.clone() }),
         None => {}
     }
-    let next = next(canary, recorded, observed, now, opts)?;
+    let (next, wave_gates) = match (&evidence.fleet, canary.fleet.is_some()) {
+        (Some(view), true) => {
+            if let Some(aborted) = super::waves::aborted_elsewhere(canary, recorded, view) {
+                let reason = super::waves::abort_reason(aborted);
+                let next = super::abort(canary, recorded, observed, now, &reason)?;
+                return Ok(Decision { next, aborts: Some(reason), analysis: lines });
+            }
+            fleet_next(canary, recorded, observed, now, opts, view)?
+        }
+        _ => (next(canary, recorded, observed, now, opts)?, Vec::new()),
+    };
+    held.extend(wave_gates);
     let next = match next {
         Next::Move { to } => {
             let from = current(canary, recorded).ok();
@@ -130,6 +144,57 @@ pub(crate) fn decide(
         stay @ Next::Stay { .. } => stay,
     };
     Ok(Decision { next, aborts: None, analysis: lines })
+}
+
+/// The life's next step for an instance of a fleet, and the waves' gates that hold a move that
+/// starts the canary (the rules are in [`super::waves`]): while the waves before its own have not
+/// all passed, the instance is decided as a release whose spec has no canary (it commits
+/// `steady`, or goes back to it), and a stay there is held by the waves.
+fn fleet_next(
+    canary: &Canary,
+    recorded: Option<&Recorded>,
+    observed: &super::Observed,
+    now: Timestamp,
+    opts: &Options,
+    view: &super::waves::View,
+) -> Result<(Next<State>, Vec<Gate>), Error> {
+    use super::waves::{self, Standing};
+    let id = canary.id();
+    let mine = view.members.iter().find(|m| m.id == id).map(|m| &m.standing);
+    if canary.canary.is_none() {
+        // A finish waits for every instance, unless it is under way here already.
+        let gate = waves::finish_gate(canary, view).filter(|_| !opts.skip_gates && mine != Some(&Standing::Finished));
+        if let Some(gate) = gate.filter(|_| recorded.is_some()) {
+            return Ok((Next::Held(vec![gate]), Vec::new()));
+        }
+        return Ok((next(canary, recorded, observed, now, opts)?, Vec::new()));
+    }
+    let starting = matches!(mine, None | Some(Standing::Waiting | Standing::Aborted { .. }));
+    let start = waves::start_gates(canary, recorded, view, now, opts.restart);
+    if !starting || start.gates.is_empty() {
+        return Ok((next(canary, recorded, observed, now, opts)?, Vec::new()));
+    }
+    if start.closed {
+        let waiting = Canary { canary: None, ..canary.clone() };
+        let next = match next(&waiting, recorded, observed, now, &Options::default())? {
+            Next::Stay { .. } => Next::Held(start.gates),
+            Next::Held(mut gates) => {
+                gates.extend(start.gates);
+                Next::Held(gates)
+            }
+            // What is recorded for the spec without a canary, read back against the spec.
+            Next::Move { to } => Next::Move { to },
+        };
+        return Ok((next, Vec::new()));
+    }
+    let next = next(canary, recorded, observed, now, opts)?;
+    let starts =
+        |to: &State| to.leaving.is_none() && matches!(to.toward.unwrap_or(to.step), Step::Prepare | Step::Stage(_));
+    Ok(match next {
+        Next::Move { to } if starts(&to) => (Next::Held(start.gates), Vec::new()),
+        Next::Held(gates) if mine == Some(&Standing::Waiting) || mine.is_none() => (Next::Held(gates), start.gates),
+        other => (other, Vec::new()),
+    })
 }
 
 /// Whether the move from `from` to `to` is on its way to more traffic on the canary: a higher

@@ -62,6 +62,7 @@ use crate::spec::{Canary, format_duration};
 mod decide;
 mod leaving;
 mod transition;
+pub(crate) mod waves;
 
 pub(crate) use crate::plan::Observed;
 pub(crate) use decide::{Check, Decision, Evidence, decide};
@@ -109,6 +110,9 @@ pub(crate) enum Gate {
     /// The spec finishes the release (its canary became the stable version) while the release
     /// stands at `from`: `pending` are the gates of that stage and of every stage not yet run.
     Finish { from: String, pending: Vec<Gate> },
+    /// A fleet's waves hold this instance (see [`waves`]): its wave has not opened, the fleet was
+    /// aborted, or a finish waits for other instances.
+    Wave { wave: u32, short: String, why: String },
 }
 
 impl fmt::Display for Gate {
@@ -141,6 +145,7 @@ impl fmt::Display for Gate {
                     said.join("; ")
                 )
             }
+            Gate::Wave { why, .. } => f.write_str(why),
             Gate::OnTheWay { stage, pause } => write!(
                 f,
                 "--to passes stage `{stage}`, which {pause}; promote one stage at a time, or skip its gates on purpose with --skip-gates --reason TEXT"
@@ -165,6 +170,7 @@ impl Gate {
             Gate::Analysis { check, .. } => format!("analysis: {check}"),
             Gate::Unavailable { .. } => "analysis: unavailable".into(),
             Gate::NotRun { stage } => format!("{stage} not run"),
+            Gate::Wave { short, .. } => short.clone(),
             Gate::Finish { pending, .. } => {
                 format!("finish early: {}", pending.iter().map(Gate::short).collect::<Vec<_>>().join(", "))
             }
@@ -182,7 +188,9 @@ impl Gate {
             }
             Gate::Aborted { reason: Some(reason) } => format!("aborted ({reason})"),
             Gate::Aborted { reason: None } => "aborted".into(),
-            Gate::OnTheWay { .. } | Gate::Warmup { .. } | Gate::Unavailable { .. } => self.to_string(),
+            Gate::OnTheWay { .. } | Gate::Warmup { .. } | Gate::Unavailable { .. } | Gate::Wave { .. } => {
+                self.to_string()
+            }
             Gate::Analysis { why, .. } => format!("analysis: {why}"),
             Gate::NotRun { stage } => format!("{stage} has not run"),
             Gate::Finish { pending, .. } => format!(
@@ -267,7 +275,12 @@ pub(crate) fn current(canary: &Canary, recorded: Option<&Recorded>) -> Result<St
         (Position::New, _) => State::new(Step::Steady),
         (Position::Outdated, _) if canary.canary.is_some() => State::new(Step::Prepare),
         (Position::Outdated, _) => State::new(Step::Steady),
-        (Position::At(Step::Steady), r) => State { since: r.and_then(|r| r.since), ..State::new(Step::Steady) },
+        // A fleet's wave approval waits at `steady` ([`waves::approval`]); nothing else is approved there.
+        (Position::At(Step::Steady), r) => State {
+            since: r.and_then(|r| r.since),
+            approved: r.and_then(|r| r.approved.clone()),
+            ..State::new(Step::Steady)
+        },
         (Position::At(step), None) => State::new(step),
         (Position::At(step), Some(r)) => {
             let named = |name: &Option<String>| name.as_deref().map(|n| known(canary, r, n)).transpose();
@@ -620,6 +633,32 @@ pub(crate) fn approve(canary: &Canary, recorded: Option<&Recorded>) -> Result<Ne
     }
     let cur = current(canary, recorded)?;
     Ok(Next::Move { to: State { approved: Some(stage.name.clone()), ..cur } })
+}
+
+/// What `approve --wave K` commits for an instance of a fleet: the wave's approval, recorded
+/// while the instance waits at `steady` for the spec's canary ([`waves::approval`]).
+pub(crate) fn approve_wave(canary: &Canary, recorded: Option<&Recorded>, wave: u32) -> Result<Next<State>, Error> {
+    let stay = |why: String| Ok(Next::Stay { why });
+    let (Some(member), Some(c)) = (&canary.fleet, &canary.canary) else {
+        return stay("no canary waits for a wave".into());
+    };
+    if member.wave != wave {
+        return stay(format!("in wave {}, not {wave}", member.wave));
+    }
+    if wave == 1 {
+        return stay("wave 1 starts without a wave approval".into());
+    }
+    let marker = waves::approval(wave, &c.version);
+    match position(canary, recorded)? {
+        Position::At(Step::Steady) => {}
+        Position::New => return stay("nothing committed yet; promote commits `steady` first".into()),
+        _ => return stay("the canary has started here already".into()),
+    }
+    if recorded.and_then(|r| r.approved.as_deref()) == Some(marker.as_str()) {
+        return stay(format!("wave {wave} is approved already for `{}`", c.version));
+    }
+    let cur = current(canary, recorded)?;
+    Ok(Next::Move { to: State { approved: Some(marker), ..cur } })
 }
 
 /// What `abort` commits, wherever the release stands: the traffic back to stable as fast as
