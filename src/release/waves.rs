@@ -5,7 +5,7 @@
 //! The rules:
 //! - An instance *starts* the canary when it leaves `steady` (or a canary the spec no longer
 //!   has, or `aborted` for a restart) for `prepare`. An instance of wave k starts only when every
-//!   instance of the waves before it has *passed*: it stands at the last stage, not in between,
+//!   instance of the waves before it has *passed*: it stands at the last stage (its traffic moved),
 //!   with that stage's approval given, its bake over and every analysis check passing now; then
 //!   the waves' bake (`waves.bake`, from the latest time an instance of wave k-1 passed: its last
 //!   stage's start plus that stage's bake) and the wave's approval (`kanari approve NAME --wave
@@ -97,7 +97,9 @@ pub(crate) fn standing(
     }
     let running = Standing::Running { stage: r.stage.clone() };
     let Some(last) = canary.stages.len().checked_sub(1) else { return running };
-    if r.stage != canary.stages[last].name || r.toward.is_some() || r.holding.is_some() {
+    // A drain under way in the last stage (the pods its traffic left going) does not hold it:
+    // the stage's traffic moved when it began.
+    if r.stage != canary.stages[last].name || r.toward.is_some() {
         return running;
     }
     let clear = gates(canary, Step::Stage(last), recorded, now).is_ok_and(|held| held.is_empty());

@@ -48,6 +48,7 @@
 mod bookinfo;
 mod checker;
 mod drive;
+mod fleet;
 mod gateway;
 mod own;
 mod props;
@@ -449,11 +450,37 @@ pub fn history(repo: &Path, dir: &str) -> Vec<String> {
 /// and every consecutive pair of them; returns the overlays. When the rules hold, every overlay
 /// is also built with `kubectl kustomize` (which fails the test when it cannot).
 pub fn check_release(repo: &Path, dir: &str, spec_file: &str) -> Result<Vec<Overlay>, String> {
+    check_instance(repo, dir, spec_file, None)
+}
+
+/// The spec of a fleet's instance in `cluster`: the cluster's `replicas` or `autoscaling`
+/// in place of the spec's.
+pub fn instance_spec(mut spec: Value, cluster: &str) -> Value {
+    let entry = list(&spec["spec"]["clusters"]).find(|c| text(&c["name"]).as_deref() == Some(cluster)).cloned();
+    let Some(entry) = entry else { return spec };
+    for key in ["replicas", "autoscaling"] {
+        if let Some(value) = entry.get(key).filter(|v| !v.is_null()) {
+            let s = spec["spec"].as_object_mut().expect("a spec");
+            s.remove("replicas");
+            s.remove("autoscaling");
+            s.insert(key.to_string(), value.clone());
+        }
+    }
+    spec
+}
+
+/// [`check_release`] for a fleet's instance in `cluster` (its spec read with
+/// [`instance_spec`]), or for a release that is no fleet (`None`).
+pub fn check_instance(repo: &Path, dir: &str, spec_file: &str, cluster: Option<&str>) -> Result<Vec<Overlay>, String> {
     let mut read: Vec<(Overlay, Value)> = Vec::new();
     let mut broken = Vec::new();
     for commit in history(repo, dir) {
         let x = overlay_at(repo, &commit, dir);
         let spec = spec_at(repo, &commit, spec_file);
+        let spec = match cluster {
+            Some(cluster) => instance_spec(spec, cluster),
+            None => spec,
+        };
         if let Err(e) = check_overlay(&x) {
             broken.push(e);
         }
