@@ -98,8 +98,14 @@ pub(super) fn markdown(diffs: &[ReleaseDiff], removed: &[(String, String)], comp
     }
     // Sections are text around the file diffs, which may be folded.
     let mut sections: Vec<Section> = Vec::new();
+    let mut wave = None;
     for d in diffs {
-        let mut text = format!("\n### `{}`\n\n#### This pull request changes\n\n", d.canary.id());
+        let mut text = String::new();
+        // A fleet's instances come wave by wave, each wave under a line of its own.
+        if let Some(line) = crate::commands::wave_heading(d.canary, &mut wave) {
+            text.push_str(&format!("\n**{line}**\n"));
+        }
+        text.push_str(&format!("\n### `{}`\n\n#### This pull request changes\n\n", d.canary.id()));
         text.push_str(&spec_part(&d.spec));
         let after = if d.next { "After merge, the next promote" } else { "After merge, the overlay re-rendered" };
         text.push_str(&format!("\n#### {after}"));

@@ -36,6 +36,7 @@ use crate::cli::{DiffArgs, DiffFormat};
 use crate::commands::analyze;
 use crate::commands::comment::{self, MARKDOWN_LIMIT, ReleaseDiff, held_text};
 use crate::commands::commits::{Commits, Committed, now};
+use crate::commands::fleet;
 use crate::commands::{Workspace, named_state};
 use crate::diff::{self, Change};
 use crate::exit::Code;
@@ -115,6 +116,11 @@ pub(super) fn run(ws: &Workspace, args: &DiffArgs) -> Result<Code> {
             })
         })
         .collect();
+    // With `--next`, a fleet's instances are decided with where all of them stand.
+    let evidence = match args.next && canaries.iter().any(|c| c.fleet.is_some()) {
+        true => with_fleets(&git, base, &canaries, evidence, now)?,
+        false => evidence,
+    };
     let progress = crate::commands::Progress::new(ws, "diffing", canaries.len());
     let index = |canary: &Canary| canaries.iter().position(|c| std::ptr::eq(c, canary)).expect("one of them");
     let diffs: Vec<ReleaseDiff> = git.map_committed(base, &canaries, |canary, committed| {
@@ -142,7 +148,11 @@ pub(super) fn run(ws: &Workspace, args: &DiffArgs) -> Result<Code> {
     let out = match args.format {
         DiffFormat::Text => {
             let mut out = String::new();
+            let mut wave = None;
             for (i, d) in diffs.iter().enumerate() {
+                if let Some(line) = crate::commands::wave_heading(d.canary, &mut wave) {
+                    out.push_str(&format!("{line}\n"));
+                }
                 out.push_str(&text(d, ws.color));
                 match judged(i) {
                     Some(Ok((_, checks))) => {
@@ -211,6 +221,27 @@ pub(super) fn run(ws: &Workspace, args: &DiffArgs) -> Result<Code> {
     let spec_changed = |d: &ReleaseDiff| d.spec.as_ref().is_ok_and(|s| !s.is_empty());
     let differs = diffs.iter().any(|d| !d.changes.is_empty() || spec_changed(d)) || !removed.is_empty();
     Ok(if differs { Code::Differences } else { Code::Ok })
+}
+
+/// The evidence of each release with its fleet's view ([`fleet::views_of`]), read at `base`;
+/// an instance the run did not select counts as having no analysis due.
+fn with_fleets(
+    git: &Commits,
+    base: Option<crate::repo::CommitId>,
+    canaries: &[Canary],
+    mut evidence: Vec<Option<Evidence>>,
+    now: jiff::Timestamp,
+) -> Result<Vec<Option<Evidence>>> {
+    let read = git.map_committed(base, canaries, |_, c| Ok(c.into_observed()))?;
+    let (observed, recorded): (Vec<_>, Vec<_>) = read.into_iter().unzip();
+    let asked: Vec<Option<&Evidence>> = evidence.iter().map(Option::as_ref).collect();
+    let views = fleet::views_of(git, base, canaries, &recorded, &observed, &asked, &fleet::no_analysis, now)?;
+    for (canary, evidence) in canaries.iter().zip(&mut evidence) {
+        if let Some(view) = canary.fleet.as_ref().and_then(|_| views.get(&canary.fleet_id())) {
+            evidence.get_or_insert_with(Evidence::default).fleet = Some(std::sync::Arc::clone(view));
+        }
+    }
+    Ok(evidence)
 }
 
 /// Each release's analysis run now, when it is in a stage with canary traffic: its window and

@@ -26,10 +26,12 @@ use crate::stats::Verdict;
 pub(super) type Known<'a> = HashMap<String, (Option<&'a Recorded>, &'a Observed, Option<&'a Evidence>)>;
 
 /// How a run asks the analysis of instances it had not read: the evidence of each.
+/// [`no_analysis`] asks nothing.
 pub(super) type Ask<'a> = dyn Fn(&[Canary], &[Option<Recorded>], &[Observed]) -> Vec<Evidence> + 'a;
 
 /// The analysis of `canaries` asked now, side by side ([`analyze::evidence`]); a check that
-/// cannot be planned is an analysis that cannot run.
+/// cannot be planned is an analysis that cannot run. Only for specs the run trusts (a
+/// branch's, not a pull request's).
 pub(super) fn ask_now(
     ws: &Workspace,
     now: Timestamp,
@@ -126,14 +128,16 @@ impl Views {
 
 /// The views of the fleets among `canaries` (each read with `recorded`, `observed` and
 /// `evidence`, side by side), by fleet: what `status` and `diff` pass to `release::decide`.
+/// The instances a run did not read are read from `at`, their analysis asked through `ask`.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn views_of(
-    ws: &Workspace,
     git: &Commits,
     at: Option<CommitId>,
     canaries: &[Canary],
     recorded: &[Option<Recorded>],
     observed: &[Observed],
     evidence: &[Option<&Evidence>],
+    ask: &Ask,
     now: Timestamp,
 ) -> Result<HashMap<String, Arc<View>>> {
     let mut views = HashMap::new();
@@ -149,10 +153,16 @@ pub(super) fn views_of(
     for canary in canaries.iter().filter(|c| c.fleet.is_some()) {
         let fleet = canary.fleet_id();
         if !views.contains_key(&fleet)
-            && let Some(view) = view(git, at, canary, &known, &ask_now(ws, now), now)?
+            && let Some(view) = view(git, at, canary, &known, ask, now)?
         {
             views.insert(fleet, view);
         }
     }
     Ok(views)
+}
+
+/// Asks nothing: the instances a run did not read count as having no analysis due (a pull
+/// request's specs are never asked for a Prometheus beyond what the run already asked).
+pub(super) fn no_analysis(canaries: &[Canary], _: &[Option<Recorded>], _: &[Observed]) -> Vec<Evidence> {
+    vec![Evidence::default(); canaries.len()]
 }

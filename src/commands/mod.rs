@@ -280,6 +280,23 @@ pub(crate) fn by_version<'a, V>(sides: &[&'a [(String, V)]]) -> Vec<(&'a str, Ve
         .collect()
 }
 
+/// The line that opens a fleet's wave in a list of releases (`bookinfo/reviews: wave 1 of 2
+/// (eu-1)`), when `canary` is the first instance of its wave; `last` is the fleet and wave of
+/// the release before it, updated.
+pub(crate) fn wave_heading(canary: &Canary, last: &mut Option<(String, u32)>) -> Option<String> {
+    let Some(member) = &canary.fleet else {
+        *last = None;
+        return None;
+    };
+    let here = (canary.fleet_id(), member.wave);
+    if last.as_ref() == Some(&here) {
+        return None;
+    }
+    *last = Some(here);
+    let clusters: Vec<&str> = member.fleet.wave(member.wave).map(|c| c.name.as_str()).collect();
+    Some(format!("{}: wave {} of {} ({})", canary.fleet_id(), member.wave, member.fleet.last_wave, clusters.join(", ")))
+}
+
 pub(crate) fn select(all: Vec<Canary>, selectors: &[String]) -> Result<Vec<Canary>> {
     if selectors.is_empty() {
         return Ok(all);

@@ -62,6 +62,7 @@ pub(super) fn run(ws: &Workspace, args: &PlanArgs) -> Result<Code> {
         }
         writeln!(out)?;
     }
+    let mut fleets = std::collections::BTreeSet::new();
     for (i, canary) in canaries.iter().enumerate().filter(|_| args.format != PlanFormat::Json) {
         let r = release_of(ws, canary)?;
         let piece = match args.format {
@@ -69,7 +70,15 @@ pub(super) fn run(ws: &Workspace, args: &PlanArgs) -> Result<Code> {
             PlanFormat::Mermaid => mermaid(&r),
             _ => text(&r),
         };
-        write!(out, "{}{piece}", if i == 0 { "" } else { "\n" })?;
+        // A fleet's waves come once, before its first instance.
+        let waves = match (args.format, fleets.insert(canary.fleet_id())) {
+            (PlanFormat::Text, true) => waves(canary, "", "").map(|w| w + "\n"),
+            (PlanFormat::Markdown, true) => {
+                waves(canary, "- ", "`").map(|w| format!("### Fleet `{}`\n\n{w}\n", canary.fleet_id()))
+            }
+            _ => None,
+        };
+        write!(out, "{}{}{piece}", if i == 0 { "" } else { "\n" }, waves.unwrap_or_default())?;
     }
     out.flush()?;
     Ok(Code::Ok)
@@ -130,7 +139,19 @@ fn release_of<'a>(ws: &Workspace, canary: &'a Canary) -> Result<Release<'a>> {
         .map(|state| {
             let at = here(&state);
             let state = if at { current.clone() } else { state };
-            let summary = plan::summarize(canary, state.step, &plan::plan(canary, &state));
+            let mut summary = plan::summarize(canary, state.step, &plan::plan(canary, &state));
+            // A later wave's instance leaves `steady` once the wave before it has passed.
+            if let Some(member) = canary.fleet.as_ref().filter(|m| m.wave > 1 && state.step == plan::Step::Steady) {
+                summary.gate.push(format!("wave {} passed", member.wave - 1));
+                summary.gate.extend(
+                    member
+                        .fleet
+                        .waves
+                        .describe()
+                        .into_iter()
+                        .flat_map(|d| d.split(", ").map(str::to_string).collect::<Vec<_>>()),
+                );
+            }
             (Summary { state: state_text(canary, &state), ..summary }, at)
         })
         .unzip();
@@ -157,6 +178,42 @@ fn recorded_row(ws: &Workspace, canary: &Canary, r: &plan::Recorded) -> Result<S
         pods: facts.pods,
         gate: Vec::new(),
     })
+}
+
+/// A fleet's waves, a line each after a heading (text), or as a list (Markdown: `bullet` and
+/// `quote` around names): the clusters of each wave and the stages each instance walks, and what
+/// holds a wave after the first. None for a release that is no fleet.
+fn waves(canary: &Canary, bullet: &str, quote: &str) -> Option<String> {
+    let member = canary.fleet.as_ref()?;
+    let fleet = &member.fleet;
+    let stages: Vec<&str> = canary.stages.iter().map(|s| s.name.as_str()).collect();
+    let mut lines = vec![format!(
+        "{}: a fleet of {} clusters in {} waves ({})",
+        canary.fleet_id(),
+        fleet.clusters.len(),
+        fleet.last_wave,
+        canary.file.display()
+    )];
+    if !bullet.is_empty() {
+        lines[0] = format!("{} clusters in {} waves:", fleet.clusters.len(), fleet.last_wave);
+    }
+    let held = fleet.waves.describe().map(|d| format!(", then {d}")).unwrap_or_default();
+    for wave in 1..=fleet.last_wave {
+        let clusters: Vec<String> = fleet
+            .wave(wave)
+            .map(|c| match c.replicas {
+                Some(n) => format!("{quote}{}{quote} ({n} pods)", c.name),
+                None => format!("{quote}{}{quote}", c.name),
+            })
+            .collect();
+        let after = match wave {
+            1 => String::new(),
+            _ => format!("; starts once wave {} has passed its last stage{held}", wave - 1),
+        };
+        let indent = if bullet.is_empty() { "  " } else { bullet };
+        lines.push(format!("{indent}wave {wave}: {}: {}{after}", clusters.join(", "), stages.join(", ")));
+    }
+    Some(lines.join("\n"))
 }
 
 fn heading(r: &Release) -> String {
@@ -282,7 +339,7 @@ fn to_json(r: &Release) -> Value {
             state
         })
         .collect();
-    json!({
+    let mut release = json!({
         "name": c.id(),
         "file": c.file,
         "output": c.output,
@@ -290,5 +347,14 @@ fn to_json(r: &Release) -> Value {
         "canary": c.canary.as_ref().map(|v| &v.version),
         "current": r.current,
         "states": states,
-    })
+    });
+    if let Some(member) = &c.fleet {
+        release["fleet"] = json!({
+            "name": c.fleet_id(),
+            "cluster": member.cluster,
+            "wave": member.wave,
+            "waves": member.fleet.last_wave,
+        });
+    }
+    release
 }

@@ -103,7 +103,8 @@ pub(super) fn run(ws: &Workspace, args: &StatusArgs) -> Result<Code> {
         .map(|e| e.unwrap_or_else(|e| Evidence::unavailable(format!("{e:#}"))))
         .collect();
     let asked: Vec<Option<&Evidence>> = evidence.iter().map(Some).collect();
-    let views = fleet::views_of(ws, &git, head, &canaries, &recorded, &observed, &asked, now)?;
+    let ask = fleet::ask_now(ws, now);
+    let views = fleet::views_of(&git, head, &canaries, &recorded, &observed, &asked, &ask, now)?;
     let committed = observed.iter().zip(&recorded);
     for ((canary, (observed, recorded)), mut evidence) in canaries.iter().zip(committed).zip(evidence.clone()) {
         let recorded = recorded.as_ref();

@@ -116,6 +116,12 @@ impl Fleet {
     pub(crate) fn wave(&self, wave: u32) -> impl Iterator<Item = &Cluster> {
         self.clusters.iter().filter(move |c| c.wave == wave)
     }
+
+    /// Every cluster, wave by wave, in the spec's order within a wave: the order of the
+    /// instances in every command's output.
+    pub(crate) fn by_wave(&self) -> impl Iterator<Item = &Cluster> {
+        (1..=self.last_wave).flat_map(|wave| self.wave(wave))
+    }
 }
 
 impl Waves {
@@ -155,11 +161,11 @@ impl Canary {
         canary
     }
 
-    /// Every instance of this release's fleet, this one among them, in the spec's order of the
-    /// clusters; this release alone when it is no fleet.
+    /// Every instance of this release's fleet, this one among them, wave by wave
+    /// ([`Fleet::by_wave`]); this release alone when it is no fleet.
     pub(crate) fn instances(&self) -> Vec<Canary> {
         match &self.fleet {
-            Some(member) => member.fleet.clusters.iter().map(|c| self.instance(c)).collect(),
+            Some(member) => member.fleet.by_wave().map(|c| self.instance(c)).collect(),
             None => vec![self.clone()],
         }
     }
@@ -310,7 +316,7 @@ impl Validator<'_> {
     }
 }
 
-/// A validated release, one per cluster for a fleet's; the release itself otherwise.
+/// A validated release, one per cluster for a fleet's (wave by wave); the release itself otherwise.
 pub(super) fn instances(placed: Placed) -> Vec<Placed> {
     let Some(member) = placed.canary.fleet.clone() else { return vec![placed] };
     let fleet = Arc::clone(&member.fleet);
