@@ -124,7 +124,8 @@ the one to approve, or pass --all to approve them all (exit code 2 otherwise, no
 
 Examples:
   kanari approve reviews
-  kanari approve --all")]
+  kanari approve --all
+  kanari approve reviews --wave 2")]
     Approve(ApproveArgs),
 
     /// Write a first Canary spec for a service from the manifests it runs with today

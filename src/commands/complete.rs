@@ -95,13 +95,26 @@ fn loaded() -> Vec<Canary> {
     workspace().and_then(|ws| ws.all_releases(&[]).ok()).unwrap_or_default()
 }
 
+/// Every release's name; a fleet's once (every instance), then each instance's `name@cluster`.
 fn releases() -> Vec<CompletionCandidate> {
-    loaded()
-        .iter()
-        .map(|c| {
-            CompletionCandidate::new(c.name.clone()).help(Some(format!("{} ({})", c.id(), c.file.display()).into()))
-        })
-        .collect()
+    let mut out = Vec::new();
+    let mut fleets = std::collections::BTreeSet::new();
+    for c in &loaded() {
+        let Some(member) = &c.fleet else {
+            out.push(
+                CompletionCandidate::new(c.name.clone())
+                    .help(Some(format!("{} ({})", c.id(), c.file.display()).into())),
+            );
+            continue;
+        };
+        if fleets.insert(c.fleet_id()) {
+            let help = format!("{}: {} clusters ({})", c.fleet_id(), member.fleet.clusters.len(), c.file.display());
+            out.push(CompletionCandidate::new(c.name.clone()).help(Some(help.into())));
+        }
+        let help = format!("{}, wave {} ({})", c.id(), member.wave, c.file.display());
+        out.push(CompletionCandidate::new(format!("{}@{}", c.name, member.cluster)).help(Some(help.into())));
+    }
+    out
 }
 
 /// Every state name of every release (or of the releases the words name), with the release.

@@ -201,7 +201,7 @@ pub(crate) fn start_gates(
         };
         held.push(Gate::Wave {
             wave,
-            short: format!("wave {wave}: waves before"),
+            short: format!("wave {} not passed", wave - 1),
             why: format!(
                 "wave {wave} starts once every instance of the waves before it has passed its last stage: {shown}{more}"
             ),

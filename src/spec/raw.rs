@@ -4,7 +4,8 @@
 //! of the pipeline.
 //!
 //! Numbers are read as i64 so a wrong one gets a message about its range rather than serde's
-//! "invalid u32".
+//! "invalid u32". The derived `JsonSchema` is `kanari schema` (see `super::schema`): the doc
+//! comments are its descriptions, and each `S<T>` field says `schemars(with = T)`.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -19,10 +20,6 @@ use crate::kube_schema::Node;
 use crate::problem::{Problem, Problems};
 
 pub(super) type S<T> = Spanned<T>;
-
-// The derived `JsonSchema` is `kanari schema` (see `super::schema`): the doc comments below are
-// its descriptions (an editor's hover help), and each `S<T>` field says `schemars(with = T)`,
-// as the place it keeps is no part of the document.
 
 /// A kanari Canary: one release of one service, from its stable version to its canary through the stages.
 #[derive(Deserialize, JsonSchema)]

@@ -69,6 +69,14 @@ fn bash_completes_states_releases_and_refs_from_the_repository() {
 }
 
 #[test]
+fn a_fleet_completes_as_its_name_and_as_each_instance() {
+    let repo = fixture_repo("fleet");
+    let r = repo.path();
+    assert_eq!(bash(r, &["kanari", "status", "rev"]), ["reviews", "reviews@eu-1", "reviews@eu-2", "reviews@us-1"]);
+    assert_eq!(bash(r, &["kanari", "abort", "reviews@e"]), ["reviews@eu-1", "reviews@eu-2"]);
+}
+
+#[test]
 fn fish_and_zsh_get_the_same_names_and_dash_c_picks_the_repository() {
     let repo = fixture_repo("bookinfo");
     let elsewhere = tempfile::tempdir().unwrap();

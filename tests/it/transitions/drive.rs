@@ -44,6 +44,10 @@ impl<'a> Driver<'a> {
         self.now += SignedDuration::from_hours(hours);
     }
 
+    pub fn advance_minutes(&mut self, minutes: i64) {
+        self.now += SignedDuration::from_mins(minutes);
+    }
+
     /// Runs `kanari -C REPO args` at the clock's time; an exit code outside `allowed` is an
     /// error with the whole output.
     pub fn run(&mut self, args: &[&str], allowed: &[i32]) -> Result<Run, String> {

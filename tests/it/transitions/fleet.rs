@@ -206,3 +206,36 @@ fn a_finish_before_the_last_wave_has_passed_holds_every_instance() {
     assert_eq!(stages(&driver), ["steady"; 3], "{}", driver.log.join("\n"));
     check_all(r, &driver);
 }
+
+/// The README's block that follows `after`, between its fences.
+fn readme_block(after: &str) -> String {
+    let readme = std::fs::read_to_string(crate::project().join("README.md")).unwrap();
+    let start = readme.find(after).unwrap_or_else(|| panic!("the README says `{after}`"));
+    let block = &readme[start..];
+    let open = block.find("```\n").unwrap() + 4;
+    block[open..open + block[open..].find("```\n").unwrap()].to_string()
+}
+
+#[test]
+fn the_readme_shows_the_fleets_real_plan_and_status() {
+    let plan = crate::kanari_ok(&crate::project(), &["-C", "fixtures/fleet", "plan", "reviews@us-1"]);
+    let shown = readme_block("`kanari plan` shows the waves first");
+    assert_eq!(
+        shown.replace("...\n", ""),
+        plan.stdout,
+        "the README's fleet plan is stale; paste `kanari -C fixtures/fleet plan reviews@us-1`"
+    );
+    let repo = fleet();
+    let mut driver = Driver::new(repo.path());
+    for _ in 0..5 {
+        driver.run(&["promote"], &[0, 3]).unwrap();
+        driver.advance_minutes(5);
+    }
+    driver.advance_minutes(5);
+    let status = driver.run(&["status"], &[0]).unwrap();
+    assert_eq!(
+        readme_block("`kanari status` gives a line per instance"),
+        status.stdout,
+        "the README's fleet status is stale"
+    );
+}
