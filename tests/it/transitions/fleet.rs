@@ -239,3 +239,52 @@ fn the_readme_shows_the_fleets_real_plan_and_status() {
         "the README's fleet status is stale"
     );
 }
+
+#[test]
+fn one_promote_moves_every_instance_that_can_move_in_one_push() {
+    let repo = fleet();
+    let r = repo.path();
+    let remote = tempfile::tempdir().unwrap();
+    let bare = remote.path().join("origin.git");
+    git(remote.path(), &["init", "-q", "--bare", "-b", "main", "origin.git"]);
+    git(&bare, &["config", "core.logAllRefUpdates", "always"]);
+    git(r, &["remote", "add", "origin", bare.to_str().unwrap()]);
+    git(r, &["push", "-q", "origin", "main"]);
+    let mut driver = Driver::new(r);
+    let pushes = || git(&bare, &["reflog", "show", "--format=%H", "main"]).lines().count();
+    let before = pushes();
+    // The first run commits `steady` for all three instances: three commits, one push.
+    let run = driver.run(&["promote", "--push"], &[0]).unwrap();
+    assert_eq!(run.stdout.matches("-> origin]").count(), 3, "{}", run.stdout);
+    assert_eq!(pushes(), before + 1, "one push for the run's three commits");
+    assert_eq!(git(&bare, &["rev-parse", "main"]), git(r, &["rev-parse", "main"]));
+}
+
+#[test]
+fn diff_next_and_the_comment_group_the_instances_by_wave_and_say_what_holds_wave_two() {
+    let repo = fleet();
+    let r = repo.path();
+    let mut driver = Driver::new(r);
+    for _ in 0..3 {
+        driver.run(&["promote"], &[0, 3]).unwrap();
+        driver.advance_minutes(5);
+    }
+    let text = driver.run(&["diff", "--next"], &[1]).unwrap().stdout;
+    let (w1, w2) = (
+        text.find("bookinfo/reviews: wave 1 of 2 (eu-1)\n"),
+        text.find("bookinfo/reviews: wave 2 of 2 (eu-2, us-1)\n"),
+    );
+    let (eu1, eu2, us1) =
+        (text.find("bookinfo/reviews@eu-1:"), text.find("bookinfo/reviews@eu-2:"), text.find("bookinfo/reviews@us-1:"));
+    assert!(w1 < eu1 && eu1 < w2 && w2 < eu2 && eu2 < us1 && w1.is_some(), "{text}");
+    assert!(
+        text.contains("bookinfo/reviews@eu-2: steady: held: wave 2 starts once"),
+        "wave 2 is held at steady:\n{text}"
+    );
+    let markdown = driver.run(&["diff", "--next", "--format", "markdown"], &[1]).unwrap().stdout;
+    assert!(markdown.contains("**bookinfo/reviews: wave 2 of 2 (eu-2, us-1)**"), "{markdown}");
+    assert!(
+        markdown.contains("wave 2 starts once every instance of the waves before it has passed its last stage"),
+        "{markdown}"
+    );
+}
