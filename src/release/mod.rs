@@ -694,3 +694,5 @@ pub(crate) fn abort(
 mod make_before_break;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod waves_tests;
