@@ -123,11 +123,17 @@ fn every_refusal_of_a_fleet_is_at_its_place() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
-/// A wave out of range is one problem, not also a gap before the next wave ("wave 2 follows
-/// wave 0" was said beside "wave must be from 1").
+/// One mistake is one problem: a wave out of range is not also a gap before the next wave
+/// ("wave 2 follows wave 0" was said beside "wave must be from 1"), and a cluster refused for
+/// its overrides still counts in its wave (its fleet was said to have every cluster in wave 1).
 #[test]
-fn a_wave_out_of_range_is_one_problem() {
+fn one_mistake_is_one_problem() {
     assert_eq!(problems_of(&edited(&[("wave: 1}", "wave: 0}")])), ["7:26 wave must be from 1 to 1000, got 0"]);
+    let both = format!("wave: 2, replicas: 3, autoscaling: {AUTOSCALING}}}");
+    assert_eq!(
+        problems_of(&edited(&[("wave: 2}", &both)])),
+        ["8:39 a cluster overrides `replicas` or `autoscaling`, not both: with autoscaling the HPAs own the pod count"]
+    );
 }
 
 const FLEET: &str = "apiVersion: kanari.dev/v1alpha1
