@@ -93,15 +93,26 @@ pub(super) fn held_by_shadows(placed: &[Placed], shadows: &[(usize, Vec<PathBuf>
 /// points at both places, and holds back the releases involved.
 pub(super) fn cross_check(placed: &[Placed]) -> Vec<Broken> {
     let mut problems = Vec::new();
+    // By `namespace/name`: a fleet's instances come from one document (one place of
+    // `metadata.name`); a fleet and a single release of one name are two definitions.
     let mut ids: BTreeMap<String, &Placed> = BTreeMap::new();
+    let mut reported = Vec::new();
     for p in placed {
-        let id = p.canary.id();
-        if let Some(first) = ids.get(&id) {
-            let message = format!("release `{id}` is defined twice: a release is one Canary document");
-            let problem = p.name.problem(message).with_note(&first.name, format!("`{id}` is first defined here"));
-            problems.push(Broken { ids: vec![id], problems: Problems(vec![problem]) });
-        } else {
-            ids.insert(id, p);
+        let id = p.canary.fleet_id();
+        match ids.get(&id) {
+            Some(first) if first.name != p.name && !reported.contains(&(&first.name, &p.name)) => {
+                reported.push((&first.name, &p.name));
+                let message = format!("release `{id}` is defined twice: a release is one Canary document");
+                let problem = p.name.problem(message).with_note(&first.name, format!("`{id}` is first defined here"));
+                let mut held: Vec<String> =
+                    placed.iter().filter(|q| q.name == first.name || q.name == p.name).map(|q| q.canary.id()).collect();
+                held.dedup();
+                problems.push(Broken { ids: held, problems: Problems(vec![problem]) });
+            }
+            Some(_) => {}
+            None => {
+                ids.insert(id, p);
+            }
         }
     }
     let mut outputs: Vec<(PathBuf, &Placed)> = placed.iter().map(|p| (folded(&p.canary.output), p)).collect();

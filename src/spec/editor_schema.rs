@@ -52,3 +52,63 @@ impl JsonSchema for PodTemplate {
 fn filled_from_root() -> Vec<&'static str> {
     FILLED.iter().filter_map(|path| path.strip_prefix("template.")).collect()
 }
+
+// The closed sets of the spec, as `kanari schema` lists them so that editors complete them. The
+// loader reads these fields as text, to say what is wrong with a value at its place; these
+// types exist for the schema alone.
+
+/// How traffic is routed.
+#[derive(JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+#[schemars(rename = "Router")]
+#[allow(dead_code)]
+pub(super) enum RouterSchema {
+    /// A DestinationRule with one subset per version and a VirtualService.
+    Istio,
+    /// An HTTPRoute over one Service per version.
+    GatewayApi,
+}
+
+/// What a failed check does.
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[schemars(rename = "OnFailure")]
+#[allow(dead_code)]
+pub(super) enum OnFailureSchema {
+    /// The release is aborted: traffic back to stable.
+    Abort,
+    /// The release holds where it is.
+    Hold,
+}
+
+/// What a check still inconclusive past the deadline does.
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[schemars(rename = "OnInconclusive")]
+#[allow(dead_code)]
+pub(super) enum OnInconclusiveSchema {
+    /// The release holds, and says so.
+    Hold,
+    /// The check passes.
+    Pass,
+    /// The release is aborted.
+    Abort,
+}
+
+/// The builtin checks (`spec::BUILTINS`).
+#[derive(JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+#[schemars(rename = "Builtin")]
+#[allow(dead_code)]
+pub(super) enum BuiltinSchema {
+    /// The canary's share of requests that are not 5xx, in percent (`min`).
+    SuccessRate,
+    /// The canary's 99th percentile latency in ms (`max`).
+    LatencyP99,
+    /// The canary's share of the release's requests, in percent (`max`).
+    TrafficShare,
+    /// The canary's error rate against stable's (`margin`).
+    ErrorsVsStable,
+    /// The canary's median latency against stable's (`margin`).
+    LatencyVsStable,
+}

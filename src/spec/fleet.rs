@@ -9,7 +9,9 @@
 //! The rules a fleet's spec must keep, each a problem at its place: cluster names are DNS-1123
 //! labels, each once; waves are numbered from 1 with none missing between the used ones;
 //! `spec.output` names `{cluster}` (so that no two clusters write one folder; a folder nested in
-//! another release's is found by the checks across releases); `waves` only with `clusters`; a
+//! another release's is found by the checks across releases), and with each cluster's name
+//! filled in it is a folder kanari may write (not `.git`, not the specs folder); `waves` only
+//! with `clusters`; a
 //! cluster overrides `replicas`, `autoscaling` and `prometheus` only (one of the first two), and
 //! a stage's replica override stays within a cluster's `autoscaling.maxReplicas`.
 
@@ -20,7 +22,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::raw::{RawAutoscaling, RawSpec, S};
-use super::rules::{is_dns1123_label, parse_duration};
+use super::rules::{check_output_path, folded, is_dns1123_label, parse_duration};
 use super::validate::{Placed, Validator};
 use super::{Autoscaling, Canary, MAX_REPLICAS, format_duration};
 use crate::problem::Place;
@@ -35,7 +37,7 @@ pub(crate) const MAX_CLUSTERS: usize = 1000;
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Cluster")]
 pub(super) struct RawCluster {
-    /// The cluster's name, a DNS-1123 label: the instance is `<name>@<cluster>`, and `{cluster}` in `spec.output` and `analysis.prometheus` becomes it.
+    /// The cluster's name, a DNS-1123 label: its instance of the release is `<release>@<name>`, and `{cluster}` in `spec.output` and `analysis.prometheus` becomes it.
     #[schemars(with = "String")]
     pub(super) name: S<String>,
     /// The wave the cluster's canary runs in: 1 first; waves are numbered without gaps.
@@ -213,13 +215,15 @@ impl Validator<'_> {
         };
         let mut clusters: Vec<Cluster> = Vec::new();
         for entry in &raw.value {
-            if let Some(cluster) = self.cluster(entry, &clusters, spec) {
+            if let Some(cluster) = self.cluster(entry, &clusters, spec, &output) {
                 clusters.push(cluster);
             }
         }
         self.waves_numbered(&raw.value);
         let waves = self.waves(spec);
-        let last_wave = clusters.iter().map(|c| c.wave).max().unwrap_or(0);
+        // From the waves as written: a cluster refused for another reason still has its wave.
+        let written = raw.value.iter().map(|c| c.value.wave.value).filter(|w| (1..=MAX_CLUSTERS as i64).contains(w));
+        let last_wave = written.max().unwrap_or(0) as u32;
         if let (Some(w), true) = (&spec.waves, last_wave == 1) {
             self.problem(w, "`waves` holds the waves after the first, and every cluster is in wave 1: remove `waves`, or put a cluster in wave 2");
         }
@@ -233,16 +237,19 @@ impl Validator<'_> {
         })
     }
 
-    fn cluster(&mut self, raw: &S<RawCluster>, before: &[Cluster], spec: &RawSpec) -> Option<Cluster> {
+    fn cluster(&mut self, raw: &S<RawCluster>, before: &[Cluster], spec: &RawSpec, output: &str) -> Option<Cluster> {
         let c = &raw.value;
         let problems = self.problems.len();
         let name = &c.name;
         if self.check(name, is_dns1123_label(&name.value), || {
             format!("cluster name `{}` must be a DNS-1123 label: at most 63 characters of a-z, 0-9 and `-`, starting and ending with a letter or digit", name.value)
-        }) && let Some(first) = before.iter().find(|b| b.name == name.value)
-        {
-            let line = first.at.line;
-            self.problem(name, format!("cluster `{}` is listed twice (first at line {line}): a cluster runs one instance of the release", name.value));
+        }) {
+            if let Some(first) = before.iter().find(|b| b.name == name.value) {
+                let line = first.at.line;
+                self.problem(name, format!("cluster `{}` is listed twice (first at line {line}): a cluster runs one instance of the release", name.value));
+            } else if !output.is_empty() {
+                self.cluster_output(name, output);
+            }
         }
         let wave = self.check(&c.wave, (1..=MAX_CLUSTERS as i64).contains(&c.wave.value), || {
             format!("wave must be from 1 to {MAX_CLUSTERS}, got {}", c.wave.value)
@@ -286,11 +293,35 @@ impl Validator<'_> {
             .filter(|_| wave)
     }
 
+    /// `spec.output` with the cluster's name filled in is a folder kanari may write: checked as
+    /// `spec.output` itself is, the filled-in folder (a cluster named `git` in `.{cluster}`
+    /// would write into `.git`, one named `canaries` in `{cluster}` over the specs).
+    fn cluster_output(&mut self, name: &S<String>, output: &str) {
+        let filled = output.replace(CLUSTER, &name.value);
+        let why = match check_output_path(&filled) {
+            Err(why) => Some(why.to_string()),
+            Ok(path) => self.specs.and_then(|specs| {
+                let (o, f) = (folded(&path), folded(specs));
+                let shown = specs.display();
+                (o.starts_with(&f))
+                    .then(|| format!("is inside the specs folder `{shown}`"))
+                    .or_else(|| f.starts_with(&o).then(|| format!("holds the specs folder `{shown}`")))
+            }),
+        };
+        if let Some(why) = why {
+            let cluster = &name.value;
+            self.problem(name, format!("cluster `{cluster}` writes to `{filled}` (spec.output `{output}`), which {why}: choose another spec.output or cluster name"));
+        }
+    }
+
     /// Waves numbered from 1, none missing between the used ones: the first cluster of a wave
-    /// after a gap is where the problem points.
+    /// after a gap is where the problem points. A wave out of range is its own problem, and no
+    /// gap is looked for then.
     fn waves_numbered(&mut self, raw: &[S<RawCluster>]) {
-        let used: std::collections::BTreeSet<i64> =
-            raw.iter().map(|c| c.value.wave.value).filter(|w| *w >= 1).collect();
+        if raw.iter().any(|c| !(1..=MAX_CLUSTERS as i64).contains(&c.value.wave.value)) {
+            return;
+        }
+        let used: std::collections::BTreeSet<i64> = raw.iter().map(|c| c.value.wave.value).collect();
         let Some(&last) = used.iter().next_back() else { return };
         let Some(missing) = (1..last).find(|w| !used.contains(w)) else { return };
         let after = raw
@@ -300,7 +331,16 @@ impl Validator<'_> {
             .min_by_key(|w| w.value)
             .expect("the last wave");
         let wave = after.value;
-        self.problem(after, format!("wave {wave} follows wave {}, and no cluster is in wave {missing}: number the waves from 1 without gaps", missing - 1));
+        let message = match missing {
+            1 => format!(
+                "wave {wave} is the first wave, and no cluster is in wave 1: number the waves from 1 without gaps"
+            ),
+            _ => format!(
+                "wave {wave} follows wave {}, and no cluster is in wave {missing}: number the waves from 1 without gaps",
+                missing - 1
+            ),
+        };
+        self.problem(after, message);
     }
 
     fn waves(&mut self, spec: &RawSpec) -> Waves {
@@ -314,6 +354,15 @@ impl Validator<'_> {
         });
         Waves { bake, approval: w.value.approval.unwrap_or(false) }
     }
+}
+
+/// serde's message for an unknown field of a cluster entry, said as what a cluster may hold;
+/// None for any other message.
+pub(super) fn unknown_cluster_field(message: &str) -> Option<String> {
+    let field = message.strip_prefix("unknown field `")?.split_once('`')?.0;
+    message.ends_with(", expected one of name, wave, replicas, autoscaling, prometheus").then(|| {
+        format!("unknown field `{field}` in a cluster: a cluster has `name` and `wave`, and overrides `replicas`, `autoscaling` or `prometheus` only; the rest of the spec is the same in every cluster")
+    })
 }
 
 /// A validated release, one per cluster for a fleet's (wave by wave); the release itself otherwise.

@@ -29,6 +29,9 @@ mod rules;
 mod template;
 mod validate;
 
+#[cfg(test)]
+mod fleet_tests;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -71,7 +71,7 @@ pub(super) struct RawSpec {
     #[schemars(with = "Option<String>")]
     pub(super) gateway_api_version: Option<S<String>>,
     /// `istio` (default: a DestinationRule and a VirtualService) or `gateway-api` (an HTTPRoute over one Service per version).
-    #[schemars(with = "Option<RouterSchema>")]
+    #[schemars(with = "Option<super::editor_schema::RouterSchema>")]
     pub(super) router: Option<S<String>>,
     /// The version that takes all the traffic in the steady state.
     pub(super) stable: RawVersion,
@@ -564,6 +564,9 @@ pub(super) fn yaml_message(e: &serde_saphyr::Error) -> String {
         let key = rest.split(',').next().unwrap_or(rest).trim();
         return format!("duplicate key `{key}`: a key may appear once in a mapping");
     }
+    if let Some(message) = super::fleet::unknown_cluster_field(&text) {
+        return message;
+    }
     if text.starts_with("invalid i64") {
         return "expected a whole number".to_string();
     }
@@ -588,7 +591,7 @@ pub(super) struct RawAnalysis {
     #[schemars(with = "Option<i64>")]
     pub(super) min_requests: Option<S<i64>>,
     /// `abort` (default: a failed check aborts the release) or `hold`.
-    #[schemars(with = "Option<OnFailureSchema>")]
+    #[schemars(with = "Option<super::editor_schema::OnFailureSchema>")]
     pub(super) on_failure: Option<S<String>>,
     /// The chance that a healthy canary is ever failed by a comparison during a whole stage, however often it is looked at (default 0.01).
     #[schemars(with = "Option<f64>")]
@@ -597,7 +600,7 @@ pub(super) struct RawAnalysis {
     #[schemars(with = "Option<String>")]
     pub(super) deadline: Option<S<String>>,
     /// What an inconclusive check does past the deadline: `hold` (default, and loudly), `pass` or `abort`.
-    #[schemars(with = "Option<OnInconclusiveSchema>")]
+    #[schemars(with = "Option<super::editor_schema::OnInconclusiveSchema>")]
     pub(super) on_inconclusive: Option<S<String>>,
     /// The checks, each a builtin or your own PromQL query.
     #[serde(default)]
@@ -614,7 +617,7 @@ pub(super) struct RawMetric {
     #[schemars(with = "String")]
     pub(super) name: S<String>,
     /// The name of a builtin check, such as `success-rate`, `latency-p99` or `errors-vs-stable`.
-    #[schemars(with = "Option<BuiltinSchema>")]
+    #[schemars(with = "Option<super::editor_schema::BuiltinSchema>")]
     pub(super) builtin: Option<S<String>>,
     /// Your own PromQL query returning one number, a template over `namespace`, `canary`, `window` and the like.
     #[schemars(with = "Option<String>")]
@@ -637,64 +640,4 @@ pub(super) struct RawMetric {
 pub(super) enum RawMargin {
     Number(f64),
     Text(String),
-}
-
-// The closed sets of the spec, as `kanari schema` lists them so that editors complete them. The
-// loader reads these fields as text, to say what is wrong with a value at its place; these
-// types exist for the schema alone.
-
-/// How traffic is routed.
-#[derive(JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-#[schemars(rename = "Router")]
-#[allow(dead_code)]
-pub(super) enum RouterSchema {
-    /// A DestinationRule with one subset per version and a VirtualService.
-    Istio,
-    /// An HTTPRoute over one Service per version.
-    GatewayApi,
-}
-
-/// What a failed check does.
-#[derive(JsonSchema)]
-#[serde(rename_all = "lowercase")]
-#[schemars(rename = "OnFailure")]
-#[allow(dead_code)]
-pub(super) enum OnFailureSchema {
-    /// The release is aborted: traffic back to stable.
-    Abort,
-    /// The release holds where it is.
-    Hold,
-}
-
-/// What a check still inconclusive past the deadline does.
-#[derive(JsonSchema)]
-#[serde(rename_all = "lowercase")]
-#[schemars(rename = "OnInconclusive")]
-#[allow(dead_code)]
-pub(super) enum OnInconclusiveSchema {
-    /// The release holds, and says so.
-    Hold,
-    /// The check passes.
-    Pass,
-    /// The release is aborted.
-    Abort,
-}
-
-/// The builtin checks (`spec::BUILTINS`).
-#[derive(JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-#[schemars(rename = "Builtin")]
-#[allow(dead_code)]
-pub(super) enum BuiltinSchema {
-    /// The canary's share of requests that are not 5xx, in percent (`min`).
-    SuccessRate,
-    /// The canary's 99th percentile latency in ms (`max`).
-    LatencyP99,
-    /// The canary's share of the release's requests, in percent (`max`).
-    TrafficShare,
-    /// The canary's error rate against stable's (`margin`).
-    ErrorsVsStable,
-    /// The canary's median latency against stable's (`margin`).
-    LatencyVsStable,
 }
