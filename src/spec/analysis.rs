@@ -19,16 +19,20 @@ pub const BUILTINS: [(&str, &str); 5] = [
 ];
 
 impl Validator<'_> {
+    /// A Prometheus base URL (`what` names the field): http or https, at most 2048 bytes, no
+    /// space or control character; its trailing `/` dropped.
+    pub(super) fn prometheus_url(&mut self, p: &S<String>, what: &str) -> String {
+        let ok = (p.value.starts_with("http://") || p.value.starts_with("https://"))
+            && p.value.len() <= 2048
+            && !p.value.contains(|c: char| c.is_whitespace() || c.is_control());
+        self.check(p, ok, || format!("{what} `{}` must be an http:// or https:// URL", p.value));
+        p.value.trim_end_matches('/').to_string()
+    }
+
     pub(super) fn analysis(&mut self, raw: &S<RawAnalysis>, stages: &[Stage]) -> Option<Analysis> {
         let before = self.problems.len();
         let a = &raw.value;
-        let prometheus = a.prometheus.as_ref().map(|p| {
-            let ok = (p.value.starts_with("http://") || p.value.starts_with("https://"))
-                && p.value.len() <= 2048
-                && !p.value.contains(|c: char| c.is_whitespace() || c.is_control());
-            self.check(p, ok, || format!("analysis.prometheus `{}` must be an http:// or https:// URL", p.value));
-            p.value.trim_end_matches('/').to_string()
-        });
+        let prometheus = a.prometheus.as_ref().map(|p| self.prometheus_url(p, "analysis.prometheus"));
         let min_requests = match &a.min_requests {
             Some(n) => {
                 let ok = (0..=1_000_000_000).contains(&n.value);

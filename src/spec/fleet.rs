@@ -156,8 +156,9 @@ impl Canary {
         if let Some(analysis) = &mut canary.analysis {
             analysis.prometheus = cluster
                 .prometheus
-                .clone()
-                .or_else(|| fleet.base.prometheus.as_ref().map(|p| p.replace(CLUSTER, &cluster.name)));
+                .as_ref()
+                .or(fleet.base.prometheus.as_ref())
+                .map(|p| p.replace(CLUSTER, &cluster.name));
         }
         canary.fleet = Some(Member { cluster: cluster.name.clone(), wave: cluster.wave, fleet: Arc::clone(fleet) });
         canary
@@ -227,7 +228,8 @@ impl Validator<'_> {
         if let (Some(w), true) = (&spec.waves, last_wave == 1) {
             self.problem(w, "`waves` holds the waves after the first, and every cluster is in wave 1: remove `waves`, or put a cluster in wave 2");
         }
-        let prometheus = spec.analysis.as_ref().and_then(|a| a.value.prometheus.as_ref()).map(|p| p.value.clone());
+        let prometheus = spec.analysis.as_ref().and_then(|a| a.value.prometheus.as_ref());
+        let prometheus = prometheus.map(|p| p.value.trim_end_matches('/').to_string());
         (self.problems.len() == before).then(|| Fleet {
             clusters,
             waves,
@@ -271,13 +273,7 @@ impl Validator<'_> {
                 self.problem(at, format!("a stage's replica override ({} at line {line}) is above this cluster's autoscaling.maxReplicas ({})", n.value, a.max_replicas));
             }
         }
-        let prometheus = c.prometheus.as_ref().map(|p| {
-            let ok = (p.value.starts_with("http://") || p.value.starts_with("https://"))
-                && p.value.len() <= 2048
-                && !p.value.contains(|c: char| c.is_whitespace() || c.is_control());
-            self.check(p, ok, || format!("the cluster's prometheus `{}` must be an http:// or https:// URL", p.value));
-            p.value.trim_end_matches('/').to_string()
-        });
+        let prometheus = c.prometheus.as_ref().map(|p| self.prometheus_url(p, "the cluster's prometheus"));
         if let (Some(p), None) = (&c.prometheus, &spec.analysis) {
             self.problem(p, "a cluster's `prometheus` is the one its analysis asks, and the spec has no `analysis`");
         }
@@ -369,5 +365,5 @@ pub(super) fn unknown_cluster_field(message: &str) -> Option<String> {
 pub(super) fn instances(placed: Placed) -> Vec<Placed> {
     let Some(member) = placed.canary.fleet.clone() else { return vec![placed] };
     let fleet = Arc::clone(&member.fleet);
-    fleet.clusters.iter().map(|cluster| Placed { canary: placed.canary.instance(cluster), ..placed.clone() }).collect()
+    fleet.by_wave().map(|cluster| Placed { canary: placed.canary.instance(cluster), ..placed.clone() }).collect()
 }

@@ -516,7 +516,10 @@ mod generated {
         outputs.sort();
         outputs.dedup();
         prop_assert_eq!(outputs.len(), found.len(), "two instances share a folder:\n{}", yaml);
-        for (instance, entry) in found.iter().zip(&f.clusters) {
+        // Instances come wave by wave, in the spec's order within a wave.
+        let mut by_wave: Vec<&Entry> = f.clusters.iter().collect();
+        by_wave.sort_by_key(|e| e.wave);
+        for (instance, entry) in found.iter().zip(by_wave) {
             let member = instance.fleet.as_ref().expect("an instance of a fleet");
             prop_assert_eq!(instance.id(), format!("shop/web@{}", entry.name));
             prop_assert_eq!((member.cluster.as_str(), i64::from(member.wave)), (entry.name.as_str(), entry.wave));

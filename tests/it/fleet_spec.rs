@@ -176,7 +176,11 @@ fn a_name_with_its_cluster_selects_one_instance() {
     assert_eq!(replicas(&documents(&stdout))["reviews-v1"], Some(20));
 
     let plan = kanari_ok(repo.path(), &["plan", "reviews@eu-1"]).stdout;
-    assert!(plan.starts_with("bookinfo/reviews@eu-1 "), "{plan}");
+    let first = plan.lines().find(|l| l.starts_with("bookinfo/reviews@")).unwrap_or_default();
+    assert!(
+        plan.starts_with("bookinfo/reviews: a fleet of 3 clusters") && first.starts_with("bookinfo/reviews@eu-1 "),
+        "{plan}"
+    );
     assert!(!plan.contains("@eu-2") && !plan.contains("@us-1"), "{plan}");
 
     let nope = kanari(repo.path(), &["render", "reviews@nope"]);
@@ -194,7 +198,7 @@ fn a_fleets_name_selects_every_instance() {
     for name in ["reviews", "bookinfo/reviews"] {
         let plan = kanari_ok(repo.path(), &["plan", name]).stdout;
         let heads: Vec<&str> =
-            plan.lines().filter(|l| l.starts_with("bookinfo/")).map(|l| l.split(' ').next().unwrap()).collect();
+            plan.lines().filter(|l| l.starts_with("bookinfo/reviews@")).map(|l| l.split(' ').next().unwrap()).collect();
         assert_eq!(heads, ["bookinfo/reviews@eu-1", "bookinfo/reviews@eu-2", "bookinfo/reviews@us-1"], "{plan}");
     }
 }
