@@ -170,7 +170,12 @@ fn fleet_next(
         return Ok((next(canary, recorded, observed, now, opts)?, Vec::new()));
     }
     let starting = matches!(mine, None | Some(Standing::Waiting | Standing::Aborted { .. }));
-    let start = waves::start_gates(canary, recorded, view, now, opts.restart);
+    let mut start = waves::start_gates(canary, recorded, view, now, opts.restart);
+    // `--skip-gates` starts a wave early on purpose; an abort elsewhere still needs --restart.
+    if opts.skip_gates {
+        start.gates.retain(|g| matches!(g, Gate::Wave { short, .. } if short == waves::FLEET_ABORTED));
+        start.closed = false;
+    }
     if !starting || start.gates.is_empty() {
         return Ok((next(canary, recorded, observed, now, opts)?, Vec::new()));
     }

@@ -19,7 +19,8 @@
 //!   another is aborted for the same canary version at or after the time its own state began
 //!   (an abort recorded, or one its analysis decides in this run), so a restarted instance is not
 //!   aborted again by an old abort. A start waits while any instance is aborted for the canary,
-//!   unless `promote --restart`.
+//!   unless `promote --restart`. `promote --skip-gates` starts a wave early on purpose (the
+//!   waves before it, their bake and its approval skipped), never past an abort.
 //! - A finish (the spec's canary became its stable version) goes ahead only once every instance
 //!   has passed its last stage (or finished already): a finish merged earlier holds every
 //!   instance, as a single release's does, unless `--skip-gates`.
@@ -30,6 +31,9 @@ use super::{Check, Gate, Step, gates};
 use crate::plan::{Observed, Recorded};
 use crate::spec::Canary;
 use crate::stats::Verdict;
+
+/// The short form of the gate an abort elsewhere puts on a start.
+pub(crate) const FLEET_ABORTED: &str = "fleet aborted";
 
 /// Where one instance stands, for the waves.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -176,7 +180,7 @@ pub(crate) fn start_gates(
     if !restart && let Some(aborted) = view.members.iter().find(|m| matches!(m.standing, Standing::Aborted { .. })) {
         held.push(Gate::Wave {
             wave,
-            short: "fleet aborted".into(),
+            short: FLEET_ABORTED.into(),
             why: format!(
                 "{}; start the fleet again with promote --restart",
                 abort_reason(aborted).replacen("the fleet follows", "the fleet's canary was aborted in", 1)
