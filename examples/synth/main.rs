@@ -4,21 +4,26 @@
 //! ```text
 //! cargo build --release
 //! cargo run --release --example synth -- --releases 1000 --out /tmp/repo-1000 \
-//!     [--layout spread|one-folder] [--no-gc] [--padding-files 100000] [--padding-commits 3000] \
-//!     [--seed 7] [--kanari target/release/kanari]
+//!     [--layout spread|one-folder|fleet] [--clusters 200] [--no-gc] [--padding-files 100000] \
+//!     [--padding-commits 3000] [--seed 7] [--kanari target/release/kanari]
 //! ```
 //!
 //! Deterministic: the same arguments give the same commits (the same object ids), on any
 //! machine: every random choice comes from the seed, every commit time is fixed, and Git's global
 //! and system configuration are ignored.
 //!
-//! Two layouts of the overlays (`--layout`); the specs are the same in both, draw for draw:
+//! Three layouts of the overlays (`--layout`); the specs are the same in all, draw for draw:
 //! - `spread` (the default): each release renders to `overlays/<namespace>/<name>` (40
 //!   namespaces, so at most N/40 overlays share a folder), and about one in ten sets an explicit
 //!   `output: apps/<namespace>/<name>/deploy`.
 //! - `one-folder`: every spec sets `output: deploy/platform/<name>`, one team for all, so all N
 //!   overlays sit in one folder, `deploy/platform/`, whose tree has N entries: the monorepo
 //!   layout where looking each overlay up by path from the root reads that tree N times.
+//! - `fleet`: N instances of N/C fleet specs, each running in C clusters (`--clusters C`, default
+//!   200): fleet `i` is release `i` of the `spread` layout (its stages, images, pods, template)
+//!   with `spec.clusters` (`c-000`, `c-001`, ..., in waves 1-4) and `spec.waves` added, and
+//!   `output: overlays/{cluster}/<namespace>/<name>`, so each cluster's overlay of the fleet is
+//!   `overlays/c-007/<namespace>/<name>`. Instance states follow the waves (see `fleet.rs`).
 //!
 //! Every autoscaled spec carries a CPU request in its pod template (a spec without a template
 //! gets one holding only its container and the request), as kanari's lint asks: without one the
@@ -44,8 +49,10 @@
 //!    pack `git fast-import` writes). Automatic gc is off in both cases (`gc.auto 0`).
 //!
 //! Release 0 (`team-00/svc-00000`) is always at `prepare` with no gate: `kanari promote
-//! team-00/svc-00000` moves it to its first stage, which is what `bench/run.sh` times.
+//! team-00/svc-00000` moves it to its first stage, which is what `bench/run.sh` times. In the
+//! `fleet` layout that is its first cluster's instance, `team-00/svc-00000@c-000`.
 
+mod fleet;
 mod padding;
 
 use std::fmt::Write as _;
@@ -64,6 +71,7 @@ const ONE_FOLDER_TEAM: &str = "platform";
 enum Layout {
     Spread,
     OneFolder,
+    Fleet,
 }
 
 fn main() {
@@ -81,11 +89,13 @@ struct Args {
     seed: u64,
     kanari: PathBuf,
     layout: Layout,
+    /// Clusters per fleet (the `fleet` layout).
+    clusters: usize,
     gc: bool,
 }
 
 fn usage() -> String {
-    "usage: synth --releases N --out DIR [--layout spread|one-folder] [--no-gc] [--padding-files N] [--padding-commits N] [--seed N] [--kanari PATH]".into()
+    "usage: synth --releases N --out DIR [--layout spread|one-folder|fleet] [--clusters N] [--no-gc] [--padding-files N] [--padding-commits N] [--seed N] [--kanari PATH]".into()
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -96,6 +106,7 @@ fn parse_args() -> Result<Args, String> {
     let mut seed = 7;
     let mut kanari = std::env::var_os("KANARI").map(PathBuf::from);
     let mut layout = Layout::Spread;
+    let mut clusters = None;
     let mut gc = true;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -116,12 +127,14 @@ fn parse_args() -> Result<Args, String> {
             "--padding-files" => padding_files = num(&value)?,
             "--padding-commits" => padding_commits = num(&value)?,
             "--seed" => seed = num(&value)? as u64,
+            "--clusters" => clusters = Some(num(&value)?),
             "--kanari" => kanari = Some(PathBuf::from(value)),
             "--layout" => {
                 layout = match value.as_str() {
                     "spread" => Layout::Spread,
                     "one-folder" => Layout::OneFolder,
-                    _ => return Err(format!("--layout: `{value}` is not `spread` or `one-folder`")),
+                    "fleet" => Layout::Fleet,
+                    _ => return Err(format!("--layout: `{value}` is not `spread`, `one-folder` or `fleet`")),
                 }
             }
             _ => return Err(format!("unknown option `{flag}`\n{}", usage())),
@@ -131,6 +144,11 @@ fn parse_args() -> Result<Args, String> {
     if releases == 0 || releases > 10_000 {
         return Err("--releases must be from 1 to 10000 (kanari's limit)".into());
     }
+    let clusters = match (layout, clusters) {
+        (Layout::Fleet, n) => fleet::check_clusters(releases, n.unwrap_or(200))?,
+        (_, Some(_)) => return Err("--clusters is for `--layout fleet`".into()),
+        (_, None) => 1,
+    };
     if padding_commits > 0 && padding_files == 0 {
         return Err("--padding-commits needs --padding-files (the commits edit those files)".into());
     }
@@ -142,7 +160,8 @@ fn parse_args() -> Result<Args, String> {
         ));
     }
     let kanari = kanari.canonicalize().map_err(|e| e.to_string())?;
-    Ok(Args { releases, out: out.ok_or_else(usage)?, padding_files, padding_commits, seed, kanari, layout, gc })
+    let out = out.ok_or_else(usage)?;
+    Ok(Args { releases, out, padding_files, padding_commits, seed, kanari, layout, clusters, gc })
 }
 
 /// splitmix64: small, fast, and the same everywhere.
@@ -197,25 +216,51 @@ fn run() -> Result<(), String> {
     .map_err(|e| e.to_string())?;
 
     // 1 and 2: specs and their states, rendered in one call and committed in one commit.
-    let releases: Vec<Release> = (0..args.releases).map(|i| Release::new(args.seed, i, args.layout)).collect();
+    // In the fleet layout, one spec per fleet: release `i` with its clusters added.
+    let specs = args.releases / args.clusters;
+    let mut releases: Vec<Release> = (0..specs).map(|i| Release::new(args.seed, i, args.layout)).collect();
+    let fleets: Vec<fleet::Fleet> = match args.layout {
+        Layout::Fleet => releases.iter_mut().map(|r| fleet::Fleet::new(args.seed, r, args.clusters)).collect(),
+        _ => Vec::new(),
+    };
     write_specs(&repo, &releases, args.seed)?;
-    for r in &releases {
-        r.write_state(&repo)?;
+    for (i, r) in releases.iter().enumerate() {
+        match fleets.get(i) {
+            Some(f) => f.write_states(&repo, r)?,
+            None => r.write_state(&repo)?,
+        }
     }
     env.kanari(&["-q", "render"], 0, &[0])?;
     env.git(&["add", "-A"], 0)?;
-    env.git(&["commit", "-q", "-m", &format!("Add {} releases, each at its current state", args.releases)], 0)?;
+    let message = match args.layout {
+        Layout::Fleet => format!(
+            "Add {specs} fleets of {} clusters ({} instances), each instance at its current state",
+            args.clusters, args.releases
+        ),
+        _ => format!("Add {} releases, each at its current state", args.releases),
+    };
+    env.git(&["commit", "-q", "-m", &message], 0)?;
     let t1 = started.elapsed();
 
-    // 3: kanari's own commits, on a sample of releases (release 0 is kept for the benchmark).
+    // 3: kanari's own commits, on a sample of releases (release 0 is kept for the benchmark), or
+    // of a fleet's instances that have started (fleet 0 is kept).
     let mut rng = Rng::new(args.seed, u64::MAX);
+    let movable = |i: usize| -> Option<String> {
+        match fleets.is_empty() {
+            true => releases[i].canary.then(|| releases[i].id()),
+            false => {
+                let (f, cluster) = (i / args.clusters, i % args.clusters);
+                (f > 0 && fleets[f].started(&releases[f], cluster)).then(|| fleet::instance_id(&releases[f], cluster))
+            }
+        }
+    };
     let sample = |rng: &mut Rng, n: usize| -> Vec<String> {
         let mut ids: Vec<usize> = (0..n.min(args.releases.saturating_sub(1)))
             .map(|_| 1 + rng.below(args.releases as u64 - 1) as usize)
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        ids.into_iter().filter(|&i| releases[i].canary).map(|i| releases[i].id()).collect()
+        ids.into_iter().filter_map(movable).collect()
     };
     let rounds = 3;
     let per_round = (args.releases / 20).clamp(2, 40);
@@ -358,6 +403,7 @@ struct StageInfo {
     approval: bool,
 }
 
+#[derive(Clone, Copy)]
 enum State {
     Steady,
     Prepare,
@@ -395,8 +441,10 @@ impl Release {
             "apiVersion: kanari.dev/v1alpha1\nkind: Canary\nmetadata:\n  name: {name}\n  namespace: {namespace}\nspec:"
         );
         let mut output = (!first && rng.chance(10)).then(|| format!("apps/{namespace}/{name}/deploy"));
-        if layout == Layout::OneFolder {
-            output = Some(format!("deploy/{ONE_FOLDER_TEAM}/{name}"));
+        match layout {
+            Layout::Spread => {}
+            Layout::OneFolder => output = Some(format!("deploy/{ONE_FOLDER_TEAM}/{name}")),
+            Layout::Fleet => output = Some(format!("overlays/{}/{namespace}/{name}", fleet::CLUSTER)),
         }
         if let Some(o) = &output {
             let _ = writeln!(w, "  output: {o}");
@@ -601,17 +649,26 @@ impl Release {
 
     /// A bare `kustomization.yaml` recording the release's state; `kanari render` replaces it.
     fn write_state(&self, repo: &Path) -> Result<(), String> {
-        let dir = repo.join(self.output());
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        self.write_kustomization(&repo.join(self.output()), self.state, self.since())
+    }
+
+    /// When the release entered its state (seconds after `EPOCH`).
+    fn since(&self) -> i64 {
+        -3600 * (1 + self.index as i64 % 200)
+    }
+
+    /// A bare `kustomization.yaml` in `dir` recording `state`, entered at `since`.
+    fn write_kustomization(&self, dir: &Path, state: State, since: i64) -> Result<(), String> {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
         let canary_version = self.doc.split("  canary:\n    version: ").nth(1).and_then(|s| s.lines().next());
-        let since = rfc3339(EPOCH - 3600 * (1 + self.index as i64 % 200));
+        let since = rfc3339(EPOCH + since);
         let mut a = String::new();
         if let Some(v) = canary_version
-            && !matches!(self.state, State::Steady)
+            && !matches!(state, State::Steady)
         {
             let _ = writeln!(a, "    kanari.dev/canary: {v}");
         }
-        let stage = match &self.state {
+        let stage = match &state {
             State::Steady => "steady".to_string(),
             State::Prepare => "prepare".to_string(),
             State::Stage { index, .. } => self.stages[*index].name.clone(),
@@ -619,10 +676,10 @@ impl Release {
         };
         let _ = writeln!(a, "    kanari.dev/stage: {stage}");
         let _ = writeln!(a, "    kanari.dev/since: \"{since}\"");
-        if let State::Stage { index, approved: true } = &self.state {
+        if let State::Stage { index, approved: true } = &state {
             let _ = writeln!(a, "    kanari.dev/approved: {}", self.stages[*index].name);
         }
-        if let State::Aborted = self.state {
+        if let State::Aborted = state {
             let _ = writeln!(a, "    kanari.dev/reason: error rate above 1% on the canary");
         }
         let text = format!(
