@@ -29,7 +29,7 @@ pub(super) fn check_clusters(releases: usize, clusters: usize) -> Result<usize, 
     if clusters == 0 || clusters > MAX_CLUSTERS {
         return Err(format!("--clusters must be from 1 to {MAX_CLUSTERS} (kanari's limit per fleet)"));
     }
-    if releases % clusters != 0 {
+    if !releases.is_multiple_of(clusters) {
         return Err(format!(
             "--releases ({releases}) must be a multiple of --clusters ({clusters}): every fleet runs in every cluster"
         ));
