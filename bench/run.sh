@@ -2,16 +2,22 @@
 # kanari's benchmark suite: kanari against the baselines on the same synthetic repositories.
 #
 #   bench/run.sh [--sizes "10 100 1000 5000"] [--no-5000] [--layouts "spread one-folder"]
-#                [--packings "packed loose"] [--kanari PATH] [--kanari-before PATH]
+#                [--clusters N] [--packings "packed loose"] [--kanari PATH] [--kanari-before PATH]
 #                [--runs N] [--no-padded] [--no-worktree] [--work DIR] [--reuse] [--quick]
 #
 # Repositories come from examples/synth/, one for each size N (releases), layout and packing:
 #   layout   spread: overlays at overlays/<namespace>/<name> (40 namespaces) and a few elsewhere;
 #            one-folder: every overlay at deploy/platform/<name>, N entries in one folder tree;
-#   packing  packed: `git gc` after the history is made, as a clone is; loose: no gc, every
+#            fleet: N instances of N/C fleets, each in C clusters (--clusters, default 200) in
+#            waves 1-4, overlays at overlays/<cluster>/<namespace>/<name>: fleet i is spread's
+#            release i with spec.clusters added, so fleet against spread at N compares N
+#            instances with N single releases of the same kind. Not in the default list (it
+#            adds a third of the run's time): ask for it with --layouts "spread fleet". Its
+#            one-release runs name an instance, team-00/svc-00000@c-000; it has no padded
+#            promote, and sizes that are not a multiple of C are left out;#   packing  packed: `git gc` after the history is made, as a clone is; loose: no gc, every
 #            object that `git commit` wrote is a loose file, as in a work repository.
 # Sizes below 1,000 are measured in the first layout and packing listed only (spread, packed by
-# default). In each repository hyperfine measures, in one run:
+# default). With both spread and fleet, the summary gives fleet ÷ spread per command and size. In each repository hyperfine measures, in one run:
 #   - kanari lint, render (up to date), diff, status and plan over every release;
 #   - runs that touch one release (team-00/svc-00000 unless said): promote (prepare -> first
 #     stage), approve (the first release, by name, that waits for an approval), abort, and the
@@ -41,7 +47,8 @@
 # $WORK/results; the summary is printed at the end. Options:
 #   --sizes "..."        the release counts (default "10 100 1000 5000")
 #   --no-5000            leave out 5,000 (the longest part)
-#   --layouts "..."      spread, one-folder or both (default both, in that order)
+#   --layouts "..."      spread, one-folder, fleet (default "spread one-folder", in that order)
+#   --clusters N         clusters per fleet in the fleet layout (default 200)
 #   --packings "..."     packed, loose or both (default both, in that order)
 #   --kanari PATH        the kanari binary to measure (default: build this checkout's)
 #   --kanari-before PATH a second binary measured beside it (before/after in one run)
@@ -62,6 +69,7 @@ packings="packed loose"
 work=/tmp/kanari-bench
 kanari=""
 before=""
+clusters=200
 reuse=0
 quick=0
 runs_opt=""
@@ -72,6 +80,7 @@ while [ $# -gt 0 ]; do
     --sizes) sizes="$2"; shift 2 ;;
     --no-5000) sizes=$(echo "$sizes" | tr ' ' '\n' | grep -vx 5000 | tr '\n' ' '); shift ;;
     --layouts) layouts="$2"; shift 2 ;;
+    --clusters) clusters="$2"; shift 2 ;;
     --packings) packings="$2"; shift 2 ;;
     --work) work="$2"; shift 2 ;;
     --kanari) kanari="$2"; shift 2 ;;
@@ -81,16 +90,19 @@ while [ $# -gt 0 ]; do
     --no-worktree) worktree=0; shift ;;
     --reuse) reuse=1; shift ;;
     --quick) quick=1; shift ;;
-    -h|--help) sed -n '2,54p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,62p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 for l in $layouts; do
-  case "$l" in spread|one-folder) ;; *) echo "bench/run.sh: --layouts: \`$l\` is not spread or one-folder" >&2; exit 2 ;; esac
+  case "$l" in spread|one-folder|fleet) ;; *) echo "bench/run.sh: --layouts: \`$l\` is not spread, one-folder or fleet" >&2; exit 2 ;; esac
 done
 for p in $packings; do
   case "$p" in packed|loose) ;; *) echo "bench/run.sh: --packings: \`$p\` is not packed or loose" >&2; exit 2 ;; esac
 done
+if ! [ "$clusters" -ge 1 ] 2>/dev/null; then
+  echo "bench/run.sh: --clusters needs a number of at least 1" >&2; exit 2
+fi
 if [ -n "$runs_opt" ] && ! [ "$runs_opt" -ge 2 ] 2>/dev/null; then
   echo "bench/run.sh: --runs needs a number of at least 2" >&2; exit 2
 fi
@@ -159,6 +171,7 @@ binary_id() { # PATH: the binary's version line and a short hash of its bytes
   echo "kubectl=$(kubectl version --client 2>/dev/null | head -1)"
   echo "sizes=$sizes"
   echo "layouts=$layouts"
+  case " $layouts " in *" fleet "*) echo "clusters=$clusters (per fleet)" ;; esac
   echo "packings=$packings"
   echo "runs=$runs (5,000 releases: $big_runs; kubectl kustomize: $kust_runs)"
   echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -238,6 +251,12 @@ measure() { # LAYOUT PACKING N
   local tag="$layout-$packing-$n" repo="$work/repo-$layout-$packing-$n"
   local synth_args=(--releases "$n" --layout "$layout")
   [ "$packing" = loose ] && synth_args+=(--no-gc)
+  # A fleet's instances are named by cluster: the first cluster's instance of release 0.
+  local target=team-00/svc-00000
+  if [ "$layout" = fleet ]; then
+    synth_args+=(--clusters "$clusters")
+    target=team-00/svc-00000@c-000
+  fi
   echo "== $n releases, $layout, $packing"
   make_repo "$repo" "${synth_args[@]}"
   local r=$runs; [ "$n" -ge 5000 ] && r=$big_runs
@@ -262,7 +281,7 @@ measure() { # LAYOUT PACKING N
   git -C "$repo" diff --quiet || { echo "a measured command changed the committed overlays of $repo" >&2; exit 1; }
 
   # One release: by name, and the commands that commit (each from the same commit).
-  local target=team-00/svc-00000 waiting
+  local waiting
   waiting=$("$kanari" -C "$repo" status --format json \
     | python3 -c 'import json, sys; print(min((r["name"] for r in json.load(sys.stdin) if r["gate"] == "approval"), default=""))')
   echo "$tag approve_target=$waiting" >> "$results/sizes.txt"
@@ -309,6 +328,7 @@ measure() { # LAYOUT PACKING N
 # Run right after the 1,000-release repositories (its git baseline without padding uses them).
 padded_promote() {
   for layout in $layouts; do
+    [ "$layout" != fleet ] || continue
     echo "== promote, $layout: 1,000 releases, 100,000 more files, 3,000 more commits (packed)"
     pad="$work/repo-$layout-padded"
     make_repo "$pad" --releases 1000 --layout "$layout" --padding-files 100000 --padding-commits 3000
@@ -353,6 +373,10 @@ for n in $sizes; do
   for layout in $layouts; do
     for packing in $packings; do
       if [ "$n" -lt 1000 ] && { [ "$layout" != "$first_layout" ] || [ "$packing" != "$first_packing" ]; }; then
+        continue
+      fi
+      if [ "$layout" = fleet ] && [ $(( n % clusters )) != 0 ]; then
+        echo "fleet-$packing-$n left out: $n instances are not a multiple of $clusters clusters" | tee -a "$results/notes.txt"
         continue
       fi
       measure "$layout" "$packing" "$n"

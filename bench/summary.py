@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Summarises bench/run.sh's results folder as Markdown: medians with min-max ranges, before and
-after when a second binary was measured, growth with the release count, peak memory, and the
-goals of issue 13. Usage: summary.py RESULTS_DIR"""
+after when a second binary was measured, growth with the release count, peak memory, the goals
+of issue 13, and fleets against single releases (fleet ÷ spread at each size both were measured
+at). Usage: summary.py RESULTS_DIR"""
 
 import json
 import os
 import sys
 
 res = sys.argv[1]
-LAYOUTS = ["spread", "one-folder"]
+LAYOUTS = ["spread", "one-folder", "fleet"]
 PACKINGS = ["packed", "loose"]
 WHOLE = ["lint", "render", "diff", "status", "plan"]
 ONE = [("diff", "diff"), ("status", "status"), ("promote", "promote"), ("approve", "approve"),
@@ -84,6 +85,8 @@ for layout in LAYOUTS:
         if ns:
             combos.append((layout, packing, ns))
 has_before = any(load(f"{l}-{p}-{n}-diff", "before") for l, p, ns in combos for n in ns)
+# The goals of issue 13 are about single releases: fleets have their own section below.
+single = [c for c in combos if c[0] != "fleet"]
 
 
 def ba(name, scale=1.0):
@@ -152,7 +155,7 @@ def goal(ok, text):
     verdicts.append(f"- {'PASS' if ok else 'FAIL'}: {text}")
 
 
-big = sorted({n for _, _, ns in combos for n in ns if n >= 1000})
+big = sorted({n for _, _, ns in single for n in ns if n >= 1000})
 top = big[-1] if big else None
 
 if top:
@@ -195,7 +198,7 @@ if len(big) >= 2:
     p("|---|---|---|---|---|---|" + ("---|---|---|" if has_before else ""))
     fails = []
     for c in WHOLE:
-        for layout, packing, ns in combos:
+        for layout, packing, ns in single:
             if lo not in ns or hi not in ns:
                 continue
             a, b = med(f"{layout}-{packing}-{lo}-{c}"), med(f"{layout}-{packing}-{hi}-{c}")
@@ -208,7 +211,7 @@ if len(big) >= 2:
                 fails.append(f"{c} ({layout}, {packing}) ×{b / a:.1f}")
     p("")
     worst_growth = max((med(f"{l}-{pk}-{hi}-{c}") / med(f"{l}-{pk}-{lo}-{c}")
-                        for c in WHOLE for l, pk, ns in combos if lo in ns and hi in ns
+                        for c in WHOLE for l, pk, ns in single if lo in ns and hi in ns
                         and med(f"{l}-{pk}-{lo}-{c}") and med(f"{l}-{pk}-{hi}-{c}")), default=None)
     if worst_growth is not None:
         goal(not fails, f"growth {lo} → {hi} at most ×{5.5 * (hi / lo) / 5:g} for lint, render, diff, status, plan, "
@@ -222,7 +225,7 @@ if memory and top:
     p(hdr + (" before (same order) |" if has_before else ""))
     p("|---|---|" + "---|" * len(WHOLE) + ("---|" if has_before else ""))
     over, most = [], 0.0
-    for layout, packing, ns in combos:
+    for layout, packing, ns in single:
         if top not in ns:
             continue
         row, brow = [], []
@@ -269,6 +272,34 @@ if pads:
                 mems.append(f"{l} {which} {kb * 1024 / 1e6:.0f} MB")
     p("\nPeak memory of promote there: " + ", ".join(mems) + "\n")
 
+# Fleets: N instances of N/C fleets against N single releases (spread), same packing.
+fleet_sizes = sorted({n for l, _, ns in combos if l == "fleet" for n in ns})
+fleet_rows = [(packing, n) for packing in PACKINGS for n in fleet_sizes
+              if load(f"spread-{packing}-{n}-diff") and load(f"fleet-{packing}-{n}-diff")]
+fleet_verdicts = []
+if fleet_rows:
+    clusters = next((line.split("=", 1)[1].split()[0] for line in open(os.path.join(res, "machine.txt"))
+                     if line.startswith("clusters=")), "?")
+    p("### Goal: a fleet's instances within 1.5× the time of as many single releases\n")
+    p(f"N instances in N/{clusters} fleet specs of {clusters} clusters each, against the spread layout's N "
+      "single releases (fleet i is spread's release i with its clusters added); the ratio is fleet ÷ spread, "
+      "medians (after), and peak memory in MB.\n")
+    p("| packing | instances | command | spread | fleet | fleet ÷ spread | spread MB | fleet MB |")
+    p("|---|---|---|---|---|---|---|---|")
+    for packing, n in fleet_rows:
+        for c in WHOLE:
+            sp, fl = med(f"spread-{packing}-{n}-{c}"), med(f"fleet-{packing}-{n}-{c}")
+            mem = [memory.get(f"{l}-{packing}-{n}-{c}-after") for l in ("spread", "fleet")]
+            mb = ["–" if kb is None else f"{kb * 1024 / 1e6:.0f}" for kb in mem]
+            p(f"| {packing} | {n} | {c} | {fmt(sp)} | {fmt(fl)} | {ratio(fl, sp, 2)} | {mb[0]} | {mb[1]} |")
+            if c in ("diff", "status") and n == fleet_sizes[-1] and sp and fl:
+                fleet_verdicts.append((fl / sp <= 1.5, f"{c} of {n} fleet instances ({packing}) within 1.5× "
+                                       f"{n} single releases: {fmt(fl)} against {fmt(sp)}, {fl / sp:.2f}×"))
+    p("")
+    for ok, text in fleet_verdicts:
+        p(f"- {'PASS' if ok else 'FAIL'}: {text}")
+    p("")
+
 if 1000 in big:
     p("### Goal: diff of 1,000 releases within 2× the floor of reading the same committed data\n")
     p("The floor is `git archive HEAD <every overlay folder> | cat > /dev/null` plus `cat` of every spec "
@@ -277,7 +308,7 @@ if 1000 in big:
     p(hdr + (" before | before ÷ floor |" if has_before else ""))
     p("|---|---|---|---|---|" + ("---|---|" if has_before else ""))
     worst = None
-    for layout, packing, ns in combos:
+    for layout, packing, ns in single:
         if 1000 not in ns:
             continue
         tag = f"{layout}-{packing}-1000"

@@ -4,21 +4,26 @@
 //! ```text
 //! cargo build --release
 //! cargo run --release --example synth -- --releases 1000 --out /tmp/repo-1000 \
-//!     [--layout spread|one-folder] [--no-gc] [--padding-files 100000] [--padding-commits 3000] \
-//!     [--seed 7] [--kanari target/release/kanari]
+//!     [--layout spread|one-folder|fleet] [--clusters 200] [--no-gc] [--padding-files 100000] \
+//!     [--padding-commits 3000] [--seed 7] [--kanari target/release/kanari]
 //! ```
 //!
 //! Deterministic: the same arguments give the same commits (the same object ids), on any
 //! machine: every random choice comes from the seed, every commit time is fixed, and Git's global
 //! and system configuration are ignored.
 //!
-//! Two layouts of the overlays (`--layout`); the specs are the same in both, draw for draw:
+//! Three layouts of the overlays (`--layout`); the specs are the same in all, draw for draw:
 //! - `spread` (the default): each release renders to `overlays/<namespace>/<name>` (40
 //!   namespaces, so at most N/40 overlays share a folder), and about one in ten sets an explicit
 //!   `output: apps/<namespace>/<name>/deploy`.
 //! - `one-folder`: every spec sets `output: deploy/platform/<name>`, one team for all, so all N
 //!   overlays sit in one folder, `deploy/platform/`, whose tree has N entries: the monorepo
 //!   layout where looking each overlay up by path from the root reads that tree N times.
+//! - `fleet`: N instances of N/C fleet specs, each running in C clusters (`--clusters C`, default
+//!   200): fleet `i` is release `i` of the `spread` layout (its stages, images, pods, template)
+//!   with `spec.clusters` (`c-000`, `c-001`, ..., in waves 1-4) and `spec.waves` added, and
+//!   `output: overlays/{cluster}/<namespace>/<name>`, so each cluster's overlay of the fleet is
+//!   `overlays/c-007/<namespace>/<name>`. Instance states follow the waves (see `fleet.rs`).
 //!
 //! Every autoscaled spec carries a CPU request in its pod template (a spec without a template
 //! gets one holding only its container and the request), as kanari's lint asks: without one the
@@ -44,14 +49,18 @@
 //!    pack `git fast-import` writes). Automatic gc is off in both cases (`gc.auto 0`).
 //!
 //! Release 0 (`team-00/svc-00000`) is always at `prepare` with no gate: `kanari promote
-//! team-00/svc-00000` moves it to its first stage, which is what `bench/run.sh` times.
+//! team-00/svc-00000` moves it to its first stage, which is what `bench/run.sh` times. In the
+//! `fleet` layout that is its first cluster's instance, `team-00/svc-00000@c-000`.
 
+mod env;
+mod fleet;
 mod padding;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
+
+use env::{Env, rfc3339};
 
 /// 2026-01-01T00:00:00Z: the time of the first commit; the rest follow from it.
 const EPOCH: i64 = 1_767_225_600;
@@ -64,6 +73,7 @@ const ONE_FOLDER_TEAM: &str = "platform";
 enum Layout {
     Spread,
     OneFolder,
+    Fleet,
 }
 
 fn main() {
@@ -81,11 +91,13 @@ struct Args {
     seed: u64,
     kanari: PathBuf,
     layout: Layout,
+    /// Clusters per fleet (the `fleet` layout).
+    clusters: usize,
     gc: bool,
 }
 
 fn usage() -> String {
-    "usage: synth --releases N --out DIR [--layout spread|one-folder] [--no-gc] [--padding-files N] [--padding-commits N] [--seed N] [--kanari PATH]".into()
+    "usage: synth --releases N --out DIR [--layout spread|one-folder|fleet] [--clusters N] [--no-gc] [--padding-files N] [--padding-commits N] [--seed N] [--kanari PATH]".into()
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -96,6 +108,7 @@ fn parse_args() -> Result<Args, String> {
     let mut seed = 7;
     let mut kanari = std::env::var_os("KANARI").map(PathBuf::from);
     let mut layout = Layout::Spread;
+    let mut clusters = None;
     let mut gc = true;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -116,12 +129,14 @@ fn parse_args() -> Result<Args, String> {
             "--padding-files" => padding_files = num(&value)?,
             "--padding-commits" => padding_commits = num(&value)?,
             "--seed" => seed = num(&value)? as u64,
+            "--clusters" => clusters = Some(num(&value)?),
             "--kanari" => kanari = Some(PathBuf::from(value)),
             "--layout" => {
                 layout = match value.as_str() {
                     "spread" => Layout::Spread,
                     "one-folder" => Layout::OneFolder,
-                    _ => return Err(format!("--layout: `{value}` is not `spread` or `one-folder`")),
+                    "fleet" => Layout::Fleet,
+                    _ => return Err(format!("--layout: `{value}` is not `spread`, `one-folder` or `fleet`")),
                 }
             }
             _ => return Err(format!("unknown option `{flag}`\n{}", usage())),
@@ -131,6 +146,11 @@ fn parse_args() -> Result<Args, String> {
     if releases == 0 || releases > 10_000 {
         return Err("--releases must be from 1 to 10000 (kanari's limit)".into());
     }
+    let clusters = match (layout, clusters) {
+        (Layout::Fleet, n) => fleet::check_clusters(releases, n.unwrap_or(200))?,
+        (_, Some(_)) => return Err("--clusters is for `--layout fleet`".into()),
+        (_, None) => 1,
+    };
     if padding_commits > 0 && padding_files == 0 {
         return Err("--padding-commits needs --padding-files (the commits edit those files)".into());
     }
@@ -142,7 +162,8 @@ fn parse_args() -> Result<Args, String> {
         ));
     }
     let kanari = kanari.canonicalize().map_err(|e| e.to_string())?;
-    Ok(Args { releases, out: out.ok_or_else(usage)?, padding_files, padding_commits, seed, kanari, layout, gc })
+    let out = out.ok_or_else(usage)?;
+    Ok(Args { releases, out, padding_files, padding_commits, seed, kanari, layout, clusters, gc })
 }
 
 /// splitmix64: small, fast, and the same everywhere.
@@ -197,25 +218,51 @@ fn run() -> Result<(), String> {
     .map_err(|e| e.to_string())?;
 
     // 1 and 2: specs and their states, rendered in one call and committed in one commit.
-    let releases: Vec<Release> = (0..args.releases).map(|i| Release::new(args.seed, i, args.layout)).collect();
+    // In the fleet layout, one spec per fleet: release `i` with its clusters added.
+    let specs = args.releases / args.clusters;
+    let mut releases: Vec<Release> = (0..specs).map(|i| Release::new(args.seed, i, args.layout)).collect();
+    let fleets: Vec<fleet::Fleet> = match args.layout {
+        Layout::Fleet => releases.iter_mut().map(|r| fleet::Fleet::new(args.seed, r, args.clusters)).collect(),
+        _ => Vec::new(),
+    };
     write_specs(&repo, &releases, args.seed)?;
-    for r in &releases {
-        r.write_state(&repo)?;
+    for (i, r) in releases.iter().enumerate() {
+        match fleets.get(i) {
+            Some(f) => f.write_states(&repo, r)?,
+            None => r.write_state(&repo)?,
+        }
     }
     env.kanari(&["-q", "render"], 0, &[0])?;
     env.git(&["add", "-A"], 0)?;
-    env.git(&["commit", "-q", "-m", &format!("Add {} releases, each at its current state", args.releases)], 0)?;
+    let message = match args.layout {
+        Layout::Fleet => format!(
+            "Add {specs} fleets of {} clusters ({} instances), each instance at its current state",
+            args.clusters, args.releases
+        ),
+        _ => format!("Add {} releases, each at its current state", args.releases),
+    };
+    env.git(&["commit", "-q", "-m", &message], 0)?;
     let t1 = started.elapsed();
 
-    // 3: kanari's own commits, on a sample of releases (release 0 is kept for the benchmark).
+    // 3: kanari's own commits, on a sample of releases (release 0 is kept for the benchmark), or
+    // of a fleet's instances that have started (fleet 0 is kept).
     let mut rng = Rng::new(args.seed, u64::MAX);
+    let movable = |i: usize| -> Option<String> {
+        match fleets.is_empty() {
+            true => releases[i].canary.then(|| releases[i].id()),
+            false => {
+                let (f, cluster) = (i / args.clusters, i % args.clusters);
+                (f > 0 && fleets[f].started(&releases[f], cluster)).then(|| fleet::instance_id(&releases[f], cluster))
+            }
+        }
+    };
     let sample = |rng: &mut Rng, n: usize| -> Vec<String> {
         let mut ids: Vec<usize> = (0..n.min(args.releases.saturating_sub(1)))
             .map(|_| 1 + rng.below(args.releases as u64 - 1) as usize)
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        ids.into_iter().filter(|&i| releases[i].canary).map(|i| releases[i].id()).collect()
+        ids.into_iter().filter_map(movable).collect()
     };
     let rounds = 3;
     let per_round = (args.releases / 20).clamp(2, 40);
@@ -266,76 +313,6 @@ fn run() -> Result<(), String> {
     Ok(())
 }
 
-/// How child processes run: in the repository, with a fixed identity and clock, and without the
-/// machine's Git configuration.
-struct Env {
-    repo: PathBuf,
-    kanari: PathBuf,
-}
-
-impl Env {
-    fn cmd(&self, program: &Path, time: i64) -> Command {
-        let mut c = Command::new(program);
-        let date = format!("{} +0000", EPOCH + time);
-        c.current_dir(&self.repo)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_AUTHOR_NAME", "Synth")
-            .env("GIT_AUTHOR_EMAIL", "synth@example.com")
-            .env("GIT_COMMITTER_NAME", "Synth")
-            .env("GIT_COMMITTER_EMAIL", "synth@example.com")
-            .env("GIT_AUTHOR_DATE", &date)
-            .env("GIT_COMMITTER_DATE", &date)
-            .env("KANARI_NOW", rfc3339(EPOCH + time))
-            .env_remove("NO_COLOR");
-        c
-    }
-
-    fn git(&self, argv: &[&str], time: i64) -> Result<(), String> {
-        let status = self.cmd(Path::new("git"), time).args(argv).status().map_err(|e| format!("git: {e}"))?;
-        status.success().then_some(()).ok_or_else(|| format!("`git {}` failed: {status}", argv.join(" ")))
-    }
-
-    fn git_out(&self, argv: &[&str]) -> Result<String, String> {
-        let out = self.cmd(Path::new("git"), 0).args(argv).output().map_err(|e| format!("git: {e}"))?;
-        if !out.status.success() {
-            return Err(format!("`git {}` failed: {}", argv.join(" "), String::from_utf8_lossy(&out.stderr)));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-
-    /// Runs kanari at `EPOCH + time`; any exit code in `ok` is success.
-    fn kanari(&self, argv: &[&str], time: i64, ok: &[i32]) -> Result<(), String> {
-        let out = self.cmd(&self.kanari, time).args(argv).output().map_err(|e| format!("kanari: {e}"))?;
-        match out.status.code() {
-            Some(code) if ok.contains(&code) => Ok(()),
-            _ => Err(format!(
-                "`kanari {}` failed ({}): {}",
-                argv.iter().take(4).copied().collect::<Vec<_>>().join(" "),
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            )),
-        }
-    }
-}
-
-/// Seconds since 1970 as `2026-01-01T00:00:00Z` (UTC), without a date crate.
-fn rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
-}
-
 // ---------------------------------------------------------------------------------------------
 // Releases.
 
@@ -358,6 +335,7 @@ struct StageInfo {
     approval: bool,
 }
 
+#[derive(Clone, Copy)]
 enum State {
     Steady,
     Prepare,
@@ -395,8 +373,10 @@ impl Release {
             "apiVersion: kanari.dev/v1alpha1\nkind: Canary\nmetadata:\n  name: {name}\n  namespace: {namespace}\nspec:"
         );
         let mut output = (!first && rng.chance(10)).then(|| format!("apps/{namespace}/{name}/deploy"));
-        if layout == Layout::OneFolder {
-            output = Some(format!("deploy/{ONE_FOLDER_TEAM}/{name}"));
+        match layout {
+            Layout::Spread => {}
+            Layout::OneFolder => output = Some(format!("deploy/{ONE_FOLDER_TEAM}/{name}")),
+            Layout::Fleet => output = Some(format!("overlays/{}/{namespace}/{name}", fleet::CLUSTER)),
         }
         if let Some(o) = &output {
             let _ = writeln!(w, "  output: {o}");
@@ -601,17 +581,26 @@ impl Release {
 
     /// A bare `kustomization.yaml` recording the release's state; `kanari render` replaces it.
     fn write_state(&self, repo: &Path) -> Result<(), String> {
-        let dir = repo.join(self.output());
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        self.write_kustomization(&repo.join(self.output()), self.state, self.since())
+    }
+
+    /// When the release entered its state (seconds after `EPOCH`).
+    fn since(&self) -> i64 {
+        -3600 * (1 + self.index as i64 % 200)
+    }
+
+    /// A bare `kustomization.yaml` in `dir` recording `state`, entered at `since`.
+    fn write_kustomization(&self, dir: &Path, state: State, since: i64) -> Result<(), String> {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
         let canary_version = self.doc.split("  canary:\n    version: ").nth(1).and_then(|s| s.lines().next());
-        let since = rfc3339(EPOCH - 3600 * (1 + self.index as i64 % 200));
+        let since = rfc3339(EPOCH + since);
         let mut a = String::new();
         if let Some(v) = canary_version
-            && !matches!(self.state, State::Steady)
+            && !matches!(state, State::Steady)
         {
             let _ = writeln!(a, "    kanari.dev/canary: {v}");
         }
-        let stage = match &self.state {
+        let stage = match &state {
             State::Steady => "steady".to_string(),
             State::Prepare => "prepare".to_string(),
             State::Stage { index, .. } => self.stages[*index].name.clone(),
@@ -619,10 +608,10 @@ impl Release {
         };
         let _ = writeln!(a, "    kanari.dev/stage: {stage}");
         let _ = writeln!(a, "    kanari.dev/since: \"{since}\"");
-        if let State::Stage { index, approved: true } = &self.state {
+        if let State::Stage { index, approved: true } = &state {
             let _ = writeln!(a, "    kanari.dev/approved: {}", self.stages[*index].name);
         }
-        if let State::Aborted = self.state {
+        if let State::Aborted = state {
             let _ = writeln!(a, "    kanari.dev/reason: error rate above 1% on the canary");
         }
         let text = format!(
