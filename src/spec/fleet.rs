@@ -365,5 +365,13 @@ pub(super) fn unknown_cluster_field(message: &str) -> Option<String> {
 pub(super) fn instances(placed: Placed) -> Vec<Placed> {
     let Some(member) = placed.canary.fleet.clone() else { return vec![placed] };
     let fleet = Arc::clone(&member.fleet);
-    fleet.by_wave().map(|cluster| Placed { canary: placed.canary.instance(cluster), ..placed.clone() }).collect()
+    // Each instance is made from the fleet's release once (no copy of it made only to be dropped).
+    let instance = |cluster: &Cluster| Placed {
+        canary: placed.canary.instance(cluster),
+        name: placed.name.clone(),
+        output: placed.output.clone(),
+        wants: placed.wants.clone(),
+        ports: placed.ports.clone(),
+    };
+    fleet.by_wave().map(instance).collect()
 }
