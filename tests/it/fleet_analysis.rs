@@ -1,7 +1,8 @@
 //! A fleet's analysis against real Prometheus servers, one per cluster: each instance asks its
 //! own cluster's Prometheus (the cluster's `prometheus:`), so a canary failing in the second
 //! wave's cluster only is aborted there by its analysis, and the whole fleet with it in the same
-//! run; `analyze` and `status` show each instance's checks from its own server; a pull request
+//! run; `analyze` and `status` show each instance's checks from its own server (and
+//! `--prometheus URL/{cluster}` sends each instance's queries to its own path); a pull request
 //! that points a cluster at a server of its own gets no query and no token sent there.
 
 use std::path::Path;
@@ -157,6 +158,27 @@ fn a_canary_failing_in_the_second_wave_s_cluster_only_aborts_the_whole_fleet() {
         .collect();
     let expected = |id: &str, v: &str| (id.to_string(), vec![format!("success-rate {v}"), format!("errors {v}")]);
     assert_eq!(verdicts, [expected("shop/reviews@eu-1", "pass"), expected("shop/reviews@us-1", "fail")], "{json}");
+
+    // `--prometheus` with `{cluster}` sends each instance's queries to its own path there.
+    let server = logging();
+    let template = format!("{}/{{cluster}}", server.base());
+    let run = kanari(r, 90, &["--prometheus", &template, "analyze", "reviews"]);
+    assert!(
+        run.stdout.contains("shop/reviews@eu-1") && run.stdout.contains("shop/reviews@us-1"),
+        "{}{}",
+        run.stdout,
+        run.stderr
+    );
+    let prefixes: std::collections::BTreeSet<&str> = server
+        .heads()
+        .iter()
+        .map(|h| match h.split(' ').nth(1).unwrap_or("") {
+            p if p.starts_with("/eu-1/api/v1/") => "eu-1",
+            p if p.starts_with("/us-1/api/v1/") => "us-1",
+            _ => panic!("a query outside the clusters' paths: {h}"),
+        })
+        .collect();
+    assert_eq!(prefixes, ["eu-1", "us-1"].into(), "{:?}", server.heads());
 
     // One promote aborts us-1 by its analysis and eu-1 with it: a commit each, exit 5.
     let before = git(r, &["rev-parse", "HEAD"]).trim().to_string();
