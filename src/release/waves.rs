@@ -302,7 +302,7 @@ pub(crate) fn position(canary: &Canary, view: &View) -> Option<String> {
             Standing::Running { stage } => format!("{} at {stage}", cluster(&m.id)),
             Standing::Passed { .. } => format!("{} passed", cluster(&m.id)),
             Standing::Finished => format!("{} finished", cluster(&m.id)),
-            Standing::Waiting | Standing::Aborted { .. } => format!("{} waiting", cluster(&m.id)),
+            Standing::Waiting | Standing::Aborted { .. } => format!("{} not started", cluster(&m.id)),
         })
         .collect();
     Some(format!("wave {wave} of {last}: {}", of_wave.join(", ")))

@@ -121,7 +121,7 @@ fn the_position_names_the_wave_under_way() {
     let one = view([Standing::Running { stage: "ten".into() }, Standing::Waiting, Standing::Waiting]);
     assert_eq!(line(one), "wave 1 of 2: a at ten");
     let two = view([Standing::Passed { at: t("00:30") }, Standing::Running { stage: "ten".into() }, Standing::Waiting]);
-    assert_eq!(line(two), "wave 2 of 2: b at ten, c waiting");
+    assert_eq!(line(two), "wave 2 of 2: b at ten, c not started");
     let all = view([
         Standing::Passed { at: t("00:30") },
         Standing::Passed { at: t("03:00") },

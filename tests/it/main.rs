@@ -15,6 +15,7 @@ mod errors;
 mod examples;
 mod failures;
 mod fidelity;
+mod fleet_analysis;
 mod fleet_spec;
 mod git;
 mod gittoken;
