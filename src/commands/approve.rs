@@ -28,7 +28,7 @@ pub(super) fn run(ws: &Workspace, args: &ApproveArgs) -> Result<Code> {
     };
     let decide = |canary: &Canary, committed: &Committed, _at, _now| {
         let next = match args.wave {
-            Some(wave) => release::approve_wave(canary, committed.recorded.as_ref(), wave)?,
+            Some(wave) => release::waves::approve(canary, committed.recorded.as_ref(), committed.observed(), wave)?,
             None => release::approve(canary, committed.recorded.as_ref())?,
         };
         Ok(next.map(|target| Transition::to(target, "approve")))

@@ -635,32 +635,6 @@ pub(crate) fn approve(canary: &Canary, recorded: Option<&Recorded>) -> Result<Ne
     Ok(Next::Move { to: State { approved: Some(stage.name.clone()), ..cur } })
 }
 
-/// What `approve --wave K` commits for an instance of a fleet: the wave's approval, recorded
-/// while the instance waits at `steady` for the spec's canary ([`waves::approval`]).
-pub(crate) fn approve_wave(canary: &Canary, recorded: Option<&Recorded>, wave: u32) -> Result<Next<State>, Error> {
-    let stay = |why: String| Ok(Next::Stay { why });
-    let (Some(member), Some(c)) = (&canary.fleet, &canary.canary) else {
-        return stay("no canary waits for a wave".into());
-    };
-    if member.wave != wave {
-        return stay(format!("in wave {}, not {wave}", member.wave));
-    }
-    if wave == 1 {
-        return stay("wave 1 starts without a wave approval".into());
-    }
-    let marker = waves::approval(wave, &c.version);
-    match position(canary, recorded)? {
-        Position::At(Step::Steady) => {}
-        Position::New => return stay("nothing committed yet; promote commits `steady` first".into()),
-        _ => return stay("the canary has started here already".into()),
-    }
-    if recorded.and_then(|r| r.approved.as_deref()) == Some(marker.as_str()) {
-        return stay(format!("wave {wave} is approved already for `{}`", c.version));
-    }
-    let cur = current(canary, recorded)?;
-    Ok(Next::Move { to: State { approved: Some(marker), ..cur } })
-}
-
 /// What `abort` commits, wherever the release stands: the traffic back to stable as fast as
 /// stable can take it ([`advance`] toward `aborted`), the reason recorded; a second abort (or the
 /// next promote) scales the canary to 0 once its traffic has drained. Nothing when no canary is

@@ -19,7 +19,8 @@
 //!   another is aborted for the same canary version at or after the time its own state began
 //!   (an abort recorded, or one its analysis decides in this run), so a restarted instance is not
 //!   aborted again by an old abort. A start waits while any instance is aborted for the canary,
-//!   unless `promote --restart`. `promote --skip-gates` starts a wave early on purpose (the
+//!   unless `promote --restart`, which itself waits until no other instance's abort is still
+//!   under way (its traffic or pods on their way back). `promote --skip-gates` starts a wave early on purpose (the
 //!   waves before it, their bake and its approval skipped), never past an abort.
 //! - A finish (the spec's canary became its stable version) goes ahead only once every instance
 //!   has passed its last stage (or finished already): a finish merged earlier holds every
@@ -27,8 +28,8 @@
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::{Check, Gate, Step, gates};
-use crate::plan::{Observed, Recorded};
+use super::{Check, Error, Gate, Next, Step, gates};
+use crate::plan::{Observed, Recorded, State};
 use crate::spec::Canary;
 use crate::stats::Verdict;
 
@@ -44,8 +45,10 @@ pub(crate) enum Standing {
     Running { stage: String },
     /// At the last stage with its gates passed, since `at`.
     Passed { at: Timestamp },
-    /// Aborted for the spec's canary at `at` (recorded, or decided now by its analysis).
-    Aborted { at: Timestamp, reason: Option<String> },
+    /// Aborted for the spec's canary at `at` (recorded, or decided now by its analysis);
+    /// `under_way` while its traffic or pods are still on their way back (a scale-up toward
+    /// `aborted`, a drain).
+    Aborted { at: Timestamp, reason: Option<String>, under_way: bool },
     /// The spec finishes the release and this instance has finished, or its finish is under way.
     Finished,
 }
@@ -90,11 +93,12 @@ pub(crate) fn standing(
         };
     }
     if r.stage == "aborted" || r.toward.as_deref() == Some("aborted") {
-        return Standing::Aborted { at: r.since.unwrap_or(now), reason: r.reason.clone() };
+        let under_way = r.toward.is_some() || r.holding.is_some();
+        return Standing::Aborted { at: r.since.unwrap_or(now), reason: r.reason.clone(), under_way };
     }
     let checks = checks.unwrap_or_default();
     if let Some(failed) = checks.iter().find(|c| c.verdict == Verdict::Fail && c.aborts).filter(|_| !finish) {
-        return Standing::Aborted { at: now, reason: Some(format!("analysis: {}", failed.line)) };
+        return Standing::Aborted { at: now, reason: Some(format!("analysis: {}", failed.line)), under_way: true };
     }
     if finish && (!r.departing.is_empty() || r.toward.as_deref() == Some("steady")) {
         return Standing::Finished;
@@ -177,6 +181,20 @@ pub(crate) fn start_gates(
     let (Some(member), Some(spec_canary)) = (&canary.fleet, &canary.canary) else { return StartGates::default() };
     let wave = member.wave;
     let mut held = Vec::new();
+    // A restart waits until the fleet's abort has finished everywhere: an abort still under
+    // way elsewhere would be followed again, undoing the restart.
+    let me = canary.id();
+    let under_way = |m: &&Member| m.id != me && matches!(m.standing, Standing::Aborted { under_way: true, .. });
+    if restart && let Some(aborting) = view.members.iter().find(under_way) {
+        held.push(Gate::Wave {
+            wave,
+            short: FLEET_ABORTED.into(),
+            why: format!(
+                "the fleet's abort is still under way in `{}`; promote --restart once it has finished",
+                aborting.id
+            ),
+        });
+    }
     if !restart && let Some(aborted) = view.members.iter().find(|m| matches!(m.standing, Standing::Aborted { .. })) {
         held.push(Gate::Wave {
             wave,
@@ -306,4 +324,40 @@ pub(crate) fn position(canary: &Canary, view: &View) -> Option<String> {
         })
         .collect();
     Some(format!("wave {wave} of {last}: {}", of_wave.join(", ")))
+}
+
+/// What `approve --wave K` commits for an instance of a fleet: the wave's approval, recorded
+/// while the instance waits at `steady` for the spec's canary ([`waves::approval`]).
+pub(crate) fn approve(
+    canary: &Canary,
+    recorded: Option<&Recorded>,
+    observed: &Observed,
+    wave: u32,
+) -> Result<Next<State>, Error> {
+    let stay = |why: String| Ok(Next::Stay { why });
+    // The approval re-renders `steady` as the spec has it: a stable version or image the spec
+    // changed would be swapped in that commit. Promote rolls it first.
+    if !observed.leaving(canary).is_empty() || !observed.rerolled(canary).is_empty() {
+        return stay("the overlay runs a stable version or image the spec has changed; promote rolls it first".into());
+    }
+    let (Some(member), Some(c)) = (&canary.fleet, &canary.canary) else {
+        return stay("no canary waits for a wave".into());
+    };
+    if member.wave != wave {
+        return stay(format!("in wave {}, not {wave}", member.wave));
+    }
+    if wave == 1 {
+        return stay("wave 1 starts without a wave approval".into());
+    }
+    let marker = approval(wave, &c.version);
+    match super::position(canary, recorded)? {
+        super::Position::At(Step::Steady) => {}
+        super::Position::New => return stay("nothing committed yet; promote commits `steady` first".into()),
+        _ => return stay("the canary has started here already".into()),
+    }
+    if recorded.and_then(|r| r.approved.as_deref()) == Some(marker.as_str()) {
+        return stay(format!("wave {wave} is approved already for `{}`", c.version));
+    }
+    let cur = super::current(canary, recorded)?;
+    Ok(Next::Move { to: State { approved: Some(marker), ..cur } })
 }

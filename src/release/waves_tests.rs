@@ -68,7 +68,7 @@ fn an_instance_has_passed_once_its_last_stage_has_baked_and_its_checks_pass() {
     let inconclusive = [check(Verdict::Inconclusive, true)];
     assert_eq!(waves::standing(a, Some(&at("all", "00:00")), &none, t("00:40"), Some(&inconclusive)), all);
     let failed = [check(Verdict::Fail, true)];
-    let aborted = Standing::Aborted { at: t("00:40"), reason: Some("analysis: errors: x".into()) };
+    let aborted = Standing::Aborted { at: t("00:40"), reason: Some("analysis: errors: x".into()), under_way: true };
     assert_eq!(waves::standing(a, Some(&at("all", "00:00")), &none, t("00:40"), Some(&failed)), aborted);
     let toward = Recorded { toward: Some("all".into()), ..at("ten", "00:00") };
     assert_eq!(waves::standing(a, Some(&toward), &none, t("01:00"), None), ten, "a scale-up has not moved traffic");
@@ -100,7 +100,7 @@ fn an_abort_reaches_every_instance_running_the_canary_since_before_it() {
     let [a, b, _] = <[Canary; 3]>::try_from(instances()).unwrap();
     let aborted = view([
         Standing::Running { stage: "all".into() },
-        Standing::Aborted { at: t("01:00"), reason: Some("p99".into()) },
+        Standing::Aborted { at: t("01:00"), reason: Some("p99".into()), under_way: false },
         Standing::Waiting,
     ]);
     let followed = waves::aborted_elsewhere(&a, Some(&at("all", "00:30")), &aborted).map(|m| m.id.clone());
@@ -128,6 +128,10 @@ fn the_position_names_the_wave_under_way() {
         Standing::Passed { at: t("03:00") },
     ]);
     assert_eq!(line(all), "all 2 waves passed their last stage");
-    let aborted = view([Standing::Aborted { at: t("00:30"), reason: None }, Standing::Waiting, Standing::Waiting]);
+    let aborted = view([
+        Standing::Aborted { at: t("00:30"), reason: None, under_way: false },
+        Standing::Waiting,
+        Standing::Waiting,
+    ]);
     assert_eq!(line(aborted), "aborted in a");
 }
