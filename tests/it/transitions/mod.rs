@@ -49,6 +49,7 @@ mod bookinfo;
 mod checker;
 mod drive;
 mod fleet;
+mod fleet_props;
 mod gateway;
 mod own;
 mod props;

@@ -20,14 +20,14 @@ const FILE: &str = "canaries/web.yaml";
 const OUTPUT: &str = "overlays/web";
 
 #[derive(Clone, Debug)]
-enum Sizing {
+pub(super) enum Sizing {
     Default,
     Replicas(u32),
     Autoscaling { min: u32, max: u32 },
 }
 
 #[derive(Clone, Debug)]
-struct GenStage {
+pub(super) struct GenStage {
     weight: u32,
     /// Match entries, each as JSON text.
     matches: Vec<String>,
@@ -38,11 +38,11 @@ struct GenStage {
 }
 
 #[derive(Clone, Debug)]
-struct Release {
-    sizing: Sizing,
-    stages: Vec<GenStage>,
+pub(super) struct Release {
+    pub(super) sizing: Sizing,
+    pub(super) stages: Vec<GenStage>,
     /// `router: gateway-api`: an HTTPRoute over one Service per version.
-    gateway: bool,
+    pub(super) gateway: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -71,6 +71,13 @@ enum Op {
     Reach {
         to: usize,
     },
+}
+
+impl GenStage {
+    /// Half the traffic to the canary, nothing else: the stage of a release drawn with none.
+    pub(super) fn half() -> GenStage {
+        GenStage { weight: 50, matches: Vec::new(), mirror: None, replicas: None, pause: None }
+    }
 }
 
 fn string_match() -> impl Strategy<Value = Value> {
@@ -118,7 +125,7 @@ fn count() -> impl Strategy<Value = Option<u32>> {
     prop_oneof![2 => Just(None), 1 => Just(Some(0)), 2 => (1u32..=12).prop_map(Some)]
 }
 
-fn stage() -> impl Strategy<Value = GenStage> {
+pub(super) fn stage() -> impl Strategy<Value = GenStage> {
     let weight = prop_oneof![1 => Just(0u32), 4 => 1u32..=99, 1 => Just(100u32)];
     let duration = prop::option::of(prop::sample::select(vec!["0s", "30m", "1h", "90m"]));
     (
@@ -135,7 +142,7 @@ fn stage() -> impl Strategy<Value = GenStage> {
 }
 
 /// The last stage most releases have: all the traffic to the canary, the stable often at 0.
-fn last_stage() -> impl Strategy<Value = GenStage> {
+pub(super) fn last_stage() -> impl Strategy<Value = GenStage> {
     (prop_oneof![Just(None), Just(Some(0)), (1u32..=4).prop_map(Some)], any::<bool>()).prop_map(|(stable, bake)| {
         GenStage {
             weight: 100,
@@ -158,7 +165,7 @@ fn release() -> impl Strategy<Value = Release> {
     parts.prop_map(|(sizing, mut stages, last, gateway)| {
         stages.extend(last);
         if stages.is_empty() {
-            stages.push(GenStage { weight: 50, matches: Vec::new(), mirror: None, replicas: None, pause: None });
+            stages.push(GenStage::half());
         }
         let mut release = Release { sizing, stages, gateway };
         release.make_valid();
@@ -184,7 +191,7 @@ impl Release {
     /// traffic and nothing is matched, 0 canary pods only where it takes none (no weight, match
     /// or mirror), and with
     /// autoscaling no count above `maxReplicas`.
-    fn make_valid(&mut self) {
+    pub(super) fn make_valid(&mut self) {
         let cap = match self.sizing {
             Sizing::Autoscaling { max, .. } => max,
             _ => u32::MAX,
@@ -205,7 +212,7 @@ impl Release {
         }
     }
 
-    fn names(&self) -> Vec<String> {
+    pub(super) fn names(&self) -> Vec<String> {
         let name = |(i, s): (usize, &GenStage)| match s.mirror {
             Some(m) => format!("m{m}-{i}"),
             None => format!("w{}-{i}", s.weight),
@@ -215,6 +222,11 @@ impl Release {
 
     /// The spec with stable version `v{stable}` and, if any, canary `v{canary}`.
     fn yaml(&self, stable: u32, canary: Option<u32>) -> String {
+        self.spec(stable, canary).yaml()
+    }
+
+    /// [`Release::yaml`]'s spec, as a builder a test can add to.
+    pub(super) fn spec(&self, stable: u32, canary: Option<u32>) -> Spec {
         let mut spec = Spec::new("web").output(OUTPUT).stable(&format!("v{stable}"), &format!("web:{stable}"));
         spec = match canary {
             Some(c) => spec.canary(&format!("v{c}"), &format!("web:{c}")),
@@ -244,7 +256,7 @@ impl Release {
             }
             stage
         });
-        spec.stages(stages).yaml()
+        spec.stages(stages)
     }
 }
 
