@@ -232,10 +232,12 @@ fn with_fleets(
     mut evidence: Vec<Option<Evidence>>,
     now: jiff::Timestamp,
 ) -> Result<Vec<Option<Evidence>>> {
-    let read = git.map_committed(base, canaries, |_, c| Ok(c.into_observed()))?;
+    // Only the fleets' instances are read (again): a release that is no fleet needs no view.
+    let (fleets, asked): (Vec<Canary>, Vec<Option<&Evidence>>) =
+        canaries.iter().zip(&evidence).filter(|(c, _)| c.fleet.is_some()).map(|(c, e)| (c.clone(), e.as_ref())).unzip();
+    let read = git.map_committed(base, &fleets, |_, c| Ok(c.into_observed()))?;
     let (observed, recorded): (Vec<_>, Vec<_>) = read.into_iter().unzip();
-    let asked: Vec<Option<&Evidence>> = evidence.iter().map(Option::as_ref).collect();
-    let views = fleet::views_of(git, base, canaries, &recorded, &observed, &asked, &fleet::no_analysis, now)?;
+    let views = fleet::views_of(git, base, &fleets, &recorded, &observed, &asked, &fleet::no_analysis, now)?;
     for (canary, evidence) in canaries.iter().zip(&mut evidence) {
         if let Some(view) = canary.fleet.as_ref().and_then(|_| views.get(&canary.fleet_id())) {
             evidence.get_or_insert_with(Evidence::default).fleet = Some(std::sync::Arc::clone(view));

@@ -34,7 +34,6 @@ use serde::Serialize;
 
 use crate::cli::{StatusArgs, StatusFormat};
 use crate::commands::Workspace;
-use crate::commands::analyze;
 use crate::commands::commits::{Commits, now};
 use crate::commands::fleet;
 use crate::exit::Code;
@@ -98,12 +97,9 @@ pub(super) fn run(ws: &Workspace, args: &StatusArgs) -> Result<Code> {
     let (observed, recorded): (Vec<Observed>, Vec<Option<Recorded>>) = committed.into_iter().unzip();
     // What Prometheus says, asked as `promote` asks it: the decision below is promote's.
     // A check whose query cannot be planned is shown as what holds the release.
-    let evidence: Vec<Evidence> = analyze::evidence(ws, &canaries, &recorded, &observed, now)
-        .into_iter()
-        .map(|e| e.unwrap_or_else(|e| Evidence::unavailable(format!("{e:#}"))))
-        .collect();
-    let asked: Vec<Option<&Evidence>> = evidence.iter().map(Some).collect();
     let ask = fleet::ask_now(ws, now);
+    let evidence: Vec<Evidence> = ask(&canaries, &recorded, &observed);
+    let asked: Vec<Option<&Evidence>> = evidence.iter().map(Some).collect();
     let views = fleet::views_of(&git, head, &canaries, &recorded, &observed, &asked, &ask, now)?;
     let committed = observed.iter().zip(&recorded);
     for ((canary, (observed, recorded)), mut evidence) in canaries.iter().zip(committed).zip(evidence.clone()) {

@@ -187,8 +187,9 @@ fn fleet_next(
                 gates.extend(start.gates);
                 Next::Held(gates)
             }
-            // What is recorded for the spec without a canary, read back against the spec.
-            Next::Move { to } => Next::Move { to },
+            // Back to (or into) `steady`: planned and rendered with the spec as it is, which a
+            // state without the canary renders alike.
+            commit @ Next::Move { .. } => commit,
         };
         return Ok((next, Vec::new()));
     }

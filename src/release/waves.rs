@@ -216,16 +216,12 @@ pub(crate) fn start_gates(
         })
         .collect();
     if !behind.is_empty() {
-        let shown = behind.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
-        let more = match behind.len() {
-            n if n > 3 => format!(" and {} more", n - 3),
-            _ => String::new(),
-        };
         held.push(Gate::Wave {
             wave,
             short: format!("wave {} not passed", wave - 1),
             why: format!(
-                "wave {wave} starts once every instance of the waves before it has passed its last stage: {shown}{more}"
+                "wave {wave} starts once every instance of the waves before it has passed its last stage: {}",
+                first_three(&behind)
             ),
         });
         return StartGates { gates: held, closed: true };
@@ -277,17 +273,25 @@ pub(crate) fn finish_gate(canary: &Canary, view: &View) -> Option<Gate> {
     if behind.is_empty() {
         return None;
     }
-    let shown: Vec<String> = behind.iter().take(3).map(|m| format!("`{}`", m.id)).collect();
-    let more = if behind.len() > 3 { format!(" and {} more", behind.len() - 3) } else { String::new() };
+    let named: Vec<String> = behind.iter().map(|m| format!("`{}`", m.id)).collect();
     Some(Gate::Wave {
         wave: member.fleet.last_wave,
         short: "finish waits for the fleet".into(),
         why: format!(
-            "the spec finishes the fleet's release, and {}{more} {} not passed the last stage; finish early on purpose with promote --skip-gates --reason TEXT",
-            shown.join(", "),
+            "the spec finishes the fleet's release, and {} {} not passed the last stage; finish early on purpose with promote --skip-gates --reason TEXT",
+            first_three(&named),
             if behind.len() == 1 { "has" } else { "have" }
         ),
     })
+}
+
+/// The first three of `items`, and how many more: `a, b, c and 4 more`.
+fn first_three(items: &[String]) -> String {
+    let shown = items.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+    match items.len() {
+        n if n > 3 => format!("{shown} and {} more", n - 3),
+        _ => shown,
+    }
 }
 
 /// The fleet's position in a line: `wave 1 of 2: eu-1 at 50-50`, `wave 2 of 2: eu-2 waiting,
